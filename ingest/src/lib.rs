@@ -1,0 +1,2 @@
+//! The ingest pipeline.
+pub mod codec;

@@ -1,0 +1,92 @@
+use crate::{DeviceId, UnixNanos};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One entry of the raw journal: what arrived at an edge, under the identity the edge authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalEntry {
+    Uplink(Uplink),
+    Rejected(EdgeRejection),
+}
+
+/// Which edge a message came in through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Mqtt,
+    Http,
+    Lorawan,
+}
+
+impl Source {
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Source::Mqtt => 1,
+            Source::Http => 2,
+            Source::Lorawan => 3,
+        }
+    }
+    pub fn from_u8(b: u8) -> Option<Source> {
+        match b {
+            1 => Some(Source::Mqtt),
+            2 => Some(Source::Http),
+            3 => Some(Source::Lorawan),
+            _ => None,
+        }
+    }
+}
+
+/// Raw bytes a device sent, with the device id the edge authenticated (never taken from the payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uplink {
+    pub received_at: UnixNanos,
+    pub device: DeviceId,
+    pub source: Source,
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+/// A message an edge refused before it could be journaled as an uplink; journaled so the refusal is counted
+/// and explained on the device's status in the same place, and in the same order, as decode errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeRejection {
+    pub received_at: UnixNanos,
+    pub device: DeviceId,
+    pub reason: RejectReason,
+}
+
+/// Why an edge refused something a device did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Published outside its own `devices/{id}/` subtree.
+    PublishDenied { topic: String },
+    /// Subscribed outside its own `devices/{id}/` subtree.
+    SubscribeDenied { filter: String },
+    /// A payload larger than the configured limit.
+    PayloadTooLarge { size: usize, limit: usize },
+    /// A connection attempt with the device's id and a wrong password.
+    AuthenticationFailed,
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::PublishDenied { topic } => write!(
+                f,
+                "publish to {topic:?} refused: a device may only publish under devices/<its id>/; connection closed"
+            ),
+            RejectReason::SubscribeDenied { filter } => write!(
+                f,
+                "subscribe to {filter:?} refused: a device may only subscribe under devices/<its id>/; connection closed"
+            ),
+            RejectReason::PayloadTooLarge { size, limit } => write!(
+                f,
+                "payload of {size} bytes exceeds the limit of {limit} bytes; connection closed"
+            ),
+            RejectReason::AuthenticationFailed => {
+                write!(f, "MQTT connection refused: wrong password for this device id")
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Domain types shared by every bydata crate: validated identifiers, units, measurements, series keys and the
+//! raw-journal entry. Pure data and validation only — no I/O, no clock, no globals.
+//!
+//! Data flows through these types as: edge (`JournalEntry`) → decoder (`Reading`) → store (`Point` under a
+//! `SeriesKey`). Every newtype enforces its invariant in its constructor and (de)serialises as a string.
+
+mod device;
+mod error;
+mod journal;
+mod series;
+mod time;
+mod unit;
+
+pub use device::{Codec, DeviceId, Domain, Location, TagKey, Transport};
+pub use error::{Error, Result};
+pub use journal::{EdgeRejection, JournalEntry, RejectReason, Source, Uplink};
+pub use series::{MeasurementName, Point, Reading, SeriesKey};
+pub use time::{UnixNanos, format_rfc3339, parse_rfc3339};
+pub use unit::Unit;

@@ -1,0 +1,2 @@
+//! Everything bydata keeps on disk.
+pub mod journal;
