@@ -1,1 +1,123 @@
-//! api
+//! bydata's HTTP API (axum): onboarding, device status, queries, tokens, health and metrics.
+//!
+//! Requests are authenticated in `auth` (bearer tokens looked up by hash in the registry), handled in one file
+//! per resource, and every failure becomes an HTTP response in exactly one place (`impl IntoResponse for
+//! Error`). Reads go through the store's `SeriesReader`, so the API does not know which engine answers.
+mod auth;
+mod devices;
+mod error;
+mod query;
+mod tokens;
+
+pub use error::Error;
+
+use axum::Router;
+use axum::routing::{get, post};
+use bydata_schemas::UnixNanos;
+use bydata_store::{Registry, SeriesReader};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// API settings (`[api]` in the config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the HTTP API listens.
+    pub http_addr: SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub reader: Arc<dyn SeriesReader>,
+    pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
+    /// Appends every crate's counters in Prometheus text format (wired by the binary).
+    pub metrics: Arc<dyn Fn(&mut String) + Send + Sync>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/devices", post(devices::create).get(devices::list))
+        .route(
+            "/api/v1/devices/{id}",
+            get(devices::get).delete(devices::delete),
+        )
+        .route("/api/v1/devices/{id}/credentials", post(devices::rotate))
+        .route("/api/v1/devices/{id}/status", get(devices::status))
+        .route("/api/v1/devices/{id}/latest", get(query::latest))
+        .route("/api/v1/query", get(query::query))
+        .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))
+        .fallback(|| async {
+            Error::NotFound {
+                what: "route",
+                id: "this path".into(),
+            }
+        })
+        .with_state(state)
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
+    let mut out = String::new();
+    (state.metrics)(&mut out);
+    out
+}
+
+/// Errors starting the HTTP server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Binds the listener now (so a busy port fails `serve` at once) and returns the server future, which runs
+/// until `shutdown` is cancelled and in-flight requests are done.
+pub async fn bind(
+    config: Config,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> Result<impl std::future::Future<Output = Result<(), ServeError>>, ServeError> {
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
+    let app = router(state);
+    Ok(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .map_err(ServeError::Serve)
+    })
+}

@@ -1,2 +1,14 @@
-//! The ingest pipeline.
+//! The ingest pipeline: reads the raw journal in order, decodes each uplink with its device's codec, writes the
+//! values to the store and keeps every device's status.
+//!
+//! journal (durable entries only) → `pipeline` (decode → points + status deltas) → `SeriesWriter::write`
+//! (durable) → `Registry::commit_ingest` (position + status, one transaction).
+//!
+//! Points are keyed by series and time, so if bydata stops between the two commits the replayed batch writes
+//! the same points again (idempotent) and the status counters, committed with the position, count it once.
 pub mod codec;
+mod metrics;
+mod pipeline;
+
+pub use metrics::Metrics;
+pub use pipeline::{Config, Deps, run};

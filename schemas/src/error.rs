@@ -7,7 +7,9 @@ pub enum Error {
         value: String,
         reason: &'static str,
     },
-    #[error("latitude {lat} / longitude {lon} is not a WGS84 position (lat -90..=90, lon -180..=180)")]
+    #[error(
+        "latitude {lat} / longitude {lon} is not a WGS84 position (lat -90..=90, lon -180..=180)"
+    )]
     Location { lat: f64, lon: f64 },
     #[error("invalid time {value:?}: expected RFC 3339, e.g. 2026-11-22T10:00:00Z")]
     Time { value: String },

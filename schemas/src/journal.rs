@@ -82,10 +82,13 @@ impl fmt::Display for RejectReason {
             ),
             RejectReason::PayloadTooLarge { size, limit } => write!(
                 f,
-                "payload of {size} bytes exceeds the limit of {limit} bytes; connection closed"
+                "message of {size} bytes exceeds the limit of {limit} bytes; connection closed"
             ),
             RejectReason::AuthenticationFailed => {
-                write!(f, "MQTT connection refused: wrong password for this device id")
+                write!(
+                    f,
+                    "MQTT connection refused: wrong password for this device id"
+                )
             }
         }
     }

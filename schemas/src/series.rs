@@ -1,5 +1,5 @@
 use crate::device::{check_name, string_newtype};
-use crate::{Error, Result, UnixNanos, Unit};
+use crate::{Error, Result, Unit, UnixNanos};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -41,7 +41,12 @@ impl SeriesKey {
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Line-protocol escaping keeps the text unambiguous: `,` `=` and space are escaped in tags.
-        let esc = |s: &str| s.replace('\\', "\\\\").replace(',', "\\,").replace('=', "\\=").replace(' ', "\\ ");
+        let esc = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace(',', "\\,")
+                .replace('=', "\\=")
+                .replace(' ', "\\ ")
+        };
         f.write_str(&esc(self.measurement.as_str()))?;
         for (k, v) in &self.tags {
             write!(f, ",{}={}", esc(k), esc(v))?;

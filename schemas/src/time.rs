@@ -29,6 +29,9 @@ mod tests {
         let t = parse_rfc3339("2026-11-22T10:00:00.5+01:00").expect("valid");
         assert_eq!(format_rfc3339(t), "2026-11-22T09:00:00.500Z");
         assert!(parse_rfc3339("yesterday").is_err());
-        assert!(parse_rfc3339("2500-01-01T00:00:00Z").is_err(), "outside i64 nanoseconds");
+        assert!(
+            parse_rfc3339("2500-01-01T00:00:00Z").is_err(),
+            "outside i64 nanoseconds"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A unit symbol, as in the SenML units registry (RFC 8428 §12.1): `Cel`, `%RH`, `ppm`, `kWh`, `W`, `count`…
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Unit(String);
 string_newtype!(Unit, "unit", check_unit);

@@ -1,2 +1,21 @@
-//! Everything bydata keeps on disk.
+//! Everything bydata keeps on disk, behind small interfaces:
+//!
+//! - [`journal`]: the raw journal, an append-only segmented log of what the edges accepted (durable before
+//!   acknowledgement, replayable);
+//! - [`Registry`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
+//! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
+//! - [`query`]: bucketed aggregates computed against any `SeriesReader`.
+//!
+//! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `Registry::commit_ingest`.
+mod error;
 pub mod journal;
+pub mod query;
+mod registry;
+mod secret;
+pub mod series;
+
+pub use error::{Error, Result};
+pub use registry::{
+    Device, DeviceStatus, LastError, MqttCredentials, PasswordCheck, Registry, Role, TokenInfo,
+};
+pub use series::{EmbeddedEngine, SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter};

@@ -1,0 +1,238 @@
+//! Onboarding and device status.
+use crate::auth::{Admin, Reader};
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bydata_schemas::{Codec, DeviceId, Domain, Location, TagKey, Transport, format_rfc3339};
+use bydata_store::{Device, DeviceStatus};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Tags bydata sets itself on every series of a device.
+const RESERVED_TAGS: [&str; 2] = ["device", "domain"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewDevice {
+    id: Option<DeviceId>,
+    name: String,
+    transport: Transport,
+    domain: Domain,
+    location: Option<Location>,
+    #[serde(default)]
+    tags: BTreeMap<TagKey, String>,
+    #[serde(default)]
+    codec: Codec,
+    /// Accepted in the contract; LoRaWAN activation arrives with the LoRaWAN issue.
+    lorawan: Option<Value>,
+}
+
+pub(crate) fn device_json(d: &Device) -> Value {
+    json!({
+        "id": d.id,
+        "name": d.name,
+        "transport": d.transport,
+        "domain": d.domain,
+        "location": d.location,
+        "tags": d.tags,
+        "codec": d.codec,
+        "created_at": format_rfc3339(d.created_at),
+        "publish_topic": format!("devices/{}/up", d.id),
+    })
+}
+
+fn parse_id(id: &str) -> Result<DeviceId, Error> {
+    DeviceId::new(id).map_err(|_| Error::NotFound {
+        what: "device",
+        id: id.to_owned(),
+    })
+}
+
+/// A readable id from the name, with a random suffix so two "Room sensor"s do not collide.
+fn id_from_name(name: &str) -> Result<DeviceId, Error> {
+    let mut slug: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    slug = slug
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    slug.truncate(48);
+    let slug = slug.trim_end_matches('-');
+    let slug = if slug.is_empty() { "device" } else { slug };
+    let suffix: u32 = rand::thread_rng().r#gen::<u32>() & 0xff_ffff;
+    DeviceId::new(format!("{slug}-{suffix:06x}"))
+        .map_err(|e| Error::bad("invalid_id", e.to_string()))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    body: Result<Json<NewDevice>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let Json(new) = body?;
+    if new.transport != Transport::Mqtt {
+        return Err(Error::bad(
+            "unsupported_transport",
+            "only transport \"mqtt\" can be onboarded in this version; LoRaWAN and HTTP push are on the roadmap",
+        ));
+    }
+    if new.lorawan.is_some() {
+        return Err(Error::bad(
+            "unsupported_field",
+            "lorawan settings need transport \"lorawan\"",
+        ));
+    }
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::bad(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    if let Some(k) = new
+        .tags
+        .keys()
+        .find(|k| RESERVED_TAGS.contains(&k.as_str()))
+    {
+        return Err(Error::bad(
+            "reserved_tag",
+            format!(
+                "tag {:?} is set by bydata itself (device and domain are reserved)",
+                k.as_str()
+            ),
+        ));
+    }
+    if let Some((k, _)) = new.tags.iter().find(|(_, v)| v.is_empty() || v.len() > 200) {
+        return Err(Error::bad(
+            "invalid_tag",
+            format!(
+                "tag {:?} must have a value of 1 to 200 characters",
+                k.as_str()
+            ),
+        ));
+    }
+    let id = match new.id {
+        Some(id) => id,
+        None => id_from_name(name)?,
+    };
+    let device = Device {
+        id,
+        name: name.to_owned(),
+        transport: new.transport,
+        domain: new.domain,
+        location: new.location,
+        tags: new.tags,
+        codec: new.codec,
+        created_at: (state.clock)(),
+    };
+    let registry = state.registry.clone();
+    let (device, creds) = tokio::task::spawn_blocking(move || registry.create_device(device))
+        .await
+        .map_err(|e| {
+            Error::Store(bydata_store::Error::Task {
+                detail: e.to_string(),
+            })
+        })??;
+    tracing::info!(device = %device.id, by = %by.id, "device onboarded");
+    let mut body = device_json(&device);
+    body["mqtt"] = json!(creds);
+    body["note"] = json!("the MQTT password is shown only once; bydata keeps only its hash");
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+    let devices: Vec<Value> = state.registry.devices()?.iter().map(device_json).collect();
+    Ok(Json(json!({ "devices": devices })))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(&id)?;
+    let device = state.registry.device(&id)?.ok_or_else(|| Error::NotFound {
+        what: "device",
+        id: id.to_string(),
+    })?;
+    Ok(Json(device_json(&device)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let id = parse_id(&id)?;
+    if state.registry.delete_device(&id)? {
+        tracing::info!(device = %id, by = %by.id, "device deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound {
+            what: "device",
+            id: id.to_string(),
+        })
+    }
+}
+
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(&id)?;
+    let registry = state.registry.clone();
+    let rotate_id = id.clone();
+    let creds = tokio::task::spawn_blocking(move || registry.rotate_credentials(&rotate_id))
+        .await
+        .map_err(|e| {
+            Error::Store(bydata_store::Error::Task {
+                detail: e.to_string(),
+            })
+        })??;
+    tracing::info!(device = %id, by = %by.id, "device credentials rotated");
+    Ok(Json(json!({
+        "id": id,
+        "mqtt": creds,
+        "note": "the MQTT password is shown only once; the old password no longer works for new connections",
+    })))
+}
+
+pub(crate) fn status_json(id: &DeviceId, s: &DeviceStatus) -> Value {
+    json!({
+        "id": id,
+        "last_seen": s.last_seen.map(format_rfc3339),
+        "last_decoded": s.last_decoded.map(format_rfc3339),
+        "received": s.received,
+        "decoded": s.decoded,
+        "rejected": s.rejected,
+        "values_stored": s.values_stored,
+        "last_error": s.last_error.as_ref().map(|e| json!({
+            "time": format_rfc3339(e.time),
+            "reason": e.reason,
+        })),
+    })
+}
+
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(&id)?;
+    if state.registry.device(&id)?.is_none() {
+        return Err(Error::NotFound {
+            what: "device",
+            id: id.to_string(),
+        });
+    }
+    Ok(Json(status_json(&id, &state.registry.status(&id)?)))
+}

@@ -1,0 +1,87 @@
+//! The one place where failures become HTTP responses.
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("missing or malformed Authorization header: send `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    #[error("this token is not valid")]
+    BadToken,
+    #[error("this needs an admin token")]
+    Forbidden,
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{what} {id:?} already exists")]
+    Conflict { what: &'static str, id: String },
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error(transparent)]
+    Store(bydata_store::Error),
+}
+
+impl From<bydata_store::Error> for Error {
+    fn from(e: bydata_store::Error) -> Self {
+        match e {
+            bydata_store::Error::NotFound { what, id } => Error::NotFound { what, id },
+            bydata_store::Error::Conflict { what, id } => Error::Conflict { what, id },
+            bydata_store::Error::InvalidQuery { reason } => Error::BadRequest {
+                code: "invalid_query",
+                message: reason,
+            },
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Error::BadToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let message = if status.is_server_error() {
+            // The full error goes to the log once; the client gets nothing it could misuse.
+            tracing::error!(error = %self, "request failed");
+            "internal error; the server log has the details".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut response = (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// JSON bodies that fail to parse get our error shape instead of axum's plain-text rejection.
+impl From<axum::extract::rejection::JsonRejection> for Error {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        Error::bad("invalid_body", r.body_text())
+    }
+}

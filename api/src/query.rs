@@ -1,0 +1,301 @@
+//! `GET /api/v1/query` and `GET /api/v1/devices/{id}/latest`: parameters in, store query out, JSON or CSV back.
+use crate::auth::Reader;
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bydata_schemas::{DeviceId, MeasurementName, SeriesKey, UnixNanos, parse_rfc3339};
+use bydata_store::SeriesFilter;
+use bydata_store::query::{self, AggFn, Every, Query, ResultSeries};
+use chrono::{SecondsFormat, TimeZone};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write;
+
+const DEFAULT_TZ: &str = "Europe/Copenhagen";
+const DEFAULT_RANGE_NS: i64 = 24 * 3600 * 1_000_000_000;
+const KNOWN: [&str; 10] = [
+    "measurement",
+    "field",
+    "device",
+    "from",
+    "to",
+    "every",
+    "fn",
+    "group_by",
+    "tz",
+    "format",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+fn time_in(tz: Tz, t: UnixNanos) -> String {
+    tz.timestamp_nanos(t)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+fn name(param: &str, value: &str) -> Result<MeasurementName, Error> {
+    MeasurementName::new(value)
+        .map_err(|e| Error::bad("invalid_parameter", format!("{param}: {e}")))
+}
+
+fn time(param: &str, value: &str) -> Result<UnixNanos, Error> {
+    parse_rfc3339(value).map_err(|e| Error::bad("invalid_parameter", format!("{param}: {e}")))
+}
+
+/// Turns the query string into a store query, refusing anything unknown so a typo is never silently ignored.
+fn parse(params: &HashMap<String, String>, now: UnixNanos) -> Result<(Query, Format), Error> {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !KNOWN.contains(&k.as_str()) && !k.starts_with("tag."))
+    {
+        return Err(Error::bad(
+            "unknown_parameter",
+            format!(
+                "unknown parameter {unknown:?}; known: {}, tag.KEY",
+                KNOWN.join(", ")
+            ),
+        ));
+    }
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let measurement = name(
+        "measurement",
+        get("measurement")
+            .ok_or_else(|| Error::bad("missing_parameter", "measurement is required"))?,
+    )?;
+    let field = name("field", get("field").unwrap_or(SeriesKey::DEFAULT_FIELD))?;
+    let mut tags = BTreeMap::new();
+    for (k, v) in params {
+        if let Some(key) = k.strip_prefix("tag.") {
+            if key.is_empty() {
+                return Err(Error::bad(
+                    "invalid_parameter",
+                    "tag. needs a key: tag.KEY=VALUE",
+                ));
+            }
+            tags.insert(key.to_owned(), v.clone());
+        }
+    }
+    if let Some(device) = get("device") {
+        let id = DeviceId::new(device)
+            .map_err(|e| Error::bad("invalid_parameter", format!("device: {e}")))?;
+        tags.insert("device".to_owned(), id.to_string());
+    }
+    let to = get("to").map(|v| time("to", v)).transpose()?.unwrap_or(now);
+    let from = get("from")
+        .map(|v| time("from", v))
+        .transpose()?
+        .unwrap_or(to.saturating_sub(DEFAULT_RANGE_NS));
+    if from >= to {
+        return Err(Error::bad("invalid_range", "from must be before to"));
+    }
+    let every = get("every").map(str::parse::<Every>).transpose()?;
+    let func = match (get("fn"), every) {
+        (Some(f), Some(_)) => f.parse::<AggFn>()?,
+        (None, Some(_)) => AggFn::Mean,
+        (Some(_), None) => {
+            return Err(Error::bad(
+                "invalid_parameter",
+                "fn needs every (a bucket width such as 1h)",
+            ));
+        }
+        (None, None) => AggFn::Last,
+    };
+    let tz: Tz = get("tz").unwrap_or(DEFAULT_TZ).parse().map_err(|_| {
+        Error::bad(
+            "invalid_parameter",
+            "tz must be an IANA time zone such as Europe/Copenhagen or UTC",
+        )
+    })?;
+    let format = match get("format") {
+        None | Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some(other) => {
+            return Err(Error::bad(
+                "invalid_parameter",
+                format!("format={other:?}: use json or csv"),
+            ));
+        }
+    };
+    let query = Query {
+        filter: SeriesFilter {
+            measurement: Some(measurement),
+            field: Some(field),
+            tags,
+        },
+        from,
+        to,
+        every,
+        func,
+        group_by: get("group_by").map(str::to_owned),
+        tz,
+    };
+    Ok((query, format))
+}
+
+pub(crate) async fn query(
+    State(state): State<AppState>,
+    _: Reader,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> Result<Response, Error> {
+    let (q, format) = parse(&params, (state.clock)())?;
+    let series = query::run(state.reader.as_ref(), &q).await?;
+    Ok(match format {
+        Format::Json => Json(to_json(&q, &series)).into_response(),
+        Format::Csv => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            to_csv(&q, &series),
+        )
+            .into_response(),
+    })
+}
+
+fn to_json(q: &Query, series: &[ResultSeries]) -> Value {
+    let units: BTreeSet<_> = series.iter().map(|s| s.unit.as_ref()).collect();
+    let unit = if units.len() == 1 {
+        units.into_iter().next().flatten()
+    } else {
+        None
+    };
+    json!({
+        "measurement": q.filter.measurement,
+        "field": q.filter.field,
+        "unit": unit,
+        "fn": q.every.map(|_| q.func.to_string()),
+        "every": q.every.map(|e| e.to_string()),
+        "tz": q.tz.name(),
+        "from": time_in(q.tz, q.from),
+        "to": time_in(q.tz, q.to),
+        "series": series.iter().map(|s| json!({
+            "tags": s.tags,
+            "unit": s.unit,
+            "points": s.points.iter().map(|(t, v)| json!({"time": time_in(q.tz, *t), "value": v})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// One row per point: `time`, one column per tag key (sorted), `value` (empty for an empty bucket), `unit`.
+fn to_csv(q: &Query, series: &[ResultSeries]) -> String {
+    let keys: BTreeSet<&String> = series.iter().flat_map(|s| s.tags.keys()).collect();
+    let mut out = String::from("time");
+    for k in &keys {
+        out.push(',');
+        out.push_str(&csv_field(k));
+    }
+    out.push_str(",value,unit\r\n");
+    for s in series {
+        let unit = s
+            .unit
+            .as_ref()
+            .map(|u| csv_field(u.as_str()))
+            .unwrap_or_default();
+        for (t, v) in &s.points {
+            out.push_str(&time_in(q.tz, *t));
+            for k in &keys {
+                out.push(',');
+                out.push_str(&csv_field(s.tags.get(*k).map(String::as_str).unwrap_or("")));
+            }
+            out.push(',');
+            if let Some(v) = v {
+                let _ = write!(out, "{v}");
+            }
+            let _ = write!(out, ",{unit}\r\n");
+        }
+    }
+    out
+}
+
+/// The latest value of each of a device's measurements, with unit and time.
+pub(crate) async fn latest(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let not_found = || Error::NotFound {
+        what: "device",
+        id: id.clone(),
+    };
+    let device = DeviceId::new(id.as_str()).map_err(|_| not_found())?;
+    if state.registry.device(&device)?.is_none() {
+        return Err(not_found());
+    }
+    let filter = SeriesFilter {
+        measurement: None,
+        field: None,
+        tags: BTreeMap::from([("device".to_owned(), device.to_string())]),
+    };
+    let tz: Tz = DEFAULT_TZ.parse().unwrap_or(Tz::UTC);
+    let mut latest = Vec::new();
+    for s in state.reader.series(&filter).await? {
+        if let Some((t, v)) = state.reader.last_before(&s.key, i64::MAX).await? {
+            latest.push(json!({
+                "measurement": s.key.measurement,
+                "field": s.key.field,
+                "unit": s.unit,
+                "time": time_in(tz, t),
+                "value": v,
+            }));
+        }
+    }
+    Ok(Json(json!({"device": device, "latest": latest})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_and_refuses_clearly() {
+        let now = parse_rfc3339("2026-11-22T12:00:00Z").expect("time");
+        let (q, f) = parse(
+            &params(&[
+                ("measurement", "energy_kwh"),
+                ("tag.building", "b7"),
+                ("every", "1d"),
+                ("fn", "increase"),
+                ("format", "csv"),
+            ]),
+            now,
+        )
+        .expect("valid");
+        assert_eq!(f, Format::Csv);
+        assert_eq!(q.func, AggFn::Increase);
+        assert_eq!(
+            q.filter.tags.get("building").map(String::as_str),
+            Some("b7")
+        );
+        assert_eq!(q.to - q.from, DEFAULT_RANGE_NS);
+        for bad in [
+            vec![("every", "1h")],
+            vec![("measurement", "t"), ("every", "1parsec")],
+            vec![("measurement", "t"), ("fn", "mean")],
+            vec![("measurement", "t"), ("every", "1h"), ("fn", "median")],
+            vec![("measurement", "t"), ("tz", "Mars/Olympus")],
+            vec![("measurement", "t"), ("from", "yesterday")],
+            vec![("measurement", "t"), ("measurment", "t")],
+        ] {
+            assert!(parse(&params(&bad), now).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! API tokens: created by an admin, shown once, stored hashed.
+use crate::auth::Admin;
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bydata_store::{Role, TokenInfo};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewToken {
+    name: String,
+    role: Role,
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let Json(new) = body?;
+    if new.name.trim().is_empty() || new.name.len() > 200 {
+        return Err(Error::bad(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    let (info, secret) = state
+        .registry
+        .create_token(&new.name, new.role, (state.clock)())?;
+    tracing::info!(token = %info.id, role = ?info.role, by = %by.id, "token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": info.id, "name": info.name, "role": info.role, "token": secret,
+            "note": "the token is shown only once; bydata keeps only its hash",
+        })),
+    ))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<Vec<TokenInfo>>, Error> {
+    Ok(Json(state.registry.tokens()?))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    if state.registry.delete_token(&id)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound { what: "token", id })
+    }
+}

@@ -1,0 +1,258 @@
+//! The command line: `serve`, `config print`, `device add|list|rm` (through the HTTP API, so they work
+//! while `serve` runs), and `sim`.
+use crate::config::Config;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bydata",
+    version,
+    about = "An IoT city-data platform: MQTT in, time series out, open data published"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform: MQTT broker, ingest pipeline, store and HTTP API.
+    Serve(ServeArgs),
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage devices of a running bydata.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Drive a running bydata with simulated city devices.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// A TOML config file (see `bydata config print`).
+    #[arg(long, env = "BYDATA_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    #[arg(long, env = "BYDATA_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    #[arg(long, env = "BYDATA_MQTT_ADDR")]
+    pub(crate) mqtt_addr: Option<SocketAddr>,
+    #[arg(long, env = "BYDATA_HTTP_ADDR")]
+    pub(crate) http_addr: Option<SocketAddr>,
+    #[arg(long, env = "BYDATA_LORAWAN_ADDR")]
+    pub(crate) lorawan_addr: Option<SocketAddr>,
+    /// Also run simulated devices in-process, so data is visible at once.
+    #[arg(long)]
+    pub(crate) demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the default configuration as commented TOML.
+    Print,
+}
+
+#[derive(Debug, Args)]
+struct ApiArgs {
+    /// The bydata HTTP API.
+    #[arg(long, env = "BYDATA_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An admin token.
+    #[arg(long, env = "BYDATA_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Onboard a device; prints its MQTT credentials once.
+    Add {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[arg(long)]
+        name: String,
+        /// Device id (default: derived from the name).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value = "building")]
+        domain: String,
+        #[arg(long, requires = "lon")]
+        lat: Option<f64>,
+        #[arg(long, requires = "lat")]
+        lon: Option<f64>,
+        /// A tag, KEY=VALUE; repeatable.
+        #[arg(long = "tag", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// auto (SenML or flat JSON), senml or json.
+        #[arg(long, default_value = "auto")]
+        codec: String,
+    },
+    /// List devices.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Delete a device (its stored data stays).
+    Rm {
+        #[command(flatten)]
+        api: ApiArgs,
+        id: String,
+    },
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+#[derive(Debug, Args)]
+struct SimArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// The bydata MQTT broker.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    mqtt_addr: SocketAddr,
+    /// Number of simulated devices (spread over climate sensors, electricity meters and traffic counters).
+    #[arg(long, default_value_t = 10)]
+    devices: usize,
+    /// Messages per second per device; 0 = as fast as the broker acknowledges.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Seed of every random choice, so a run can be replayed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Stop each device after this many messages.
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Prefix of the simulated device ids.
+    #[arg(long, default_value = "sim")]
+    id_prefix: String,
+}
+
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => crate::serve::serve(args).await,
+        Command::Config {
+            command: ConfigCommand::Print,
+        } => {
+            print!("{}", Config::commented_default());
+            Ok(())
+        }
+        Command::Device { command } => device(command).await,
+        Command::Sim(args) => sim(args).await,
+    }
+}
+
+async fn call(request: reqwest::RequestBuilder, token: &str) -> anyhow::Result<serde_json::Value> {
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .context("cannot reach the bydata API (is `bydata serve` running? see --url)")?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        bail!("{status}: {message}");
+    }
+    Ok(if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text)?
+    })
+}
+
+async fn device(command: DeviceCommand) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    match command {
+        DeviceCommand::Add {
+            api,
+            name,
+            id,
+            domain,
+            lat,
+            lon,
+            tags,
+            codec,
+        } => {
+            let mut body = serde_json::json!({
+                "name": name, "transport": "mqtt", "domain": domain, "codec": codec,
+                "tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            });
+            if let Some(id) = id {
+                body["id"] = id.into();
+            }
+            if let (Some(lat), Some(lon)) = (lat, lon) {
+                body["location"] = serde_json::json!({"lat": lat, "lon": lon});
+            }
+            let url = format!("{}/api/v1/devices", api.url);
+            let created = call(http.post(url).json(&body), &api.token).await?;
+            println!("{}", serde_json::to_string_pretty(&created)?);
+        }
+        DeviceCommand::List { api } => {
+            let url = format!("{}/api/v1/devices", api.url);
+            let list = call(http.get(url), &api.token).await?;
+            for d in list["devices"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<32} {:<10} {:<10} {}",
+                    d["id"].as_str().unwrap_or(""),
+                    d["transport"].as_str().unwrap_or(""),
+                    d["domain"].as_str().unwrap_or(""),
+                    d["name"].as_str().unwrap_or("")
+                );
+            }
+        }
+        DeviceCommand::Rm { api, id } => {
+            let url = format!("{}/api/v1/devices/{id}", api.url);
+            call(http.delete(url), &api.token).await?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let ctrl_c = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        ctrl_c.cancel();
+    });
+    let config = bydata_firmware_sim::FleetConfig {
+        http_url: args.api.url,
+        mqtt_addr: args.mqtt_addr,
+        token: args.api.token,
+        devices: args.devices,
+        rate: args.rate,
+        seed: args.seed,
+        id_prefix: args.id_prefix,
+        duration: args.duration.map(Duration::from_secs),
+        max_messages_per_device: args.messages,
+        backfill: None,
+    };
+    let report = bydata_firmware_sim::run_fleet(config, shutdown).await?;
+    println!(
+        "devices {} published {} acknowledged {} in {:.2} s: {:.0} acknowledged messages/s (QoS 1)",
+        report.devices,
+        report.published,
+        report.acknowledged,
+        report.elapsed.as_secs_f64(),
+        report.acked_per_second()
+    );
+    Ok(())
+}

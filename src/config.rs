@@ -1,0 +1,118 @@
+//! The typed configuration: one TOML file with a section per crate, defaults in code, unknown keys refused.
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Config {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) lorawan_addr: SocketAddr,
+    pub(crate) journal: JournalConfig,
+    pub(crate) broker: bydata_broker::Config,
+    pub(crate) api: bydata_api::Config,
+    pub(crate) ingest: bydata_ingest::Config,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct JournalConfig {
+    pub(crate) segment_bytes: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: bydata_store::journal::JournalConfig::default().segment_bytes,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            lorawan_addr: SocketAddr::from(([127, 0, 0, 1], 1700)),
+            journal: JournalConfig::default(),
+            broker: bydata_broker::Config::default(),
+            api: bydata_api::Config::default(),
+            ingest: bydata_ingest::Config::default(),
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    /// The default configuration as commented TOML (`bydata config print`).
+    pub(crate) fn commented_default() -> String {
+        let d = Config::default();
+        format!(
+            r#"# bydata configuration. Every key is optional; these are the defaults.
+# Command-line flags (--data-dir, --mqtt-addr, --http-addr, --lorawan-addr) override the file.
+
+# Where the journal, the registry and the series live.
+data_dir = "{data_dir}"
+# Semtech UDP packet forwarder address (LoRaWAN gateways; served from the LoRaWAN release on).
+lorawan_addr = "{lorawan}"
+
+[journal]
+# Size of one raw-journal segment file, in bytes.
+segment_bytes = {segment}
+
+[broker]
+# Where devices connect with MQTT 3.1.1 (client id = username = device id).
+mqtt_addr = "{mqtt}"
+# Largest MQTT message accepted, in bytes; larger ones are refused, counted and shown on the device status.
+max_message_bytes = {max_msg}
+# Most simultaneous MQTT connections.
+max_connections = {max_conn}
+# Most unacknowledged QoS 1 messages per connection.
+max_inflight = {inflight}
+# How long a new connection may take to send CONNECT, in milliseconds.
+connect_timeout_ms = {connect_timeout}
+
+[api]
+# Where the HTTP API listens.
+http_addr = "{http}"
+
+[ingest]
+# Most journal entries decoded and committed together.
+batch_max = {batch}
+# Readings more than this many seconds ahead of their receive time are rejected.
+max_future_secs = {future}
+"#,
+            data_dir = d.data_dir.display(),
+            lorawan = d.lorawan_addr,
+            segment = d.journal.segment_bytes,
+            mqtt = d.broker.mqtt_addr,
+            max_msg = d.broker.max_message_bytes,
+            max_conn = d.broker.max_connections,
+            inflight = d.broker.max_inflight,
+            connect_timeout = d.broker.connect_timeout_ms,
+            http = d.api.http_addr,
+            batch = d.ingest.batch_max,
+            future = d.ingest.max_future_secs,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_default_parses_back_to_the_default() {
+        let parsed: Config = toml::from_str(&Config::commented_default()).expect("valid TOML");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("[broker]\nmqtt_adr = \"127.0.0.1:1\"").is_err());
+    }
+}

@@ -1,0 +1,249 @@
+//! `bydata serve`: open the data directory, start every part, and shut down in order.
+//!
+//! Shutdown order: stop accepting (broker listener, HTTP), close the journal (final fsync; later appends fail,
+//! so nothing more is acknowledged), let the ingest pipeline drain the journal into the store, exit 0.
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use anyhow::Context;
+use bydata_schemas::UnixNanos;
+use bydata_store::journal::{Journal, JournalConfig};
+use bydata_store::{EmbeddedEngine, Registry, Role};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const DEMO_TOKEN_NAME: &str = "demo simulator (recreated at every --demo start)";
+
+fn system_clock() -> UnixNanos {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(a) = args.mqtt_addr {
+        config.broker.mqtt_addr = a;
+    }
+    if let Some(a) = args.http_addr {
+        config.api.http_addr = a;
+    }
+    if let Some(a) = args.lorawan_addr {
+        config.lorawan_addr = a;
+    }
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let journal = Arc::new(
+        Journal::open(
+            &config.data_dir.join("journal"),
+            JournalConfig {
+                segment_bytes: config.journal.segment_bytes,
+            },
+        )
+        .context("cannot open the journal")?,
+    );
+    let registry = Arc::new(
+        Registry::open(&config.data_dir.join("registry.redb"))
+            .context("cannot open the registry")?,
+    );
+    let engine = Arc::new(
+        EmbeddedEngine::open(&config.data_dir.join("series.redb"))
+            .context("cannot open the series store")?,
+    );
+    let clock: Arc<dyn Fn() -> UnixNanos + Send + Sync> = Arc::new(system_clock);
+
+    let admin_token = bootstrap_admin(&registry)?;
+
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+
+    let broker_metrics = Arc::new(bydata_broker::Metrics::default());
+    let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
+    let state = bydata_api::AppState {
+        registry: registry.clone(),
+        reader: engine.clone(),
+        clock: clock.clone(),
+        metrics: {
+            let (b, i) = (broker_metrics.clone(), ingest_metrics.clone());
+            Arc::new(move |out: &mut String| {
+                b.render(out);
+                i.render(out);
+            })
+        },
+    };
+    let http = bydata_api::bind(config.api.clone(), state, shutdown.clone()).await?;
+    let http = tokio::spawn(http);
+
+    let broker_deps = bydata_broker::Deps {
+        journal: journal.clone(),
+        registry: registry.clone(),
+        clock: clock.clone(),
+        metrics: broker_metrics,
+    };
+    let broker_shutdown = shutdown.child_token();
+    let broker = bydata_broker::run(config.broker.clone(), broker_deps, broker_shutdown.clone());
+    // Fail fast if the MQTT port is taken: run() checks the bind before anything else.
+    let broker = tokio::spawn(broker);
+
+    let ingest_shutdown = CancellationToken::new();
+    let ingest = tokio::spawn(bydata_ingest::run(
+        config.ingest.clone(),
+        bydata_ingest::Deps {
+            journal: journal.clone(),
+            registry: registry.clone(),
+            writer: engine.clone(),
+            metrics: ingest_metrics,
+        },
+        ingest_shutdown.clone(),
+    ));
+
+    println!("bydata is running");
+    println!("  HTTP API   http://{}", config.api.http_addr);
+    println!(
+        "  MQTT       mqtt://{}  (devices/<device id>/up)",
+        config.broker.mqtt_addr
+    );
+    println!("  data dir   {}", config.data_dir.display());
+    println!(
+        "  LoRaWAN    {} is reserved for the Semtech UDP listener (not served in this version)",
+        config.lorawan_addr
+    );
+
+    let demo = if args.demo {
+        Some(tokio::spawn(run_demo(
+            registry.clone(),
+            admin_token,
+            &config,
+            shutdown.clone(),
+            clock.clone(),
+        )?))
+    } else {
+        None
+    };
+
+    // Run until a signal, or until a part stops on its own (an error).
+    let broker_result = tokio::select! {
+        () = shutdown.cancelled() => None,
+        r = broker => Some(r),
+    };
+    shutdown.cancel();
+    broker_shutdown.cancel();
+    if let Some(demo) = demo {
+        let _ = demo.await;
+    }
+    match http.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+        Err(e) => tracing::error!(error = %e, "HTTP task failed"),
+    }
+    journal.close().context("final journal fsync failed")?;
+    ingest_shutdown.cancel();
+    match ingest.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "ingest stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "ingest task failed"),
+    }
+    match broker_result {
+        Some(Ok(Err(e))) => Err(e.into()),
+        Some(Err(e)) => Err(anyhow::anyhow!("broker task failed: {e}")),
+        _ => {
+            tracing::info!("bydata stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+/// Sets or creates the bootstrap admin token. Returns a token the demo simulator may use, if one is at hand.
+fn bootstrap_admin(registry: &Registry) -> anyhow::Result<Option<String>> {
+    let now = system_clock();
+    if let Ok(token) = std::env::var("BYDATA_ADMIN_TOKEN") {
+        if token.len() < 16 {
+            anyhow::bail!("BYDATA_ADMIN_TOKEN must be at least 16 characters");
+        }
+        registry.set_bootstrap_token(&token, now)?;
+        tracing::info!("admin token taken from BYDATA_ADMIN_TOKEN");
+        return Ok(Some(token));
+    }
+    if registry.has_admin_token()? {
+        return Ok(None);
+    }
+    let (_, token) = registry.create_token("bootstrap admin", Role::Admin, now)?;
+    println!("Admin token (shown only once; bydata keeps only its hash):");
+    println!("  {token}");
+    Ok(Some(token))
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                tracing::error!("cannot install signal handlers");
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.cancel();
+    });
+}
+
+fn run_demo(
+    registry: Arc<Registry>,
+    admin_token: Option<String>,
+    config: &Config,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
+    // The simulator onboards through the HTTP API like any client; without the bootstrap secret at hand it
+    // gets a token of its own, replaced at every demo start so they do not pile up.
+    let token = match admin_token {
+        Some(t) => t,
+        None => {
+            for t in registry.tokens()? {
+                if t.name == DEMO_TOKEN_NAME {
+                    registry.delete_token(&t.id)?;
+                }
+            }
+            registry
+                .create_token(DEMO_TOKEN_NAME, Role::Admin, clock())?
+                .1
+        }
+    };
+    let fleet = bydata_firmware_sim::FleetConfig {
+        http_url: format!("http://{}", config.api.http_addr),
+        mqtt_addr: config.broker.mqtt_addr,
+        token,
+        devices: 6,
+        rate: 0.2,
+        seed: 2030,
+        id_prefix: "demo".to_owned(),
+        duration: None,
+        max_messages_per_device: None,
+        backfill: Some((Duration::from_secs(24 * 3600), Duration::from_secs(15 * 60))),
+    };
+    println!("  demo       6 simulated devices (ids demo-*), with the last 24 h backfilled");
+    Ok(async move {
+        match bydata_firmware_sim::run_fleet(fleet, shutdown).await {
+            Ok(report) => tracing::info!(
+                published = report.published,
+                acknowledged = report.acknowledged,
+                "demo devices stopped"
+            ),
+            Err(e) => tracing::error!(error = %e, "demo devices failed"),
+        }
+    })
+}

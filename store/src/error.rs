@@ -1,0 +1,42 @@
+/// What can go wrong in the store. Callers map `NotFound`/`Conflict`/`InvalidQuery` to client errors and
+/// everything else to a server error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error while {context}: {source}")]
+    Db {
+        context: &'static str,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{what} {id:?} already exists")]
+    Conflict { what: &'static str, id: String },
+    #[error("{reason}")]
+    InvalidQuery { reason: String },
+    #[error("stored {what} is unreadable: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("password hashing failed: {detail}")]
+    Hash { detail: String },
+    #[error("blocking task failed: {detail}")]
+    Task { detail: String },
+    #[error(transparent)]
+    Journal(#[from] crate::journal::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches what we were doing to any redb error.
+pub(crate) fn db<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| Error::Db {
+        context,
+        source: Box::new(e.into()),
+    }
+}
+
+pub(crate) fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> Error {
+    move |e| Error::Corrupt {
+        what,
+        detail: e.to_string(),
+    }
+}

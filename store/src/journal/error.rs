@@ -1,0 +1,45 @@
+use std::path::PathBuf;
+
+/// Why a journal operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("journal I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal corrupt at offset {offset}: {reason}")]
+    Corrupt { offset: u64, reason: &'static str },
+    #[error("journal {field} of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("journal offset {offset} lies before the first segment, which starts at {first}")]
+    OffsetBeforeStart { offset: u64, first: u64 },
+    #[error(
+        "journal in {path} is already open (another process or another Journal holds its lock)"
+    )]
+    Locked { path: PathBuf },
+    #[error("could not encode a reject reason: {source}")]
+    Encode { source: serde_json::Error },
+    #[error("journal is closed")]
+    Closed,
+    /// After a failed write that could not be undone, or a failed fsync, the kernel may have dropped data we
+    /// already acknowledged as written; appending more would only hide that. Reopening re-verifies the files.
+    #[error(
+        "an earlier journal write or fsync failed; appends are refused until the journal is reopened"
+    )]
+    Failed,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// For `map_err`: an I/O error on `path`.
+pub(crate) fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

@@ -1,0 +1,62 @@
+//! The time-series port: a narrow write trait and a narrow read trait, so the embedded engine and an InfluxDB
+//! adapter are interchangeable. Aggregation (`crate::query`) is written once against `SeriesReader`.
+mod embedded;
+
+pub use embedded::EmbeddedEngine;
+
+use crate::Result;
+use bydata_schemas::{MeasurementName, Point, SeriesKey, Unit, UnixNanos};
+use std::collections::BTreeMap;
+
+/// Writes batches of points. A batch is durable when `write` returns; writing a point whose series and time
+/// already exist replaces its value (so replays are idempotent).
+#[async_trait::async_trait]
+pub trait SeriesWriter: Send + Sync {
+    async fn write(&self, points: Vec<Point>) -> Result<()>;
+}
+
+/// A series the store knows, with the unit of its latest write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesInfo {
+    pub key: SeriesKey,
+    pub unit: Option<Unit>,
+}
+
+/// Which series a read is about: one measurement and field, and tags that must match exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesFilter {
+    pub measurement: Option<MeasurementName>,
+    pub field: Option<MeasurementName>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl SeriesFilter {
+    pub fn matches(&self, key: &SeriesKey) -> bool {
+        self.measurement
+            .as_ref()
+            .is_none_or(|m| *m == key.measurement)
+            && self.field.as_ref().is_none_or(|f| *f == key.field)
+            && self
+                .tags
+                .iter()
+                .all(|(k, v)| key.tag(k) == Some(v.as_str()))
+    }
+}
+
+/// Reads series. Ranges are half-open `[from, to)` and come back in time order.
+#[async_trait::async_trait]
+pub trait SeriesReader: Send + Sync {
+    async fn series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>>;
+    async fn range(
+        &self,
+        key: &SeriesKey,
+        from: UnixNanos,
+        to: UnixNanos,
+    ) -> Result<Vec<(UnixNanos, f64)>>;
+    /// The last point strictly before `before` (`i64::MAX` for the latest point of all).
+    async fn last_before(
+        &self,
+        key: &SeriesKey,
+        before: UnixNanos,
+    ) -> Result<Option<(UnixNanos, f64)>>;
+}
