@@ -1,0 +1,199 @@
+//! Identity, topic authorisation and bad input: each gets a clear, counted outcome, nothing crashes, and the
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
+//! device's status says why.
+mod common;
+
+use common::{ADMIN, Bydata, Mqtt, options};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_cannot_publish_or_subscribe_as_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bydata::start(&dir.path().join("data")).await;
+    let pw_a = b.onboard("sensor-a", json!({})).await;
+    let pw_b = b.onboard("sensor-b", json!({})).await;
+
+    let mut dev_b = Mqtt::device(b.mqtt, "sensor-b", &pw_b).await;
+    dev_b
+        .publish_acked("devices/sensor-b/up", r#"{"temperature": 20.0}"#)
+        .await
+        .unwrap();
+    b.wait_status("sensor-b", "b's reading", |s| s["decoded"] == 1)
+        .await;
+
+    // A publishes on B's topic: no PUBACK, connection closed, B's data unchanged.
+    let mut dev_a = Mqtt::device(b.mqtt, "sensor-a", &pw_a).await;
+    let refused = dev_a
+        .publish_acked("devices/sensor-b/up", r#"{"temperature": -99}"#)
+        .await;
+    assert!(
+        refused.is_err(),
+        "a foreign publish must not be acknowledged"
+    );
+    let status_a = b
+        .wait_status("sensor-a", "a's refusal on its status", |s| {
+            s["rejected"] == 1
+        })
+        .await;
+    let reason = status_a["last_error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("devices/sensor-b/up") && reason.contains("refused"),
+        "{reason}"
+    );
+    assert_eq!(b.latest("sensor-b", "temperature").await, Some(20.0));
+    let status_b = b.status("sensor-b").await;
+    assert_eq!(
+        (status_b["received"].clone(), status_b["rejected"].clone()),
+        (json!(1), json!(0))
+    );
+
+    // Logging in as B with A's password, or as B with A's username, fails.
+    assert!(
+        Mqtt::connect(options(b.mqtt, "sensor-b", "sensor-b", &pw_a))
+            .await
+            .is_err()
+    );
+    assert!(
+        Mqtt::connect(options(b.mqtt, "sensor-b", "sensor-a", &pw_a))
+            .await
+            .is_err()
+    );
+
+    // Subscribing outside its subtree (a wildcard, or B's topics) closes the connection too.
+    for filter in ["#", "devices/+/up", "devices/sensor-b/#"] {
+        let mut dev = Mqtt::device(b.mqtt, "sensor-a", &pw_a).await;
+        dev.client
+            .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        dev.closed().await;
+    }
+    b.wait_status("sensor-a", "three subscribe refusals", |s| {
+        s["rejected"] == 4
+    })
+    .await;
+    // Its own subtree is fine, and B's data is still only B's.
+    let mut dev = Mqtt::device(b.mqtt, "sensor-a", &pw_a).await;
+    dev.client
+        .subscribe("devices/sensor-a/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    dev.publish_acked("devices/sensor-a/up", r#"{"temperature": 19.0}"#)
+        .await
+        .unwrap();
+    b.wait_status("sensor-a", "a's own reading", |s| s["decoded"] == 1)
+        .await;
+    assert_eq!(b.latest("sensor-b", "temperature").await, Some(20.0));
+
+    let (_, metrics) = b.get("/metrics", ADMIN).await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics.contains("bydata_mqtt_refused_total{reason=\"publish_denied\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bydata_mqtt_refused_total{reason=\"subscribe_denied\"} 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_counted_explained_and_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bydata::start(&dir.path().join("data")).await;
+    let pw = b.onboard("meter-7", json!({"building": "b7"})).await;
+    let topic = "devices/meter-7/up";
+
+    // Wrong password: refused, counted on the device.
+    let wrong = Mqtt::connect(options(b.mqtt, "meter-7", "meter-7", "not-the-password")).await;
+    assert!(wrong.is_err());
+    let s = b
+        .wait_status("meter-7", "the auth failure", |s| s["rejected"] == 1)
+        .await;
+    assert!(
+        s["last_error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("wrong password"),
+        "{s}"
+    );
+
+    // Unknown device: refused, counted in the broker metrics (there is no device to attach it to).
+    assert!(
+        Mqtt::connect(options(b.mqtt, "ghost", "ghost", "whatever"))
+            .await
+            .is_err()
+    );
+    let (_, metrics) = b.get("/metrics", ADMIN).await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("bydata_mqtt_auth_failures_total{reason=\"unknown_device\"} 1")
+    );
+
+    // Payloads that cannot be stored: each acknowledged (it is journaled) and then rejected with its reason.
+    let future = "2100-01-01T00:00:00Z";
+    let cases: [(&str, String, &str); 5] = [
+        (
+            "malformed JSON",
+            r#"{"energy_kwh": 12.5,"#.to_owned(),
+            "malformed JSON",
+        ),
+        ("NaN", r#"{"energy_kwh": NaN}"#.to_owned(), "NaN"),
+        ("binary", "\u{1}\u{2}garbage".to_owned(), "not JSON"),
+        (
+            "a string value",
+            r#"{"energy_kwh": "12.5"}"#.to_owned(),
+            "string",
+        ),
+        (
+            "a far-future time",
+            format!(r#"{{"energy_kwh": 12.5, "time": "{future}"}}"#),
+            "in the future",
+        ),
+    ];
+    let mut dev = Mqtt::device(b.mqtt, "meter-7", &pw).await;
+    for (i, (what, payload, needle)) in cases.iter().enumerate() {
+        dev.publish_acked(topic, payload.as_bytes().to_vec())
+            .await
+            .unwrap();
+        let want = 2 + i as u64;
+        let s = b
+            .wait_status("meter-7", what, |s| s["rejected"].as_u64() == Some(want))
+            .await;
+        let reason = s["last_error"]["reason"].as_str().unwrap();
+        assert!(
+            reason.to_lowercase().contains(&needle.to_lowercase()),
+            "{what}: {reason}"
+        );
+    }
+
+    // Oversized: the connection is closed without a PUBACK, and the status says how big and what the limit is.
+    let big = format!(r#"{{"energy_kwh": 1, "pad": "{}"}}"#, "x".repeat(70 * 1024));
+    assert!(dev.publish_acked(topic, big).await.is_err());
+    let s = b
+        .wait_status("meter-7", "the oversize refusal", |s| s["rejected"] == 7)
+        .await;
+    let reason = s["last_error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exceeds the limit of 65536 bytes"),
+        "{reason}"
+    );
+
+    // Nothing was stored from any of it, and the device (and bydata) carry on.
+    assert_eq!(b.latest("meter-7", "energy_kwh").await, None);
+    let mut dev = Mqtt::device(b.mqtt, "meter-7", &pw).await;
+    dev.publish_acked(topic, r#"{"energy_kwh": 1234.5}"#)
+        .await
+        .unwrap();
+    let s = b
+        .wait_status("meter-7", "a good reading after the bad", |s| {
+            s["decoded"] == 1
+        })
+        .await;
+    assert_eq!(s["received"], 8);
+    assert_eq!(b.latest("meter-7", "energy_kwh").await, Some(1234.5));
+    let (code, _) = b.get("/health", ADMIN).await;
+    assert_eq!(code, 200);
+}
