@@ -197,3 +197,62 @@ async fn bad_input_is_counted_explained_and_harmless() {
     let (code, _) = b.get("/health", ADMIN).await;
     assert_eq!(code, 200);
 }
+
+/// Arbitrary bytes on the MQTT port (random blobs, a CONNECT whose client id holds wildcards, a CONNECT with no
+/// password, a huge announced length): each connection is dropped and bydata carries on serving devices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_mqtt_port_harms_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bydata::start(&dir.path().join("data")).await;
+    let pw = b.onboard("robust-1", json!({})).await;
+
+    // MQTT 3.1.1 CONNECT (spec §3.1) with client id "a/#", user "a/#", password "x".
+    let wildcard_connect: Vec<u8> = vec![
+        0x10, 22, 0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0, 30, 0, 3, b'a', b'/', b'#', 0, 3, b'a',
+        b'/', b'#', 0, 1, b'x',
+    ];
+    // CONNECT without username/password flags, client id "robust-1".
+    let anonymous_connect: Vec<u8> = vec![
+        0x10, 20, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30, 0, 8, b'r', b'o', b'b', b'u', b's',
+        b't', b'-', b'1',
+    ];
+    let huge_length: Vec<u8> = vec![0x30, 0xff, 0xff, 0xff, 0x7f, 0, 1, b'a'];
+    let mut blobs = vec![wildcard_connect, anonymous_connect, huge_length];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15; // xorshift: deterministic "random" blobs
+    for len in [1usize, 2, 5, 17, 64, 300, 4096] {
+        let mut blob = Vec::with_capacity(len);
+        for _ in 0..len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            blob.push(x as u8);
+        }
+        blobs.push(blob);
+    }
+    for blob in &blobs {
+        let mut s = tokio::net::TcpStream::connect(b.mqtt).await.unwrap();
+        let _ = s.write_all(blob).await;
+        let _ = s.shutdown().await;
+        let mut sink = Vec::new();
+        // The broker must end the conversation (close, or answer and close) rather than hang or crash.
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(15), s.read_to_end(&mut sink))
+                .await;
+        assert!(
+            read.is_ok(),
+            "connection with {} garbage bytes left hanging",
+            blob.len()
+        );
+    }
+    let mut dev = Mqtt::device(b.mqtt, "robust-1", &pw).await;
+    dev.publish_acked("devices/robust-1/up", r#"{"temperature": 20.5}"#)
+        .await
+        .unwrap();
+    b.wait_status("robust-1", "the reading after the garbage", |s| {
+        s["decoded"] == 1
+    })
+    .await;
+    let (code, _) = b.get("/health", ADMIN).await;
+    assert_eq!(code, 200);
+}
