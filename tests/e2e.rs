@@ -266,6 +266,43 @@ async fn cli_manages_devices_and_the_simulator_publishes() {
     let kwh = b.latest("sim-meter-1", "energy_kwh").await.unwrap();
     assert!(kwh > 0.0);
 
+    // A second run of the same fleet continues the meters' counters instead of starting them again.
+    let out = run(&[
+        "sim",
+        "--devices",
+        "3",
+        "--rate",
+        "0",
+        "--messages",
+        "20",
+        "--seed",
+        "7",
+        "--mqtt-addr",
+        &mqtt,
+    ]);
+    assert!(out.contains("published 60 acknowledged 60"), "{out}");
+    b.wait_status("sim-meter-1", "the second run's messages", |s| {
+        s["decoded"] == 40
+    })
+    .await;
+    let (_, raw) = b
+        .get(
+            "/api/v1/query?measurement=energy_kwh&device=sim-meter-1",
+            ADMIN,
+        )
+        .await;
+    let readings: Vec<f64> = raw["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(readings.len(), 40, "{raw}");
+    assert!(
+        readings.windows(2).all(|w| w[1] >= w[0]),
+        "meter went backwards: {readings:?}"
+    );
+
     let config = run(&["config", "print"]);
     assert!(config.contains("[broker]") && config.contains("mqtt_addr = \"127.0.0.1:1883\""));
 }

@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use crate::models::DeviceModel;
-use crate::onboard::MqttCredentials;
+use crate::onboard::Onboarded;
 use crate::plan::DevicePlan;
 use bydata_schemas::{DeviceId, UnixNanos};
 use rand::rngs::StdRng;
@@ -51,11 +51,15 @@ pub(crate) struct DeviceOutcome {
 
 pub(crate) async fn run_device(
     plan: DevicePlan,
-    credentials: MqttCredentials,
+    onboarded: Onboarded,
     params: Arc<RunParams>,
     stop: CancellationToken,
 ) -> DeviceOutcome {
     let id = plan.id.clone();
+    let Onboarded {
+        credentials,
+        resume,
+    } = onboarded;
     let client_id = credentials
         .client_id
         .clone()
@@ -86,7 +90,10 @@ pub(crate) async fn run_device(
     // Draw the event loop's backoff-jitter seed first so it never shifts the model's stream.
     let jitter_seed = rng.r#gen::<u64>();
     let phase = rng.r#gen::<f64>();
-    let model = DeviceModel::new(plan.kind, rng);
+    let mut model = DeviceModel::new(plan.kind, rng);
+    if let Some(time) = resume.last_time {
+        model.resume(time, &resume.values);
+    }
 
     let (acked_tx, acked_rx) = watch::channel(0u64);
     let poll_stop = CancellationToken::new();
@@ -99,7 +106,16 @@ pub(crate) async fn run_device(
         jitter_seed,
     ));
 
-    let published = publish_loop(&client, &topic, model, &params, &stop, phase).await;
+    let published = publish_loop(
+        &client,
+        &topic,
+        model,
+        &params,
+        &stop,
+        phase,
+        resume.last_time,
+    )
+    .await;
 
     // Let what was published be acknowledged (bounded), then leave politely.
     let mut waiting = acked_rx.clone();
@@ -128,7 +144,7 @@ pub(crate) async fn run_device(
 /// Publishes until `stop`, the message limit, or the event loop is gone; returns how many were handed to
 /// rumqttc. Backfill samples (past times) go first, as fast as acknowledgements allow; live samples follow,
 /// paced at `rate` per second (first tick at a seeded phase so a fleet does not publish in lock-step;
-/// missed ticks are skipped, never bursted) or unpaced when `rate` is 0.
+/// missed ticks are skipped, never bursted) or unpaced when `rate` is 0. Backfill starts after `stored_until`.
 async fn publish_loop(
     client: &AsyncClient,
     topic: &str,
@@ -136,6 +152,7 @@ async fn publish_loop(
     params: &RunParams,
     stop: &CancellationToken,
     phase: f64,
+    stored_until: Option<UnixNanos>,
 ) -> u64 {
     let limit = params.max_messages.unwrap_or(u64::MAX);
     let mut sent = 0u64;
@@ -144,7 +161,11 @@ async fn publish_loop(
     if let Some((back, step)) = params.backfill {
         let now = params.clock.now();
         let step = nanos(step).max(1);
+        // History the device stored in an earlier run is not sent again.
         let mut t = now.saturating_sub(nanos(back));
+        if let Some(stored) = stored_until {
+            t = t.max(stored.saturating_add(step));
+        }
         while t < now && sent < limit {
             let payload = model.sample(t).to_bytes();
             tokio::select! {

@@ -3,7 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::device::{DeviceOutcome, RunParams, run_device};
 use crate::error::{Error, Result};
-use crate::onboard::{MqttCredentials, http_client, onboard};
+use crate::onboard::{Onboarded, http_client, onboard};
 use crate::plan::{DevicePlan, plan};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -135,10 +135,10 @@ pub async fn run_fleet_with_clock(
     }
 
     let mut devices = JoinSet::new();
-    for (plan, credentials) in plans.into_iter().zip(credentials) {
+    for (plan, onboarded) in plans.into_iter().zip(credentials) {
         devices.spawn(run_device(
             plan,
-            credentials,
+            onboarded,
             Arc::clone(&params),
             stop.clone(),
         ));
@@ -209,9 +209,9 @@ async fn onboard_all(
     base_url: &str,
     token: &str,
     shutdown: &CancellationToken,
-) -> Result<Option<Vec<MqttCredentials>>> {
+) -> Result<Option<Vec<Onboarded>>> {
     let client = http_client()?;
-    let mut results: Vec<Option<MqttCredentials>> = vec![None; plans.len()];
+    let mut results: Vec<Option<Onboarded>> = vec![None; plans.len()];
     let mut pending = JoinSet::new();
     let mut next = 0;
     loop {

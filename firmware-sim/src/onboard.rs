@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result, chain};
 use crate::plan::DevicePlan;
-use bydata_schemas::{DeviceId, Domain, Location};
+use bydata_schemas::{DeviceId, Domain, Location, UnixNanos};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,6 +23,35 @@ pub(crate) struct MqttCredentials {
 #[derive(Deserialize)]
 struct WithCredentials {
     mqtt: MqttCredentials,
+}
+
+/// What an already registered device had stored last, so a restarted simulator continues where it left off
+/// (a meter's counter keeps counting instead of jumping back, and no history is sent twice).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Resume {
+    /// The newest time of any stored value.
+    pub(crate) last_time: Option<UnixNanos>,
+    /// The latest value of each measurement.
+    pub(crate) values: Vec<(String, f64)>,
+}
+
+/// A device ready to publish.
+#[derive(Debug, Clone)]
+pub(crate) struct Onboarded {
+    pub(crate) credentials: MqttCredentials,
+    pub(crate) resume: Resume,
+}
+
+#[derive(Deserialize)]
+struct Latest {
+    latest: Vec<LatestValue>,
+}
+
+#[derive(Deserialize)]
+struct LatestValue {
+    measurement: String,
+    time: String,
+    value: f64,
 }
 
 #[derive(Serialize)]
@@ -48,13 +77,14 @@ pub(crate) fn http_client() -> Result<reqwest::Client> {
         })
 }
 
-/// Registers `device`; if it already exists (409, e.g. a demo restart) rotates its credentials instead.
+/// Registers `device`; if it already exists (409, e.g. a demo restart) rotates its credentials instead and
+/// reads what it stored last.
 pub(crate) async fn onboard(
     client: &reqwest::Client,
     base_url: &str,
     token: &str,
     device: &DevicePlan,
-) -> Result<MqttCredentials> {
+) -> Result<Onboarded> {
     let url = format!("{base_url}/api/v1/devices");
     let body = CreateDevice {
         id: &device.id,
@@ -67,16 +97,45 @@ pub(crate) async fn onboard(
     let request = client.post(&url).bearer_auth(token).json(&body);
     let (status, text) = send(request, &url).await?;
     match status {
-        StatusCode::CREATED | StatusCode::OK => parse(device, &url, status, &text),
+        StatusCode::CREATED | StatusCode::OK => Ok(Onboarded {
+            credentials: parse(device, &url, status, &text)?,
+            resume: Resume::default(),
+        }),
         StatusCode::CONFLICT => {
             tracing::info!(device = %device.id, "device exists already; rotating its MQTT credentials");
             let url = format!("{base_url}/api/v1/devices/{}/credentials", device.id);
             let (status, text) = send(client.post(&url).bearer_auth(token), &url).await?;
-            if status.is_success() {
-                parse(device, &url, status, &text)
-            } else {
-                Err(refused(device, url, status, text))
+            if !status.is_success() {
+                return Err(refused(device, url, status, text));
             }
+            let credentials = parse(device, &url, status, &text)?;
+            let url = format!("{base_url}/api/v1/devices/{}/latest", device.id);
+            let (status, text) = send(client.get(&url).bearer_auth(token), &url).await?;
+            if !status.is_success() {
+                return Err(refused(device, url, status, text));
+            }
+            let latest: Latest = serde_json::from_str(&text).map_err(|e| Error::Response {
+                device: device.id.clone(),
+                url: url.clone(),
+                status: status.as_u16(),
+                detail: format!("{e}; body: {}", truncate(&text)),
+            })?;
+            let resume = Resume {
+                last_time: latest
+                    .latest
+                    .iter()
+                    .filter_map(|l| bydata_schemas::parse_rfc3339(&l.time).ok())
+                    .max(),
+                values: latest
+                    .latest
+                    .into_iter()
+                    .map(|l| (l.measurement, l.value))
+                    .collect(),
+            };
+            Ok(Onboarded {
+                credentials,
+                resume,
+            })
         }
         _ => Err(refused(device, url, status, text)),
     }

@@ -35,6 +35,14 @@ impl ElectricityMeter {
         }
     }
 
+    /// Sets the counter to a reading taken at `time` (a restarted simulator continuing a stored series).
+    pub fn resume(&mut self, time: UnixNanos, energy_kwh: f64) {
+        if energy_kwh.is_finite() && energy_kwh >= 0.0 {
+            self.energy_kwh = energy_kwh;
+            self.last = Some(time);
+        }
+    }
+
     /// The noise-free load in watts at `time`.
     pub fn profile_w(&self, time: UnixNanos) -> f64 {
         let lt = local_time(time);

@@ -135,6 +135,16 @@ impl DeviceModel {
         }
     }
 
+    /// Continues from values a previous run stored (the latest of each measurement, at `time`): a meter's
+    /// counter carries on from its last reading instead of starting again.
+    pub fn resume(&mut self, time: UnixNanos, values: &[(String, f64)]) {
+        if let DeviceModel::Meter(m) = self
+            && let Some((_, kwh)) = values.iter().find(|(name, _)| name == "energy_kwh")
+        {
+            m.resume(time, *kwh);
+        }
+    }
+
     /// The sample at `time`. Models are stateful (a meter's counter, a room's thermal lag), so samples are
     /// meant to be asked for in increasing time order; an earlier time is treated as "no time passed".
     pub fn sample(&mut self, time: UnixNanos) -> Sample {

@@ -99,6 +99,11 @@ async fn answer_http(mut socket: TcpStream, api: Arc<Api>) {
         .and_then(|rest| rest.strip_suffix("/credentials"))
     {
         ("200 OK", credentials(id, false))
+    } else if let Some(id) = method_path
+        .strip_prefix("GET /api/v1/devices/")
+        .and_then(|rest| rest.strip_suffix("/latest"))
+    {
+        ("200 OK", format!(r#"{{"device":"{id}","latest":[]}}"#))
     } else {
         (
             "404 Not Found",
