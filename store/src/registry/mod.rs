@@ -11,15 +11,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+mod tokens;
+pub use tokens::{Role, TokenInfo};
+
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const DEVICE_SECRETS: TableDefinition<&str, &str> = TableDefinition::new("device_secrets");
 const DEVICE_STATUS: TableDefinition<&str, &[u8]> = TableDefinition::new("device_status");
-const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const POSITIONS: TableDefinition<&str, u64> = TableDefinition::new("positions");
 
 const PASSWORD_LEN: usize = 32;
-const TOKEN_LEN: usize = 40;
-const TOKEN_PREFIX: &str = "bdt_";
 
 /// A registered device, as stored and as the API shows it (no secret in here, ever).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,23 +63,6 @@ pub enum PasswordCheck {
     Valid,
     Wrong,
     UnknownDevice,
-}
-
-/// What a token may do: `admin` onboards and manages; `read` queries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Read,
-}
-
-/// A token's public description; the secret itself is never stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenInfo {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub created_at: UnixNanos,
 }
 
 /// The last thing that went wrong with a device's data.
@@ -269,120 +253,6 @@ impl Registry {
         })
     }
 
-    /// Creates an API token; the secret is returned once and only its hash is kept.
-    pub fn create_token(
-        &self,
-        name: &str,
-        role: Role,
-        now: UnixNanos,
-    ) -> Result<(TokenInfo, String)> {
-        let token = format!("{TOKEN_PREFIX}{}", secret::generate(TOKEN_LEN));
-        let info = TokenInfo {
-            id: secret::generate(12).to_lowercase(),
-            name: name.to_owned(),
-            role,
-            created_at: now,
-        };
-        self.put_token(&token, &info)?;
-        Ok((info, token))
-    }
-
-    /// Makes `token` (from `BYDATA_ADMIN_TOKEN`) the bootstrap admin token, replacing an earlier bootstrap token.
-    pub fn set_bootstrap_token(&self, token: &str, now: UnixNanos) -> Result<()> {
-        let old: Vec<String> = self
-            .token_rows()?
-            .into_iter()
-            .filter(|(_, info)| info.id == "bootstrap")
-            .map(|(hash, _)| hash)
-            .collect();
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("setting the admin token"))?;
-        {
-            let mut tokens = txn
-                .open_table(TOKENS)
-                .map_err(db("setting the admin token"))?;
-            for hash in old {
-                tokens
-                    .remove(hash.as_str())
-                    .map_err(db("setting the admin token"))?;
-            }
-            let info = TokenInfo {
-                id: "bootstrap".to_owned(),
-                name: "bootstrap admin (BYDATA_ADMIN_TOKEN)".to_owned(),
-                role: Role::Admin,
-                created_at: now,
-            };
-            let json = serde_json::to_vec(&info).map_err(corrupt("token"))?;
-            tokens
-                .insert(secret::token_hash(token).as_str(), json.as_slice())
-                .map_err(db("setting the admin token"))?;
-        }
-        txn.commit().map_err(db("setting the admin token"))
-    }
-
-    fn put_token(&self, token: &str, info: &TokenInfo) -> Result<()> {
-        let txn = self.db.begin_write().map_err(db("creating a token"))?;
-        {
-            let mut tokens = txn.open_table(TOKENS).map_err(db("creating a token"))?;
-            let json = serde_json::to_vec(info).map_err(corrupt("token"))?;
-            tokens
-                .insert(secret::token_hash(token).as_str(), json.as_slice())
-                .map_err(db("creating a token"))?;
-        }
-        txn.commit().map_err(db("creating a token"))
-    }
-
-    /// The token's description if the secret is a valid token.
-    pub fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>> {
-        let txn = self.db.begin_read().map_err(db("checking a token"))?;
-        let tokens = txn.open_table(TOKENS).map_err(db("checking a token"))?;
-        let row = tokens
-            .get(secret::token_hash(token).as_str())
-            .map_err(db("checking a token"))?;
-        row.map(|v| serde_json::from_slice(v.value()).map_err(corrupt("token")))
-            .transpose()
-    }
-
-    fn token_rows(&self) -> Result<Vec<(String, TokenInfo)>> {
-        let txn = self.db.begin_read().map_err(db("listing tokens"))?;
-        let tokens = txn.open_table(TOKENS).map_err(db("listing tokens"))?;
-        let mut out = Vec::new();
-        for row in tokens.iter().map_err(db("listing tokens"))? {
-            let (k, v) = row.map_err(db("listing tokens"))?;
-            let info = serde_json::from_slice(v.value()).map_err(corrupt("token"))?;
-            out.push((k.value().to_owned(), info));
-        }
-        Ok(out)
-    }
-
-    pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
-        Ok(self.token_rows()?.into_iter().map(|(_, i)| i).collect())
-    }
-
-    pub fn has_admin_token(&self) -> Result<bool> {
-        Ok(self.tokens()?.iter().any(|t| t.role == Role::Admin))
-    }
-
-    pub fn delete_token(&self, id: &str) -> Result<bool> {
-        let hashes: Vec<String> = self
-            .token_rows()?
-            .into_iter()
-            .filter(|(_, info)| info.id == id)
-            .map(|(h, _)| h)
-            .collect();
-        let txn = self.db.begin_write().map_err(db("deleting a token"))?;
-        {
-            let mut tokens = txn.open_table(TOKENS).map_err(db("deleting a token"))?;
-            for h in &hashes {
-                tokens.remove(h.as_str()).map_err(db("deleting a token"))?;
-            }
-        }
-        txn.commit().map_err(db("deleting a token"))?;
-        Ok(!hashes.is_empty())
-    }
-
     pub fn status(&self, id: &DeviceId) -> Result<DeviceStatus> {
         let txn = self.db.begin_read().map_err(db("reading a status"))?;
         let status = txn
@@ -520,33 +390,5 @@ mod tests {
             reg.check_password(&id, &rotated.password).expect("check"),
             PasswordCheck::UnknownDevice
         );
-    }
-
-    #[test]
-    fn tokens_are_stored_hashed() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("registry.redb");
-        let reg = Registry::open(&path).expect("open");
-        let (info, secret) = reg.create_token("grafana", Role::Read, 1).expect("token");
-        assert_eq!(reg.authenticate(&secret).expect("auth"), Some(info.clone()));
-        assert_eq!(reg.authenticate("bdt_guess").expect("auth"), None);
-        reg.set_bootstrap_token("admin-secret", 2)
-            .expect("bootstrap");
-        reg.set_bootstrap_token("admin-secret-2", 3)
-            .expect("bootstrap");
-        assert_eq!(reg.authenticate("admin-secret").expect("auth"), None);
-        assert_eq!(
-            reg.authenticate("admin-secret-2")
-                .expect("auth")
-                .map(|t| t.role),
-            Some(Role::Admin)
-        );
-        drop(reg);
-        let raw = std::fs::read(&path).expect("read file");
-        let text = String::from_utf8_lossy(&raw);
-        assert!(!text.contains(&secret) && !text.contains("admin-secret-2"));
-        let reg = Registry::open(&path).expect("reopen");
-        assert!(reg.delete_token(&info.id).expect("delete"));
-        assert_eq!(reg.authenticate(&secret).expect("auth"), None);
     }
 }
