@@ -78,27 +78,13 @@ fn time(value: &Value) -> Result<UnixNanos, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::ctx;
-    use super::super::{JsonType, decode as decode_any};
+    use super::super::JsonType;
+    use super::super::tests::{Row, ctx, rows};
     use super::*;
     use bydata_schemas::Codec;
 
-    type Row = (String, Option<String>, UnixNanos, f64);
-
     fn decode(payload: &str) -> Result<Vec<Row>, DecodeError> {
-        decode_any(Codec::Json, payload.as_bytes(), &ctx()).map(|readings| {
-            readings
-                .into_iter()
-                .map(|r| {
-                    (
-                        r.measurement.to_string(),
-                        r.unit.map(|u| u.to_string()),
-                        r.time,
-                        r.value,
-                    )
-                })
-                .collect()
-        })
+        rows(Codec::Json, payload)
     }
 
     #[test]

@@ -160,6 +160,25 @@ mod tests {
         DecodeContext::new(parse_rfc3339("2026-11-22T10:00:00Z").expect("valid"))
     }
 
+    /// A decoded reading as plain values, for compact expectations in table tests.
+    pub(super) type Row = (String, Option<String>, UnixNanos, f64);
+
+    pub(super) fn rows(codec: Codec, payload: &str) -> Result<Vec<Row>, DecodeError> {
+        decode(codec, payload.as_bytes(), &ctx()).map(|readings| {
+            readings
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.measurement.to_string(),
+                        r.unit.map(|u| u.to_string()),
+                        r.time,
+                        r.value,
+                    )
+                })
+                .collect()
+        })
+    }
+
     #[test]
     fn auto_dispatch() {
         let ctx = ctx();

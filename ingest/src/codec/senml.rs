@@ -218,27 +218,12 @@ fn resolve_time(seconds: f64, received_at: UnixNanos) -> Result<UnixNanos, Decod
 
 #[cfg(test)]
 mod tests {
-    use super::super::decode as decode_any;
-    use super::super::tests::ctx;
+    use super::super::tests::{Row, ctx, rows};
     use super::*;
     use bydata_schemas::Codec;
 
-    type Row = (String, Option<String>, UnixNanos, f64);
-
     fn decode(payload: &str) -> Result<Vec<Row>, DecodeError> {
-        decode_any(Codec::Senml, payload.as_bytes(), &ctx()).map(|readings| {
-            readings
-                .into_iter()
-                .map(|r| {
-                    (
-                        r.measurement.to_string(),
-                        r.unit.map(|u| u.to_string()),
-                        r.time,
-                        r.value,
-                    )
-                })
-                .collect()
-        })
+        rows(Codec::Senml, payload)
     }
 
     fn row(name: &str, unit: Option<&str>, time: UnixNanos, value: f64) -> Row {
