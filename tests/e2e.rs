@@ -245,19 +245,22 @@ async fn cli_manages_devices_and_the_simulator_publishes() {
     assert!(!run(&["device", "list"]).contains("dokk1-heat"));
 
     let mqtt = b.mqtt.to_string();
-    let out = run(&[
-        "sim",
-        "--devices",
-        "3",
-        "--rate",
-        "0",
-        "--messages",
-        "20",
-        "--seed",
-        "7",
-        "--mqtt-addr",
-        &mqtt,
-    ]);
+    let sim = || {
+        run(&[
+            "sim",
+            "--devices",
+            "3",
+            "--rate",
+            "0",
+            "--messages",
+            "20",
+            "--seed",
+            "7",
+            "--mqtt-addr",
+            &mqtt,
+        ])
+    };
+    let out = sim();
     assert!(out.contains("published 60 acknowledged 60"), "{out}");
     b.wait_status("sim-meter-1", "the simulated meter's 20 messages", |s| {
         s["decoded"] == 20
@@ -267,19 +270,7 @@ async fn cli_manages_devices_and_the_simulator_publishes() {
     assert!(kwh > 0.0);
 
     // A second run of the same fleet continues the meters' counters instead of starting them again.
-    let out = run(&[
-        "sim",
-        "--devices",
-        "3",
-        "--rate",
-        "0",
-        "--messages",
-        "20",
-        "--seed",
-        "7",
-        "--mqtt-addr",
-        &mqtt,
-    ]);
+    let out = sim();
     assert!(out.contains("published 60 acknowledged 60"), "{out}");
     b.wait_status("sim-meter-1", "the second run's messages", |s| {
         s["decoded"] == 40
