@@ -257,6 +257,30 @@ pub(crate) async fn latest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a client sends, parsing answers (a query or a 400), it never panics.
+        #[test]
+        fn any_parameters_parse_or_refuse(
+            pairs in proptest::collection::vec((
+                prop_oneof![
+                    prop::sample::select(KNOWN.to_vec()).prop_map(str::to_owned),
+                    "tag\\.[a-z]{0,3}",
+                    ".{0,8}",
+                ],
+                prop_oneof![
+                    "[0-9]{1,6}(s|m|h|d|w|mo|y)",
+                    "(1677|1970|2026|2262)-(01|12)-(01|31)T00:00:00(Z|\\+14:00|-12:00)",
+                    ".{0,16}",
+                ],
+            ), 0..8),
+            now in any::<i64>(),
+        ) {
+            let params: HashMap<String, String> = pairs.into_iter().collect();
+            let _ = parse(&params, now);
+        }
+    }
 
     fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

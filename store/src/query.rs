@@ -8,7 +8,7 @@
 use crate::series::{SeriesFilter, SeriesInfo, SeriesReader};
 use crate::{Error, Result};
 use bydata_schemas::{Unit, UnixNanos};
-use chrono::{Datelike, Duration, NaiveDate, TimeZone};
+use chrono::{Datelike, Days, Duration, Months, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,11 +46,16 @@ impl FromStr for Every {
         if n == 0 {
             return Err(bad());
         }
-        let fixed = |secs: i64| Every::Fixed(i64::from(n) * secs * NANOS_PER_SEC);
+        let fixed = |secs: i64| {
+            i64::from(n)
+                .checked_mul(secs * NANOS_PER_SEC)
+                .map(Every::Fixed)
+                .ok_or_else(bad)
+        };
         Ok(match unit {
-            "s" => fixed(1),
-            "m" => fixed(60),
-            "h" => fixed(3600),
+            "s" => fixed(1)?,
+            "m" => fixed(60)?,
+            "h" => fixed(3600)?,
             "d" => Every::Days(n),
             "w" => Every::Weeks(n),
             "mo" => Every::Months(n),
@@ -173,7 +178,10 @@ pub fn bucket_bounds(
     let mut bounds = Vec::new();
     match every {
         Every::Fixed(width) => {
-            let mut t = from.div_euclid(width) * width;
+            // from - rem_euclid cannot overflow where from.div_euclid(width) * width could (near i64::MIN).
+            let mut t = from
+                .checked_sub(from.rem_euclid(width))
+                .ok_or_else(too_many)?;
             loop {
                 bounds.push(t);
                 if t >= to {
@@ -186,17 +194,24 @@ pub fn bucket_bounds(
             }
         }
         calendar => {
+            let out_of_range = || Error::InvalidQuery {
+                reason: "calendar buckets need times between 1678 and 2261".into(),
+            };
             let local = tz.timestamp_nanos(from).date_naive();
             let mut date = match calendar {
-                Every::Days(_) => local,
-                Every::Weeks(_) => {
-                    local - Duration::days(i64::from(local.weekday().num_days_from_monday()))
-                }
-                Every::Months(_) => first_of_month(local.year(), local.month()),
-                _ => first_of_month(local.year(), 1),
-            };
+                Every::Days(_) => Some(local),
+                Every::Weeks(_) => local.checked_sub_days(Days::new(u64::from(
+                    local.weekday().num_days_from_monday(),
+                ))),
+                Every::Months(_) => local.with_day(1),
+                _ => NaiveDate::from_ymd_opt(local.year(), 1, 1),
+            }
+            .ok_or_else(out_of_range)?;
             loop {
-                let t = local_midnight(tz, date);
+                let t = local_midnight(tz, date).ok_or_else(out_of_range)?;
+                if bounds.last().is_some_and(|last| *last >= t) || (bounds.is_empty() && t > from) {
+                    return Err(out_of_range());
+                }
                 bounds.push(t);
                 if t >= to {
                     break;
@@ -205,39 +220,32 @@ pub fn bucket_bounds(
                     return Err(too_many());
                 }
                 date = match calendar {
-                    Every::Days(n) => date + Duration::days(i64::from(n)),
-                    Every::Weeks(n) => date + Duration::weeks(i64::from(n)),
-                    Every::Months(n) => add_months(date, n),
-                    Every::Years(n) => add_months(date, n.saturating_mul(12)),
+                    Every::Days(n) => date.checked_add_days(Days::new(u64::from(n))),
+                    Every::Weeks(n) => date.checked_add_days(Days::new(u64::from(n) * 7)),
+                    Every::Months(n) => date.checked_add_months(Months::new(n)),
+                    Every::Years(n) => n
+                        .checked_mul(12)
+                        .and_then(|m| date.checked_add_months(Months::new(m))),
                     Every::Fixed(_) => unreachable!("handled above"),
-                };
+                }
+                .ok_or_else(too_many)?;
             }
         }
     }
     Ok(bounds)
 }
 
-fn first_of_month(year: i32, month: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(year, month, 1).unwrap_or(NaiveDate::MIN)
-}
-
-fn add_months(date: NaiveDate, n: u32) -> NaiveDate {
-    let months = i64::from(date.year()) * 12 + i64::from(date.month0()) + i64::from(n);
-    let year = i32::try_from(months.div_euclid(12)).unwrap_or(i32::MAX);
-    first_of_month(year, months.rem_euclid(12) as u32 + 1)
-}
-
 /// The instant local midnight begins on `date` in `tz` (the earliest instant of that local day, also where a
-/// zone skips midnight itself).
-fn local_midnight(tz: Tz, date: NaiveDate) -> UnixNanos {
-    let mut t = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+/// zone skips midnight itself); `None` outside the nanosecond range.
+fn local_midnight(tz: Tz, date: NaiveDate) -> Option<UnixNanos> {
+    let mut t = date.and_hms_opt(0, 0, 0)?;
     for _ in 0..4 {
         if let Some(dt) = tz.from_local_datetime(&t).earliest() {
-            return dt.timestamp_nanos_opt().unwrap_or(i64::MAX);
+            return dt.timestamp_nanos_opt();
         }
-        t += Duration::minutes(30);
+        t = t.checked_add_signed(Duration::minutes(30))?;
     }
-    i64::MAX
+    None
 }
 
 /// Runs a query against any reader.
@@ -492,6 +500,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn bucket_bounds_never_panic(from in any::<i64>(), span in prop_oneof![any::<i64>(), 1i64..40_000_000_000_000_000], every in "[0-9]{1,3}|[0-9]{1,12}".prop_flat_map(|n| prop::sample::select(vec!["s", "m", "h", "d", "w", "mo", "y"]).prop_map(move |u| format!("{n}{u}"))), tz in prop::sample::select(vec!["UTC", "Europe/Copenhagen", "Pacific/Chatham", "America/Havana"])) {
+            let to = from.saturating_add(span);
+            if let Ok(every) = every.parse::<Every>() {
+                let tz: Tz = tz.parse().expect("tz");
+                if let Ok(b) = bucket_bounds(from, to, every, tz) {
+                    prop_assert!(b.len() >= 2 && b[0] <= from && b[b.len() - 1] >= to);
+                    prop_assert!(b.windows(2).all(|w| w[0] < w[1]));
+                }
+            }
+        }
+
         #[test]
         fn bucket_values_match_a_naive_reference(
             mut raw in proptest::collection::vec((0i64..1000, -1e6f64..1e6), 0..200),
