@@ -200,9 +200,8 @@ pub fn bucket_bounds(
             let local = tz.timestamp_nanos(from).date_naive();
             let mut date = match calendar {
                 Every::Days(_) => Some(local),
-                Every::Weeks(_) => local.checked_sub_days(Days::new(u64::from(
-                    local.weekday().num_days_from_monday(),
-                ))),
+                Every::Weeks(_) => local
+                    .checked_sub_days(Days::new(u64::from(local.weekday().num_days_from_monday()))),
                 Every::Months(_) => local.with_day(1),
                 _ => NaiveDate::from_ymd_opt(local.year(), 1, 1),
             }
