@@ -67,6 +67,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = bydata_api::AppState {
         registry: registry.clone(),
         reader: engine.clone(),
+        writer: engine.clone(),
+        write_metrics: Arc::default(),
         clock: clock.clone(),
         metrics: {
             let (b, i) = (broker_metrics.clone(), ingest_metrics.clone());

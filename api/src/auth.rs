@@ -12,6 +12,10 @@ pub(crate) struct Reader(#[allow(dead_code)] pub(crate) TokenInfo);
 #[derive(Debug)]
 pub(crate) struct Admin(pub(crate) TokenInfo);
 
+/// A token that may write series: admin or write.
+#[derive(Debug)]
+pub(crate) struct Writer(pub(crate) TokenInfo);
+
 fn token(parts: &Parts, state: &AppState) -> Result<TokenInfo, Error> {
     let header = parts
         .headers
@@ -41,7 +45,22 @@ impl FromRequestParts<AppState> for Admin {
         if info.role == Role::Admin {
             Ok(Admin(info))
         } else {
-            Err(Error::Forbidden)
+            Err(Error::Forbidden {
+                needs: "an admin token",
+            })
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let info = token(parts, state)?;
+        match info.role {
+            Role::Admin | Role::Write => Ok(Writer(info)),
+            Role::Read => Err(Error::Forbidden {
+                needs: "an admin or write token",
+            }),
         }
     }
 }

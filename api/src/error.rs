@@ -11,8 +11,8 @@ pub enum Error {
     Unauthenticated,
     #[error("this token is not valid")]
     BadToken,
-    #[error("this needs an admin token")]
-    Forbidden,
+    #[error("this token's role may not do this: it needs {needs}")]
+    Forbidden { needs: &'static str },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{what} {id:?} already exists")]
@@ -51,7 +51,7 @@ impl IntoResponse for Error {
         let (status, code) = match &self {
             Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Error::BadToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),

@@ -8,13 +8,15 @@ mod devices;
 mod error;
 mod query;
 mod tokens;
+mod write;
 
 pub use error::Error;
+pub use write::Metrics as WriteMetrics;
 
 use axum::Router;
 use axum::routing::{get, post};
 use bydata_schemas::UnixNanos;
-use bydata_store::{Registry, SeriesReader};
+use bydata_store::{Registry, SeriesReader, SeriesWriter};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +43,8 @@ impl Default for Config {
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub reader: Arc<dyn SeriesReader>,
+    pub writer: Arc<dyn SeriesWriter>,
+    pub write_metrics: Arc<WriteMetrics>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     /// Appends every crate's counters in Prometheus text format (wired by the binary).
     pub metrics: Arc<dyn Fn(&mut String) + Send + Sync>,
@@ -68,6 +72,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/query", get(query::query))
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))
+        .route(
+            "/api/v2/write",
+            post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),
+        )
         .fallback(|| async {
             Error::NotFound {
                 what: "route",
@@ -84,6 +92,7 @@ async fn health() -> axum::Json<serde_json::Value> {
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
     let mut out = String::new();
     (state.metrics)(&mut out);
+    state.write_metrics.render(&mut out);
     out
 }
 

@@ -15,9 +15,12 @@ const ADMIN: &str = "router-test-admin-token";
 fn state(dir: &std::path::Path) -> AppState {
     let registry = Arc::new(Registry::open(&dir.join("registry.redb")).unwrap());
     registry.set_bootstrap_token(ADMIN, 0).unwrap();
+    let engine = Arc::new(EmbeddedEngine::open(&dir.join("series.redb")).unwrap());
     AppState {
         registry,
-        reader: Arc::new(EmbeddedEngine::open(&dir.join("series.redb")).unwrap()),
+        reader: engine.clone(),
+        writer: engine,
+        write_metrics: Arc::default(),
         clock: Arc::new(|| 1_763_800_000_000_000_000),
         metrics: Arc::new(|out: &mut String| out.push_str("x 1\n")),
     }

@@ -7,6 +7,7 @@
 mod device;
 mod error;
 mod journal;
+pub mod line_protocol;
 mod series;
 mod time;
 mod unit;

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 const TOKEN_LEN: usize = 40;
 const TOKEN_PREFIX: &str = "bdt_";
 
-/// What a token may do: `admin` onboards and manages; `read` queries.
+/// What a token may do: `admin` onboards and manages everything; `write` writes line protocol (Telegraf,
+/// Node-RED, a network server's InfluxDB integration) and queries; `read` only queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
+    Write,
     Read,
 }
 

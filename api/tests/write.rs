@@ -1,0 +1,203 @@
+//! `POST /api/v2/write` (InfluxDB v2 line protocol) through `api::router`, then read back through the query API.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bydata_api::{AppState, router};
+use bydata_store::{EmbeddedEngine, Registry, Role};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::io::Write;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const ADMIN: &str = "write-test-admin-token";
+const NOW: i64 = 1_763_800_000_000_000_000;
+
+fn state(dir: &std::path::Path) -> AppState {
+    let registry = Arc::new(Registry::open(&dir.join("registry.redb")).unwrap());
+    registry.set_bootstrap_token(ADMIN, 0).unwrap();
+    let engine = Arc::new(EmbeddedEngine::open(&dir.join("series.redb")).unwrap());
+    AppState {
+        registry,
+        reader: engine.clone(),
+        writer: engine,
+        write_metrics: Arc::default(),
+        clock: Arc::new(|| NOW),
+        metrics: Arc::new(|_: &mut String| {}),
+    }
+}
+
+async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let res = router(state.clone()).oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers,
+    )
+}
+
+fn write(token: &str, query: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(format!("/api/v2/write?{query}"))
+        .header("authorization", format!("Token {token}"))
+        .body(body.into())
+        .unwrap()
+}
+
+async fn query(state: &AppState, q: &str) -> Value {
+    let req = Request::get(format!("/api/v1/query?{q}&tz=UTC"))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+    let (code, body, _) = call(state, req).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn lines_are_written_and_queryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let body = "# Telegraf-style batch\n\
+        cpu,host=web\\ 1,cpu=cpu-total usage_idle=97.5,usage_user=1.25 1763800000\n\
+        cpu,host=web\\ 1,cpu=cpu-total usage_idle=96,usage_user=2i 1763800010\r\n\
+        system,host=web\\ 1 uptime=12345u,load1=0.5,up=true,uptime_format=\"3 days\" 1763800010\n";
+    let (code, err, headers) =
+        call(&s, write(ADMIN, "bucket=city&org=aarhus&precision=s", body)).await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{err}");
+    assert_eq!(headers["x-bydata-skipped-string-fields"], "1");
+
+    let answer = query(&s, "measurement=cpu&field=usage_idle&tag.host=web%201&from=2025-11-22T00:00:00Z&to=2025-11-23T00:00:00Z").await;
+    let points = answer["series"][0]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "{answer}");
+    assert_eq!(points[0]["time"], "2025-11-22T08:26:40+00:00");
+    assert_eq!(points[0]["value"], 97.5);
+    assert_eq!(answer["series"][0]["tags"]["cpu"], "cpu-total");
+    let answer = query(
+        &s,
+        "measurement=system&field=up&from=2025-11-22T00:00:00Z&to=2025-11-23T00:00:00Z",
+    )
+    .await;
+    assert_eq!(answer["series"][0]["points"][0]["value"], 1.0);
+}
+
+#[tokio::test]
+async fn one_bad_line_refuses_the_whole_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let body = "meter,building=b7 energy_kwh=10 1763800000000000000\n\
+                meter,building=b7 energy_kwh=11 1763800060000000000\n\
+                meter,building=b7 energy_kwh=twelve 1763800120000000000\n";
+    let (code, err, _) = call(&s, write(ADMIN, "bucket=city", body)).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["code"], "invalid_line_protocol");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("line 3:"), "{message}");
+    let answer = query(
+        &s,
+        "measurement=meter&field=energy_kwh&from=2025-11-22T00:00:00Z&to=2025-11-23T00:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        answer["series"].as_array().unwrap().len(),
+        0,
+        "nothing of a refused request is written: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn auth_gzip_precision_and_device_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    // No token, a read token: refused. A write token: accepted.
+    let req = Request::post("/api/v2/write?bucket=b")
+        .body(Body::from("m f=1"))
+        .unwrap();
+    assert_eq!(call(&s, req).await.0, StatusCode::UNAUTHORIZED);
+    let (_, read) = s.registry.create_token("dash", Role::Read, 0).unwrap();
+    assert_eq!(
+        call(&s, write(&read, "bucket=b", "m f=1")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, writer) = s.registry.create_token("telegraf", Role::Write, 0).unwrap();
+
+    // gzip, as Telegraf sends by default; millisecond precision.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"heat,building=dokk1 kwh=5.5 1763800000123\n")
+        .unwrap();
+    let req = Request::post("/api/v2/write?bucket=b&precision=ms")
+        .header("authorization", format!("Token {writer}"))
+        .header("content-encoding", "gzip")
+        .body(Body::from(gz.finish().unwrap()))
+        .unwrap();
+    let (code, err, _) = call(&s, req).await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{err}");
+    let answer = query(
+        &s,
+        "measurement=heat&field=kwh&from=2025-11-22T00:00:00Z&to=2025-11-23T00:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        answer["series"][0]["points"][0]["time"],
+        "2025-11-22T08:26:40.123+00:00"
+    );
+
+    // A line without a timestamp gets the receive time.
+    assert_eq!(
+        call(&s, write(&writer, "bucket=b", "now_m v=1")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let answer = query(
+        &s,
+        "measurement=now_m&field=v&from=2025-11-22T00:00:00Z&to=2025-11-23T00:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        answer["series"][0]["points"][0]["time"],
+        "2025-11-22T08:26:40+00:00"
+    );
+
+    // Missing bucket, unknown precision, unknown parameter: clear 400s.
+    for (q, code) in [
+        ("", "missing_parameter"),
+        ("bucket=b&precision=h", "invalid_parameter"),
+        ("bucket=b&buckett=c", "unknown_parameter"),
+    ] {
+        let (status, err, _) = call(&s, write(&writer, q, "m f=1")).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str().unwrap()),
+            (StatusCode::BAD_REQUEST, code),
+            "{q}"
+        );
+    }
+
+    // A registered device's series cannot be forged through line protocol.
+    let device: bydata_store::Device = serde_json::from_value(serde_json::json!({
+        "id": "b7-co2", "name": "x", "transport": "mqtt", "domain": "building", "location": null, "created_at": 0
+    }))
+    .unwrap();
+    s.registry.create_device(device).unwrap();
+    let (code, err, _) = call(
+        &s,
+        write(
+            &writer,
+            "bucket=b",
+            "co2,device=b7-co2,domain=building value=400",
+        ),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["code"], "reserved_series");
+    // Other `device` tags (Telegraf's disk plugin uses device=sda1) are fine.
+    assert_eq!(
+        call(
+            &s,
+            write(&writer, "bucket=b", "disk,device=sda1 used_percent=41.5")
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+}
