@@ -1,5 +1,6 @@
 //! The time-series port: a narrow write trait and a narrow read trait, so the embedded engine and an InfluxDB
 //! adapter are interchangeable. Aggregation (`crate::query`) is written once against `SeriesReader`.
+mod block;
 mod embedded;
 
 pub use embedded::EmbeddedEngine;
