@@ -1,0 +1,178 @@
+//! MSB-first bit writer and bounds-checked bit reader. Byte-level fields (`u8`, varints) go through the same
+//! stream, so a block's payload is one cursor; sections are byte-aligned with zero padding, which the reader
+//! checks, so a block has exactly one valid encoding of its padding.
+use super::BlockError;
+
+#[derive(Debug, Default)]
+pub(crate) struct BitWriter {
+    bytes: Vec<u8>,
+    /// Bits used in the last byte; 0 means the next bit starts a new byte.
+    used: u32,
+}
+
+impl BitWriter {
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            used: 0,
+        }
+    }
+
+    pub(crate) fn bit(&mut self, bit: bool) {
+        self.bits(u64::from(bit), 1);
+    }
+
+    /// Writes the low `n` bits of `value`, most significant first. `n` is at most 64.
+    pub(crate) fn bits(&mut self, value: u64, n: u32) {
+        debug_assert!(n <= 64);
+        let mut left = n.min(64);
+        while left > 0 {
+            if self.used == 0 {
+                self.bytes.push(0);
+            }
+            let free = 8 - self.used;
+            let take = free.min(left);
+            let chunk = (value >> (left - take)) & ((1u64 << take) - 1);
+            if let Some(last) = self.bytes.last_mut() {
+                // `chunk` has at most `take` <= 8 significant bits.
+                *last |= (chunk as u8) << (free - take);
+            }
+            self.used = (self.used + take) % 8;
+            left -= take;
+        }
+    }
+
+    pub(crate) fn u8(&mut self, value: u8) {
+        self.bits(u64::from(value), 8);
+    }
+
+    /// LEB128: seven bits per byte, least significant group first.
+    pub(crate) fn varint(&mut self, mut value: u64) {
+        loop {
+            let group = value & 0x7f;
+            value >>= 7;
+            if value == 0 {
+                self.u8(group as u8);
+                return;
+            }
+            self.u8(group as u8 | 0x80);
+        }
+    }
+
+    /// Pads the current byte with zeros.
+    pub(crate) fn align(&mut self) {
+        self.used = 0;
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct BitReader<'a> {
+    bytes: &'a [u8],
+    /// Position in bits.
+    pos: usize,
+    /// Where `bytes` starts within the block, so `Truncated` reports block offsets.
+    base: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(bytes: &'a [u8], base: usize) -> Self {
+        Self {
+            bytes,
+            pos: 0,
+            base,
+        }
+    }
+
+    pub(crate) fn bit(&mut self) -> Result<bool, BlockError> {
+        Ok(self.bits(1)? == 1)
+    }
+
+    /// Reads `n` bits (at most 64), most significant first.
+    pub(crate) fn bits(&mut self, n: u32) -> Result<u64, BlockError> {
+        if n > 64 {
+            return Err(BlockError::Corrupt {
+                reason: "bit field wider than 64 bits",
+            });
+        }
+        let end = self.pos + n as usize;
+        if end > self.bytes.len() * 8 {
+            return Err(BlockError::Truncated {
+                expected: self.base + end.div_ceil(8),
+                got: self.base + self.bytes.len(),
+            });
+        }
+        let mut value = 0u64;
+        let mut left = n;
+        while left > 0 {
+            let byte = self.bytes.get(self.pos / 8).copied().unwrap_or(0);
+            let offset = (self.pos % 8) as u32;
+            let avail = 8 - offset;
+            let take = avail.min(left);
+            let chunk = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            // `take` < 64 here, and when n == 64 the first shift discards only zeros.
+            value = (value << take) | chunk;
+            self.pos += take as usize;
+            left -= take;
+        }
+        Ok(value)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, BlockError> {
+        Ok(self.bits(8)? as u8)
+    }
+
+    pub(crate) fn varint(&mut self) -> Result<u64, BlockError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let group = u64::from(byte & 0x7f);
+            if shift == 63 && group > 1 {
+                return Err(BlockError::Corrupt {
+                    reason: "varint overflows 64 bits",
+                });
+            }
+            value |= group << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(BlockError::Corrupt {
+            reason: "varint longer than 10 bytes",
+        })
+    }
+
+    /// Skips to the next byte boundary; the skipped bits must be zero.
+    pub(crate) fn align(&mut self) -> Result<(), BlockError> {
+        let pad = (8 - self.pos % 8) % 8;
+        if self.bits(pad as u32)? != 0 {
+            return Err(BlockError::Corrupt {
+                reason: "nonzero padding",
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that the whole input was consumed.
+    pub(crate) fn finish(mut self) -> Result<(), BlockError> {
+        self.align()?;
+        if self.pos != self.bytes.len() * 8 {
+            return Err(BlockError::Corrupt {
+                reason: "trailing bytes after the points",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Maps signed to unsigned so small magnitudes of either sign have few significant bits.
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub(crate) fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}

@@ -1,0 +1,248 @@
+//! The embedded engine: series in a redb database in the data directory, no server needed.
+//!
+//! Layout (one redb file, every change an fsynced ACID transaction):
+//! - `series`: canonical key text → dense series id; `series_meta`: id → key and unit (the index, loaded into
+//!   memory at open);
+//! - `head`: `(series id, time) → value`, the recent points exactly as written — cheap to insert, overwrite
+//!   and delete, so late data and rewrites are plain B-tree operations;
+//! - `blocks`: `(series id, first time) → compressed block` (`super::block`: delta-of-delta times, Gorilla
+//!   values, a summary and a CRC), non-overlapping per series.
+//!
+//! Writes go through one writer thread (`writer`), which merges every request waiting while it commits into a
+//! single transaction (group commit) and answers each request only after the commit. The same thread compacts
+//! (`compact`): it moves head points into blocks after enough writes or when writes pause, merging them with
+//! any block they overlap (late data) and topping up the series' last block. Readers (`read`) merge blocks
+//! and head from one read snapshot; a head point wins over a block point at the same time.
+mod compact;
+mod read;
+mod writer;
+
+use super::{SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter};
+use crate::error::{corrupt, db};
+use crate::{Error, Result};
+use bydata_schemas::{Point, SeriesKey, Unit, UnixNanos};
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+pub(super) const SERIES: TableDefinition<&str, u64> = TableDefinition::new("series");
+pub(super) const SERIES_META: TableDefinition<u64, &[u8]> = TableDefinition::new("series_meta");
+pub(super) const HEAD: TableDefinition<(u64, i64), f64> = TableDefinition::new("head");
+pub(super) const BLOCKS: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks");
+
+/// Tuning of the embedded engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Most points in one compressed block.
+    pub block_points: usize,
+    /// Compact after this many points were written since the last compaction.
+    pub compact_after_points: u64,
+    /// Compact when no write arrived for this long.
+    pub compact_when_idle: Duration,
+    /// Most points merged into one group-commit transaction.
+    pub max_group_points: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            block_points: 2048,
+            compact_after_points: 2_000_000,
+            compact_when_idle: Duration::from_secs(2),
+            max_group_points: 500_000,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct Meta {
+    pub(super) key: SeriesKey,
+    pub(super) unit: Option<Unit>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    pub(super) by_key: HashMap<SeriesKey, u64>,
+    pub(super) infos: BTreeMap<u64, SeriesInfo>,
+}
+
+pub(super) type SharedIndex = Arc<RwLock<Index>>;
+
+pub(super) fn read_index(index: &SharedIndex) -> std::sync::RwLockReadGuard<'_, Index> {
+    index.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The default store: durable, embedded, replaceable behind `SeriesWriter`/`SeriesReader`.
+#[derive(Debug, Clone)]
+pub struct EmbeddedEngine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Arc<Database>,
+    index: SharedIndex,
+    writer: writer::Handle,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.writer.close();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub series: u64,
+    pub blocks: u64,
+    pub block_points: u64,
+    pub head_points: u64,
+}
+
+impl EmbeddedEngine {
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, EngineConfig::default())
+    }
+
+    pub fn open_with(path: &Path, config: EngineConfig) -> Result<Self> {
+        let database = Database::create(path).map_err(db("opening the series store"))?;
+        let txn = database
+            .begin_write()
+            .map_err(db("opening the series store"))?;
+        {
+            txn.open_table(SERIES).map_err(db("creating tables"))?;
+            txn.open_table(SERIES_META).map_err(db("creating tables"))?;
+            txn.open_table(HEAD).map_err(db("creating tables"))?;
+            txn.open_table(BLOCKS).map_err(db("creating tables"))?;
+        }
+        txn.commit().map_err(db("creating tables"))?;
+        let mut index = Index::default();
+        {
+            let txn = database
+                .begin_read()
+                .map_err(db("loading the series index"))?;
+            let meta = txn
+                .open_table(SERIES_META)
+                .map_err(db("loading the series index"))?;
+            for row in meta.iter().map_err(db("loading the series index"))? {
+                let (id, m) = row.map_err(db("loading the series index"))?;
+                let m: Meta = serde_json::from_slice(m.value()).map_err(corrupt("series"))?;
+                index.by_key.insert(m.key.clone(), id.value());
+                index.infos.insert(
+                    id.value(),
+                    SeriesInfo {
+                        key: m.key,
+                        unit: m.unit,
+                    },
+                );
+            }
+        }
+        let db = Arc::new(database);
+        let index = Arc::new(RwLock::new(index));
+        let (writer, thread) = writer::spawn(db.clone(), index.clone(), config)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                index,
+                writer,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    fn id_of(&self, key: &SeriesKey) -> Option<u64> {
+        read_index(&self.inner.index).by_key.get(key).copied()
+    }
+
+    /// Compacts every head point into blocks now (normally the writer does this by itself).
+    pub async fn compact(&self) -> Result<()> {
+        self.inner.writer.compact().await
+    }
+
+    /// Decodes every block (checking its CRC and summary) and counts what is stored.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        read::verify(
+            &self.inner.db,
+            read_index(&self.inner.index).infos.len() as u64,
+        )
+    }
+}
+
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task {
+            detail: e.to_string(),
+        })?
+}
+
+#[async_trait::async_trait]
+impl SeriesWriter for EmbeddedEngine {
+    async fn write(&self, points: Vec<Point>) -> Result<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        if let Some(p) = points.iter().find(|p| !p.value.is_finite()) {
+            return Err(Error::InvalidQuery {
+                reason: format!("value of {} at {} is not finite", p.series, p.time),
+            });
+        }
+        self.inner.writer.write(points).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SeriesReader for EmbeddedEngine {
+    async fn series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+        let index = read_index(&self.inner.index);
+        let mut out: Vec<SeriesInfo> = index
+            .infos
+            .values()
+            .filter(|info| filter.matches(&info.key))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn range(
+        &self,
+        key: &SeriesKey,
+        from: UnixNanos,
+        to: UnixNanos,
+    ) -> Result<Vec<(UnixNanos, f64)>> {
+        let Some(id) = self.id_of(key) else {
+            return Ok(Vec::new());
+        };
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let db = self.inner.db.clone();
+        blocking(move || read::range(&db, id, from, to)).await
+    }
+
+    async fn last_before(
+        &self,
+        key: &SeriesKey,
+        before: UnixNanos,
+    ) -> Result<Option<(UnixNanos, f64)>> {
+        let Some(id) = self.id_of(key) else {
+            return Ok(None);
+        };
+        let db = self.inner.db.clone();
+        blocking(move || read::last_before(&db, id, before)).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+use super::*;
+use bydata_schemas::MeasurementName;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn key(device: &str) -> SeriesKey {
+    SeriesKey {
+        measurement: MeasurementName::new("temperature").expect("name"),
+        tags: BTreeMap::from([("device".to_owned(), device.to_owned())]),
+        field: MeasurementName::new("value").expect("name"),
+    }
+}
+
+fn point(device: &str, time: i64, value: f64) -> Point {
+    Point {
+        series: key(device),
+        unit: Unit::for_measurement("temperature"),
+        time,
+        value,
+    }
+}
+
+fn small_blocks() -> EngineConfig {
+    EngineConfig {
+        block_points: 4,
+        compact_after_points: u64::MAX,
+        compact_when_idle: Duration::from_secs(3600),
+        max_group_points: 1000,
+    }
+}
+
+#[tokio::test]
+async fn writes_are_idempotent_and_durable() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("series.redb");
+    {
+        let e = EmbeddedEngine::open(&path).expect("open");
+        e.write(vec![
+            point("a", 10, 1.0),
+            point("a", 20, 2.0),
+            point("b", 10, 5.0),
+        ])
+        .await
+        .expect("write");
+        e.write(vec![point("a", 20, 2.5)]).await.expect("rewrite");
+    }
+    let e = EmbeddedEngine::open(&path).expect("reopen");
+    assert_eq!(
+        e.range(&key("a"), 0, 100).await.expect("range"),
+        vec![(10, 1.0), (20, 2.5)]
+    );
+    assert_eq!(
+        e.range(&key("a"), 10, 20).await.expect("range"),
+        vec![(10, 1.0)]
+    );
+    assert_eq!(
+        e.last_before(&key("a"), i64::MAX).await.expect("last"),
+        Some((20, 2.5))
+    );
+    assert_eq!(e.last_before(&key("a"), 10).await.expect("last"), None);
+    let all = e
+        .series(&SeriesFilter {
+            measurement: Some(MeasurementName::new("temperature").expect("name")),
+            field: None,
+            tags: BTreeMap::new(),
+        })
+        .await
+        .expect("series");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].unit.as_ref().map(Unit::as_str), Some("Cel"));
+    // A non-finite value never reaches disk.
+    assert!(e.write(vec![point("a", 30, f64::NAN)]).await.is_err());
+    assert_eq!(e.range(&key("a"), 0, 100).await.expect("range").len(), 2);
+}
+
+#[tokio::test]
+async fn compaction_keeps_every_point_and_late_data_wins() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let e = EmbeddedEngine::open_with(&dir.path().join("s.redb"), small_blocks()).expect("open");
+    e.write((0..10).map(|i| point("a", i * 10, i as f64)).collect())
+        .await
+        .expect("write");
+    e.compact().await.expect("compact");
+    let report = e.verify().expect("verify");
+    assert_eq!((report.head_points, report.block_points), (0, 10));
+    assert_eq!(report.blocks, 3, "4 + 4 + 2 points");
+    // Late data into the middle of a block, a rewrite, and new points topping up the last block.
+    e.write(vec![
+        point("a", 35, 99.0),
+        point("a", 40, -4.0),
+        point("a", 100, 10.0),
+    ])
+    .await
+    .expect("late write");
+    let want: Vec<(i64, f64)> = (0..10)
+        .map(|i| (i * 10, if i == 4 { -4.0 } else { i as f64 }))
+        .chain([(35, 99.0), (100, 10.0)])
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        e.range(&key("a"), i64::MIN, i64::MAX).await.expect("range"),
+        want,
+        "before compaction"
+    );
+    e.compact().await.expect("compact");
+    assert_eq!(
+        e.range(&key("a"), i64::MIN, i64::MAX).await.expect("range"),
+        want,
+        "after compaction"
+    );
+    assert_eq!(e.verify().expect("verify").block_points, 12);
+    assert_eq!(
+        e.last_before(&key("a"), 40).await.expect("last"),
+        Some((35, 99.0))
+    );
+    assert_eq!(
+        e.last_before(&key("a"), 41).await.expect("last"),
+        Some((40, -4.0))
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write(Vec<(u8, i16, i16)>),
+    Compact,
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::collection::vec((0u8..3, any::<i16>(), any::<i16>()), 1..40).prop_map(Op::Write),
+        2 => Just(Op::Compact),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    /// Random writes in random orders, with compactions and reopenings in between, always read back as a
+    /// naive map (last write wins) says, through `range` and `last_before`.
+    #[test]
+    fn reads_match_a_naive_model(ops in proptest::collection::vec(op(), 1..25), probes in proptest::collection::vec((any::<i16>(), any::<i16>()), 4)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("tmp");
+            let path = dir.path().join("s.redb");
+            let mut engine = EmbeddedEngine::open_with(&path, small_blocks()).expect("open");
+            let mut model: BTreeMap<(u8, i64), f64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Write(points) => {
+                        for (s, t, v) in &points {
+                            model.insert((*s, i64::from(*t)), f64::from(*v) / 8.0);
+                        }
+                        engine
+                            .write(points.iter().map(|(s, t, v)| point(&format!("s{s}"), i64::from(*t), f64::from(*v) / 8.0)).collect())
+                            .await
+                            .expect("write");
+                    }
+                    Op::Compact => engine.compact().await.expect("compact"),
+                    Op::Reopen => {
+                        drop(engine);
+                        engine = EmbeddedEngine::open_with(&path, small_blocks()).expect("reopen");
+                    }
+                }
+            }
+            for s in 0u8..3 {
+                let k = key(&format!("s{s}"));
+                for (a, b) in &probes {
+                    let (from, to) = (i64::from(*a.min(b)), i64::from(*a.max(b)));
+                    let want: Vec<(i64, f64)> = model.range((s, from)..(s, to)).map(|((_, t), v)| (*t, *v)).collect();
+                    prop_assert_eq!(engine.range(&k, from, to).await.expect("range"), want);
+                    let last = model.range((s, i64::MIN)..(s, to)).next_back().map(|((_, t), v)| (*t, *v));
+                    prop_assert_eq!(engine.last_before(&k, to).await.expect("last"), last);
+                }
+            }
+            engine.compact().await.expect("compact");
+            let report = engine.verify().expect("verify");
+            prop_assert_eq!(report.head_points, 0);
+            prop_assert_eq!(report.block_points, model.len() as u64);
+            Ok(())
+        })?;
+    }
+}

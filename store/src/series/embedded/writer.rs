@@ -1,0 +1,247 @@
+//! The single writer thread: group commit of write requests, and compaction between groups.
+//!
+//! Overflow policy of the request queue: it is bounded (`QUEUE`); a full queue makes `write` wait (on a
+//! blocking-pool thread), which is backpressure all the way to the HTTP client or the ingest pipeline.
+use super::{
+    EngineConfig, HEAD, Meta, SERIES, SERIES_META, SharedIndex, blocking, compact, read_index,
+};
+use crate::error::{corrupt, db};
+use crate::series::SeriesInfo;
+use crate::{Error, Result};
+use bydata_schemas::{Point, SeriesKey};
+use redb::{Database, ReadableTable};
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+const QUEUE: usize = 64;
+
+enum Request {
+    Write {
+        points: Vec<Point>,
+        done: oneshot::Sender<Result<()>>,
+    },
+    Compact {
+        done: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// The sending side; closing it lets the thread finish (with a last compaction) and exit.
+#[derive(Debug)]
+pub(super) struct Handle {
+    tx: Mutex<Option<SyncSender<Request>>>,
+}
+
+fn stopped() -> Error {
+    Error::Task {
+        detail: "the series writer has stopped".into(),
+    }
+}
+
+impl Handle {
+    fn sender(&self) -> Result<SyncSender<Request>> {
+        self.tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(stopped)
+    }
+
+    async fn send(&self, request: Request) -> Result<()> {
+        let tx = self.sender()?;
+        match tx.try_send(request) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(request)) => {
+                blocking(move || tx.send(request).map_err(|_| stopped())).await
+            }
+            Err(TrySendError::Disconnected(_)) => Err(stopped()),
+        }
+    }
+
+    pub(super) async fn write(&self, points: Vec<Point>) -> Result<()> {
+        let (done, answer) = oneshot::channel();
+        self.send(Request::Write { points, done }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    pub(super) async fn compact(&self) -> Result<()> {
+        let (done, answer) = oneshot::channel();
+        self.send(Request::Compact { done }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    pub(super) fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+pub(super) fn spawn(
+    db: Arc<Database>,
+    index: SharedIndex,
+    config: EngineConfig,
+) -> Result<(Handle, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = sync_channel(QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("series-writer".into())
+        .spawn(move || run(&db, &index, &config, &rx))
+        .map_err(|e| Error::Task {
+            detail: format!("cannot start the series writer: {e}"),
+        })?;
+    Ok((
+        Handle {
+            tx: Mutex::new(Some(tx)),
+        },
+        thread,
+    ))
+}
+
+fn run(database: &Database, index: &SharedIndex, config: &EngineConfig, rx: &Receiver<Request>) {
+    // Head points may be left from before a restart: the first idle moment compacts them.
+    let mut since_compaction: u64 = 1;
+    loop {
+        let first = match rx.recv_timeout(config.compact_when_idle) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => {
+                if since_compaction > 0 {
+                    compact_logged(database, config);
+                    since_compaction = 0;
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if since_compaction > 0 {
+                    compact_logged(database, config);
+                }
+                return;
+            }
+        };
+        let mut writes: Vec<(Vec<Point>, oneshot::Sender<Result<()>>)> = Vec::new();
+        let mut compacts = Vec::new();
+        let mut queued = 0usize;
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Write { points, done } => {
+                    queued += points.len();
+                    writes.push((points, done));
+                }
+                Request::Compact { done } => compacts.push(done),
+            }
+            if queued < config.max_group_points {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !writes.is_empty() {
+            let result = write_group(database, index, writes.iter().flat_map(|(p, _)| p));
+            let failure = result.as_ref().err().map(ToString::to_string);
+            for (_, done) in writes {
+                let _ = done.send(match &failure {
+                    None => Ok(()),
+                    Some(detail) => Err(Error::Task {
+                        detail: format!("write failed: {detail}"),
+                    }),
+                });
+            }
+            if let Err(e) = result {
+                tracing::error!(error = %e, "series write failed; nothing of the group was stored");
+            }
+            since_compaction += queued as u64;
+        }
+        if !compacts.is_empty() || since_compaction >= config.compact_after_points {
+            let result = compact::all(database, config.block_points);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "compaction failed; the head keeps the points");
+            } else {
+                since_compaction = 0;
+            }
+            let failure = result.err().map(|e| e.to_string());
+            for done in compacts {
+                let _ = done.send(match &failure {
+                    None => Ok(()),
+                    Some(detail) => Err(Error::Task {
+                        detail: format!("compaction failed: {detail}"),
+                    }),
+                });
+            }
+        }
+    }
+}
+
+fn compact_logged(database: &Database, config: &EngineConfig) {
+    if let Err(e) = compact::all(database, config.block_points) {
+        tracing::error!(error = %e, "compaction failed; the head keeps the points");
+    }
+}
+
+/// One transaction for a whole group. The tables decide series ids; the in-memory index learns new series
+/// and unit changes only after the commit.
+fn write_group<'a>(
+    database: &Database,
+    index: &SharedIndex,
+    points: impl Iterator<Item = &'a Point>,
+) -> Result<()> {
+    let txn = database.begin_write().map_err(db("writing points"))?;
+    let mut changed: Vec<(u64, SeriesInfo)> = Vec::new();
+    {
+        let mut series = txn.open_table(SERIES).map_err(db("writing points"))?;
+        let mut meta = txn.open_table(SERIES_META).map_err(db("writing points"))?;
+        let mut head = txn.open_table(HEAD).map_err(db("writing points"))?;
+        let mut next_id = meta
+            .last()
+            .map_err(db("writing points"))?
+            .map_or(0, |(id, _)| id.value() + 1);
+        let mut ids: HashMap<&SeriesKey, u64> = HashMap::new();
+        for p in points {
+            let id = match ids.get(&p.series) {
+                Some(id) => *id,
+                None => {
+                    let text = p.series.to_string();
+                    let stored = series
+                        .get(text.as_str())
+                        .map_err(db("writing points"))?
+                        .map(|v| v.value());
+                    let id = match stored {
+                        Some(id) => id,
+                        None => {
+                            let id = next_id;
+                            next_id += 1;
+                            series
+                                .insert(text.as_str(), id)
+                                .map_err(db("writing points"))?;
+                            id
+                        }
+                    };
+                    let known_unit = read_index(index).infos.get(&id).map(|i| i.unit.clone());
+                    if stored.is_none() || known_unit.as_ref() != Some(&p.unit) {
+                        let m = Meta {
+                            key: p.series.clone(),
+                            unit: p.unit.clone(),
+                        };
+                        let json = serde_json::to_vec(&m).map_err(corrupt("series"))?;
+                        meta.insert(id, json.as_slice())
+                            .map_err(db("writing points"))?;
+                        changed.push((
+                            id,
+                            SeriesInfo {
+                                key: p.series.clone(),
+                                unit: p.unit.clone(),
+                            },
+                        ));
+                    }
+                    ids.insert(&p.series, id);
+                    id
+                }
+            };
+            head.insert((id, p.time), p.value)
+                .map_err(db("writing points"))?;
+        }
+    }
+    txn.commit().map_err(db("committing points"))?;
+    let mut index = index.write().unwrap_or_else(|p| p.into_inner());
+    for (id, info) in changed {
+        index.by_key.insert(info.key.clone(), id);
+        index.infos.insert(id, info);
+    }
+    Ok(())
+}
