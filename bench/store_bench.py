@@ -586,8 +586,9 @@ def main() -> int:
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    # explicit, so Ctrl-C also works where SIGINT was inherited as ignored (e.g. started with & from a script)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     tmp = tempfile.mkdtemp(prefix="bydata-store-bench-", dir=args.tmp)
     t_run = time.perf_counter()
     try:
@@ -722,11 +723,16 @@ def run(args, tmp: str, t_run: float) -> int:
         r["ingest_points_per_s"] = points / r["ingest_wall_s"]
         r["points_per_cpu_s"] = points / r["ingest_cpu_s_incl_flush"] if r["ingest_cpu_s_incl_flush"] else None
         r["bytes_per_point"] = r["disk_bytes"] / points
+        # the stored series alone: no registry, journal, caches, locks or empty directories
+        core = ("series.redb",) if sysname == "bydata" else ("data", "indexdb")
+        r["data_bytes"] = sum(r["disk_breakdown"].get(e, 0) for e in core)
+        r["data_bytes_per_point"] = r["data_bytes"] / points
 
     rows = [
         ("ingest points/s (wall, until durable)", "ingest_points_per_s", "pts/s"),
         ("points per server CPU-second", "points_per_cpu_s", "pts/CPU-s"),
-        ("bytes on disk per point", "bytes_per_point", "B"),
+        ("bytes on disk per point (whole data dir)", "bytes_per_point", "B"),
+        ("  of which series data (see notes)", "data_bytes_per_point", "B"),
         ("query a: last value, every series", "query_a_ms", "ms"),
         ("query b: hourly mean, 1 day, per series", "query_b_ms", "ms"),
         ("query c: daily increase per building", "query_c_ms", "ms"),
@@ -749,7 +755,8 @@ def run(args, tmp: str, t_run: float) -> int:
         ratio = f"{row['ratio_bydata_over_vm']:.2f}" if row["ratio_bydata_over_vm"] is not None else "-"
         print(f"{label:{w}} {fmt(row['bydata'], row['unit']):>14} {fmt(row['victoriametrics'], row['unit']):>16} "
               f"{ratio:>11}")
-    print("(first two rows: higher is better; the others: lower is better)")
+    print("(first two rows: higher is better; the others: lower is better. Disk after a clean stop of both; "
+          "series data = bydata series.redb, VictoriaMetrics data/ + indexdb/ without its cache/.)")
     c = checks["c"]
     print(f"checks: stored points equal ({points:,}); series a {checks['a']['series_bydata']}/{checks['a']['series_vm']}, "
           f"b {checks['b']['series_bydata']}/{checks['b']['series_vm']}, c {c['series_bydata']}/{c['series_vm']} "

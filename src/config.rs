@@ -9,6 +9,7 @@ pub(crate) struct Config {
     pub(crate) data_dir: PathBuf,
     pub(crate) lorawan_addr: SocketAddr,
     pub(crate) journal: JournalConfig,
+    pub(crate) store: StoreConfig,
     pub(crate) broker: bydata_broker::Config,
     pub(crate) api: bydata_api::Config,
     pub(crate) ingest: bydata_ingest::Config,
@@ -18,6 +19,36 @@ pub(crate) struct Config {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct JournalConfig {
     pub(crate) segment_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct StoreConfig {
+    pub(crate) block_points: usize,
+    pub(crate) compact_after_points: u64,
+    pub(crate) compact_when_idle_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        let d = bydata_store::EngineConfig::default();
+        Self {
+            block_points: d.block_points,
+            compact_after_points: d.compact_after_points,
+            compact_when_idle_ms: d.compact_when_idle.as_millis() as u64,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub(crate) fn engine(&self) -> bydata_store::EngineConfig {
+        bydata_store::EngineConfig {
+            block_points: self.block_points.clamp(1, 65_535),
+            compact_after_points: self.compact_after_points,
+            compact_when_idle: std::time::Duration::from_millis(self.compact_when_idle_ms),
+            ..bydata_store::EngineConfig::default()
+        }
+    }
 }
 
 impl Default for JournalConfig {
@@ -34,6 +65,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             lorawan_addr: SocketAddr::from(([127, 0, 0, 1], 1700)),
             journal: JournalConfig::default(),
+            store: StoreConfig::default(),
             broker: bydata_broker::Config::default(),
             api: bydata_api::Config::default(),
             ingest: bydata_ingest::Config::default(),
@@ -64,6 +96,13 @@ lorawan_addr = "{lorawan}"
 # Size of one raw-journal segment file, in bytes.
 segment_bytes = {segment}
 
+[store]
+# Most points in one compressed block of a series (at most 65535).
+block_points = {block_points}
+# Recent points are kept uncompressed until this many were written, or writes pause for compact_when_idle_ms.
+compact_after_points = {compact_after}
+compact_when_idle_ms = {compact_idle}
+
 [broker]
 # Where devices connect with MQTT 3.1.1 (client id = username = device id).
 mqtt_addr = "{mqtt}"
@@ -89,6 +128,9 @@ max_future_secs = {future}
             data_dir = d.data_dir.display(),
             lorawan = d.lorawan_addr,
             segment = d.journal.segment_bytes,
+            block_points = d.store.block_points,
+            compact_after = d.store.compact_after_points,
+            compact_idle = d.store.compact_when_idle_ms,
             mqtt = d.broker.mqtt_addr,
             max_msg = d.broker.max_message_bytes,
             max_conn = d.broker.max_connections,

@@ -52,7 +52,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot open the registry")?,
     );
     let engine = Arc::new(
-        EmbeddedEngine::open(&config.data_dir.join("series.redb"))
+        EmbeddedEngine::open_with(&config.data_dir.join("series.redb"), config.store.engine())
             .context("cannot open the series store")?,
     );
     let clock: Arc<dyn Fn() -> UnixNanos + Send + Sync> = Arc::new(system_clock);

@@ -18,4 +18,7 @@ pub use error::{Error, Result};
 pub use registry::{
     Device, DeviceStatus, LastError, MqttCredentials, PasswordCheck, Registry, Role, TokenInfo,
 };
-pub use series::{EmbeddedEngine, SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter};
+pub use series::{
+    EmbeddedEngine, EngineConfig, SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter,
+    VerifyReport,
+};

@@ -3,7 +3,7 @@
 mod block;
 mod embedded;
 
-pub use embedded::EmbeddedEngine;
+pub use embedded::{EmbeddedEngine, EngineConfig, VerifyReport};
 
 use crate::Result;
 use bydata_schemas::{MeasurementName, Point, SeriesKey, Unit, UnixNanos};

@@ -97,15 +97,18 @@ pub(super) fn spawn(
 }
 
 fn run(database: &Database, index: &SharedIndex, config: &EngineConfig, rx: &Receiver<Request>) {
-    // Head points may be left from before a restart: the first idle moment compacts them.
-    let mut since_compaction: u64 = 1;
+    // Head points may be left from before a restart: the first idle moment compacts them. (Not a close
+    // without writes: a read-only user such as `bydata store verify` must not change the files.)
+    let mut since_compaction: u64 = 0;
+    let mut leftovers = true;
     loop {
         let first = match rx.recv_timeout(config.compact_when_idle) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
-                if since_compaction > 0 {
+                if since_compaction > 0 || leftovers {
                     compact_logged(database, config);
                     since_compaction = 0;
+                    leftovers = false;
                 }
                 continue;
             }
