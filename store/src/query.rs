@@ -247,6 +247,157 @@ fn local_midnight(tz: Tz, date: NaiveDate) -> Option<UnixNanos> {
     None
 }
 
+/// Mergeable aggregates of the points of one bucket: what a store returns per bucket, so that summaries of
+/// compressed blocks, raw points and several series combine into the same answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Partial {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub first: Option<(UnixNanos, f64)>,
+    pub last: Option<(UnixNanos, f64)>,
+    /// Counter increase of the points in the bucket, including the rise from the reading before them.
+    pub increase: f64,
+}
+
+impl Default for Partial {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            first: None,
+            last: None,
+            increase: 0.0,
+        }
+    }
+}
+
+fn rise(prev: f64, v: f64) -> f64 {
+    if v >= prev { v - prev } else { v }
+}
+
+impl Partial {
+    fn point(&mut self, t: UnixNanos, v: f64, prev: Option<f64>) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if self.first.is_none_or(|(ft, _)| t < ft) {
+            self.first = Some((t, v));
+        }
+        if self.last.is_none_or(|(lt, _)| t >= lt) {
+            self.last = Some((t, v));
+        }
+        if let Some(p) = prev {
+            self.increase += rise(p, v);
+        }
+    }
+
+    /// Adds another partial of the same bucket (another block, or another series of a group).
+    pub fn merge(&mut self, o: &Partial) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        if let Some((t, v)) = o.first
+            && self.first.is_none_or(|(ft, _)| t < ft)
+        {
+            self.first = Some((t, v));
+        }
+        if let Some((t, v)) = o.last
+            && self.last.is_none_or(|(lt, _)| t >= lt)
+        {
+            self.last = Some((t, v));
+        }
+        self.increase += o.increase;
+    }
+
+    /// The bucket's value for `func`; `None` for a bucket without points.
+    pub fn finish(&self, func: AggFn) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        Some(match func {
+            AggFn::Mean => self.sum / self.count as f64,
+            AggFn::Min => self.min,
+            AggFn::Max => self.max,
+            AggFn::Sum => self.sum,
+            AggFn::Count => self.count as f64,
+            AggFn::First => self.first?.1,
+            AggFn::Last => self.last?.1,
+            AggFn::Increase => self.increase,
+        })
+    }
+}
+
+/// Folds one series' points, in time order, into per-bucket partials. Points before the first bucket only
+/// set the previous reading (for `increase`); points after the last bucket are ignored.
+#[derive(Debug)]
+pub struct Folder<'a> {
+    bounds: &'a [UnixNanos],
+    parts: Vec<Partial>,
+    prev: Option<(UnixNanos, f64)>,
+}
+
+impl<'a> Folder<'a> {
+    /// `prev` is the series' last reading before `bounds[0]`, if any.
+    pub fn new(bounds: &'a [UnixNanos], prev: Option<(UnixNanos, f64)>) -> Self {
+        Self {
+            bounds,
+            parts: vec![Partial::default(); bounds.len().saturating_sub(1)],
+            prev,
+        }
+    }
+
+    fn bucket(&self, t: UnixNanos) -> Option<usize> {
+        let (first, last) = (*self.bounds.first()?, *self.bounds.last()?);
+        (t >= first && t < last).then(|| self.bounds.partition_point(|b| *b <= t) - 1)
+    }
+
+    pub fn point(&mut self, t: UnixNanos, v: f64) {
+        if let Some(i) = self.bucket(t) {
+            self.parts[i].point(t, v, self.prev.map(|(_, p)| p));
+        } else if self.bounds.last().is_some_and(|end| t >= *end)
+            || self.prev.is_some_and(|(pt, _)| t <= pt)
+        {
+            // After the range, or an older reading before it than the one already known.
+            return;
+        }
+        self.prev = Some((t, v));
+    }
+
+    /// Takes a whole block by its summary when the block lies within one bucket; `false` means the caller
+    /// must decode it and fold its points instead.
+    pub(crate) fn block(&mut self, s: &crate::series::block::Summary) -> bool {
+        match (self.bucket(s.first.0), self.bucket(s.last.0)) {
+            (Some(a), Some(b)) if a == b => {
+                let part = &mut self.parts[a];
+                part.count += u64::from(s.count);
+                part.sum += s.sum;
+                part.min = part.min.min(s.min);
+                part.max = part.max.max(s.max);
+                if part.first.is_none_or(|(ft, _)| s.first.0 < ft) {
+                    part.first = Some(s.first);
+                }
+                if part.last.is_none_or(|(lt, _)| s.last.0 >= lt) {
+                    part.last = Some(s.last);
+                }
+                part.increase += self.prev.map_or(0.0, |(_, p)| rise(p, s.first.1)) + s.increase;
+                self.prev = Some(s.last);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn finish(self) -> Vec<Partial> {
+        self.parts
+    }
+}
+
 /// Runs a query against any reader.
 pub async fn run(reader: &dyn SeriesReader, q: &Query) -> Result<Vec<ResultSeries>> {
     let series = reader.series(&q.filter).await?;
@@ -254,7 +405,6 @@ pub async fn run(reader: &dyn SeriesReader, q: &Query) -> Result<Vec<ResultSerie
         return raw(reader, q, &series).await;
     };
     let bounds = bucket_bounds(q.from, q.to, every, q.tz)?;
-    let (start, end) = (bounds[0], bounds[bounds.len() - 1]);
     let groups = group(&series, q.group_by.as_deref());
     let mut out = Vec::with_capacity(groups.len());
     for (tags, members) in groups {
@@ -263,26 +413,16 @@ pub async fn run(reader: &dyn SeriesReader, q: &Query) -> Result<Vec<ResultSerie
         } else {
             members.iter().find_map(|s| s.unit.clone())
         };
-        let values = if q.func == AggFn::Increase {
-            let mut total: Vec<Option<f64>> = vec![None; bounds.len() - 1];
-            for s in &members {
-                let prev = reader.last_before(&s.key, start).await?.map(|(_, v)| v);
-                let points = reader.range(&s.key, start, end).await?;
-                for (acc, v) in total.iter_mut().zip(increase(&bounds, prev, &points)) {
-                    if let Some(v) = v {
-                        *acc = Some(acc.unwrap_or(0.0) + v);
-                    }
-                }
+        let mut total = vec![Partial::default(); bounds.len() - 1];
+        for s in &members {
+            for (acc, part) in total
+                .iter_mut()
+                .zip(reader.partials(&s.key, &bounds).await?)
+            {
+                acc.merge(&part);
             }
-            total
-        } else {
-            let mut points = Vec::new();
-            for s in &members {
-                points.extend(reader.range(&s.key, start, end).await?);
-            }
-            points.sort_by_key(|(t, _)| *t);
-            aggregate(&bounds, &points, q.func)
-        };
+        }
+        let values: Vec<Option<f64>> = total.iter().map(|p| p.finish(q.func)).collect();
         out.push(ResultSeries {
             tags,
             unit,

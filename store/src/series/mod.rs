@@ -1,11 +1,12 @@
 //! The time-series port: a narrow write trait and a narrow read trait, so the embedded engine and an InfluxDB
 //! adapter are interchangeable. Aggregation (`crate::query`) is written once against `SeriesReader`.
-mod block;
+pub(crate) mod block;
 mod embedded;
 
 pub use embedded::{EmbeddedEngine, EngineConfig, VerifyReport};
 
 use crate::Result;
+use crate::query::{Folder, Partial};
 use bydata_schemas::{MeasurementName, Point, SeriesKey, Unit, UnixNanos};
 use std::collections::BTreeMap;
 
@@ -60,4 +61,18 @@ pub trait SeriesReader: Send + Sync {
         key: &SeriesKey,
         before: UnixNanos,
     ) -> Result<Option<(UnixNanos, f64)>>;
+
+    /// Per-bucket partial aggregates of one series for the buckets `bounds` (see `query::bucket_bounds`).
+    /// This default reads every point; an engine answers from its block summaries where it can.
+    async fn partials(&self, key: &SeriesKey, bounds: &[UnixNanos]) -> Result<Vec<Partial>> {
+        let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
+            return Ok(Vec::new());
+        };
+        let prev = self.last_before(key, start).await?;
+        let mut folder = Folder::new(bounds, prev);
+        for (t, v) in self.range(key, start, end).await? {
+            folder.point(t, v);
+        }
+        Ok(folder.finish())
+    }
 }

@@ -19,6 +19,7 @@ mod writer;
 
 use super::{SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter};
 use crate::error::{corrupt, db};
+use crate::query::Partial;
 use crate::{Error, Result};
 use bydata_schemas::{Point, SeriesKey, Unit, UnixNanos};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -241,6 +242,15 @@ impl SeriesReader for EmbeddedEngine {
         };
         let db = self.inner.db.clone();
         blocking(move || read::last_before(&db, id, before)).await
+    }
+
+    async fn partials(&self, key: &SeriesKey, bounds: &[UnixNanos]) -> Result<Vec<Partial>> {
+        let Some(id) = self.id_of(key) else {
+            return Ok(vec![Partial::default(); bounds.len().saturating_sub(1)]);
+        };
+        let db = self.inner.db.clone();
+        let bounds = bounds.to_vec();
+        blocking(move || read::partials(&db, id, &bounds)).await
     }
 }
 

@@ -183,3 +183,55 @@ proptest! {
         })?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    /// Bucket aggregates answered from block summaries, decoded blocks and head points equal a naive
+    /// computation over the model's points, for every function, after any mix of writes and compactions.
+    #[test]
+    fn aggregates_match_a_naive_reference(
+        ops in proptest::collection::vec(op(), 1..20),
+        start in -2000i64..2000,
+        width in 1i64..3000,
+        buckets in 1usize..12,
+    ) {
+        use crate::query::{AggFn, aggregate, increase};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("tmp");
+            let path = dir.path().join("s.redb");
+            let engine = EmbeddedEngine::open_with(&path, small_blocks()).expect("open");
+            let mut model: BTreeMap<i64, f64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Write(points) => {
+                        for (_, t, v) in &points {
+                            model.insert(i64::from(*t), f64::from(*v) / 8.0);
+                        }
+                        engine
+                            .write(points.iter().map(|(_, t, v)| point("s", i64::from(*t), f64::from(*v) / 8.0)).collect())
+                            .await
+                            .expect("write");
+                    }
+                    Op::Compact | Op::Reopen => engine.compact().await.expect("compact"),
+                }
+            }
+            let bounds: Vec<i64> = (0..=buckets as i64).map(|i| start + i * width).collect();
+            let (b0, bn) = (bounds[0], bounds[bounds.len() - 1]);
+            let inside: Vec<(i64, f64)> = model.range(b0..bn).map(|(t, v)| (*t, *v)).collect();
+            let before = model.range(..b0).next_back().map(|(_, v)| *v);
+            let parts = engine.partials(&key("s"), &bounds).await.expect("partials");
+            for func in [AggFn::Mean, AggFn::Min, AggFn::Max, AggFn::Sum, AggFn::Count, AggFn::First, AggFn::Last, AggFn::Increase] {
+                let want = if func == AggFn::Increase { increase(&bounds, before, &inside) } else { aggregate(&bounds, &inside, func) };
+                let got: Vec<Option<f64>> = parts.iter().map(|p| p.finish(func)).collect();
+                for (g, w) in got.iter().zip(&want) {
+                    match (g, w) {
+                        (Some(g), Some(w)) => prop_assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{func}: {g} vs {w}"),
+                        _ => prop_assert_eq!(g.is_some(), w.is_some(), "{}: {:?} vs {:?}", func, got, want),
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
