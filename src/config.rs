@@ -27,6 +27,8 @@ pub(crate) struct StoreConfig {
     pub(crate) block_points: usize,
     pub(crate) compact_after_points: u64,
     pub(crate) compact_when_idle_ms: u64,
+    /// Days raw points of a measurement are kept; measurements not listed are kept forever.
+    pub(crate) retention_days: std::collections::BTreeMap<String, u32>,
 }
 
 impl Default for StoreConfig {
@@ -36,6 +38,7 @@ impl Default for StoreConfig {
             block_points: d.block_points,
             compact_after_points: d.compact_after_points,
             compact_when_idle_ms: d.compact_when_idle.as_millis() as u64,
+            retention_days: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -46,6 +49,16 @@ impl StoreConfig {
             block_points: self.block_points.clamp(1, 65_535),
             compact_after_points: self.compact_after_points,
             compact_when_idle: std::time::Duration::from_millis(self.compact_when_idle_ms),
+            retention: self
+                .retention_days
+                .iter()
+                .map(|(m, days)| {
+                    (
+                        m.clone(),
+                        std::time::Duration::from_secs(u64::from(*days) * 86_400),
+                    )
+                })
+                .collect(),
             ..bydata_store::EngineConfig::default()
         }
     }
@@ -102,6 +115,9 @@ block_points = {block_points}
 # Recent points are kept uncompressed until this many were written, or writes pause for compact_when_idle_ms.
 compact_after_points = {compact_after}
 compact_when_idle_ms = {compact_idle}
+# Days raw points of a measurement are kept (exactly, at the next compaction); unlisted ones are kept forever.
+# Example: retention_days = {{ co2 = 365, vehicles = 90 }}
+retention_days = {{}}
 
 [broker]
 # Where devices connect with MQTT 3.1.1 (client id = username = device id).

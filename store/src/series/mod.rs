@@ -2,8 +2,9 @@
 //! adapter are interchangeable. Aggregation (`crate::query`) is written once against `SeriesReader`.
 pub(crate) mod block;
 mod embedded;
+pub mod influx;
 
-pub use embedded::{EmbeddedEngine, EngineConfig, VerifyReport};
+pub use embedded::{Clock, EmbeddedEngine, EngineConfig, VerifyReport};
 
 use crate::Result;
 use crate::query::{Folder, Partial};

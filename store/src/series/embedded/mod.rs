@@ -15,6 +15,7 @@
 //! and head from one read snapshot; a head point wins over a block point at the same time.
 mod compact;
 mod read;
+mod retention;
 mod writer;
 
 use super::{SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter};
@@ -45,6 +46,8 @@ pub struct EngineConfig {
     pub compact_when_idle: Duration,
     /// Most points merged into one group-commit transaction.
     pub max_group_points: usize,
+    /// How long raw points of a measurement are kept (measurements not listed are kept forever).
+    pub retention: BTreeMap<String, Duration>,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             compact_after_points: 2_000_000,
             compact_when_idle: Duration::from_secs(2),
             max_group_points: 500_000,
+            retention: BTreeMap::new(),
         }
     }
 }
@@ -71,6 +75,15 @@ pub(super) struct Index {
 }
 
 pub(super) type SharedIndex = Arc<RwLock<Index>>;
+
+/// The time now, in nanoseconds since the epoch.
+pub type Clock = Arc<dyn Fn() -> UnixNanos + Send + Sync>;
+
+fn system_now() -> UnixNanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
 
 pub(super) fn read_index(index: &SharedIndex) -> std::sync::RwLockReadGuard<'_, Index> {
     index.read().unwrap_or_else(|p| p.into_inner())
@@ -114,6 +127,11 @@ impl EmbeddedEngine {
     }
 
     pub fn open_with(path: &Path, config: EngineConfig) -> Result<Self> {
+        Self::open_with_clock(path, config, Arc::new(system_now))
+    }
+
+    /// Like `open_with`, with the clock retention measures ages against.
+    pub fn open_with_clock(path: &Path, config: EngineConfig, clock: Clock) -> Result<Self> {
         let database = Database::create(path).map_err(db("opening the series store"))?;
         let txn = database
             .begin_write()
@@ -148,7 +166,7 @@ impl EmbeddedEngine {
         }
         let db = Arc::new(database);
         let index = Arc::new(RwLock::new(index));
-        let (writer, thread) = writer::spawn(db.clone(), index.clone(), config)?;
+        let (writer, thread) = writer::spawn(db.clone(), index.clone(), config, clock)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,

@@ -26,6 +26,7 @@ fn small_blocks() -> EngineConfig {
         compact_after_points: u64::MAX,
         compact_when_idle: Duration::from_secs(3600),
         max_group_points: 1000,
+        retention: BTreeMap::new(),
     }
 }
 
@@ -234,4 +235,74 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[tokio::test]
+async fn retention_deletes_exactly_what_is_too_old() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let dir = tempfile::tempdir().expect("tmp");
+    let now = Arc::new(AtomicI64::new(1_000));
+    let clock_now = now.clone();
+    let config = EngineConfig {
+        retention: BTreeMap::from([("temperature".to_owned(), Duration::from_nanos(500))]),
+        ..small_blocks()
+    };
+    let e = EmbeddedEngine::open_with_clock(
+        &dir.path().join("s.redb"),
+        config,
+        Arc::new(move || clock_now.load(Ordering::SeqCst)),
+    )
+    .expect("open");
+    let co2 = |t: i64| Point {
+        series: SeriesKey {
+            measurement: MeasurementName::new("co2").expect("name"),
+            tags: BTreeMap::new(),
+            field: MeasurementName::new("value").expect("name"),
+        },
+        unit: None,
+        time: t,
+        value: 400.0,
+    };
+    e.write(
+        (0..10)
+            .map(|i| point("a", i * 100, i as f64))
+            .chain((0..10).map(|i| co2(i * 100)))
+            .collect(),
+    )
+    .await
+    .expect("write");
+    // At 1000 with 500 ns of retention, temperatures before 500 go — also from inside the block 400..700.
+    e.compact().await.expect("compact");
+    let kept: Vec<i64> = e
+        .range(&key("a"), i64::MIN, i64::MAX)
+        .await
+        .expect("range")
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(kept, vec![500, 600, 700, 800, 900]);
+    let co2_key = co2(0).series;
+    assert_eq!(
+        e.range(&co2_key, i64::MIN, i64::MAX)
+            .await
+            .expect("range")
+            .len(),
+        10,
+        "no retention set for co2"
+    );
+    // Time passes; late old data is also dropped at the next pass, uncompacted head points included.
+    now.store(1_750, Ordering::SeqCst);
+    e.write(vec![point("a", 50, 0.5), point("a", 1_500, 15.0)])
+        .await
+        .expect("write");
+    e.compact().await.expect("compact");
+    let kept: Vec<i64> = e
+        .range(&key("a"), i64::MIN, i64::MAX)
+        .await
+        .expect("range")
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(kept, vec![1_500]);
+    assert_eq!(e.verify().expect("verify").block_points, 11);
 }

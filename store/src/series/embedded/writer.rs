@@ -3,7 +3,8 @@
 //! Overflow policy of the request queue: it is bounded (`QUEUE`); a full queue makes `write` wait (on a
 //! blocking-pool thread), which is backpressure all the way to the HTTP client or the ingest pipeline.
 use super::{
-    EngineConfig, HEAD, Meta, SERIES, SERIES_META, SharedIndex, blocking, compact, read_index,
+    Clock, EngineConfig, HEAD, Meta, SERIES, SERIES_META, SharedIndex, blocking, compact,
+    read_index, retention,
 };
 use crate::error::{corrupt, db};
 use crate::series::SeriesInfo;
@@ -80,11 +81,12 @@ pub(super) fn spawn(
     db: Arc<Database>,
     index: SharedIndex,
     config: EngineConfig,
+    clock: Clock,
 ) -> Result<(Handle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = sync_channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("series-writer".into())
-        .spawn(move || run(&db, &index, &config, &rx))
+        .spawn(move || run(&db, &index, &config, &clock, &rx))
         .map_err(|e| Error::Task {
             detail: format!("cannot start the series writer: {e}"),
         })?;
@@ -96,7 +98,13 @@ pub(super) fn spawn(
     ))
 }
 
-fn run(database: &Database, index: &SharedIndex, config: &EngineConfig, rx: &Receiver<Request>) {
+fn run(
+    database: &Database,
+    index: &SharedIndex,
+    config: &EngineConfig,
+    clock: &Clock,
+    rx: &Receiver<Request>,
+) {
     // Head points may be left from before a restart: the first idle moment compacts them. (Not a close
     // without writes: a read-only user such as `bydata store verify` must not change the files.)
     let mut since_compaction: u64 = 0;
@@ -107,6 +115,7 @@ fn run(database: &Database, index: &SharedIndex, config: &EngineConfig, rx: &Rec
             Err(RecvTimeoutError::Timeout) => {
                 if since_compaction > 0 || leftovers {
                     compact_logged(database, config);
+                    retention_logged(database, index, config, clock);
                     since_compaction = 0;
                     leftovers = false;
                 }
@@ -157,6 +166,7 @@ fn run(database: &Database, index: &SharedIndex, config: &EngineConfig, rx: &Rec
                 tracing::error!(error = %e, "compaction failed; the head keeps the points");
             } else {
                 since_compaction = 0;
+                retention_logged(database, index, config, clock);
             }
             let failure = result.err().map(|e| e.to_string());
             for done in compacts {
@@ -168,6 +178,19 @@ fn run(database: &Database, index: &SharedIndex, config: &EngineConfig, rx: &Rec
                 });
             }
         }
+    }
+}
+
+fn retention_logged(
+    database: &Database,
+    index: &SharedIndex,
+    config: &EngineConfig,
+    clock: &Clock,
+) {
+    match retention::apply(database, index, &config.retention, clock()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(points = n, "retention deleted expired raw points"),
+        Err(e) => tracing::error!(error = %e, "retention failed; expired points are kept for now"),
     }
 }
 
