@@ -7,7 +7,7 @@ use redb::{Database, ReadableTable, Table};
 use std::collections::BTreeMap;
 
 /// Series compacted per transaction, so one compaction never holds an unbounded transaction.
-const SERIES_PER_TXN: usize = 256;
+const SERIES_PER_TXN: usize = 64;
 
 pub(super) fn block_error(e: block::BlockError) -> crate::Error {
     crate::Error::Corrupt {
@@ -18,49 +18,53 @@ pub(super) fn block_error(e: block::BlockError) -> crate::Error {
 
 /// Moves every head point into blocks.
 pub(super) fn all(database: &Database, block_points: usize) -> Result<()> {
-    let mut next: Option<u64> = Some(0);
-    while let Some(from) = next {
-        let txn = database.begin_write().map_err(db("compacting"))?;
-        {
-            let mut head = txn.open_table(HEAD).map_err(db("compacting"))?;
-            let mut blocks = txn.open_table(BLOCKS).map_err(db("compacting"))?;
-            next = None;
-            let mut cursor = from;
-            for _ in 0..SERIES_PER_TXN {
-                let first = head
-                    .range((cursor, i64::MIN)..)
-                    .map_err(db("compacting"))?
-                    .next()
-                    .transpose()
-                    .map_err(db("compacting"))?
-                    .map(|(k, _)| k.value().0);
-                let Some(series) = first else {
-                    break;
-                };
-                let points: Vec<(i64, f64)> = head
-                    .range((series, i64::MIN)..=(series, i64::MAX))
-                    .map_err(db("compacting"))?
-                    .map(|row| row.map(|(k, v)| (k.value().1, v.value())))
-                    .collect::<Result<_, _>>()
-                    .map_err(db("compacting"))?;
-                series_into_blocks(&mut blocks, series, &points, block_points)?;
-                head.retain_in((series, i64::MIN)..=(series, i64::MAX), |_, _| false)
-                    .map_err(db("compacting"))?;
-                match series.checked_add(1) {
-                    Some(c) => {
-                        cursor = c;
-                        next = Some(c);
-                    }
-                    None => {
-                        next = None;
-                        break;
-                    }
-                }
-            }
-        }
-        txn.commit().map_err(db("committing a compaction"))?;
+    let mut cursor = Some(0);
+    while let Some(from) = cursor {
+        cursor = step(database, from, block_points)?;
     }
     Ok(())
+}
+
+/// One bounded compaction transaction: the head points of up to `SERIES_PER_TXN` series, from series id
+/// `from` on. Returns where the next step starts, or `None` when the head holds nothing from `from` on.
+/// The writer runs steps between write groups, so a compaction never holds writes up for long.
+pub(super) fn step(database: &Database, from: u64, block_points: usize) -> Result<Option<u64>> {
+    let txn = database.begin_write().map_err(db("compacting"))?;
+    let mut next = None;
+    {
+        let mut head = txn.open_table(HEAD).map_err(db("compacting"))?;
+        let mut blocks = txn.open_table(BLOCKS).map_err(db("compacting"))?;
+        let mut cursor = from;
+        for _ in 0..SERIES_PER_TXN {
+            let first = head
+                .range((cursor, i64::MIN)..)
+                .map_err(db("compacting"))?
+                .next()
+                .transpose()
+                .map_err(db("compacting"))?
+                .map(|(k, _)| k.value().0);
+            let Some(series) = first else {
+                next = None;
+                break;
+            };
+            let points: Vec<(i64, f64)> = head
+                .range((series, i64::MIN)..=(series, i64::MAX))
+                .map_err(db("compacting"))?
+                .map(|row| row.map(|(k, v)| (k.value().1, v.value())))
+                .collect::<Result<_, _>>()
+                .map_err(db("compacting"))?;
+            series_into_blocks(&mut blocks, series, &points, block_points)?;
+            head.retain_in((series, i64::MIN)..=(series, i64::MAX), |_, _| false)
+                .map_err(db("compacting"))?;
+            next = series.checked_add(1);
+            match next {
+                Some(c) => cursor = c,
+                None => break,
+            }
+        }
+    }
+    txn.commit().map_err(db("committing a compaction"))?;
+    Ok(next)
 }
 
 /// Merges one series' head points (sorted, non-empty) into its blocks. The blocks overlapping the head's time

@@ -109,20 +109,41 @@ fn run(
     // without writes: a read-only user such as `bydata store verify` must not change the files.)
     let mut since_compaction: u64 = 0;
     let mut leftovers = true;
+    // A compaction under way, as the series id its next step starts from. Steps run only while no write
+    // is waiting, so a big compaction delays a write by at most one step.
+    let mut compacting: Option<u64> = None;
     loop {
-        let first = match rx.recv_timeout(config.compact_when_idle) {
+        let wait = if compacting.is_some() {
+            std::time::Duration::ZERO
+        } else {
+            config.compact_when_idle
+        };
+        let first = match rx.recv_timeout(wait) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
-                if since_compaction > 0 || leftovers {
-                    compact_logged(database, config);
-                    retention_logged(database, index, config, clock);
-                    since_compaction = 0;
-                    leftovers = false;
+                match compacting {
+                    Some(from) => match compact::step(database, from, config.block_points) {
+                        Ok(Some(next)) => compacting = Some(next),
+                        Ok(None) => {
+                            compacting = None;
+                            retention_logged(database, index, config, clock);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "compaction failed; the head keeps the points");
+                            compacting = None;
+                        }
+                    },
+                    None if since_compaction > 0 || leftovers => {
+                        compacting = Some(0);
+                        since_compaction = 0;
+                        leftovers = false;
+                    }
+                    None => {}
                 }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => {
-                if since_compaction > 0 {
+                if since_compaction > 0 || compacting.is_some() {
                     compact_logged(database, config);
                 }
                 return;
@@ -160,7 +181,13 @@ fn run(
             }
             since_compaction += queued as u64;
         }
-        if !compacts.is_empty() || since_compaction >= config.compact_after_points {
+        if compacting.is_none() && since_compaction >= config.compact_after_points {
+            compacting = Some(0);
+            since_compaction = 0;
+        }
+        if !compacts.is_empty() {
+            // An explicit request (tests, tools) compacts everything before it is answered.
+            compacting = None;
             let result = compact::all(database, config.block_points);
             if let Err(e) = &result {
                 tracing::error!(error = %e, "compaction failed; the head keeps the points");
