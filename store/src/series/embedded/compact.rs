@@ -20,7 +20,7 @@ pub(super) fn block_error(e: block::BlockError) -> crate::Error {
 pub(super) fn all(database: &Database, block_points: usize) -> Result<()> {
     let mut cursor = Some(0);
     while let Some(from) = cursor {
-        cursor = step(database, from, block_points)?;
+        cursor = step(database, from, block_points, 1)?;
     }
     Ok(())
 }
@@ -28,7 +28,16 @@ pub(super) fn all(database: &Database, block_points: usize) -> Result<()> {
 /// One bounded compaction transaction: the head points of up to `SERIES_PER_TXN` series, from series id
 /// `from` on. Returns where the next step starts, or `None` when the head holds nothing from `from` on.
 /// The writer runs steps between write groups, so a compaction never holds writes up for long.
-pub(super) fn step(database: &Database, from: u64, block_points: usize) -> Result<Option<u64>> {
+///
+/// A series with fewer than `min_points` head points is left in the head: appending a few points to a
+/// block means re-encoding it, so while writes flow, a series waits until it has enough to be worth it
+/// (an idle, explicit or final compaction passes 1 and takes everything).
+pub(super) fn step(
+    database: &Database,
+    from: u64,
+    block_points: usize,
+    min_points: usize,
+) -> Result<Option<u64>> {
     let txn = database.begin_write().map_err(db("compacting"))?;
     let mut next = None;
     {
@@ -53,9 +62,11 @@ pub(super) fn step(database: &Database, from: u64, block_points: usize) -> Resul
                 .map(|row| row.map(|(k, v)| (k.value().1, v.value())))
                 .collect::<Result<_, _>>()
                 .map_err(db("compacting"))?;
-            series_into_blocks(&mut blocks, series, &points, block_points)?;
-            head.retain_in((series, i64::MIN)..=(series, i64::MAX), |_, _| false)
-                .map_err(db("compacting"))?;
+            if points.len() >= min_points {
+                series_into_blocks(&mut blocks, series, &points, block_points)?;
+                head.retain_in((series, i64::MIN)..=(series, i64::MAX), |_, _| false)
+                    .map_err(db("compacting"))?;
+            }
             next = series.checked_add(1);
             match next {
                 Some(c) => cursor = c,

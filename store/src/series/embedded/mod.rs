@@ -42,6 +42,8 @@ pub struct EngineConfig {
     pub block_points: usize,
     /// Compact after this many points were written since the last compaction.
     pub compact_after_points: u64,
+    /// While writes flow, a series is compacted once it has this many head points.
+    pub min_compact_points: usize,
     /// Compact when no write arrived for this long.
     pub compact_when_idle: Duration,
     /// Most points merged into one group-commit transaction.
@@ -53,8 +55,9 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            block_points: 2048,
-            compact_after_points: 2_000_000,
+            block_points: 1024,
+            compact_after_points: 100_000,
+            min_compact_points: 128,
             compact_when_idle: Duration::from_secs(2),
             max_group_points: 500_000,
             retention: BTreeMap::new(),

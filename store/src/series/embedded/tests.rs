@@ -24,6 +24,7 @@ fn small_blocks() -> EngineConfig {
     EngineConfig {
         block_points: 4,
         compact_after_points: u64::MAX,
+        min_compact_points: 1,
         compact_when_idle: Duration::from_secs(3600),
         max_group_points: 1000,
         retention: BTreeMap::new(),

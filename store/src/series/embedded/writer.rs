@@ -111,7 +111,7 @@ fn run(
     let mut leftovers = true;
     // A compaction under way, as the series id its next step starts from. Steps run only while no write
     // is waiting, so a big compaction delays a write by at most one step.
-    let mut compacting: Option<u64> = None;
+    let mut compacting: Option<(u64, usize)> = None;
     loop {
         let wait = if compacting.is_some() {
             std::time::Duration::ZERO
@@ -122,19 +122,22 @@ fn run(
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
                 match compacting {
-                    Some(from) => match compact::step(database, from, config.block_points) {
-                        Ok(Some(next)) => compacting = Some(next),
-                        Ok(None) => {
-                            compacting = None;
-                            retention_logged(database, index, config, clock);
+                    Some((from, min)) => {
+                        match compact::step(database, from, config.block_points, min) {
+                            Ok(Some(next)) => compacting = Some((next, min)),
+                            Ok(None) => {
+                                compacting = None;
+                                retention_logged(database, index, config, clock);
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "compaction failed; the head keeps the points");
+                                compacting = None;
+                            }
                         }
-                        Err(e) => {
-                            tracing::error!(error = %e, "compaction failed; the head keeps the points");
-                            compacting = None;
-                        }
-                    },
+                    }
                     None if since_compaction > 0 || leftovers => {
-                        compacting = Some(0);
+                        // Idle: take everything.
+                        compacting = Some((0, 1));
                         since_compaction = 0;
                         leftovers = false;
                     }
@@ -182,7 +185,7 @@ fn run(
             since_compaction += queued as u64;
         }
         if compacting.is_none() && since_compaction >= config.compact_after_points {
-            compacting = Some(0);
+            compacting = Some((0, config.min_compact_points));
             since_compaction = 0;
         }
         if !compacts.is_empty() {
