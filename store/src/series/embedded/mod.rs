@@ -79,6 +79,14 @@ pub(super) struct Index {
 
 pub(super) type SharedIndex = Arc<RwLock<Index>>;
 
+/// The database behind a lock: every transaction holds it shared; only redb's file compaction (which needs
+/// `&mut Database` and gives freed pages back to the file system) takes it exclusively, when writes pause.
+pub(super) type SharedDb = Arc<RwLock<Database>>;
+
+pub(super) fn read_db(db: &SharedDb) -> std::sync::RwLockReadGuard<'_, Database> {
+    db.read().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The time now, in nanoseconds since the epoch.
 pub type Clock = Arc<dyn Fn() -> UnixNanos + Send + Sync>;
 
@@ -100,7 +108,7 @@ pub struct EmbeddedEngine {
 
 #[derive(Debug)]
 struct Inner {
-    db: Arc<Database>,
+    db: SharedDb,
     index: SharedIndex,
     writer: writer::Handle,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -167,7 +175,7 @@ impl EmbeddedEngine {
                 );
             }
         }
-        let db = Arc::new(database);
+        let db: SharedDb = Arc::new(RwLock::new(database));
         let index = Arc::new(RwLock::new(index));
         let (writer, thread) = writer::spawn(db.clone(), index.clone(), config, clock)?;
         Ok(Self {
@@ -192,7 +200,7 @@ impl EmbeddedEngine {
     /// Decodes every block (checking its CRC and summary) and counts what is stored.
     pub fn verify(&self) -> Result<VerifyReport> {
         read::verify(
-            &self.inner.db,
+            &read_db(&self.inner.db),
             read_index(&self.inner.index).infos.len() as u64,
         )
     }
@@ -250,7 +258,7 @@ impl SeriesReader for EmbeddedEngine {
             return Ok(Vec::new());
         }
         let db = self.inner.db.clone();
-        blocking(move || read::range(&db, id, from, to)).await
+        blocking(move || read::range(&read_db(&db), id, from, to)).await
     }
 
     async fn last_before(
@@ -262,7 +270,7 @@ impl SeriesReader for EmbeddedEngine {
             return Ok(None);
         };
         let db = self.inner.db.clone();
-        blocking(move || read::last_before(&db, id, before)).await
+        blocking(move || read::last_before(&read_db(&db), id, before)).await
     }
 
     async fn partials(&self, key: &SeriesKey, bounds: &[UnixNanos]) -> Result<Vec<Partial>> {
@@ -271,7 +279,7 @@ impl SeriesReader for EmbeddedEngine {
         };
         let db = self.inner.db.clone();
         let bounds = bounds.to_vec();
-        blocking(move || read::partials(&db, id, &bounds)).await
+        blocking(move || read::partials(&read_db(&db), id, &bounds)).await
     }
 }
 

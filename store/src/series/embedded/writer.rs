@@ -3,8 +3,8 @@
 //! Overflow policy of the request queue: it is bounded (`QUEUE`); a full queue makes `write` wait (on a
 //! blocking-pool thread), which is backpressure all the way to the HTTP client or the ingest pipeline.
 use super::{
-    Clock, EngineConfig, HEAD, Meta, SERIES, SERIES_META, SharedIndex, blocking, compact,
-    read_index, retention,
+    Clock, EngineConfig, HEAD, Meta, SERIES, SERIES_META, SharedDb, SharedIndex, blocking, compact,
+    read_db, read_index, retention,
 };
 use crate::error::{corrupt, db};
 use crate::series::SeriesInfo;
@@ -12,8 +12,8 @@ use crate::{Error, Result};
 use bydata_schemas::{Point, SeriesKey};
 use redb::{Database, ReadableTable};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 const QUEUE: usize = 64;
@@ -78,7 +78,7 @@ impl Handle {
 }
 
 pub(super) fn spawn(
-    db: Arc<Database>,
+    db: SharedDb,
     index: SharedIndex,
     config: EngineConfig,
     clock: Clock,
@@ -99,7 +99,7 @@ pub(super) fn spawn(
 }
 
 fn run(
-    database: &Database,
+    shared: &SharedDb,
     index: &SharedIndex,
     config: &EngineConfig,
     clock: &Clock,
@@ -123,11 +123,17 @@ fn run(
             Err(RecvTimeoutError::Timeout) => {
                 match compacting {
                     Some((from, min)) => {
-                        match compact::step(database, from, config.block_points, min) {
+                        // The read guard must be gone before `shrink_file` takes the lock exclusively.
+                        let stepped =
+                            compact::step(&read_db(shared), from, config.block_points, min);
+                        match stepped {
                             Ok(Some(next)) => compacting = Some((next, min)),
                             Ok(None) => {
                                 compacting = None;
-                                retention_logged(database, index, config, clock);
+                                retention_logged(&read_db(shared), index, config, clock);
+                                if min == 1 {
+                                    shrink_file(shared);
+                                }
                             }
                             Err(e) => {
                                 tracing::error!(error = %e, "compaction failed; the head keeps the points");
@@ -147,7 +153,7 @@ fn run(
             }
             Err(RecvTimeoutError::Disconnected) => {
                 if since_compaction > 0 || compacting.is_some() {
-                    compact_logged(database, config);
+                    compact_logged(&read_db(shared), config);
                 }
                 return;
             }
@@ -169,7 +175,7 @@ fn run(
             }
         }
         if !writes.is_empty() {
-            let result = write_group(database, index, writes.iter().flat_map(|(p, _)| p));
+            let result = write_group(&read_db(shared), index, writes.iter().flat_map(|(p, _)| p));
             let failure = result.as_ref().err().map(ToString::to_string);
             for (_, done) in writes {
                 let _ = done.send(match &failure {
@@ -191,12 +197,12 @@ fn run(
         if !compacts.is_empty() {
             // An explicit request (tests, tools) compacts everything before it is answered.
             compacting = None;
-            let result = compact::all(database, config.block_points);
+            let result = compact::all(&read_db(shared), config.block_points);
             if let Err(e) = &result {
                 tracing::error!(error = %e, "compaction failed; the head keeps the points");
             } else {
                 since_compaction = 0;
-                retention_logged(database, index, config, clock);
+                retention_logged(&read_db(shared), index, config, clock);
             }
             let failure = result.err().map(|e| e.to_string());
             for done in compacts {
@@ -207,6 +213,18 @@ fn run(
                     }),
                 });
             }
+        }
+    }
+}
+
+/// Gives the pages freed by compaction back to the file system (redb reuses them but never shrinks the file
+/// by itself). Runs after an idle compaction, so it waits for in-flight reads and briefly holds new ones.
+fn shrink_file(shared: &SharedDb) {
+    let mut database = shared.write().unwrap_or_else(|p| p.into_inner());
+    match database.compact() {
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not shrink the series file; its free pages stay reusable")
         }
     }
 }
