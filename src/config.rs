@@ -21,9 +21,32 @@ pub(crate) struct JournalConfig {
     pub(crate) segment_bytes: u64,
 }
 
+/// Which store holds the series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Engine {
+    /// The embedded engine in the data directory.
+    #[default]
+    Embedded,
+    /// An InfluxDB 2 server (`[store.influxdb2]`; the token comes from `BYDATA_INFLUX_TOKEN`).
+    Influxdb2,
+}
+
+/// Where an InfluxDB 2 store is; the token is not configured here (`BYDATA_INFLUX_TOKEN`), so config files
+/// can be shared without a secret in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct InfluxSection {
+    pub(crate) url: String,
+    pub(crate) org: String,
+    pub(crate) bucket: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct StoreConfig {
+    pub(crate) engine: Engine,
+    pub(crate) influxdb2: InfluxSection,
     pub(crate) block_points: usize,
     pub(crate) compact_after_points: u64,
     pub(crate) compact_when_idle_ms: u64,
@@ -35,6 +58,8 @@ impl Default for StoreConfig {
     fn default() -> Self {
         let d = bydata_store::EngineConfig::default();
         Self {
+            engine: Engine::Embedded,
+            influxdb2: InfluxSection::default(),
             block_points: d.block_points,
             compact_after_points: d.compact_after_points,
             compact_when_idle_ms: d.compact_when_idle.as_millis() as u64,
@@ -110,6 +135,8 @@ lorawan_addr = "{lorawan}"
 segment_bytes = {segment}
 
 [store]
+# "embedded" (in the data dir, no server needed) or "influxdb2" (see [store.influxdb2]).
+engine = "embedded"
 # Most points in one compressed block of a series (at most 65535).
 block_points = {block_points}
 # Recent points are kept uncompressed until this many were written, or writes pause for compact_when_idle_ms.
@@ -118,6 +145,12 @@ compact_when_idle_ms = {compact_idle}
 # Days raw points of a measurement are kept (exactly, at the next compaction); unlisted ones are kept forever.
 # Example: retention_days = {{ co2 = 365, vehicles = 90 }}
 retention_days = {{}}
+
+[store.influxdb2]
+# Used when engine = "influxdb2". The API token is read from the environment: BYDATA_INFLUX_TOKEN.
+url = ""
+org = ""
+bucket = ""
 
 [broker]
 # Where devices connect with MQTT 3.1.1 (client id = username = device id).

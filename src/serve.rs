@@ -3,11 +3,13 @@
 //! Shutdown order: stop accepting (broker listener, HTTP), close the journal (final fsync; later appends fail,
 //! so nothing more is acknowledged), let the ingest pipeline drain the journal into the store, exit 0.
 use crate::cli::ServeArgs;
-use crate::config::Config;
+use crate::config::{Config, Engine};
 use anyhow::Context;
 use bydata_schemas::UnixNanos;
 use bydata_store::journal::{Journal, JournalConfig};
-use bydata_store::{EmbeddedEngine, Registry, Role};
+use bydata_store::{
+    EmbeddedEngine, InfluxConfig, InfluxStore, Registry, Role, SeriesReader, SeriesWriter,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -51,10 +53,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Registry::open(&config.data_dir.join("registry.redb"))
             .context("cannot open the registry")?,
     );
-    let engine = Arc::new(
-        EmbeddedEngine::open_with(&config.data_dir.join("series.redb"), config.store.engine())
-            .context("cannot open the series store")?,
-    );
+    let (reader, writer) = open_store(&config)?;
     let clock: Arc<dyn Fn() -> UnixNanos + Send + Sync> = Arc::new(system_clock);
 
     let admin_token = bootstrap_admin(&registry)?;
@@ -66,8 +65,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
     let state = bydata_api::AppState {
         registry: registry.clone(),
-        reader: engine.clone(),
-        writer: engine.clone(),
+        reader,
+        writer: writer.clone(),
         write_metrics: Arc::default(),
         clock: clock.clone(),
         metrics: {
@@ -98,7 +97,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bydata_ingest::Deps {
             journal: journal.clone(),
             registry: registry.clone(),
-            writer: engine.clone(),
+            writer,
             metrics: ingest_metrics,
         },
         ingest_shutdown.clone(),
@@ -158,6 +157,40 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+type Store = (Arc<dyn SeriesReader>, Arc<dyn SeriesWriter>);
+
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Ok(match config.store.engine {
+        Engine::Embedded => {
+            let engine = Arc::new(
+                EmbeddedEngine::open_with(
+                    &config.data_dir.join("series.redb"),
+                    config.store.engine(),
+                )
+                .context("cannot open the series store")?,
+            );
+            (engine.clone(), engine)
+        }
+        Engine::Influxdb2 => {
+            let section = &config.store.influxdb2;
+            let token = std::env::var("BYDATA_INFLUX_TOKEN").context(
+                "engine = \"influxdb2\" needs the InfluxDB API token in BYDATA_INFLUX_TOKEN",
+            )?;
+            let store = Arc::new(
+                InfluxStore::new(InfluxConfig {
+                    url: section.url.clone(),
+                    org: section.org.clone(),
+                    bucket: section.bucket.clone(),
+                    token,
+                })
+                .context("[store.influxdb2]")?,
+            );
+            tracing::info!(url = %section.url, bucket = %section.bucket, "series are stored in InfluxDB 2");
+            (store.clone(), store)
+        }
+    })
 }
 
 /// Sets or creates the bootstrap admin token. Returns a token the demo simulator may use, if one is at hand.

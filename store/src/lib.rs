@@ -18,6 +18,7 @@ pub use error::{Error, Result};
 pub use registry::{
     Device, DeviceStatus, LastError, MqttCredentials, PasswordCheck, Registry, Role, TokenInfo,
 };
+pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{
     EmbeddedEngine, EngineConfig, SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter,
     VerifyReport,
