@@ -154,6 +154,7 @@ fn run(
             Err(RecvTimeoutError::Disconnected) => {
                 if since_compaction > 0 || compacting.is_some() {
                     compact_logged(&read_db(shared), config);
+                    shrink_file(shared);
                 }
                 return;
             }
