@@ -105,8 +105,7 @@ fn run(
     clock: &Clock,
     rx: &Receiver<Request>,
 ) {
-    // Head points may be left from before a restart: the first idle moment compacts them. (Not a close
-    // without writes: a read-only user such as `bydata store verify` must not change the files.)
+    // Head points may be left from before a restart: the first idle moment compacts them.
     let mut since_compaction: u64 = 0;
     let mut leftovers = true;
     // A compaction under way, as the series id its next step starts from. Steps run only while no write
@@ -151,13 +150,9 @@ fn run(
                 }
                 continue;
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                if since_compaction > 0 || compacting.is_some() {
-                    compact_logged(&read_db(shared), config);
-                    shrink_file(shared);
-                }
-                return;
-            }
+            // Closing: the head is durable as it is, and the next start compacts it when idle; compacting
+            // here would make a shutdown wait for work that is not needed (minutes on a big head).
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut writes: Vec<(Vec<Point>, oneshot::Sender<Result<()>>)> = Vec::new();
         let mut compacts = Vec::new();
@@ -240,12 +235,6 @@ fn retention_logged(
         Ok(0) => {}
         Ok(n) => tracing::info!(points = n, "retention deleted expired raw points"),
         Err(e) => tracing::error!(error = %e, "retention failed; expired points are kept for now"),
-    }
-}
-
-fn compact_logged(database: &Database, config: &EngineConfig) {
-    if let Err(e) = compact::all(database, config.block_points) {
-        tracing::error!(error = %e, "compaction failed; the head keeps the points");
     }
 }
 
