@@ -53,7 +53,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Registry::open(&config.data_dir.join("registry.redb"))
             .context("cannot open the registry")?,
     );
-    let (reader, writer) = open_store(&config)?;
+    let (reader, writer, embedded) = open_store(&config)?;
     let clock: Arc<dyn Fn() -> UnixNanos + Send + Sync> = Arc::new(system_clock);
 
     let admin_token = bootstrap_admin(&registry)?;
@@ -74,6 +74,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Arc::new(move |out: &mut String| {
                 b.render(out);
                 i.render(out);
+                if let Some(Ok(n)) = embedded.as_ref().map(|e| e.head_points()) {
+                    out.push_str("# TYPE bydata_store_head_points gauge\n");
+                    out.push_str(&format!("bydata_store_head_points {n}\n"));
+                }
             })
         },
     };
@@ -159,7 +163,12 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 }
 
-type Store = (Arc<dyn SeriesReader>, Arc<dyn SeriesWriter>);
+/// The store's read and write sides, and the embedded engine itself when that is the store (for metrics).
+type Store = (
+    Arc<dyn SeriesReader>,
+    Arc<dyn SeriesWriter>,
+    Option<Arc<EmbeddedEngine>>,
+);
 
 fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(match config.store.engine {
@@ -171,7 +180,7 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
                 )
                 .context("cannot open the series store")?,
             );
-            (engine.clone(), engine)
+            (engine.clone(), engine.clone(), Some(engine))
         }
         Engine::Influxdb2 => {
             let section = &config.store.influxdb2;
@@ -188,7 +197,7 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
                 .context("[store.influxdb2]")?,
             );
             tracing::info!(url = %section.url, bucket = %section.bucket, "series are stored in InfluxDB 2");
-            (store.clone(), store)
+            (store.clone(), store, None)
         }
     })
 }

@@ -1,39 +1,17 @@
 //! HTTP behaviour of `api::router` without sockets (`tower::ServiceExt::oneshot`).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bydata_api::{AppState, router};
-use bydata_store::{EmbeddedEngine, Registry};
-use http_body_util::BodyExt;
+use bydata_api::AppState;
+use common::{ADMIN, state};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use tower::ServiceExt;
-
-const ADMIN: &str = "router-test-admin-token";
-
-fn state(dir: &std::path::Path) -> AppState {
-    let registry = Arc::new(Registry::open(&dir.join("registry.redb")).unwrap());
-    registry.set_bootstrap_token(ADMIN, 0).unwrap();
-    let engine = Arc::new(EmbeddedEngine::open(&dir.join("series.redb")).unwrap());
-    AppState {
-        registry,
-        reader: engine.clone(),
-        writer: engine,
-        write_metrics: Arc::default(),
-        clock: Arc::new(|| 1_763_800_000_000_000_000),
-        metrics: Arc::new(|out: &mut String| out.push_str("x 1\n")),
-    }
-}
 
 async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, Value) {
-    let res = router(state.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, body, _) = common::call(state, req).await;
+    (status, body)
 }
 
 #[tokio::test]

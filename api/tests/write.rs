@@ -1,43 +1,15 @@
 //! `POST /api/v2/write` (InfluxDB v2 line protocol) through `api::router`, then read back through the query API.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bydata_api::{AppState, router};
-use bydata_store::{EmbeddedEngine, Registry, Role};
-use http_body_util::BodyExt;
+use bydata_api::AppState;
+use bydata_store::Role;
+use common::{ADMIN, call, state};
 use serde_json::Value;
 use std::io::Write;
-use std::sync::Arc;
-use tower::ServiceExt;
-
-const ADMIN: &str = "write-test-admin-token";
-const NOW: i64 = 1_763_800_000_000_000_000;
-
-fn state(dir: &std::path::Path) -> AppState {
-    let registry = Arc::new(Registry::open(&dir.join("registry.redb")).unwrap());
-    registry.set_bootstrap_token(ADMIN, 0).unwrap();
-    let engine = Arc::new(EmbeddedEngine::open(&dir.join("series.redb")).unwrap());
-    AppState {
-        registry,
-        reader: engine.clone(),
-        writer: engine,
-        write_metrics: Arc::default(),
-        clock: Arc::new(|| NOW),
-        metrics: Arc::new(|_: &mut String| {}),
-    }
-}
-
-async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
-    let res = router(state.clone()).oneshot(req).await.unwrap();
-    let (status, headers) = (res.status(), res.headers().clone());
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        headers,
-    )
-}
 
 fn write(token: &str, query: &str, body: impl Into<Body>) -> Request<Body> {
     Request::post(format!("/api/v2/write?{query}"))

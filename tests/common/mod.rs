@@ -104,15 +104,9 @@ impl Bydata {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// GET with a token; returns (status, JSON body or Null).
-    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+    /// Sends with a bearer token; returns the status and the JSON body (or the text as a JSON string).
+    async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
+        let r = request.bearer_auth(token).send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         (
@@ -121,21 +115,13 @@ impl Bydata {
         )
     }
 
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send(self.client.get(self.url(path)), token).await
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
+        self.send(self.client.post(self.url(path)).json(body), token)
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
     }
 
     /// Onboards an MQTT device with the admin token; returns its password.

@@ -197,6 +197,15 @@ impl EmbeddedEngine {
         self.inner.writer.compact().await
     }
 
+    /// Points written but not yet compacted into blocks.
+    pub fn head_points(&self) -> Result<u64> {
+        use redb::ReadableTableMetadata;
+        let database = read_db(&self.inner.db);
+        let txn = database.begin_read().map_err(db("counting head points"))?;
+        let head = txn.open_table(HEAD).map_err(db("counting head points"))?;
+        head.len().map_err(db("counting head points"))
+    }
+
     /// Decodes every block (checking its CRC and summary) and counts what is stored.
     pub fn verify(&self) -> Result<VerifyReport> {
         read::verify(

@@ -1,0 +1,39 @@
+//! What the router tests share: a state over a temporary data dir, and one request → (status, JSON, headers).
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use bydata_api::{AppState, router};
+use bydata_store::{EmbeddedEngine, Registry};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "router-test-admin-token";
+pub const NOW: i64 = 1_763_800_000_000_000_000;
+
+pub fn state(dir: &std::path::Path) -> AppState {
+    let registry = Arc::new(Registry::open(&dir.join("registry.redb")).unwrap());
+    registry.set_bootstrap_token(ADMIN, 0).unwrap();
+    let engine = Arc::new(EmbeddedEngine::open(&dir.join("series.redb")).unwrap());
+    AppState {
+        registry,
+        reader: engine.clone(),
+        writer: engine,
+        write_metrics: Arc::default(),
+        clock: Arc::new(|| NOW),
+        metrics: Arc::new(|out: &mut String| out.push_str("x 1\n")),
+    }
+}
+
+pub async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value, HeaderMap) {
+    let res = router(state.clone()).oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers,
+    )
+}
