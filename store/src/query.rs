@@ -7,10 +7,10 @@
 //! a daylight-saving change is still one day. A bucket with no data is `None` (JSON `null`), never 0.
 use crate::series::{SeriesFilter, SeriesInfo, SeriesReader};
 use crate::{Error, Result};
-use bydata_schemas::{Unit, UnixNanos};
+use bydata_schemas::{SeriesKey, Unit, UnixNanos};
 use chrono::{Datelike, Days, Duration, Months, NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -405,6 +405,10 @@ pub async fn run(reader: &dyn SeriesReader, q: &Query) -> Result<Vec<ResultSerie
         return raw(reader, q, &series).await;
     };
     let bounds = bucket_bounds(q.from, q.to, every, q.tz)?;
+    let keys: Vec<SeriesKey> = series.iter().map(|s| s.key.clone()).collect();
+    let parts = reader.partials_many(&keys, &bounds).await?;
+    let position: HashMap<&SeriesKey, usize> =
+        keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     let groups = group(&series, q.group_by.as_deref());
     let mut out = Vec::with_capacity(groups.len());
     for (tags, members) in groups {
@@ -415,11 +419,11 @@ pub async fn run(reader: &dyn SeriesReader, q: &Query) -> Result<Vec<ResultSerie
         };
         let mut total = vec![Partial::default(); bounds.len() - 1];
         for s in &members {
-            for (acc, part) in total
-                .iter_mut()
-                .zip(reader.partials(&s.key, &bounds).await?)
-            {
-                acc.merge(&part);
+            let Some(series_parts) = position.get(&s.key).and_then(|i| parts.get(*i)) else {
+                continue;
+            };
+            for (acc, part) in total.iter_mut().zip(series_parts) {
+                acc.merge(part);
             }
         }
         let values: Vec<Option<f64>> = total.iter().map(|p| p.finish(q.func)).collect();

@@ -76,4 +76,18 @@ pub trait SeriesReader: Send + Sync {
         }
         Ok(folder.finish())
     }
+
+    /// `partials` of many series for the same buckets, in the order of `keys`. This default asks one series
+    /// at a time; an engine can share work across them.
+    async fn partials_many(
+        &self,
+        keys: &[SeriesKey],
+        bounds: &[UnixNanos],
+    ) -> Result<Vec<Vec<Partial>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.partials(key, bounds).await?);
+        }
+        Ok(out)
+    }
 }

@@ -290,6 +290,55 @@ impl SeriesReader for EmbeddedEngine {
         let bounds = bounds.to_vec();
         blocking(move || read::partials(&read_db(&db), id, &bounds)).await
     }
+
+    /// One blocking task for the whole query, its series split across the cores.
+    async fn partials_many(
+        &self,
+        keys: &[SeriesKey],
+        bounds: &[UnixNanos],
+    ) -> Result<Vec<Vec<Partial>>> {
+        let ids: Vec<Option<u64>> = keys.iter().map(|k| self.id_of(k)).collect();
+        let db = self.inner.db.clone();
+        let bounds = bounds.to_vec();
+        blocking(move || {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let chunk = ids.len().div_ceil(threads).max(1);
+            let database = read_db(&db);
+            let empty = vec![Partial::default(); bounds.len().saturating_sub(1)];
+            let results: Vec<Result<Vec<Vec<Partial>>>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = ids
+                    .chunks(chunk)
+                    .map(|part| {
+                        let (database, bounds, empty) = (&*database, &bounds, &empty);
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|id| match id {
+                                    Some(id) => read::partials(database, *id, bounds),
+                                    None => Ok(empty.clone()),
+                                })
+                                .collect::<Result<Vec<_>>>()
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| {
+                        w.join().unwrap_or_else(|_| {
+                            Err(Error::Task {
+                                detail: "a query worker panicked".into(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+            let mut out = Vec::with_capacity(ids.len());
+            for r in results {
+                out.extend(r?);
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

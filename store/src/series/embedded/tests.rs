@@ -223,6 +223,10 @@ proptest! {
             let inside: Vec<(i64, f64)> = model.range(b0..bn).map(|(t, v)| (*t, *v)).collect();
             let before = model.range(..b0).next_back().map(|(_, v)| *v);
             let parts = engine.partials(&key("s"), &bounds).await.expect("partials");
+            // The batched form answers the same, in order, with empty buckets for an unknown series.
+            let many = engine.partials_many(&[key("missing"), key("s")], &bounds).await.expect("many");
+            prop_assert_eq!(&many[1], &parts);
+            prop_assert!(many[0].iter().all(|p| p.count == 0));
             for func in [AggFn::Mean, AggFn::Min, AggFn::Max, AggFn::Sum, AggFn::Count, AggFn::First, AggFn::Last, AggFn::Increase] {
                 let want = if func == AggFn::Increase { increase(&bounds, before, &inside) } else { aggregate(&bounds, &inside, func) };
                 let got: Vec<Option<f64>> = parts.iter().map(|p| p.finish(func)).collect();
