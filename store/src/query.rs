@@ -374,18 +374,15 @@ impl<'a> Folder<'a> {
     pub(crate) fn block(&mut self, s: &crate::series::block::Summary) -> bool {
         match (self.bucket(s.first.0), self.bucket(s.last.0)) {
             (Some(a), Some(b)) if a == b => {
-                let part = &mut self.parts[a];
-                part.count += u64::from(s.count);
-                part.sum += s.sum;
-                part.min = part.min.min(s.min);
-                part.max = part.max.max(s.max);
-                if part.first.is_none_or(|(ft, _)| s.first.0 < ft) {
-                    part.first = Some(s.first);
-                }
-                if part.last.is_none_or(|(lt, _)| s.last.0 >= lt) {
-                    part.last = Some(s.last);
-                }
-                part.increase += self.prev.map_or(0.0, |(_, p)| rise(p, s.first.1)) + s.increase;
+                self.parts[a].merge(&Partial {
+                    count: u64::from(s.count),
+                    sum: s.sum,
+                    min: s.min,
+                    max: s.max,
+                    first: Some(s.first),
+                    last: Some(s.last),
+                    increase: self.prev.map_or(0.0, |(_, p)| rise(p, s.first.1)) + s.increase,
+                });
                 self.prev = Some(s.last);
                 true
             }
@@ -491,8 +488,10 @@ fn group<'a>(
     groups.into_iter().collect()
 }
 
-/// Aggregates time-sorted points into the buckets given by `bounds`.
-pub fn aggregate(
+/// Aggregates time-sorted points into the buckets given by `bounds`: the naive reference the tests hold
+/// `Partial`s and the engines to.
+#[cfg(test)]
+pub(crate) fn aggregate(
     bounds: &[UnixNanos],
     points: &[(UnixNanos, f64)],
     func: AggFn,
@@ -525,8 +524,9 @@ pub fn aggregate(
     out
 }
 
-/// Per-bucket consumption of one counter, given the reading before the range (if any).
-pub fn increase(
+/// Per-bucket consumption of one counter, given the reading before the range (if any); test reference.
+#[cfg(test)]
+pub(crate) fn increase(
     bounds: &[UnixNanos],
     before: Option<f64>,
     points: &[(UnixNanos, f64)],
@@ -554,6 +554,7 @@ pub fn increase(
     out
 }
 
+#[cfg(test)]
 fn increase_within(mut prev: Option<f64>, bucket: &[(UnixNanos, f64)]) -> f64 {
     let mut sum = 0.0;
     for &(_, v) in bucket {

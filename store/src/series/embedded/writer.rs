@@ -238,8 +238,7 @@ fn retention_logged(
     }
 }
 
-/// One transaction for a whole group. The tables decide series ids; the in-memory index learns new series
-/// and unit changes only after the commit.
+/// One transaction for a whole group; the in-memory index learns new series and unit changes after the commit.
 fn write_group<'a>(
     database: &Database,
     index: &SharedIndex,
@@ -255,29 +254,26 @@ fn write_group<'a>(
             .last()
             .map_err(db("writing points"))?
             .map_or(0, |(id, _)| id.value() + 1);
+        // This thread is the only writer and updates the index after each commit, so the index knows every
+        // committed series: no table lookup (nor key formatting) per series and batch.
+        let known = read_index(index);
         let mut ids: HashMap<&SeriesKey, u64> = HashMap::new();
         for p in points {
             let id = match ids.get(&p.series) {
                 Some(id) => *id,
                 None => {
-                    let text = p.series.to_string();
-                    let stored = series
-                        .get(text.as_str())
-                        .map_err(db("writing points"))?
-                        .map(|v| v.value());
-                    let id = match stored {
-                        Some(id) => id,
+                    let (id, known_unit) = match known.by_key.get(&p.series) {
+                        Some(id) => (*id, known.infos.get(id).map(|i| i.unit.clone())),
                         None => {
                             let id = next_id;
                             next_id += 1;
                             series
-                                .insert(text.as_str(), id)
+                                .insert(p.series.to_string().as_str(), id)
                                 .map_err(db("writing points"))?;
-                            id
+                            (id, None)
                         }
                     };
-                    let known_unit = read_index(index).infos.get(&id).map(|i| i.unit.clone());
-                    if stored.is_none() || known_unit.as_ref() != Some(&p.unit) {
+                    if known_unit.as_ref() != Some(&p.unit) {
                         let m = Meta {
                             key: p.series.clone(),
                             unit: p.unit.clone(),
