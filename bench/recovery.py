@@ -34,7 +34,7 @@ for chunk in range(PER//10):
     assert urllib.request.urlopen(req).status==204
     total+=len(lines)
 print(f"wrote {total} points in {time.time()-t0:.1f}s ({total/(time.time()-t0):.0f}/s)")
-print("series.redb bytes", os.path.getsize(d+"/data/series.redb"))
+print("series/ bytes (write-ahead log, nothing flushed)", subprocess.run(["du","-sb",d+"/data/series"],capture_output=True,text=True).stdout.split()[0])
 p.send_signal(signal.SIGKILL); p.wait()
 p, http, took = start()
 print(f"restart after kill -9 with {total} uncompacted points: ready in {took:.2f}s")

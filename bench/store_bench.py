@@ -742,7 +742,7 @@ def run(args, tmp: str, t_run: float) -> int:
         r["points_per_cpu_s"] = points / r["ingest_cpu_s_incl_flush"] if r["ingest_cpu_s_incl_flush"] else None
         r["bytes_per_point"] = r["disk_bytes"] / points
         # the stored series alone: no registry, journal, caches, locks or empty directories
-        core = ("series.redb",) if sysname == "bydata" else ("data", "indexdb")
+        core = ("series",) if sysname == "bydata" else ("data", "indexdb")
         r["data_bytes"] = sum(r["disk_breakdown"].get(e, 0) for e in core)
         r["data_bytes_per_point"] = r["data_bytes"] / points
 
@@ -774,7 +774,7 @@ def run(args, tmp: str, t_run: float) -> int:
         print(f"{label:{w}} {fmt(row['bydata'], row['unit']):>14} {fmt(row['victoriametrics'], row['unit']):>16} "
               f"{ratio:>11}")
     print("(first two rows: higher is better; the others: lower is better. Disk after a clean stop of both; "
-          "series data = bydata series.redb, VictoriaMetrics data/ + indexdb/ without its cache/.)")
+          "series data = bydata series/, VictoriaMetrics data/ + indexdb/ without its cache/.)")
     c = checks["c"]
     print(f"checks: stored points equal ({points:,}); series a {checks['a']['series_bydata']}/{checks['a']['series_vm']}, "
           f"b {checks['b']['series_bydata']}/{checks['b']['series_vm']}, c {c['series_bydata']}/{c['series_vm']} "

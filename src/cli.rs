@@ -289,12 +289,17 @@ fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
         records += entries.len() as u64;
         offset = next;
     }
-    let engine = bydata_store::EmbeddedEngine::open(&data_dir.join("series.redb"))
+    let engine = bydata_store::EmbeddedEngine::open(&data_dir.join("series"))
         .context("series store (is bydata still running on this data dir?)")?;
     let report = engine.verify().context("series block")?;
     println!(
-        "ok: journal {records} records ({offset} bytes); series {} in {} blocks ({} points) and {} uncompacted points",
-        report.series, report.blocks, report.block_points, report.head_points
+        "ok: journal {records} records ({offset} bytes); series {} in {} parts, {} blocks ({} points, {} bytes), and {} points in the write-ahead log",
+        report.series,
+        report.parts,
+        report.blocks,
+        report.block_points,
+        report.block_bytes,
+        report.head_points
     );
     Ok(())
 }

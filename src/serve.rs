@@ -174,11 +174,8 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(match config.store.engine {
         Engine::Embedded => {
             let engine = Arc::new(
-                EmbeddedEngine::open_with(
-                    &config.data_dir.join("series.redb"),
-                    config.store.engine(),
-                )
-                .context("cannot open the series store")?,
+                EmbeddedEngine::open_with(&config.data_dir.join("series"), config.store.engine())
+                    .context("cannot open the series store")?,
             );
             (engine.clone(), engine.clone(), Some(engine))
         }

@@ -8,6 +8,13 @@ pub enum Error {
         #[source]
         source: Box<redb::Error>,
     },
+    #[error("i/o error while {context} ({path}): {source}")]
+    Io {
+        context: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{what} {id:?} already exists")]
@@ -38,5 +45,17 @@ pub(crate) fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> E
     move |e| Error::Corrupt {
         what,
         detail: e.to_string(),
+    }
+}
+
+/// Attaches what we were doing, and to which file, to an I/O error.
+pub(crate) fn io<'a>(
+    context: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        context,
+        path: path.display().to_string(),
+        source,
     }
 }

@@ -16,7 +16,7 @@ pub const NOW: i64 = 1_763_800_000_000_000_000;
 pub fn state(dir: &std::path::Path) -> AppState {
     let registry = Arc::new(Registry::open(&dir.join("registry.redb")).unwrap());
     registry.set_bootstrap_token(ADMIN, 0).unwrap();
-    let engine = Arc::new(EmbeddedEngine::open(&dir.join("series.redb")).unwrap());
+    let engine = Arc::new(EmbeddedEngine::open(&dir.join("series")).unwrap());
     AppState {
         registry,
         reader: engine.clone(),

@@ -27,7 +27,7 @@ use bits::BitReader;
 
 const VERSION: u8 = 1;
 pub(crate) const MAX_POINTS: usize = 65_535;
-const SUMMARY_LEN: usize = 4 + 8 * 8;
+pub(crate) const SUMMARY_LEN: usize = 4 + 8 * 8;
 const HEADER_LEN: usize = 1 + SUMMARY_LEN;
 const CRC_LEN: usize = 4;
 /// Bytes every payload has besides the per-point bits: scale, first time, base and width for the
@@ -204,7 +204,7 @@ fn same_bits(a: &Summary, b: &Summary) -> bool {
     a.count == b.count && a.first.0 == b.first.0 && a.last.0 == b.last.0 && floats(a) == floats(b)
 }
 
-fn write_summary(out: &mut Vec<u8>, s: &Summary) {
+pub(crate) fn write_summary(out: &mut Vec<u8>, s: &Summary) {
     out.extend_from_slice(&s.count.to_le_bytes());
     out.extend_from_slice(&s.first.0.to_le_bytes());
     out.extend_from_slice(&s.first.1.to_le_bytes());
@@ -213,6 +213,13 @@ fn write_summary(out: &mut Vec<u8>, s: &Summary) {
     for v in [s.min, s.max, s.sum, s.increase] {
         out.extend_from_slice(&v.to_le_bytes());
     }
+}
+
+/// Reads a summary written by `write_summary`, and rejects one no sequence of points could have.
+pub(crate) fn read_checked_summary(bytes: &[u8]) -> Result<Summary, BlockError> {
+    let s = read_summary(bytes)?;
+    check(&s)?;
+    Ok(s)
 }
 
 fn read_summary(bytes: &[u8]) -> Result<Summary, BlockError> {

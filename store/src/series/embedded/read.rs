@@ -1,191 +1,220 @@
-//! Reads from one snapshot: blocks overlapping the range, decoded, merged with the head (head wins).
-use super::compact::block_error;
-use super::{BLOCKS, HEAD, VerifyReport};
-use crate::Result;
-use crate::error::db;
-use crate::query::{Folder, Partial};
-use crate::series::block;
-use bydata_schemas::UnixNanos;
-use redb::{Database, ReadableTable, ReadableTableMetadata};
+//! Reads over one snapshot: the parts (in precedence order) and the buffered points copied before it.
+//!
+//! A series' blocks from all parts are walked in time order, in clusters of blocks whose time spans overlap
+//! (late data or rewrites flushed into a newer part). A cluster of one block that no buffered point falls
+//! into is clean: an aggregate can take it by its summary. Otherwise the cluster's blocks are decoded and
+//! merged, a newer part's point replacing an older one at the same time, and a buffered point replacing both.
+use super::VerifyReport;
+use super::part::{BlockRef, Part};
+use std::sync::Arc;
 
+/// The parts of a snapshot, oldest first.
+pub(super) type Parts = [Arc<Part>];
+use crate::Result;
+use crate::query::{Folder, Partial};
+use bydata_schemas::UnixNanos;
+
+#[derive(Clone, Copy)]
+struct Src<'a> {
+    /// Index of the part in the snapshot: higher wins.
+    prec: usize,
+    part: &'a Part,
+    block: BlockRef,
+}
+
+/// Blocks of `series` that overlap `[from, to)`, in groups of overlapping time spans, in time order.
+fn clusters<'a>(parts: &'a Parts, series: u64, from: i64, to: i64) -> Vec<Vec<Src<'a>>> {
+    let mut srcs: Vec<Src<'a>> = Vec::new();
+    for (prec, part) in parts.iter().enumerate() {
+        let blocks = part.blocks_of(series);
+        let start = blocks.partition_point(|b| b.summary.last.0 < from);
+        for b in blocks.get(start..).unwrap_or_default() {
+            if b.summary.first.0 >= to {
+                break;
+            }
+            srcs.push(Src {
+                prec,
+                part,
+                block: *b,
+            });
+        }
+    }
+    srcs.sort_by_key(|s| (s.block.summary.first.0, s.prec));
+    let mut out: Vec<Vec<Src<'a>>> = Vec::new();
+    let mut end = i64::MIN;
+    for s in srcs {
+        let (first, last) = (s.block.summary.first.0, s.block.summary.last.0);
+        match out.last_mut() {
+            Some(cluster) if first <= end => {
+                cluster.push(s);
+                end = end.max(last);
+            }
+            _ => {
+                out.push(vec![s]);
+                end = last;
+            }
+        }
+    }
+    out
+}
+
+/// The points of a cluster, merged by precedence, then `overlay` (sorted) on top.
+fn merged(cluster: &[Src<'_>], overlay: &[(i64, f64)]) -> Result<Vec<(i64, f64)>> {
+    let mut points = if let [one] = cluster {
+        one.part.decode(&one.block)?
+    } else {
+        let mut tagged: Vec<(i64, usize, f64)> = Vec::new();
+        for s in cluster {
+            tagged.extend(
+                s.part
+                    .decode(&s.block)?
+                    .into_iter()
+                    .map(|(t, v)| (t, s.prec, v)),
+            );
+        }
+        tagged.sort_by_key(|(t, prec, _)| (*t, *prec));
+        let mut out: Vec<(i64, f64)> = Vec::with_capacity(tagged.len());
+        for (t, _, v) in tagged {
+            match out.last_mut() {
+                Some(last) if last.0 == t => last.1 = v,
+                _ => out.push((t, v)),
+            }
+        }
+        out
+    };
+    if !overlay.is_empty() {
+        points.retain(|(t, _)| overlay.binary_search_by_key(t, |p| p.0).is_err());
+        points.extend_from_slice(overlay);
+        points.sort_by_key(|p| p.0);
+    }
+    Ok(points)
+}
+
+fn span(cluster: &[Src<'_>]) -> (i64, i64) {
+    let lo = cluster.iter().map(|s| s.block.summary.first.0).min();
+    let hi = cluster.iter().map(|s| s.block.summary.last.0).max();
+    (lo.unwrap_or(i64::MAX), hi.unwrap_or(i64::MIN))
+}
+
+/// Splits `overlay` (sorted) at the times `lo..=hi`: what comes before, what falls inside, what is after.
+type Points<'a> = &'a [(i64, f64)];
+
+fn split(overlay: Points<'_>, lo: i64, hi: i64) -> (Points<'_>, Points<'_>, Points<'_>) {
+    let a = overlay.partition_point(|p| p.0 < lo);
+    let b = overlay.partition_point(|p| p.0 <= hi).max(a);
+    let (before, rest) = overlay.split_at(a);
+    let (inside, after) = rest.split_at(b - a);
+    (before, inside, after)
+}
+
+/// The points in `[from, to)`; `overlay` is the buffered points of the series in that range.
 pub(super) fn range(
-    database: &Database,
+    parts: &Parts,
+    mut overlay: &[(i64, f64)],
     series: u64,
     from: UnixNanos,
     to: UnixNanos,
 ) -> Result<Vec<(UnixNanos, f64)>> {
-    let txn = database.begin_read().map_err(db("reading points"))?;
-    let blocks = txn.open_table(BLOCKS).map_err(db("reading points"))?;
-    let head = txn.open_table(HEAD).map_err(db("reading points"))?;
-    // Blocks start before `to`; walking back from there, stop at the first block that ends before `from`.
-    let mut decoded: Vec<Vec<(i64, f64)>> = Vec::new();
-    for row in blocks
-        .range((series, i64::MIN)..(series, to))
-        .map_err(db("reading points"))?
-        .rev()
-    {
-        let (_, bytes) = row.map_err(db("reading points"))?;
-        let summary = block::summary_of(bytes.value()).map_err(block_error)?;
-        if summary.last.0 < from {
-            break;
-        }
-        decoded.push(block::decode(bytes.value()).map_err(block_error)?);
+    let mut out = Vec::new();
+    for cluster in clusters(parts, series, from, to) {
+        let (lo, hi) = span(&cluster);
+        let (before, inside, after) = split(overlay, lo, hi);
+        out.extend_from_slice(before);
+        out.extend(
+            merged(&cluster, inside)?
+                .into_iter()
+                .filter(|(t, _)| *t >= from && *t < to),
+        );
+        overlay = after;
     }
-    let mut from_blocks: Vec<(i64, f64)> = decoded
-        .into_iter()
-        .rev()
-        .flatten()
-        .filter(|(t, _)| *t >= from && *t < to)
-        .collect();
-    let from_head: Vec<(i64, f64)> = head
-        .range((series, from)..(series, to))
-        .map_err(db("reading points"))?
-        .map(|row| row.map(|(k, v)| (k.value().1, v.value())))
-        .collect::<Result<_, _>>()
-        .map_err(db("reading points"))?;
-    if from_head.is_empty() {
-        return Ok(from_blocks);
-    }
-    if from_blocks.is_empty() {
-        return Ok(from_head);
-    }
-    from_blocks.retain(|(t, _)| from_head.binary_search_by_key(t, |(h, _)| *h).is_err());
-    from_blocks.extend(from_head);
-    from_blocks.sort_by_key(|(t, _)| *t);
-    Ok(from_blocks)
+    out.extend_from_slice(overlay);
+    Ok(out)
 }
 
+/// The last point before `before`; `buffered` is the series' last buffered point before `before`.
 pub(super) fn last_before(
-    database: &Database,
+    parts: &Parts,
+    buffered: Option<(i64, f64)>,
     series: u64,
     before: UnixNanos,
 ) -> Result<Option<(UnixNanos, f64)>> {
-    let txn = database.begin_read().map_err(db("reading points"))?;
-    let blocks = txn.open_table(BLOCKS).map_err(db("reading points"))?;
-    let head = txn.open_table(HEAD).map_err(db("reading points"))?;
-    let in_head = head
-        .range((series, i64::MIN)..(series, before))
-        .map_err(db("reading points"))?
-        .next_back()
-        .transpose()
-        .map_err(db("reading points"))?
-        .map(|(k, v)| (k.value().1, v.value()));
-    let block = blocks
-        .range((series, i64::MIN)..(series, before))
-        .map_err(db("reading points"))?
-        .next_back()
-        .transpose()
-        .map_err(db("reading points"))?;
-    let in_blocks = match block {
-        None => None,
-        Some((_, bytes)) => {
-            let summary = block::summary_of(bytes.value()).map_err(block_error)?;
-            if summary.last.0 < before {
-                Some(summary.last)
-            } else {
-                block::decode(bytes.value())
-                    .map_err(block_error)?
-                    .into_iter()
-                    .rev()
-                    .find(|(t, _)| *t < before)
-            }
+    // (time, precedence, value): the buffer outranks every part.
+    let mut best: Option<(i64, usize, f64)> = buffered.map(|(t, v)| (t, parts.len(), v));
+    for (prec, part) in parts.iter().enumerate() {
+        let blocks = part.blocks_of(series);
+        let n = blocks.partition_point(|b| b.summary.first.0 < before);
+        let Some(b) = n.checked_sub(1).and_then(|i| blocks.get(i)) else {
+            continue;
+        };
+        if best.is_some_and(|(t, _, _)| t > b.summary.last.0) {
+            continue;
         }
-    };
-    Ok(match (in_head, in_blocks) {
-        (Some(h), Some(b)) => Some(if b.0 > h.0 { b } else { h }),
-        (h, b) => h.or(b),
-    })
-}
-
-pub(super) fn verify(database: &Database, series: u64) -> Result<VerifyReport> {
-    let txn = database.begin_read().map_err(db("verifying"))?;
-    let blocks = txn.open_table(BLOCKS).map_err(db("verifying"))?;
-    let head = txn.open_table(HEAD).map_err(db("verifying"))?;
-    let mut report = VerifyReport {
-        series,
-        head_points: head.len().map_err(db("verifying"))?,
-        ..VerifyReport::default()
-    };
-    for row in blocks.iter().map_err(db("verifying"))? {
-        let (_, bytes) = row.map_err(db("verifying"))?;
-        let points = block::decode(bytes.value()).map_err(block_error)?;
-        let summary = block::summary_of(bytes.value()).map_err(block_error)?;
-        if summary.count as usize != points.len() {
-            return Err(crate::Error::Corrupt {
-                what: "series block",
-                detail: "summary count differs from the points".into(),
-            });
+        let candidate = if b.summary.last.0 < before {
+            Some(b.summary.last)
+        } else {
+            part.decode(b)?.into_iter().rev().find(|(t, _)| *t < before)
+        };
+        if let Some((t, v)) = candidate
+            && best.is_none_or(|(bt, bp, _)| (t, prec) > (bt, bp))
+        {
+            best = Some((t, prec, v));
         }
-        report.blocks += 1;
-        report.block_points += points.len() as u64;
     }
-    Ok(report)
+    Ok(best.map(|(t, _, v)| (t, v)))
 }
 
-/// Per-bucket partials from one snapshot: a block that lies inside one bucket and that no head point
-/// overrides is taken by its summary, without decompressing it.
+/// Per-bucket partials: clean blocks inside one bucket by their summary, the rest point by point.
+/// `overlay` is the series' buffered points in the buckets, `buffered_prev` its last one before them.
 pub(super) fn partials(
-    database: &Database,
+    parts: &Parts,
+    mut overlay: &[(i64, f64)],
+    buffered_prev: Option<(i64, f64)>,
     series: u64,
     bounds: &[UnixNanos],
 ) -> Result<Vec<Partial>> {
     let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
     };
-    let prev = last_before(database, series, start)?;
-    let txn = database.begin_read().map_err(db("aggregating"))?;
-    let blocks = txn.open_table(BLOCKS).map_err(db("aggregating"))?;
-    let head = txn.open_table(HEAD).map_err(db("aggregating"))?;
-    let mut overlapping = Vec::new();
-    for row in blocks
-        .range((series, i64::MIN)..(series, end))
-        .map_err(db("aggregating"))?
-        .rev()
-    {
-        let (_, bytes) = row.map_err(db("aggregating"))?;
-        let summary = block::summary_of(bytes.value()).map_err(block_error)?;
-        if summary.last.0 < start {
-            break;
-        }
-        overlapping.push((summary, bytes.value().to_vec()));
-    }
-    overlapping.reverse();
-    let head_points: Vec<(i64, f64)> = head
-        .range((series, start)..(series, end))
-        .map_err(db("aggregating"))?
-        .map(|row| row.map(|(k, v)| (k.value().1, v.value())))
-        .collect::<Result<_, _>>()
-        .map_err(db("aggregating"))?;
-
+    let prev = last_before(parts, buffered_prev, series, start)?;
     let mut folder = Folder::new(bounds, prev);
-    let mut h = 0;
-    for (summary, bytes) in &overlapping {
-        while h < head_points.len() && head_points[h].0 < summary.first.0 {
-            folder.point(head_points[h].0, head_points[h].1);
-            h += 1;
+    for cluster in clusters(parts, series, start, end) {
+        let (lo, hi) = span(&cluster);
+        let (before, inside, after) = split(overlay, lo, hi);
+        for &(t, v) in before {
+            folder.point(t, v);
         }
-        let overridden = h < head_points.len() && head_points[h].0 <= summary.last.0;
-        if !overridden && folder.block(summary) {
+        overlay = after;
+        if let [one] = cluster.as_slice()
+            && inside.is_empty()
+            && folder.block(&one.block.summary)
+        {
             continue;
         }
-        let block_end = summary.last.0;
-        let mut inside: Vec<(i64, f64)> = Vec::new();
-        while h < head_points.len() && head_points[h].0 <= block_end {
-            inside.push(head_points[h]);
-            h += 1;
-        }
-        let mut points = block::decode(bytes).map_err(block_error)?;
-        if !inside.is_empty() {
-            points.retain(|(t, _)| inside.binary_search_by_key(t, |(ht, _)| *ht).is_err());
-            points.extend(inside);
-            points.sort_by_key(|(t, _)| *t);
-        }
-        for (t, v) in points {
+        for (t, v) in merged(&cluster, inside)? {
             folder.point(t, v);
         }
     }
-    for &(t, v) in &head_points[h..] {
+    for &(t, v) in overlay {
         folder.point(t, v);
     }
     Ok(folder.finish())
+}
+
+/// Decodes every block of every part against its checksum and index entry.
+pub(super) fn verify(parts: &Parts, series: u64, buffered: u64) -> Result<VerifyReport> {
+    let mut report = VerifyReport {
+        series,
+        head_points: buffered,
+        ..VerifyReport::default()
+    };
+    for part in parts {
+        for b in part.blocks() {
+            let points = part.decode(b)?;
+            report.blocks += 1;
+            report.block_points += points.len() as u64;
+            report.block_bytes += u64::from(b.len);
+        }
+        report.parts += 1;
+    }
+    Ok(report)
 }

@@ -23,8 +23,8 @@ fn point(device: &str, time: i64, value: f64) -> Point {
 fn small_blocks() -> EngineConfig {
     EngineConfig {
         block_points: 4,
-        compact_after_points: u64::MAX,
-        min_compact_points: 1,
+        // Small enough that the model tests flush many overlapping parts, which the merger combines.
+        compact_after_points: 16,
         compact_when_idle: Duration::from_secs(3600),
         max_group_points: 1000,
         retention: BTreeMap::new(),
@@ -34,7 +34,7 @@ fn small_blocks() -> EngineConfig {
 #[tokio::test]
 async fn writes_are_idempotent_and_durable() {
     let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("series.redb");
+    let path = dir.path().join("series");
     {
         let e = EmbeddedEngine::open(&path).expect("open");
         e.write(vec![
@@ -78,7 +78,7 @@ async fn writes_are_idempotent_and_durable() {
 #[tokio::test]
 async fn compaction_keeps_every_point_and_late_data_wins() {
     let dir = tempfile::tempdir().expect("tmp");
-    let e = EmbeddedEngine::open_with(&dir.path().join("s.redb"), small_blocks()).expect("open");
+    let e = EmbeddedEngine::open_with(&dir.path().join("series"), small_blocks()).expect("open");
     e.write((0..10).map(|i| point("a", i * 10, i as f64)).collect())
         .await
         .expect("write");
@@ -146,7 +146,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let dir = tempfile::tempdir().expect("tmp");
-            let path = dir.path().join("s.redb");
+            let path = dir.path().join("series");
             let mut engine = EmbeddedEngine::open_with(&path, small_blocks()).expect("open");
             let mut model: BTreeMap<(u8, i64), f64> = BTreeMap::new();
             for op in ops {
@@ -201,7 +201,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let dir = tempfile::tempdir().expect("tmp");
-            let path = dir.path().join("s.redb");
+            let path = dir.path().join("series");
             let engine = EmbeddedEngine::open_with(&path, small_blocks()).expect("open");
             let mut model: BTreeMap<i64, f64> = BTreeMap::new();
             for op in ops {
@@ -253,7 +253,7 @@ async fn retention_deletes_exactly_what_is_too_old() {
         ..small_blocks()
     };
     let e = EmbeddedEngine::open_with_clock(
-        &dir.path().join("s.redb"),
+        &dir.path().join("series"),
         config,
         Arc::new(move || clock_now.load(Ordering::SeqCst)),
     )
@@ -310,4 +310,154 @@ async fn retention_deletes_exactly_what_is_too_old() {
         .collect();
     assert_eq!(kept, vec![1_500]);
     assert_eq!(e.verify().expect("verify").block_points, 11);
+}
+
+#[tokio::test]
+async fn a_torn_wal_tail_is_cut_and_the_rest_replayed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("series");
+    {
+        let e = EmbeddedEngine::open_with(&path, small_blocks()).expect("open");
+        e.write(vec![point("a", 10, 1.0)]).await.expect("write");
+        e.write(vec![point("a", 20, 2.0)]).await.expect("write");
+    }
+    // A record cut short by kill -9 in the middle of its write: half of a third record.
+    let (_, segment) = files::numbered(&path.join("wal"), "wal")
+        .expect("list")
+        .into_iter()
+        .find(|(_, p)| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+        .expect("a segment with records");
+    let mut bytes = std::fs::read(&segment).expect("read");
+    let whole = bytes.len();
+    let third = wal::encode(&[], &[(0, &[(30, 3.0)][..])]).expect("encode");
+    let mut framed = Vec::new();
+    files::frame(&mut framed, &third);
+    bytes.extend_from_slice(&framed[..framed.len() - 5]);
+    std::fs::write(&segment, &bytes).expect("write");
+    let e = EmbeddedEngine::open_with(&path, small_blocks()).expect("reopen");
+    assert_eq!(
+        e.range(&key("a"), 0, 100).await.expect("range"),
+        vec![(10, 1.0), (20, 2.0)]
+    );
+    assert_eq!(
+        std::fs::metadata(&segment).expect("meta").len(),
+        whole as u64,
+        "the torn tail is cut"
+    );
+    assert_eq!(e.head_points().expect("head"), 2);
+}
+
+#[tokio::test]
+async fn parts_a_finished_merge_replaced_are_removed_at_open() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("series");
+    {
+        let e = EmbeddedEngine::open_with(&path, small_blocks()).expect("open");
+        e.write(vec![point("a", 10, 1.0)]).await.expect("write");
+        e.compact().await.expect("compact");
+        e.write(vec![point("a", 10, 5.0), point("a", 20, 2.0)])
+            .await
+            .expect("write");
+        e.compact().await.expect("compact");
+    }
+    let parts_dir = path.join("parts");
+    let merged = files::numbered(&parts_dir, "part").expect("list");
+    assert_eq!(merged.len(), 1, "one part after a full compaction");
+    // Put back what a merge that stopped before removing its inputs would have left: an older part whose
+    // flush range the merged part covers, holding the old value, and a temporary file.
+    let (number, merged_path) = &merged[0];
+    let old = Part::open(merged_path, *number).expect("open part");
+    let mut stale = part::PartWriter::create(&parts_dir, 0, old.lo, old.lo).expect("create");
+    stale.add_points(0, &[(10, 1.0)], 4).expect("add");
+    stale.finish().expect("finish");
+    std::fs::write(parts_dir.join("0000000000000099.part.tmp"), b"half").expect("tmp");
+    let e = EmbeddedEngine::open_with(&path, small_blocks()).expect("reopen");
+    assert_eq!(
+        e.range(&key("a"), 0, 100).await.expect("range"),
+        vec![(10, 5.0), (20, 2.0)]
+    );
+    let left: Vec<String> = std::fs::read_dir(&parts_dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[tokio::test]
+async fn late_data_in_a_newer_part_wins_until_and_after_a_merge() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = EngineConfig {
+        compact_after_points: 3,
+        ..small_blocks()
+    };
+    let e = EmbeddedEngine::open_with(&dir.path().join("series"), config).expect("open");
+    // Each write of 3 points flushes a part of its own: three parts with overlapping time spans.
+    e.write((0..3).map(|i| point("a", i * 10, 1.0)).collect())
+        .await
+        .expect("write");
+    e.write(vec![
+        point("a", 5, 2.0),
+        point("a", 10, 2.0),
+        point("a", 40, 2.0),
+    ])
+    .await
+    .expect("write");
+    e.write(vec![
+        point("a", 10, 3.0),
+        point("a", 15, 3.0),
+        point("a", 50, 3.0),
+    ])
+    .await
+    .expect("write");
+    let want = vec![
+        (0, 1.0),
+        (5, 2.0),
+        (10, 3.0),
+        (15, 3.0),
+        (20, 1.0),
+        (40, 2.0),
+        (50, 3.0),
+    ];
+    assert!(e.verify().expect("verify").parts >= 2);
+    assert_eq!(e.range(&key("a"), 0, 100).await.expect("range"), want);
+    let bounds = [0, 100];
+    let p = e.partials(&key("a"), &bounds).await.expect("partials");
+    assert_eq!((p[0].count, p[0].sum), (7, 15.0));
+    e.compact().await.expect("compact");
+    let report = e.verify().expect("verify");
+    assert_eq!((report.parts, report.block_points), (1, 7));
+    assert_eq!(e.range(&key("a"), 0, 100).await.expect("range"), want);
+}
+
+proptest! {
+    /// Bytes from disk never panic the parsers: WAL records, frames, and part files.
+    #[test]
+    fn damaged_files_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..400) {
+        let _ = wal::decode(&bytes);
+        let _ = files::frames(&bytes);
+        let dir = tempfile::tempdir().expect("tmp");
+        let good = {
+            let mut w = part::PartWriter::create(dir.path(), 1, 1, 1).expect("create");
+            w.add_points(3, &[(1, 1.0), (2, 2.5), (9, -1.0)], 2).expect("add");
+            w.finish().expect("finish");
+            std::fs::read(part::path(dir.path(), 1)).expect("read")
+        };
+        let path = dir.path().join("x.part");
+        std::fs::write(&path, &bytes).expect("write");
+        let _ = Part::open(&path, 2);
+        // A real part, cut or with a byte flipped.
+        let mut damaged = good.clone();
+        damaged.truncate(cut.min(good.len()));
+        std::fs::write(&path, &damaged).expect("write");
+        prop_assert!(cut >= good.len() || Part::open(&path, 2).is_err());
+        let mut flipped = good.clone();
+        let i = cut % good.len();
+        flipped[i] ^= 0x41;
+        std::fs::write(&path, &flipped).expect("write");
+        if let Ok(p) = Part::open(&path, 2) {
+            for b in p.blocks() {
+                let _ = p.decode(b);
+            }
+        }
+    }
 }

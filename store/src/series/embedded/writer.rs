@@ -1,34 +1,36 @@
-//! The single writer thread: group commit of write requests, and compaction between groups.
+//! The writer thread (group commit into the WAL, the buffer, flushes) and the merger thread (parts).
 //!
 //! Overflow policy of the request queue: it is bounded (`QUEUE`); a full queue makes `write` wait (on a
-//! blocking-pool thread), which is backpressure all the way to the HTTP client or the ingest pipeline.
-use super::{
-    Clock, EngineConfig, HEAD, Meta, SERIES, SERIES_META, SharedDb, SharedIndex, blocking, compact,
-    read_db, read_index, retention,
-};
-use crate::error::{corrupt, db};
-use crate::series::SeriesInfo;
+//! blocking-pool thread), which is backpressure all the way to the HTTP client or the ingest pipeline. The
+//! merger's queue is bounded too; a flush notice that does not fit is dropped (the merger plans from the
+//! parts it sees, so a missed notice loses nothing).
+use super::files::sync_dir;
+use super::part::{Part, PartWriter};
+use super::wal::{self, Wal};
+use super::{Def, Shared, blocking, merge, read_lock, write_lock};
 use crate::{Error, Result};
 use bydata_schemas::{Point, SeriesKey};
-use redb::{Database, ReadableTable};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 const QUEUE: usize = 64;
 
+type Done = oneshot::Sender<Result<()>>;
+
 enum Request {
-    Write {
-        points: Vec<Point>,
-        done: oneshot::Sender<Result<()>>,
-    },
-    Compact {
-        done: oneshot::Sender<Result<()>>,
-    },
+    Write { points: Vec<Point>, done: Done },
+    Compact { done: Done },
 }
 
-/// The sending side; closing it lets the thread finish (with a last compaction) and exit.
+enum MergeRequest {
+    Flushed,
+    All { done: Done },
+}
+
+/// The sending side; closing it lets the threads finish what they are doing and exit.
 #[derive(Debug)]
 pub(super) struct Handle {
     tx: Mutex<Option<SyncSender<Request>>>,
@@ -78,230 +80,369 @@ impl Handle {
 }
 
 pub(super) fn spawn(
-    db: SharedDb,
-    index: SharedIndex,
-    config: EngineConfig,
-    clock: Clock,
-) -> Result<(Handle, std::thread::JoinHandle<()>)> {
+    shared: Arc<Shared>,
+    wal: Wal,
+    pending: Vec<Def>,
+) -> Result<(Handle, Vec<std::thread::JoinHandle<()>>)> {
     let (tx, rx) = sync_channel(QUEUE);
+    let (merge_tx, merge_rx) = sync_channel(QUEUE);
+    let thread_error = |e: std::io::Error| Error::Task {
+        detail: format!("cannot start the series engine's threads: {e}"),
+    };
+    let merger_shared = shared.clone();
+    let merger = std::thread::Builder::new()
+        .name("series-merger".into())
+        .spawn(move || run_merger(&merger_shared, &merge_rx))
+        .map_err(thread_error)?;
+    let next_id = read_lock(&shared.index)
+        .infos
+        .keys()
+        .next_back()
+        .map_or(0, |id| id + 1);
+    let mut writer = Writer {
+        shared,
+        wal,
+        pending,
+        next_id,
+        merger: merge_tx,
+    };
     let thread = std::thread::Builder::new()
         .name("series-writer".into())
-        .spawn(move || run(&db, &index, &config, &clock, &rx))
-        .map_err(|e| Error::Task {
-            detail: format!("cannot start the series writer: {e}"),
-        })?;
+        .spawn(move || writer.run(&rx))
+        .map_err(thread_error)?;
     Ok((
         Handle {
             tx: Mutex::new(Some(tx)),
         },
-        thread,
+        vec![thread, merger],
     ))
 }
 
-fn run(
-    shared: &SharedDb,
-    index: &SharedIndex,
-    config: &EngineConfig,
-    clock: &Clock,
-    rx: &Receiver<Request>,
-) {
-    // Head points may be left from before a restart: the first idle moment compacts them.
-    let mut since_compaction: u64 = 0;
-    let mut leftovers = true;
-    // A compaction under way, as the series id its next step starts from. Steps run only while no write
-    // is waiting, so a big compaction delays a write by at most one step.
-    let mut compacting: Option<(u64, usize)> = None;
-    loop {
-        let wait = if compacting.is_some() {
-            std::time::Duration::ZERO
-        } else {
-            config.compact_when_idle
-        };
-        let first = match rx.recv_timeout(wait) {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Timeout) => {
-                match compacting {
-                    Some((from, min)) => {
-                        // The read guard must be gone before `shrink_file` takes the lock exclusively.
-                        let stepped =
-                            compact::step(&read_db(shared), from, config.block_points, min);
-                        match stepped {
-                            Ok(Some(next)) => compacting = Some((next, min)),
-                            Ok(None) => {
-                                compacting = None;
-                                retention_logged(&read_db(shared), index, config, clock);
-                                if min == 1 {
-                                    shrink_file(shared);
-                                }
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "compaction failed; the head keeps the points");
-                                compacting = None;
-                            }
-                        }
+struct Writer {
+    shared: Arc<Shared>,
+    wal: Wal,
+    /// Series definitions in the WAL that the catalog does not have yet.
+    pending: Vec<Def>,
+    next_id: u64,
+    merger: SyncSender<MergeRequest>,
+}
+
+fn answer(done: Done, result: &Result<()>, what: &str) {
+    let _ = done.send(match result {
+        Ok(()) => Ok(()),
+        Err(e) => Err(Error::Task {
+            detail: format!("{what} failed: {e}"),
+        }),
+    });
+}
+
+impl Writer {
+    fn run(&mut self, rx: &Receiver<Request>) {
+        // Replayed points wait for the first idle moment, like any other.
+        let mut dirty = read_lock(&self.shared.buffer).points() > 0;
+        loop {
+            let first = match rx.recv_timeout(self.shared.config.compact_when_idle) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => {
+                    if dirty {
+                        self.flush_logged();
+                        dirty = false;
                     }
-                    None if since_compaction > 0 || leftovers => {
-                        // Idle: take everything.
-                        compacting = Some((0, 1));
-                        since_compaction = 0;
-                        leftovers = false;
+                    continue;
+                }
+                // Closing: the WAL holds every acknowledged point, and the next start replays it; a flush
+                // here would make a shutdown wait for work that is not needed.
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            let mut writes: Vec<(Vec<Point>, Done)> = Vec::new();
+            let mut compacts = Vec::new();
+            let mut queued = 0usize;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Write { points, done } => {
+                        queued += points.len();
+                        writes.push((points, done));
                     }
-                    None => {}
+                    Request::Compact { done } => compacts.push(done),
                 }
-                continue;
-            }
-            // Closing: the head is durable as it is, and the next start compacts it when idle; compacting
-            // here would make a shutdown wait for work that is not needed (minutes on a big head).
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        let mut writes: Vec<(Vec<Point>, oneshot::Sender<Result<()>>)> = Vec::new();
-        let mut compacts = Vec::new();
-        let mut queued = 0usize;
-        let mut next = Some(first);
-        while let Some(request) = next.take() {
-            match request {
-                Request::Write { points, done } => {
-                    queued += points.len();
-                    writes.push((points, done));
+                if queued < self.shared.config.max_group_points {
+                    next = rx.try_recv().ok();
                 }
-                Request::Compact { done } => compacts.push(done),
             }
-            if queued < config.max_group_points {
-                next = rx.try_recv().ok();
+            if !writes.is_empty() {
+                let result = self.write_group(writes.iter().flat_map(|(p, _)| p));
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "series write failed; nothing of the group was stored");
+                }
+                for (_, done) in writes {
+                    answer(done, &result, "write");
+                }
+                dirty = true;
             }
-        }
-        if !writes.is_empty() {
-            let result = write_group(&read_db(shared), index, writes.iter().flat_map(|(p, _)| p));
-            let failure = result.as_ref().err().map(ToString::to_string);
-            for (_, done) in writes {
-                let _ = done.send(match &failure {
-                    None => Ok(()),
-                    Some(detail) => Err(Error::Task {
-                        detail: format!("write failed: {detail}"),
-                    }),
-                });
+            if read_lock(&self.shared.buffer).points() as u64
+                >= self.shared.config.compact_after_points
+            {
+                self.flush_logged();
             }
-            if let Err(e) = result {
-                tracing::error!(error = %e, "series write failed; nothing of the group was stored");
-            }
-            since_compaction += queued as u64;
-        }
-        if compacting.is_none() && since_compaction >= config.compact_after_points {
-            compacting = Some((0, config.min_compact_points));
-            since_compaction = 0;
-        }
-        if !compacts.is_empty() {
-            // An explicit request (tests, tools) compacts everything before it is answered.
-            compacting = None;
-            let result = compact::all(&read_db(shared), config.block_points);
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "compaction failed; the head keeps the points");
-            } else {
-                since_compaction = 0;
-                retention_logged(&read_db(shared), index, config, clock);
-            }
-            let failure = result.err().map(|e| e.to_string());
             for done in compacts {
-                let _ = done.send(match &failure {
-                    None => Ok(()),
-                    Some(detail) => Err(Error::Task {
-                        detail: format!("compaction failed: {detail}"),
-                    }),
-                });
+                match self.flush() {
+                    Ok(()) => {
+                        dirty = false;
+                        // The merger answers once everything is merged.
+                        if let Err(e) = self.merger.send(MergeRequest::All { done })
+                            && let MergeRequest::All { done } = e.0
+                        {
+                            answer(done, &Err(stopped()), "compaction");
+                        }
+                    }
+                    Err(e) => answer(done, &Err(e), "flush"),
+                }
             }
         }
     }
-}
 
-/// Gives the pages freed by compaction back to the file system (redb reuses them but never shrinks the file
-/// by itself). Runs after an idle compaction, so it waits for in-flight reads and briefly holds new ones.
-fn shrink_file(shared: &SharedDb) {
-    let mut database = shared.write().unwrap_or_else(|p| p.into_inner());
-    match database.compact() {
-        Ok(_) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "could not shrink the series file; its free pages stay reusable")
-        }
-    }
-}
-
-fn retention_logged(
-    database: &Database,
-    index: &SharedIndex,
-    config: &EngineConfig,
-    clock: &Clock,
-) {
-    match retention::apply(database, index, &config.retention, clock()) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(points = n, "retention deleted expired raw points"),
-        Err(e) => tracing::error!(error = %e, "retention failed; expired points are kept for now"),
-    }
-}
-
-/// One transaction for a whole group; the in-memory index learns new series and unit changes after the commit.
-fn write_group<'a>(
-    database: &Database,
-    index: &SharedIndex,
-    points: impl Iterator<Item = &'a Point>,
-) -> Result<()> {
-    let txn = database.begin_write().map_err(db("writing points"))?;
-    let mut changed: Vec<(u64, SeriesInfo)> = Vec::new();
-    {
-        let mut series = txn.open_table(SERIES).map_err(db("writing points"))?;
-        let mut meta = txn.open_table(SERIES_META).map_err(db("writing points"))?;
-        let mut head = txn.open_table(HEAD).map_err(db("writing points"))?;
-        let mut next_id = meta
-            .last()
-            .map_err(db("writing points"))?
-            .map_or(0, |(id, _)| id.value() + 1);
-        // This thread is the only writer and updates the index after each commit, so the index knows every
-        // committed series: no table lookup (nor key formatting) per series and batch.
-        let known = read_index(index);
-        let mut ids: HashMap<&SeriesKey, u64> = HashMap::new();
-        for p in points {
-            let id = match ids.get(&p.series) {
-                Some(id) => *id,
-                None => {
-                    let (id, known_unit) = match known.by_key.get(&p.series) {
-                        Some(id) => (*id, known.infos.get(id).map(|i| i.unit.clone())),
-                        None => {
-                            let id = next_id;
+    /// One WAL record and one fsync for the whole group; then the index and the buffer learn it.
+    fn write_group<'a>(&mut self, points: impl Iterator<Item = &'a Point>) -> Result<()> {
+        let mut defs: Vec<Def> = Vec::new();
+        let mut groups: Vec<(u64, Vec<(i64, f64)>)> = Vec::new();
+        let mut next_id = self.next_id;
+        {
+            let index = read_lock(&self.shared.index);
+            // Per series of this group: its slot in `groups`.
+            let mut slots: HashMap<&SeriesKey, usize> = HashMap::new();
+            for p in points {
+                let slot = match slots.get(&p.series) {
+                    Some(slot) => *slot,
+                    None => {
+                        let known = index.by_key.get(&p.series).copied();
+                        let id = known.unwrap_or_else(|| {
                             next_id += 1;
-                            series
-                                .insert(p.series.to_string().as_str(), id)
-                                .map_err(db("writing points"))?;
-                            (id, None)
-                        }
-                    };
-                    if known_unit.as_ref() != Some(&p.unit) {
-                        let m = Meta {
-                            key: p.series.clone(),
-                            unit: p.unit.clone(),
-                        };
-                        let json = serde_json::to_vec(&m).map_err(corrupt("series"))?;
-                        meta.insert(id, json.as_slice())
-                            .map_err(db("writing points"))?;
-                        changed.push((
-                            id,
-                            SeriesInfo {
+                            next_id - 1
+                        });
+                        let unit_known = known.and_then(|id| index.infos.get(&id)).map(|i| &i.unit);
+                        if unit_known != Some(&p.unit) {
+                            defs.push(Def {
+                                id,
                                 key: p.series.clone(),
                                 unit: p.unit.clone(),
-                            },
-                        ));
+                            });
+                        }
+                        groups.push((id, Vec::new()));
+                        slots.insert(&p.series, groups.len() - 1);
+                        groups.len() - 1
                     }
-                    ids.insert(&p.series, id);
-                    id
+                };
+                groups[slot].1.push((p.time, p.value));
+            }
+        }
+        let refs: Vec<(u64, &[(i64, f64)])> =
+            groups.iter().map(|(id, p)| (*id, p.as_slice())).collect();
+        let body = wal::encode(&defs, &refs)?;
+        self.wal.append(&body)?;
+        self.next_id = next_id;
+        {
+            let mut index = write_lock(&self.shared.index);
+            for def in &defs {
+                index.apply(def);
+            }
+        }
+        {
+            let mut buffer = write_lock(&self.shared.buffer);
+            for (id, points) in &groups {
+                for &(t, v) in points {
+                    buffer.insert(*id, t, v);
                 }
-            };
-            head.insert((id, p.time), p.value)
-                .map_err(db("writing points"))?;
+            }
+        }
+        self.pending.extend(defs);
+        Ok(())
+    }
+
+    fn flush_logged(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::error!(error = %e, "flushing the buffer failed; the write-ahead log keeps the points");
         }
     }
-    txn.commit().map_err(db("committing points"))?;
-    let mut index = index.write().unwrap_or_else(|p| p.into_inner());
-    for (id, info) in changed {
-        index.by_key.insert(info.key.clone(), id);
-        index.infos.insert(id, info);
+
+    /// Buffer → a new part; then the WAL segments it covers go.
+    fn flush(&mut self) -> Result<()> {
+        let shared = self.shared.clone();
+        if read_lock(&shared.buffer).points() == 0 && self.pending.is_empty() {
+            return Ok(());
+        }
+        let sealed = self.wal.rotate()?;
+        if !self.pending.is_empty() {
+            append_catalog(&shared.catalog, &self.pending)?;
+            self.pending.clear();
+        }
+        let number = shared.next_number.fetch_add(1, Ordering::SeqCst);
+        let part = {
+            let buffer = read_lock(&shared.buffer);
+            let cutoffs = shared.cutoffs();
+            let mut out = PartWriter::create(&shared.parts_dir, number, number, number)?;
+            for (id, points) in buffer.sorted() {
+                let skip = cutoffs
+                    .get(&id)
+                    .map_or(0, |c| points.partition_point(|p| p.0 < *c));
+                let kept = points.get(skip..).unwrap_or_default();
+                if let Err(e) = out.add_points(id, kept, shared.config.block_points) {
+                    out.abandon();
+                    return Err(e);
+                }
+            }
+            if out.is_empty() {
+                out.abandon();
+                None
+            } else {
+                Some(out.finish()?)
+            }
+        };
+        // Publish the part before emptying the buffer: a reader copies the buffer, then the parts, so it
+        // sees every point in one or the other (or both, with the same value).
+        if let Some(part) = part {
+            let mut parts = write_lock(&shared.parts);
+            let mut list = (**parts).clone();
+            list.push(Arc::new(part));
+            *parts = Arc::new(list);
+        }
+        write_lock(&shared.buffer).clear();
+        self.wal.remove_below(sealed)?;
+        match self.merger.try_send(MergeRequest::Flushed) {
+            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        }
+        Ok(())
+    }
+}
+
+fn append_catalog(path: &std::path::Path, defs: &[Def]) -> Result<()> {
+    use std::io::Write;
+    let mut bytes = Vec::new();
+    for def in defs {
+        let json = serde_json::to_vec(def).map_err(crate::error::corrupt("series"))?;
+        super::files::frame(&mut bytes, &json);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(crate::error::io("writing the series catalog", path))?;
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_data())
+        .map_err(crate::error::io("writing the series catalog", path))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
     }
     Ok(())
+}
+
+fn run_merger(shared: &Shared, rx: &Receiver<MergeRequest>) {
+    let mut active = false;
+    loop {
+        match rx.recv_timeout(shared.config.compact_when_idle) {
+            Ok(MergeRequest::Flushed) => {
+                active = true;
+                // Size-tiered while writes flow: four parts of similar size become one.
+                while let Some(start) = merge::plan(&sizes(shared), 4, 2) {
+                    if merge_logged(shared, start, None).is_none() {
+                        break;
+                    }
+                }
+            }
+            Ok(MergeRequest::All { done }) => {
+                let result = merge_from(shared, 0, None).map(|_| ());
+                answer(done, &result, "compaction");
+                active = false;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if active || needs_retention(shared) {
+                    // Writes paused: merge down to one part (and apply retention on the way).
+                    merge_logged(shared, 0, None);
+                    active = false;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn sizes(shared: &Shared) -> Vec<u64> {
+    shared.parts().iter().map(|p| p.bytes).collect()
+}
+
+fn needs_retention(shared: &Shared) -> bool {
+    let cutoffs = shared.cutoffs();
+    !cutoffs.is_empty()
+        && shared.parts().iter().any(|p| {
+            p.blocks().iter().any(|b| {
+                cutoffs
+                    .get(&b.series)
+                    .is_some_and(|c| b.summary.first.0 < *c)
+            })
+        })
+}
+
+fn merge_logged(shared: &Shared, start: usize, end: Option<usize>) -> Option<merge::Outcome> {
+    match merge_from(shared, start, end) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::error!(error = %e, "merging parts failed; they stay as they are");
+            None
+        }
+    }
+}
+
+/// Merges the parts `start..end` (default: to the newest) of the current list into one, with retention.
+fn merge_from(shared: &Shared, start: usize, end: Option<usize>) -> Result<merge::Outcome> {
+    let parts = shared.parts();
+    let end = end.unwrap_or(parts.len()).min(parts.len());
+    let inputs: Vec<Arc<Part>> = parts.get(start..end).unwrap_or_default().to_vec();
+    let cutoffs = shared.cutoffs();
+    let retention_due = inputs.iter().any(|p| {
+        p.blocks().iter().any(|b| {
+            cutoffs
+                .get(&b.series)
+                .is_some_and(|c| b.summary.first.0 < *c)
+        })
+    });
+    if inputs.len() < 2 && !retention_due {
+        return Ok(merge::Outcome::default());
+    }
+    let number = shared.next_number.fetch_add(1, Ordering::SeqCst);
+    let (output, outcome) = merge::merge(
+        &shared.parts_dir,
+        &inputs,
+        number,
+        shared.config.block_points,
+        &|id| cutoffs.get(&id).copied(),
+    )?;
+    {
+        let mut guard = write_lock(&shared.parts);
+        let mut list = (**guard).clone();
+        // Only this thread removes parts and the writer only appends, so the inputs are still adjacent.
+        let at = list
+            .iter()
+            .position(|p| inputs.first().is_some_and(|i| i.number == p.number))
+            .filter(|at| {
+                list.get(*at..at + inputs.len())
+                    .is_some_and(|run| run.iter().zip(&inputs).all(|(a, b)| a.number == b.number))
+            })
+            .ok_or_else(|| Error::Task {
+                detail: "the parts changed under a merge".into(),
+            })?;
+        list.splice(at..at + inputs.len(), output.map(Arc::new));
+        *guard = Arc::new(list);
+    }
+    for p in &inputs {
+        std::fs::remove_file(&p.path)
+            .map_err(crate::error::io("removing a merged part", &p.path))?;
+    }
+    sync_dir(&shared.parts_dir)?;
+    if outcome.expired > 0 {
+        tracing::info!(
+            points = outcome.expired,
+            "retention deleted expired raw points"
+        );
+    }
+    Ok(outcome)
 }

@@ -1,0 +1,59 @@
+//! Points written since the last flush, per series, sorted by time (the WAL holds them durably; this is the
+//! readable copy). In-order writes append; late points and overwrites go to their place by binary search.
+use std::collections::HashMap;
+
+#[derive(Debug, Default)]
+pub(super) struct Buffer {
+    series: HashMap<u64, Vec<(i64, f64)>>,
+    points: usize,
+}
+
+impl Buffer {
+    pub(super) fn insert(&mut self, id: u64, t: i64, v: f64) {
+        let points = self.series.entry(id).or_default();
+        match points.last() {
+            None => points.push((t, v)),
+            Some(&(last, _)) if t > last => points.push((t, v)),
+            _ => match points.binary_search_by_key(&t, |p| p.0) {
+                Ok(i) => {
+                    points[i].1 = v;
+                    return;
+                }
+                Err(i) => points.insert(i, (t, v)),
+            },
+        }
+        self.points += 1;
+    }
+
+    pub(super) fn points(&self) -> usize {
+        self.points
+    }
+
+    pub(super) fn get(&self, id: u64) -> &[(i64, f64)] {
+        self.series.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The points of `id` in `[from, to)`.
+    pub(super) fn range(&self, id: u64, from: i64, to: i64) -> &[(i64, f64)] {
+        let points = self.get(id);
+        let a = points.partition_point(|p| p.0 < from);
+        let b = points.partition_point(|p| p.0 < to);
+        points.get(a..b.max(a)).unwrap_or_default()
+    }
+
+    /// Every series, sorted by id.
+    pub(super) fn sorted(&self) -> Vec<(u64, &[(i64, f64)])> {
+        let mut out: Vec<(u64, &[(i64, f64)])> = self
+            .series
+            .iter()
+            .map(|(id, p)| (*id, p.as_slice()))
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.series.clear();
+        self.points = 0;
+    }
+}

@@ -1,0 +1,134 @@
+//! Merging parts: a run of parts adjacent in precedence becomes one part, so reads visit few files, blocks
+//! written small by frequent flushes become full ones, and points rewritten by a newer part are dropped.
+//! Raw retention is applied on the way (`cutoff`), exactly: a block straddling the cut-off is re-encoded.
+//!
+//! Per series the inputs' blocks are walked in time order; a full block that overlaps nothing and that
+//! retention does not touch is copied as it is (time-ordered data re-encodes only its newest block), and
+//! from the first block that is not, the rest is decoded, merged (the newer part wins) and re-encoded.
+use super::part::{BlockRef, Part, PartWriter};
+use crate::Result;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Outcome {
+    /// Points deleted by retention.
+    pub(super) expired: u64,
+    /// Points replaced by a newer part's point at the same time.
+    pub(super) replaced: u64,
+}
+
+/// Merges `inputs` (in precedence order, adjacent) into part `number`; `None` when nothing is left.
+pub(super) fn merge(
+    dir: &Path,
+    inputs: &[Arc<Part>],
+    number: u64,
+    block_points: usize,
+    cutoff: &dyn Fn(u64) -> Option<i64>,
+) -> Result<(Option<Part>, Outcome)> {
+    let lo = inputs.iter().map(|p| p.lo).min().unwrap_or(number);
+    let hi = inputs.iter().map(|p| p.hi).max().unwrap_or(number);
+    let mut out = PartWriter::create(dir, number, lo, hi)?;
+    let mut outcome = Outcome::default();
+    let mut ids: Vec<u64> = inputs
+        .iter()
+        .flat_map(|p| p.blocks().iter().map(|b| b.series))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        let cut = cutoff(id);
+        let mut srcs: Vec<(usize, &Part, BlockRef)> = Vec::new();
+        for (prec, part) in inputs.iter().enumerate() {
+            srcs.extend(part.blocks_of(id).iter().map(|b| (prec, &**part, *b)));
+        }
+        srcs.sort_by_key(|(prec, _, b)| (b.summary.first.0, *prec));
+        let mut i = 0;
+        // Copy whole blocks while they are full, alone in their time span and untouched by retention.
+        while let Some((_, part, b)) = srcs.get(i) {
+            let s = &b.summary;
+            let alone = srcs
+                .get(i + 1)
+                .is_none_or(|(_, _, next)| next.summary.first.0 > s.last.0);
+            if let Some(c) = cut
+                && s.last.0 < c
+            {
+                outcome.expired += u64::from(s.count);
+                i += 1;
+                continue;
+            }
+            let kept = cut.is_none_or(|c| s.first.0 >= c);
+            if !(alone && kept && s.count as usize >= block_points) {
+                break;
+            }
+            out.add(id, &part.read(b)?)?;
+            i += 1;
+        }
+        let rest = srcs.get(i..).unwrap_or_default();
+        if rest.is_empty() {
+            continue;
+        }
+        let mut tagged: Vec<(i64, usize, f64)> = Vec::new();
+        for (prec, part, b) in rest {
+            tagged.extend(part.decode(b)?.into_iter().map(|(t, v)| (t, *prec, v)));
+        }
+        tagged.sort_by_key(|(t, prec, _)| (*t, *prec));
+        let mut points: Vec<(i64, f64)> = Vec::with_capacity(tagged.len());
+        for (t, _, v) in tagged {
+            match points.last_mut() {
+                Some(last) if last.0 == t => {
+                    last.1 = v;
+                    outcome.replaced += 1;
+                }
+                _ => points.push((t, v)),
+            }
+        }
+        if let Some(c) = cut {
+            let n = points.partition_point(|p| p.0 < c);
+            outcome.expired += n as u64;
+            points.drain(..n);
+        }
+        out.add_points(id, &points, block_points)?;
+    }
+    if out.is_empty() {
+        out.abandon();
+        return Ok((None, outcome));
+    }
+    Ok((Some(out.finish()?), outcome))
+}
+
+/// Which newest parts to merge while writes flow: a run of at least `min_run` parts, grown from the
+/// newest backwards while the next older part is at most `ratio` times the run's size (size-tiered, so each
+/// point is rewritten about log(n) times). Returns the index where the run starts.
+pub(super) fn plan(sizes: &[u64], min_run: usize, ratio: u64) -> Option<usize> {
+    let mut start = sizes.len();
+    let mut total = 0u64;
+    while start > 0 {
+        let older = sizes[start - 1];
+        if start < sizes.len() && older > total.saturating_mul(ratio) {
+            break;
+        }
+        start -= 1;
+        total = total.saturating_add(older);
+    }
+    (sizes.len() - start >= min_run.max(2)).then_some(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan;
+
+    #[test]
+    fn plans_size_tiered_runs() {
+        assert_eq!(plan(&[], 4, 2), None);
+        assert_eq!(plan(&[10], 4, 2), None);
+        assert_eq!(plan(&[100, 2, 2, 2, 2], 4, 2), Some(1), "four small ones");
+        assert_eq!(plan(&[100, 2, 2, 2], 4, 2), None, "not yet");
+        assert_eq!(
+            plan(&[8, 2, 2, 2, 2], 4, 2),
+            Some(0),
+            "the older part is small enough"
+        );
+        assert_eq!(plan(&[100, 8, 2], 2, 8), Some(1));
+    }
+}

@@ -1,0 +1,269 @@
+//! Part files: immutable, checksummed files of compressed blocks, written once by a flush or a merge and
+//! never changed (a merge writes a new part and removes its inputs).
+//!
+//! ```text
+//! "BYDPART1"
+//! blocks, back to back (each self-checking: `super::super::block`)
+//! index: per block, sorted by (series, first time): series u64, offset u64, len u32, summary (68 bytes)
+//! footer: lo u64, hi u64, blocks u64, index offset u64, index crc32 u32, "BYDPART1"
+//! ```
+//!
+//! `lo..=hi` is the range of flush numbers the part holds: a flushed part has `lo = hi = ` its own number, a
+//! merged part the range of its inputs. Between parts, the higher `hi` wins for a point at the same time, and
+//! a part whose range lies within another's was superseded by it (a merge that stopped before removing its
+//! inputs) and is removed at open. The index, with every block's summary, is held in memory, so a query
+//! knows which blocks it needs — and often their aggregates — before reading any.
+use super::files::{Cursor, sync_dir};
+use crate::Result;
+use crate::error::io;
+use crate::series::block::{self, Summary};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"BYDPART1";
+const ENTRY_LEN: usize = 8 + 8 + 4 + block::SUMMARY_LEN;
+const FOOTER_LEN: usize = 8 * 4 + 4 + 8;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BlockRef {
+    pub(super) series: u64,
+    pub(super) offset: u64,
+    pub(super) len: u32,
+    pub(super) summary: Summary,
+}
+
+#[derive(Debug)]
+pub(super) struct Part {
+    pub(super) number: u64,
+    pub(super) lo: u64,
+    pub(super) hi: u64,
+    pub(super) path: PathBuf,
+    file: File,
+    blocks: Vec<BlockRef>,
+    pub(super) bytes: u64,
+}
+
+pub(super) fn path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:016}.part"))
+}
+
+impl Part {
+    pub(super) fn open(path: &Path, number: u64) -> Result<Part> {
+        let file = File::open(path).map_err(io("opening a part", path))?;
+        let bytes = file.metadata().map_err(io("opening a part", path))?.len();
+        let corrupt = |detail: &str| crate::Error::Corrupt {
+            what: "part file",
+            detail: format!("{}: {detail}", path.display()),
+        };
+        if bytes < (MAGIC.len() + FOOTER_LEN) as u64 {
+            return Err(corrupt("shorter than its header and footer"));
+        }
+        let mut footer = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut footer, bytes - FOOTER_LEN as u64)
+            .map_err(io("reading a part's footer", path))?;
+        let mut c = Cursor::new(&footer, "part file footer");
+        let (lo, hi, count, index_at) = (c.u64()?, c.u64()?, c.u64()?, c.u64()?);
+        let crc = c.u32()?;
+        if c.take(8)? != MAGIC {
+            return Err(corrupt("bad magic at the end"));
+        }
+        let index_len = count
+            .checked_mul(ENTRY_LEN as u64)
+            .filter(|n| {
+                index_at >= MAGIC.len() as u64
+                    && index_at.checked_add(*n) == Some(bytes - FOOTER_LEN as u64)
+            })
+            .ok_or_else(|| corrupt("index does not fit the file"))?;
+        let mut index = vec![0u8; usize::try_from(index_len).map_err(|_| corrupt("index size"))?];
+        file.read_exact_at(&mut index, index_at)
+            .map_err(io("reading a part's index", path))?;
+        if crc32fast::hash(&index) != crc {
+            return Err(corrupt("index checksum mismatch"));
+        }
+        let mut c = Cursor::new(&index, "part file index");
+        let mut blocks = Vec::with_capacity(index.len() / ENTRY_LEN);
+        while !c.is_empty() {
+            let series = c.u64()?;
+            let offset = c.u64()?;
+            let len = c.u32()?;
+            let summary = block::read_checked_summary(c.take(block::SUMMARY_LEN)?)
+                .map_err(|e| corrupt(&e.to_string()))?;
+            if offset < MAGIC.len() as u64 || offset + u64::from(len) > index_at {
+                return Err(corrupt("block outside the data section"));
+            }
+            let b = BlockRef {
+                series,
+                offset,
+                len,
+                summary,
+            };
+            if blocks.last().is_some_and(|p: &BlockRef| {
+                (p.series, p.summary.last.0) >= (b.series, b.summary.first.0)
+            }) {
+                return Err(corrupt("index out of order"));
+            }
+            blocks.push(b);
+        }
+        Ok(Part {
+            number,
+            lo,
+            hi,
+            path: path.to_path_buf(),
+            file,
+            blocks,
+            bytes,
+        })
+    }
+
+    /// The blocks of one series, in time order.
+    pub(super) fn blocks_of(&self, series: u64) -> &[BlockRef] {
+        let a = self.blocks.partition_point(|b| b.series < series);
+        let b = self.blocks.partition_point(|b| b.series <= series);
+        self.blocks.get(a..b).unwrap_or_default()
+    }
+
+    pub(super) fn blocks(&self) -> &[BlockRef] {
+        &self.blocks
+    }
+
+    pub(super) fn read(&self, b: &BlockRef) -> Result<Vec<u8>> {
+        let mut bytes = vec![0u8; b.len as usize];
+        self.file
+            .read_exact_at(&mut bytes, b.offset)
+            .map_err(io("reading a block", &self.path))?;
+        Ok(bytes)
+    }
+
+    /// Reads and decodes a block, checking it against its index entry.
+    pub(super) fn decode(&self, b: &BlockRef) -> Result<Vec<(i64, f64)>> {
+        let bytes = self.read(b)?;
+        let points = block::decode(&bytes).map_err(super::block_error)?;
+        if points.len() != b.summary.count as usize
+            || points.first().map(|p| p.0) != Some(b.summary.first.0)
+        {
+            return Err(crate::Error::Corrupt {
+                what: "part file",
+                detail: format!("{}: a block differs from its index", self.path.display()),
+            });
+        }
+        Ok(points)
+    }
+}
+
+/// Writes a part: blocks in (series, time) order, then `finish`.
+pub(super) struct PartWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    number: u64,
+    lo: u64,
+    hi: u64,
+    out: BufWriter<File>,
+    offset: u64,
+    index: Vec<u8>,
+    count: u64,
+    last: Option<(u64, i64)>,
+}
+
+impl PartWriter {
+    pub(super) fn create(dir: &Path, number: u64, lo: u64, hi: u64) -> Result<Self> {
+        let tmp = dir.join(format!("{number:016}.part.tmp"));
+        let file = File::create(&tmp).map_err(io("creating a part", &tmp))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.write_all(MAGIC).map_err(io("writing a part", &tmp))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            tmp,
+            number,
+            lo,
+            hi,
+            out,
+            offset: MAGIC.len() as u64,
+            index: Vec::new(),
+            count: 0,
+            last: None,
+        })
+    }
+
+    /// Appends one encoded block of `series`; blocks must come in (series, time) order.
+    pub(super) fn add(&mut self, series: u64, bytes: &[u8]) -> Result<()> {
+        let summary = block::summary_of(bytes).map_err(super::block_error)?;
+        if self
+            .last
+            .is_some_and(|last| last >= (series, summary.first.0))
+        {
+            return Err(crate::Error::Task {
+                detail: "part blocks written out of order".into(),
+            });
+        }
+        self.last = Some((series, summary.last.0));
+        let len = u32::try_from(bytes.len()).map_err(|_| crate::Error::Task {
+            detail: "block larger than 4 GiB".into(),
+        })?;
+        self.out
+            .write_all(bytes)
+            .map_err(io("writing a part", &self.tmp))?;
+        self.index.extend_from_slice(&series.to_le_bytes());
+        self.index.extend_from_slice(&self.offset.to_le_bytes());
+        self.index.extend_from_slice(&len.to_le_bytes());
+        block::write_summary(&mut self.index, &summary);
+        self.offset += u64::from(len);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Encodes `points` (sorted, distinct times, finite) of one series into blocks of at most
+    /// `block_points` and appends them.
+    pub(super) fn add_points(
+        &mut self,
+        series: u64,
+        points: &[(i64, f64)],
+        block_points: usize,
+    ) -> Result<()> {
+        for chunk in points.chunks(block_points.clamp(1, block::MAX_POINTS)) {
+            let bytes = block::encode(chunk).map_err(super::block_error)?;
+            self.add(series, &bytes)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Gives up on the part (nothing was added, or the caller failed): its temporary file goes.
+    pub(super) fn abandon(self) {
+        let tmp = self.tmp.clone();
+        drop(self.out);
+        let _ = std::fs::remove_file(tmp);
+    }
+
+    /// Writes index and footer, makes the file durable under its final name, and opens it.
+    pub(super) fn finish(mut self) -> Result<Part> {
+        let crc = crc32fast::hash(&self.index);
+        let index_at = self.offset;
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        for v in [self.lo, self.hi, self.count, index_at] {
+            footer.extend_from_slice(&v.to_le_bytes());
+        }
+        footer.extend_from_slice(&crc.to_le_bytes());
+        footer.extend_from_slice(MAGIC);
+        let tmp = self.tmp.clone();
+        self.out
+            .write_all(&self.index)
+            .and_then(|()| self.out.write_all(&footer))
+            .and_then(|()| self.out.flush())
+            .map_err(io("writing a part", &tmp))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| io("writing a part", &tmp)(e.into_error()))?;
+        file.sync_all().map_err(io("syncing a part", &tmp))?;
+        drop(file);
+        let done = path(&self.dir, self.number);
+        std::fs::rename(&tmp, &done).map_err(io("publishing a part", &done))?;
+        sync_dir(&self.dir)?;
+        Part::open(&done, self.number)
+    }
+}
