@@ -52,6 +52,10 @@ pub(crate) struct StoreConfig {
     pub(crate) compact_when_idle_ms: u64,
     /// Days raw points of a measurement are kept; measurements not listed are kept forever.
     pub(crate) retention_days: std::collections::BTreeMap<String, u32>,
+    /// Keep hourly and daily rollups.
+    pub(crate) rollups: bool,
+    /// Days rollups are kept; 0 keeps them forever.
+    pub(crate) rollup_retention_days: u32,
 }
 
 impl Default for StoreConfig {
@@ -64,6 +68,8 @@ impl Default for StoreConfig {
             compact_after_points: d.compact_after_points,
             compact_when_idle_ms: d.compact_when_idle.as_millis() as u64,
             retention_days: std::collections::BTreeMap::new(),
+            rollups: d.rollups,
+            rollup_retention_days: 0,
         }
     }
 }
@@ -84,6 +90,10 @@ impl StoreConfig {
                     )
                 })
                 .collect(),
+            rollups: self.rollups,
+            rollup_retention: (self.rollup_retention_days > 0).then(|| {
+                std::time::Duration::from_secs(u64::from(self.rollup_retention_days) * 86_400)
+            }),
             ..bydata_store::EngineConfig::default()
         }
     }
@@ -139,12 +149,19 @@ segment_bytes = {segment}
 engine = "embedded"
 # Most points in one compressed block of a series (at most 65535).
 block_points = {block_points}
-# Recent points are kept uncompressed until this many were written, or writes pause for compact_when_idle_ms.
+# Acknowledged points wait in the write-ahead log (and memory) until this many are buffered, or writes pause
+# for compact_when_idle_ms; then they are flushed into a compressed part, and parts are merged.
 compact_after_points = {compact_after}
 compact_when_idle_ms = {compact_idle}
-# Days raw points of a measurement are kept (exactly, at the next compaction); unlisted ones are kept forever.
+# Days raw points of a measurement are kept (exactly, at the next merge); unlisted ones are kept forever.
 # Example: retention_days = {{ co2 = 365, vehicles = 90 }}
 retention_days = {{}}
+# Hourly and daily rollups (count, sum, min, max, first, last, increase) of every series with at least three
+# points per hour or day on average; they answer hour-aligned aggregates without reading points, and outlive
+# the raw retention above.
+rollups = {rollups}
+# Days rollups are kept; 0 keeps them forever.
+rollup_retention_days = 0
 
 [store.influxdb2]
 # Used when engine = "influxdb2". The API token is read from the environment: BYDATA_INFLUX_TOKEN.
@@ -180,6 +197,7 @@ max_future_secs = {future}
             block_points = d.store.block_points,
             compact_after = d.store.compact_after_points,
             compact_idle = d.store.compact_when_idle_ms,
+            rollups = d.store.rollups,
             mqtt = d.broker.mqtt_addr,
             max_msg = d.broker.max_message_bytes,
             max_conn = d.broker.max_connections,

@@ -340,6 +340,8 @@ pub struct Folder<'a> {
     bounds: &'a [UnixNanos],
     parts: Vec<Partial>,
     prev: Option<(UnixNanos, f64)>,
+    /// The bucket of the last point.
+    cursor: usize,
 }
 
 impl<'a> Folder<'a> {
@@ -349,6 +351,7 @@ impl<'a> Folder<'a> {
             bounds,
             parts: vec![Partial::default(); bounds.len().saturating_sub(1)],
             prev,
+            cursor: 0,
         }
     }
 
@@ -357,8 +360,22 @@ impl<'a> Folder<'a> {
         (t >= first && t < last).then(|| self.bounds.partition_point(|b| *b <= t) - 1)
     }
 
+    /// `bucket`, for points that mostly arrive in time order: the bucket of the last point is tried first.
+    fn bucket_near(&mut self, t: UnixNanos) -> Option<usize> {
+        let c = self.cursor;
+        if let (Some(&lo), Some(&hi)) = (self.bounds.get(c), self.bounds.get(c + 1))
+            && lo <= t
+            && t < hi
+        {
+            return Some(c);
+        }
+        let i = self.bucket(t)?;
+        self.cursor = i;
+        Some(i)
+    }
+
     pub fn point(&mut self, t: UnixNanos, v: f64) {
-        if let Some(i) = self.bucket(t) {
+        if let Some(i) = self.bucket_near(t) {
             self.parts[i].point(t, v, self.prev.map(|(_, p)| p));
         } else if self.bounds.last().is_some_and(|end| t >= *end)
             || self.prev.is_some_and(|(pt, _)| t <= pt)

@@ -18,6 +18,7 @@
 
 mod bits;
 mod ints;
+pub(crate) mod rollup;
 #[cfg(test)]
 mod tests;
 mod times;
@@ -177,7 +178,7 @@ fn open(bytes: &[u8]) -> Result<(Summary, &[u8]), BlockError> {
 }
 
 /// The summary of `points`, computed as `crate::query` aggregates a bucket; `None` when empty.
-fn summarize(points: &[(i64, f64)]) -> Option<Summary> {
+pub(crate) fn summarize(points: &[(i64, f64)]) -> Option<Summary> {
     let first = *points.first()?;
     let last = *points.last()?;
     let values = || points.iter().map(|p| p.1);
@@ -198,7 +199,7 @@ fn summarize(points: &[(i64, f64)]) -> Option<Summary> {
 }
 
 /// Bitwise equality, so a sign-of-zero difference in the header is caught too.
-fn same_bits(a: &Summary, b: &Summary) -> bool {
+pub(crate) fn same_bits(a: &Summary, b: &Summary) -> bool {
     let floats =
         |s: &Summary| [s.min, s.max, s.sum, s.first.1, s.last.1, s.increase].map(f64::to_bits);
     a.count == b.count && a.first.0 == b.first.0 && a.last.0 == b.last.0 && floats(a) == floats(b)
@@ -239,7 +240,7 @@ fn read_summary(bytes: &[u8]) -> Result<Summary, BlockError> {
 }
 
 /// Rejects summaries no sequence of points could have, so `summary_of` never hands out nonsense.
-fn check(s: &Summary) -> Result<(), BlockError> {
+pub(crate) fn check(s: &Summary) -> Result<(), BlockError> {
     let corrupt = |reason| Err(BlockError::Corrupt { reason });
     if s.count == 0 || s.count as usize > MAX_POINTS {
         return corrupt("point count out of range");

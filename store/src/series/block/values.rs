@@ -133,7 +133,7 @@ fn finite(bits: u64) -> Result<f64, BlockError> {
 }
 
 /// The smallest number of decimals `k` for which every value is exactly `m / 10^k`, with the `m`s.
-fn as_decimals(values: &[f64]) -> Option<(u8, Vec<i64>)> {
+pub(crate) fn as_decimals(values: &[f64]) -> Option<(u8, Vec<i64>)> {
     'k: for (k, &p) in POW10.iter().enumerate() {
         let mut ms = Vec::with_capacity(values.len());
         for &v in values {

@@ -6,6 +6,7 @@
 //! retention does not touch is copied as it is (time-ordered data re-encodes only its newest block), and
 //! from the first block that is not, the rest is decoded, merged (the newer part wins) and re-encoded.
 use super::part::{BlockRef, Part, PartWriter};
+use super::rollup;
 use crate::Result;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,31 +20,44 @@ pub(super) struct Outcome {
 }
 
 /// Merges `inputs` (in precedence order, adjacent) into part `number`; `None` when nothing is left.
+/// How a merge treats the points: block size, raw retention per series, and rollups.
+pub(super) struct Rules<'a> {
+    pub(super) block_points: usize,
+    pub(super) cutoff: &'a dyn Fn(u64) -> Option<i64>,
+    pub(super) rollups: bool,
+    pub(super) rollup_cutoff: Option<i64>,
+}
+
 pub(super) fn merge(
     dir: &Path,
     inputs: &[Arc<Part>],
     number: u64,
-    block_points: usize,
-    cutoff: &dyn Fn(u64) -> Option<i64>,
+    rules: &Rules<'_>,
 ) -> Result<(Option<Part>, Outcome)> {
+    let block_points = rules.block_points;
     let lo = inputs.iter().map(|p| p.lo).min().unwrap_or(number);
     let hi = inputs.iter().map(|p| p.hi).max().unwrap_or(number);
     let mut out = PartWriter::create(dir, number, lo, hi)?;
     let mut outcome = Outcome::default();
     let mut ids: Vec<u64> = inputs
         .iter()
-        .flat_map(|p| p.blocks().iter().map(|b| b.series))
+        .flat_map(|p| {
+            let blocks = p.blocks().iter().map(|b| b.series);
+            blocks.chain(p.rollups().iter().map(|r| r.series))
+        })
         .collect();
     ids.sort_unstable();
     ids.dedup();
     for id in ids {
-        let cut = cutoff(id);
+        let cut = (rules.cutoff)(id);
         let mut srcs: Vec<(usize, &Part, BlockRef)> = Vec::new();
         for (prec, part) in inputs.iter().enumerate() {
             srcs.extend(part.blocks_of(id).iter().map(|b| (prec, &**part, *b)));
         }
         srcs.sort_by_key(|(prec, _, b)| (b.summary.first.0, *prec));
         let mut i = 0;
+        // With rollups, every point is needed to compute them (before retention cuts any).
+        let mut all_points: Vec<(i64, f64)> = Vec::new();
         // Copy whole blocks while they are full, alone in their time span and untouched by retention.
         while let Some((_, part, b)) = srcs.get(i) {
             let s = &b.summary;
@@ -52,8 +66,12 @@ pub(super) fn merge(
                 .is_none_or(|(_, _, next)| next.summary.first.0 > s.last.0);
             if let Some(c) = cut
                 && s.last.0 < c
+                && alone
             {
                 outcome.expired += u64::from(s.count);
+                if rules.rollups {
+                    all_points.extend(part.decode(b)?);
+                }
                 i += 1;
                 continue;
             }
@@ -61,13 +79,13 @@ pub(super) fn merge(
             if !(alone && kept && s.count as usize >= block_points) {
                 break;
             }
+            if rules.rollups {
+                all_points.extend(part.decode(b)?);
+            }
             out.add(id, &part.read(b)?)?;
             i += 1;
         }
         let rest = srcs.get(i..).unwrap_or_default();
-        if rest.is_empty() {
-            continue;
-        }
         let mut tagged: Vec<(i64, usize, f64)> = Vec::new();
         for (prec, part, b) in rest {
             tagged.extend(part.decode(b)?.into_iter().map(|(t, v)| (t, *prec, v)));
@@ -82,6 +100,18 @@ pub(super) fn merge(
                 }
                 _ => points.push((t, v)),
             }
+        }
+        if rules.rollups {
+            all_points.extend_from_slice(&points);
+            let carried = rollup::carried(inputs, id)?;
+            rollup::write(
+                &mut out,
+                id,
+                &all_points,
+                &carried,
+                cut,
+                rules.rollup_cutoff,
+            )?;
         }
         if let Some(c) = cut {
             let n = points.partition_point(|p| p.0 < c);

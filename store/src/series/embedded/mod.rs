@@ -23,6 +23,7 @@ mod files;
 mod merge;
 mod part;
 mod read;
+mod rollup;
 mod wal;
 mod writer;
 
@@ -53,6 +54,10 @@ pub struct EngineConfig {
     pub max_group_points: usize,
     /// How long raw points of a measurement are kept (measurements not listed are kept forever).
     pub retention: BTreeMap<String, Duration>,
+    /// Keep hourly and daily rollups (summaries) of every series dense enough to profit.
+    pub rollups: bool,
+    /// How long rollups are kept (`None`: forever); independent of the raw retention.
+    pub rollup_retention: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +68,8 @@ impl Default for EngineConfig {
             compact_when_idle: Duration::from_secs(2),
             max_group_points: 500_000,
             retention: BTreeMap::new(),
+            rollups: true,
+            rollup_retention: None,
         }
     }
 }
@@ -145,6 +152,13 @@ impl Shared {
         read_lock(&self.parts).clone()
     }
 
+    /// The time before which rollup buckets go, if rollups have a retention.
+    fn rollup_cutoff(&self) -> Option<i64> {
+        let keep = self.config.rollup_retention?;
+        let keep = i64::try_from(keep.as_nanos()).unwrap_or(i64::MAX);
+        Some((self.clock)().saturating_sub(keep))
+    }
+
     /// Per series with a retention, the time before which its raw points go.
     fn cutoffs(&self) -> HashMap<u64, i64> {
         if self.config.retention.is_empty() {
@@ -198,6 +212,9 @@ pub struct VerifyReport {
     pub blocks: u64,
     pub block_points: u64,
     pub block_bytes: u64,
+    /// Rollup buckets (hours and days) and the bytes they take.
+    pub rollups: u64,
+    pub rollup_bytes: u64,
     /// Points in the write-ahead log not yet flushed into a part.
     pub head_points: u64,
 }

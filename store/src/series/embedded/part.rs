@@ -2,11 +2,16 @@
 //! never changed (a merge writes a new part and removes its inputs).
 //!
 //! ```text
-//! "BYDPART1"
-//! blocks, back to back (each self-checking: `super::super::block`)
-//! index: per block, sorted by (series, first time): series u64, offset u64, len u32, summary (68 bytes)
-//! footer: lo u64, hi u64, blocks u64, index offset u64, index crc32 u32, "BYDPART1"
+//! "BYDPART2"
+//! blocks and rollups, back to back (each self-checking: `block`, `block::rollup`)
+//! block index: per block, sorted by (series, first time): series u64, offset u64, len u32, summary (68 B)
+//! rollup index: per rollup, sorted by (series, level): series u64, level u8, offset u64, len u32,
+//!               first bucket start i64, last point's time i64
+//! footer: lo u64, hi u64, blocks u64, rollups u64, index offset u64, crc32 of both indexes u32, "BYDPART2"
 //! ```
+//!
+//! A rollup holds one summary per bucket of its level (`super::LEVELS`: hours, days) for every bucket in
+//! which the part has points of the series (see `merge` for what happens to them under retention).
 //!
 //! `lo..=hi` is the range of flush numbers the part holds: a flushed part has `lo = hi = ` its own number, a
 //! merged part the range of its inputs. Between parts, the higher `hi` wins for a point at the same time, and
@@ -22,9 +27,12 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"BYDPART1";
+const MAGIC: &[u8; 8] = b"BYDPART2";
 const ENTRY_LEN: usize = 8 + 8 + 4 + block::SUMMARY_LEN;
-const FOOTER_LEN: usize = 8 * 4 + 4 + 8;
+/// Buckets per rollup chunk: about half a year of hours.
+const ROLLUP_CHUNK: usize = 4096;
+const ROLLUP_ENTRY_LEN: usize = 8 + 1 + 8 + 4 + 8 + 8;
+const FOOTER_LEN: usize = 8 * 5 + 4 + 8;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct BlockRef {
@@ -32,6 +40,17 @@ pub(super) struct BlockRef {
     pub(super) offset: u64,
     pub(super) len: u32,
     pub(super) summary: Summary,
+}
+
+/// Where a rollup of one series and level is, and the span of time it covers.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RollupRef {
+    pub(super) series: u64,
+    pub(super) level: u8,
+    pub(super) offset: u64,
+    pub(super) len: u32,
+    pub(super) first: i64,
+    pub(super) last: i64,
 }
 
 #[derive(Debug)]
@@ -42,6 +61,7 @@ pub(super) struct Part {
     pub(super) path: PathBuf,
     file: File,
     blocks: Vec<BlockRef>,
+    rollups: Vec<RollupRef>,
     pub(super) bytes: u64,
 }
 
@@ -64,13 +84,15 @@ impl Part {
         file.read_exact_at(&mut footer, bytes - FOOTER_LEN as u64)
             .map_err(io("reading a part's footer", path))?;
         let mut c = Cursor::new(&footer, "part file footer");
-        let (lo, hi, count, index_at) = (c.u64()?, c.u64()?, c.u64()?, c.u64()?);
+        let (lo, hi, count, rollup_count, index_at) =
+            (c.u64()?, c.u64()?, c.u64()?, c.u64()?, c.u64()?);
         let crc = c.u32()?;
         if c.take(8)? != MAGIC {
             return Err(corrupt("bad magic at the end"));
         }
         let index_len = count
             .checked_mul(ENTRY_LEN as u64)
+            .and_then(|n| n.checked_add(rollup_count.checked_mul(ROLLUP_ENTRY_LEN as u64)?))
             .filter(|n| {
                 index_at >= MAGIC.len() as u64
                     && index_at.checked_add(*n) == Some(bytes - FOOTER_LEN as u64)
@@ -82,8 +104,10 @@ impl Part {
         if crc32fast::hash(&index) != crc {
             return Err(corrupt("index checksum mismatch"));
         }
-        let mut c = Cursor::new(&index, "part file index");
-        let mut blocks = Vec::with_capacity(index.len() / ENTRY_LEN);
+        let blocks_len = usize::try_from(count).unwrap_or(usize::MAX) * ENTRY_LEN;
+        let (block_index, rollup_index) = index.split_at(blocks_len.min(index.len()));
+        let mut c = Cursor::new(block_index, "part file index");
+        let mut blocks = Vec::with_capacity(block_index.len() / ENTRY_LEN);
         while !c.is_empty() {
             let series = c.u64()?;
             let offset = c.u64()?;
@@ -106,6 +130,29 @@ impl Part {
             }
             blocks.push(b);
         }
+        let mut c = Cursor::new(rollup_index, "part file rollup index");
+        let mut rollups: Vec<RollupRef> = Vec::with_capacity(rollup_index.len() / ROLLUP_ENTRY_LEN);
+        while !c.is_empty() {
+            let r = RollupRef {
+                series: c.u64()?,
+                level: c.u8()?,
+                offset: c.u64()?,
+                len: c.u32()?,
+                first: c.i64()?,
+                last: c.i64()?,
+            };
+            if r.offset < MAGIC.len() as u64 || r.offset + u64::from(r.len) > index_at {
+                return Err(corrupt("rollup outside the data section"));
+            }
+            if r.first > r.last
+                || rollups
+                    .last()
+                    .is_some_and(|p| (p.series, p.level, p.last) >= (r.series, r.level, r.first))
+            {
+                return Err(corrupt("rollup index out of order"));
+            }
+            rollups.push(r);
+        }
         Ok(Part {
             number,
             lo,
@@ -113,6 +160,7 @@ impl Part {
             path: path.to_path_buf(),
             file,
             blocks,
+            rollups,
             bytes,
         })
     }
@@ -126,6 +174,57 @@ impl Part {
 
     pub(super) fn blocks(&self) -> &[BlockRef] {
         &self.blocks
+    }
+
+    pub(super) fn rollups(&self) -> &[RollupRef] {
+        &self.rollups
+    }
+
+    /// The rollups of one series at one level, in time order.
+    pub(super) fn rollups_of(&self, series: u64, level: u8) -> &[RollupRef] {
+        let a = self
+            .rollups
+            .partition_point(|r| (r.series, r.level) < (series, level));
+        let b = self
+            .rollups
+            .partition_point(|r| (r.series, r.level) <= (series, level));
+        self.rollups.get(a..b).unwrap_or_default()
+    }
+
+    /// The span of time (first, last) this part covers for `series`, in blocks or rollups.
+    pub(super) fn span_of(&self, series: u64) -> Option<(i64, i64)> {
+        let blocks = self.blocks_of(series);
+        let mut span = blocks
+            .first()
+            .zip(blocks.last())
+            .map(|(a, b)| (a.summary.first.0, b.summary.last.0));
+        let a = self.rollups.partition_point(|r| r.series < series);
+        for r in self.rollups.get(a..).unwrap_or_default() {
+            if r.series != series {
+                break;
+            }
+            span = Some(match span {
+                Some((lo, hi)) => (lo.min(r.first), hi.max(r.last)),
+                None => (r.first, r.last),
+            });
+        }
+        span
+    }
+
+    /// Reads and decodes a rollup.
+    pub(super) fn decode_rollup(&self, r: &RollupRef) -> Result<Vec<(i64, Summary)>> {
+        let mut bytes = vec![0u8; r.len as usize];
+        self.file
+            .read_exact_at(&mut bytes, r.offset)
+            .map_err(io("reading a rollup", &self.path))?;
+        let entries = block::rollup::decode(&bytes).map_err(super::block_error)?;
+        if entries.first().map(|e| e.0) != Some(r.first) {
+            return Err(crate::Error::Corrupt {
+                what: "part file",
+                detail: format!("{}: a rollup differs from its index", self.path.display()),
+            });
+        }
+        Ok(entries)
     }
 
     pub(super) fn read(&self, b: &BlockRef) -> Result<Vec<u8>> {
@@ -162,8 +261,11 @@ pub(super) struct PartWriter {
     out: BufWriter<File>,
     offset: u64,
     index: Vec<u8>,
+    rollup_index: Vec<u8>,
     count: u64,
+    rollup_count: u64,
     last: Option<(u64, i64)>,
+    last_rollup: Option<(u64, u8, i64)>,
 }
 
 impl PartWriter {
@@ -181,8 +283,11 @@ impl PartWriter {
             out,
             offset: MAGIC.len() as u64,
             index: Vec::new(),
+            rollup_index: Vec::new(),
             count: 0,
+            rollup_count: 0,
             last: None,
+            last_rollup: None,
         })
     }
 
@@ -228,8 +333,60 @@ impl PartWriter {
         Ok(())
     }
 
+    /// Appends the rollup of `series` at `level` (in (series, level, time) order), in chunks of at most
+    /// `ROLLUP_CHUNK` buckets.
+    pub(super) fn add_rollup(
+        &mut self,
+        series: u64,
+        level: u8,
+        entries: &[(i64, Summary)],
+    ) -> Result<()> {
+        for chunk in entries.chunks(ROLLUP_CHUNK) {
+            self.add_rollup_chunk(series, level, chunk)?;
+        }
+        Ok(())
+    }
+
+    fn add_rollup_chunk(
+        &mut self,
+        series: u64,
+        level: u8,
+        entries: &[(i64, Summary)],
+    ) -> Result<()> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(());
+        };
+        if self
+            .last_rollup
+            .is_some_and(|l| l >= (series, level, first.0))
+        {
+            return Err(crate::Error::Task {
+                detail: "part rollups written out of order".into(),
+            });
+        }
+        self.last_rollup = Some((series, level, last.1.last.0));
+        let bytes = block::rollup::encode(entries).map_err(super::block_error)?;
+        let len = u32::try_from(bytes.len()).map_err(|_| crate::Error::Task {
+            detail: "rollup larger than 4 GiB".into(),
+        })?;
+        self.out
+            .write_all(&bytes)
+            .map_err(io("writing a part", &self.tmp))?;
+        self.rollup_index.extend_from_slice(&series.to_le_bytes());
+        self.rollup_index.push(level);
+        self.rollup_index
+            .extend_from_slice(&self.offset.to_le_bytes());
+        self.rollup_index.extend_from_slice(&len.to_le_bytes());
+        self.rollup_index.extend_from_slice(&first.0.to_le_bytes());
+        self.rollup_index
+            .extend_from_slice(&last.1.last.0.to_le_bytes());
+        self.offset += u64::from(len);
+        self.rollup_count += 1;
+        Ok(())
+    }
+
     pub(super) fn is_empty(&self) -> bool {
-        self.count == 0
+        self.count == 0 && self.rollup_count == 0
     }
 
     /// Gives up on the part (nothing was added, or the caller failed): its temporary file goes.
@@ -241,10 +398,11 @@ impl PartWriter {
 
     /// Writes index and footer, makes the file durable under its final name, and opens it.
     pub(super) fn finish(mut self) -> Result<Part> {
+        self.index.append(&mut self.rollup_index);
         let crc = crc32fast::hash(&self.index);
         let index_at = self.offset;
         let mut footer = Vec::with_capacity(FOOTER_LEN);
-        for v in [self.lo, self.hi, self.count, index_at] {
+        for v in [self.lo, self.hi, self.count, self.rollup_count, index_at] {
             footer.extend_from_slice(&v.to_le_bytes());
         }
         footer.extend_from_slice(&crc.to_le_bytes());

@@ -175,6 +175,9 @@ pub(super) fn partials(
     let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
     };
+    if let Some(answer) = super::rollup::partials(parts, overlay, buffered_prev, series, bounds)? {
+        return Ok(answer);
+    }
     let prev = last_before(parts, buffered_prev, series, start)?;
     let mut folder = Folder::new(bounds, prev);
     for cluster in clusters(parts, series, start, end) {
@@ -213,6 +216,10 @@ pub(super) fn verify(parts: &Parts, series: u64, buffered: u64) -> Result<Verify
             report.blocks += 1;
             report.block_points += points.len() as u64;
             report.block_bytes += u64::from(b.len);
+        }
+        for r in part.rollups() {
+            report.rollups += part.decode_rollup(r)?.len() as u64;
+            report.rollup_bytes += u64::from(r.len);
         }
         report.parts += 1;
     }

@@ -7,7 +7,7 @@
 use super::files::sync_dir;
 use super::part::{Part, PartWriter};
 use super::wal::{self, Wal};
-use super::{Def, Shared, blocking, merge, read_lock, write_lock};
+use super::{Def, Shared, blocking, merge, read_lock, rollup, write_lock};
 use crate::{Error, Result};
 use bydata_schemas::{Point, SeriesKey};
 use std::collections::HashMap;
@@ -280,13 +280,19 @@ impl Writer {
         let part = {
             let buffer = read_lock(&shared.buffer);
             let cutoffs = shared.cutoffs();
+            let rollup_cut = shared.rollup_cutoff();
             let mut out = PartWriter::create(&shared.parts_dir, number, number, number)?;
             for (id, points) in buffer.sorted() {
                 let skip = cutoffs
                     .get(&id)
                     .map_or(0, |c| points.partition_point(|p| p.0 < *c));
                 let kept = points.get(skip..).unwrap_or_default();
-                if let Err(e) = out.add_points(id, kept, shared.config.block_points) {
+                let mut written = out.add_points(id, kept, shared.config.block_points);
+                if shared.config.rollups && written.is_ok() {
+                    let none = [Default::default(), Default::default()];
+                    written = rollup::write(&mut out, id, kept, &none, None, rollup_cut);
+                }
+                if let Err(e) = written {
                     out.abandon();
                     return Err(e);
                 }
@@ -409,13 +415,13 @@ fn merge_from(shared: &Shared, start: usize, end: Option<usize>) -> Result<merge
         return Ok(merge::Outcome::default());
     }
     let number = shared.next_number.fetch_add(1, Ordering::SeqCst);
-    let (output, outcome) = merge::merge(
-        &shared.parts_dir,
-        &inputs,
-        number,
-        shared.config.block_points,
-        &|id| cutoffs.get(&id).copied(),
-    )?;
+    let rules = merge::Rules {
+        block_points: shared.config.block_points,
+        cutoff: &|id| cutoffs.get(&id).copied(),
+        rollups: shared.config.rollups,
+        rollup_cutoff: shared.rollup_cutoff(),
+    };
+    let (output, outcome) = merge::merge(&shared.parts_dir, &inputs, number, &rules)?;
     {
         let mut guard = write_lock(&shared.parts);
         let mut list = (**guard).clone();
