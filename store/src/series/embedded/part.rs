@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"BYDPART2";
 const ENTRY_LEN: usize = 8 + 8 + 4 + block::SUMMARY_LEN;
-/// Buckets per rollup chunk: about half a year of hours.
-const ROLLUP_CHUNK: usize = 4096;
+/// Buckets per rollup chunk, by level: a month of hours, eleven years of days.
+const ROLLUP_CHUNK: [usize; 2] = [744, 4096];
 const ROLLUP_ENTRY_LEN: usize = 8 + 1 + 8 + 4 + 8 + 8;
 const FOOTER_LEN: usize = 8 * 5 + 4 + 8;
 
@@ -341,7 +341,8 @@ impl PartWriter {
         level: u8,
         entries: &[(i64, Summary)],
     ) -> Result<()> {
-        for chunk in entries.chunks(ROLLUP_CHUNK) {
+        let chunk = ROLLUP_CHUNK.get(usize::from(level)).copied().unwrap_or(744);
+        for chunk in entries.chunks(chunk) {
             self.add_rollup_chunk(series, level, chunk)?;
         }
         Ok(())

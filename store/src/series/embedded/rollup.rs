@@ -8,8 +8,10 @@
 //!   reads the points. Late data lands in a newer part, which makes the range mixed until a merge.
 //! - **Kept longer than raw points**: when retention drops raw points, the buckets they were in keep the
 //!   summaries computed before (`EngineConfig::rollup_retention` bounds them separately).
-//! - **Only where they pay**: a level is stored for a series when its buckets hold at least
-//!   `MIN_POINTS_PER_BUCKET` points on average; sparser series are cheap to read raw.
+//! - **Only where they pay**: a bucket's summary costs about as much disk as 3–8 compressed points, and
+//!   reading a dozen points is as fast as decoding a summary, so a level is stored for a series when its
+//!   buckets hold at least `MIN_POINTS_PER_BUCKET` points on average: daily rollups for nearly every
+//!   sensor, hourly ones for sensors reporting every five minutes or faster. Sparser series are read raw.
 use super::part::{Part, PartWriter};
 use super::read::Parts;
 use crate::Result;
@@ -21,7 +23,7 @@ pub(super) const HOUR: i64 = 3_600_000_000_000;
 pub(super) const DAY: i64 = 24 * HOUR;
 /// (level id, bucket width), finest first.
 pub(super) const LEVELS: [(u8, i64); 2] = [(0, HOUR), (1, DAY)];
-const MIN_POINTS_PER_BUCKET: usize = 3;
+const MIN_POINTS_PER_BUCKET: usize = 12;
 
 /// Summaries of sorted points per bucket of `width`.
 pub(super) fn buckets(points: &[(i64, f64)], width: i64) -> Vec<(i64, Summary)> {
@@ -148,15 +150,24 @@ pub(super) fn partials(
         for r in refs {
             entries.extend(part.decode_rollup(r)?);
         }
-        // The reading before the range, for `increase`: from the points, or from the rollup where the
-        // points are gone.
-        let raw_prev = super::read::last_before(parts, buffered_prev, series, start)?;
+        // The reading before the range, for `increase`: this part's is the last summary before the range
+        // (the rollup covers every point of the part); other parts' from their points.
+        let others: Vec<std::sync::Arc<Part>> = parts
+            .iter()
+            .filter(|p| p.number != part.number)
+            .cloned()
+            .collect();
+        let raw_prev = super::read::last_before(&others, buffered_prev, series, start)?;
         let rollup_prev = entries
             .iter()
             .take_while(|(b, _)| *b < start)
             .last()
             .map(|(_, s)| s.last);
         let prev = match (raw_prev, rollup_prev) {
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                // Both have a reading at that time: precedence decides, as the full lookup knows.
+                super::read::last_before(parts, buffered_prev, series, start)?
+            }
             (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
             (a, b) => a.or(b),
         };

@@ -473,9 +473,10 @@ proptest! {
     #[test]
     fn rollup_aggregates_match_a_naive_reference(
         ops in proptest::collection::vec(op(), 1..20),
-        start in -6i64..20,
+        start in -3i64..12,
         width in prop::sample::select(vec![1i64, 2, 24, 48]),
         buckets in 1usize..12,
+        settle in any::<bool>(),
     ) {
         use crate::query::{AggFn, aggregate, increase};
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
@@ -483,8 +484,8 @@ proptest! {
             let dir = tempfile::tempdir().expect("tmp");
             let engine = EmbeddedEngine::open_with(&dir.path().join("series"), small_blocks()).expect("open");
             let mut model: BTreeMap<i64, f64> = BTreeMap::new();
-            // Points on a 2-minute grid over 20 hours, so hours hold several of them and rollups pay.
-            let at = |t: i16| i64::from(t).rem_euclid(600) * 2 * MINUTE;
+            // Points on a 1-minute grid over 10 hours, so hours hold enough of them for rollups to pay.
+            let at = |t: i16| i64::from(t).rem_euclid(600) * MINUTE;
             for op in ops {
                 match op {
                     Op::Write(points) => {
@@ -498,6 +499,10 @@ proptest! {
                     }
                     Op::Compact | Op::Reopen => engine.compact().await.expect("compact"),
                 }
+            }
+            if settle {
+                // One part and an empty buffer: the rollups answer.
+                engine.compact().await.expect("compact");
             }
             let hour = 60 * MINUTE;
             let bounds: Vec<i64> = (0..=buckets as i64).map(|i| (start + i * width) * hour).collect();
@@ -538,10 +543,10 @@ async fn rollups_answer_aligned_buckets_and_outlive_raw_retention() {
         Arc::new(move || clock_now.load(Ordering::SeqCst)),
     )
     .expect("open");
-    // Ten days of a reading every 10 minutes (values 0..1440 per day), written before retention bites.
+    // Ten days of a reading every 2 minutes (values 0..720 per day), written before retention bites.
     now.store(0, Ordering::SeqCst);
-    let points: Vec<Point> = (0..10 * 144)
-        .map(|i| point("a", i * 10 * MINUTE, (i % 144) as f64))
+    let points: Vec<Point> = (0..10 * 720)
+        .map(|i| point("a", i * 2 * MINUTE, (i % 720) as f64))
         .collect();
     e.write(points).await.expect("write");
     e.compact().await.expect("compact");
@@ -563,11 +568,12 @@ async fn rollups_answer_aligned_buckets_and_outlive_raw_retention() {
         .iter()
         .map(|p| p.finish(crate::query::AggFn::Sum))
         .collect();
-    assert_eq!(sums, vec![Some(143.0 * 144.0 / 2.0); 10]);
+    assert_eq!(sums, vec![Some(719.0 * 720.0 / 2.0); 10]);
     let counts: Vec<u64> = parts.iter().map(|p| p.count).collect();
-    assert_eq!(counts, vec![144; 10]);
-    // Hourly too.
+    assert_eq!(counts, vec![720; 10]);
+    // Hourly too, on the first day, whose points are gone.
     let hours: Vec<i64> = (0..=24).map(|h| h * 60 * MINUTE).collect();
     let parts = e.partials(&key("a"), &hours).await.expect("partials");
-    assert!(parts.iter().all(|p| p.count == 6));
+    assert!(parts.iter().all(|p| p.count == 30), "{parts:?}");
+    assert_eq!(parts[1].finish(crate::query::AggFn::First), Some(30.0));
 }
