@@ -111,20 +111,29 @@ pub(crate) fn encode(points: &[(i64, f64)]) -> Result<Vec<u8>, BlockError> {
 
 /// Decodes a block, verifying its checksum, every length, and that its summary matches its points.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>, BlockError> {
-    let (summary, payload) = open(bytes)?;
-    // `open` capped the count at MAX_POINTS and at what the payload can hold, which bounds allocation.
-    let count = summary.count as usize;
-    let mut input = BitReader::new(payload, HEADER_LEN);
-    let times = times::decode(&mut input, count)?;
-    let values = values::decode(&mut input, count)?;
-    input.finish()?;
-    let points: Vec<(i64, f64)> = times.into_iter().zip(values).collect();
+    let mut points = Vec::new();
+    let summary = decode_into(bytes, &mut points)?;
     match summarize(&points) {
         Some(actual) if same_bits(&actual, &summary) => Ok(points),
         _ => Err(BlockError::Corrupt {
             reason: "summary does not match the points",
         }),
     }
+}
+
+/// Decodes a block into `out` (cleared first), verifying its checksum and every length but not that the
+/// summary matches the points (`decode` does; `verify` runs it over every block): the fast path for queries,
+/// which reuses `out` from block to block. Returns the summary.
+pub(crate) fn decode_into(bytes: &[u8], out: &mut Vec<(i64, f64)>) -> Result<Summary, BlockError> {
+    let (summary, payload) = open(bytes)?;
+    // `open` capped the count at MAX_POINTS and at what the payload can hold, which bounds allocation.
+    let count = summary.count as usize;
+    let mut input = BitReader::new(payload, HEADER_LEN);
+    out.clear();
+    times::decode_into(&mut input, count, out)?;
+    values::decode_into(&mut input, out)?;
+    input.finish()?;
+    Ok(summary)
 }
 
 /// The block's summary, read from its header after verifying the checksum; the points are not decoded.

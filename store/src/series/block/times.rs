@@ -45,6 +45,20 @@ pub(crate) fn encode(times: &[i64], out: &mut BitWriter) {
 }
 
 pub(crate) fn decode(input: &mut BitReader<'_>, count: usize) -> Result<Vec<i64>, BlockError> {
+    let mut out = Vec::with_capacity(count);
+    decode_into(input, count, &mut out)?;
+    Ok(out.into_iter().map(|p| p.0).collect())
+}
+
+/// Appends `(time, 0.0)` for each of `count` timestamps.
+pub(crate) fn decode_into(
+    input: &mut BitReader<'_>,
+    count: usize,
+    times: &mut Vec<(i64, f64)>,
+) -> Result<(), BlockError> {
+    if count == 0 {
+        return Ok(());
+    }
     let scale = u32::from(input.u8()?);
     if scale > MAX_SCALE {
         return Err(BlockError::Corrupt {
@@ -54,8 +68,8 @@ pub(crate) fn decode(input: &mut BitReader<'_>, count: usize) -> Result<Vec<i64>
     let t0 = unzigzag(input.varint()?);
     let dods = Unpacker::read_header(input)?;
     let divisor = i128::from(10u64.pow(scale));
-    let mut times = Vec::with_capacity(count);
-    times.push(t0);
+    times.reserve(count);
+    times.push((t0, 0.0));
     let (mut offset, mut delta, mut last) = (0u64, 0u64, t0);
     for _ in 1..count {
         let dod = dods.next(input)?;
@@ -71,9 +85,8 @@ pub(crate) fn decode(input: &mut BitReader<'_>, count: usize) -> Result<Vec<i64>
                 reason: "timestamps not increasing",
             });
         }
-        times.push(t);
+        times.push((t, 0.0));
         last = t;
     }
-    input.align()?;
-    Ok(times)
+    input.align()
 }

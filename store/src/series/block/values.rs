@@ -37,17 +37,26 @@ pub(crate) fn encode(values: &[f64]) -> Vec<u8> {
 }
 
 pub(crate) fn decode(input: &mut BitReader<'_>, count: usize) -> Result<Vec<f64>, BlockError> {
-    let values = match input.u8()? {
-        XOR => decode_xor(input, count)?,
-        DECIMAL => decode_decimal(input, count)?,
+    let mut slots = vec![(0i64, 0f64); count];
+    decode_into(input, &mut slots)?;
+    Ok(slots.into_iter().map(|p| p.1).collect())
+}
+
+/// Decodes one value into the `.1` of every slot, in order.
+pub(crate) fn decode_into(
+    input: &mut BitReader<'_>,
+    slots: &mut [(i64, f64)],
+) -> Result<(), BlockError> {
+    match input.u8()? {
+        XOR => decode_xor(input, slots)?,
+        DECIMAL => decode_decimal(input, slots)?,
         _ => {
             return Err(BlockError::Corrupt {
                 reason: "unknown value codec",
             });
         }
-    };
-    input.align()?;
-    Ok(values)
+    }
+    input.align()
 }
 
 fn encode_xor(values: &[f64]) -> Vec<u8> {
@@ -91,12 +100,14 @@ fn encode_xor(values: &[f64]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn decode_xor(input: &mut BitReader<'_>, count: usize) -> Result<Vec<f64>, BlockError> {
-    let mut values = Vec::with_capacity(count);
+fn decode_xor(input: &mut BitReader<'_>, slots: &mut [(i64, f64)]) -> Result<(), BlockError> {
+    let Some((first, rest)) = slots.split_first_mut() else {
+        return Ok(());
+    };
     let mut prev = input.bits(64)?;
-    values.push(finite(prev)?);
+    first.1 = finite(prev)?;
     let mut window: Option<(u32, u32)> = None;
-    for _ in 1..count {
+    for slot in rest {
         if input.bit()? {
             let (leading, trailing) = if input.bit()? {
                 let leading = input.bits(5)? as u32;
@@ -116,9 +127,9 @@ fn decode_xor(input: &mut BitReader<'_>, count: usize) -> Result<Vec<f64>, Block
             // leading + trailing <= 63 for every window, so the shift is in range.
             prev ^= input.bits(64 - leading - trailing)? << trailing;
         }
-        values.push(finite(prev)?);
+        slot.1 = finite(prev)?;
     }
-    Ok(values)
+    Ok(())
 }
 
 fn finite(bits: u64) -> Result<f64, BlockError> {
@@ -172,22 +183,21 @@ fn encode_decimal(k: u8, ms: &[i64]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn decode_decimal(input: &mut BitReader<'_>, count: usize) -> Result<Vec<f64>, BlockError> {
+fn decode_decimal(input: &mut BitReader<'_>, slots: &mut [(i64, f64)]) -> Result<(), BlockError> {
     let k = input.u8()?;
     let p = *POW10.get(usize::from(k)).ok_or(BlockError::Corrupt {
         reason: "more than 9 decimals",
     })?;
     let deltas = Unpacker::read_header(input)?;
-    let mut values = Vec::with_capacity(count);
     let mut m = 0i64;
-    for _ in 0..count {
+    for slot in slots {
         m = m.wrapping_add(deltas.next(input)?);
         if !(-MAX_EXACT..=MAX_EXACT).contains(&m) {
             return Err(BlockError::Corrupt {
                 reason: "decimal mantissa beyond 2^53",
             });
         }
-        values.push(m as f64 / p);
+        slot.1 = m as f64 / p;
     }
-    Ok(values)
+    Ok(())
 }

@@ -522,10 +522,18 @@ impl SeriesReader for EmbeddedEngine {
                     .map(|slice| {
                         let (parts, bounds, empty) = (&parts, &bounds, &empty);
                         scope.spawn(move || {
+                            let mut scratch = part::Scratch::default();
                             slice
                                 .iter()
                                 .map(|(id, (overlay, prev))| match id {
-                                    Some(id) => read::partials(parts, overlay, *prev, *id, bounds),
+                                    Some(id) => read::partials(
+                                        parts,
+                                        overlay,
+                                        *prev,
+                                        *id,
+                                        bounds,
+                                        &mut scratch,
+                                    ),
                                     None => Ok(empty.clone()),
                                 })
                                 .collect::<Result<Vec<_>>>()

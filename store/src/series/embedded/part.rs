@@ -235,6 +235,25 @@ impl Part {
         Ok(bytes)
     }
 
+    /// Reads and decodes a block into `scratch.points`, reusing its buffers (the query path: checksum and
+    /// index entry checked, not the summary; `decode` checks that too).
+    pub(super) fn decode_into(&self, b: &BlockRef, scratch: &mut Scratch) -> Result<()> {
+        scratch.bytes.resize(b.len as usize, 0);
+        self.file
+            .read_exact_at(&mut scratch.bytes, b.offset)
+            .map_err(io("reading a block", &self.path))?;
+        block::decode_into(&scratch.bytes, &mut scratch.points).map_err(super::block_error)?;
+        if scratch.points.len() != b.summary.count as usize
+            || scratch.points.first().map(|p| p.0) != Some(b.summary.first.0)
+        {
+            return Err(crate::Error::Corrupt {
+                what: "part file",
+                detail: format!("{}: a block differs from its index", self.path.display()),
+            });
+        }
+        Ok(())
+    }
+
     /// Reads and decodes a block, checking it against its index entry.
     pub(super) fn decode(&self, b: &BlockRef) -> Result<Vec<(i64, f64)>> {
         let bytes = self.read(b)?;
@@ -249,6 +268,13 @@ impl Part {
         }
         Ok(points)
     }
+}
+
+/// Buffers a reader reuses from block to block.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    bytes: Vec<u8>,
+    pub(super) points: Vec<(i64, f64)>,
 }
 
 /// Writes a part: blocks in (series, time) order, then `finish`.

@@ -5,7 +5,7 @@
 //! into is clean: an aggregate can take it by its summary. Otherwise the cluster's blocks are decoded and
 //! merged, a newer part's point replacing an older one at the same time, and a buffered point replacing both.
 use super::VerifyReport;
-use super::part::{BlockRef, Part};
+use super::part::{BlockRef, Part, Scratch};
 use std::sync::Arc;
 
 /// The parts of a snapshot, oldest first.
@@ -171,6 +171,7 @@ pub(super) fn partials(
     buffered_prev: Option<(i64, f64)>,
     series: u64,
     bounds: &[UnixNanos],
+    scratch: &mut Scratch,
 ) -> Result<Vec<Partial>> {
     let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
@@ -178,9 +179,30 @@ pub(super) fn partials(
     if let Some(answer) = super::rollup::partials(parts, overlay, buffered_prev, series, bounds)? {
         return Ok(answer);
     }
-    let prev = last_before(parts, buffered_prev, series, start)?;
+    let clusters = clusters(parts, series, start, end);
+    // The reading before the range, from the index alone: each part's last block that ends before the
+    // range. Points of a block that straddles the range's start reach the folder with the block, which
+    // takes the latest of them as the reading before. Only when a part's candidate falls inside that
+    // block's span could precedence between two parts matter: then the exact lookup decides.
+    // (time, precedence, value): the buffer outranks every part, a newer part an older one.
+    let mut cheap = buffered_prev.map(|(t, v)| (t, usize::MAX, v));
+    for (prec, part) in parts.iter().enumerate() {
+        let blocks = part.blocks_of(series);
+        let n = blocks.partition_point(|b| b.summary.last.0 < start);
+        if let Some(b) = n.checked_sub(1).and_then(|i| blocks.get(i))
+            && cheap.is_none_or(|(t, p, _)| (b.summary.last.0, prec) > (t, p))
+        {
+            cheap = Some((b.summary.last.0, prec, b.summary.last.1));
+        }
+    }
+    let cheap = cheap.map(|(t, _, v)| (t, v));
+    let first_lo = clusters.first().map(|c| span(c).0);
+    let prev = match (cheap, first_lo) {
+        (Some((t, _)), Some(lo)) if t >= lo => last_before(parts, buffered_prev, series, start)?,
+        _ => cheap,
+    };
     let mut folder = Folder::new(bounds, prev);
-    for cluster in clusters(parts, series, start, end) {
+    for cluster in clusters {
         let (lo, hi) = span(&cluster);
         let (before, inside, after) = split(overlay, lo, hi);
         for &(t, v) in before {
@@ -189,8 +211,13 @@ pub(super) fn partials(
         overlay = after;
         if let [one] = cluster.as_slice()
             && inside.is_empty()
-            && folder.block(&one.block.summary)
         {
+            if !folder.block(&one.block.summary) {
+                one.part.decode_into(&one.block, scratch)?;
+                for &(t, v) in &scratch.points {
+                    folder.point(t, v);
+                }
+            }
             continue;
         }
         for (t, v) in merged(&cluster, inside)? {
