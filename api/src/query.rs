@@ -147,7 +147,11 @@ pub(crate) async fn query(
     let (q, format) = parse(&params, (state.clock)())?;
     let series = query::run(state.reader.as_ref(), &q).await?;
     Ok(match format {
-        Format::Json => Json(to_json(&q, &series)).into_response(),
+        Format::Json => (
+            [(header::CONTENT_TYPE, "application/json")],
+            to_json(&q, &series)?,
+        )
+            .into_response(),
         Format::Csv => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
             to_csv(&q, &series),
@@ -156,27 +160,78 @@ pub(crate) async fn query(
     })
 }
 
-fn to_json(q: &Query, series: &[ResultSeries]) -> Value {
+/// The JSON answer, serialized straight from borrowed data (no intermediate `Value` tree: a year of daily
+/// buckets for 400 buildings is 146,000 points). Keys in alphabetical order.
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    every: Option<String>,
+    field: &'a Option<MeasurementName>,
+    #[serde(rename = "fn")]
+    func: Option<String>,
+    from: String,
+    measurement: &'a Option<MeasurementName>,
+    series: Vec<AnswerSeries<'a>>,
+    to: String,
+    tz: &'a str,
+    unit: Option<&'a bydata_schemas::Unit>,
+}
+
+#[derive(serde::Serialize)]
+struct AnswerSeries<'a> {
+    points: Vec<AnswerPoint<'a>>,
+    tags: &'a BTreeMap<String, String>,
+    unit: &'a Option<bydata_schemas::Unit>,
+}
+
+#[derive(serde::Serialize)]
+struct AnswerPoint<'a> {
+    time: &'a str,
+    value: Option<f64>,
+}
+
+fn to_json(q: &Query, series: &[ResultSeries]) -> Result<Vec<u8>, Error> {
     let units: BTreeSet<_> = series.iter().map(|s| s.unit.as_ref()).collect();
     let unit = if units.len() == 1 {
         units.into_iter().next().flatten()
     } else {
         None
     };
-    json!({
-        "measurement": q.filter.measurement,
-        "field": q.filter.field,
-        "unit": unit,
-        "fn": q.every.map(|_| q.func.to_string()),
-        "every": q.every.map(|e| e.to_string()),
-        "tz": q.tz.name(),
-        "from": time_in(q.tz, q.from),
-        "to": time_in(q.tz, q.to),
-        "series": series.iter().map(|s| json!({
-            "tags": s.tags,
-            "unit": s.unit,
-            "points": s.points.iter().map(|(t, v)| json!({"time": time_in(q.tz, *t), "value": v})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+    // Bucketed series share their timestamps: format each once.
+    let mut times: HashMap<UnixNanos, String> = HashMap::new();
+    for s in series {
+        for (t, _) in &s.points {
+            times.entry(*t).or_insert_with(|| time_in(q.tz, *t));
+        }
+    }
+    let answer = Answer {
+        every: q.every.map(|e| e.to_string()),
+        field: &q.filter.field,
+        func: q.every.map(|_| q.func.to_string()),
+        from: time_in(q.tz, q.from),
+        measurement: &q.filter.measurement,
+        series: series
+            .iter()
+            .map(|s| AnswerSeries {
+                points: s
+                    .points
+                    .iter()
+                    .map(|(t, v)| AnswerPoint {
+                        time: times.get(t).map_or("", String::as_str),
+                        value: *v,
+                    })
+                    .collect(),
+                tags: &s.tags,
+                unit: &s.unit,
+            })
+            .collect(),
+        to: time_in(q.tz, q.to),
+        tz: q.tz.name(),
+        unit,
+    };
+    serde_json::to_vec(&answer).map_err(|e| {
+        Error::Store(bydata_store::Error::Task {
+            detail: format!("encoding the answer: {e}"),
+        })
     })
 }
 
