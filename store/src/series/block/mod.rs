@@ -125,14 +125,32 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>, BlockError> {
 /// summary matches the points (`decode` does; `verify` runs it over every block): the fast path for queries,
 /// which reuses `out` from block to block. Returns the summary.
 pub(crate) fn decode_into(bytes: &[u8], out: &mut Vec<(i64, f64)>) -> Result<Summary, BlockError> {
+    decode_until(bytes, None, out)
+}
+
+/// `decode_into` for the points before `until` only: the values after them are not decoded (values are
+/// delta-coded, so the ones before must be).
+pub(crate) fn decode_until(
+    bytes: &[u8],
+    until: Option<i64>,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<Summary, BlockError> {
     let (summary, payload) = open(bytes)?;
     // `open` capped the count at MAX_POINTS and at what the payload can hold, which bounds allocation.
     let count = summary.count as usize;
     let mut input = BitReader::new(payload, HEADER_LEN);
     out.clear();
     times::decode_into(&mut input, count, out)?;
-    values::decode_into(&mut input, out)?;
-    input.finish()?;
+    let wanted = until.map_or(count, |until| out.partition_point(|p| p.0 < until));
+    if wanted == count {
+        values::decode_into(&mut input, out)?;
+        input.align()?;
+        input.finish()?;
+    } else {
+        // The rest of the stream is not read, so neither its padding nor its end is checked here.
+        values::decode_into(&mut input, out.get_mut(..wanted).unwrap_or_default())?;
+        out.truncate(wanted);
+    }
     Ok(summary)
 }
 

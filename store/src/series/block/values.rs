@@ -39,10 +39,12 @@ pub(crate) fn encode(values: &[f64]) -> Vec<u8> {
 pub(crate) fn decode(input: &mut BitReader<'_>, count: usize) -> Result<Vec<f64>, BlockError> {
     let mut slots = vec![(0i64, 0f64); count];
     decode_into(input, &mut slots)?;
+    input.align()?;
     Ok(slots.into_iter().map(|p| p.1).collect())
 }
 
-/// Decodes one value into the `.1` of every slot, in order.
+/// Decodes one value into the `.1` of every slot, in order (the padding after the section is left for the
+/// caller: it is only there when every value was read).
 pub(crate) fn decode_into(
     input: &mut BitReader<'_>,
     slots: &mut [(i64, f64)],
@@ -56,7 +58,7 @@ pub(crate) fn decode_into(
             });
         }
     }
-    input.align()
+    Ok(())
 }
 
 fn encode_xor(values: &[f64]) -> Vec<u8> {

@@ -237,15 +237,20 @@ impl Part {
 
     /// Reads and decodes a block into `scratch.points`, reusing its buffers (the query path: checksum and
     /// index entry checked, not the summary; `decode` checks that too).
-    pub(super) fn decode_into(&self, b: &BlockRef, scratch: &mut Scratch) -> Result<()> {
+    /// Only the points before `until` are decoded.
+    pub(super) fn decode_into(
+        &self,
+        b: &BlockRef,
+        until: i64,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
         scratch.bytes.resize(b.len as usize, 0);
         self.file
             .read_exact_at(&mut scratch.bytes, b.offset)
             .map_err(io("reading a block", &self.path))?;
-        block::decode_into(&scratch.bytes, &mut scratch.points).map_err(super::block_error)?;
-        if scratch.points.len() != b.summary.count as usize
-            || scratch.points.first().map(|p| p.0) != Some(b.summary.first.0)
-        {
+        let summary = block::decode_until(&scratch.bytes, Some(until), &mut scratch.points)
+            .map_err(super::block_error)?;
+        if summary.count != b.summary.count || summary.first.0 != b.summary.first.0 {
             return Err(crate::Error::Corrupt {
                 what: "part file",
                 detail: format!("{}: a block differs from its index", self.path.display()),

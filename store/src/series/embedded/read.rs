@@ -213,8 +213,14 @@ pub(super) fn partials(
             && inside.is_empty()
         {
             if !folder.block(&one.block.summary) {
-                one.part.decode_into(&one.block, scratch)?;
-                for &(t, v) in &scratch.points {
+                one.part.decode_into(&one.block, end, scratch)?;
+                // The last point before the range is the reading before it; earlier ones do not matter.
+                let from = scratch.points.partition_point(|p| p.0 < start);
+                for &(t, v) in scratch
+                    .points
+                    .get(from.saturating_sub(1)..)
+                    .unwrap_or_default()
+                {
                     folder.point(t, v);
                 }
             }
