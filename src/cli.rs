@@ -293,12 +293,14 @@ fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
         .context("series store (is bydata still running on this data dir?)")?;
     let report = engine.verify().context("series block")?;
     println!(
-        "ok: journal {records} records ({offset} bytes); series {} in {} parts, {} blocks ({} points, {} bytes), and {} points in the write-ahead log",
+        "ok: journal {records} records ({offset} bytes); series {} in {} parts, {} blocks ({} points, {} bytes), {} rollup buckets ({} bytes), and {} points in the write-ahead log",
         report.series,
         report.parts,
         report.blocks,
         report.block_points,
         report.block_bytes,
+        report.rollups,
+        report.rollup_bytes,
         report.head_points
     );
     Ok(())
