@@ -585,6 +585,7 @@ def main() -> int:
     ap.add_argument("--json", help="also write the results as JSON to this path")
     ap.add_argument("--bydata", help="bydata binary (default target/release/bydata)", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                                      "target", "release", "bydata"))
+    ap.add_argument("--bydata-config", help="a bydata config file (default: bydata's defaults)")
     ap.add_argument("--victoria-metrics", default=shutil.which("victoria-metrics") or "victoria-metrics")
     ap.add_argument("--tmp", help="parent of the temporary directory (default: the system's)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (data dirs, logs)")
@@ -640,9 +641,9 @@ def run(args, tmp: str, t_run: float) -> int:
     while len({bport, mport, vport}) < 3:
         mport, vport = free_port(), free_port()
     benv = {**os.environ, "BYDATA_ADMIN_TOKEN": TOKEN}
-    bydata = Server("bydata", [args.bydata, "serve", "--data-dir", bdir, "--http-addr", f"127.0.0.1:{bport}",
-                               "--mqtt-addr", f"127.0.0.1:{mport}"], benv, os.path.join(tmp, "bydata.log"), bport,
-                    "/health")
+    bargv = [args.bydata, "serve", "--data-dir", bdir, "--http-addr", f"127.0.0.1:{bport}", "--mqtt-addr",
+             f"127.0.0.1:{mport}"] + (["--config", args.bydata_config] if args.bydata_config else [])
+    bydata = Server("bydata", bargv, benv, os.path.join(tmp, "bydata.log"), bport, "/health")
     vm = Server("VictoriaMetrics", [
         args.victoria_metrics, f"-storageDataPath={vdir}", f"-httpListenAddr=127.0.0.1:{vport}",
         "-retentionPeriod=100y", "-search.disableCache", "-search.latencyOffset=1s", "-dedup.minScrapeInterval=0s",
