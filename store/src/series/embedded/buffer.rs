@@ -1,28 +1,44 @@
 //! Points written since the last flush, per series, sorted by time (the WAL holds them durably; this is the
 //! readable copy). In-order writes append; late points and overwrites go to their place by binary search.
+use super::fxhash::FxBuild;
 use std::collections::HashMap;
 
 #[derive(Debug, Default)]
 pub(super) struct Buffer {
-    series: HashMap<u64, Vec<(i64, f64)>>,
+    /// Keyed by our own dense series ids, so the fast hasher is safe here.
+    series: HashMap<u64, Vec<(i64, f64)>, FxBuild>,
     points: usize,
 }
 
-impl Buffer {
-    pub(super) fn insert(&mut self, id: u64, t: i64, v: f64) {
-        let points = self.series.entry(id).or_default();
-        match points.last() {
-            None => points.push((t, v)),
-            Some(&(last, _)) if t > last => points.push((t, v)),
-            _ => match points.binary_search_by_key(&t, |p| p.0) {
-                Ok(i) => {
-                    points[i].1 = v;
-                    return;
-                }
-                Err(i) => points.insert(i, (t, v)),
-            },
+/// Puts one point in its place; returns whether it was new (not an overwrite).
+fn place(points: &mut Vec<(i64, f64)>, t: i64, v: f64) -> bool {
+    match points.last() {
+        Some(&(last, _)) if t <= last => match points.binary_search_by_key(&t, |p| p.0) {
+            Ok(i) => {
+                points[i].1 = v;
+                false
+            }
+            Err(i) => {
+                points.insert(i, (t, v));
+                true
+            }
+        },
+        _ => {
+            points.push((t, v));
+            true
         }
-        self.points += 1;
+    }
+}
+
+impl Buffer {
+    /// Inserts points of one series in the order given (a later one wins at the same time).
+    pub(super) fn insert_many(&mut self, id: u64, new: &[(i64, f64)]) {
+        let points = self.series.entry(id).or_default();
+        for &(t, v) in new {
+            if place(points, t, v) {
+                self.points += 1;
+            }
+        }
     }
 
     pub(super) fn points(&self) -> usize {

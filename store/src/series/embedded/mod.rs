@@ -20,6 +20,7 @@
 //! parts writes every byte once per merge level, sequentially, and recovery is a log replay.
 mod buffer;
 mod files;
+mod fxhash;
 mod merge;
 mod part;
 mod read;
@@ -326,9 +327,7 @@ impl EmbeddedEngine {
                         detail: format!("points of series {id}, which was never defined"),
                     });
                 }
-                for (t, v) in points {
-                    buffer.insert(id, t, v);
-                }
+                buffer.insert_many(id, &points);
             }
             Ok(())
         })?;

@@ -5,6 +5,7 @@
 //! merger's queue is bounded too; a flush notice that does not fit is dropped (the merger plans from the
 //! parts it sees, so a missed notice loses nothing).
 use super::files::sync_dir;
+use super::fxhash::FxBuild;
 use super::part::{Part, PartWriter};
 use super::wal::{self, Wal};
 use super::{Def, Shared, blocking, merge, read_lock, rollup, write_lock};
@@ -209,8 +210,9 @@ impl Writer {
         let mut next_id = self.next_id;
         {
             let index = read_lock(&self.shared.index);
-            // Per series of this group: its slot in `groups`.
-            let mut slots: HashMap<&SeriesKey, usize> = HashMap::new();
+            // Per series of this group: its slot in `groups`. The group's own map, gone after it: the fast
+            // hasher is safe here (crafted keys could slow only the group that carries them).
+            let mut slots: HashMap<&SeriesKey, usize, FxBuild> = HashMap::default();
             for p in points {
                 let slot = match slots.get(&p.series) {
                     Some(slot) => *slot,
@@ -250,9 +252,7 @@ impl Writer {
         {
             let mut buffer = write_lock(&self.shared.buffer);
             for (id, points) in &groups {
-                for &(t, v) in points {
-                    buffer.insert(*id, t, v);
-                }
+                buffer.insert_many(*id, points);
             }
         }
         self.pending.extend(defs);
