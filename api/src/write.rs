@@ -11,11 +11,13 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bydata_schemas::line_protocol::{FieldValue, Precision, parse_line};
-use bydata_schemas::{DeviceId, MeasurementName, Point, SeriesKey};
-use std::collections::{BTreeSet, HashMap};
+use bydata_schemas::line_protocol::{FieldRef, FieldValue, Precision, SeriesRef, parse_line_ref};
+use bydata_schemas::{DeviceId, MeasurementName, Point, SeriesKey, UnixNanos};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Read;
+use std::str::Utf8Error;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest body accepted after decompression; a gzip bomb stops here.
@@ -64,7 +66,8 @@ fn invalid(message: String) -> Error {
     Error::bad("invalid_line_protocol", message)
 }
 
-fn body_text(headers: &HeaderMap, body: &Bytes) -> Result<String, Error> {
+/// The body as text, borrowed unless it was compressed.
+fn body_text<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<Cow<'a, str>, Error> {
     let gzip = match headers
         .get(header::CONTENT_ENCODING)
         .map(HeaderValue::to_str)
@@ -81,94 +84,246 @@ fn body_text(headers: &HeaderMap, body: &Bytes) -> Result<String, Error> {
             ));
         }
     };
-    let bytes = if gzip {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(body.as_ref())
-            .take(MAX_BODY_BYTES as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                Error::bad(
-                    "invalid_body",
-                    format!("gzip body does not decompress: {e}"),
-                )
-            })?;
-        if out.len() > MAX_BODY_BYTES {
-            return Err(Error::bad(
-                "body_too_large",
-                format!(
-                    "the decompressed body exceeds {MAX_BODY_BYTES} bytes; send smaller batches"
-                ),
-            ));
-        }
-        out
-    } else {
-        body.to_vec()
-    };
-    String::from_utf8(bytes).map_err(|e| {
+    let not_utf8 = |e: Utf8Error| {
         Error::bad(
             "invalid_body",
             format!(
                 "line protocol must be UTF-8; byte {} is not",
-                e.utf8_error().valid_up_to()
+                e.valid_up_to()
             ),
         )
-    })
+    };
+    if !gzip {
+        return std::str::from_utf8(body)
+            .map(Cow::Borrowed)
+            .map_err(not_utf8);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body.as_ref())
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Error::bad(
+                "invalid_body",
+                format!("gzip body does not decompress: {e}"),
+            )
+        })?;
+    if out.len() > MAX_BODY_BYTES {
+        return Err(Error::bad(
+            "body_too_large",
+            format!("the decompressed body exceeds {MAX_BODY_BYTES} bytes; send smaller batches"),
+        ));
+    }
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|e| not_utf8(e.utf8_error()))
 }
 
-/// The points of a request, or the first reason (with its line number) to refuse it.
-fn points(
-    text: &str,
-    precision: Precision,
-    now: i64,
-    state: &AppState,
-) -> Result<(Vec<Point>, u64), Error> {
-    let mut points = Vec::new();
-    let mut skipped = 0u64;
-    let mut device_tags: BTreeSet<(usize, String)> = BTreeSet::new();
-    for (index, raw) in text.split('\n').enumerate() {
-        let n = index + 1;
-        let Some(line) =
-            parse_line(raw, precision).map_err(|reason| invalid(format!("line {n}: {reason}")))?
+/// A request's measurement and tag set, parsed and validated once however many lines repeat it.
+struct Series {
+    template: Template,
+    /// Indexes into [`Batch::keys`], in the order the fields first appeared. Lines of one series usually list
+    /// the same fields in the same order, so a field is looked for at its own position first.
+    fields: Vec<usize>,
+    /// Field name → index into [`Batch::keys`], once a series has more fields than a scan handles well.
+    by_field: HashMap<String, usize>,
+}
+
+/// Where the next key of a series takes its measurement and tags from.
+enum Template {
+    /// The parse, moved into the first key.
+    Parsed {
+        measurement: MeasurementName,
+        tags: BTreeMap<String, String>,
+    },
+    /// A key of the series, cloned.
+    Key(usize),
+}
+
+/// A series key with the number of values written to it.
+struct Key {
+    series: SeriesKey,
+    uses: usize,
+}
+
+/// The values of a request, each naming its series key by index: a key is built and validated once per
+/// request, and cloned for each of its values but the last, which takes it.
+#[derive(Default)]
+struct Batch<'a> {
+    /// Series text (measurement and tag set as written) → index into `series`.
+    by_text: HashMap<&'a str, usize>,
+    series: Vec<Series>,
+    keys: Vec<Key>,
+    /// (index into `keys`, time, value), in the order written.
+    values: Vec<(usize, UnixNanos, f64)>,
+    skipped: u64,
+    /// Value of a `device` tag → the first line that has it.
+    device_tags: HashMap<String, usize>,
+}
+
+impl<'a> Batch<'a> {
+    /// Parses line `n` and adds its values.
+    fn line(
+        &mut self,
+        n: usize,
+        raw: &'a str,
+        precision: Precision,
+        now: UnixNanos,
+        fields: &mut Vec<FieldRef<'a>>,
+    ) -> Result<(), Error> {
+        let known = |text| self.by_text.get(text).copied();
+        let Some(line) = parse_line_ref(raw, precision, known, fields)
+            .map_err(|reason| invalid(format!("line {n}: {reason}")))?
         else {
-            continue;
+            return Ok(());
         };
-        let measurement = MeasurementName::new(line.measurement.as_str())
-            .map_err(|e| invalid(format!("line {n}: {e}")))?;
-        if let Some((_, v)) = line.tags.iter().find(|(k, _)| k.as_str() == "device") {
-            device_tags.insert((n, v.clone()));
-        }
+        let at = match line.series {
+            SeriesRef::Known(at) => at,
+            SeriesRef::Parsed { measurement, tags } => {
+                let measurement = MeasurementName::new(measurement)
+                    .map_err(|e| invalid(format!("line {n}: {e}")))?;
+                if let Some(device) = tags.get("device")
+                    && !self.device_tags.contains_key(device)
+                {
+                    self.device_tags.insert(device.clone(), n);
+                }
+                self.series.push(Series {
+                    template: Template::Parsed { measurement, tags },
+                    fields: Vec::new(),
+                    by_field: HashMap::new(),
+                });
+                self.by_text.insert(line.series_text, self.series.len() - 1);
+                self.series.len() - 1
+            }
+        };
         let time = line.time.unwrap_or(now);
-        for (key, value) in &line.fields {
+        for (position, (field, value)) in fields.iter().enumerate() {
             let value = match value {
                 FieldValue::Float(v) => *v,
                 FieldValue::Integer(v) => *v as f64,
                 FieldValue::UInteger(v) => *v as f64,
                 FieldValue::Boolean(b) => f64::from(u8::from(*b)),
                 FieldValue::String(_) => {
-                    skipped += 1;
+                    self.skipped += 1;
                     continue;
                 }
             };
             if !value.is_finite() {
                 return Err(invalid(format!(
-                    "line {n}: field {key:?} is not a finite number"
+                    "line {n}: field {field:?} is not a finite number"
                 )));
             }
-            let field = MeasurementName::new(key.as_str())
+            let key = self
+                .key(at, position, field)
                 .map_err(|e| invalid(format!("line {n}: {e}")))?;
-            points.push(Point {
-                series: SeriesKey {
-                    measurement: measurement.clone(),
-                    tags: line.tags.clone(),
-                    field,
-                },
+            self.keys[key].uses += 1;
+            self.values.push((key, time, value));
+        }
+        Ok(())
+    }
+
+    /// The key of `field` in series `at`, built (and the field name validated) the first time it is seen.
+    fn key(
+        &mut self,
+        at: usize,
+        position: usize,
+        field: &str,
+    ) -> Result<usize, bydata_schemas::Error> {
+        const SCAN_UP_TO: usize = 16;
+        let series = &mut self.series[at];
+        let keys = &self.keys;
+        let is_field = |key: &&usize| keys[**key].series.field.as_str() == field;
+        let found = match series.fields.get(position).filter(is_field) {
+            Some(key) => Some(key),
+            None if series.fields.len() <= SCAN_UP_TO => series.fields.iter().find(is_field),
+            None => series.by_field.get(field),
+        };
+        if let Some(&key) = found {
+            return Ok(key);
+        }
+        let field_name = MeasurementName::new(field)?;
+        let new = self.keys.len();
+        let series_key = match std::mem::replace(&mut series.template, Template::Key(new)) {
+            Template::Parsed { measurement, tags } => SeriesKey {
+                measurement,
+                tags,
+                field: field_name,
+            },
+            Template::Key(key) => {
+                let template = &self.keys[key].series;
+                SeriesKey {
+                    measurement: template.measurement.clone(),
+                    tags: template.tags.clone(),
+                    field: field_name,
+                }
+            }
+        };
+        self.keys.push(Key {
+            series: series_key,
+            uses: 0,
+        });
+        series.fields.push(new);
+        if series.fields.len() > SCAN_UP_TO {
+            if series.by_field.is_empty() {
+                let keys = &self.keys;
+                series.by_field = series
+                    .fields
+                    .iter()
+                    .map(|&key| (keys[key].series.field.to_string(), key))
+                    .collect();
+            } else {
+                series.by_field.insert(field.to_owned(), new);
+            }
+        }
+        Ok(new)
+    }
+
+    /// The points in the order written.
+    fn into_points(self) -> Vec<Point> {
+        let mut keys: Vec<(Option<SeriesKey>, usize)> = self
+            .keys
+            .into_iter()
+            .map(|key| (Some(key.series), key.uses))
+            .collect();
+        let mut points = Vec::with_capacity(self.values.len());
+        for (key, time, value) in self.values {
+            let (slot, uses) = &mut keys[key];
+            *uses -= 1;
+            let series = if *uses == 0 {
+                slot.take()
+            } else {
+                slot.clone()
+            };
+            points.extend(series.map(|series| Point {
+                series,
                 unit: None,
                 time,
                 value,
-            });
+            }));
         }
+        points
+    }
+}
+
+/// The points of a request, or the first reason (with its line number) to refuse it.
+fn points(
+    text: &str,
+    precision: Precision,
+    now: UnixNanos,
+    state: &AppState,
+) -> Result<(Vec<Point>, u64), Error> {
+    let mut batch = Batch::default();
+    let mut fields = Vec::new();
+    for (index, raw) in text.split('\n').enumerate() {
+        batch.line(index + 1, raw, precision, now, &mut fields)?;
     }
     // Identity is never taken from a payload: a registered device's series are written by that device alone.
+    let mut device_tags: Vec<(usize, String)> = batch
+        .device_tags
+        .drain()
+        .map(|(value, n)| (n, value))
+        .collect();
+    device_tags.sort_unstable();
     for (n, value) in device_tags {
         if let Ok(id) = DeviceId::new(value.as_str())
             && state.registry.device(&id)?.is_some()
@@ -181,7 +336,8 @@ fn points(
             ));
         }
     }
-    Ok((points, skipped))
+    let skipped = batch.skipped;
+    Ok((batch.into_points(), skipped))
 }
 
 pub(crate) async fn write(

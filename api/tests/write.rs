@@ -173,3 +173,69 @@ async fn auth_gzip_precision_and_device_series() {
         StatusCode::NO_CONTENT
     );
 }
+
+#[tokio::test]
+async fn lines_repeating_a_series_keep_every_value_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    // One series over several lines, its fields in another order, another series between them, a field given
+    // twice (the last value wins) and a string field (skipped, counted).
+    let body = "m,site=a,device=sda1 x=1,y=2i 1763800000\n\
+                m,site=b x=5 1763800000\n\
+                m,device=sda1,site=a y=3,x=4,note=\"s\" 1763800010\n\
+                m,site=a,device=sda1 x=6,x=7 1763800020\n";
+    let (code, err, headers) = call(&s, write(ADMIN, "bucket=b&precision=s", body)).await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{err}");
+    assert_eq!(headers["x-bydata-skipped-string-fields"], "1");
+    let range = "from=2025-11-22T00:00:00Z&to=2025-11-23T00:00:00Z";
+    for (filter, want) in [
+        ("field=x&tag.site=a", vec![1.0, 4.0, 7.0]),
+        ("field=y&tag.site=a", vec![2.0, 3.0]),
+        ("field=x&tag.site=b", vec![5.0]),
+    ] {
+        let answer = query(&s, &format!("measurement=m&{filter}&{range}")).await;
+        assert_eq!(answer["series"].as_array().unwrap().len(), 1, "{answer}");
+        let values: Vec<f64> = answer["series"][0]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["value"].as_f64().unwrap())
+            .collect();
+        assert_eq!(values, want, "{filter}");
+    }
+}
+
+#[tokio::test]
+async fn every_line_of_a_repeated_series_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let refused = |body: &'static str| {
+        let s = s.clone();
+        async move {
+            let (code, err, _) = call(&s, write(ADMIN, "bucket=b", body)).await;
+            assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+            (
+                err["error"]["code"].as_str().unwrap().to_owned(),
+                err["error"]["message"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    // A field name that is not valid, on the third line of a series the first two made known.
+    let (code, message) = refused("m,site=a x=1 1\nm,site=a x=2 2\nm,site=a bad!=3 3\n").await;
+    assert_eq!(code, "invalid_line_protocol");
+    assert!(message.starts_with("line 3:"), "{message}");
+
+    // A registered device's tag: the first line naming it, whatever tag set it comes with.
+    let device: bydata_store::Device = serde_json::from_value(serde_json::json!({
+        "id": "b7-co2", "name": "x", "transport": "mqtt", "domain": "building", "location": null, "created_at": 0
+    }))
+    .unwrap();
+    s.registry.create_device(device).unwrap();
+    let (code, message) = refused(
+        "disk,device=sda1 u=1\nco2,device=b7-co2,x=1 value=1\nco2,device=b7-co2 value=2\n\
+         co2,device=b7-co2,x=1 value=3",
+    )
+    .await;
+    assert_eq!(code, "reserved_series");
+    assert!(message.starts_with("line 2:"), "{message}");
+}

@@ -16,7 +16,9 @@
 //! to the caller, as is the "no timestamp means now" default (`Line::time` is `None`).
 
 use crate::UnixNanos;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, btree_map::Entry};
+use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
@@ -24,7 +26,7 @@ mod lexer;
 #[cfg(test)]
 mod tests;
 
-use lexer::{Cursor, is_float_literal, is_integer, unescape};
+use lexer::{Cursor, is_float_literal, parse_integer, unescape};
 
 /// Longest string field value accepted, in bytes after unescaping (the reference's "Length limit 64KB").
 pub const MAX_STRING_FIELD_BYTES: usize = 64 * 1024;
@@ -202,6 +204,63 @@ pub fn parse(body: &str, precision: Precision) -> Result<Vec<Line>, LineError> {
 
 /// Parses one line (without its `\n`; a trailing `\r` is dropped). `Ok(None)` for a blank or comment line.
 pub fn parse_line(line: &str, precision: Precision) -> Result<Option<Line>, LineErrorReason> {
+    let mut fields = Vec::new();
+    let unknown = |_: &str| None::<Infallible>;
+    let Some(parsed) = parse_line_ref(line, precision, unknown, &mut fields)? else {
+        return Ok(None);
+    };
+    let (measurement, tags) = match parsed.series {
+        SeriesRef::Known(never) => match never {},
+        SeriesRef::Parsed { measurement, tags } => (measurement, tags),
+    };
+    Ok(Some(Line {
+        measurement,
+        tags,
+        fields: fields
+            .into_iter()
+            .map(|(key, value)| (key.into_owned(), value))
+            .collect(),
+        time: parsed.time,
+    }))
+}
+
+/// A field as [`parse_line_ref`] reads it: the key borrows from the line unless it had escapes.
+pub type FieldRef<'a> = (Cow<'a, str>, FieldValue);
+
+/// The measurement and tag set of a [`LineRef`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesRef<K> {
+    /// What the caller's `known` returned for the series text; the measurement and tags were not parsed.
+    Known(K),
+    Parsed {
+        measurement: String,
+        /// Sorted by key, keys unique.
+        tags: BTreeMap<String, String>,
+    },
+}
+
+/// One line read by [`parse_line_ref`]; its fields are in the caller's buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineRef<'a, K> {
+    /// The measurement and tag set as written, escapes unresolved. Equal text means an equal measurement and
+    /// tag set, so a caller can key what it derives from them by this text.
+    pub series_text: &'a str,
+    pub series: SeriesRef<K>,
+    /// Nanoseconds; `None` when the line has no timestamp.
+    pub time: Option<UnixNanos>,
+}
+
+/// [`parse_line`] for bodies where many lines share a series. Once the measurement and tag set are delimited,
+/// `known(series_text)` is asked; when it returns `Some`, they are not parsed again (a series text that parsed
+/// once parses the same way again). The fields replace the content of `fields`, in the order written, keys
+/// unique. Accepts and refuses exactly what `parse_line` does, with the same reasons.
+pub fn parse_line_ref<'a, K>(
+    line: &'a str,
+    precision: Precision,
+    known: impl FnOnce(&'a str) -> Option<K>,
+    fields: &mut Vec<FieldRef<'a>>,
+) -> Result<Option<LineRef<'a, K>>, LineErrorReason> {
+    fields.clear();
     let line = line.strip_suffix('\r').unwrap_or(line);
     let line = line.trim_start_matches([' ', '\t']);
     if line.is_empty() || line.starts_with('#') {
@@ -209,16 +268,25 @@ pub fn parse_line(line: &str, precision: Precision) -> Result<Option<Line>, Line
     }
     let mut cur = Cursor { text: line, pos: 0 };
 
-    let raw = cur.take_escaped(b", ");
-    if raw.is_empty() {
-        return Err(LineErrorReason::EmptyMeasurement);
-    }
-    let measurement = unescape(raw, b", ");
-    let tags = tag_set(&mut cur)?;
+    // The series section ends at the first unescaped space: the measurement and the tags stop only at
+    // unescaped `,` `=` or space, and a valid section consumes every `,` and `=` it meets.
+    let series_text = Cursor { text: line, pos: 0 }.take_escaped(b" ");
+    let series = if let Some(known) = known(series_text) {
+        cur.pos = series_text.len();
+        SeriesRef::Known(known)
+    } else {
+        let raw = cur.take_escaped(b", ");
+        if raw.is_empty() {
+            return Err(LineErrorReason::EmptyMeasurement);
+        }
+        let measurement = unescape(raw, b", ").into_owned();
+        let tags = tag_set(&mut cur)?;
+        SeriesRef::Parsed { measurement, tags }
+    };
     if cur.skip_spaces() == 0 || cur.at_end() {
         return Err(LineErrorReason::MissingFields);
     }
-    let fields = field_set(&mut cur)?;
+    field_set(&mut cur, fields)?;
     cur.skip_spaces();
     let time = if cur.at_end() {
         None
@@ -233,10 +301,9 @@ pub fn parse_line(line: &str, precision: Precision) -> Result<Option<Line>, Line
         }
         Some(time)
     };
-    Ok(Some(Line {
-        measurement,
-        tags,
-        fields,
+    Ok(Some(LineRef {
+        series_text,
+        series,
         time,
     }))
 }
@@ -260,25 +327,28 @@ fn tag_set(cur: &mut Cursor<'_>) -> Result<BTreeMap<String, String>, LineErrorRe
         if raw_value.is_empty() {
             return Err(LineErrorReason::EmptyTagValue { key: snippet(&key) });
         }
-        match tags.entry(key) {
+        match tags.entry(key.into_owned()) {
             Entry::Occupied(entry) => {
                 return Err(LineErrorReason::DuplicateTag {
                     key: snippet(entry.key()),
                 });
             }
             Entry::Vacant(entry) => {
-                entry.insert(unescape(raw_value, b",= "));
+                entry.insert(unescape(raw_value, b",= ").into_owned());
             }
         }
     }
     Ok(tags)
 }
 
-/// `key=value[,key=value…]`; stops before the space that ends it (or at the end of the line).
-fn field_set(cur: &mut Cursor<'_>) -> Result<Vec<(String, FieldValue)>, LineErrorReason> {
-    let mut fields: Vec<(String, FieldValue)> = Vec::new();
-    // Index by key, so a line with many fields stays linear while the last duplicate wins.
-    let mut positions: HashMap<String, usize> = HashMap::new();
+/// `key=value[,key=value…]` into `fields`; stops before the space that ends it (or at the end of the line).
+fn field_set<'a>(
+    cur: &mut Cursor<'a>,
+    fields: &mut Vec<FieldRef<'a>>,
+) -> Result<(), LineErrorReason> {
+    // Few fields: a scan finds a duplicate key faster than hashing. Many: an index keeps the line linear.
+    const SCAN_UP_TO: usize = 16;
+    let mut positions: Option<HashMap<Cow<'a, str>, usize>> = None;
     loop {
         let raw_key = cur.take_escaped(b"=, ");
         if raw_key.is_empty() {
@@ -289,19 +359,25 @@ fn field_set(cur: &mut Cursor<'_>) -> Result<Vec<(String, FieldValue)>, LineErro
             return Err(LineErrorReason::MissingFieldValue { key: snippet(&key) });
         }
         let value = field_value(cur, &key)?;
-        match positions.get(&key) {
-            Some(&at) => {
-                if let Some(slot) = fields.get_mut(at) {
-                    slot.1 = value;
-                }
-            }
+        let seen = match &positions {
+            Some(positions) => positions.get(&key).copied(),
+            None => fields.iter().position(|(k, _)| *k == key),
+        };
+        match seen.and_then(|at| fields.get_mut(at)) {
+            Some(slot) => slot.1 = value,
             None => {
-                positions.insert(key.clone(), fields.len());
+                if let Some(positions) = &mut positions {
+                    positions.insert(key.clone(), fields.len());
+                }
                 fields.push((key, value));
+                if positions.is_none() && fields.len() > SCAN_UP_TO {
+                    let index = fields.iter().enumerate();
+                    positions = Some(index.map(|(at, (k, _))| (k.clone(), at)).collect());
+                }
             }
         }
         if !cur.eat(b',') {
-            return Ok(fields);
+            return Ok(());
         }
     }
 }
@@ -322,7 +398,7 @@ fn field_value(cur: &mut Cursor<'_>, key: &str) -> Result<FieldValue, LineErrorR
             value: snippet(cur.slice_from(start)),
         });
     }
-    let value = unescape(body, b"\"");
+    let value = unescape(body, b"\"").into_owned();
     if value.len() > MAX_STRING_FIELD_BYTES {
         return Err(LineErrorReason::StringTooLong {
             key: snippet(key),
@@ -349,13 +425,8 @@ fn scalar(key: &str, raw: &str) -> Result<FieldValue, LineErrorReason> {
         _ => {}
     }
     if let Some(digits) = raw.strip_suffix('i') {
-        if !is_integer(digits) {
-            return Err(invalid());
-        }
-        return digits
-            .parse()
-            .map(FieldValue::Integer)
-            .map_err(|_| out_of_range());
+        let value = parse_integer(digits).ok_or_else(invalid)?;
+        return value.map(FieldValue::Integer).ok_or_else(out_of_range);
     }
     if let Some(digits) = raw.strip_suffix('u') {
         if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
@@ -377,13 +448,12 @@ fn scalar(key: &str, raw: &str) -> Result<FieldValue, LineErrorReason> {
 }
 
 fn timestamp(raw: &str, precision: Precision) -> Result<UnixNanos, LineErrorReason> {
-    if !is_integer(raw) {
+    let Some(units) = parse_integer(raw) else {
         return Err(LineErrorReason::InvalidTimestamp {
             value: snippet(raw),
         });
-    }
-    raw.parse::<i64>()
-        .ok()
+    };
+    units
         .and_then(|units| units.checked_mul(precision.nanos_per_unit()))
         .filter(|nanos| (MIN_TIME..=MAX_TIME).contains(nanos))
         .ok_or_else(|| LineErrorReason::TimestampOutOfRange {

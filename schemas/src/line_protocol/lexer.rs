@@ -1,10 +1,34 @@
 //! The byte-level pieces of the line protocol parser: scanning with backslash escapes, unescaping, and the
 //! number grammar InfluxDB accepts.
 
-/// `-?[0-9]+`: what InfluxDB accepts for integers and timestamps (no `+`, no spaces, no `_`).
-pub(super) fn is_integer(s: &str) -> bool {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+use std::borrow::Cow;
+
+/// `-?[0-9]+`, what InfluxDB accepts for integers and timestamps (no `+`, no spaces, no `_`), as an `i64` in
+/// one pass: `None` when `s` is not in that grammar, `Some(None)` when it is out of range.
+pub(super) fn parse_integer(s: &str) -> Option<Option<i64>> {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, s),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    // Accumulated with the sign of the result, so `i64::MIN` fits.
+    let mut value = Some(0i64);
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(b - b'0');
+        value = value.and_then(|v| v.checked_mul(10)).and_then(|v| {
+            if negative {
+                v.checked_sub(digit)
+            } else {
+                v.checked_add(digit)
+            }
+        });
+    }
+    Some(value)
 }
 
 /// `-?(digits[.digits?] | .digits)([eE][+-]?digits)?` — so `NaN`, `inf` and `+1` are refused before `f64` parsing.
@@ -39,7 +63,11 @@ pub(super) fn is_float_literal(s: &str) -> bool {
 }
 
 /// Resolves `\x` to `x` when `x` is a backslash or one of `escapable`; keeps other backslashes as written.
-pub(super) fn unescape(raw: &str, escapable: &[u8]) -> String {
+/// Borrows when there is no backslash, which is almost always.
+pub(super) fn unescape<'a>(raw: &'a str, escapable: &[u8]) -> Cow<'a, str> {
+    if !raw.as_bytes().contains(&b'\\') {
+        return Cow::Borrowed(raw);
+    }
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
@@ -53,7 +81,7 @@ pub(super) fn unescape(raw: &str, escapable: &[u8]) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A position in one line. It only ever stops on an ASCII delimiter or the end, so every slice it takes lies on
@@ -96,6 +124,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Up to the first byte in `stops` or the end; no escapes (field values and timestamps).
+    #[inline]
     pub(super) fn take_until(&mut self, stops: &[u8]) -> &'a str {
         let start = self.pos;
         while self.peek().is_some_and(|b| !stops.contains(&b)) {
@@ -105,17 +134,21 @@ impl<'a> Cursor<'a> {
     }
 
     /// Up to the first unescaped byte in `stops` or the end; a backslash always shields the byte after it.
+    #[inline]
     pub(super) fn take_escaped(&mut self, stops: &[u8]) -> &'a str {
+        let bytes = self.text.as_bytes();
         let start = self.pos;
-        while let Some(b) = self.peek() {
+        let mut pos = start;
+        while let Some(&b) = bytes.get(pos) {
             if b == b'\\' {
-                self.pos = (self.pos + 2).min(self.text.len());
+                pos += 2;
             } else if stops.contains(&b) {
                 break;
             } else {
-                self.pos += 1;
+                pos += 1;
             }
         }
+        self.pos = pos.min(bytes.len());
         self.slice_from(start)
     }
 

@@ -237,6 +237,20 @@ fn valid_lines() {
             "m a=1,b=2,a=3i",
             line("m", &[], &[("a", Integer(3)), ("b", Float(2.0))], None),
         ),
+        // the same past the point where duplicates are found by an index rather than a scan
+        (
+            "m f0=0,f1=1,f2=2,f3=3,f4=4,f5=5,f6=6,f7=7,f8=8,f9=9,f10=10,f11=11,f12=12,f13=13,f14=14,f15=15,\
+             f16=16,f17=17,f1=-1,f17=-17",
+            Line {
+                fields: (0..18)
+                    .map(|i| {
+                        let v = if i == 1 || i == 17 { -i } else { i };
+                        (format!("f{i}"), Float(f64::from(v)))
+                    })
+                    .collect(),
+                ..line("m", &[], &[], None)
+            },
+        ),
         // whitespace: leading, runs between sections, trailing; CRLF
         (
             "  \tm,t=1   f=1   -5  ",
@@ -616,6 +630,91 @@ fn precision() {
     );
 }
 
+#[test]
+fn integers_parse_as_std_does_in_one_pass() {
+    use super::lexer::parse_integer;
+    for (text, want) in [
+        ("0", Some(Some(0))),
+        ("-0", Some(Some(0))),
+        ("007", Some(Some(7))),
+        ("9223372036854775807", Some(Some(i64::MAX))),
+        ("-9223372036854775808", Some(Some(i64::MIN))),
+        ("9223372036854775808", Some(None)),
+        ("-9223372036854775809", Some(None)),
+        ("99999999999999999999999", Some(None)),
+        ("", None),
+        ("-", None),
+        ("+1", None),
+        ("--1", None),
+        ("1-", None),
+        ("1 ", None),
+        ("1_000", None),
+    ] {
+        assert_eq!(parse_integer(text), want, "{text:?}");
+    }
+}
+
+/// Parses `body` line by line as a caller with a series cache does: what `known` answers for a series text
+/// is the measurement and tags parsed from it the first time.
+fn parse_with_cache(
+    body: &str,
+    precision: Precision,
+) -> Vec<Result<Option<Line>, LineErrorReason>> {
+    let mut cache: HashMap<&str, (String, BTreeMap<String, String>)> = HashMap::new();
+    let mut fields = Vec::new();
+    let mut out = Vec::new();
+    for text in body.split('\n') {
+        let known = |series_text: &str| cache.get(series_text).cloned();
+        let parsed = parse_line_ref(text, precision, known, &mut fields).map(|parsed| {
+            parsed.map(|parsed| {
+                let (measurement, tags) = match parsed.series {
+                    SeriesRef::Known(series) => series,
+                    SeriesRef::Parsed { measurement, tags } => {
+                        cache.insert(parsed.series_text, (measurement.clone(), tags.clone()));
+                        (measurement, tags)
+                    }
+                };
+                let fields = fields.iter().map(|(k, v)| (k.to_string(), v.clone()));
+                Line {
+                    measurement,
+                    tags,
+                    fields: fields.collect(),
+                    time: parsed.time,
+                }
+            })
+        });
+        out.push(parsed);
+    }
+    out
+}
+
+#[test]
+fn a_known_series_text_is_not_parsed_again() {
+    let body = "m,t=1 f=1 1\nm,t=1 g=2i 2\nm,t=2 f=3 3\n  m,t=1 f=4\r";
+    let mut fields = Vec::new();
+    let mut texts = Vec::new();
+    for text in body.split('\n') {
+        let known = |series_text: &'static str| {
+            texts.push(series_text);
+            (series_text == "m,t=1").then_some(7)
+        };
+        let parsed = parse_line_ref(text, Precision::Ns, known, &mut fields);
+        let parsed = parsed.expect("valid").expect("not blank");
+        assert_eq!(
+            matches!(parsed.series, SeriesRef::Known(7)),
+            parsed.series_text == "m,t=1"
+        );
+        assert_eq!(fields.len(), 1);
+    }
+    assert_eq!(texts, ["m,t=1", "m,t=1", "m,t=2", "m,t=1"]);
+    assert_eq!(
+        parse_with_cache(body, Precision::Ns),
+        body.split('\n')
+            .map(|text| parse_line(text, Precision::Ns))
+            .collect::<Vec<_>>()
+    );
+}
+
 /// Serialises a line the way a careful client would: every special character escaped, `\` as `\\`.
 fn write(line: &Line) -> String {
     fn escape(s: &str, specials: &[char]) -> String {
@@ -723,5 +822,25 @@ proptest! {
         for p in [Precision::Ns, Precision::S] {
             let _ = parse(&body, p);
         }
+    }
+
+    #[test]
+    fn a_known_series_parses_as_an_unknown_one(
+        lines in prop::collection::vec("[a-c0-9,= \"\\\\#.\\-iuetfE\r\té]{0,30}", 1..6),
+        repeats in 1usize..3,
+    ) {
+        let body = vec![lines.join("\n"); repeats].join("\n");
+        for p in [Precision::Ns, Precision::S] {
+            let alone: Vec<_> = body.split('\n').map(|text| parse_line(text, p)).collect();
+            prop_assert_eq!(parse_with_cache(&body, p), alone, "{:?}", body);
+        }
+    }
+
+    #[test]
+    fn integers_parse_as_std_does(text in "-?[0-9]{0,22}|[-+0-9 a_]{0,5}") {
+        let grammar = text.strip_prefix('-').unwrap_or(&text);
+        let want = (!grammar.is_empty() && grammar.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<i64>().ok());
+        prop_assert_eq!(super::lexer::parse_integer(&text), want);
     }
 }
