@@ -12,7 +12,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bydata_schemas::line_protocol::{FieldRef, FieldValue, Precision, SeriesRef, parse_line_ref};
-use bydata_schemas::{DeviceId, MeasurementName, Point, SeriesKey, UnixNanos};
+use bydata_schemas::{DeviceId, MeasurementName, SeriesKey, UnixNanos};
+use bydata_store::SeriesPoints;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -278,30 +279,24 @@ impl<'a> Batch<'a> {
         Ok(new)
     }
 
-    /// The points in the order written.
-    fn into_points(self) -> Vec<Point> {
-        let mut keys: Vec<(Option<SeriesKey>, usize)> = self
+    /// The points grouped by series key, each series' points in the order written.
+    fn into_groups(self) -> Vec<SeriesPoints> {
+        let mut groups: Vec<SeriesPoints> = self
             .keys
             .into_iter()
-            .map(|key| (Some(key.series), key.uses))
-            .collect();
-        let mut points = Vec::with_capacity(self.values.len());
-        for (key, time, value) in self.values {
-            let (slot, uses) = &mut keys[key];
-            *uses -= 1;
-            let series = if *uses == 0 {
-                slot.take()
-            } else {
-                slot.clone()
-            };
-            points.extend(series.map(|series| Point {
-                series,
+            .map(|key| SeriesPoints {
+                series: key.series,
                 unit: None,
-                time,
-                value,
-            }));
+                points: Vec::with_capacity(key.uses),
+            })
+            .collect();
+        for (key, time, value) in self.values {
+            if let Some(group) = groups.get_mut(key) {
+                group.points.push((time, value));
+            }
         }
-        points
+        groups.retain(|g| !g.points.is_empty());
+        groups
     }
 }
 
@@ -311,7 +306,7 @@ fn points(
     precision: Precision,
     now: UnixNanos,
     state: &AppState,
-) -> Result<(Vec<Point>, u64), Error> {
+) -> Result<(Vec<SeriesPoints>, u64), Error> {
     let mut batch = Batch::default();
     let mut fields = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
@@ -337,7 +332,7 @@ fn points(
         }
     }
     let skipped = batch.skipped;
-    Ok((batch.into_points(), skipped))
+    Ok((batch.into_groups(), skipped))
 }
 
 pub(crate) async fn write(
@@ -382,8 +377,8 @@ pub(crate) async fn write(
             return Err(e);
         }
     };
-    let count = points.len() as u64;
-    state.writer.write(points).await?;
+    let count: u64 = points.iter().map(|s| s.points.len() as u64).sum();
+    state.writer.write_grouped(points).await?;
     state.write_metrics.requests.fetch_add(1, Ordering::Relaxed);
     state
         .write_metrics

@@ -20,6 +20,6 @@ pub use registry::{
 };
 pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{
-    EmbeddedEngine, EngineConfig, SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter,
-    VerifyReport,
+    EmbeddedEngine, EngineConfig, SeriesFilter, SeriesInfo, SeriesPoints, SeriesReader,
+    SeriesWriter, VerifyReport,
 };

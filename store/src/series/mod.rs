@@ -11,11 +11,35 @@ use crate::query::{Folder, Partial};
 use bydata_schemas::{MeasurementName, Point, SeriesKey, Unit, UnixNanos};
 use std::collections::BTreeMap;
 
+/// Points of one series, with the unit of the write. Within it, a later point replaces an earlier one at the
+/// same time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoints {
+    pub series: SeriesKey,
+    pub unit: Option<Unit>,
+    pub points: Vec<(UnixNanos, f64)>,
+}
+
 /// Writes batches of points. A batch is durable when `write` returns; writing a point whose series and time
 /// already exist replaces its value (so replays are idempotent).
 #[async_trait::async_trait]
 pub trait SeriesWriter: Send + Sync {
     async fn write(&self, points: Vec<Point>) -> Result<()>;
+
+    /// `write` for points already grouped by series, so a batch carries each series key once (what line
+    /// protocol naturally gives). This default flattens them; an engine can take them as they are.
+    async fn write_grouped(&self, batch: Vec<SeriesPoints>) -> Result<()> {
+        let mut points = Vec::with_capacity(batch.iter().map(|s| s.points.len()).sum());
+        for s in batch {
+            points.extend(s.points.into_iter().map(|(time, value)| Point {
+                series: s.series.clone(),
+                unit: s.unit.clone(),
+                time,
+                value,
+            }));
+        }
+        self.write(points).await
+    }
 }
 
 /// A series the store knows, with the unit of its latest write.

@@ -426,7 +426,28 @@ impl SeriesWriter for EmbeddedEngine {
                 reason: format!("value of {} at {} is not finite", p.series, p.time),
             });
         }
-        self.inner.writer.write(points).await
+        self.inner
+            .writer
+            .write(writer::Payload::Points(points))
+            .await
+    }
+
+    async fn write_grouped(&self, batch: Vec<super::SeriesPoints>) -> Result<()> {
+        let points: usize = batch.iter().map(|s| s.points.len()).sum();
+        if points == 0 {
+            return Ok(());
+        }
+        for s in &batch {
+            if let Some((t, _)) = s.points.iter().find(|p| !p.1.is_finite()) {
+                return Err(Error::InvalidQuery {
+                    reason: format!("value of {} at {t} is not finite", s.series),
+                });
+            }
+        }
+        self.inner
+            .writer
+            .write(writer::Payload::Grouped(batch))
+            .await
     }
 }
 

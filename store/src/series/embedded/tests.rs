@@ -577,3 +577,39 @@ async fn rollups_answer_aligned_buckets_and_outlive_raw_retention() {
     assert!(parts.iter().all(|p| p.count == 30), "{parts:?}");
     assert_eq!(parts[1].finish(crate::query::AggFn::First), Some(30.0));
 }
+
+#[tokio::test]
+async fn grouped_writes_equal_point_writes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let e = EmbeddedEngine::open_with(&dir.path().join("series"), small_blocks()).expect("open");
+    e.write_grouped(vec![
+        crate::series::SeriesPoints {
+            series: key("a"),
+            unit: Unit::for_measurement("temperature"),
+            points: vec![(30, 3.0), (10, 1.0), (30, 3.5)],
+        },
+        crate::series::SeriesPoints {
+            series: key("b"),
+            unit: None,
+            points: vec![(10, 7.0)],
+        },
+    ])
+    .await
+    .expect("grouped");
+    e.write(vec![point("a", 20, 2.0)]).await.expect("points");
+    assert_eq!(
+        e.range(&key("a"), 0, 100).await.expect("range"),
+        vec![(10, 1.0), (20, 2.0), (30, 3.5)],
+        "in order, the later point at the same time winning"
+    );
+    assert_eq!(
+        e.range(&key("b"), 0, 100).await.expect("range"),
+        vec![(10, 7.0)]
+    );
+    let nan = crate::series::SeriesPoints {
+        series: key("b"),
+        unit: None,
+        points: vec![(20, f64::NAN)],
+    };
+    assert!(e.write_grouped(vec![nan]).await.is_err());
+}

@@ -9,8 +9,9 @@ use super::fxhash::FxBuild;
 use super::part::{Part, PartWriter};
 use super::wal::{self, Wal};
 use super::{Def, Shared, blocking, merge, read_lock, rollup, write_lock};
+use crate::series::SeriesPoints;
 use crate::{Error, Result};
-use bydata_schemas::{Point, SeriesKey};
+use bydata_schemas::{Point, SeriesKey, Unit};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -21,8 +22,50 @@ const QUEUE: usize = 64;
 
 type Done = oneshot::Sender<Result<()>>;
 
+/// What a write request carries: points each with its key, or points grouped by series.
+pub(super) enum Payload {
+    Points(Vec<Point>),
+    Grouped(Vec<SeriesPoints>),
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Points(p) => p.len(),
+            Payload::Grouped(g) => g.iter().map(|s| s.points.len()).sum(),
+        }
+    }
+
+    /// Each series' key and unit with some of its points, in the order written.
+    fn runs(&self) -> Box<dyn Iterator<Item = Run<'_>> + '_> {
+        match self {
+            Payload::Points(points) => Box::new(points.iter().map(|p| Run {
+                series: &p.series,
+                unit: &p.unit,
+                points: Points::One(p.time, p.value),
+            })),
+            Payload::Grouped(groups) => Box::new(groups.iter().map(|s| Run {
+                series: &s.series,
+                unit: &s.unit,
+                points: Points::Many(&s.points),
+            })),
+        }
+    }
+}
+
+struct Run<'a> {
+    series: &'a SeriesKey,
+    unit: &'a Option<Unit>,
+    points: Points<'a>,
+}
+
+enum Points<'a> {
+    One(i64, f64),
+    Many(&'a [(i64, f64)]),
+}
+
 enum Request {
-    Write { points: Vec<Point>, done: Done },
+    Write { payload: Payload, done: Done },
     Compact { done: Done },
 }
 
@@ -63,9 +106,9 @@ impl Handle {
         }
     }
 
-    pub(super) async fn write(&self, points: Vec<Point>) -> Result<()> {
+    pub(super) async fn write(&self, payload: Payload) -> Result<()> {
         let (done, answer) = oneshot::channel();
-        self.send(Request::Write { points, done }).await?;
+        self.send(Request::Write { payload, done }).await?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -155,15 +198,15 @@ impl Writer {
                 // here would make a shutdown wait for work that is not needed.
                 Err(RecvTimeoutError::Disconnected) => return,
             };
-            let mut writes: Vec<(Vec<Point>, Done)> = Vec::new();
+            let mut writes: Vec<(Payload, Done)> = Vec::new();
             let mut compacts = Vec::new();
             let mut queued = 0usize;
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    Request::Write { points, done } => {
-                        queued += points.len();
-                        writes.push((points, done));
+                    Request::Write { payload, done } => {
+                        queued += payload.len();
+                        writes.push((payload, done));
                     }
                     Request::Compact { done } => compacts.push(done),
                 }
@@ -172,7 +215,7 @@ impl Writer {
                 }
             }
             if !writes.is_empty() {
-                let result = self.write_group(writes.iter().flat_map(|(p, _)| p));
+                let result = self.write_group(writes.iter().flat_map(|(p, _)| p.runs()));
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "series write failed; nothing of the group was stored");
                 }
@@ -204,7 +247,7 @@ impl Writer {
     }
 
     /// One WAL record and one fsync for the whole group; then the index and the buffer learn it.
-    fn write_group<'a>(&mut self, points: impl Iterator<Item = &'a Point>) -> Result<()> {
+    fn write_group<'a>(&mut self, runs: impl Iterator<Item = Run<'a>>) -> Result<()> {
         let mut defs: Vec<Def> = Vec::new();
         let mut groups: Vec<(u64, Vec<(i64, f64)>)> = Vec::new();
         let mut next_id = self.next_id;
@@ -213,29 +256,32 @@ impl Writer {
             // Per series of this group: its slot in `groups`. The group's own map, gone after it: the fast
             // hasher is safe here (crafted keys could slow only the group that carries them).
             let mut slots: HashMap<&SeriesKey, usize, FxBuild> = HashMap::default();
-            for p in points {
-                let slot = match slots.get(&p.series) {
+            for run in runs {
+                let slot = match slots.get(run.series) {
                     Some(slot) => *slot,
                     None => {
-                        let known = index.by_key.get(&p.series).copied();
+                        let known = index.by_key.get(run.series).copied();
                         let id = known.unwrap_or_else(|| {
                             next_id += 1;
                             next_id - 1
                         });
                         let unit_known = known.and_then(|id| index.infos.get(&id)).map(|i| &i.unit);
-                        if unit_known != Some(&p.unit) {
+                        if unit_known != Some(run.unit) {
                             defs.push(Def {
                                 id,
-                                key: p.series.clone(),
-                                unit: p.unit.clone(),
+                                key: run.series.clone(),
+                                unit: run.unit.clone(),
                             });
                         }
                         groups.push((id, Vec::new()));
-                        slots.insert(&p.series, groups.len() - 1);
+                        slots.insert(run.series, groups.len() - 1);
                         groups.len() - 1
                     }
                 };
-                groups[slot].1.push((p.time, p.value));
+                match run.points {
+                    Points::One(t, v) => groups[slot].1.push((t, v)),
+                    Points::Many(points) => groups[slot].1.extend_from_slice(points),
+                }
             }
         }
         let refs: Vec<(u64, &[(i64, f64)])> =
