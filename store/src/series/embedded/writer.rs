@@ -35,33 +35,55 @@ impl Payload {
             Payload::Grouped(g) => g.iter().map(|s| s.points.len()).sum(),
         }
     }
+}
 
-    /// Each series' key and unit with some of its points, in the order written.
-    fn runs(&self) -> Box<dyn Iterator<Item = Run<'_>> + '_> {
-        match self {
-            Payload::Points(points) => Box::new(points.iter().map(|p| Run {
-                series: &p.series,
-                unit: &p.unit,
-                points: Points::One(p.time, p.value),
-            })),
-            Payload::Grouped(groups) => Box::new(groups.iter().map(|s| Run {
-                series: &s.series,
-                unit: &s.unit,
-                points: Points::Many(&s.points),
-            })),
+/// A write request's series resolved to ids.
+enum Resolved {
+    /// Points each with its key, grouped by series here.
+    Owned(Vec<(u64, Vec<(i64, f64)>)>),
+    /// The id of each group of a grouped request.
+    Ids(Vec<u64>),
+}
+
+/// Series key → id for one group commit, allocating ids for new series and recording the definitions (new
+/// series, changed units) the WAL record must carry.
+struct Resolver<'a> {
+    next_id: u64,
+    defs: Vec<Def>,
+    /// Series new in this commit (the index learns them after the fsync).
+    new_ids: HashMap<&'a SeriesKey, u64, FxBuild>,
+    /// The unit this commit last recorded per series.
+    units: HashMap<u64, &'a Option<Unit>, FxBuild>,
+}
+
+impl<'a> Resolver<'a> {
+    fn id(&mut self, index: &super::Index, series: &'a SeriesKey, unit: &'a Option<Unit>) -> u64 {
+        let id = match index.by_key.get(series) {
+            Some(id) => *id,
+            None => match self.new_ids.get(series) {
+                Some(id) => *id,
+                None => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.new_ids.insert(series, id);
+                    id
+                }
+            },
+        };
+        let current = match self.units.get(&id) {
+            Some(u) => Some(*u),
+            None => index.infos.get(&id).map(|i| &i.unit),
+        };
+        if current != Some(unit) {
+            self.defs.push(Def {
+                id,
+                key: series.clone(),
+                unit: unit.clone(),
+            });
+            self.units.insert(id, unit);
         }
+        id
     }
-}
-
-struct Run<'a> {
-    series: &'a SeriesKey,
-    unit: &'a Option<Unit>,
-    points: Points<'a>,
-}
-
-enum Points<'a> {
-    One(i64, f64),
-    Many(&'a [(i64, f64)]),
 }
 
 enum Request {
@@ -215,7 +237,8 @@ impl Writer {
                 }
             }
             if !writes.is_empty() {
-                let result = self.write_group(writes.iter().flat_map(|(p, _)| p.runs()));
+                let payloads: Vec<&Payload> = writes.iter().map(|(p, _)| p).collect();
+                let result = self.write_group(&payloads);
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "series write failed; nothing of the group was stored");
                 }
@@ -246,46 +269,68 @@ impl Writer {
         }
     }
 
-    /// One WAL record and one fsync for the whole group; then the index and the buffer learn it.
-    fn write_group<'a>(&mut self, runs: impl Iterator<Item = Run<'a>>) -> Result<()> {
-        let mut defs: Vec<Def> = Vec::new();
-        let mut groups: Vec<(u64, Vec<(i64, f64)>)> = Vec::new();
-        let mut next_id = self.next_id;
-        {
+    /// One WAL record and one fsync for the whole group; then the index and the buffer learn it. Points are
+    /// recorded request by request, in order, so a later request's point wins at the same time.
+    fn write_group(&mut self, payloads: &[&Payload]) -> Result<()> {
+        let mut resolver = Resolver {
+            next_id: self.next_id,
+            defs: Vec::new(),
+            new_ids: HashMap::default(),
+            units: HashMap::default(),
+        };
+        let resolved: Vec<Resolved> = {
             let index = read_lock(&self.shared.index);
-            // Per series of this group: its slot in `groups`. The group's own map, gone after it: the fast
-            // hasher is safe here (crafted keys could slow only the group that carries them).
-            let mut slots: HashMap<&SeriesKey, usize, FxBuild> = HashMap::default();
-            for run in runs {
-                let slot = match slots.get(run.series) {
-                    Some(slot) => *slot,
-                    None => {
-                        let known = index.by_key.get(run.series).copied();
-                        let id = known.unwrap_or_else(|| {
-                            next_id += 1;
-                            next_id - 1
-                        });
-                        let unit_known = known.and_then(|id| index.infos.get(&id)).map(|i| &i.unit);
-                        if unit_known != Some(run.unit) {
-                            defs.push(Def {
-                                id,
-                                key: run.series.clone(),
-                                unit: run.unit.clone(),
-                            });
+            payloads
+                .iter()
+                .map(|payload| match payload {
+                    Payload::Points(points) => {
+                        // The request's own map, gone after it: the fast hasher is safe here (crafted keys
+                        // could slow only the request that carries them).
+                        let mut slots: HashMap<&SeriesKey, usize, FxBuild> = HashMap::default();
+                        let mut groups: Vec<(u64, Vec<(i64, f64)>)> = Vec::new();
+                        for p in points {
+                            let slot = match slots.get(&p.series) {
+                                Some(slot) => *slot,
+                                None => {
+                                    let id = resolver.id(&index, &p.series, &p.unit);
+                                    groups.push((id, Vec::new()));
+                                    slots.insert(&p.series, groups.len() - 1);
+                                    groups.len() - 1
+                                }
+                            };
+                            if let Some(group) = groups.get_mut(slot) {
+                                group.1.push((p.time, p.value));
+                            }
                         }
-                        groups.push((id, Vec::new()));
-                        slots.insert(run.series, groups.len() - 1);
-                        groups.len() - 1
+                        Resolved::Owned(groups)
                     }
-                };
-                match run.points {
-                    Points::One(t, v) => groups[slot].1.push((t, v)),
-                    Points::Many(points) => groups[slot].1.extend_from_slice(points),
+                    // Already one entry per series: only the ids are needed.
+                    Payload::Grouped(groups) => Resolved::Ids(
+                        groups
+                            .iter()
+                            .map(|g| resolver.id(&index, &g.series, &g.unit))
+                            .collect(),
+                    ),
+                })
+                .collect()
+        };
+        let mut refs: Vec<(u64, &[(i64, f64)])> = Vec::new();
+        for (payload, resolved) in payloads.iter().zip(&resolved) {
+            match (payload, resolved) {
+                (_, Resolved::Owned(groups)) => {
+                    refs.extend(groups.iter().map(|(id, p)| (*id, p.as_slice())));
                 }
+                (Payload::Grouped(groups), Resolved::Ids(ids)) => {
+                    refs.extend(
+                        ids.iter()
+                            .zip(groups)
+                            .map(|(id, g)| (*id, g.points.as_slice())),
+                    );
+                }
+                (Payload::Points(_), Resolved::Ids(_)) => {}
             }
         }
-        let refs: Vec<(u64, &[(i64, f64)])> =
-            groups.iter().map(|(id, p)| (*id, p.as_slice())).collect();
+        let Resolver { next_id, defs, .. } = resolver;
         let body = wal::encode(&defs, &refs)?;
         self.wal.append(&body)?;
         self.next_id = next_id;
@@ -297,7 +342,7 @@ impl Writer {
         }
         {
             let mut buffer = write_lock(&self.shared.buffer);
-            for (id, points) in &groups {
+            for (id, points) in &refs {
                 buffer.insert_many(*id, points);
             }
         }
