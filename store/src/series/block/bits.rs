@@ -88,11 +88,46 @@ impl<'a> BitReader<'a> {
     }
 
     pub(crate) fn bit(&mut self) -> Result<bool, BlockError> {
-        Ok(self.bits(1)? == 1)
+        match self.bytes.get(self.pos / 8) {
+            Some(byte) => {
+                let bit = (byte >> (7 - self.pos % 8)) & 1;
+                self.pos += 1;
+                Ok(bit == 1)
+            }
+            None => Ok(self.bits(1)? == 1),
+        }
+    }
+
+    /// The next `n` bits (1..=56) without consuming them, when the 8 bytes from the current byte exist
+    /// (`None` near the end: use `bits`).
+    pub(crate) fn peek(&self, n: u32) -> Option<u64> {
+        if !(1..=56).contains(&n) {
+            return None;
+        }
+        let window = self.bytes.get(self.pos / 8..self.pos / 8 + 8)?;
+        let window = <[u8; 8]>::try_from(window).ok()?;
+        let offset = (self.pos % 8) as u32;
+        Some((u64::from_be_bytes(window) << offset) >> (64 - n))
+    }
+
+    /// Consumes bits `peek` returned.
+    pub(crate) fn skip(&mut self, n: u32) {
+        self.pos += n as usize;
     }
 
     /// Reads `n` bits (at most 64), most significant first.
     pub(crate) fn bits(&mut self, n: u32) -> Result<u64, BlockError> {
+        // Fast path: the field lies within the 8 bytes from the current byte (offset <= 7, n <= 56).
+        if (1..=56).contains(&n)
+            && let Some(window) = self
+                .bytes
+                .get(self.pos / 8..self.pos / 8 + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        {
+            let offset = (self.pos % 8) as u32;
+            self.pos += n as usize;
+            return Ok((u64::from_be_bytes(window) << offset) >> (64 - n));
+        }
         if n > 64 {
             return Err(BlockError::Corrupt {
                 reason: "bit field wider than 64 bits",

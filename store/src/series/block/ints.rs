@@ -89,6 +89,13 @@ impl Unpacker {
     }
 
     pub(crate) fn next(&self, input: &mut BitReader<'_>) -> Result<i64, BlockError> {
+        // Fast path: the flag and a fitting value in one read.
+        if let Some(v) = input.peek(1 + self.width)
+            && v >> self.width == 0
+        {
+            input.skip(1 + self.width);
+            return Ok(unzigzag(v).wrapping_add(self.base));
+        }
         let z = if !input.bit()? {
             input.bits(self.width)?
         } else {

@@ -67,7 +67,7 @@ pub(crate) fn decode_into(
     }
     let t0 = unzigzag(input.varint()?);
     let dods = Unpacker::read_header(input)?;
-    let divisor = i128::from(10u64.pow(scale));
+    let divisor = 10u64.pow(scale);
     times.reserve(count);
     times.push((t0, 0.0));
     let (mut offset, mut delta, mut last) = (0u64, 0u64, t0);
@@ -75,11 +75,13 @@ pub(crate) fn decode_into(
         let dod = dods.next(input)?;
         delta = delta.wrapping_add(dod as u64);
         offset = offset.wrapping_add(delta);
-        // Below 2^64 * 10^18 < 2^124: no overflow in i128.
-        let t = i128::from(t0) + i128::from(offset) * divisor;
-        let t = i64::try_from(t).map_err(|_| BlockError::Corrupt {
+        // A real offset from t0 is below 2^64, so a product that overflows is corrupt. Adding it with wrapping
+        // gives the true time when that is an i64, and otherwise a time below t0 — which the check that times
+        // increase refuses.
+        let scaled = offset.checked_mul(divisor).ok_or(BlockError::Corrupt {
             reason: "timestamp out of range",
         })?;
+        let t = t0.wrapping_add(scaled as i64);
         if t <= last {
             return Err(BlockError::Corrupt {
                 reason: "timestamps not increasing",
