@@ -6,15 +6,17 @@ use super::BlockError;
 #[derive(Debug, Default)]
 pub(crate) struct BitWriter {
     bytes: Vec<u8>,
-    /// Bits used in the last byte; 0 means the next bit starts a new byte.
-    used: u32,
+    /// Bits not yet written out, right-aligned; fewer than 8 between calls.
+    pending: u64,
+    pending_bits: u32,
 }
 
 impl BitWriter {
     pub(crate) fn with_capacity(bytes: usize) -> Self {
         Self {
             bytes: Vec::with_capacity(bytes),
-            used: 0,
+            pending: 0,
+            pending_bits: 0,
         }
     }
 
@@ -25,21 +27,24 @@ impl BitWriter {
     /// Writes the low `n` bits of `value`, most significant first. `n` is at most 64.
     pub(crate) fn bits(&mut self, value: u64, n: u32) {
         debug_assert!(n <= 64);
-        let mut left = n.min(64);
-        while left > 0 {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let free = 8 - self.used;
-            let take = free.min(left);
-            let chunk = (value >> (left - take)) & ((1u64 << take) - 1);
-            if let Some(last) = self.bytes.last_mut() {
-                // `chunk` has at most `take` <= 8 significant bits.
-                *last |= (chunk as u8) << (free - take);
-            }
-            self.used = (self.used + take) % 8;
-            left -= take;
+        let n = n.min(64);
+        if n > 32 {
+            // Two halves keep the pending bits within 64 (at most 7 + 32).
+            self.bits(value >> 32, n - 32);
+            self.bits(value & 0xffff_ffff, 32);
+            return;
         }
+        if n == 0 {
+            return;
+        }
+        let value = value & ((1u64 << n) - 1);
+        self.pending = (self.pending << n) | value;
+        self.pending_bits += n;
+        while self.pending_bits >= 8 {
+            self.pending_bits -= 8;
+            self.bytes.push((self.pending >> self.pending_bits) as u8);
+        }
+        self.pending &= (1u64 << self.pending_bits) - 1;
     }
 
     pub(crate) fn u8(&mut self, value: u8) {
@@ -61,10 +66,16 @@ impl BitWriter {
 
     /// Pads the current byte with zeros.
     pub(crate) fn align(&mut self) {
-        self.used = 0;
+        if self.pending_bits > 0 {
+            self.bytes
+                .push((self.pending << (8 - self.pending_bits)) as u8);
+            self.pending = 0;
+            self.pending_bits = 0;
+        }
     }
 
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
+    pub(crate) fn into_bytes(mut self) -> Vec<u8> {
+        self.align();
         self.bytes
     }
 }

@@ -17,9 +17,14 @@ fn width(z: u64) -> u32 {
 
 /// Writes the header and every value of `values`.
 pub(crate) fn write_all(out: &mut BitWriter, values: &[i64]) {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    let base = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+    let mut scratch = values.to_vec();
+    let middle = scratch.len() / 2;
+    let base = if scratch.is_empty() {
+        0
+    } else {
+        // The median (the element a sort would put in the middle), in linear time.
+        *scratch.select_nth_unstable(middle).1
+    };
     let zs: Vec<u64> = values
         .iter()
         .map(|v| zigzag(v.wrapping_sub(base)))
