@@ -127,6 +127,17 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Cuts `path` back to its first `valid` bytes, durably (a torn tail after a crash).
+pub(super) fn cut_at(path: &Path, valid: usize) -> Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io("cutting a torn tail", path))?;
+    f.set_len(valid as u64)
+        .and_then(|()| f.sync_all())
+        .map_err(io("cutting a torn tail", path))
+}
+
 /// Makes a directory's entries (created, renamed or removed files) durable.
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

@@ -234,13 +234,7 @@ fn load_catalog(path: &Path, index: &mut Index) -> Result<()> {
         index.apply(&def);
     }
     if valid < bytes.len() {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(io("cutting the catalog's torn tail", path))?;
-        f.set_len(valid as u64)
-            .and_then(|()| f.sync_all())
-            .map_err(io("cutting the catalog's torn tail", path))?;
+        files::cut_at(path, valid)?;
     }
     Ok(())
 }

@@ -124,6 +124,52 @@ async fn compaction_keeps_every_point_and_late_data_wins() {
     );
 }
 
+/// Every function's buckets from `parts` equal a naive computation over the model's points.
+fn matches_reference(
+    parts: &[crate::query::Partial],
+    bounds: &[i64],
+    model: &BTreeMap<i64, f64>,
+) -> Result<(), TestCaseError> {
+    use crate::query::{AggFn, aggregate, increase};
+    let (b0, bn) = (bounds[0], bounds[bounds.len() - 1]);
+    let inside: Vec<(i64, f64)> = model.range(b0..bn).map(|(t, v)| (*t, *v)).collect();
+    let before = model.range(..b0).next_back().map(|(_, v)| *v);
+    for func in [
+        AggFn::Mean,
+        AggFn::Min,
+        AggFn::Max,
+        AggFn::Sum,
+        AggFn::Count,
+        AggFn::First,
+        AggFn::Last,
+        AggFn::Increase,
+    ] {
+        let want = if func == AggFn::Increase {
+            increase(bounds, before, &inside)
+        } else {
+            aggregate(bounds, &inside, func)
+        };
+        let got: Vec<Option<f64>> = parts.iter().map(|p| p.finish(func)).collect();
+        for (g, w) in got.iter().zip(&want) {
+            match (g, w) {
+                (Some(g), Some(w)) => prop_assert!(
+                    (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                    "{func}: {g} vs {w}"
+                ),
+                _ => prop_assert_eq!(
+                    g.is_some(),
+                    w.is_some(),
+                    "{}: {:?} vs {:?}",
+                    func,
+                    got,
+                    want
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Write(Vec<(u8, i16, i16)>),
@@ -199,7 +245,6 @@ proptest! {
         width in 1i64..3000,
         buckets in 1usize..12,
     ) {
-        use crate::query::{AggFn, aggregate, increase};
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let dir = tempfile::tempdir().expect("tmp");
@@ -221,25 +266,12 @@ proptest! {
                 }
             }
             let bounds: Vec<i64> = (0..=buckets as i64).map(|i| start + i * width).collect();
-            let (b0, bn) = (bounds[0], bounds[bounds.len() - 1]);
-            let inside: Vec<(i64, f64)> = model.range(b0..bn).map(|(t, v)| (*t, *v)).collect();
-            let before = model.range(..b0).next_back().map(|(_, v)| *v);
             let parts = engine.partials(&key("s"), &bounds).await.expect("partials");
             // The batched form answers the same, in order, with empty buckets for an unknown series.
             let many = engine.partials_many(&[key("missing"), key("s")], &bounds).await.expect("many");
             prop_assert_eq!(&many[1], &parts);
             prop_assert!(many[0].iter().all(|p| p.count == 0));
-            for func in [AggFn::Mean, AggFn::Min, AggFn::Max, AggFn::Sum, AggFn::Count, AggFn::First, AggFn::Last, AggFn::Increase] {
-                let want = if func == AggFn::Increase { increase(&bounds, before, &inside) } else { aggregate(&bounds, &inside, func) };
-                let got: Vec<Option<f64>> = parts.iter().map(|p| p.finish(func)).collect();
-                for (g, w) in got.iter().zip(&want) {
-                    match (g, w) {
-                        (Some(g), Some(w)) => prop_assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{func}: {g} vs {w}"),
-                        _ => prop_assert_eq!(g.is_some(), w.is_some(), "{}: {:?} vs {:?}", func, got, want),
-                    }
-                }
-            }
-            Ok(())
+            matches_reference(&parts, &bounds, &model)
         })?;
     }
 }
@@ -478,7 +510,6 @@ proptest! {
         buckets in 1usize..12,
         settle in any::<bool>(),
     ) {
-        use crate::query::{AggFn, aggregate, increase};
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let dir = tempfile::tempdir().expect("tmp");
@@ -506,21 +537,8 @@ proptest! {
             }
             let hour = 60 * MINUTE;
             let bounds: Vec<i64> = (0..=buckets as i64).map(|i| (start + i * width) * hour).collect();
-            let (b0, bn) = (bounds[0], bounds[bounds.len() - 1]);
-            let inside: Vec<(i64, f64)> = model.range(b0..bn).map(|(t, v)| (*t, *v)).collect();
-            let before = model.range(..b0).next_back().map(|(_, v)| *v);
             let parts = engine.partials(&key("s"), &bounds).await.expect("partials");
-            for func in [AggFn::Mean, AggFn::Min, AggFn::Max, AggFn::Sum, AggFn::Count, AggFn::First, AggFn::Last, AggFn::Increase] {
-                let want = if func == AggFn::Increase { increase(&bounds, before, &inside) } else { aggregate(&bounds, &inside, func) };
-                let got: Vec<Option<f64>> = parts.iter().map(|p| p.finish(func)).collect();
-                for (g, w) in got.iter().zip(&want) {
-                    match (g, w) {
-                        (Some(g), Some(w)) => prop_assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{func}: {g} vs {w}"),
-                        _ => prop_assert_eq!(g.is_some(), w.is_some(), "{}: {:?} vs {:?}", func, got, want),
-                    }
-                }
-            }
-            Ok(())
+            matches_reference(&parts, &bounds, &model)
         })?;
     }
 }

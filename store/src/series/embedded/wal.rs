@@ -10,7 +10,7 @@
 //! length-prefixed JSON [`super::Def`]), then the points grouped by series (`count`, each: `series id`,
 //! `n`, then `n × (time i64 LE, value f64 LE)`); counts and ids are LEB128 varints.
 use super::Def;
-use super::files::{Cursor, frame, frames, numbered, put_varint, sync_dir};
+use super::files::{Cursor, cut_at, frame, frames, numbered, put_varint, sync_dir};
 use crate::Result;
 use crate::error::io;
 use std::fs::{File, OpenOptions};
@@ -111,13 +111,7 @@ impl Wal {
                     cut = bytes.len() - valid,
                     "cutting a torn tail off the write-ahead log (a write that was never acknowledged)"
                 );
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(io("cutting a torn tail", path))?;
-                f.set_len(valid as u64)
-                    .and_then(|()| f.sync_all())
-                    .map_err(io("cutting a torn tail", path))?;
+                cut_at(path, valid)?;
             }
         }
         let number = segments.last().map_or(0, |(n, _)| n + 1);
