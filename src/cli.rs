@@ -289,7 +289,12 @@ fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
         records += entries.len() as u64;
         offset = next;
     }
-    let engine = bydata_store::EmbeddedEngine::open(&data_dir.join("series"))
+    // Verifying must not change what it verifies: no idle flush or merge while it reads.
+    let quiet = bydata_store::EngineConfig {
+        compact_when_idle: std::time::Duration::from_secs(365 * 86_400),
+        ..bydata_store::EngineConfig::default()
+    };
+    let engine = bydata_store::EmbeddedEngine::open_with(&data_dir.join("series"), quiet)
         .context("series store (is bydata still running on this data dir?)")?;
     let report = engine.verify().context("series block")?;
     println!(
