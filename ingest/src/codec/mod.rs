@@ -12,6 +12,7 @@
 //! before [`DecodeContext::min_time`], an invalid name, …) the whole message is rejected, so a device never has
 //! half of a message stored and the owner sees one error naming the first offending record or key.
 
+pub mod cayenne;
 mod error;
 mod flat;
 mod json;

@@ -1,0 +1,1 @@
+//! Cayenne LPP payloads (being built).

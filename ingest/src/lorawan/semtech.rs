@@ -1,0 +1,1 @@
+//! The Semtech UDP packet forwarder protocol, version 2 (being built).
