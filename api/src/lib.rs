@@ -6,6 +6,7 @@
 mod auth;
 mod devices;
 mod error;
+mod gateways;
 mod query;
 mod tokens;
 mod write;
@@ -70,6 +71,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices/{id}/status", get(devices::status))
         .route("/api/v1/devices/{id}/latest", get(query::latest))
         .route("/api/v1/query", get(query::query))
+        .route(
+            "/api/v1/gateways",
+            post(gateways::create).get(gateways::list),
+        )
+        .route(
+            "/api/v1/gateways/{eui}",
+            get(gateways::get).delete(gateways::delete),
+        )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))
         .route(

@@ -6,6 +6,7 @@
 
 mod device;
 mod error;
+mod eui;
 mod journal;
 pub mod line_protocol;
 mod series;
@@ -14,6 +15,7 @@ mod unit;
 
 pub use device::{Codec, DeviceId, Domain, Location, TagKey, Transport};
 pub use error::{Error, Result};
+pub use eui::Eui64;
 pub use journal::{EdgeRejection, JournalEntry, RejectReason, Source, Uplink};
 pub use series::{MeasurementName, Point, Reading, SeriesKey};
 pub use time::{UnixNanos, format_rfc3339, parse_rfc3339};

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+mod gateways;
 mod tokens;
+pub use gateways::{Gateway, GatewayStatus};
 pub use tokens::{Role, TokenInfo};
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
@@ -116,6 +118,10 @@ impl Registry {
                 .map_err(db("creating tables"))?;
             txn.open_table(TOKENS).map_err(db("creating tables"))?;
             txn.open_table(POSITIONS).map_err(db("creating tables"))?;
+            txn.open_table(gateways::GATEWAYS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(gateways::GATEWAY_STATUS)
+                .map_err(db("creating tables"))?;
         }
         txn.commit().map_err(db("creating tables"))?;
         Ok(Self { db: database })

@@ -1,0 +1,118 @@
+//! LoRaWAN gateway registry: `POST/GET /api/v1/gateways`, `GET/DELETE /api/v1/gateways/{eui}`. Only a
+//! registered gateway's packets are heard (Semtech UDP has no authentication of its own).
+use crate::auth::{Admin, Reader};
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bydata_schemas::{Eui64, Location, format_rfc3339};
+use bydata_store::{Gateway, GatewayStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewGateway {
+    eui: Eui64,
+    name: String,
+    location: Option<Location>,
+}
+
+fn parse_eui(eui: &str) -> Result<Eui64, Error> {
+    Eui64::new(eui).map_err(|_| Error::NotFound {
+        what: "gateway",
+        id: eui.chars().take(40).collect(),
+    })
+}
+
+fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {
+    json!({
+        "eui": g.eui,
+        "name": g.name,
+        "location": g.location,
+        "created_at": format_rfc3339(g.created_at),
+        "status": {
+            "last_seen": s.last_seen.map(format_rfc3339),
+            "push_data": s.push_data,
+            "pull_data": s.pull_data,
+            "rx_packets": s.rx_packets,
+            "rx_rejected": s.rx_rejected,
+            "tx_sent": s.tx_sent,
+            "tx_acked": s.tx_acked,
+            "last_error": s.last_error.as_ref().map(|e| json!({
+                "time": format_rfc3339(e.time),
+                "reason": e.reason,
+            })),
+        },
+    })
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    body: Result<Json<NewGateway>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let Json(new) = body?;
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::bad(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    let gateway = state.registry.create_gateway(Gateway {
+        eui: new.eui,
+        name: name.to_owned(),
+        location: new.location,
+        created_at: (state.clock)(),
+    })?;
+    tracing::info!(gateway = %gateway.eui, by = %by.id, "gateway registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(gateway_json(&gateway, &GatewayStatus::default())),
+    ))
+}
+
+pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+    let mut out = Vec::new();
+    for g in state.registry.gateways()? {
+        let status = state.registry.gateway_status(&g.eui)?;
+        out.push(gateway_json(&g, &status));
+    }
+    Ok(Json(json!({ "gateways": out })))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(eui): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let eui = parse_eui(&eui)?;
+    let gateway = state
+        .registry
+        .gateway(&eui)?
+        .ok_or_else(|| Error::NotFound {
+            what: "gateway",
+            id: eui.to_string(),
+        })?;
+    let status = state.registry.gateway_status(&eui)?;
+    Ok(Json(gateway_json(&gateway, &status)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(eui): Path<String>,
+) -> Result<StatusCode, Error> {
+    let eui = parse_eui(&eui)?;
+    if state.registry.delete_gateway(&eui)? {
+        tracing::info!(gateway = %eui, by = %by.id, "gateway removed");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound {
+            what: "gateway",
+            id: eui.to_string(),
+        })
+    }
+}
