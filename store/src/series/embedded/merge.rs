@@ -26,6 +26,8 @@ pub(super) struct Rules<'a> {
     pub(super) cutoff: &'a dyn Fn(u64) -> Option<i64>,
     pub(super) rollups: bool,
     pub(super) rollup_cutoff: Option<i64>,
+    /// Set when the engine closes: the merge stops between series and leaves its inputs as they are.
+    pub(super) stop: &'a std::sync::atomic::AtomicBool,
 }
 
 pub(super) fn merge(
@@ -49,6 +51,12 @@ pub(super) fn merge(
     ids.sort_unstable();
     ids.dedup();
     for id in ids {
+        if rules.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            out.abandon();
+            return Err(crate::Error::Task {
+                detail: "the engine is closing; the merge will run again".into(),
+            });
+        }
         let cut = (rules.cutoff)(id);
         let mut srcs: Vec<(usize, &Part, BlockRef)> = Vec::new();
         for (prec, part) in inputs.iter().enumerate() {

@@ -139,6 +139,8 @@ pub(super) struct Shared {
     parts: RwLock<Arc<Vec<Arc<Part>>>>,
     /// Numbers for new parts (flushes and merges), above every number and range on disk.
     next_number: AtomicU64,
+    /// Set when the engine closes, so a long merge does not hold the shutdown up.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -194,6 +196,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.shared
+            .closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.writer.close();
         for t in self
             .threads
@@ -340,6 +345,7 @@ impl EmbeddedEngine {
             buffer: RwLock::new(buffer),
             parts: RwLock::new(Arc::new(parts)),
             next_number: AtomicU64::new(next_number),
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
         let (writer, threads) = writer::spawn(shared.clone(), wal, pending)?;
         Ok(Self {

@@ -482,6 +482,7 @@ fn needs_retention(shared: &Shared) -> bool {
 fn merge_logged(shared: &Shared, start: usize, end: Option<usize>) -> Option<merge::Outcome> {
     match merge_from(shared, start, end) {
         Ok(o) => Some(o),
+        Err(_) if shared.closing.load(Ordering::Relaxed) => None,
         Err(e) => {
             tracing::error!(error = %e, "merging parts failed; they stay as they are");
             None
@@ -511,6 +512,7 @@ fn merge_from(shared: &Shared, start: usize, end: Option<usize>) -> Result<merge
         cutoff: &|id| cutoffs.get(&id).copied(),
         rollups: shared.config.rollups,
         rollup_cutoff: shared.rollup_cutoff(),
+        stop: &shared.closing,
     };
     let (output, outcome) = merge::merge(&shared.parts_dir, &inputs, number, &rules)?;
     {
