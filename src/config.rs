@@ -137,7 +137,7 @@ impl Config {
 
 # Where the journal, the registry and the series live.
 data_dir = "{data_dir}"
-# Semtech UDP packet forwarder address (LoRaWAN gateways; served from the LoRaWAN release on).
+# Semtech UDP packet forwarder address: LoRaWAN gateways send here; only registered gateways are heard.
 lorawan_addr = "{lorawan}"
 
 [journal]

@@ -63,6 +63,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let broker_metrics = Arc::new(bydata_broker::Metrics::default());
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
+    let lorawan_metrics = Arc::new(bydata_ingest::lorawan::listener::Metrics::default());
     let state = bydata_api::AppState {
         registry: registry.clone(),
         reader,
@@ -70,10 +71,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         write_metrics: Arc::default(),
         clock: clock.clone(),
         metrics: {
-            let (b, i) = (broker_metrics.clone(), ingest_metrics.clone());
+            let (b, i, l) = (
+                broker_metrics.clone(),
+                ingest_metrics.clone(),
+                lorawan_metrics.clone(),
+            );
             Arc::new(move |out: &mut String| {
                 b.render(out);
                 i.render(out);
+                l.render(out);
                 if let Some(Ok(n)) = embedded.as_ref().map(|e| e.head_points()) {
                     out.push_str("# TYPE bydata_store_head_points gauge\n");
                     out.push_str(&format!("bydata_store_head_points {n}\n"));
@@ -95,6 +101,20 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Fail fast if the MQTT port is taken: run() checks the bind before anything else.
     let broker = tokio::spawn(broker);
 
+    // Semtech UDP from LoRaWAN gateways; a taken port fails the start like a taken MQTT port.
+    let udp = tokio::net::UdpSocket::bind(config.lorawan_addr)
+        .await
+        .with_context(|| format!("cannot bind the LoRaWAN UDP port {}", config.lorawan_addr))?;
+    let lorawan = tokio::spawn(bydata_ingest::lorawan::listener::run(
+        udp,
+        bydata_ingest::lorawan::listener::Deps {
+            registry: registry.clone(),
+            clock: clock.clone(),
+            metrics: lorawan_metrics,
+        },
+        shutdown.child_token(),
+    ));
+
     let ingest_shutdown = CancellationToken::new();
     let ingest = tokio::spawn(bydata_ingest::run(
         config.ingest.clone(),
@@ -115,7 +135,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     println!("  data dir   {}", config.data_dir.display());
     println!(
-        "  LoRaWAN    {} is reserved for the Semtech UDP listener (not served in this version)",
+        "  LoRaWAN    udp://{}  (Semtech UDP from registered gateways: POST /api/v1/gateways)",
         config.lorawan_addr
     );
 
@@ -145,6 +165,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
         Err(e) => tracing::error!(error = %e, "HTTP task failed"),
+    }
+    if let Err(e) = lorawan.await {
+        tracing::error!(error = %e, "LoRaWAN listener task failed");
     }
     journal.close().context("final journal fsync failed")?;
     ingest_shutdown.cancel();

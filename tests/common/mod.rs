@@ -22,6 +22,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
 where
@@ -45,6 +53,8 @@ pub struct Bydata {
     pub data_dir: PathBuf,
     pub http: SocketAddr,
     pub mqtt: SocketAddr,
+    /// Semtech UDP (LoRaWAN gateways).
+    pub lorawan: SocketAddr,
     pub client: reqwest::Client,
     log: PathBuf,
 }
@@ -58,6 +68,7 @@ impl Bydata {
     pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Bydata {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mqtt = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let lorawan = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
         let log = data_dir.with_extension(format!("{}.log", http.port()));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bydata"))
@@ -68,6 +79,8 @@ impl Bydata {
             .arg(http.to_string())
             .arg("--mqtt-addr")
             .arg(mqtt.to_string())
+            .arg("--lorawan-addr")
+            .arg(lorawan.to_string())
             .args(extra)
             .env("BYDATA_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "info,rumqttd=off")
@@ -80,6 +93,7 @@ impl Bydata {
             data_dir: data_dir.to_owned(),
             http,
             mqtt,
+            lorawan,
             client: reqwest::Client::new(),
             log,
         };

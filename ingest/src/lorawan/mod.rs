@@ -2,4 +2,5 @@
 //! (`frame`). Pure functions over bytes, so the UDP listener and the pipeline stay thin; nothing here panics
 //! on outside bytes (property-tested).
 pub mod frame;
+pub mod listener;
 pub mod semtech;
