@@ -105,7 +105,7 @@ enum DeviceCommand {
         /// A tag, KEY=VALUE; repeatable.
         #[arg(long = "tag", value_parser = parse_tag)]
         tags: Vec<(String, String)>,
-        /// auto (SenML or flat JSON), senml or json.
+        /// auto (SenML or flat JSON), senml, json or cayenne (Cayenne LPP, binary).
         #[arg(long, default_value = "auto")]
         codec: String,
     },

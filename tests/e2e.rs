@@ -297,3 +297,41 @@ async fn cli_manages_devices_and_the_simulator_publishes() {
     let config = run(&["config", "print"]);
     assert!(config.contains("[broker]") && config.contains("mqtt_addr = \"127.0.0.1:1883\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cayenne_lpp_device_is_decoded_and_bad_payloads_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bydata::start(&dir.path().join("data")).await;
+    let (status, body) = b
+        .post(
+            "/api/v1/devices",
+            ADMIN,
+            &json!({"id": "lpp-1", "name": "LPP room sensor", "transport": "mqtt", "domain": "building", "codec": "cayenne"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["codec"], "cayenne");
+    let password = body["mqtt"]["password"].as_str().unwrap().to_owned();
+    let mut dev = Mqtt::device(b.mqtt, "lpp-1", &password).await;
+    // The Cayenne LPP documentation's example: 27.2 °C on channel 3, 25.5 °C on channel 5.
+    dev.publish_acked(
+        "devices/lpp-1/up",
+        vec![0x03, 0x67, 0x01, 0x10, 0x05, 0x67, 0x00, 0xff],
+    )
+    .await
+    .unwrap();
+    b.wait_status("lpp-1", "decoded", |s| s["decoded"] == 1)
+        .await;
+    assert_eq!(b.latest("lpp-1", "temperature_3").await, Some(27.2));
+    assert_eq!(b.latest("lpp-1", "temperature_5").await, Some(25.5));
+    // A record cut short: refused whole, with the offset and type named on the device status.
+    dev.publish_acked("devices/lpp-1/up", vec![0x03, 0x67, 0x01])
+        .await
+        .unwrap();
+    let s = b
+        .wait_status("lpp-1", "rejected", |s| s["rejected"] == 1)
+        .await;
+    let reason = s["last_error"]["reason"].as_str().unwrap();
+    assert!(reason.contains("Cayenne LPP"), "{reason}");
+    assert!(reason.contains("temperature"), "{reason}");
+}

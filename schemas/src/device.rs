@@ -121,6 +121,8 @@ pub enum Codec {
     Auto,
     Senml,
     Json,
+    /// Cayenne Low Power Payload: binary records of channel, type and value (common on LoRaWAN sensors).
+    Cayenne,
 }
 
 /// A WGS84 position, validated on construction and on deserialisation.

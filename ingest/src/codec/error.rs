@@ -126,6 +126,10 @@ pub enum DecodeError {
         reason: &'static str,
     },
 
+    // Binary payloads.
+    #[error("Cayenne LPP: {0}")]
+    Cayenne(#[from] super::cayenne::CayenneError),
+
     // Checks on every reading, whatever the format.
     #[error("message contains no readings")]
     NoReadings,

@@ -7,6 +7,7 @@
 //! - **Flat JSON**, one object of `"measurement": number | bool` plus an optional `"time"`; readings come out
 //!   sorted by measurement name.
 //! - **Auto**: `[` → SenML, `{` → flat JSON, judged by the first byte that is not whitespace.
+//! - **Cayenne LPP** (binary; `cayenne.rs`): channel-suffixed names such as `temperature_3`, the receive time.
 //!
 //! A message is all or nothing: if any value is invalid (not a number, not finite, too far in the future,
 //! before [`DecodeContext::min_time`], an invalid name, …) the whole message is rejected, so a device never has
@@ -69,6 +70,7 @@ pub fn decode(
     let readings = match codec {
         Codec::Senml => senml::decode(json::parse(payload)?, ctx)?,
         Codec::Json => flat::decode(json::parse(payload)?, ctx)?,
+        Codec::Cayenne => from_cayenne(payload, ctx)?,
         Codec::Auto => match json::first_significant_byte(payload)? {
             b'[' => senml::decode(json::parse(payload)?, ctx)?,
             b'{' => flat::decode(json::parse(payload)?, ctx)?,
@@ -82,6 +84,31 @@ pub fn decode(
     };
     validate(&readings, ctx)?;
     Ok(readings)
+}
+
+/// Cayenne LPP carries no time: every reading gets the receive time; names and units come from the decoder.
+fn from_cayenne(payload: &[u8], ctx: &DecodeContext) -> Result<Vec<Reading>, DecodeError> {
+    if payload.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    cayenne::decode(payload)?
+        .into_iter()
+        .map(|v| {
+            let measurement =
+                bydata_schemas::MeasurementName::new(v.name.as_str()).map_err(|e| {
+                    DecodeError::InvalidName {
+                        key: v.name.clone(),
+                        reason: invalid_reason(&e),
+                    }
+                })?;
+            Ok(Reading {
+                measurement,
+                unit: v.unit.and_then(|u| bydata_schemas::Unit::new(u).ok()),
+                time: ctx.received_at,
+                value: v.value,
+            })
+        })
+        .collect()
 }
 
 fn validate(readings: &[Reading], ctx: &DecodeContext) -> Result<(), DecodeError> {

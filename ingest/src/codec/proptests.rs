@@ -7,7 +7,7 @@ use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-const CODECS: [Codec; 3] = [Codec::Auto, Codec::Senml, Codec::Json];
+const CODECS: [Codec; 4] = [Codec::Auto, Codec::Senml, Codec::Json, Codec::Cayenne];
 
 /// A sensor-like value: up to 12 significant digits and 6 decimals. serde_json (without its `float_roundtrip`
 /// feature) may read a 17-digit number 1 ULP off, so arbitrary f64s would not round-trip bit for bit; values a
