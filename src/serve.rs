@@ -109,6 +109,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         udp,
         bydata_ingest::lorawan::listener::Deps {
             registry: registry.clone(),
+            journal: journal.clone(),
             clock: clock.clone(),
             metrics: lorawan_metrics,
         },

@@ -47,7 +47,7 @@ async fn registered_gateways_are_heard_and_others_dropped() {
 
     let gw = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     gw.connect(b.lorawan).await.unwrap();
-    // Two radio packets, one with data that is not base64: the good one still counts as received.
+    // Two radio packets, one with data that is not base64: the other is still read.
     let push = r#"{"rxpk":[{"tmst":3512348611,"freq":868.1,"chan":0,"rfch":0,"stat":1,"modu":"LORA","datr":"SF7BW125","codr":"4/5","rssi":-35,"lsnr":5.1,"size":5,"data":"QAEBAQE="},{"tmst":1,"freq":868.3,"stat":1,"modu":"LORA","datr":"SF9BW125","codr":"4/5","rssi":-90,"lsnr":-2.0,"size":3,"data":"!!!"}]}"#;
     gw.send(&datagram(0xbeef, 0x00, GATEWAY, push))
         .await
@@ -72,7 +72,8 @@ async fn registered_gateways_are_heard_and_others_dropped() {
     let s = &status["status"];
     assert_eq!(s["push_data"], 1, "{status}");
     assert_eq!(s["rx_packets"], 2, "{status}");
-    assert_eq!(s["rx_rejected"], 1, "{status}");
+    // Both refused: the first parses but its frame is from a DevAddr no device has, the second is not base64.
+    assert_eq!(s["rx_rejected"], 2, "{status}");
     assert!(s["last_seen"].is_string(), "{status}");
     assert!(
         s["last_error"]["reason"]
@@ -115,4 +116,143 @@ async fn registered_gateways_are_heard_and_others_dropped() {
     // The platform carries on: the registered gateway is still answered.
     gw.send(&datagram(0x0001, 0x02, GATEWAY, "")).await.unwrap();
     assert_eq!(answer(&gw).await, vec![2, 0x00, 0x01, 0x04]);
+}
+
+fn push(gateway: [u8; 8], token: u16, phy: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(phy);
+    let json = json!({"rxpk": [{"tmst": 1, "freq": 868.1, "stat": 1, "modu": "LORA", "datr": "SF7BW125",
+        "codr": "4/5", "rssi": -60, "lsnr": 7.5, "size": phy.len(), "data": data}]});
+    datagram(token, 0x00, gateway, &json.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abp_frames_become_values_once_and_replays_and_forgeries_are_refused() {
+    use bydata_ingest::lorawan::frame::{AppSKey, DevAddr, NwkSKey, Session, build_uplink};
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bydata::start(&dir.path().join("data")).await;
+    let second: [u8; 8] = [0x00, 0x16, 0xc0, 0x01, 0xff, 0x10, 0xa2, 0x36];
+    for (eui, name) in [
+        ("0016c001ff10a235", "Dokk1 roof"),
+        ("0016c001ff10a236", "Godsbanen"),
+    ] {
+        let (code, body) = b
+            .post(
+                "/api/v1/gateways",
+                ADMIN,
+                &json!({"eui": eui, "name": name}),
+            )
+            .await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let nwk = "2b7e151628aed2a6abf7158809cf4f3c";
+    let app = "000102030405060708090a0b0c0d0e0f";
+    let (code, body) = b
+        .post(
+            "/api/v1/devices",
+            ADMIN,
+            &json!({"id": "lora-room", "name": "LoRaWAN room sensor", "transport": "lorawan",
+                "domain": "building", "codec": "cayenne",
+                "lorawan": {"activation": "abp", "dev_eui": "70b3d57ed0000001", "dev_addr": "26011bda",
+                    "nwk_s_key": nwk, "app_s_key": app}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["lorawan"]["dev_addr"], "26011bda");
+    let (_, listed) = b.get("/api/v1/devices/lora-room", ADMIN).await;
+    for text in [body.to_string(), listed.to_string()] {
+        assert!(
+            !text.contains(nwk) && !text.contains(app),
+            "keys are never shown: {text}"
+        );
+    }
+
+    let key = |hex: &str| -> [u8; 16] {
+        let mut out = [0u8; 16];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    };
+    let session = Session {
+        dev_addr: DevAddr::new(0x2601_1bda),
+        nwk_s_key: NwkSKey::new(key(nwk)),
+        app_s_key: AppSKey::new(key(app)),
+        fcnt_up: None,
+        fcnt_down: 0,
+    };
+    // Cayenne LPP: 27.2 °C on channel 3.
+    let first = build_uplink(&session, 1, 1, &[0x03, 0x67, 0x01, 0x10], false).unwrap();
+    let gw_a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    gw_a.connect(b.lorawan).await.unwrap();
+    let gw_b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    gw_b.connect(b.lorawan).await.unwrap();
+    // The same frame through two gateways: stored once.
+    gw_a.send(&push(GATEWAY, 1, &first)).await.unwrap();
+    assert_eq!(answer(&gw_a).await[3], 0x01);
+    gw_b.send(&push(second, 2, &first)).await.unwrap();
+    assert_eq!(answer(&gw_b).await[3], 0x01);
+    b.wait_status("lora-room", "first frame decoded", |s| s["decoded"] == 1)
+        .await;
+    assert_eq!(b.latest("lora-room", "temperature_3").await, Some(27.2));
+    eventually(Duration::from_secs(10), "duplicate counted", || {
+        metric(&b, "bydata_lorawan_frames_total{outcome=\"duplicate\"} 1")
+    })
+    .await;
+
+    // A newer frame, then the old one replayed: refused and explained.
+    let second_frame = build_uplink(&session, 2, 1, &[0x03, 0x67, 0x00, 0xff], false).unwrap();
+    gw_a.send(&push(GATEWAY, 3, &second_frame)).await.unwrap();
+    answer(&gw_a).await;
+    b.wait_status("lora-room", "second frame decoded", |s| s["decoded"] == 2)
+        .await;
+    gw_a.send(&push(GATEWAY, 4, &first)).await.unwrap();
+    answer(&gw_a).await;
+    let s = b
+        .wait_status("lora-room", "replay refused", |s| s["rejected"] == 1)
+        .await;
+    assert!(
+        s["last_error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("replay"),
+        "{s}"
+    );
+    // A forged frame (one MIC byte changed): refused as bad_mic.
+    let mut forged = build_uplink(&session, 3, 1, &[0x03, 0x67, 0x7f, 0xff], false).unwrap();
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    gw_a.send(&push(GATEWAY, 5, &forged)).await.unwrap();
+    answer(&gw_a).await;
+    let s = b
+        .wait_status("lora-room", "forgery refused", |s| s["rejected"] == 2)
+        .await;
+    assert!(
+        s["last_error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("bad_mic"),
+        "{s}"
+    );
+    assert_eq!(s["decoded"], 2, "nothing of the refused frames was stored");
+    assert_eq!(b.latest("lora-room", "temperature_3").await, Some(25.5));
+    eventually(Duration::from_secs(10), "refusals counted", || {
+        metric(&b, "bydata_lorawan_frames_total{outcome=\"rejected\"} 2")
+    })
+    .await;
+    // A frame from an address nobody has: counted.
+    let stranger = Session {
+        dev_addr: DevAddr::new(0x2601_0000),
+        ..session.clone()
+    };
+    let unknown = build_uplink(&stranger, 1, 1, &[0x03, 0x67, 0x00, 0x01], false).unwrap();
+    gw_a.send(&push(GATEWAY, 6, &unknown)).await.unwrap();
+    answer(&gw_a).await;
+    eventually(Duration::from_secs(10), "unknown DevAddr counted", || {
+        metric(
+            &b,
+            "bydata_lorawan_frames_total{outcome=\"unknown_device\"} 1",
+        )
+    })
+    .await;
 }

@@ -27,8 +27,76 @@ pub(crate) struct NewDevice {
     tags: BTreeMap<TagKey, String>,
     #[serde(default)]
     codec: Codec,
-    /// Accepted in the contract; LoRaWAN activation arrives with the LoRaWAN issue.
-    lorawan: Option<Value>,
+    /// LoRaWAN activation, for `transport: "lorawan"`.
+    lorawan: Option<NewLorawan>,
+}
+
+/// `{"activation": "abp", "dev_eui", "dev_addr", "nwk_s_key", "app_s_key"}`; the keys are never shown again.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewLorawan {
+    activation: String,
+    dev_eui: bydata_schemas::Eui64,
+    dev_addr: Option<String>,
+    nwk_s_key: Option<String>,
+    app_s_key: Option<String>,
+    join_eui: Option<String>,
+    app_key: Option<String>,
+}
+
+impl std::fmt::Debug for NewLorawan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLorawan")
+            .field("activation", &self.activation)
+            .field("dev_eui", &self.dev_eui)
+            .field("dev_addr", &self.dev_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `n` bytes from `2n` hex digits, or a 400 naming the field.
+fn hex_field<const N: usize>(field: &str, value: Option<&String>) -> Result<[u8; N], Error> {
+    let bad = || {
+        Error::bad(
+            "invalid_lorawan",
+            format!("lorawan.{field} must be {} hex digits", 2 * N),
+        )
+    };
+    let text = value.ok_or_else(bad)?;
+    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2).unwrap_or("zz"), 16)
+            .map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// The ABP session of a new LoRaWAN device (OTAA joins are not served yet).
+fn abp_session(id: &DeviceId, l: &NewLorawan) -> Result<bydata_store::LorawanSession, Error> {
+    if l.activation != "abp" {
+        return Err(Error::bad(
+            "unsupported_activation",
+            "only activation \"abp\" (dev_addr, nwk_s_key, app_s_key) is served in this version; OTAA joins are on the way",
+        ));
+    }
+    if l.join_eui.is_some() || l.app_key.is_some() {
+        return Err(Error::bad(
+            "invalid_lorawan",
+            "join_eui and app_key belong to OTAA; an ABP device has dev_addr, nwk_s_key and app_s_key",
+        ));
+    }
+    Ok(bydata_store::LorawanSession {
+        device: id.clone(),
+        dev_eui: l.dev_eui,
+        dev_addr: u32::from_be_bytes(hex_field::<4>("dev_addr", l.dev_addr.as_ref())?),
+        nwk_s_key: hex_field::<16>("nwk_s_key", l.nwk_s_key.as_ref())?,
+        app_s_key: hex_field::<16>("app_s_key", l.app_s_key.as_ref())?,
+        fcnt_up: None,
+        fcnt_down: 0,
+    })
 }
 
 pub(crate) fn device_json(d: &Device) -> Value {
@@ -41,7 +109,7 @@ pub(crate) fn device_json(d: &Device) -> Value {
         "tags": d.tags,
         "codec": d.codec,
         "created_at": format_rfc3339(d.created_at),
-        "publish_topic": format!("devices/{}/up", d.id),
+        "publish_topic": (d.transport == Transport::Mqtt).then(|| format!("devices/{}/up", d.id)),
     })
 }
 
@@ -78,17 +146,26 @@ pub(crate) async fn create(
     body: Result<Json<NewDevice>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let Json(new) = body?;
-    if new.transport != Transport::Mqtt {
-        return Err(Error::bad(
-            "unsupported_transport",
-            "only transport \"mqtt\" can be onboarded in this version; LoRaWAN and HTTP push are on the roadmap",
-        ));
-    }
-    if new.lorawan.is_some() {
-        return Err(Error::bad(
-            "unsupported_field",
-            "lorawan settings need transport \"lorawan\"",
-        ));
+    match (new.transport, &new.lorawan) {
+        (Transport::Mqtt, None) | (Transport::Lorawan, Some(_)) => {}
+        (Transport::Mqtt, Some(_)) => {
+            return Err(Error::bad(
+                "unsupported_field",
+                "lorawan settings need transport \"lorawan\"",
+            ));
+        }
+        (Transport::Lorawan, None) => {
+            return Err(Error::bad(
+                "invalid_lorawan",
+                "transport \"lorawan\" needs lorawan settings: activation, dev_eui, dev_addr, nwk_s_key, app_s_key",
+            ));
+        }
+        (Transport::Http, _) => {
+            return Err(Error::bad(
+                "unsupported_transport",
+                "transport \"http\" (push) is on the roadmap; onboard as \"mqtt\" or \"lorawan\"",
+            ));
+        }
     }
     let name = new.name.trim();
     if name.is_empty() || name.len() > 200 {
@@ -133,6 +210,29 @@ pub(crate) async fn create(
         codec: new.codec,
         created_at: (state.clock)(),
     };
+    if let Some(lorawan) = &new.lorawan {
+        let session = abp_session(&device.id, lorawan)?;
+        let (dev_eui, dev_addr) = (session.dev_eui, session.dev_addr);
+        let registry = state.registry.clone();
+        let device =
+            tokio::task::spawn_blocking(move || registry.create_lorawan_device(device, session))
+                .await
+                .map_err(|e| {
+                    Error::Store(bydata_store::Error::Task {
+                        detail: e.to_string(),
+                    })
+                })??;
+        tracing::info!(device = %device.id, by = %by.id, "LoRaWAN device onboarded (ABP)");
+        let mut body = device_json(&device);
+        body["lorawan"] = json!({
+            "activation": "abp",
+            "dev_eui": dev_eui,
+            "dev_addr": format!("{dev_addr:08x}"),
+        });
+        body["note"] =
+            json!("the session keys are stored for the network layer and never shown again");
+        return Ok((StatusCode::CREATED, Json(body)));
+    }
     let registry = state.registry.clone();
     let (device, creds) = tokio::task::spawn_blocking(move || registry.create_device(device))
         .await

@@ -67,6 +67,8 @@ pub enum RejectReason {
     PayloadTooLarge { size: usize, limit: usize },
     /// A connection attempt with the device's id and a wrong password.
     AuthenticationFailed,
+    /// A LoRaWAN frame of the device refused by the network layer (bad MIC, replayed counter, …).
+    LorawanFrame { code: String, detail: String },
 }
 
 impl fmt::Display for RejectReason {
@@ -84,6 +86,9 @@ impl fmt::Display for RejectReason {
                 f,
                 "message of {size} bytes exceeds the limit of {limit} bytes; connection closed"
             ),
+            RejectReason::LorawanFrame { code, detail } => {
+                write!(f, "LoRaWAN frame refused ({code}): {detail}")
+            }
             RejectReason::AuthenticationFailed => {
                 write!(
                     f,

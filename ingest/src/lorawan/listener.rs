@@ -7,9 +7,17 @@
 //! gateway's activity goes into its status (`Registry::record_gateways`), written at most once a second so a
 //! busy gateway costs one registry transaction per second, not one per packet.
 //!
-//! Radio packets are counted here; routing their frames to device sessions comes with LoRaWAN onboarding.
+//! Each radio packet that is a data-up frame is routed by its DevAddr to the device's session
+//! (`super::frame`): the MIC is checked with the full frame counter, replays are refused, and the decrypted
+//! FRMPayload is journaled as the device's uplink (decoded by its codec downstream, like an MQTT message).
+//! The uplink counter is committed before the journal append, so a frame replayed after a crash is refused.
+//! The same frame heard by several gateways is journaled once: a copy arriving within `DEDUP_WINDOW` of the
+//! first is counted as a duplicate, not as a replay. A refused frame of a known device is journaled as a
+//! refusal, so the device's status says why; a frame from an unknown DevAddr is counted.
+use super::frame;
 use super::semtech::{self, Packet};
-use bydata_schemas::{Eui64, UnixNanos};
+use bydata_schemas::{EdgeRejection, Eui64, JournalEntry, RejectReason, Source, UnixNanos, Uplink};
+use bydata_store::journal::Journal;
 use bydata_store::{GatewayStatus, LastError, Registry};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -26,6 +34,10 @@ const KNOWN_FOR: Duration = Duration::from_secs(5);
 const MAX_REMEMBERED: usize = 10_000;
 /// How often gateway status is written.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How long after a frame a copy of it (heard by another gateway) counts as a duplicate.
+const DEDUP_WINDOW: Duration = Duration::from_secs(30);
+/// Most (DevAddr, FCnt) pairs remembered for de-duplication.
+const MAX_RECENT: usize = 100_000;
 
 /// Counters of the UDP edge (Prometheus text).
 #[derive(Debug, Default)]
@@ -35,6 +47,11 @@ pub struct Metrics {
     invalid: AtomicU64,
     rxpk_received: AtomicU64,
     rxpk_invalid: AtomicU64,
+    frames_accepted: AtomicU64,
+    frames_duplicate: AtomicU64,
+    frames_rejected: AtomicU64,
+    frames_unknown_device: AtomicU64,
+    frames_other: AtomicU64,
 }
 
 impl Metrics {
@@ -49,6 +66,20 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "bydata_lorawan_datagrams_total{{outcome=\"{outcome}\"}} {}",
+                get(c)
+            );
+        }
+        let _ = writeln!(out, "# TYPE bydata_lorawan_frames_total counter");
+        for (outcome, c) in [
+            ("accepted", &self.frames_accepted),
+            ("duplicate", &self.frames_duplicate),
+            ("rejected", &self.frames_rejected),
+            ("unknown_device", &self.frames_unknown_device),
+            ("not_data_up", &self.frames_other),
+        ] {
+            let _ = writeln!(
+                out,
+                "bydata_lorawan_frames_total{{outcome=\"{outcome}\"}} {}",
                 get(c)
             );
         }
@@ -74,6 +105,7 @@ fn inc(c: &AtomicU64) {
 #[derive(Clone)]
 pub struct Deps {
     pub registry: Arc<Registry>,
+    pub journal: Arc<Journal>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     pub metrics: Arc<Metrics>,
 }
@@ -93,6 +125,8 @@ struct Listener {
     pending: HashMap<Eui64, GatewayStatus>,
     /// Where each gateway's PULL_DATA came from: its downlink route.
     downlink: HashMap<Eui64, SocketAddr>,
+    /// (DevAddr, FCnt) of recent accepted frames → when.
+    recent: HashMap<(u32, u32), Instant>,
 }
 
 /// Serves `socket` until `shutdown`, then writes the last status changes.
@@ -103,6 +137,7 @@ pub async fn run(socket: UdpSocket, deps: Deps, shutdown: CancellationToken) {
         known: HashMap::new(),
         pending: HashMap::new(),
         downlink: HashMap::new(),
+        recent: HashMap::new(),
     };
     let mut buf = vec![0u8; 65_536];
     let mut tick = tokio::time::interval(STATUS_EVERY);
@@ -168,9 +203,13 @@ impl Listener {
                 delta.push_data = 1;
                 for rxpk in json.rxpk {
                     match rxpk {
-                        Ok(_) => {
+                        Ok(rxpk) => {
                             delta.rx_packets += 1;
                             inc(&self.deps.metrics.rxpk_received);
+                            if let Err(reason) = self.frame(&rxpk.data, now).await {
+                                delta.rx_rejected += 1;
+                                delta.last_error = Some(LastError { time: now, reason });
+                            }
                         }
                         Err(e) => {
                             delta.rx_packets += 1;
@@ -215,6 +254,96 @@ impl Listener {
             tracing::debug!(%from, error = %e, "cannot answer a gateway");
         }
         self.pending.entry(eui).or_default().merge(&delta);
+    }
+
+    /// Routes one radio packet's frame; `Err` says why it went nowhere (for the gateway's status).
+    async fn frame(&mut self, phy: &[u8], now: UnixNanos) -> Result<(), String> {
+        let metrics = self.deps.metrics.clone();
+        // MType 010 (unconfirmed) or 100 (confirmed) data up; DevAddr follows the MHDR, little-endian.
+        let data_up = matches!(phy.first().map(|m| m >> 5), Some(0b010 | 0b100));
+        let Some(addr) = phy.get(1..5).filter(|_| data_up) else {
+            inc(&metrics.frames_other);
+            return Err("not a data-up frame (joins are not served yet)".into());
+        };
+        let dev_addr = u32::from_le_bytes([addr[0], addr[1], addr[2], addr[3]]);
+        let registry = self.deps.registry.clone();
+        let stored = tokio::task::spawn_blocking(move || registry.lorawan_session(dev_addr))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let Some(stored) = stored else {
+            inc(&metrics.frames_unknown_device);
+            return Err(format!("frame from unknown DevAddr {dev_addr:08x}"));
+        };
+        let session = frame::Session {
+            dev_addr: frame::DevAddr::new(stored.dev_addr),
+            nwk_s_key: frame::NwkSKey::new(stored.nwk_s_key),
+            app_s_key: frame::AppSKey::new(stored.app_s_key),
+            fcnt_up: stored.fcnt_up,
+            fcnt_down: stored.fcnt_down,
+        };
+        let device = stored.device;
+        let journal = self.deps.journal.clone();
+        let registry = self.deps.registry.clone();
+        match frame::decode_uplink(phy, &session) {
+            Ok(up) => {
+                self.remember(dev_addr, up.fcnt);
+                inc(&metrics.frames_accepted);
+                let entry = JournalEntry::Uplink(Uplink {
+                    received_at: now,
+                    device,
+                    source: Source::Lorawan,
+                    topic: format!("lorawan/{}", up.fport.unwrap_or(0)),
+                    payload: up.payload,
+                });
+                let fcnt = up.fcnt;
+                tokio::task::spawn_blocking(move || {
+                    registry.advance_uplink_counter(dev_addr, fcnt)?;
+                    journal.append(&entry)?;
+                    Ok::<_, bydata_store::Error>(())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("cannot journal a frame: {e}"))
+            }
+            // A copy of the frame just accepted, heard by another gateway: not an attack.
+            Err(frame::FrameError::Replay { got, last })
+                if got == last && self.is_recent(dev_addr, got) =>
+            {
+                inc(&metrics.frames_duplicate);
+                Ok(())
+            }
+            Err(e) => {
+                inc(&metrics.frames_rejected);
+                let reason = format!("frame of {device} refused ({}): {e}", e.code());
+                let entry = JournalEntry::Rejected(EdgeRejection {
+                    received_at: now,
+                    device,
+                    reason: RejectReason::LorawanFrame {
+                        code: e.code().to_owned(),
+                        detail: e.to_string(),
+                    },
+                });
+                let _ = tokio::task::spawn_blocking(move || journal.append(&entry)).await;
+                Err(reason)
+            }
+        }
+    }
+
+    fn remember(&mut self, dev_addr: u32, fcnt: u32) {
+        if self.recent.len() >= MAX_RECENT {
+            self.recent.retain(|_, at| at.elapsed() < DEDUP_WINDOW);
+            if self.recent.len() >= MAX_RECENT {
+                self.recent.clear();
+            }
+        }
+        self.recent.insert((dev_addr, fcnt), Instant::now());
+    }
+
+    fn is_recent(&self, dev_addr: u32, fcnt: u32) -> bool {
+        self.recent
+            .get(&(dev_addr, fcnt))
+            .is_some_and(|at| at.elapsed() < DEDUP_WINDOW)
     }
 
     async fn write_status(&mut self) {

@@ -403,6 +403,8 @@ fn entry_strategy() -> impl Strategy<Value = JournalEntry> {
         (any::<usize>(), any::<usize>())
             .prop_map(|(size, limit)| RejectReason::PayloadTooLarge { size, limit }),
         Just(RejectReason::AuthenticationFailed),
+        ("[a-z_]{1,12}", ".{0,40}")
+            .prop_map(|(code, detail)| RejectReason::LorawanFrame { code, detail }),
     ];
     let source = prop_oneof![
         Just(Source::Mqtt),

@@ -12,8 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 mod gateways;
+mod lorawan;
 mod tokens;
 pub use gateways::{Gateway, GatewayStatus};
+pub use lorawan::LorawanSession;
 pub use tokens::{Role, TokenInfo};
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
@@ -122,6 +124,10 @@ impl Registry {
                 .map_err(db("creating tables"))?;
             txn.open_table(gateways::GATEWAY_STATUS)
                 .map_err(db("creating tables"))?;
+            txn.open_table(lorawan::LORAWAN_SESSIONS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(lorawan::LORAWAN_DEVICES)
+                .map_err(db("creating tables"))?;
         }
         txn.commit().map_err(db("creating tables"))?;
         Ok(Self { db: database })
@@ -201,6 +207,7 @@ impl Registry {
             status
                 .remove(id.as_str())
                 .map_err(db("deleting a device"))?;
+            Self::remove_lorawan_session(&txn, id)?;
             existed
         };
         txn.commit().map_err(db("deleting a device"))?;

@@ -1,0 +1,214 @@
+//! LoRaWAN devices' network sessions, keyed by DevAddr (what a frame carries in clear): the session keys and
+//! the frame counters. Keys are secrets: they are stored here and never returned by the API or logged
+//! (`Debug` redacts them). The uplink counter is advanced before a frame is journaled, so a frame replayed
+//! after a crash is refused.
+use super::{DEVICES, Device, Registry};
+use crate::error::{corrupt, db};
+use crate::{Error, Result};
+use bydata_schemas::{DeviceId, Eui64};
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+/// DevAddr (8 hex digits) → session.
+pub(super) const LORAWAN_SESSIONS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("lorawan_sessions");
+/// Device id → its DevAddr, to find the session of a device.
+pub(super) const LORAWAN_DEVICES: TableDefinition<&str, &str> =
+    TableDefinition::new("lorawan_devices");
+
+/// A LoRaWAN 1.0.x session (ABP, or the result of an OTAA join).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LorawanSession {
+    pub device: DeviceId,
+    pub dev_eui: Eui64,
+    pub dev_addr: u32,
+    #[serde(with = "hex_key")]
+    pub nwk_s_key: [u8; 16],
+    #[serde(with = "hex_key")]
+    pub app_s_key: [u8; 16],
+    /// The last accepted uplink counter (32 bits), if any.
+    pub fcnt_up: Option<u32>,
+    pub fcnt_down: u32,
+}
+
+impl std::fmt::Debug for LorawanSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LorawanSession")
+            .field("device", &self.device)
+            .field("dev_eui", &self.dev_eui)
+            .field("dev_addr", &format_args!("{:08x}", self.dev_addr))
+            .field("keys", &"<redacted>")
+            .field("fcnt_up", &self.fcnt_up)
+            .field("fcnt_down", &self.fcnt_down)
+            .finish()
+    }
+}
+
+mod hex_key {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(key: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(key))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
+        <[u8; 16]>::try_from(bytes.as_slice())
+            .map_err(|_| serde::de::Error::custom("a key is 16 bytes"))
+    }
+}
+
+fn addr_key(dev_addr: u32) -> String {
+    format!("{dev_addr:08x}")
+}
+
+impl Registry {
+    /// Registers a LoRaWAN device with its (ABP) session; `Conflict` if the id or the DevAddr is taken.
+    pub fn create_lorawan_device(&self, device: Device, session: LorawanSession) -> Result<Device> {
+        let addr = addr_key(session.dev_addr);
+        let device_json = serde_json::to_vec(&device).map_err(corrupt("device"))?;
+        let session_json = serde_json::to_vec(&session).map_err(corrupt("lorawan session"))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db("creating a LoRaWAN device"))?;
+        {
+            let mut devices = txn
+                .open_table(DEVICES)
+                .map_err(db("creating a LoRaWAN device"))?;
+            if devices
+                .get(device.id.as_str())
+                .map_err(db("creating a LoRaWAN device"))?
+                .is_some()
+            {
+                return Err(Error::Conflict {
+                    what: "device",
+                    id: device.id.to_string(),
+                });
+            }
+            let mut sessions = txn
+                .open_table(LORAWAN_SESSIONS)
+                .map_err(db("creating a LoRaWAN device"))?;
+            if sessions
+                .get(addr.as_str())
+                .map_err(db("creating a LoRaWAN device"))?
+                .is_some()
+            {
+                return Err(Error::Conflict {
+                    what: "LoRaWAN DevAddr",
+                    id: addr,
+                });
+            }
+            devices
+                .insert(device.id.as_str(), device_json.as_slice())
+                .map_err(db("creating a LoRaWAN device"))?;
+            sessions
+                .insert(addr.as_str(), session_json.as_slice())
+                .map_err(db("creating a LoRaWAN device"))?;
+            let mut by_device = txn
+                .open_table(LORAWAN_DEVICES)
+                .map_err(db("creating a LoRaWAN device"))?;
+            by_device
+                .insert(device.id.as_str(), addr.as_str())
+                .map_err(db("creating a LoRaWAN device"))?;
+        }
+        txn.commit().map_err(db("creating a LoRaWAN device"))?;
+        Ok(device)
+    }
+
+    /// The session of the device a frame with this DevAddr belongs to.
+    pub fn lorawan_session(&self, dev_addr: u32) -> Result<Option<LorawanSession>> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(db("reading a LoRaWAN session"))?;
+        let sessions = txn
+            .open_table(LORAWAN_SESSIONS)
+            .map_err(db("reading a LoRaWAN session"))?;
+        let value = sessions
+            .get(addr_key(dev_addr).as_str())
+            .map_err(db("reading a LoRaWAN session"))?;
+        value
+            .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("lorawan session")))
+            .transpose()
+    }
+
+    /// The session of a device, if it is a LoRaWAN device.
+    pub fn lorawan_session_of(&self, device: &DeviceId) -> Result<Option<LorawanSession>> {
+        let addr = {
+            let txn = self
+                .db
+                .begin_read()
+                .map_err(db("reading a LoRaWAN session"))?;
+            let by_device = txn
+                .open_table(LORAWAN_DEVICES)
+                .map_err(db("reading a LoRaWAN session"))?;
+            let value = by_device
+                .get(device.as_str())
+                .map_err(db("reading a LoRaWAN session"))?;
+            value.map(|v| v.value().to_owned())
+        };
+        match addr.and_then(|a| u32::from_str_radix(&a, 16).ok()) {
+            Some(a) => self.lorawan_session(a),
+            None => Ok(None),
+        }
+    }
+
+    /// Records `fcnt` as the last accepted uplink counter (never moving it back).
+    pub fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()> {
+        let addr = addr_key(dev_addr);
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db("advancing a frame counter"))?;
+        {
+            let mut sessions = txn
+                .open_table(LORAWAN_SESSIONS)
+                .map_err(db("advancing a frame counter"))?;
+            let current: Option<LorawanSession> = sessions
+                .get(addr.as_str())
+                .map_err(db("advancing a frame counter"))?
+                .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("lorawan session")))
+                .transpose()?;
+            let Some(mut session) = current else {
+                return Err(Error::NotFound {
+                    what: "LoRaWAN session",
+                    id: addr,
+                });
+            };
+            if session.fcnt_up.is_none_or(|last| fcnt > last) {
+                session.fcnt_up = Some(fcnt);
+                let json = serde_json::to_vec(&session).map_err(corrupt("lorawan session"))?;
+                sessions
+                    .insert(addr.as_str(), json.as_slice())
+                    .map_err(db("advancing a frame counter"))?;
+            }
+        }
+        txn.commit().map_err(db("advancing a frame counter"))?;
+        Ok(())
+    }
+
+    /// Removes a device's session (part of deleting the device).
+    pub(super) fn remove_lorawan_session(
+        txn: &redb::WriteTransaction,
+        device: &DeviceId,
+    ) -> Result<()> {
+        let mut by_device = txn
+            .open_table(LORAWAN_DEVICES)
+            .map_err(db("deleting a device"))?;
+        let addr = by_device
+            .remove(device.as_str())
+            .map_err(db("deleting a device"))?
+            .map(|v| v.value().to_owned());
+        if let Some(addr) = addr {
+            let mut sessions = txn
+                .open_table(LORAWAN_SESSIONS)
+                .map_err(db("deleting a device"))?;
+            sessions
+                .remove(addr.as_str())
+                .map_err(db("deleting a device"))?;
+        }
+        Ok(())
+    }
+}
