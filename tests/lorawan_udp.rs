@@ -256,3 +256,139 @@ async fn abp_frames_become_values_once_and_replays_and_forgeries_are_refused() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_otaa_device_joins_through_a_gateway_and_its_uplinks_become_values() {
+    use base64::Engine as _;
+    use bydata_ingest::lorawan::frame::{AppKey, DevAddr, build_uplink, derive_session};
+    use lorawan::creator::JoinRequestCreator;
+    use lorawan::parser::DecryptedJoinAcceptPayload;
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bydata::start(&dir.path().join("data")).await;
+    let (code, body) = b
+        .post(
+            "/api/v1/gateways",
+            ADMIN,
+            &json!({"eui": "0016c001ff10a235", "name": "Dokk1 roof"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let app_key_hex = "5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d";
+    let (code, body) = b
+        .post(
+            "/api/v1/devices",
+            ADMIN,
+            &json!({"id": "otaa-room", "name": "OTAA room sensor", "transport": "lorawan",
+                "domain": "building", "codec": "cayenne",
+                "lorawan": {"activation": "otaa", "dev_eui": "0004a30b001f2c3d",
+                    "join_eui": "70b3d57ed0000001", "app_key": app_key_hex}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        !body.to_string().contains(app_key_hex),
+        "the AppKey is never shown"
+    );
+
+    // The device's JoinRequest (EUIs least significant byte first on air).
+    let mut creator = JoinRequestCreator::new();
+    let mut join_eui = [0x70, 0xb3, 0xd5, 0x7e, 0xd0, 0, 0, 1];
+    join_eui.reverse();
+    let mut dev_eui = [0, 4, 0xa3, 0x0b, 0, 0x1f, 0x2c, 0x3d];
+    dev_eui.reverse();
+    let dev_nonce: u16 = 0xbeef;
+    creator
+        .set_app_eui(&join_eui)
+        .set_dev_eui(&dev_eui)
+        .set_dev_nonce(&dev_nonce.to_le_bytes());
+    let join = creator
+        .build(&lorawan::keys::AppKey::from([0x5d; 16]))
+        .to_vec();
+
+    let gw = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    gw.connect(b.lorawan).await.unwrap();
+    gw.send(&datagram(0x0101, 0x02, GATEWAY, "")).await.unwrap();
+    assert_eq!(
+        answer(&gw).await[3],
+        0x04,
+        "PULL_ACK: the downlink route is open"
+    );
+    let json = json!({"rxpk": [{"tmst": 1_000_000u32, "freq": 868.3, "stat": 1, "modu": "LORA",
+        "datr": "SF9BW125", "codr": "4/5", "rssi": -70, "lsnr": 6.0, "size": join.len(),
+        "data": base64::engine::general_purpose::STANDARD.encode(&join)}]});
+    gw.send(&datagram(0x0202, 0x00, GATEWAY, &json.to_string()))
+        .await
+        .unwrap();
+    // A PULL_RESP with the JoinAccept (and the PUSH_ACK), in either order.
+    let mut resp = None;
+    for _ in 0..2 {
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(10), gw.recv(&mut buf))
+            .await
+            .expect("answers within 10 s")
+            .unwrap();
+        if buf[3] == 0x03 {
+            resp = Some(buf[..n].to_vec());
+        }
+    }
+    let resp = resp.expect("a PULL_RESP");
+    let txpk: serde_json::Value = serde_json::from_slice(&resp[4..]).unwrap();
+    let txpk = &txpk["txpk"];
+    assert_eq!(txpk["tmst"], 6_000_000, "RX1: 5 s after the JoinRequest");
+    assert_eq!(txpk["datr"], "SF9BW125");
+    assert_eq!(txpk["ipol"], true);
+    let mut accept = base64::engine::general_purpose::STANDARD
+        .decode(txpk["data"].as_str().unwrap())
+        .unwrap();
+    let plain =
+        DecryptedJoinAcceptPayload::new(&mut accept[..], &lorawan::keys::AppKey::from([0x5d; 16]))
+            .expect("the JoinAccept's MIC holds under the device's AppKey");
+    let mut app_nonce = [0u8; 3];
+    app_nonce.copy_from_slice(plain.app_nonce().as_ref());
+    let mut net_id = [0u8; 3];
+    net_id.copy_from_slice(plain.net_id().as_ref());
+    let mut addr = [0u8; 4];
+    addr.copy_from_slice(plain.dev_addr().as_ref());
+    let session = derive_session(
+        &AppKey::new([0x5d; 16]),
+        app_nonce,
+        net_id,
+        dev_nonce,
+        DevAddr::from_wire(addr),
+    );
+
+    // The joined device's uplink (Cayenne LPP, 21.5 °C on channel 1) becomes a value.
+    let up = build_uplink(&session, 0, 2, &[0x01, 0x67, 0x00, 0xd7], false).unwrap();
+    gw.send(&push(GATEWAY, 0x0303, &up)).await.unwrap();
+    b.wait_status("otaa-room", "uplink decoded", |s| s["decoded"] == 1)
+        .await;
+    assert_eq!(b.latest("otaa-room", "temperature_1").await, Some(21.5));
+
+    // The JoinRequest replayed later (its DevNonce used): refused and explained, no new session.
+    let replayer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    replayer.connect(b.lorawan).await.unwrap();
+    let replay = datagram(0x0404, 0x00, GATEWAY, &json.to_string());
+    let s = eventually(
+        Duration::from_secs(20),
+        "reused DevNonce refused",
+        || async {
+            replayer.send(&replay).await.unwrap();
+            let s = b.status("otaa-room").await;
+            (s["rejected"].as_u64() >= Some(1)).then_some(s)
+        },
+    )
+    .await;
+    assert!(
+        s["last_error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("dev_nonce_reused"),
+        "{s}"
+    );
+    let again = build_uplink(&session, 1, 2, &[0x01, 0x67, 0x00, 0xd8], false).unwrap();
+    gw.send(&push(GATEWAY, 0x0505, &again)).await.unwrap();
+    b.wait_status("otaa-room", "the session still holds", |s| {
+        s["decoded"] == 2
+    })
+    .await;
+}

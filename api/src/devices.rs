@@ -74,14 +74,28 @@ fn hex_field<const N: usize>(field: &str, value: Option<&String>) -> Result<[u8;
     Ok(out)
 }
 
-/// The ABP session of a new LoRaWAN device (OTAA joins are not served yet).
-fn abp_session(id: &DeviceId, l: &NewLorawan) -> Result<bydata_store::LorawanSession, Error> {
-    if l.activation != "abp" {
+/// The root key and JoinEUI of a new OTAA device.
+fn otaa_device(id: &DeviceId, l: &NewLorawan) -> Result<bydata_store::OtaaDevice, Error> {
+    if l.dev_addr.is_some() || l.nwk_s_key.is_some() || l.app_s_key.is_some() {
         return Err(Error::bad(
-            "unsupported_activation",
-            "only activation \"abp\" (dev_addr, nwk_s_key, app_s_key) is served in this version; OTAA joins are on the way",
+            "invalid_lorawan",
+            "dev_addr and session keys belong to ABP; an OTAA device has join_eui and app_key and gets its session by joining",
         ));
     }
+    Ok(bydata_store::OtaaDevice {
+        device: id.clone(),
+        dev_eui: l.dev_eui,
+        join_eui: bydata_schemas::Eui64::from_bytes(hex_field::<8>(
+            "join_eui",
+            l.join_eui.as_ref(),
+        )?),
+        app_key: hex_field::<16>("app_key", l.app_key.as_ref())?,
+        dev_nonces: Vec::new(),
+    })
+}
+
+/// The ABP session of a new LoRaWAN device.
+fn abp_session(id: &DeviceId, l: &NewLorawan) -> Result<bydata_store::LorawanSession, Error> {
     if l.join_eui.is_some() || l.app_key.is_some() {
         return Err(Error::bad(
             "invalid_lorawan",
@@ -211,26 +225,54 @@ pub(crate) async fn create(
         created_at: (state.clock)(),
     };
     if let Some(lorawan) = &new.lorawan {
-        let session = abp_session(&device.id, lorawan)?;
-        let (dev_eui, dev_addr) = (session.dev_eui, session.dev_addr);
         let registry = state.registry.clone();
-        let device =
-            tokio::task::spawn_blocking(move || registry.create_lorawan_device(device, session))
+        let (device, summary) = match lorawan.activation.as_str() {
+            "abp" => {
+                let session = abp_session(&device.id, lorawan)?;
+                let summary = json!({
+                    "activation": "abp",
+                    "dev_eui": session.dev_eui,
+                    "dev_addr": format!("{:08x}", session.dev_addr),
+                });
+                let device = tokio::task::spawn_blocking(move || {
+                    registry.create_lorawan_device(device, session)
+                })
                 .await
                 .map_err(|e| {
                     Error::Store(bydata_store::Error::Task {
                         detail: e.to_string(),
                     })
                 })??;
-        tracing::info!(device = %device.id, by = %by.id, "LoRaWAN device onboarded (ABP)");
+                (device, summary)
+            }
+            "otaa" => {
+                let otaa = otaa_device(&device.id, lorawan)?;
+                let summary = json!({
+                    "activation": "otaa",
+                    "dev_eui": otaa.dev_eui,
+                    "join_eui": otaa.join_eui,
+                });
+                let device =
+                    tokio::task::spawn_blocking(move || registry.create_otaa_device(device, otaa))
+                        .await
+                        .map_err(|e| {
+                            Error::Store(bydata_store::Error::Task {
+                                detail: e.to_string(),
+                            })
+                        })??;
+                (device, summary)
+            }
+            other => {
+                return Err(Error::bad(
+                    "invalid_lorawan",
+                    format!("lorawan.activation {other:?}: expected \"abp\" or \"otaa\""),
+                ));
+            }
+        };
+        tracing::info!(device = %device.id, by = %by.id, activation = %lorawan.activation, "LoRaWAN device onboarded");
         let mut body = device_json(&device);
-        body["lorawan"] = json!({
-            "activation": "abp",
-            "dev_eui": dev_eui,
-            "dev_addr": format!("{dev_addr:08x}"),
-        });
-        body["note"] =
-            json!("the session keys are stored for the network layer and never shown again");
+        body["lorawan"] = summary;
+        body["note"] = json!("the keys are stored for the network layer and never shown again");
         return Ok((StatusCode::CREATED, Json(body)));
     }
     let registry = state.registry.clone();

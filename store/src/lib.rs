@@ -17,7 +17,7 @@ pub mod series;
 pub use error::{Error, Result};
 pub use registry::{
     Device, DeviceStatus, Gateway, GatewayStatus, LastError, LorawanSession, MqttCredentials,
-    PasswordCheck, Registry, Role, TokenInfo,
+    OtaaDevice, PasswordCheck, Registry, Role, TokenInfo,
 };
 pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{

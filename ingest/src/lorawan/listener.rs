@@ -16,9 +16,11 @@
 //! refusal, so the device's status says why; a frame from an unknown DevAddr is counted.
 use super::frame;
 use super::semtech::{self, Packet};
-use bydata_schemas::{EdgeRejection, Eui64, JournalEntry, RejectReason, Source, UnixNanos, Uplink};
+use bydata_schemas::{
+    DeviceId, EdgeRejection, Eui64, JournalEntry, RejectReason, Source, UnixNanos, Uplink,
+};
 use bydata_store::journal::Journal;
-use bydata_store::{GatewayStatus, LastError, Registry};
+use bydata_store::{GatewayStatus, LastError, LorawanSession, Registry};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -36,6 +38,9 @@ const MAX_REMEMBERED: usize = 10_000;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How long after a frame a copy of it (heard by another gateway) counts as a duplicate.
 const DEDUP_WINDOW: Duration = Duration::from_secs(30);
+/// How long after a join a copy of its request (heard by another gateway) counts as a duplicate; copies
+/// arrive within milliseconds, and a request resent later is a reused DevNonce.
+const JOIN_DEDUP_WINDOW: Duration = Duration::from_secs(1);
 /// Most (DevAddr, FCnt) pairs remembered for de-duplication.
 const MAX_RECENT: usize = 100_000;
 
@@ -52,6 +57,7 @@ pub struct Metrics {
     frames_rejected: AtomicU64,
     frames_unknown_device: AtomicU64,
     frames_other: AtomicU64,
+    joins_accepted: AtomicU64,
 }
 
 impl Metrics {
@@ -76,6 +82,7 @@ impl Metrics {
             ("rejected", &self.frames_rejected),
             ("unknown_device", &self.frames_unknown_device),
             ("not_data_up", &self.frames_other),
+            ("join_accepted", &self.joins_accepted),
         ] {
             let _ = writeln!(
                 out,
@@ -127,6 +134,8 @@ struct Listener {
     downlink: HashMap<Eui64, SocketAddr>,
     /// (DevAddr, FCnt) of recent accepted frames → when.
     recent: HashMap<(u32, u32), Instant>,
+    /// (DevEUI, DevNonce) of recent accepted joins → when (the same request through another gateway).
+    recent_joins: HashMap<(Eui64, u16), Instant>,
 }
 
 /// Serves `socket` until `shutdown`, then writes the last status changes.
@@ -138,6 +147,7 @@ pub async fn run(socket: UdpSocket, deps: Deps, shutdown: CancellationToken) {
         pending: HashMap::new(),
         downlink: HashMap::new(),
         recent: HashMap::new(),
+        recent_joins: HashMap::new(),
     };
     let mut buf = vec![0u8; 65_536];
     let mut tick = tokio::time::interval(STATUS_EVERY);
@@ -206,7 +216,7 @@ impl Listener {
                         Ok(rxpk) => {
                             delta.rx_packets += 1;
                             inc(&self.deps.metrics.rxpk_received);
-                            if let Err(reason) = self.frame(&rxpk.data, now).await {
+                            if let Err(reason) = self.frame(&rxpk, eui, now).await {
                                 delta.rx_rejected += 1;
                                 delta.last_error = Some(LastError { time: now, reason });
                             }
@@ -257,8 +267,17 @@ impl Listener {
     }
 
     /// Routes one radio packet's frame; `Err` says why it went nowhere (for the gateway's status).
-    async fn frame(&mut self, phy: &[u8], now: UnixNanos) -> Result<(), String> {
+    async fn frame(
+        &mut self,
+        rxpk: &semtech::Rxpk,
+        gateway: Eui64,
+        now: UnixNanos,
+    ) -> Result<(), String> {
+        let phy = rxpk.data.as_slice();
         let metrics = self.deps.metrics.clone();
+        if phy.first().map(|m| m >> 5) == Some(0b000) {
+            return self.join(rxpk, gateway, now).await;
+        }
         // MType 010 (unconfirmed) or 100 (confirmed) data up; DevAddr follows the MHDR, little-endian.
         let data_up = matches!(phy.first().map(|m| m >> 5), Some(0b010 | 0b100));
         let Some(addr) = phy.get(1..5).filter(|_| data_up) else {
@@ -313,21 +332,151 @@ impl Listener {
                 inc(&metrics.frames_duplicate);
                 Ok(())
             }
-            Err(e) => {
-                inc(&metrics.frames_rejected);
-                let reason = format!("frame of {device} refused ({}): {e}", e.code());
-                let entry = JournalEntry::Rejected(EdgeRejection {
-                    received_at: now,
-                    device,
-                    reason: RejectReason::LorawanFrame {
-                        code: e.code().to_owned(),
-                        detail: e.to_string(),
-                    },
-                });
-                let _ = tokio::task::spawn_blocking(move || journal.append(&entry)).await;
-                Err(reason)
-            }
+            Err(e) => Err(self.refuse(device, now, e.code(), &e.to_string()).await),
         }
+    }
+
+    /// An OTAA JoinRequest: checked against the device's AppKey, its DevNonce refused if used before, and
+    /// answered with a JoinAccept through the gateway that heard it, at RX1 (5 s after the request, EU868).
+    async fn join(
+        &mut self,
+        rxpk: &semtech::Rxpk,
+        gateway: Eui64,
+        now: UnixNanos,
+    ) -> Result<(), String> {
+        let metrics = self.deps.metrics.clone();
+        // MHDR | JoinEUI | DevEUI | DevNonce | MIC, the EUIs least significant byte first.
+        let Some(eui) = rxpk.data.get(9..17) else {
+            inc(&metrics.frames_other);
+            return Err("join request too short".into());
+        };
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(eui);
+        bytes.reverse();
+        let dev_eui = Eui64::from_bytes(bytes);
+        let registry = self.deps.registry.clone();
+        let otaa = tokio::task::spawn_blocking(move || registry.otaa_device(&dev_eui))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let Some(otaa) = otaa else {
+            inc(&metrics.frames_unknown_device);
+            return Err(format!("join request from unknown DevEUI {dev_eui}"));
+        };
+        let app_key = frame::AppKey::new(otaa.app_key);
+        let request = match frame::verify_join_request(&rxpk.data, &app_key) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(self
+                    .refuse(otaa.device, now, e.code(), &e.to_string())
+                    .await);
+            }
+        };
+        if self
+            .recent_joins
+            .get(&(dev_eui, request.dev_nonce))
+            .is_some_and(|at| at.elapsed() < JOIN_DEDUP_WINDOW)
+        {
+            inc(&metrics.frames_duplicate);
+            return Ok(());
+        }
+        let app_nonce: [u8; 3] = rand::random();
+        let net_id = [0u8; 3];
+        // NetID 000000: the DevAddr's top seven bits are zero.
+        let candidates: Vec<u32> = (0..32)
+            .map(|_| rand::random::<u32>() & 0x01ff_ffff)
+            .collect();
+        let device = otaa.device.clone();
+        let dev_nonce = request.dev_nonce;
+        let registry = self.deps.registry.clone();
+        let key = app_key.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            registry.complete_join(&dev_eui, dev_nonce, &candidates, |addr| {
+                let s = frame::derive_session(
+                    &key,
+                    app_nonce,
+                    net_id,
+                    dev_nonce,
+                    frame::DevAddr::new(addr),
+                );
+                LorawanSession {
+                    device,
+                    dev_eui,
+                    dev_addr: addr,
+                    nwk_s_key: *s.nwk_s_key.as_bytes(),
+                    app_s_key: *s.app_s_key.as_bytes(),
+                    fcnt_up: None,
+                    fcnt_down: 0,
+                }
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let Some(session) = joined else {
+            return Err(self
+                .refuse(
+                    otaa.device,
+                    now,
+                    "dev_nonce_reused",
+                    &format!("DevNonce {dev_nonce} was used before (a replayed join request)"),
+                )
+                .await);
+        };
+        self.recent_joins
+            .insert((dev_eui, dev_nonce), Instant::now());
+        if self.recent_joins.len() > MAX_RECENT {
+            self.recent_joins.clear();
+        }
+        let accept = frame::build_join_accept(
+            &app_key,
+            app_nonce,
+            net_id,
+            frame::DevAddr::new(session.dev_addr),
+            0,
+            1,
+        );
+        let Some(route) = self.downlink.get(&gateway).copied() else {
+            return Err("joined, but the gateway has no downlink route yet (no PULL_DATA)".into());
+        };
+        let txpk = semtech::Txpk {
+            imme: rxpk.tmst.is_none(),
+            tmst: rxpk
+                .tmst
+                .map(|t| semtech::rx1_tmst(t, semtech::JOIN_ACCEPT_DELAY1_SECS)),
+            freq: rxpk.freq.unwrap_or(868.1),
+            rfch: 0,
+            powe: 14,
+            datr: rxpk.datr.clone().unwrap_or_else(|| "SF7BW125".into()),
+            codr: rxpk.codr.clone().unwrap_or_else(|| "4/5".into()),
+            ipol: true,
+            data: accept,
+        };
+        let packet = semtech::pull_resp(rand::random(), &txpk);
+        if let Err(e) = self.socket.send_to(&packet, route).await {
+            return Err(format!("cannot send the JoinAccept: {e}"));
+        }
+        inc(&metrics.joins_accepted);
+        self.pending.entry(gateway).or_default().tx_sent += 1;
+        tracing::info!(device = %session.device, dev_addr = %format_args!("{:08x}", session.dev_addr), "OTAA join accepted");
+        Ok(())
+    }
+
+    /// Journals a refused frame or join as the device's refusal (its status says why); returns the reason.
+    async fn refuse(&self, device: DeviceId, now: UnixNanos, code: &str, detail: &str) -> String {
+        inc(&self.deps.metrics.frames_rejected);
+        let reason = format!("frame of {device} refused ({code}): {detail}");
+        let entry = JournalEntry::Rejected(EdgeRejection {
+            received_at: now,
+            device,
+            reason: RejectReason::LorawanFrame {
+                code: code.to_owned(),
+                detail: detail.to_owned(),
+            },
+        });
+        let journal = self.deps.journal.clone();
+        let _ = tokio::task::spawn_blocking(move || journal.append(&entry)).await;
+        reason
     }
 
     fn remember(&mut self, dev_addr: u32, fcnt: u32) {

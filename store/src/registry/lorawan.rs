@@ -15,6 +15,37 @@ pub(super) const LORAWAN_SESSIONS: TableDefinition<&str, &[u8]> =
 /// Device id → its DevAddr, to find the session of a device.
 pub(super) const LORAWAN_DEVICES: TableDefinition<&str, &str> =
     TableDefinition::new("lorawan_devices");
+/// DevEUI → an OTAA device's root key and the DevNonces it used.
+pub(super) const LORAWAN_OTAA: TableDefinition<&str, &[u8]> = TableDefinition::new("lorawan_otaa");
+/// Device id → its DevEUI, for OTAA devices.
+pub(super) const LORAWAN_OTAA_DEVICES: TableDefinition<&str, &str> =
+    TableDefinition::new("lorawan_otaa_devices");
+/// DevNonces remembered per device (LoRaWAN 1.0.x devices pick them at random; a reuse is refused).
+const NONCES_KEPT: usize = 1024;
+
+/// An OTAA device: what a JoinRequest is checked against.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtaaDevice {
+    pub device: DeviceId,
+    pub dev_eui: Eui64,
+    pub join_eui: Eui64,
+    #[serde(with = "hex_key")]
+    pub app_key: [u8; 16],
+    /// DevNonces of accepted joins, oldest first.
+    #[serde(default)]
+    pub dev_nonces: Vec<u16>,
+}
+
+impl std::fmt::Debug for OtaaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtaaDevice")
+            .field("device", &self.device)
+            .field("dev_eui", &self.dev_eui)
+            .field("join_eui", &self.join_eui)
+            .field("app_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
 
 /// A LoRaWAN 1.0.x session (ABP, or the result of an OTAA join).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +148,148 @@ impl Registry {
         Ok(device)
     }
 
+    /// Registers an OTAA LoRaWAN device (no session until it joins); `Conflict` if the id or DevEUI is taken.
+    pub fn create_otaa_device(&self, device: Device, otaa: OtaaDevice) -> Result<Device> {
+        let eui = otaa.dev_eui.to_string();
+        let device_json = serde_json::to_vec(&device).map_err(corrupt("device"))?;
+        let otaa_json = serde_json::to_vec(&otaa).map_err(corrupt("otaa device"))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db("creating a LoRaWAN device"))?;
+        {
+            let mut devices = txn
+                .open_table(DEVICES)
+                .map_err(db("creating a LoRaWAN device"))?;
+            if devices
+                .get(device.id.as_str())
+                .map_err(db("creating a LoRaWAN device"))?
+                .is_some()
+            {
+                return Err(Error::Conflict {
+                    what: "device",
+                    id: device.id.to_string(),
+                });
+            }
+            let mut otaas = txn
+                .open_table(LORAWAN_OTAA)
+                .map_err(db("creating a LoRaWAN device"))?;
+            if otaas
+                .get(eui.as_str())
+                .map_err(db("creating a LoRaWAN device"))?
+                .is_some()
+            {
+                return Err(Error::Conflict {
+                    what: "DevEUI",
+                    id: eui,
+                });
+            }
+            devices
+                .insert(device.id.as_str(), device_json.as_slice())
+                .map_err(db("creating a LoRaWAN device"))?;
+            otaas
+                .insert(eui.as_str(), otaa_json.as_slice())
+                .map_err(db("creating a LoRaWAN device"))?;
+            let mut by_device = txn
+                .open_table(LORAWAN_OTAA_DEVICES)
+                .map_err(db("creating a LoRaWAN device"))?;
+            by_device
+                .insert(device.id.as_str(), eui.as_str())
+                .map_err(db("creating a LoRaWAN device"))?;
+        }
+        txn.commit().map_err(db("creating a LoRaWAN device"))?;
+        Ok(device)
+    }
+
+    pub fn otaa_device(&self, dev_eui: &Eui64) -> Result<Option<OtaaDevice>> {
+        let txn = self.db.begin_read().map_err(db("reading an OTAA device"))?;
+        let otaas = txn
+            .open_table(LORAWAN_OTAA)
+            .map_err(db("reading an OTAA device"))?;
+        let value = otaas
+            .get(dev_eui.to_string().as_str())
+            .map_err(db("reading an OTAA device"))?;
+        value
+            .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("otaa device")))
+            .transpose()
+    }
+
+    /// Completes a join whose MIC checked out: refuses a DevNonce the device used before (`Ok(None)`),
+    /// otherwise records it, picks a free DevAddr (`candidates` are tried in order), replaces the device's
+    /// previous session with `session(dev_addr)` and returns it — all in one transaction.
+    pub fn complete_join(
+        &self,
+        dev_eui: &Eui64,
+        dev_nonce: u16,
+        candidates: &[u32],
+        session: impl FnOnce(u32) -> LorawanSession,
+    ) -> Result<Option<LorawanSession>> {
+        let eui = dev_eui.to_string();
+        let txn = self.db.begin_write().map_err(db("completing a join"))?;
+        let made = {
+            let mut otaas = txn
+                .open_table(LORAWAN_OTAA)
+                .map_err(db("completing a join"))?;
+            let current: Option<OtaaDevice> = otaas
+                .get(eui.as_str())
+                .map_err(db("completing a join"))?
+                .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("otaa device")))
+                .transpose()?;
+            let Some(mut otaa) = current else {
+                return Err(Error::NotFound {
+                    what: "OTAA device",
+                    id: eui,
+                });
+            };
+            if otaa.dev_nonces.contains(&dev_nonce) {
+                return Ok(None);
+            }
+            otaa.dev_nonces.push(dev_nonce);
+            if otaa.dev_nonces.len() > NONCES_KEPT {
+                otaa.dev_nonces.remove(0);
+            }
+            let json = serde_json::to_vec(&otaa).map_err(corrupt("otaa device"))?;
+            otaas
+                .insert(eui.as_str(), json.as_slice())
+                .map_err(db("completing a join"))?;
+            Self::remove_session_only(&txn, &otaa.device)?;
+            let mut sessions = txn
+                .open_table(LORAWAN_SESSIONS)
+                .map_err(db("completing a join"))?;
+            let mut addr = None;
+            for a in candidates {
+                if sessions
+                    .get(addr_key(*a).as_str())
+                    .map_err(db("completing a join"))?
+                    .is_none()
+                {
+                    addr = Some(*a);
+                    break;
+                }
+            }
+            let Some(addr) = addr else {
+                return Err(Error::Conflict {
+                    what: "DevAddr",
+                    id: "every candidate address is taken".into(),
+                });
+            };
+            let made = session(addr);
+            let json = serde_json::to_vec(&made).map_err(corrupt("lorawan session"))?;
+            sessions
+                .insert(addr_key(addr).as_str(), json.as_slice())
+                .map_err(db("completing a join"))?;
+            let mut by_device = txn
+                .open_table(LORAWAN_DEVICES)
+                .map_err(db("completing a join"))?;
+            by_device
+                .insert(otaa.device.as_str(), addr_key(addr).as_str())
+                .map_err(db("completing a join"))?;
+            made
+        };
+        txn.commit().map_err(db("completing a join"))?;
+        Ok(Some(made))
+    }
+
     /// The session of the device a frame with this DevAddr belongs to.
     pub fn lorawan_session(&self, dev_addr: u32) -> Result<Option<LorawanSession>> {
         let txn = self
@@ -189,11 +362,32 @@ impl Registry {
         Ok(())
     }
 
-    /// Removes a device's session (part of deleting the device).
+    /// Removes a device's session and OTAA registration (part of deleting the device).
     pub(super) fn remove_lorawan_session(
         txn: &redb::WriteTransaction,
         device: &DeviceId,
     ) -> Result<()> {
+        Self::remove_session_only(txn, device)?;
+        let mut by_device = txn
+            .open_table(LORAWAN_OTAA_DEVICES)
+            .map_err(db("deleting a device"))?;
+        let eui = by_device
+            .remove(device.as_str())
+            .map_err(db("deleting a device"))?
+            .map(|v| v.value().to_owned());
+        if let Some(eui) = eui {
+            let mut otaas = txn
+                .open_table(LORAWAN_OTAA)
+                .map_err(db("deleting a device"))?;
+            otaas
+                .remove(eui.as_str())
+                .map_err(db("deleting a device"))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a device's current session, if it has one.
+    fn remove_session_only(txn: &redb::WriteTransaction, device: &DeviceId) -> Result<()> {
         let mut by_device = txn
             .open_table(LORAWAN_DEVICES)
             .map_err(db("deleting a device"))?;

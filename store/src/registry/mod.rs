@@ -15,7 +15,7 @@ mod gateways;
 mod lorawan;
 mod tokens;
 pub use gateways::{Gateway, GatewayStatus};
-pub use lorawan::LorawanSession;
+pub use lorawan::{LorawanSession, OtaaDevice};
 pub use tokens::{Role, TokenInfo};
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
@@ -127,6 +127,10 @@ impl Registry {
             txn.open_table(lorawan::LORAWAN_SESSIONS)
                 .map_err(db("creating tables"))?;
             txn.open_table(lorawan::LORAWAN_DEVICES)
+                .map_err(db("creating tables"))?;
+            txn.open_table(lorawan::LORAWAN_OTAA)
+                .map_err(db("creating tables"))?;
+            txn.open_table(lorawan::LORAWAN_OTAA_DEVICES)
                 .map_err(db("creating tables"))?;
         }
         txn.commit().map_err(db("creating tables"))?;
