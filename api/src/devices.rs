@@ -12,6 +12,20 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// Runs registry work (Argon2id hashing, fsynced transactions) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, bydata_store::Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| {
+            Error::Store(bydata_store::Error::Task {
+                detail: e.to_string(),
+            })
+        })?
+        .map_err(Error::from)
+}
+
 /// Tags bydata sets itself on every series of a device.
 const RESERVED_TAGS: [&str; 2] = ["device", "domain"];
 
@@ -234,15 +248,8 @@ pub(crate) async fn create(
                     "dev_eui": session.dev_eui,
                     "dev_addr": format!("{:08x}", session.dev_addr),
                 });
-                let device = tokio::task::spawn_blocking(move || {
-                    registry.create_lorawan_device(device, session)
-                })
-                .await
-                .map_err(|e| {
-                    Error::Store(bydata_store::Error::Task {
-                        detail: e.to_string(),
-                    })
-                })??;
+                let device =
+                    blocking(move || registry.create_lorawan_device(device, session)).await?;
                 (device, summary)
             }
             "otaa" => {
@@ -252,14 +259,7 @@ pub(crate) async fn create(
                     "dev_eui": otaa.dev_eui,
                     "join_eui": otaa.join_eui,
                 });
-                let device =
-                    tokio::task::spawn_blocking(move || registry.create_otaa_device(device, otaa))
-                        .await
-                        .map_err(|e| {
-                            Error::Store(bydata_store::Error::Task {
-                                detail: e.to_string(),
-                            })
-                        })??;
+                let device = blocking(move || registry.create_otaa_device(device, otaa)).await?;
                 (device, summary)
             }
             other => {
@@ -276,13 +276,7 @@ pub(crate) async fn create(
         return Ok((StatusCode::CREATED, Json(body)));
     }
     let registry = state.registry.clone();
-    let (device, creds) = tokio::task::spawn_blocking(move || registry.create_device(device))
-        .await
-        .map_err(|e| {
-            Error::Store(bydata_store::Error::Task {
-                detail: e.to_string(),
-            })
-        })??;
+    let (device, creds) = blocking(move || registry.create_device(device)).await?;
     tracing::info!(device = %device.id, by = %by.id, "device onboarded");
     let mut body = device_json(&device);
     body["mqtt"] = json!(creds);
@@ -333,13 +327,7 @@ pub(crate) async fn rotate(
     let id = parse_id(&id)?;
     let registry = state.registry.clone();
     let rotate_id = id.clone();
-    let creds = tokio::task::spawn_blocking(move || registry.rotate_credentials(&rotate_id))
-        .await
-        .map_err(|e| {
-            Error::Store(bydata_store::Error::Task {
-                detail: e.to_string(),
-            })
-        })??;
+    let creds = blocking(move || registry.rotate_credentials(&rotate_id)).await?;
     tracing::info!(device = %id, by = %by.id, "device credentials rotated");
     Ok(Json(json!({
         "id": id,

@@ -90,6 +90,14 @@ mod hex_key {
     }
 }
 
+/// Where a new network device's record goes.
+struct Record {
+    table: TableDefinition<'static, &'static str, &'static [u8]>,
+    index: TableDefinition<'static, &'static str, &'static str>,
+    key: String,
+    what: &'static str,
+}
+
 fn addr_key(dev_addr: u32) -> String {
     format!("{dev_addr:08x}")
 }
@@ -97,73 +105,44 @@ fn addr_key(dev_addr: u32) -> String {
 impl Registry {
     /// Registers a LoRaWAN device with its (ABP) session; `Conflict` if the id or the DevAddr is taken.
     pub fn create_lorawan_device(&self, device: Device, session: LorawanSession) -> Result<Device> {
-        let addr = addr_key(session.dev_addr);
-        let device_json = serde_json::to_vec(&device).map_err(corrupt("device"))?;
-        let session_json = serde_json::to_vec(&session).map_err(corrupt("lorawan session"))?;
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("creating a LoRaWAN device"))?;
-        {
-            let mut devices = txn
-                .open_table(DEVICES)
-                .map_err(db("creating a LoRaWAN device"))?;
-            if devices
-                .get(device.id.as_str())
-                .map_err(db("creating a LoRaWAN device"))?
-                .is_some()
-            {
-                return Err(Error::Conflict {
-                    what: "device",
-                    id: device.id.to_string(),
-                });
-            }
-            let mut sessions = txn
-                .open_table(LORAWAN_SESSIONS)
-                .map_err(db("creating a LoRaWAN device"))?;
-            if sessions
-                .get(addr.as_str())
-                .map_err(db("creating a LoRaWAN device"))?
-                .is_some()
-            {
-                return Err(Error::Conflict {
-                    what: "LoRaWAN DevAddr",
-                    id: addr,
-                });
-            }
-            devices
-                .insert(device.id.as_str(), device_json.as_slice())
-                .map_err(db("creating a LoRaWAN device"))?;
-            sessions
-                .insert(addr.as_str(), session_json.as_slice())
-                .map_err(db("creating a LoRaWAN device"))?;
-            let mut by_device = txn
-                .open_table(LORAWAN_DEVICES)
-                .map_err(db("creating a LoRaWAN device"))?;
-            by_device
-                .insert(device.id.as_str(), addr.as_str())
-                .map_err(db("creating a LoRaWAN device"))?;
-        }
-        txn.commit().map_err(db("creating a LoRaWAN device"))?;
-        Ok(device)
+        let json = serde_json::to_vec(&session).map_err(corrupt("lorawan session"))?;
+        let record = Record {
+            table: LORAWAN_SESSIONS,
+            index: LORAWAN_DEVICES,
+            key: addr_key(session.dev_addr),
+            what: "LoRaWAN DevAddr",
+        };
+        self.create_network_device(device, &record, &json)
     }
 
     /// Registers an OTAA LoRaWAN device (no session until it joins); `Conflict` if the id or DevEUI is taken.
     pub fn create_otaa_device(&self, device: Device, otaa: OtaaDevice) -> Result<Device> {
-        let eui = otaa.dev_eui.to_string();
+        let json = serde_json::to_vec(&otaa).map_err(corrupt("otaa device"))?;
+        let record = Record {
+            table: LORAWAN_OTAA,
+            index: LORAWAN_OTAA_DEVICES,
+            key: otaa.dev_eui.to_string(),
+            what: "DevEUI",
+        };
+        self.create_network_device(device, &record, &json)
+    }
+
+    /// One transaction: the device, its network record under `record.key` (both must be new), and the index
+    /// from device id to that key.
+    fn create_network_device(
+        &self,
+        device: Device,
+        record: &Record,
+        json: &[u8],
+    ) -> Result<Device> {
+        let context = "creating a LoRaWAN device";
         let device_json = serde_json::to_vec(&device).map_err(corrupt("device"))?;
-        let otaa_json = serde_json::to_vec(&otaa).map_err(corrupt("otaa device"))?;
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("creating a LoRaWAN device"))?;
+        let txn = self.db.begin_write().map_err(db(context))?;
         {
-            let mut devices = txn
-                .open_table(DEVICES)
-                .map_err(db("creating a LoRaWAN device"))?;
+            let mut devices = txn.open_table(DEVICES).map_err(db(context))?;
             if devices
                 .get(device.id.as_str())
-                .map_err(db("creating a LoRaWAN device"))?
+                .map_err(db(context))?
                 .is_some()
             {
                 return Err(Error::Conflict {
@@ -171,33 +150,29 @@ impl Registry {
                     id: device.id.to_string(),
                 });
             }
-            let mut otaas = txn
-                .open_table(LORAWAN_OTAA)
-                .map_err(db("creating a LoRaWAN device"))?;
-            if otaas
-                .get(eui.as_str())
-                .map_err(db("creating a LoRaWAN device"))?
+            let mut records = txn.open_table(record.table).map_err(db(context))?;
+            if records
+                .get(record.key.as_str())
+                .map_err(db(context))?
                 .is_some()
             {
                 return Err(Error::Conflict {
-                    what: "DevEUI",
-                    id: eui,
+                    what: record.what,
+                    id: record.key.clone(),
                 });
             }
             devices
                 .insert(device.id.as_str(), device_json.as_slice())
-                .map_err(db("creating a LoRaWAN device"))?;
-            otaas
-                .insert(eui.as_str(), otaa_json.as_slice())
-                .map_err(db("creating a LoRaWAN device"))?;
-            let mut by_device = txn
-                .open_table(LORAWAN_OTAA_DEVICES)
-                .map_err(db("creating a LoRaWAN device"))?;
-            by_device
-                .insert(device.id.as_str(), eui.as_str())
-                .map_err(db("creating a LoRaWAN device"))?;
+                .map_err(db(context))?;
+            records
+                .insert(record.key.as_str(), json)
+                .map_err(db(context))?;
+            let mut index = txn.open_table(record.index).map_err(db(context))?;
+            index
+                .insert(device.id.as_str(), record.key.as_str())
+                .map_err(db(context))?;
         }
-        txn.commit().map_err(db("creating a LoRaWAN device"))?;
+        txn.commit().map_err(db(context))?;
         Ok(device)
     }
 
