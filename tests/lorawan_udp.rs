@@ -27,6 +27,17 @@ async fn answer(socket: &UdpSocket) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
+async fn register_gateway(b: &Bydata, eui: &str, name: &str) {
+    let (code, body) = b
+        .post(
+            "/api/v1/gateways",
+            ADMIN,
+            &json!({"eui": eui, "name": name}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+}
+
 async fn metric(b: &Bydata, line: &str) -> Option<()> {
     let (_, text) = b.get("/metrics", ADMIN).await;
     text.as_str()?.contains(line).then_some(())
@@ -36,14 +47,7 @@ async fn metric(b: &Bydata, line: &str) -> Option<()> {
 async fn registered_gateways_are_heard_and_others_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let b = Bydata::start(&dir.path().join("data")).await;
-    let (code, body) = b
-        .post(
-            "/api/v1/gateways",
-            ADMIN,
-            &json!({"eui": "0016c001ff10a235", "name": "Dokk1 roof"}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
+    register_gateway(&b, "0016c001ff10a235", "Dokk1 roof").await;
 
     let gw = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     gw.connect(b.lorawan).await.unwrap();
@@ -132,19 +136,8 @@ async fn abp_frames_become_values_once_and_replays_and_forgeries_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = Bydata::start(&dir.path().join("data")).await;
     let second: [u8; 8] = [0x00, 0x16, 0xc0, 0x01, 0xff, 0x10, 0xa2, 0x36];
-    for (eui, name) in [
-        ("0016c001ff10a235", "Dokk1 roof"),
-        ("0016c001ff10a236", "Godsbanen"),
-    ] {
-        let (code, body) = b
-            .post(
-                "/api/v1/gateways",
-                ADMIN,
-                &json!({"eui": eui, "name": name}),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
-    }
+    register_gateway(&b, "0016c001ff10a235", "Dokk1 roof").await;
+    register_gateway(&b, "0016c001ff10a236", "Godsbanen").await;
     let nwk = "2b7e151628aed2a6abf7158809cf4f3c";
     let app = "000102030405060708090a0b0c0d0e0f";
     let (code, body) = b
@@ -265,14 +258,7 @@ async fn an_otaa_device_joins_through_a_gateway_and_its_uplinks_become_values() 
     use lorawan::parser::DecryptedJoinAcceptPayload;
     let dir = tempfile::tempdir().unwrap();
     let b = Bydata::start(&dir.path().join("data")).await;
-    let (code, body) = b
-        .post(
-            "/api/v1/gateways",
-            ADMIN,
-            &json!({"eui": "0016c001ff10a235", "name": "Dokk1 roof"}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
+    register_gateway(&b, "0016c001ff10a235", "Dokk1 roof").await;
     let app_key_hex = "5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d";
     let (code, body) = b
         .post(
