@@ -152,6 +152,13 @@ async fn abp_frames_become_values_once_and_replays_and_forgeries_are_refused() {
         .await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["lorawan"]["dev_addr"], "26011bda");
+    let (code, refused) = b
+        .post("/api/v1/devices/lora-room/credentials", ADMIN, &json!({}))
+        .await;
+    assert_eq!(
+        code, 400,
+        "a LoRaWAN device gets no MQTT credentials: {refused}"
+    );
     let (_, listed) = b.get("/api/v1/devices/lora-room", ADMIN).await;
     for text in [body.to_string(), listed.to_string()] {
         assert!(

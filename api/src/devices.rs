@@ -325,6 +325,17 @@ pub(crate) async fn rotate(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     let id = parse_id(&id)?;
+    // MQTT credentials would let a LoRaWAN device in through the broker too: its keys are its identity.
+    if state
+        .registry
+        .device(&id)?
+        .is_some_and(|d| d.transport != Transport::Mqtt)
+    {
+        return Err(Error::bad(
+            "not_an_mqtt_device",
+            format!("{id} is not an MQTT device; it has no MQTT credentials to rotate"),
+        ));
+    }
     let registry = state.registry.clone();
     let rotate_id = id.clone();
     let creds = blocking(move || registry.rotate_credentials(&rotate_id)).await?;
