@@ -53,15 +53,22 @@ pub(super) fn json_type(value: &Value) -> JsonType {
     }
 }
 
-/// Turns a serde_json error into `Malformed`, or `NonFiniteNumber` when the offending token is NaN, Infinity
-/// or a number too large for an f64 (serde_json reports those as "expected value" / "number out of range").
-fn syntax_error(text: &str, e: &serde_json::Error) -> DecodeError {
+/// A serde_json error as (line, column, reason without serde's " at line L column C" suffix), so messages
+/// can place the position themselves.
+pub(crate) fn error_at(e: &serde_json::Error) -> (usize, usize, String) {
     let (line, column) = (e.line(), e.column());
     let full = e.to_string();
     let reason = full
         .strip_suffix(&format!(" at line {line} column {column}"))
         .unwrap_or(&full)
         .to_owned();
+    (line, column, reason)
+}
+
+/// Turns a serde_json error into `Malformed`, or `NonFiniteNumber` when the offending token is NaN, Infinity
+/// or a number too large for an f64 (serde_json reports those as "expected value" / "number out of range").
+fn syntax_error(text: &str, e: &serde_json::Error) -> DecodeError {
+    let (line, column, reason) = error_at(e);
     let token = token_at(text, line, column);
     let bare = token.trim_start_matches(['-', '+']);
     let non_finite_word = ["nan", "inf", "infinity"]

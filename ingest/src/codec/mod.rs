@@ -25,6 +25,7 @@ use bydata_schemas::{Codec, Reading, UnixNanos};
 use std::collections::HashSet;
 
 pub use error::{DecodeError, JsonType};
+pub(crate) use json::error_at as json_error_at;
 
 /// At most this many readings are accepted from one message; a larger message is rejected whole.
 pub const MAX_READINGS: usize = 1000;

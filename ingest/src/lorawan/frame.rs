@@ -15,7 +15,6 @@ use lorawan::default_crypto::DefaultFactory;
 use lorawan::keys::{AES128, CryptoFactory, Encrypter};
 use lorawan::maccommands::SerializableMacCommand;
 use lorawan::parser::{EncryptedDataPayload, FCtrl, JoinRequestPayload};
-use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::panic::{UnwindSafe, catch_unwind};
@@ -574,7 +573,7 @@ pub struct JoinRequest {
 }
 
 /// Verifies a LoRaWAN 1.0.x join-request (`phy`, 23 bytes) with the device's AppKey. DevNonce reuse is the
-/// caller's to check, with [`DevNonces`].
+/// caller's to check (the registry keeps each device's used nonces: `Registry::complete_join`).
 pub fn verify_join_request(phy: &[u8], app_key: &AppKey) -> Result<JoinRequest, FrameError> {
     let &mhdr = phy.first().ok_or(FrameError::TooShort {
         len: 0,
@@ -680,60 +679,6 @@ pub fn derive_session(
         app_s_key: AppSKey(aes128_encrypt(app_key, block(0x02))),
         fcnt_up: None,
         fcnt_down: 0,
-    }
-}
-
-/// The DevNonces one device used recently, so a replayed join-request is refused. Bounded: the oldest is
-/// forgotten once `capacity` are held.
-#[derive(Debug, Clone)]
-pub struct DevNonces {
-    capacity: usize,
-    order: VecDeque<u16>,
-    seen: HashSet<u16>,
-}
-
-impl DevNonces {
-    /// How many nonces [`DevNonces::default`] remembers.
-    pub const DEFAULT_CAPACITY: usize = 1024;
-
-    /// Remembers the last `capacity` nonces (at least one).
-    pub fn with_capacity(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        Self {
-            capacity,
-            order: VecDeque::with_capacity(capacity),
-            seen: HashSet::with_capacity(capacity),
-        }
-    }
-
-    /// `true` and remembers `nonce` if it was not used recently; `false` for a reused one.
-    pub fn check_and_record(&mut self, nonce: u16) -> bool {
-        if !self.seen.insert(nonce) {
-            return false;
-        }
-        if self.order.len() == self.capacity
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.seen.remove(&oldest);
-        }
-        self.order.push_back(nonce);
-        true
-    }
-
-    /// How many nonces are remembered.
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    /// Whether none are remembered yet.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-}
-
-impl Default for DevNonces {
-    fn default() -> Self {
-        Self::with_capacity(Self::DEFAULT_CAPACITY)
     }
 }
 

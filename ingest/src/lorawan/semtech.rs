@@ -385,12 +385,7 @@ fn json_object(packet: &'static str, body: &[u8]) -> Result<Map<String, Value>, 
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(SemtechError::NotAnObject { place: Place::Root }),
         Err(e) => {
-            let (line, column) = (e.line(), e.column());
-            let full = e.to_string();
-            let reason = full
-                .strip_suffix(&format!(" at line {line} column {column}"))
-                .unwrap_or(&full)
-                .to_owned();
+            let (line, column, reason) = crate::codec::json_error_at(&e);
             Err(SemtechError::Json {
                 packet,
                 line,
