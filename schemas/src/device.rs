@@ -114,8 +114,11 @@ pub enum Transport {
 }
 
 /// How a device's payload bytes become values. `auto` accepts SenML JSON (an array) or a flat JSON object.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+///
+/// On the wire a codec is a string: `auto`, `senml`, `json`, `cayenne`, or `js:{name}` for an uploaded
+/// JavaScript codec (its newest version) and `js:{name}@{version}` for one pinned version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Codec {
     #[default]
     Auto,
@@ -123,6 +126,90 @@ pub enum Codec {
     Json,
     /// Cayenne Low Power Payload: binary records of channel, type and value (common on LoRaWAN sensors).
     Cayenne,
+    /// An uploaded JavaScript codec (LoRa Alliance TS013 `decodeUplink`).
+    Script(ScriptRef),
+}
+
+/// A reference to an uploaded script codec: its name and, if pinned, a version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScriptRef {
+    pub name: CodecName,
+    pub version: Option<u32>,
+}
+
+/// An uploaded codec's name: a slug like a device id (`elsys-ers`, `decentlab.dl-pr26`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CodecName(String);
+string_newtype!(CodecName, "codec name", check_slug);
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Codec::Auto => f.write_str("auto"),
+            Codec::Senml => f.write_str("senml"),
+            Codec::Json => f.write_str("json"),
+            Codec::Cayenne => f.write_str("cayenne"),
+            Codec::Script(ScriptRef {
+                name,
+                version: None,
+            }) => write!(f, "js:{name}"),
+            Codec::Script(ScriptRef {
+                name,
+                version: Some(v),
+            }) => write!(f, "js:{name}@{v}"),
+        }
+    }
+}
+
+impl FromStr for Codec {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let invalid = |reason| Error::Invalid {
+            kind: "codec",
+            value: s.to_owned(),
+            reason,
+        };
+        Ok(match s {
+            "auto" => Codec::Auto,
+            "senml" => Codec::Senml,
+            "json" => Codec::Json,
+            "cayenne" => Codec::Cayenne,
+            _ => {
+                let Some(script) = s.strip_prefix("js:") else {
+                    return Err(invalid(
+                        "must be auto, senml, json, cayenne, js:<name> or js:<name>@<version>",
+                    ));
+                };
+                let (name, version) = match script.split_once('@') {
+                    Some((name, v)) => (
+                        name,
+                        Some(v.parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                            invalid("the version after @ must be a number from 1")
+                        })?),
+                    ),
+                    None => (script, None),
+                };
+                Codec::Script(ScriptRef {
+                    name: CodecName::new(name)?,
+                    version,
+                })
+            }
+        })
+    }
+}
+
+impl TryFrom<String> for Codec {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Codec> for String {
+    fn from(c: Codec) -> String {
+        c.to_string()
+    }
 }
 
 /// A WGS84 position, validated on construction and on deserialisation.
@@ -186,5 +273,27 @@ mod tests {
         assert!(Location::new(0.0, -180.5).is_err());
         assert!(Location::new(f64::NAN, 0.0).is_err());
         assert!(serde_json::from_str::<Location>(r#"{"lat": 100, "lon": 0}"#).is_err());
+    }
+
+    #[test]
+    fn codecs_are_strings() {
+        for s in [
+            "auto",
+            "senml",
+            "json",
+            "cayenne",
+            "js:elsys-ers",
+            "js:dl.pr26@3",
+        ] {
+            let c: Codec = s.parse().expect(s);
+            assert_eq!(c.to_string(), s);
+            let json = serde_json::to_string(&c).expect("serialises");
+            assert_eq!(serde_json::from_str::<Codec>(&json).expect("parses"), c);
+        }
+        for bad in [
+            "", "lua:x", "js:", "js:Bad", "js:x@0", "js:x@", "js:x@1.2", "JSON",
+        ] {
+            assert!(bad.parse::<Codec>().is_err(), "{bad}");
+        }
     }
 }

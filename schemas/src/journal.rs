@@ -16,6 +16,10 @@ pub enum Source {
     Mqtt,
     Http,
     Lorawan,
+    /// A ChirpStack v4 MQTT integration (an uplink event, already decrypted by ChirpStack).
+    Chirpstack,
+    /// A The Things Stack v3 MQTT integration.
+    Tts,
 }
 
 impl Source {
@@ -24,6 +28,8 @@ impl Source {
             Source::Mqtt => 1,
             Source::Http => 2,
             Source::Lorawan => 3,
+            Source::Chirpstack => 4,
+            Source::Tts => 5,
         }
     }
     pub fn from_u8(b: u8) -> Option<Source> {
@@ -31,6 +37,8 @@ impl Source {
             1 => Some(Source::Mqtt),
             2 => Some(Source::Http),
             3 => Some(Source::Lorawan),
+            4 => Some(Source::Chirpstack),
+            5 => Some(Source::Tts),
             _ => None,
         }
     }
@@ -44,7 +52,25 @@ pub struct Uplink {
     pub source: Source,
     pub topic: String,
     pub payload: Vec<u8>,
+    /// For LoRaWAN: every gateway that heard the frame, with its signal (empty for other sources).
+    pub radio: Vec<Reception>,
 }
+
+/// One gateway's reception of a LoRaWAN uplink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reception {
+    /// The gateway as its network names it: an EUI in hex for bydata's own gateways.
+    pub gateway: String,
+    /// Received signal strength, dBm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rssi: Option<f32>,
+    /// Signal-to-noise ratio, dB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snr: Option<f32>,
+}
+
+// NaN is never stored (the edges drop non-finite signal values), so equality is total.
+impl Eq for Reception {}
 
 /// A message an edge refused before it could be journaled as an uplink; journaled so the refusal is counted
 /// and explained on the device's status in the same place, and in the same order, as decode errors.
@@ -69,6 +95,12 @@ pub enum RejectReason {
     AuthenticationFailed,
     /// A LoRaWAN frame of the device refused by the network layer (bad MIC, replayed counter, …).
     LorawanFrame { code: String, detail: String },
+    /// A network server's event about the device that could not be read (bad base64, missing fields, …).
+    IntegrationEvent {
+        integration: String,
+        code: String,
+        detail: String,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -89,6 +121,14 @@ impl fmt::Display for RejectReason {
             RejectReason::LorawanFrame { code, detail } => {
                 write!(f, "LoRaWAN frame refused ({code}): {detail}")
             }
+            RejectReason::IntegrationEvent {
+                integration,
+                code,
+                detail,
+            } => write!(
+                f,
+                "event from integration {integration} refused ({code}): {detail}"
+            ),
             RejectReason::AuthenticationFailed => {
                 write!(
                     f,

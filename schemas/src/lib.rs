@@ -7,16 +7,19 @@
 mod device;
 mod error;
 mod eui;
+mod integration;
 mod journal;
 pub mod line_protocol;
+pub mod lorawan;
 mod series;
 mod time;
 mod unit;
 
-pub use device::{Codec, DeviceId, Domain, Location, TagKey, Transport};
+pub use device::{Codec, CodecName, DeviceId, Domain, Location, ScriptRef, TagKey, Transport};
 pub use error::{Error, Result};
 pub use eui::Eui64;
-pub use journal::{EdgeRejection, JournalEntry, RejectReason, Source, Uplink};
+pub use integration::{IntegrationId, NetworkServer};
+pub use journal::{EdgeRejection, JournalEntry, Reception, RejectReason, Source, Uplink};
 pub use series::{MeasurementName, Point, Reading, SeriesKey};
 pub use time::{UnixNanos, format_rfc3339, parse_rfc3339};
 pub use unit::Unit;
