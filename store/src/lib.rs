@@ -16,8 +16,9 @@ pub mod series;
 
 pub use error::{Error, Result};
 pub use registry::{
-    Device, DeviceStatus, Gateway, GatewayStatus, LastError, LorawanSession, MqttCredentials,
-    OtaaDevice, PasswordCheck, Registry, Role, TokenInfo,
+    CodecSummary, DecodeRun, Device, DeviceStatus, Gateway, GatewayStatus, Integration,
+    IntegrationMode, LastError, LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck,
+    Registry, Role, StoredCodec, TokenInfo,
 };
 pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{

@@ -13,18 +13,30 @@ pub(crate) const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
 
 const KIND_UPLINK_V1: u8 = 1;
 const KIND_REJECTED_V1: u8 = 2;
+/// An uplink with radio receptions (JSON) after the payload; written only when there are receptions, so
+/// MQTT and HTTP uplinks keep the smaller v1 layout.
+const KIND_UPLINK_V2: u8 = 3;
 
 /// Encodes one entry as a complete record, so that appending it is a single write.
 pub(crate) fn encode(entry: &JournalEntry) -> Result<Vec<u8>> {
     let mut out = vec![0; HEADER_LEN];
     match entry {
         JournalEntry::Uplink(u) => {
-            out.push(KIND_UPLINK_V1);
+            out.push(if u.radio.is_empty() {
+                KIND_UPLINK_V1
+            } else {
+                KIND_UPLINK_V2
+            });
             out.extend_from_slice(&u.received_at.to_le_bytes());
             out.push(u.source.as_u8());
             put_str16(&mut out, "device id", u.device.as_str())?;
             put_str16(&mut out, "topic", &u.topic)?;
             put_bytes32(&mut out, "payload", &u.payload)?;
+            if !u.radio.is_empty() {
+                let radio =
+                    serde_json::to_vec(&u.radio).map_err(|source| Error::Encode { source })?;
+                put_bytes32(&mut out, "radio receptions", &radio)?;
+            }
         }
         JournalEntry::Rejected(r) => {
             out.push(KIND_REJECTED_V1);
@@ -148,18 +160,24 @@ fn read_exact_or_torn(
 fn decode_body(body: &[u8]) -> std::result::Result<JournalEntry, &'static str> {
     let mut b = Body(body);
     let entry = match b.u8()? {
-        KIND_UPLINK_V1 => {
+        kind @ (KIND_UPLINK_V1 | KIND_UPLINK_V2) => {
             let received_at = b.i64()?;
             let source = Source::from_u8(b.u8()?).ok_or("unknown source")?;
             let device = b.device()?;
             let topic = b.str16()?.to_owned();
             let payload = b.bytes32()?.to_vec();
+            let radio = if kind == KIND_UPLINK_V2 {
+                serde_json::from_slice(b.bytes32()?).map_err(|_| "invalid radio receptions")?
+            } else {
+                Vec::new()
+            };
             JournalEntry::Uplink(Uplink {
                 received_at,
                 device,
                 source,
                 topic,
                 payload,
+                radio,
             })
         }
         KIND_REJECTED_V1 => {

@@ -2,7 +2,7 @@
 
 use super::codec::{self, Next};
 use super::*;
-use bydata_schemas::{DeviceId, EdgeRejection, RejectReason, Source, Uplink};
+use bydata_schemas::{DeviceId, EdgeRejection, Reception, RejectReason, Source, Uplink};
 use proptest::prelude::*;
 use std::fs::OpenOptions;
 use std::time::Duration;
@@ -14,6 +14,7 @@ fn uplink(i: usize) -> JournalEntry {
         source: Source::Mqtt,
         topic: format!("devices/dev-{}/up", i % 7),
         payload: format!("{{\"n\":{i}}}").into_bytes(),
+        radio: Vec::new(),
     })
 }
 
@@ -409,25 +410,35 @@ fn entry_strategy() -> impl Strategy<Value = JournalEntry> {
     let source = prop_oneof![
         Just(Source::Mqtt),
         Just(Source::Http),
-        Just(Source::Lorawan)
+        Just(Source::Lorawan),
+        Just(Source::Chirpstack),
+        Just(Source::Tts)
     ];
+    let reception = (
+        "[0-9a-f]{16}",
+        proptest::option::of(-150.0f32..20.0),
+        proptest::option::of(-30.0f32..20.0),
+    )
+        .prop_map(|(gateway, rssi, snr)| Reception { gateway, rssi, snr });
     prop_oneof![
         (
             any::<i64>(),
             device.clone(),
             source,
             ".{0,80}",
-            proptest::collection::vec(any::<u8>(), 0..300)
+            proptest::collection::vec(any::<u8>(), 0..300),
+            proptest::collection::vec(reception, 0..4),
         )
-            .prop_map(
-                |(received_at, device, source, topic, payload)| JournalEntry::Uplink(Uplink {
+            .prop_map(|(received_at, device, source, topic, payload, radio)| {
+                JournalEntry::Uplink(Uplink {
                     received_at,
                     device,
                     source,
                     topic,
                     payload,
+                    radio,
                 })
-            ),
+            }),
         (any::<i64>(), device, reason).prop_map(|(received_at, device, reason)| {
             JournalEntry::Rejected(EdgeRejection {
                 received_at,

@@ -20,6 +20,9 @@ pub(super) const LORAWAN_OTAA: TableDefinition<&str, &[u8]> = TableDefinition::n
 /// Device id → its DevEUI, for OTAA devices.
 pub(super) const LORAWAN_OTAA_DEVICES: TableDefinition<&str, &str> =
     TableDefinition::new("lorawan_otaa_devices");
+/// DevEUI → device id, for every LoRaWAN device (ABP, OTAA, or served by an external network server):
+/// how ChirpStack and The Things Stack events find their device.
+pub(super) const DEV_EUIS: TableDefinition<&str, &str> = TableDefinition::new("lorawan_dev_euis");
 /// DevNonces remembered per device (LoRaWAN 1.0.x devices pick them at random; a reuse is refused).
 const NONCES_KEPT: usize = 1024;
 
@@ -96,6 +99,7 @@ struct Record {
     index: TableDefinition<'static, &'static str, &'static str>,
     key: String,
     what: &'static str,
+    dev_eui: Eui64,
 }
 
 fn addr_key(dev_addr: u32) -> String {
@@ -111,8 +115,9 @@ impl Registry {
             index: LORAWAN_DEVICES,
             key: addr_key(session.dev_addr),
             what: "LoRaWAN DevAddr",
+            dev_eui: session.dev_eui,
         };
-        self.create_network_device(device, &record, &json)
+        self.create_network_device(device, Some(&record), record.dev_eui, &json)
     }
 
     /// Registers an OTAA LoRaWAN device (no session until it joins); `Conflict` if the id or DevEUI is taken.
@@ -123,16 +128,40 @@ impl Registry {
             index: LORAWAN_OTAA_DEVICES,
             key: otaa.dev_eui.to_string(),
             what: "DevEUI",
+            dev_eui: otaa.dev_eui,
         };
-        self.create_network_device(device, &record, &json)
+        self.create_network_device(device, Some(&record), record.dev_eui, &json)
     }
 
-    /// One transaction: the device, its network record under `record.key` (both must be new), and the index
-    /// from device id to that key.
+    /// Registers a LoRaWAN device whose network server is elsewhere (ChirpStack, The Things Stack): bydata
+    /// holds no keys for it and hears it only through an integration, by its DevEUI.
+    pub fn create_external_lorawan_device(&self, device: Device, dev_eui: Eui64) -> Result<Device> {
+        self.create_network_device(device, None, dev_eui, &[])
+    }
+
+    /// The device a DevEUI belongs to.
+    pub fn device_by_dev_eui(&self, dev_eui: &Eui64) -> Result<Option<DeviceId>> {
+        let txn = self.db.begin_read().map_err(db("reading a DevEUI"))?;
+        let table = txn.open_table(DEV_EUIS).map_err(db("reading a DevEUI"))?;
+        table
+            .get(dev_eui.to_string().as_str())
+            .map_err(db("reading a DevEUI"))?
+            .map(|v| {
+                DeviceId::new(v.value()).map_err(|_| Error::Corrupt {
+                    what: "DevEUI index",
+                    detail: "not a device id".into(),
+                })
+            })
+            .transpose()
+    }
+
+    /// One transaction: the device, its DevEUI, its network record under `record.key` if any (all must be
+    /// new), and the index from device id to that key.
     fn create_network_device(
         &self,
         device: Device,
-        record: &Record,
+        record: Option<&Record>,
+        dev_eui: Eui64,
         json: &[u8],
     ) -> Result<Device> {
         let context = "creating a LoRaWAN device";
@@ -150,26 +179,38 @@ impl Registry {
                     id: device.id.to_string(),
                 });
             }
-            let mut records = txn.open_table(record.table).map_err(db(context))?;
-            if records
-                .get(record.key.as_str())
-                .map_err(db(context))?
-                .is_some()
-            {
+            let mut euis = txn.open_table(DEV_EUIS).map_err(db(context))?;
+            let eui = dev_eui.to_string();
+            if euis.get(eui.as_str()).map_err(db(context))?.is_some() {
                 return Err(Error::Conflict {
-                    what: record.what,
-                    id: record.key.clone(),
+                    what: "DevEUI",
+                    id: eui,
                 });
+            }
+            if let Some(record) = record {
+                let mut records = txn.open_table(record.table).map_err(db(context))?;
+                if records
+                    .get(record.key.as_str())
+                    .map_err(db(context))?
+                    .is_some()
+                {
+                    return Err(Error::Conflict {
+                        what: record.what,
+                        id: record.key.clone(),
+                    });
+                }
+                records
+                    .insert(record.key.as_str(), json)
+                    .map_err(db(context))?;
+                let mut index = txn.open_table(record.index).map_err(db(context))?;
+                index
+                    .insert(device.id.as_str(), record.key.as_str())
+                    .map_err(db(context))?;
             }
             devices
                 .insert(device.id.as_str(), device_json.as_slice())
                 .map_err(db(context))?;
-            records
-                .insert(record.key.as_str(), json)
-                .map_err(db(context))?;
-            let mut index = txn.open_table(record.index).map_err(db(context))?;
-            index
-                .insert(device.id.as_str(), record.key.as_str())
+            euis.insert(eui.as_str(), device.id.as_str())
                 .map_err(db(context))?;
         }
         txn.commit().map_err(db(context))?;
@@ -343,6 +384,9 @@ impl Registry {
         device: &DeviceId,
     ) -> Result<()> {
         Self::remove_session_only(txn, device)?;
+        let mut euis = txn.open_table(DEV_EUIS).map_err(db("deleting a device"))?;
+        euis.retain(|_, owner| owner != device.as_str())
+            .map_err(db("deleting a device"))?;
         let mut by_device = txn
             .open_table(LORAWAN_OTAA_DEVICES)
             .map_err(db("deleting a device"))?;

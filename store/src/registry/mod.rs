@@ -11,10 +11,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+mod codecs;
 mod gateways;
+mod integrations;
 mod lorawan;
 mod tokens;
+pub use codecs::{CodecSummary, StoredCodec};
 pub use gateways::{Gateway, GatewayStatus};
+pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{LorawanSession, OtaaDevice};
 pub use tokens::{Role, TokenInfo};
 
@@ -86,10 +90,54 @@ pub struct DeviceStatus {
     pub rejected: u64,
     pub values_stored: u64,
     pub last_error: Option<LastError>,
+    /// The warnings of the last decode that had any (a JavaScript codec's `warnings`, skipped keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_warning: Option<LastError>,
+    /// Which codec (and version) decoded the device's uplinks, as runs of receive time: every stored value
+    /// of the device was produced by the run whose span holds its uplink's receive time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decoded_by: Vec<DecodeRun>,
+    /// The gateways that heard the last LoRaWAN uplink, with their signal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_radio: Vec<bydata_schemas::Reception>,
 }
 
+/// A span of uplinks (by receive time) decoded by one codec version, e.g. `js:elsys@3` or `cayenne`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecodeRun {
+    pub codec: String,
+    pub from: UnixNanos,
+    pub to: UnixNanos,
+    pub uplinks: u64,
+}
+
+/// Most runs kept per device; beyond it the two oldest are folded into one (labelled with both codecs).
+const MAX_DECODE_RUNS: usize = 64;
+
 impl DeviceStatus {
+    /// Records that the uplink received at `time` was decoded by `codec`.
+    pub fn decoded_with(&mut self, codec: &str, time: UnixNanos) {
+        push_run(
+            &mut self.decoded_by,
+            DecodeRun {
+                codec: codec.to_owned(),
+                from: time,
+                to: time,
+                uplinks: 1,
+            },
+        );
+    }
+
     fn merge(&mut self, d: &DeviceStatus) {
+        for run in &d.decoded_by {
+            push_run(&mut self.decoded_by, run.clone());
+        }
+        if d.last_warning.is_some() {
+            self.last_warning = d.last_warning.clone();
+        }
+        if !d.last_radio.is_empty() {
+            self.last_radio = d.last_radio.clone();
+        }
         self.last_seen = self.last_seen.max(d.last_seen);
         self.last_decoded = self.last_decoded.max(d.last_decoded);
         self.received += d.received;
@@ -99,6 +147,92 @@ impl DeviceStatus {
         if d.last_error.is_some() {
             self.last_error = d.last_error.clone();
         }
+    }
+}
+
+/// `runs` with `[from, to)` taken out of each (the part before and the part after stay, each with the
+/// uplinks of `times` that fall in it subtracted from the whole) and a run of `codec` over the span.
+fn replace_span(
+    runs: &[DecodeRun],
+    codec: &str,
+    from: UnixNanos,
+    to: UnixNanos,
+    times: &[UnixNanos],
+) -> Vec<DecodeRun> {
+    let in_span = |a: UnixNanos, b: UnixNanos| {
+        times
+            .iter()
+            .filter(|t| **t >= a && **t <= b && **t >= from && **t < to)
+            .count() as u64
+    };
+    let mut out: Vec<DecodeRun> = Vec::new();
+    let mut placed = false;
+    for run in runs {
+        if run.to < from || run.from >= to {
+            if run.from >= to && !placed {
+                out.push(span_run(codec, from, to, times));
+                placed = true;
+            }
+            out.push(run.clone());
+            continue;
+        }
+        let left = run.uplinks.saturating_sub(in_span(run.from, run.to));
+        if run.from < from {
+            out.push(DecodeRun {
+                codec: run.codec.clone(),
+                from: run.from,
+                to: from - 1,
+                uplinks: if run.to >= to { left / 2 } else { left },
+            });
+        }
+        if !placed {
+            out.push(span_run(codec, from, to, times));
+            placed = true;
+        }
+        if run.to >= to {
+            out.push(DecodeRun {
+                codec: run.codec.clone(),
+                from: to,
+                to: run.to,
+                uplinks: if run.from < from {
+                    left - left / 2
+                } else {
+                    left
+                },
+            });
+        }
+    }
+    if !placed {
+        out.push(span_run(codec, from, to, times));
+    }
+    out
+}
+
+fn span_run(codec: &str, from: UnixNanos, to: UnixNanos, times: &[UnixNanos]) -> DecodeRun {
+    DecodeRun {
+        codec: codec.to_owned(),
+        from: times.iter().copied().min().unwrap_or(from),
+        to: times.iter().copied().max().unwrap_or(to - 1),
+        uplinks: times.len() as u64,
+    }
+}
+
+fn push_run(runs: &mut Vec<DecodeRun>, run: DecodeRun) {
+    match runs.last_mut() {
+        Some(last) if last.codec == run.codec && run.from >= last.from => {
+            last.to = last.to.max(run.to);
+            last.uplinks += run.uplinks;
+        }
+        _ => runs.push(run),
+    }
+    if runs.len() > MAX_DECODE_RUNS {
+        let second = runs.remove(1);
+        let first = &mut runs[0];
+        if first.codec != second.codec {
+            first.codec = format!("{} / {}", first.codec, second.codec);
+        }
+        first.to = first.to.max(second.to);
+        first.uplinks += second.uplinks;
     }
 }
 
@@ -120,6 +254,8 @@ impl Registry {
                 .map_err(db("creating tables"))?;
             txn.open_table(TOKENS).map_err(db("creating tables"))?;
             txn.open_table(POSITIONS).map_err(db("creating tables"))?;
+            txn.open_table(codecs::CODECS)
+                .map_err(db("creating tables"))?;
             txn.open_table(gateways::GATEWAYS)
                 .map_err(db("creating tables"))?;
             txn.open_table(gateways::GATEWAY_STATUS)
@@ -132,9 +268,68 @@ impl Registry {
                 .map_err(db("creating tables"))?;
             txn.open_table(lorawan::LORAWAN_OTAA_DEVICES)
                 .map_err(db("creating tables"))?;
+            txn.open_table(lorawan::DEV_EUIS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(integrations::INTEGRATIONS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(integrations::INTEGRATION_SECRETS)
+                .map_err(db("creating tables"))?;
         }
         txn.commit().map_err(db("creating tables"))?;
         Ok(Self { db: database })
+    }
+
+    /// Changes a device's codec; `false` if the device does not exist.
+    pub fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>> {
+        let txn = self.db.begin_write().map_err(db("changing a codec"))?;
+        let updated = {
+            let mut devices = txn.open_table(DEVICES).map_err(db("changing a codec"))?;
+            let current: Option<Device> = devices
+                .get(id.as_str())
+                .map_err(db("changing a codec"))?
+                .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("device")))
+                .transpose()?;
+            match current {
+                None => None,
+                Some(mut device) => {
+                    device.codec = codec;
+                    let json = serde_json::to_vec(&device).map_err(corrupt("device"))?;
+                    devices
+                        .insert(id.as_str(), json.as_slice())
+                        .map_err(db("changing a codec"))?;
+                    Some(device)
+                }
+            }
+        };
+        txn.commit().map_err(db("changing a codec"))?;
+        Ok(updated)
+    }
+
+    /// Records that the uplinks of `id` received in `[from, to)` (at `times`) are now decoded by `codec`:
+    /// earlier runs lose that span (and the uplinks in it), and a run for `codec` covers it.
+    pub fn record_redecode(
+        &self,
+        id: &DeviceId,
+        codec: &str,
+        from: UnixNanos,
+        to: UnixNanos,
+        times: &[UnixNanos],
+    ) -> Result<()> {
+        let context = "recording a re-decode";
+        let txn = self.db.begin_write().map_err(db(context))?;
+        {
+            let mut status = txn.open_table(DEVICE_STATUS).map_err(db(context))?;
+            let mut current: DeviceStatus = match status.get(id.as_str()).map_err(db(context))? {
+                Some(v) => serde_json::from_slice(v.value()).map_err(corrupt("device status"))?,
+                None => DeviceStatus::default(),
+            };
+            current.decoded_by = replace_span(&current.decoded_by, codec, from, to, times);
+            let json = serde_json::to_vec(&current).map_err(corrupt("device status"))?;
+            status
+                .insert(id.as_str(), json.as_slice())
+                .map_err(db(context))?;
+        }
+        txn.commit().map_err(db(context))
     }
 
     /// Registers a device and generates its MQTT password (returned once, stored as an Argon2id hash).
