@@ -6,8 +6,9 @@
 //!   port with a temporary data directory, writes through `InfluxStore`, and reads the points back with
 //!   VictoriaMetrics' own `/api/v1/export`. VictoriaMetrics names a metric `{measurement}_{field}`, turns tags
 //!   into labels and keeps milliseconds, so the test writes whole milliseconds.
-//! - `live_influxdb2_round_trip`: both traits against a real InfluxDB 2 when `BYDATA_TEST_INFLUX_URL` (and
-//!   `_TOKEN`, `_ORG`, `_BUCKET`) are set; otherwise it says so in one line and passes.
+//! - `live_influxdb2_round_trip`: both traits (writes, reads and a delete) against a real InfluxDB 2 when
+//!   `BYDATA_TEST_INFLUX_URL` (and `_TOKEN`, `_ORG`, `_BUCKET`) are set; otherwise it says so in one line and
+//!   passes.
 #![allow(clippy::unwrap_used)]
 
 use bydata_schemas::{MeasurementName, Point, SeriesKey, Unit, UnixNanos};
@@ -335,7 +336,7 @@ async fn live_influxdb2_round_trip() {
     );
     assert_eq!(store.last_before(&exact, t0).await.unwrap(), None);
     let filter = SeriesFilter {
-        measurement: Some(MeasurementName::new(measurement).unwrap()),
+        measurement: Some(MeasurementName::new(&measurement).unwrap()),
         field: None,
         tags: BTreeMap::new(),
     };
@@ -343,13 +344,44 @@ async fn live_influxdb2_round_trip() {
         store.series(&filter).await.unwrap(),
         [
             SeriesInfo {
-                key: exact,
+                key: exact.clone(),
                 unit: Unit::new("Cel").ok(),
             },
             SeriesInfo {
-                key: wider,
+                key: wider.clone(),
                 unit: None,
             },
         ]
     );
+
+    // A re-decode: delete the device's points in [2 s, 5 s) — the wider series' too, tags match by equality —
+    // and write one back at a deleted time. The point at 5 s stays (InfluxDB's stop is inclusive; the
+    // adapter sends end - 1 ns).
+    let device = SeriesFilter {
+        measurement: Some(MeasurementName::new(&measurement).unwrap()),
+        field: None,
+        tags: BTreeMap::from([("device".to_owned(), "t1".to_owned())]),
+    };
+    store
+        .delete_range(&device, t0 + 2 * S, t0 + 5 * S)
+        .await
+        .unwrap();
+    store
+        .write(vec![Point {
+            series: exact.clone(),
+            unit: Unit::new("Cel").ok(),
+            time: t0 + 3 * S,
+            value: -1.5,
+        }])
+        .await
+        .unwrap();
+    let kept: Vec<(UnixNanos, f64)> = (0..10)
+        .filter(|i| !(2..5).contains(i))
+        .map(|i| (t0 + i * S, 20.0 + i as f64 / 4.0))
+        .chain([(t0 + 3 * S, -1.5)])
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    assert_eq!(store.range(&exact, t0, t0 + 10 * S).await.unwrap(), kept);
+    assert_eq!(store.range(&wider, t0, t0 + 10 * S).await.unwrap(), []);
 }

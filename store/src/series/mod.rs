@@ -40,6 +40,18 @@ pub trait SeriesWriter: Send + Sync {
         }
         self.write(points).await
     }
+
+    /// Deletes every point of every series matching `filter` with start <= time < end; returns when the
+    /// deletion is durable (survives kill -9) and no later read sees the deleted points. Points written after
+    /// this call returns are not affected, even in the same range.
+    ///
+    /// InfluxDB 2 cannot delete by field: its adapter refuses a filter with `field` (`Error::InvalidQuery`).
+    async fn delete_range(
+        &self,
+        filter: &SeriesFilter,
+        start: UnixNanos,
+        end: UnixNanos,
+    ) -> Result<()>;
 }
 
 /// A series the store knows, with the unit of its latest write.

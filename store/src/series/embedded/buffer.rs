@@ -41,6 +41,16 @@ impl Buffer {
         }
     }
 
+    /// Deletes the points of `id` in `[from, to)` (a delete: they were written before it).
+    pub(super) fn remove_range(&mut self, id: u64, from: i64, to: i64) {
+        if let Some(points) = self.series.get_mut(&id) {
+            let a = points.partition_point(|p| p.0 < from);
+            let b = points.partition_point(|p| p.0 < to).max(a);
+            points.drain(a..b);
+            self.points -= b - a;
+        }
+    }
+
     pub(super) fn points(&self) -> usize {
         self.points
     }

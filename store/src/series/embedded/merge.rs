@@ -1,12 +1,17 @@
 //! Merging parts: a run of parts adjacent in precedence becomes one part, so reads visit few files, blocks
 //! written small by frequent flushes become full ones, and points rewritten by a newer part are dropped.
 //! Raw retention is applied on the way (`cutoff`), exactly: a block straddling the cut-off is re-encoded.
+//! So are deletes: an input's points that a tombstone newer than the input covers are dropped, and the
+//! rollup buckets they were in are recomputed from the points left.
 //!
 //! Per series the inputs' blocks are walked in time order; a full block that overlaps nothing and that
-//! retention does not touch is copied as it is (time-ordered data re-encodes only its newest block), and
-//! from the first block that is not, the rest is decoded, merged (the newer part wins) and re-encoded.
+//! neither retention nor a delete touches is copied as it is (time-ordered data re-encodes only its newest
+//! block), and from the first block that is not, the rest is decoded, merged (the newer part wins) and
+//! re-encoded.
 use super::part::{BlockRef, Part, PartWriter};
+use super::read::visible;
 use super::rollup;
+use super::tombstone::{Hidden, Tombstone};
 use crate::Result;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +22,8 @@ pub(super) struct Outcome {
     pub(super) expired: u64,
     /// Points replaced by a newer part's point at the same time.
     pub(super) replaced: u64,
+    /// Points dropped because a delete covers them.
+    pub(super) deleted: u64,
 }
 
 /// Merges `inputs` (in precedence order, adjacent) into part `number`; `None` when nothing is left.
@@ -28,6 +35,11 @@ pub(super) struct Rules<'a> {
     pub(super) rollup_cutoff: Option<i64>,
     /// Set when the engine closes: the merge stops between series and leaves its inputs as they are.
     pub(super) stop: &'a std::sync::atomic::AtomicBool,
+    /// Deletes to apply: each hides the points of the inputs below its number.
+    pub(super) tombstones: &'a [Tombstone],
+    /// The least `hi` the output claims: the newest tombstone's number, when no part can hold a flush
+    /// number between the inputs' and it (see `writer::merge_from`), so none of them applies to the output.
+    pub(super) hi_at_least: u64,
 }
 
 pub(super) fn merge(
@@ -38,7 +50,12 @@ pub(super) fn merge(
 ) -> Result<(Option<Part>, Outcome)> {
     let block_points = rules.block_points;
     let lo = inputs.iter().map(|p| p.lo).min().unwrap_or(number);
-    let hi = inputs.iter().map(|p| p.hi).max().unwrap_or(number);
+    let hi = inputs
+        .iter()
+        .map(|p| p.hi)
+        .max()
+        .unwrap_or(number)
+        .max(rules.hi_at_least);
     let mut out = PartWriter::create(dir, number, lo, hi)?;
     let mut outcome = Outcome::default();
     let mut ids: Vec<u64> = inputs
@@ -58,6 +75,7 @@ pub(super) fn merge(
             });
         }
         let cut = (rules.cutoff)(id);
+        let hidden = Hidden::of(rules.tombstones, id);
         let mut srcs: Vec<(usize, &Part, BlockRef)> = Vec::new();
         for (prec, part) in inputs.iter().enumerate() {
             srcs.extend(part.blocks_of(id).iter().map(|b| (prec, &**part, *b)));
@@ -72,19 +90,24 @@ pub(super) fn merge(
             let alone = srcs
                 .get(i + 1)
                 .is_none_or(|(_, _, next)| next.summary.first.0 > s.last.0);
+            let masked = hidden.overlaps(part.hi, s.first.0, s.last.0);
             if let Some(c) = cut
                 && s.last.0 < c
                 && alone
             {
-                outcome.expired += u64::from(s.count);
-                if rules.rollups {
-                    all_points.extend(part.decode(b)?);
+                if rules.rollups || masked {
+                    let points = visible(part, b, &hidden)?;
+                    outcome.deleted += u64::from(s.count) - points.len() as u64;
+                    outcome.expired += points.len() as u64;
+                    all_points.extend(points);
+                } else {
+                    outcome.expired += u64::from(s.count);
                 }
                 i += 1;
                 continue;
             }
             let kept = cut.is_none_or(|c| s.first.0 >= c);
-            if !(alone && kept && s.count as usize >= block_points) {
+            if !(alone && kept && !masked && s.count as usize >= block_points) {
                 break;
             }
             if rules.rollups {
@@ -96,7 +119,9 @@ pub(super) fn merge(
         let rest = srcs.get(i..).unwrap_or_default();
         let mut tagged: Vec<(i64, usize, f64)> = Vec::new();
         for (prec, part, b) in rest {
-            tagged.extend(part.decode(b)?.into_iter().map(|(t, v)| (t, *prec, v)));
+            let points = visible(part, b, &hidden)?;
+            outcome.deleted += u64::from(b.summary.count) - points.len() as u64;
+            tagged.extend(points.into_iter().map(|(t, v)| (t, *prec, v)));
         }
         tagged.sort_by_key(|(t, prec, _)| (*t, *prec));
         let mut points: Vec<(i64, f64)> = Vec::with_capacity(tagged.len());
@@ -111,7 +136,7 @@ pub(super) fn merge(
         }
         if rules.rollups {
             all_points.extend_from_slice(&points);
-            let carried = rollup::carried(inputs, id)?;
+            let carried = rollup::carried(inputs, id, &hidden)?;
             rollup::write(
                 &mut out,
                 id,

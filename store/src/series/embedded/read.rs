@@ -4,8 +4,11 @@
 //! (late data or rewrites flushed into a newer part). A cluster of one block that no buffered point falls
 //! into is clean: an aggregate can take it by its summary. Otherwise the cluster's blocks are decoded and
 //! merged, a newer part's point replacing an older one at the same time, and a buffered point replacing both.
+//! A part's points that a newer delete covers (`Hidden`) are left out as blocks are decoded; a block they
+//! fall into is never taken by its summary.
 use super::VerifyReport;
 use super::part::{BlockRef, Part, Scratch};
+use super::tombstone::Hidden;
 use std::sync::Arc;
 
 /// The parts of a snapshot, oldest first.
@@ -58,16 +61,24 @@ fn clusters<'a>(parts: &'a Parts, series: u64, from: i64, to: i64) -> Vec<Vec<Sr
     out
 }
 
+/// The points of a block its part does not hide.
+pub(super) fn visible(part: &Part, block: &BlockRef, hidden: &Hidden) -> Result<Vec<(i64, f64)>> {
+    let mut points = part.decode(block)?;
+    if !hidden.is_empty() {
+        hidden.filter(part.hi, &mut points);
+    }
+    Ok(points)
+}
+
 /// The points of a cluster, merged by precedence, then `overlay` (sorted) on top.
-fn merged(cluster: &[Src<'_>], overlay: &[(i64, f64)]) -> Result<Vec<(i64, f64)>> {
+fn merged(cluster: &[Src<'_>], overlay: &[(i64, f64)], hidden: &Hidden) -> Result<Vec<(i64, f64)>> {
     let mut points = if let [one] = cluster {
-        one.part.decode(&one.block)?
+        visible(one.part, &one.block, hidden)?
     } else {
         let mut tagged: Vec<(i64, usize, f64)> = Vec::new();
         for s in cluster {
             tagged.extend(
-                s.part
-                    .decode(&s.block)?
+                visible(s.part, &s.block, hidden)?
                     .into_iter()
                     .map(|(t, v)| (t, s.prec, v)),
             );
@@ -114,6 +125,7 @@ pub(super) fn range(
     series: u64,
     from: UnixNanos,
     to: UnixNanos,
+    hidden: &Hidden,
 ) -> Result<Vec<(UnixNanos, f64)>> {
     let mut out = Vec::new();
     for cluster in clusters(parts, series, from, to) {
@@ -121,7 +133,7 @@ pub(super) fn range(
         let (before, inside, after) = split(overlay, lo, hi);
         out.extend_from_slice(before);
         out.extend(
-            merged(&cluster, inside)?
+            merged(&cluster, inside, hidden)?
                 .into_iter()
                 .filter(|(t, _)| *t >= from && *t < to),
         );
@@ -137,27 +149,35 @@ pub(super) fn last_before(
     buffered: Option<(i64, f64)>,
     series: u64,
     before: UnixNanos,
+    hidden: &Hidden,
 ) -> Result<Option<(UnixNanos, f64)>> {
     // (time, precedence, value): the buffer outranks every part.
     let mut best: Option<(i64, usize, f64)> = buffered.map(|(t, v)| (t, parts.len(), v));
     for (prec, part) in parts.iter().enumerate() {
         let blocks = part.blocks_of(series);
-        let n = blocks.partition_point(|b| b.summary.first.0 < before);
-        let Some(b) = n.checked_sub(1).and_then(|i| blocks.get(i)) else {
-            continue;
-        };
-        if best.is_some_and(|(t, _, _)| t > b.summary.last.0) {
-            continue;
-        }
-        let candidate = if b.summary.last.0 < before {
-            Some(b.summary.last)
-        } else {
-            part.decode(b)?.into_iter().rev().find(|(t, _)| *t < before)
-        };
-        if let Some((t, v)) = candidate
-            && best.is_none_or(|(bt, bp, _)| (t, prec) > (bt, bp))
-        {
-            best = Some((t, prec, v));
+        let mut n = blocks.partition_point(|b| b.summary.first.0 < before);
+        // Usually the first block tried answers; a block whose points before `before` are all deleted
+        // hands over to the one before it.
+        while let Some(b) = n.checked_sub(1).and_then(|i| blocks.get(i)) {
+            n -= 1;
+            let (first, last) = (b.summary.first.0, b.summary.last.0);
+            if best.is_some_and(|(t, _, _)| t > last) {
+                break;
+            }
+            let candidate = if last < before && !hidden.overlaps(part.hi, first, last) {
+                Some(b.summary.last)
+            } else {
+                part.decode(b)?
+                    .into_iter()
+                    .rev()
+                    .find(|(t, _)| *t < before && !hidden.hides(part.hi, *t))
+            };
+            if let Some((t, v)) = candidate {
+                if best.is_none_or(|(bt, bp, _)| (t, prec) > (bt, bp)) {
+                    best = Some((t, prec, v));
+                }
+                break;
+            }
         }
     }
     Ok(best.map(|(t, _, v)| (t, v)))
@@ -171,12 +191,15 @@ pub(super) fn partials(
     buffered_prev: Option<(i64, f64)>,
     series: u64,
     bounds: &[UnixNanos],
+    hidden: &Hidden,
     scratch: &mut Scratch,
 ) -> Result<Vec<Partial>> {
     let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
     };
-    if let Some(answer) = super::rollup::partials(parts, overlay, buffered_prev, series, bounds)? {
+    if let Some(answer) =
+        super::rollup::partials(parts, overlay, buffered_prev, series, bounds, hidden)?
+    {
         return Ok(answer);
     }
     let clusters = clusters(parts, series, start, end);
@@ -198,7 +221,11 @@ pub(super) fn partials(
     let cheap = cheap.map(|(t, _, v)| (t, v));
     let first_lo = clusters.first().map(|c| span(c).0);
     let prev = match (cheap, first_lo) {
-        (Some((t, _)), Some(lo)) if t >= lo => last_before(parts, buffered_prev, series, start)?,
+        // A summary's last point may be deleted: with tombstones, the exact lookup decides.
+        _ if !hidden.is_empty() => last_before(parts, buffered_prev, series, start, hidden)?,
+        (Some((t, _)), Some(lo)) if t >= lo => {
+            last_before(parts, buffered_prev, series, start, hidden)?
+        }
         _ => cheap,
     };
     let mut folder = Folder::new(bounds, prev);
@@ -211,6 +238,11 @@ pub(super) fn partials(
         overlay = after;
         if let [one] = cluster.as_slice()
             && inside.is_empty()
+            && !hidden.overlaps(
+                one.part.hi,
+                one.block.summary.first.0,
+                one.block.summary.last.0,
+            )
         {
             if !folder.block(&one.block.summary) {
                 one.part.decode_into(&one.block, end, scratch)?;
@@ -226,7 +258,7 @@ pub(super) fn partials(
             }
             continue;
         }
-        for (t, v) in merged(&cluster, inside)? {
+        for (t, v) in merged(&cluster, inside, hidden)? {
             folder.point(t, v);
         }
     }

@@ -8,12 +8,16 @@
 //!   reads the points. Late data lands in a newer part, which makes the range mixed until a merge.
 //! - **Kept longer than raw points**: when retention drops raw points, the buckets they were in keep the
 //!   summaries computed before (`EngineConfig::rollup_retention` bounds them separately).
+//! - **Never with deleted points**: a part's rollup is not used while a delete newer than the part covers a
+//!   bucket the query needs; a merge drops the carried buckets a delete touches and recomputes them from the
+//!   raw points that are left.
 //! - **Only where they pay**: a bucket's summary costs about as much disk as 3–8 compressed points, and
 //!   reading a dozen points is as fast as decoding a summary, so a level is stored for a series when its
 //!   buckets hold at least `MIN_POINTS_PER_BUCKET` points on average: daily rollups for nearly every
 //!   sensor, hourly ones for sensors reporting every five minutes or faster. Sparser series are read raw.
 use super::part::{Part, PartWriter};
 use super::read::Parts;
+use super::tombstone::Hidden;
 use crate::Result;
 use crate::query::{Folder, Partial};
 use crate::series::block::{self, Summary};
@@ -81,16 +85,25 @@ pub(super) fn write(
     Ok(())
 }
 
-/// The rollup entries of `series` in `inputs` (in precedence order), per level, the newest winning.
+/// The rollup entries of `series` in `inputs` (in precedence order), per level, the newest winning. A
+/// bucket a delete newer than its part touches is left out: it may summarise deleted points.
 pub(super) fn carried(
     inputs: &[std::sync::Arc<Part>],
     series: u64,
+    hidden: &Hidden,
 ) -> Result<[BTreeMap<i64, Summary>; 2]> {
     let mut out = [BTreeMap::new(), BTreeMap::new()];
     for part in inputs {
-        for (i, (level, _)) in LEVELS.iter().enumerate() {
+        for (i, (level, width)) in LEVELS.iter().enumerate() {
             for r in part.rollups_of(series, *level) {
-                out[i].extend(part.decode_rollup(r)?);
+                let entries = part.decode_rollup(r)?;
+                if hidden.overlaps(part.hi, r.first, r.last.saturating_add(*width)) {
+                    out[i].extend(entries.into_iter().filter(|(b, _)| {
+                        !hidden.overlaps(part.hi, *b, b.saturating_add(width - 1))
+                    }));
+                } else {
+                    out[i].extend(entries);
+                }
             }
         }
     }
@@ -107,14 +120,15 @@ fn levels_for(bounds: &[i64]) -> Vec<(u8, i64)> {
         .collect()
 }
 
-/// Answers `partials` from a rollup when one part alone holds the series in the range and no buffered
-/// point falls in it; `None` means: read the points.
+/// Answers `partials` from a rollup when one part alone holds the series in the range, no buffered point
+/// falls in it and no delete newer than the part touches the buckets it needs; `None` means: read the points.
 pub(super) fn partials(
     parts: &Parts,
     overlay: &[(i64, f64)],
     buffered_prev: Option<(i64, f64)>,
     series: u64,
     bounds: &[i64],
+    hidden: &Hidden,
 ) -> Result<Option<Vec<Partial>>> {
     let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
         return Ok(None);
@@ -150,6 +164,15 @@ pub(super) fn partials(
         for r in refs {
             entries.extend(part.decode_rollup(r)?);
         }
+        // From the bucket that gives the reading before the range to the range's end.
+        let lo = entries
+            .iter()
+            .take_while(|(b, _)| *b < start)
+            .last()
+            .map_or(start, |(b, _)| *b);
+        if hidden.overlaps(part.hi, lo, end - 1) {
+            return Ok(None);
+        }
         // The reading before the range, for `increase`: this part's is the last summary before the range
         // (the rollup covers every point of the part); other parts' from their points.
         let others: Vec<std::sync::Arc<Part>> = parts
@@ -157,7 +180,7 @@ pub(super) fn partials(
             .filter(|p| p.number != part.number)
             .cloned()
             .collect();
-        let raw_prev = super::read::last_before(&others, buffered_prev, series, start)?;
+        let raw_prev = super::read::last_before(&others, buffered_prev, series, start, hidden)?;
         let rollup_prev = entries
             .iter()
             .take_while(|(b, _)| *b < start)
@@ -166,7 +189,7 @@ pub(super) fn partials(
         let prev = match (raw_prev, rollup_prev) {
             (Some(a), Some(b)) if a.0 == b.0 => {
                 // Both have a reading at that time: precedence decides, as the full lookup knows.
-                super::read::last_before(parts, buffered_prev, series, start)?
+                super::read::last_before(parts, buffered_prev, series, start, hidden)?
             }
             (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
             (a, b) => a.or(b),

@@ -3,7 +3,7 @@ use bydata_schemas::MeasurementName;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-fn key(device: &str) -> SeriesKey {
+pub(super) fn key(device: &str) -> SeriesKey {
     SeriesKey {
         measurement: MeasurementName::new("temperature").expect("name"),
         tags: BTreeMap::from([("device".to_owned(), device.to_owned())]),
@@ -11,7 +11,7 @@ fn key(device: &str) -> SeriesKey {
     }
 }
 
-fn point(device: &str, time: i64, value: f64) -> Point {
+pub(super) fn point(device: &str, time: i64, value: f64) -> Point {
     Point {
         series: key(device),
         unit: Unit::for_measurement("temperature"),
@@ -20,7 +20,7 @@ fn point(device: &str, time: i64, value: f64) -> Point {
     }
 }
 
-fn small_blocks() -> EngineConfig {
+pub(super) fn small_blocks() -> EngineConfig {
     EngineConfig {
         block_points: 4,
         // Small enough that the model tests flush many overlapping parts, which the merger combines.
@@ -125,7 +125,7 @@ async fn compaction_keeps_every_point_and_late_data_wins() {
 }
 
 /// Every function's buckets from `parts` equal a naive computation over the model's points.
-fn matches_reference(
+pub(super) fn matches_reference(
     parts: &[crate::query::Partial],
     bounds: &[i64],
     model: &BTreeMap<i64, f64>,
@@ -173,6 +173,14 @@ fn matches_reference(
 #[derive(Debug, Clone)]
 enum Op {
     Write(Vec<(u8, i16, i16)>),
+    /// Deletes `[from, to)` of one series (or of the whole measurement), then, with `rewrite`, writes the
+    /// deleted points again at the same times with new values (what a re-decode does).
+    Delete {
+        series: Option<u8>,
+        from: i16,
+        to: i16,
+        rewrite: bool,
+    },
     Compact,
     Reopen,
 }
@@ -180,15 +188,76 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => proptest::collection::vec((0u8..3, any::<i16>(), any::<i16>()), 1..40).prop_map(Op::Write),
+        2 => (proptest::option::of(0u8..3), any::<i16>(), any::<i16>(), any::<bool>()).prop_map(
+            |(series, a, b, rewrite)| Op::Delete { series, from: a.min(b), to: a.max(b), rewrite }
+        ),
         2 => Just(Op::Compact),
         1 => Just(Op::Reopen),
     ]
 }
 
+/// A delete's filter: one device's series, or every series of the measurement.
+pub(super) fn delete_filter(device: Option<String>) -> SeriesFilter {
+    match device {
+        Some(d) => SeriesFilter {
+            measurement: None,
+            field: None,
+            tags: BTreeMap::from([("device".to_owned(), d)]),
+        },
+        None => SeriesFilter {
+            measurement: Some(MeasurementName::new("temperature").expect("name")),
+            field: None,
+            tags: BTreeMap::new(),
+        },
+    }
+}
+
+/// Runs `Op::Delete` against the engine and a model keyed by (series, time); `name` gives a series' device.
+async fn delete_in_both(
+    engine: &EmbeddedEngine,
+    model: &mut BTreeMap<(u8, i64), f64>,
+    series: Option<u8>,
+    (from, to): (i64, i64),
+    rewrite: bool,
+    name: &dyn Fn(u8) -> String,
+) {
+    engine
+        .delete_range(&delete_filter(series.map(name)), from, to)
+        .await
+        .expect("delete");
+    let gone: Vec<((u8, i64), f64)> = model
+        .iter()
+        .filter(|((s, t), _)| series.is_none_or(|x| x == *s) && (from..to).contains(t))
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    for (k, _) in &gone {
+        model.remove(k);
+    }
+    if rewrite && !gone.is_empty() {
+        engine
+            .write(
+                gone.iter()
+                    .map(|((s, t), v)| point(&name(*s), *t, v + 1.0))
+                    .collect(),
+            )
+            .await
+            .expect("rewrite");
+        for ((s, t), v) in gone {
+            model.insert((s, t), v + 1.0);
+        }
+    }
+}
+
+/// The single-series model of the aggregate tests, by time.
+fn by_time(model: &BTreeMap<(u8, i64), f64>) -> BTreeMap<i64, f64> {
+    model.iter().map(|((_, t), v)| (*t, *v)).collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
-    /// Random writes in random orders, with compactions and reopenings in between, always read back as a
-    /// naive map (last write wins) says, through `range` and `last_before`.
+    /// Random writes in random orders, with deletes (and re-writes at the deleted times), compactions and
+    /// reopenings in between, always read back as a naive map (last write wins) says, through `range` and
+    /// `last_before`; a full compaction stores exactly the model's points and retires every tombstone.
     #[test]
     fn reads_match_a_naive_model(ops in proptest::collection::vec(op(), 1..25), probes in proptest::collection::vec((any::<i16>(), any::<i16>()), 4)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
@@ -207,6 +276,10 @@ proptest! {
                             .write(points.iter().map(|(s, t, v)| point(&format!("s{s}"), i64::from(*t), f64::from(*v) / 8.0)).collect())
                             .await
                             .expect("write");
+                    }
+                    Op::Delete { series, from, to, rewrite } => {
+                        let range = (i64::from(from), i64::from(to));
+                        delete_in_both(&engine, &mut model, series, range, rewrite, &|s| format!("s{s}")).await;
                     }
                     Op::Compact => engine.compact().await.expect("compact"),
                     Op::Reopen => {
@@ -229,6 +302,7 @@ proptest! {
             let report = engine.verify().expect("verify");
             prop_assert_eq!(report.head_points, 0);
             prop_assert_eq!(report.block_points, model.len() as u64);
+            prop_assert_eq!(engine.tombstones(), 0);
             Ok(())
         })?;
     }
@@ -237,7 +311,8 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
     /// Bucket aggregates answered from block summaries, decoded blocks and head points equal a naive
-    /// computation over the model's points, for every function, after any mix of writes and compactions.
+    /// computation over the model's points, for every function, after any mix of writes, deletes and
+    /// compactions.
     #[test]
     fn aggregates_match_a_naive_reference(
         ops in proptest::collection::vec(op(), 1..20),
@@ -250,21 +325,27 @@ proptest! {
             let dir = tempfile::tempdir().expect("tmp");
             let path = dir.path().join("series");
             let engine = EmbeddedEngine::open_with(&path, small_blocks()).expect("open");
-            let mut model: BTreeMap<i64, f64> = BTreeMap::new();
+            let mut model: BTreeMap<(u8, i64), f64> = BTreeMap::new();
             for op in ops {
                 match op {
                     Op::Write(points) => {
                         for (_, t, v) in &points {
-                            model.insert(i64::from(*t), f64::from(*v) / 8.0);
+                            model.insert((0, i64::from(*t)), f64::from(*v) / 8.0);
                         }
                         engine
                             .write(points.iter().map(|(_, t, v)| point("s", i64::from(*t), f64::from(*v) / 8.0)).collect())
                             .await
                             .expect("write");
                     }
+                    Op::Delete { series, from, to, rewrite } => {
+                        let range = (i64::from(from), i64::from(to));
+                        // One series here: any series means "s".
+                        delete_in_both(&engine, &mut model, series.map(|_| 0), range, rewrite, &|_| "s".to_owned()).await;
+                    }
                     Op::Compact | Op::Reopen => engine.compact().await.expect("compact"),
                 }
             }
+            let model = by_time(&model);
             let bounds: Vec<i64> = (0..=buckets as i64).map(|i| start + i * width).collect();
             let parts = engine.partials(&key("s"), &bounds).await.expect("partials");
             // The batched form answers the same, in order, with empty buckets for an unknown series.
@@ -501,7 +582,8 @@ const MINUTE: i64 = 60_000_000_000;
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
     /// Hour- and day-aligned buckets (answered from rollups when one part holds the range, from points
-    /// otherwise) equal a naive computation, after any mix of writes (late data included) and compactions.
+    /// otherwise) equal a naive computation, after any mix of writes (late data included), deletes and
+    /// compactions — so a rollup never answers with a deleted point.
     #[test]
     fn rollup_aggregates_match_a_naive_reference(
         ops in proptest::collection::vec(op(), 1..20),
@@ -509,24 +591,31 @@ proptest! {
         width in prop::sample::select(vec![1i64, 2, 24, 48]),
         buckets in 1usize..12,
         settle in any::<bool>(),
+        then_delete in proptest::option::weighted(0.75, (any::<i16>(), any::<i16>())),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let dir = tempfile::tempdir().expect("tmp");
             let engine = EmbeddedEngine::open_with(&dir.path().join("series"), small_blocks()).expect("open");
-            let mut model: BTreeMap<i64, f64> = BTreeMap::new();
+            let mut model: BTreeMap<(u8, i64), f64> = BTreeMap::new();
             // Points on a 1-minute grid over 10 hours, so hours hold enough of them for rollups to pay.
             let at = |t: i16| i64::from(t).rem_euclid(600) * MINUTE;
             for op in ops {
                 match op {
                     Op::Write(points) => {
                         for (_, t, v) in &points {
-                            model.insert(at(*t), f64::from(*v) / 8.0);
+                            model.insert((0, at(*t)), f64::from(*v) / 8.0);
                         }
                         engine
                             .write(points.iter().map(|(_, t, v)| point("s", at(*t), f64::from(*v) / 8.0)).collect())
                             .await
                             .expect("write");
+                    }
+                    Op::Delete { series, from, to, rewrite } => {
+                        let (a, b) = (at(from), at(to));
+                        let range = (a.min(b), a.max(b));
+                        // One series here: any series means "s".
+                        delete_in_both(&engine, &mut model, series.map(|_| 0), range, rewrite, &|_| "s".to_owned()).await;
                     }
                     Op::Compact | Op::Reopen => engine.compact().await.expect("compact"),
                 }
@@ -535,6 +624,12 @@ proptest! {
                 // One part and an empty buffer: the rollups answer.
                 engine.compact().await.expect("compact");
             }
+            if let Some((from, to)) = then_delete {
+                // A delete over that one part: its rollups must not answer for the buckets it touches.
+                let (a, b) = (at(from), at(to));
+                delete_in_both(&engine, &mut model, Some(0), (a.min(b), a.max(b)), false, &|_| "s".to_owned()).await;
+            }
+            let model = by_time(&model);
             let hour = 60 * MINUTE;
             let bounds: Vec<i64> = (0..=buckets as i64).map(|i| (start + i * width) * hour).collect();
             let parts = engine.partials(&key("s"), &bounds).await.expect("partials");

@@ -6,18 +6,21 @@
 //! a torn tail (a record cut by `kill -9` while it was being written, never acknowledged) ends that
 //! segment's replay and is cut off.
 //!
-//! Record body: `version u8 = 1`, then the series defined or changed by this write (`count`, each a
-//! length-prefixed JSON [`super::Def`]), then the points grouped by series (`count`, each: `series id`,
-//! `n`, then `n × (time i64 LE, value f64 LE)`); counts and ids are LEB128 varints.
+//! A record body starts with its kind. A write (`1`): the series defined or changed by this write (`count`,
+//! each a length-prefixed JSON [`super::Def`]), then the points grouped by series (`count`, each: `series
+//! id`, `n`, then `n × (time i64 LE, value f64 LE)`); counts and ids are LEB128 varints. A delete (`2`): one
+//! [`Tombstone`], replayed in its place among the writes.
 use super::Def;
 use super::files::{Cursor, cut_at, frame, frames, numbered, put_varint, sync_dir};
+use super::tombstone::Tombstone;
 use crate::Result;
 use crate::error::io;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const VERSION: u8 = 1;
+const WRITE: u8 = 1;
+const DELETE: u8 = 2;
 
 #[derive(Debug)]
 pub(super) struct Wal {
@@ -27,17 +30,31 @@ pub(super) struct Wal {
     len: u64,
 }
 
-/// One decoded record.
+/// One decoded write record.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Record {
     pub(super) defs: Vec<Def>,
     pub(super) groups: Vec<(u64, Vec<(i64, f64)>)>,
 }
 
+/// One decoded record of either kind.
+#[derive(Debug, PartialEq)]
+pub(super) enum Entry {
+    Write(Record),
+    Delete(Tombstone),
+}
+
+pub(super) fn encode_delete(tombstone: &Tombstone) -> Vec<u8> {
+    let mut body = Vec::with_capacity(32 + tombstone.ids.len() * 2);
+    body.push(DELETE);
+    tombstone.encode_into(&mut body);
+    body
+}
+
 pub(super) fn encode(defs: &[Def], groups: &[(u64, &[(i64, f64)])]) -> Result<Vec<u8>> {
     let points: usize = groups.iter().map(|(_, p)| p.len()).sum();
     let mut body = Vec::with_capacity(16 + points * 16 + groups.len() * 4);
-    body.push(VERSION);
+    body.push(WRITE);
     put_varint(&mut body, defs.len() as u64);
     for def in defs {
         let json = serde_json::to_vec(def).map_err(crate::error::corrupt("series definition"))?;
@@ -56,10 +73,18 @@ pub(super) fn encode(defs: &[Def], groups: &[(u64, &[(i64, f64)])]) -> Result<Ve
     Ok(body)
 }
 
-pub(super) fn decode(body: &[u8]) -> Result<Record> {
+pub(super) fn decode(body: &[u8]) -> Result<Entry> {
     let mut c = Cursor::new(body, "write-ahead log record");
-    if c.u8()? != VERSION {
-        return Err(c.corrupt("unknown record version"));
+    match c.u8()? {
+        WRITE => {}
+        DELETE => {
+            let tombstone = Tombstone::decode_from(&mut c)?;
+            if !c.is_empty() {
+                return Err(c.corrupt("bytes after the tombstone"));
+            }
+            return Ok(Entry::Delete(tombstone));
+        }
+        _ => return Err(c.corrupt("unknown record kind")),
     }
     let mut record = Record::default();
     for _ in 0..c.count(1)? {
@@ -86,7 +111,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Record> {
     if !c.is_empty() {
         return Err(c.corrupt("bytes after the last group"));
     }
-    Ok(record)
+    Ok(Entry::Write(record))
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
@@ -96,7 +121,7 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
 impl Wal {
     /// Opens the log in `dir`, handing every record of every segment to `replay` in order, and starts a
     /// fresh segment for new writes. Torn tails are cut off.
-    pub(super) fn open(dir: &Path, mut replay: impl FnMut(Record) -> Result<()>) -> Result<Self> {
+    pub(super) fn open(dir: &Path, mut replay: impl FnMut(Entry) -> Result<()>) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io("creating the write-ahead log", dir))?;
         let segments = numbered(dir, "wal")?;
         for (_, path) in &segments {

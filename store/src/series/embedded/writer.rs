@@ -1,4 +1,8 @@
-//! The writer thread (group commit into the WAL, the buffer, flushes) and the merger thread (parts).
+//! The writer thread: group commit into the WAL, deletes, the buffer, flushes (the merger thread, which
+//! combines the parts, is in `merger`).
+//!
+//! Requests are taken in the order they arrive: the writes between two deletes are one group commit, and a
+//! delete is a WAL record of its own, so it covers exactly the writes answered before it.
 //!
 //! Overflow policy of the request queue: it is bounded (`QUEUE`); a full queue makes `write` wait (on a
 //! blocking-pool thread), which is backpressure all the way to the HTTP client or the ingest pipeline. The
@@ -6,10 +10,12 @@
 //! parts it sees, so a missed notice loses nothing).
 use super::files::sync_dir;
 use super::fxhash::FxBuild;
-use super::part::{Part, PartWriter};
+use super::merger::{self, MergeRequest};
+use super::part::PartWriter;
+use super::tombstone::Tombstone;
 use super::wal::{self, Wal};
-use super::{Def, Shared, blocking, merge, read_lock, rollup, write_lock};
-use crate::series::SeriesPoints;
+use super::{Def, Shared, blocking, read_lock, rollup, write_lock};
+use crate::series::{SeriesFilter, SeriesPoints};
 use crate::{Error, Result};
 use bydata_schemas::{Point, SeriesKey, Unit};
 use std::collections::HashMap;
@@ -20,7 +26,7 @@ use tokio::sync::oneshot;
 
 const QUEUE: usize = 64;
 
-type Done = oneshot::Sender<Result<()>>;
+pub(super) type Done = oneshot::Sender<Result<()>>;
 
 /// What a write request carries: points each with its key, or points grouped by series.
 pub(super) enum Payload {
@@ -87,13 +93,19 @@ impl<'a> Resolver<'a> {
 }
 
 enum Request {
-    Write { payload: Payload, done: Done },
-    Compact { done: Done },
-}
-
-enum MergeRequest {
-    Flushed,
-    All { done: Done },
+    Write {
+        payload: Payload,
+        done: Done,
+    },
+    Delete {
+        filter: SeriesFilter,
+        start: i64,
+        end: i64,
+        done: Done,
+    },
+    Compact {
+        done: Done,
+    },
 }
 
 /// The sending side; closing it lets the threads finish what they are doing and exit.
@@ -102,7 +114,7 @@ pub(super) struct Handle {
     tx: Mutex<Option<SyncSender<Request>>>,
 }
 
-fn stopped() -> Error {
+pub(super) fn stopped() -> Error {
     Error::Task {
         detail: "the series writer has stopped".into(),
     }
@@ -134,6 +146,18 @@ impl Handle {
         answer.await.map_err(|_| stopped())?
     }
 
+    pub(super) async fn delete(&self, filter: SeriesFilter, start: i64, end: i64) -> Result<()> {
+        let (done, answer) = oneshot::channel();
+        self.send(Request::Delete {
+            filter,
+            start,
+            end,
+            done,
+        })
+        .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
     pub(super) async fn compact(&self) -> Result<()> {
         let (done, answer) = oneshot::channel();
         self.send(Request::Compact { done }).await?;
@@ -145,10 +169,12 @@ impl Handle {
     }
 }
 
+/// `unsaved_tombstones`: the WAL replayed deletes the tombstones file may not have yet.
 pub(super) fn spawn(
     shared: Arc<Shared>,
     wal: Wal,
     pending: Vec<Def>,
+    unsaved_tombstones: bool,
 ) -> Result<(Handle, Vec<std::thread::JoinHandle<()>>)> {
     let (tx, rx) = sync_channel(QUEUE);
     let (merge_tx, merge_rx) = sync_channel(QUEUE);
@@ -158,7 +184,7 @@ pub(super) fn spawn(
     let merger_shared = shared.clone();
     let merger = std::thread::Builder::new()
         .name("series-merger".into())
-        .spawn(move || run_merger(&merger_shared, &merge_rx))
+        .spawn(move || merger::run(&merger_shared, &merge_rx))
         .map_err(thread_error)?;
     let next_id = read_lock(&shared.index)
         .infos
@@ -169,6 +195,7 @@ pub(super) fn spawn(
         shared,
         wal,
         pending,
+        unsaved_tombstones,
         next_id,
         merger: merge_tx,
     };
@@ -189,11 +216,13 @@ struct Writer {
     wal: Wal,
     /// Series definitions in the WAL that the catalog does not have yet.
     pending: Vec<Def>,
+    /// Deletes in the WAL whose tombstones the tombstones file may not have yet.
+    unsaved_tombstones: bool,
     next_id: u64,
     merger: SyncSender<MergeRequest>,
 }
 
-fn answer(done: Done, result: &Result<()>, what: &str) {
+pub(super) fn answer(done: Done, result: &Result<()>, what: &str) {
     let _ = done.send(match result {
         Ok(()) => Ok(()),
         Err(e) => Err(Error::Task {
@@ -230,23 +259,28 @@ impl Writer {
                         queued += payload.len();
                         writes.push((payload, done));
                     }
+                    Request::Delete {
+                        filter,
+                        start,
+                        end,
+                        done,
+                    } => {
+                        // The writes before it are committed first: the delete covers them.
+                        self.commit(std::mem::take(&mut writes));
+                        let result = self.delete(&filter, start, end);
+                        if let Err(e) = &result {
+                            tracing::error!(error = %e, "series delete failed; nothing was deleted");
+                        }
+                        answer(done, &result, "delete");
+                        dirty = true;
+                    }
                     Request::Compact { done } => compacts.push(done),
                 }
                 if queued < self.shared.config.max_group_points {
                     next = rx.try_recv().ok();
                 }
             }
-            if !writes.is_empty() {
-                let payloads: Vec<&Payload> = writes.iter().map(|(p, _)| p).collect();
-                let result = self.write_group(&payloads);
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "series write failed; nothing of the group was stored");
-                }
-                for (_, done) in writes {
-                    answer(done, &result, "write");
-                }
-                dirty = true;
-            }
+            dirty |= self.commit(writes);
             if read_lock(&self.shared.buffer).points() as u64
                 >= self.shared.config.compact_after_points
             {
@@ -267,6 +301,55 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Writes a group and answers its requests; returns whether there was anything to write.
+    fn commit(&mut self, writes: Vec<(Payload, Done)>) -> bool {
+        if writes.is_empty() {
+            return false;
+        }
+        let payloads: Vec<&Payload> = writes.iter().map(|(p, _)| p).collect();
+        let result = self.write_group(&payloads);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "series write failed; nothing of the group was stored");
+        }
+        for (_, done) in writes {
+            answer(done, &result, "write");
+        }
+        true
+    }
+
+    /// A delete: the series matching `filter` now, one WAL record and its fsync, then the buffer loses the
+    /// range and the parts get a tombstone (if any of them holds points it covers).
+    fn delete(&mut self, filter: &SeriesFilter, start: i64, end: i64) -> Result<()> {
+        let ids: Vec<u64> = read_lock(&self.shared.index)
+            .infos
+            .iter()
+            .filter(|(_, info)| filter.matches(&info.key))
+            .map(|(id, _)| *id)
+            .collect();
+        if ids.is_empty() || start >= end {
+            return Ok(());
+        }
+        // Above every flush so far, below every later one (see `tombstone`).
+        let seq = self.shared.next_number.fetch_add(1, Ordering::SeqCst);
+        let tombstone = Tombstone {
+            seq,
+            start,
+            end,
+            ids,
+        };
+        self.wal.append(&wal::encode_delete(&tombstone))?;
+        {
+            let mut buffer = write_lock(&self.shared.buffer);
+            for id in &tombstone.ids {
+                buffer.remove_range(*id, start, end);
+            }
+        }
+        if self.shared.add_tombstone(tombstone) {
+            self.unsaved_tombstones = true;
+        }
+        Ok(())
     }
 
     /// One WAL record and one fsync for the whole group; then the index and the buffer learn it. Points are
@@ -359,13 +442,21 @@ impl Writer {
     /// Buffer → a new part; then the WAL segments it covers go.
     fn flush(&mut self) -> Result<()> {
         let shared = self.shared.clone();
-        if read_lock(&shared.buffer).points() == 0 && self.pending.is_empty() {
+        if read_lock(&shared.buffer).points() == 0
+            && self.pending.is_empty()
+            && !self.unsaved_tombstones
+        {
             return Ok(());
         }
         let sealed = self.wal.rotate()?;
         if !self.pending.is_empty() {
             append_catalog(&shared.catalog, &self.pending)?;
             self.pending.clear();
+        }
+        // The sealed segments' deletes must be in the tombstones file before the segments go.
+        if self.unsaved_tombstones {
+            shared.persist_tombstones()?;
+            self.unsaved_tombstones = false;
         }
         let number = shared.next_number.fetch_add(1, Ordering::SeqCst);
         let part = {
@@ -431,117 +522,4 @@ fn append_catalog(path: &std::path::Path, defs: &[Def]) -> Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
-}
-
-fn run_merger(shared: &Shared, rx: &Receiver<MergeRequest>) {
-    let mut active = false;
-    loop {
-        match rx.recv_timeout(shared.config.compact_when_idle) {
-            Ok(MergeRequest::Flushed) => {
-                active = true;
-                // Size-tiered while writes flow: four parts of similar size become one.
-                while let Some(start) = merge::plan(&sizes(shared), 4, 2) {
-                    if merge_logged(shared, start, None).is_none() {
-                        break;
-                    }
-                }
-            }
-            Ok(MergeRequest::All { done }) => {
-                let result = merge_from(shared, 0, None).map(|_| ());
-                answer(done, &result, "compaction");
-                active = false;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if active || needs_retention(shared) {
-                    // Writes paused: merge down to one part (and apply retention on the way).
-                    merge_logged(shared, 0, None);
-                    active = false;
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-    }
-}
-
-fn sizes(shared: &Shared) -> Vec<u64> {
-    shared.parts().iter().map(|p| p.bytes).collect()
-}
-
-fn needs_retention(shared: &Shared) -> bool {
-    let cutoffs = shared.cutoffs();
-    !cutoffs.is_empty()
-        && shared.parts().iter().any(|p| {
-            p.blocks().iter().any(|b| {
-                cutoffs
-                    .get(&b.series)
-                    .is_some_and(|c| b.summary.first.0 < *c)
-            })
-        })
-}
-
-fn merge_logged(shared: &Shared, start: usize, end: Option<usize>) -> Option<merge::Outcome> {
-    match merge_from(shared, start, end) {
-        Ok(o) => Some(o),
-        Err(_) if shared.closing.load(Ordering::Relaxed) => None,
-        Err(e) => {
-            tracing::error!(error = %e, "merging parts failed; they stay as they are");
-            None
-        }
-    }
-}
-
-/// Merges the parts `start..end` (default: to the newest) of the current list into one, with retention.
-fn merge_from(shared: &Shared, start: usize, end: Option<usize>) -> Result<merge::Outcome> {
-    let parts = shared.parts();
-    let end = end.unwrap_or(parts.len()).min(parts.len());
-    let inputs: Vec<Arc<Part>> = parts.get(start..end).unwrap_or_default().to_vec();
-    let cutoffs = shared.cutoffs();
-    let retention_due = inputs.iter().any(|p| {
-        p.blocks().iter().any(|b| {
-            cutoffs
-                .get(&b.series)
-                .is_some_and(|c| b.summary.first.0 < *c)
-        })
-    });
-    if inputs.len() < 2 && !retention_due {
-        return Ok(merge::Outcome::default());
-    }
-    let number = shared.next_number.fetch_add(1, Ordering::SeqCst);
-    let rules = merge::Rules {
-        block_points: shared.config.block_points,
-        cutoff: &|id| cutoffs.get(&id).copied(),
-        rollups: shared.config.rollups,
-        rollup_cutoff: shared.rollup_cutoff(),
-        stop: &shared.closing,
-    };
-    let (output, outcome) = merge::merge(&shared.parts_dir, &inputs, number, &rules)?;
-    {
-        let mut guard = write_lock(&shared.parts);
-        let mut list = (**guard).clone();
-        // Only this thread removes parts and the writer only appends, so the inputs are still adjacent.
-        let at = list
-            .iter()
-            .position(|p| inputs.first().is_some_and(|i| i.number == p.number))
-            .filter(|at| {
-                list.get(*at..at + inputs.len())
-                    .is_some_and(|run| run.iter().zip(&inputs).all(|(a, b)| a.number == b.number))
-            })
-            .ok_or_else(|| Error::Task {
-                detail: "the parts changed under a merge".into(),
-            })?;
-        list.splice(at..at + inputs.len(), output.map(Arc::new));
-        *guard = Arc::new(list);
-    }
-    for p in &inputs {
-        std::fs::remove_file(&p.path)
-            .map_err(crate::error::io("removing a merged part", &p.path))?;
-    }
-    sync_dir(&shared.parts_dir)?;
-    if outcome.expired > 0 {
-        tracing::info!(
-            points = outcome.expired,
-            "retention deleted expired raw points"
-        );
-    }
-    Ok(outcome)
 }

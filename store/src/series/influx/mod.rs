@@ -14,6 +14,10 @@
 //!   (same series and time replaces the value) and the caller retries or replays the whole batch.
 //! - **Read** (`POST {url}/api/v2/query?org=`, JSON body with the Flux text and the annotated-CSV dialect,
 //!   `Accept: application/csv`): queries from [`flux`], responses parsed by [`csv`], rows read by [`rows`].
+//! - **Delete** (`POST {url}/api/v2/delete?org=&bucket=`, JSON body with `start`, inclusive `stop` and a
+//!   predicate on measurement and tags, built by [`delete`]): InfluxDB OSS deletes synchronously and answers
+//!   204, after which no query returns the points. A field cannot be deleted alone in InfluxDB 2, so a filter
+//!   naming one is refused. The unit fields go with the series' values.
 //!
 //! **Units.** InfluxDB has no place for a series' unit, so each line also carries a string field
 //! `{field}#unit` (empty for no unit): `#` cannot occur in a bydata field name, so it never collides with a
@@ -28,6 +32,7 @@
 //! becomes `Error::Corrupt`; a point line protocol cannot carry becomes `Error::InvalidQuery`.
 
 mod csv;
+mod delete;
 mod flux;
 mod line;
 mod rows;
@@ -81,6 +86,7 @@ pub struct InfluxStore {
     http: reqwest::Client,
     write_url: Url,
     query_url: Url,
+    delete_url: Url,
     /// `Token …`, marked sensitive so it is never logged by the HTTP stack.
     auth: HeaderValue,
     base: String,
@@ -149,6 +155,11 @@ impl InfluxStore {
             .append_pair("precision", "ns");
         let mut query_url = endpoint(&base, &["api", "v2", "query"])?;
         query_url.query_pairs_mut().append_pair("org", &config.org);
+        let mut delete_url = endpoint(&base, &["api", "v2", "delete"])?;
+        delete_url
+            .query_pairs_mut()
+            .append_pair("org", &config.org)
+            .append_pair("bucket", &config.bucket);
 
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -161,6 +172,7 @@ impl InfluxStore {
             http,
             write_url,
             query_url,
+            delete_url,
             auth,
             base: config.url,
             org: config.org,
@@ -257,6 +269,27 @@ impl SeriesWriter for InfluxStore {
             self.post_lines(body).await?;
         }
         Ok(())
+    }
+
+    async fn delete_range(
+        &self,
+        filter: &SeriesFilter,
+        start: UnixNanos,
+        end: UnixNanos,
+    ) -> Result<()> {
+        let Some(body) = delete::body(filter, start, end).map_err(|e| invalid(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let response = self
+            .http
+            .post(self.delete_url.clone())
+            .header(AUTHORIZATION, self.auth.clone())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport("delete", &e))?;
+        check_status("delete", response).await.map(drop)
     }
 }
 

@@ -3,6 +3,7 @@ use bydata_schemas::line_protocol::{self, FieldValue, MAX_TIME, MIN_TIME, Precis
 use proptest::prelude::*;
 
 mod csv_tests;
+mod delete_tests;
 mod http;
 
 fn name(s: &str) -> MeasurementName {

@@ -7,15 +7,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
-struct Request {
-    method: String,
-    target: String,
+pub(super) struct Request {
+    pub(super) method: String,
+    pub(super) target: String,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(super) body: String,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -34,14 +34,14 @@ impl Request {
     }
 }
 
-struct Fake {
+pub(super) struct Fake {
     url: String,
     requests: Arc<Mutex<Vec<Request>>>,
 }
 
 impl Fake {
     /// Answers the n-th connection with `responses[n]` (status, body), then 500.
-    async fn start(responses: Vec<(u16, String)>) -> Self {
+    pub(super) async fn start(responses: Vec<(u16, String)>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/influx", listener.local_addr().expect("addr"));
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -75,7 +75,7 @@ impl Fake {
         Self { url, requests }
     }
 
-    fn store(&self) -> InfluxStore {
+    pub(super) fn store(&self) -> InfluxStore {
         InfluxStore::new(InfluxConfig {
             url: self.url.clone(),
             org: "city org".to_owned(),
@@ -85,7 +85,7 @@ impl Fake {
         .expect("valid config")
     }
 
-    fn requests(&self) -> Vec<Request> {
+    pub(super) fn requests(&self) -> Vec<Request> {
         self.requests.lock().expect("lock").clone()
     }
 }
@@ -141,7 +141,7 @@ fn assert_query_request(r: &Request) {
     assert_eq!(r.header("content-type"), Some("application/json"));
 }
 
-fn b7() -> SeriesKey {
+pub(super) fn b7() -> SeriesKey {
     key(
         "temperature",
         &[("device", "b7"), ("domain", "building")],
@@ -149,7 +149,7 @@ fn b7() -> SeriesKey {
     )
 }
 
-const T0: UnixNanos = 1_795_341_600_000_000_000; // 2026-11-22T10:00:00Z
+pub(super) const T0: UnixNanos = 1_795_341_600_000_000_000; // 2026-11-22T10:00:00Z
 
 /// What `range` gets for `b7()`: its own table, and one of a series with an extra tag (`floor`), which the
 /// Flux filter also matches and the adapter must drop.
