@@ -2,7 +2,7 @@
 //! bind the connection's identity: client id == username == a registered device, with that device's password.
 use crate::Deps;
 use crate::metrics::inc;
-use bydata_schemas::{DeviceId, EdgeRejection, JournalEntry, RejectReason};
+use bydata_schemas::{DeviceId, EdgeRejection, IntegrationId, JournalEntry, RejectReason};
 use bydata_store::PasswordCheck;
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +19,39 @@ pub(crate) fn handler(
 }
 
 async fn check(deps: Deps, client_id: String, username: String, password: String) -> bool {
+    if let Some(integration) = IntegrationId::from_mqtt_identity(&username) {
+        if client_id != username {
+            inc(&deps.metrics.auth_bad_client_id);
+            tracing::warn!(%integration, "MQTT connect refused: client id differs from username");
+            return false;
+        }
+        let registry = deps.registry.clone();
+        let id = integration.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            registry.check_integration_password(&id, &password)
+        })
+        .await;
+        return match outcome {
+            Ok(Ok(PasswordCheck::Valid)) => {
+                inc(&deps.metrics.connects_accepted);
+                tracing::info!(%integration, "integration connected");
+                true
+            }
+            Ok(Ok(_)) => {
+                inc(&deps.metrics.auth_wrong_password);
+                tracing::warn!(%integration, "MQTT connect refused: unknown integration or wrong password");
+                false
+            }
+            Ok(Err(e)) => {
+                tracing::error!(%integration, error = %e, "MQTT connect refused: registry error");
+                false
+            }
+            Err(e) => {
+                tracing::error!(%integration, error = %e, "MQTT connect refused: password check failed");
+                false
+            }
+        };
+    }
     let Ok(id) = DeviceId::new(username.as_str()) else {
         inc(&deps.metrics.auth_unknown_device);
         tracing::warn!(username = %username.escape_debug(), "MQTT connect refused: not a device id");

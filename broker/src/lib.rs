@@ -58,6 +58,20 @@ pub struct Deps {
     pub registry: Arc<Registry>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     pub metrics: Arc<Metrics>,
+    /// Where inbound network-server integrations' events go; `None` refuses them.
+    pub integrations: Option<Arc<dyn IntegrationSink>>,
+}
+
+/// Takes an event an inbound integration (ChirpStack, The Things Stack) published into the broker. Called
+/// synchronously before the PUBACK: an `Ok` means the event is journaled or deliberately dropped (and
+/// counted); an `Err` (the journal failed) closes the connection without a PUBACK, so the sender retries.
+pub trait IntegrationSink: Send + Sync {
+    fn publish(
+        &self,
+        integration: &bydata_schemas::IntegrationId,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), String>;
 }
 
 impl std::fmt::Debug for Deps {

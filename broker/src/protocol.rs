@@ -7,7 +7,9 @@
 //! PUBACK (any error but `InsufficientBytes`, which would wait for more bytes).
 use crate::metrics::inc;
 use crate::{Deps, device_prefix};
-use bydata_schemas::{DeviceId, EdgeRejection, JournalEntry, RejectReason, Source, Uplink};
+use bydata_schemas::{
+    DeviceId, EdgeRejection, IntegrationId, JournalEntry, RejectReason, Source, Uplink,
+};
 use bytes::BytesMut;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
@@ -20,6 +22,8 @@ pub(crate) struct DeviceProtocol {
     /// The connection's device, set from its CONNECT (the auth handler then checks the password, and nothing
     /// after the CONNECT is read unless it passed).
     device: Option<DeviceId>,
+    /// Or the network-server integration it is (client id `integration:{id}`).
+    integration: Option<IntegrationId>,
 }
 
 impl DeviceProtocol {
@@ -29,10 +33,14 @@ impl DeviceProtocol {
             deps,
             max_message_bytes,
             device: None,
+            integration: None,
         }
     }
 
     fn reject(&self, reason: RejectReason) -> Error {
+        if let Some(integration) = &self.integration {
+            tracing::warn!(%integration, %reason, "MQTT packet of an integration refused");
+        }
         if let Some(device) = &self.device {
             tracing::warn!(device = %device, %reason, "MQTT packet refused");
             let entry = JournalEntry::Rejected(EdgeRejection {
@@ -52,6 +60,17 @@ impl DeviceProtocol {
         let Packet::Connect(connect, _, will, _, _) = packet else {
             return Ok(());
         };
+        if let Some(integration) = IntegrationId::from_mqtt_identity(&connect.client_id) {
+            if let Some(will) = will
+                && !String::from_utf8_lossy(&will.topic).starts_with(&integration.topic_prefix())
+            {
+                inc(&self.deps.metrics.publish_denied);
+                tracing::warn!(%integration, "MQTT connect refused: last will outside the integration's topics");
+                return Err(Error::InvalidProtocol);
+            }
+            self.integration = Some(integration);
+            return Ok(());
+        }
         // Empty ids would get a broker-generated id, and `/`, `+`, `#` could escape the device's subtree:
         // DeviceId rules out all of them.
         let Ok(device) = DeviceId::new(connect.client_id.as_str()) else {
@@ -76,6 +95,9 @@ impl DeviceProtocol {
         let Packet::Publish(publish, _) = packet else {
             return Ok(());
         };
+        if let Some(integration) = &self.integration {
+            return self.on_integration_publish(integration, &publish.topic, &publish.payload);
+        }
         let Some(device) = &self.device else {
             return Err(Error::InvalidProtocol);
         };
@@ -97,6 +119,7 @@ impl DeviceProtocol {
             source: Source::Mqtt,
             topic: topic.to_owned(),
             payload: publish.payload.to_vec(),
+            radio: Vec::new(),
         });
         match self.deps.journal.append(&entry) {
             Ok(_) => {
@@ -112,14 +135,43 @@ impl DeviceProtocol {
         }
     }
 
+    /// An inbound integration publishes under `integrations/{id}/`; the sink parses the event, finds the
+    /// device by DevEUI and journals it before this returns (so before the PUBACK).
+    fn on_integration_publish(
+        &self,
+        integration: &IntegrationId,
+        topic: &[u8],
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let prefix = integration.topic_prefix();
+        let Some(rest) = std::str::from_utf8(topic)
+            .ok()
+            .and_then(|t| t.strip_prefix(prefix.as_str()))
+        else {
+            inc(&self.deps.metrics.publish_denied);
+            let topic = String::from_utf8_lossy(topic).into_owned();
+            return Err(self.reject(RejectReason::PublishDenied { topic }));
+        };
+        let Some(sink) = &self.deps.integrations else {
+            tracing::warn!(%integration, "integration event refused: integrations are not enabled");
+            return Err(Error::InvalidProtocol);
+        };
+        sink.publish(integration, rest, payload).map_err(|e| {
+            inc(&self.deps.metrics.journal_errors);
+            tracing::error!(%integration, error = %e, "cannot journal an integration event; closing the connection");
+            Error::InvalidProtocol
+        })
+    }
+
     fn on_subscribe(&mut self, packet: &Packet) -> Result<(), Error> {
         let Packet::Subscribe(subscribe, _) = packet else {
             return Ok(());
         };
-        let Some(device) = &self.device else {
-            return Err(Error::InvalidProtocol);
+        let prefix = match (&self.device, &self.integration) {
+            (Some(device), _) => device_prefix(device),
+            (None, Some(integration)) => integration.topic_prefix(),
+            (None, None) => return Err(Error::InvalidProtocol),
         };
-        let prefix = device_prefix(device);
         if let Some(bad) = subscribe
             .filters
             .iter()
