@@ -34,6 +34,13 @@ impl fmt::Display for JsonType {
 pub enum DecodeError {
     #[error("payload is empty")]
     Empty,
+    /// A JavaScript codec failed (time or memory limit, an exception, its own `errors`, bad output).
+    #[error("codec {codec} failed ({code}): {message}")]
+    Script {
+        codec: String,
+        code: &'static str,
+        message: String,
+    },
     #[error(
         "payload is not JSON text (first byte 0x{first_byte:02x}); expected SenML JSON or a JSON object"
     )]

@@ -19,6 +19,7 @@ mod flat;
 mod json;
 #[cfg(test)]
 mod proptests;
+pub mod script;
 mod senml;
 
 use bydata_schemas::{Codec, Reading, UnixNanos};
@@ -64,7 +65,7 @@ impl DecodeContext {
 /// Decodes one message. Readings come out in record order (SenML) or sorted by name (flat JSON), and every
 /// reading has passed [`DecodeContext`]'s checks — or the whole message is rejected.
 pub fn decode(
-    codec: Codec,
+    codec: &Codec,
     payload: &[u8],
     ctx: &DecodeContext,
 ) -> Result<Vec<Reading>, DecodeError> {
@@ -72,6 +73,14 @@ pub fn decode(
         Codec::Senml => senml::decode(json::parse(payload)?, ctx)?,
         Codec::Json => flat::decode(json::parse(payload)?, ctx)?,
         Codec::Cayenne => from_cayenne(payload, ctx)?,
+        // Script codecs hold a JavaScript runtime: the pipeline runs them (`script::…`), not this pure function.
+        Codec::Script(r) => {
+            return Err(DecodeError::Script {
+                codec: format!("js:{}", r.name),
+                code: "not_loaded",
+                message: "a JavaScript codec is run by the ingest pipeline, not here".to_owned(),
+            });
+        }
         Codec::Auto => match json::first_significant_byte(payload)? {
             b'[' => senml::decode(json::parse(payload)?, ctx)?,
             b'{' => flat::decode(json::parse(payload)?, ctx)?,
@@ -193,7 +202,7 @@ mod tests {
     pub(super) type Row = (String, Option<String>, UnixNanos, f64);
 
     pub(super) fn rows(codec: Codec, payload: &str) -> Result<Vec<Row>, DecodeError> {
-        decode(codec, payload.as_bytes(), &ctx()).map(|readings| {
+        decode(&codec, payload.as_bytes(), &ctx()).map(|readings| {
             readings
                 .into_iter()
                 .map(|r| {
@@ -211,8 +220,8 @@ mod tests {
     #[test]
     fn auto_dispatch() {
         let ctx = ctx();
-        let senml = decode(Codec::Auto, br#" [{"n":"co2","v":640}]"#, &ctx).expect("senml");
-        let flat = decode(Codec::Auto, b"\n{\"co2\": 640}", &ctx).expect("flat");
+        let senml = decode(&Codec::Auto, br#" [{"n":"co2","v":640}]"#, &ctx).expect("senml");
+        let flat = decode(&Codec::Auto, b"\n{\"co2\": 640}", &ctx).expect("flat");
         assert_eq!(senml, flat);
         assert_eq!(flat[0].unit.as_ref().map(|u| u.as_str()), Some("ppm"));
 
@@ -248,7 +257,7 @@ mod tests {
         ];
         for (payload, want) in cases {
             assert_eq!(
-                &decode(Codec::Auto, payload, &ctx).expect_err("rejected"),
+                &decode(&Codec::Auto, payload, &ctx).expect_err("rejected"),
                 want
             );
         }
@@ -258,14 +267,14 @@ mod tests {
     fn explicit_codec_checks_the_shape() {
         let ctx = ctx();
         assert_eq!(
-            decode(Codec::Senml, br#"{"co2": 1}"#, &ctx),
+            decode(&Codec::Senml, br#"{"co2": 1}"#, &ctx),
             Err(DecodeError::WrongType {
                 expected: "a SenML pack (a JSON array of records)",
                 found: JsonType::Object
             })
         );
         assert_eq!(
-            decode(Codec::Json, br#"[{"n":"co2","v":1}]"#, &ctx),
+            decode(&Codec::Json, br#"[{"n":"co2","v":1}]"#, &ctx),
             Err(DecodeError::WrongType {
                 expected: "a JSON object of measurements",
                 found: JsonType::Array
@@ -329,14 +338,14 @@ mod tests {
         ];
         for (payload, want) in cases {
             assert_eq!(
-                &decode(Codec::Auto, payload.as_bytes(), &ctx).expect_err("rejected"),
+                &decode(&Codec::Auto, payload.as_bytes(), &ctx).expect_err("rejected"),
                 want,
                 "{payload:.80}"
             );
         }
         let ahead = r#"{"co2": 1, "time": "2026-11-22T10:05:00Z"}"#;
         assert!(
-            decode(Codec::Auto, ahead.as_bytes(), &ctx).is_ok(),
+            decode(&Codec::Auto, ahead.as_bytes(), &ctx).is_ok(),
             "exactly max_future ahead is fine"
         );
     }
@@ -345,7 +354,7 @@ mod tests {
     fn messages_read_well() {
         let ctx = ctx();
         let shown = |payload: &str| {
-            decode(Codec::Auto, payload.as_bytes(), &ctx)
+            decode(&Codec::Auto, payload.as_bytes(), &ctx)
                 .expect_err("rejected")
                 .to_string()
         };

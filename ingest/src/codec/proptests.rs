@@ -31,14 +31,14 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..256)) {
         for codec in CODECS {
-            let _ = decode(codec, &bytes, &ctx());
+            let _ = decode(&codec, &bytes, &ctx());
         }
     }
 
     #[test]
     fn json_like_text_never_panics(text in r#"[\[\]{}":,0-9a-zA-Z .eE+\-_\n]{0,80}"#) {
         for codec in CODECS {
-            let _ = decode(codec, text.as_bytes(), &ctx());
+            let _ = decode(&codec, text.as_bytes(), &ctx());
         }
     }
 
@@ -66,7 +66,7 @@ proptest! {
             .into_iter()
             .map(|r| Value::Object(r.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
             .collect();
-        let _ = decode(Codec::Senml, Value::Array(pack).to_string().as_bytes(), &ctx());
+        let _ = decode(&Codec::Senml, Value::Array(pack).to_string().as_bytes(), &ctx());
     }
 
     #[test]
@@ -84,7 +84,7 @@ proptest! {
             }
             None => ctx.received_at,
         };
-        let readings = decode(Codec::Auto, Value::Object(object).to_string().as_bytes(), &ctx).expect("valid");
+        let readings = decode(&Codec::Auto, Value::Object(object).to_string().as_bytes(), &ctx).expect("valid");
         prop_assert_eq!(readings.len(), values.len());
         // BTreeMap order is the promised order: sorted by name.
         for (r, (name, v)) in readings.iter().zip(&values) {
@@ -116,7 +116,7 @@ proptest! {
             }
             pack.push(record);
         }
-        let readings = decode(Codec::Auto, Value::Array(pack).to_string().as_bytes(), &ctx).expect("valid");
+        let readings = decode(&Codec::Auto, Value::Array(pack).to_string().as_bytes(), &ctx).expect("valid");
         prop_assert_eq!(readings.len(), names.len());
         let origin = base_time.map_or(ctx.received_at, |bt| bt * 1_000_000_000);
         for (i, (r, name)) in readings.iter().zip(&names).enumerate() {
@@ -141,7 +141,7 @@ proptest! {
     ) {
         let mut object: Map<String, Value> = values.into_iter().map(|(k, v)| (k, json!(v))).collect();
         object.insert("zz_status".into(), json!(bad));
-        let err = decode(Codec::Json, Value::Object(object).to_string().as_bytes(), &ctx()).expect_err("rejected");
+        let err = decode(&Codec::Json, Value::Object(object).to_string().as_bytes(), &ctx()).expect_err("rejected");
         prop_assert!(
             matches!(err, DecodeError::UnsupportedValue { ref key, .. } if key == "zz_status"),
             "{err:?}"

@@ -1,0 +1,137 @@
+//! Why a script codec could not be loaded or could not decode, as data; the `Display` text is what the sensor's
+//! owner reads, so it names the limit or the codec's own words rather than engine internals.
+
+/// Why a script codec was refused at load or a decode produced nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScriptError {
+    #[error("the codec script is {size} bytes; at most {limit} bytes are accepted")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the codec script has a syntax error{}: {message}", at_line(*line))]
+    Syntax { message: String, line: Option<u32> },
+    #[error(
+        "the codec script defines no function decodeUplink(input) (LoRa Alliance TS013); \
+         define it at the top level of the script"
+    )]
+    NoDecodeUplink,
+    #[error("the codec ran longer than its {limit_ms} ms limit and was stopped")]
+    TimeLimit { limit_ms: u64 },
+    #[error(
+        "the codec is still stuck in an earlier run that exceeded its time limit; it is not started again \
+         until that run ends"
+    )]
+    StillRunning,
+    /// Also what `throw null` reads as: QuickJS throws null when it cannot even allocate the error object.
+    #[error("the codec used more than its {} memory limit and was stopped", mebibytes(*limit_bytes))]
+    MemoryLimit { limit_bytes: usize },
+    #[error("the codec ran out of stack (recursion or nesting too deep) and was stopped")]
+    StackOverflow,
+    #[error("the codec threw an error{}: {message}", at_line(*line))]
+    Exception { message: String, line: Option<u32> },
+    #[error("the codec's result cannot be used: {reason}")]
+    BadOutput { reason: String },
+    #[error("the codec returned {value} for {path}; only finite numbers can be stored")]
+    NonFinite { path: String, value: &'static str },
+    #[error("the codec's result is {size} bytes as JSON; at most {limit} bytes are accepted")]
+    OutputTooLarge { size: usize, limit: usize },
+    #[error("the codec reported {}: {}", count(errors.len(), "error"), errors.join("; "))]
+    CodecErrors { errors: Vec<String> },
+    /// The sandbox itself failed (no thread, no runtime); not the codec's fault. Logged by the caller.
+    #[error("the codec could not be run: {reason}")]
+    Internal { reason: String },
+}
+
+impl ScriptError {
+    /// A stable, low-cardinality name for counting failures by reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ScriptError::TooLarge { .. } => "too_large",
+            ScriptError::Syntax { .. } => "syntax",
+            ScriptError::NoDecodeUplink => "no_decode_uplink",
+            ScriptError::TimeLimit { .. } => "time_limit",
+            ScriptError::StillRunning => "still_running",
+            ScriptError::MemoryLimit { .. } => "memory_limit",
+            ScriptError::StackOverflow => "stack_overflow",
+            ScriptError::Exception { .. } => "exception",
+            ScriptError::BadOutput { .. } => "bad_output",
+            ScriptError::NonFinite { .. } => "non_finite",
+            ScriptError::OutputTooLarge { .. } => "output_too_large",
+            ScriptError::CodecErrors { .. } => "codec_errors",
+            ScriptError::Internal { .. } => "internal",
+        }
+    }
+
+    /// Whether the runtime that produced this error must be thrown away: after a limit was hit the script's
+    /// state may be half-updated (or its heap full), so the script is evaluated afresh before the next decode.
+    pub(super) fn poisons_runtime(&self) -> bool {
+        matches!(
+            self,
+            ScriptError::TimeLimit { .. }
+                | ScriptError::MemoryLimit { .. }
+                | ScriptError::StackOverflow
+                | ScriptError::Internal { .. }
+        )
+    }
+}
+
+/// Why [`ScriptCodec::check_examples`](super::ScriptCodec::check_examples) refused a codec. `example` counts
+/// from 1 (the first example is example 1). `expected`/`got` are `None` where the value is absent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExampleFailure {
+    #[error("example {example}: bytes_hex has {digits} hex digits; two are needed per byte")]
+    OddHex { example: usize, digits: usize },
+    #[error(
+        "example {example}: bytes_hex has {found:?} at offset {offset}, which is not a hex digit"
+    )]
+    NotHex {
+        example: usize,
+        offset: usize,
+        found: char,
+    },
+    #[error("example {example}: {error}")]
+    Decode { example: usize, error: ScriptError },
+    #[error(
+        "example {example}: {path} is {}, expected {}",
+        shown(got.as_ref()), shown(expected.as_ref())
+    )]
+    Mismatch {
+        example: usize,
+        /// Where the first difference is, e.g. `data.temperature` or `data.values[2]`.
+        path: String,
+        expected: Option<serde_json::Value>,
+        got: Option<serde_json::Value>,
+    },
+}
+
+fn at_line(line: Option<u32>) -> String {
+    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+}
+
+fn mebibytes(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A JSON value in a message, shortened: a codec's output can be 64 KiB.
+fn shown(value: Option<&serde_json::Value>) -> String {
+    const MAX: usize = 80;
+    let Some(value) = value else {
+        return "absent".to_owned();
+    };
+    let text = value.to_string();
+    if text.chars().count() > MAX {
+        format!("{}…", text.chars().take(MAX).collect::<String>())
+    } else {
+        text
+    }
+}

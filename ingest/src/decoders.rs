@@ -1,0 +1,181 @@
+//! The codecs a pipeline holds: the pure built-in decoders, and uploaded JavaScript codecs loaded once per
+//! version into their own sandbox (`codec::script`) and kept while in use.
+//!
+//! A device naming `js:{name}` follows the newest version: the registry is asked at most once per
+//! `LATEST_FOR` per name, so a new upload decodes new uplinks within a second. A script that fails to load
+//! is remembered as failed, so each of its uplinks is rejected with the load error instead of re-running it.
+use crate::codec::script::{self, Limits, ScriptCodec};
+use crate::codec::{DecodeContext, DecodeError, decode};
+use bydata_schemas::{Codec, CodecName, Reading, ScriptRef, Uplink};
+use bydata_store::Registry;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the newest version of a codec name is trusted before the registry is asked again.
+const LATEST_FOR: Duration = Duration::from_secs(1);
+/// Most script codec versions held loaded; each is a QuickJS runtime of a few hundred KB to a few MB.
+const MAX_LOADED: usize = 64;
+
+/// What one uplink decoded to.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) readings: Vec<Reading>,
+    /// The codec and version that produced the readings, e.g. `cayenne` or `js:elsys@3`.
+    pub(crate) label: String,
+    /// The codec's warnings, and keys it returned that are not numbers (skipped).
+    pub(crate) warnings: Vec<String>,
+}
+
+pub(crate) struct Decoders {
+    registry: Arc<Registry>,
+    limits: Limits,
+    latest: HashMap<CodecName, (Option<u32>, Instant)>,
+    loaded: HashMap<(CodecName, u32), (Result<ScriptCodec, String>, Instant)>,
+}
+
+impl std::fmt::Debug for Decoders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoders")
+            .field("loaded", &self.loaded.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decoders {
+    pub(crate) fn new(registry: Arc<Registry>, limits: Limits) -> Self {
+        Self {
+            registry,
+            limits,
+            latest: HashMap::new(),
+            loaded: HashMap::new(),
+        }
+    }
+
+    /// Decodes one uplink with `codec`. Blocking: a script codec may run for up to its CPU limit.
+    pub(crate) fn decode(
+        &mut self,
+        codec: &Codec,
+        uplink: &Uplink,
+        ctx: &DecodeContext,
+    ) -> Result<Decoded, DecodeError> {
+        let Codec::Script(r) = codec else {
+            return Ok(Decoded {
+                readings: decode(codec, &uplink.payload, ctx)?,
+                label: codec.to_string(),
+                warnings: Vec::new(),
+            });
+        };
+        let version = self.version(r)?;
+        let label = format!("js:{}@{version}", r.name);
+        let limits = self.limits.clone();
+        let registry = self.registry.clone();
+        if !self.loaded.contains_key(&(r.name.clone(), version)) {
+            if self.loaded.len() >= MAX_LOADED {
+                // Unload the least recently used.
+                if let Some(oldest) = self
+                    .loaded
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.loaded.remove(&oldest);
+                }
+            }
+            let loaded = match registry.codec(&r.name, Some(version)) {
+                Ok(Some(stored)) => ScriptCodec::new(&stored.script, limits)
+                    .map_err(|e| format!("the script does not load: {e}")),
+                Ok(None) => Err("the codec was not found".to_owned()),
+                Err(e) => {
+                    return Err(script_error(&label, "registry", e.to_string()));
+                }
+            };
+            self.loaded
+                .insert((r.name.clone(), version), (loaded, Instant::now()));
+        }
+        let Some((slot, used)) = self.loaded.get_mut(&(r.name.clone(), version)) else {
+            return Err(script_error(
+                &label,
+                "not_loaded",
+                "the codec is not loaded".into(),
+            ));
+        };
+        *used = Instant::now();
+        let codec = match slot {
+            Ok(c) => c,
+            Err(reason) => return Err(script_error(&label, "load_failed", reason.clone())),
+        };
+        let output = codec
+            .decode_uplink(fport(&uplink.topic), &uplink.payload, uplink.received_at)
+            .map_err(|e| script_error(&label, e.code(), e.to_string()))?;
+        let (readings, skipped) = script::readings(&output, ctx)?;
+        let mut warnings = output.warnings.clone();
+        if !skipped.is_empty() {
+            warnings.push(format!(
+                "not stored (not numbers or booleans): {}",
+                skipped.join(", ")
+            ));
+        }
+        Ok(Decoded {
+            readings,
+            label,
+            warnings,
+        })
+    }
+
+    fn version(&mut self, r: &ScriptRef) -> Result<u32, DecodeError> {
+        if let Some(v) = r.version {
+            return Ok(v);
+        }
+        let latest = match self.latest.get(&r.name) {
+            Some((v, at)) if at.elapsed() < LATEST_FOR => *v,
+            _ => {
+                let v = self.registry.codec_latest_version(&r.name).map_err(|e| {
+                    script_error(&format!("js:{}", r.name), "registry", e.to_string())
+                })?;
+                self.latest.insert(r.name.clone(), (v, Instant::now()));
+                v
+            }
+        };
+        latest.ok_or_else(|| {
+            script_error(
+                &format!("js:{}", r.name),
+                "not_found",
+                "no such codec: upload it (POST /api/v1/codecs) or change the device's codec"
+                    .into(),
+            )
+        })
+    }
+}
+
+fn script_error(codec: &str, code: &'static str, message: String) -> DecodeError {
+    DecodeError::Script {
+        codec: codec.to_owned(),
+        code,
+        message,
+    }
+}
+
+/// The LoRaWAN FPort of an uplink journaled as `lorawan/{fport}`; other sources (MQTT) pass 1, the first
+/// application port, so a codec written for a LoRaWAN device also decodes its bytes sent over MQTT.
+fn fport(topic: &str) -> u8 {
+    topic
+        .strip_prefix("lorawan/")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Loads `script` in the sandbox with the pipeline's limits and decodes each example
+/// (`[{fport, bytes_hex, expected}]`); `Err` says what failed, for the uploader.
+pub fn check_codec(
+    config: &crate::Config,
+    script: &str,
+    examples: &serde_json::Value,
+) -> Result<(), String> {
+    let examples: Vec<script::Example> = serde_json::from_value(examples.clone()).map_err(|e| {
+        format!("examples must be [{{\"fport\", \"bytes_hex\", \"expected\"}}]: {e}")
+    })?;
+    let mut codec = ScriptCodec::new(script, config.codec_limits())
+        .map_err(|e| format!("the script does not load: {e}"))?;
+    codec.check_examples(&examples).map_err(|e| e.to_string())
+}
