@@ -7,9 +7,14 @@
 //! Points are keyed by series and time, so if bydata stops between the two commits the replayed batch writes
 //! the same points again (idempotent) and the status counters, committed with the position, count it once.
 pub mod codec;
+mod decoders;
+pub mod integrations;
+pub use decoders::check_codec;
 pub mod lorawan;
 mod metrics;
+pub mod network_server;
 mod pipeline;
+pub mod redecode;
 
 pub use metrics::Metrics;
 pub use pipeline::{Config, Deps, run};

@@ -1,7 +1,9 @@
 //! The journal consumer.
-use crate::codec::{DecodeContext, decode};
+use crate::codec::DecodeContext;
+use crate::codec::script::Limits;
+use crate::decoders::Decoders;
 use crate::metrics::{Metrics, add};
-use bydata_schemas::{DeviceId, JournalEntry, MeasurementName, Point, SeriesKey};
+use bydata_schemas::{DeviceId, JournalEntry, MeasurementName, Point, SeriesKey, Unit, Uplink};
 use bydata_store::journal::Journal;
 use bydata_store::{Device, DeviceStatus, LastError, Registry, SeriesWriter};
 use serde::{Deserialize, Serialize};
@@ -22,6 +24,10 @@ pub struct Config {
     pub batch_max: usize,
     /// How far (seconds) a reading's time may be ahead of its receive time before it is rejected.
     pub max_future_secs: u32,
+    /// CPU time (milliseconds) a JavaScript codec may use per uplink before it is stopped.
+    pub codec_cpu_ms: u32,
+    /// Memory (MiB) one JavaScript codec may hold.
+    pub codec_memory_mib: u32,
 }
 
 impl Default for Config {
@@ -29,6 +35,18 @@ impl Default for Config {
         Self {
             batch_max: 2000,
             max_future_secs: 300,
+            codec_cpu_ms: 100,
+            codec_memory_mib: 32,
+        }
+    }
+}
+
+impl Config {
+    pub fn codec_limits(&self) -> Limits {
+        Limits {
+            cpu: Duration::from_millis(u64::from(self.codec_cpu_ms.max(1))),
+            memory_bytes: (self.codec_memory_mib.max(1) as usize) * 1024 * 1024,
+            ..Limits::default()
         }
     }
 }
@@ -55,6 +73,8 @@ pub enum Error {
     Journal(#[from] bydata_store::journal::Error),
     #[error(transparent)]
     Store(#[from] bydata_store::Error),
+    #[error("decode task failed: {detail}")]
+    Task { detail: String },
 }
 
 /// Consumes the journal until `shutdown`; then drains what is already durable and returns.
@@ -63,6 +83,7 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
     deps.metrics.position.store(position, Ordering::Relaxed);
     tracing::info!(position, "ingest resumes from journal position");
     let mut backoff = Duration::from_millis(100);
+    let mut decoders = Some(Decoders::new(deps.registry.clone(), config.codec_limits()));
     loop {
         let (entries, next) = deps.journal.read(position, config.batch_max.max(1))?;
         if entries.is_empty() {
@@ -75,7 +96,24 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
             }
             continue;
         }
-        let batch = Batch::build(&config, &deps, &entries)?;
+        // Script codecs may run for their CPU limit per uplink: decode on a blocking thread.
+        let (batch, returned) = {
+            let (config, deps) = (config.clone(), deps.clone());
+            let mut held = decoders.take().ok_or_else(|| Error::Task {
+                detail: "decoders lost".into(),
+            })?;
+            tokio::task::spawn_blocking(move || {
+                let batch = Batch::build(&config, &deps, &entries, &mut held);
+                (batch, held)
+            })
+            .await
+            .map_err(|e| Error::Task {
+                detail: e.to_string(),
+            })?
+        };
+        decoders = Some(returned);
+        let batch = batch?;
+        let entries_len = batch.entries;
         let values = batch.points.len() as u64;
         if let Err(e) = deps.writer.write(batch.points).await {
             // Nothing is lost: the position did not move, so the same entries are read again.
@@ -90,7 +128,7 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
         }
         backoff = Duration::from_millis(100);
         deps.registry.commit_ingest(CONSUMER, next, &batch.status)?;
-        add(&deps.metrics.entries, entries.len() as u64);
+        add(&deps.metrics.entries, entries_len as u64);
         add(&deps.metrics.values, values);
         deps.metrics.position.store(next, Ordering::Relaxed);
         position = next;
@@ -101,14 +139,21 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
 struct Batch {
     points: Vec<Point>,
     status: HashMap<DeviceId, DeviceStatus>,
+    entries: usize,
 }
 
 impl Batch {
-    fn build(config: &Config, deps: &Deps, entries: &[(u64, JournalEntry)]) -> Result<Self, Error> {
+    fn build(
+        config: &Config,
+        deps: &Deps,
+        entries: &[(u64, JournalEntry)],
+        decoders: &mut Decoders,
+    ) -> Result<Self, Error> {
         let mut devices: HashMap<DeviceId, Option<Device>> = HashMap::new();
         let mut batch = Batch {
             points: Vec::new(),
             status: HashMap::new(),
+            entries: entries.len(),
         };
         for (offset, entry) in entries {
             let device_id = match entry {
@@ -143,23 +188,30 @@ impl Batch {
                         max_future: i64::from(config.max_future_secs) * 1_000_000_000,
                         ..DecodeContext::new(u.received_at)
                     };
-                    match decode(device.codec, &u.payload, &ctx) {
-                        Ok(readings) => {
+                    let tags = series_tags(device);
+                    if !u.radio.is_empty() {
+                        status.last_radio = u.radio.clone();
+                        batch.points.extend(radio_points(u, &tags));
+                    }
+                    match decoders.decode(&device.codec, u, &ctx) {
+                        Ok(decoded) => {
                             add(&deps.metrics.decoded, 1);
+                            let readings = decoded.readings;
                             status.decoded += 1;
                             status.values_stored += readings.len() as u64;
                             status.last_decoded = status.last_decoded.max(Some(u.received_at));
-                            let tags = series_tags(device);
-                            batch.points.extend(readings.into_iter().map(|r| Point {
-                                series: SeriesKey {
-                                    measurement: r.measurement,
-                                    tags: tags.clone(),
-                                    field: value_field(),
-                                },
-                                unit: r.unit,
-                                time: r.time,
-                                value: r.value,
-                            }));
+                            status.decoded_with(&decoded.label, u.received_at);
+                            if !decoded.warnings.is_empty() {
+                                status.last_warning = Some(LastError {
+                                    time: u.received_at,
+                                    reason: format!(
+                                        "{}: {}",
+                                        decoded.label,
+                                        decoded.warnings.join("; ")
+                                    ),
+                                });
+                            }
+                            batch.points.extend(reading_points(readings, &tags));
                         }
                         Err(e) => {
                             add(&deps.metrics.rejected, 1);
@@ -178,13 +230,63 @@ impl Batch {
     }
 }
 
+/// A device's decoded readings as points of its series.
+pub(crate) fn reading_points(
+    readings: Vec<bydata_schemas::Reading>,
+    tags: &BTreeMap<String, String>,
+) -> impl Iterator<Item = Point> + '_ {
+    readings.into_iter().map(move |r| Point {
+        series: SeriesKey {
+            measurement: r.measurement,
+            tags: tags.clone(),
+            field: value_field(),
+        },
+        unit: r.unit,
+        time: r.time,
+        value: r.value,
+    })
+}
+
+/// Measurements bydata writes itself beside a device's decoded values (not produced by its codec).
+pub(crate) const RADIO_MEASUREMENTS: [&str; 2] = ["lorawan_rssi", "lorawan_snr"];
+
+/// Each gateway's RSSI and SNR for a LoRaWAN uplink, as `lorawan_rssi` / `lorawan_snr` series tagged with
+/// the gateway, at the receive time: the sensor owner sees signal quality per gateway over time.
+fn radio_points<'a>(
+    u: &'a Uplink,
+    tags: &'a BTreeMap<String, String>,
+) -> impl Iterator<Item = Point> + 'a {
+    u.radio.iter().flat_map(move |r| {
+        let mut tags = tags.clone();
+        tags.insert("gateway".to_owned(), r.gateway.clone());
+        [
+            (RADIO_MEASUREMENTS[0], "dBm", r.rssi),
+            (RADIO_MEASUREMENTS[1], "dB", r.snr),
+        ]
+        .into_iter()
+        .filter_map(move |(name, unit, value)| {
+            let value = f64::from(value?);
+            Some(Point {
+                series: SeriesKey {
+                    measurement: MeasurementName::new(name).ok()?,
+                    tags: tags.clone(),
+                    field: value_field(),
+                },
+                unit: Unit::new(unit).ok(),
+                time: u.received_at,
+                value,
+            })
+        })
+    })
+}
+
 fn value_field() -> MeasurementName {
     #[allow(clippy::unwrap_used)] // a constant that is a valid name
     MeasurementName::new(SeriesKey::DEFAULT_FIELD).unwrap()
 }
 
 /// A device's series tags: its own tags plus `device` and `domain` (reserved, so they cannot be overridden).
-fn series_tags(device: &Device) -> BTreeMap<String, String> {
+pub(crate) fn series_tags(device: &Device) -> BTreeMap<String, String> {
     let mut tags: BTreeMap<String, String> = device
         .tags
         .iter()

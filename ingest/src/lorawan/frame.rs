@@ -20,6 +20,9 @@ use std::ops::Range;
 use std::panic::{UnwindSafe, catch_unwind};
 use std::str::FromStr;
 
+use bydata_schemas::lorawan::parse_hex;
+pub use bydata_schemas::lorawan::{AppKey, AppSKey, DevAddr, NwkSKey, ParseHexError};
+
 /// The largest forward jump of the frame counter accepted between two uplinks of a session; a device that
 /// lost more frames than this must rejoin (ABP: be reset by its operator).
 pub const MAX_FCNT_GAP: u32 = 16_384;
@@ -87,135 +90,13 @@ impl FrameError {
     }
 }
 
-/// Why a hex identifier or key did not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseHexError {
-    #[error("expected {expected} hex digits, got {got} characters")]
-    Length { expected: usize, got: usize },
-    #[error("{ch:?} at offset {offset} is not a hex digit")]
-    Digit { ch: char, offset: usize },
-}
-
-fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], ParseHexError> {
-    if let Some((offset, ch)) = s.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-        return Err(ParseHexError::Digit { ch, offset });
-    }
-    // Only ASCII is left, so bytes are characters.
-    if s.len() != 2 * N {
-        return Err(ParseHexError::Length {
-            expected: 2 * N,
-            got: s.len(),
-        });
-    }
-    let nibble = |c: u8| char::from(c).to_digit(16).map_or(0, |d| d as u8);
-    let mut out = [0u8; N];
-    for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
-        if let &[high, low] = pair {
-            *byte = nibble(high) << 4 | nibble(low);
-        }
-    }
-    Ok(out)
+/// The `lorawan` crate's cipher for one of our keys.
+fn aes(key: &[u8; 16]) -> AES128 {
+    AES128(*key)
 }
 
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
-}
-
-macro_rules! aes_key {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        ///
-        /// `Debug` never shows the key; `FromStr` takes 32 hex digits, most significant byte first.
-        #[derive(Clone, PartialEq, Eq)]
-        pub struct $name([u8; 16]);
-
-        impl $name {
-            /// The key from its 16 bytes, in the order they are usually written.
-            pub const fn new(bytes: [u8; 16]) -> Self {
-                Self(bytes)
-            }
-
-            /// The key's bytes; handle with care.
-            pub const fn as_bytes(&self) -> &[u8; 16] {
-                &self.0
-            }
-
-            fn aes(&self) -> AES128 {
-                AES128(self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(concat!(stringify!($name), "(<redacted>)"))
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ParseHexError;
-            fn from_str(s: &str) -> Result<Self, ParseHexError> {
-                parse_hex(s).map(Self)
-            }
-        }
-    };
-}
-
-aes_key!(
-    /// The root key of an OTAA device (LoRaWAN 1.0.x); signs join-requests and encrypts join-accepts.
-    AppKey
-);
-aes_key!(
-    /// The network session key: the MIC of every data frame, and FRMPayload encryption on FPort 0.
-    NwkSKey
-);
-aes_key!(
-    /// The application session key: FRMPayload encryption on FPort 1..=255.
-    AppSKey
-);
-
-/// A device address, as written (`26011bda`); in a frame it travels least significant byte first.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DevAddr(u32);
-
-impl DevAddr {
-    /// The address from its conventional 32-bit value.
-    pub const fn new(value: u32) -> Self {
-        Self(value)
-    }
-
-    /// The conventional 32-bit value (the crate's `u32::from(DevAddr)` is byte-reversed; this is not).
-    pub const fn get(self) -> u32 {
-        self.0
-    }
-
-    /// The address from the four bytes as they appear in a frame.
-    pub const fn from_wire(bytes: [u8; 4]) -> Self {
-        Self(u32::from_le_bytes(bytes))
-    }
-
-    /// The four bytes as they appear in a frame.
-    pub const fn to_wire(self) -> [u8; 4] {
-        self.0.to_le_bytes()
-    }
-}
-
-impl fmt::Display for DevAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:08x}", self.0)
-    }
-}
-
-impl fmt::Debug for DevAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DevAddr({self})")
-    }
-}
-
-impl FromStr for DevAddr {
-    type Err = ParseHexError;
-    fn from_str(s: &str) -> Result<Self, ParseHexError> {
-        parse_hex(s).map(|b| Self(u32::from_be_bytes(b)))
-    }
 }
 
 macro_rules! eui64 {
@@ -430,7 +311,7 @@ fn from_crate(err: lorawan::parser::Error) -> FrameError {
 }
 
 fn data_mic_ok(phy: &[u8], key: &NwkSKey, fcnt: u32) -> Result<bool, FrameError> {
-    let key = key.aes();
+    let key = aes(key.as_bytes());
     shielded(|| EncryptedDataPayload::new(phy).map(|frame| frame.validate_mic(&key, fcnt)))?
         .map_err(from_crate)
 }
@@ -479,7 +360,10 @@ pub fn decode_uplink(phy: &[u8], session: &Session) -> Result<Uplink, FrameError
             reason: "MAC commands in both FOpts and an FPort 0 payload",
         });
     }
-    let (nwk, app) = (session.nwk_s_key.aes(), session.app_s_key.aes());
+    let (nwk, app) = (
+        aes(session.nwk_s_key.as_bytes()),
+        aes(session.app_s_key.as_bytes()),
+    );
     let plain = shielded(|| {
         EncryptedDataPayload::new(phy.to_vec())
             .and_then(|frame| frame.decrypt(Some(&nwk), Some(&app), fcnt))
@@ -592,7 +476,7 @@ pub fn verify_join_request(phy: &[u8], app_key: &AppKey) -> Result<JoinRequest, 
             reason: "a join-request is 23 bytes",
         },
     })?;
-    let key = app_key.aes();
+    let key = aes(app_key.as_bytes());
     let mic_ok =
         shielded(|| JoinRequestPayload::new(&fields[..]).map(|req| req.validate_mic(&key)))?;
     if !mic_ok.map_err(from_crate)? {
@@ -645,7 +529,7 @@ pub fn build_join_accept(
         .set_dev_addr(&dev_addr.to_wire())
         .set_dl_settings(dl_settings)
         .set_rx_delay(rx_delay);
-    match creator.build(&app_key.aes()) {
+    match creator.build(&aes(app_key.as_bytes())) {
         // The creator returns its whole 33-byte buffer even without a CFList; the frame is the first 17.
         Ok(buffer) => buffer.get(..JOIN_ACCEPT_LEN).unwrap_or(buffer).to_vec(),
         Err(_) => unreachable!("JoinAcceptCreator::new() allocates 33 bytes and build() needs 17"),
@@ -653,7 +537,7 @@ pub fn build_join_accept(
 }
 
 fn aes128_encrypt(key: &AppKey, block: [u8; 16]) -> [u8; 16] {
-    let cipher = DefaultFactory.new_enc(&key.aes());
+    let cipher = DefaultFactory.new_enc(&aes(key.as_bytes()));
     let mut block = block.into();
     Encrypter::encrypt_block(&cipher, &mut block);
     block.into()
@@ -675,8 +559,8 @@ pub fn derive_session(
     let block = |kind| [kind, a0, a1, a2, i0, i1, i2, n0, n1, 0, 0, 0, 0, 0, 0, 0];
     Session {
         dev_addr,
-        nwk_s_key: NwkSKey(aes128_encrypt(app_key, block(0x01))),
-        app_s_key: AppSKey(aes128_encrypt(app_key, block(0x02))),
+        nwk_s_key: NwkSKey::new(aes128_encrypt(app_key, block(0x01))),
+        app_s_key: AppSKey::new(aes128_encrypt(app_key, block(0x02))),
         fcnt_up: None,
         fcnt_down: 0,
     }

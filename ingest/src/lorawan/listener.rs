@@ -11,13 +11,17 @@
 //! (`super::frame`): the MIC is checked with the full frame counter, replays are refused, and the decrypted
 //! FRMPayload is journaled as the device's uplink (decoded by its codec downstream, like an MQTT message).
 //! The uplink counter is committed before the journal append, so a frame replayed after a crash is refused.
-//! The same frame heard by several gateways is journaled once: a copy arriving within `DEDUP_WINDOW` of the
-//! first is counted as a duplicate, not as a replay. A refused frame of a known device is journaled as a
+//! The same frame heard by several gateways is journaled once: it is held for `COLLECT_WINDOW` after the
+//! first copy, every gateway's RSSI and SNR heard in that time is kept with it (the uplink's `radio`), and
+//! then it is journaled. A copy arriving later, within `DEDUP_WINDOW`, is counted as a duplicate, not as a
+//! replay. A crash inside the collection window loses that frame: the counter was already committed (so it
+//! cannot be replayed), and a Semtech gateway never retransmits an uplink anyway. A refused frame of a known device is journaled as a
 //! refusal, so the device's status says why; a frame from an unknown DevAddr is counted.
 use super::frame;
 use super::semtech::{self, Packet};
 use bydata_schemas::{
-    DeviceId, EdgeRejection, Eui64, JournalEntry, RejectReason, Source, UnixNanos, Uplink,
+    DeviceId, EdgeRejection, Eui64, JournalEntry, Reception, RejectReason, Source, UnixNanos,
+    Uplink,
 };
 use bydata_store::journal::Journal;
 use bydata_store::{GatewayStatus, LastError, LorawanSession, Registry};
@@ -41,6 +45,10 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(30);
 /// How long after a join a copy of its request (heard by another gateway) counts as a duplicate; copies
 /// arrive within milliseconds, and a request resent later is a reused DevNonce.
 const JOIN_DEDUP_WINDOW: Duration = Duration::from_secs(1);
+/// How long a frame waits for copies from other gateways before it is journaled (ChirpStack uses 200 ms).
+const COLLECT_WINDOW: Duration = Duration::from_millis(200);
+/// Most frames held in their collection window; beyond it the oldest are journaled early.
+const MAX_HELD: usize = 10_000;
 /// Most (DevAddr, FCnt) pairs remembered for de-duplication.
 const MAX_RECENT: usize = 100_000;
 
@@ -104,6 +112,17 @@ impl Metrics {
     }
 }
 
+fn empty_uplink(device: &DeviceId) -> Uplink {
+    Uplink {
+        received_at: 0,
+        device: device.clone(),
+        source: Source::Lorawan,
+        topic: String::new(),
+        payload: Vec::new(),
+        radio: Vec::new(),
+    }
+}
+
 fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
@@ -136,6 +155,8 @@ struct Listener {
     recent: HashMap<(u32, u32), Instant>,
     /// (DevEUI, DevNonce) of recent accepted joins → when (the same request through another gateway).
     recent_joins: HashMap<(Eui64, u16), Instant>,
+    /// Accepted frames in their collection window, by (DevAddr, FCnt).
+    held: HashMap<(u32, u32), (Uplink, Instant)>,
 }
 
 /// Serves `socket` until `shutdown`, then writes the last status changes.
@@ -148,14 +169,18 @@ pub async fn run(socket: UdpSocket, deps: Deps, shutdown: CancellationToken) {
         downlink: HashMap::new(),
         recent: HashMap::new(),
         recent_joins: HashMap::new(),
+        held: HashMap::new(),
     };
     let mut buf = vec![0u8; 65_536];
     let mut tick = tokio::time::interval(STATUS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut collect = tokio::time::interval(COLLECT_WINDOW / 4);
+    collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = tick.tick() => listener.write_status().await,
+            _ = collect.tick(), if !listener.held.is_empty() => listener.release(COLLECT_WINDOW).await,
             received = listener.socket.recv_from(&mut buf) => match received {
                 Ok((n, from)) => listener.handle(buf.get(..n).unwrap_or_default(), from).await,
                 // ICMP errors from an earlier send surface here on some systems; the socket is still good.
@@ -163,6 +188,7 @@ pub async fn run(socket: UdpSocket, deps: Deps, shutdown: CancellationToken) {
             },
         }
     }
+    listener.release(Duration::ZERO).await;
     listener.write_status().await;
 }
 
@@ -302,34 +328,47 @@ impl Listener {
             fcnt_down: stored.fcnt_down,
         };
         let device = stored.device;
-        let journal = self.deps.journal.clone();
         let registry = self.deps.registry.clone();
+        let reception = Reception {
+            gateway: gateway.to_string(),
+            rssi: rxpk.rssi.map(|r| r as f32),
+            snr: rxpk.lsnr.map(|s| s as f32).filter(|s| s.is_finite()),
+        };
         match frame::decode_uplink(phy, &session) {
             Ok(up) => {
-                self.remember(dev_addr, up.fcnt);
+                let fcnt = up.fcnt;
+                tokio::task::spawn_blocking(move || {
+                    registry.advance_uplink_counter(dev_addr, fcnt)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("cannot commit the frame counter: {e}"))?;
+                self.remember(dev_addr, fcnt);
                 inc(&metrics.frames_accepted);
-                let entry = JournalEntry::Uplink(Uplink {
+                let uplink = Uplink {
                     received_at: now,
                     device,
                     source: Source::Lorawan,
                     topic: format!("lorawan/{}", up.fport.unwrap_or(0)),
                     payload: up.payload,
-                });
-                let fcnt = up.fcnt;
-                tokio::task::spawn_blocking(move || {
-                    registry.advance_uplink_counter(dev_addr, fcnt)?;
-                    journal.append(&entry)?;
-                    Ok::<_, bydata_store::Error>(())
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("cannot journal a frame: {e}"))
+                    radio: vec![reception],
+                };
+                if self.held.len() >= MAX_HELD {
+                    self.release(COLLECT_WINDOW / 2).await;
+                }
+                self.held.insert((dev_addr, fcnt), (uplink, Instant::now()));
+                Ok(())
             }
             // A copy of the frame just accepted, heard by another gateway: not an attack.
             Err(frame::FrameError::Replay { got, last })
                 if got == last && self.is_recent(dev_addr, got) =>
             {
                 inc(&metrics.frames_duplicate);
+                if let Some((held, _)) = self.held.get_mut(&(dev_addr, got))
+                    && !held.radio.iter().any(|r| r.gateway == reception.gateway)
+                {
+                    held.radio.push(reception);
+                }
                 Ok(())
             }
             Err(e) => Err(self.refuse(device, now, e.code(), &e.to_string()).await),
@@ -477,6 +516,35 @@ impl Listener {
         let journal = self.deps.journal.clone();
         let _ = tokio::task::spawn_blocking(move || journal.append(&entry)).await;
         reason
+    }
+
+    /// Journals the held frames whose collection window (`older_than`) has passed, in arrival order.
+    async fn release(&mut self, older_than: Duration) {
+        let mut due: Vec<(Instant, Uplink)> = Vec::new();
+        self.held.retain(|_, (uplink, at)| {
+            if at.elapsed() < older_than {
+                return true;
+            }
+            due.push((*at, std::mem::replace(uplink, empty_uplink(&uplink.device))));
+            false
+        });
+        if due.is_empty() {
+            return;
+        }
+        due.sort_by_key(|(at, _)| *at);
+        let journal = self.deps.journal.clone();
+        let appended = tokio::task::spawn_blocking(move || {
+            for (_, uplink) in due {
+                let device = uplink.device.clone();
+                if let Err(e) = journal.append(&JournalEntry::Uplink(uplink)) {
+                    tracing::error!(%device, error = %e, "cannot journal a LoRaWAN frame; it is lost");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = appended {
+            tracing::error!(error = %e, "LoRaWAN journal task failed");
+        }
     }
 
     fn remember(&mut self, dev_addr: u32, fcnt: u32) {
