@@ -1,4 +1,6 @@
-use bydata_schemas::DeviceId;
+use bydata_schemas::{DeviceId, Eui64};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Why a simulated fleet could not run.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,45 @@ pub enum Error {
     Task {
         #[source]
         source: tokio::task::JoinError,
+    },
+    #[error("registering gateway {gateway} failed: POST {url} answered {status}: {body}")]
+    GatewayRegistration {
+        gateway: Eui64,
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("simulated gateway {gateway}: UDP socket, {action}: {source}")]
+    Udp {
+        gateway: Eui64,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "simulated gateway {gateway}: no {what} from the LoRaWAN server at {server} ({attempts} datagram(s) \
+         sent, waited {timeout:?}); is it listening there, and is the gateway registered?"
+    )]
+    NoAck {
+        what: &'static str,
+        gateway: Eui64,
+        server: SocketAddr,
+        attempts: u64,
+        timeout: Duration,
+    },
+    #[error("simulated gateway {gateway} has stopped")]
+    GatewayStopped { gateway: Eui64 },
+    #[error("OTAA device {dev_eui} did not join after {attempts} join-request(s): {last}")]
+    JoinFailed {
+        dev_eui: Eui64,
+        attempts: u32,
+        /// Why the last attempt failed.
+        last: String,
+    },
+    #[error("LoRaWAN frame: {source}")]
+    Frame {
+        #[from]
+        source: crate::lorawan::FrameError,
     },
 }
 

@@ -10,11 +10,15 @@
 //! The models ([`BuildingClimate`], [`ElectricityMeter`], [`TrafficCounter`]) are pure: time is passed in and
 //! randomness comes from a seeded `StdRng`, so the same seed and times give the same payloads. Live samples
 //! are stamped by an injected [`Clock`]. Daily patterns use Europe/Copenhagen as a fixed UTC+1 (no DST).
+//!
+//! [`lorawan`] does the same over LoRaWAN: devices building real LoRaWAN 1.0.x frames, gateways speaking
+//! Semtech UDP to bydata's network server, and [`lorawan::run_lorawan_fleet`] to onboard and run them.
 
 mod clock;
 mod device;
 mod error;
 mod fleet;
+pub mod lorawan;
 mod models;
 mod onboard;
 mod plan;
