@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// Runs registry work (Argon2id hashing, fsynced transactions) off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, bydata_store::Error> + Send + 'static,
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
@@ -228,6 +228,7 @@ pub(crate) async fn create(
         Some(id) => id,
         None => id_from_name(name)?,
     };
+    check_codec_exists(&state, &new.codec).await?;
     let device = Device {
         id,
         name: name.to_owned(),
@@ -262,17 +263,40 @@ pub(crate) async fn create(
                 let device = blocking(move || registry.create_otaa_device(device, otaa)).await?;
                 (device, summary)
             }
+            "network_server" => {
+                if lorawan.dev_addr.is_some()
+                    || lorawan.nwk_s_key.is_some()
+                    || lorawan.app_s_key.is_some()
+                    || lorawan.join_eui.is_some()
+                    || lorawan.app_key.is_some()
+                {
+                    return Err(Error::bad(
+                        "invalid_lorawan",
+                        "a device served by an external network server (ChirpStack, The Things Stack) has only a dev_eui here: its keys stay with that network server",
+                    ));
+                }
+                let dev_eui = lorawan.dev_eui;
+                let summary = json!({"activation": "network_server", "dev_eui": dev_eui});
+                let device =
+                    blocking(move || registry.create_external_lorawan_device(device, dev_eui))
+                        .await?;
+                (device, summary)
+            }
             other => {
                 return Err(Error::bad(
                     "invalid_lorawan",
-                    format!("lorawan.activation {other:?}: expected \"abp\" or \"otaa\""),
+                    format!(
+                        "lorawan.activation {other:?}: expected \"abp\", \"otaa\" or \"network_server\""
+                    ),
                 ));
             }
         };
         tracing::info!(device = %device.id, by = %by.id, activation = %lorawan.activation, "LoRaWAN device onboarded");
         let mut body = device_json(&device);
         body["lorawan"] = summary;
-        body["note"] = json!("the keys are stored for the network layer and never shown again");
+        if lorawan.activation != "network_server" {
+            body["note"] = json!("the keys are stored for the network layer and never shown again");
+        }
         return Ok((StatusCode::CREATED, Json(body)));
     }
     let registry = state.registry.clone();
@@ -282,6 +306,91 @@ pub(crate) async fn create(
     body["mqtt"] = json!(creds);
     body["note"] = json!("the MQTT password is shown only once; bydata keeps only its hash");
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// A device may only name an uploaded codec (and an existing version of it).
+async fn check_codec_exists(state: &AppState, codec: &Codec) -> Result<(), Error> {
+    let Codec::Script(r) = codec else {
+        return Ok(());
+    };
+    let registry = state.registry.clone();
+    let (name, version) = (r.name.clone(), r.version);
+    if blocking(move || registry.codec(&name, version))
+        .await?
+        .is_none()
+    {
+        return Err(Error::bad(
+            "unknown_codec",
+            format!("codec {codec} does not exist: upload it first (POST /api/v1/codecs)"),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeviceChange {
+    codec: Codec,
+}
+
+/// `PATCH /api/v1/devices/{id}` with `{"codec": "js:elsys@2"}`: new uplinks are decoded with it; stored
+/// values stay as they are until re-decoded.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+    body: Result<Json<DeviceChange>, JsonRejection>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(&id)?;
+    let Json(change) = body?;
+    check_codec_exists(&state, &change.codec).await?;
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    let device = blocking(move || registry.set_codec(&wanted, change.codec))
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "device",
+            id: id.to_string(),
+        })?;
+    tracing::info!(device = %device.id, codec = %device.codec, by = %by.id, "device codec changed");
+    Ok(Json(device_json(&device)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RedecodeRange {
+    from: String,
+    to: String,
+}
+
+/// `POST /api/v1/devices/{id}/redecode` with `{"from": RFC 3339, "to": RFC 3339}`: the device's current codec
+/// runs again over its raw uplinks received in the range, and its values there are replaced.
+pub(crate) async fn redecode(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+    body: Result<Json<RedecodeRange>, JsonRejection>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(&id)?;
+    let Json(range) = body?;
+    let time = |field: &str, v: &str| {
+        bydata_schemas::parse_rfc3339(v).map_err(|_| {
+            Error::bad(
+                "invalid_time",
+                format!("{field} must be an RFC 3339 time such as 2026-11-01T00:00:00Z"),
+            )
+        })
+    };
+    let (from, to) = (time("from", &range.from)?, time("to", &range.to)?);
+    if state.registry.device(&id)?.is_none() {
+        return Err(Error::NotFound {
+            what: "device",
+            id: id.to_string(),
+        });
+    }
+    let report = state.ingest.redecode(id.clone(), from, to).await?;
+    tracing::info!(device = %id, by = %by.id, "re-decode requested");
+    Ok(Json(report))
 }
 
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
@@ -360,6 +469,17 @@ pub(crate) fn status_json(id: &DeviceId, s: &DeviceStatus) -> Value {
             "time": format_rfc3339(e.time),
             "reason": e.reason,
         })),
+        "last_warning": s.last_warning.as_ref().map(|e| json!({
+            "time": format_rfc3339(e.time),
+            "reason": e.reason,
+        })),
+        "decoded_by": s.decoded_by.iter().map(|r| json!({
+            "codec": r.codec,
+            "from": format_rfc3339(r.from),
+            "to": format_rfc3339(r.to),
+            "uplinks": r.uplinks,
+        })).collect::<Vec<_>>(),
+        "last_radio": s.last_radio,
     })
 }
 

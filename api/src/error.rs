@@ -21,6 +21,17 @@ pub enum Error {
     BadRequest { code: &'static str, message: String },
     #[error(transparent)]
     Store(bydata_store::Error),
+    #[error("{message}")]
+    Internal { message: String },
+}
+
+impl From<crate::HookError> for Error {
+    fn from(e: crate::HookError) -> Self {
+        match e {
+            crate::HookError::Invalid { code, message } => Error::BadRequest { code, message },
+            crate::HookError::Internal { message } => Error::Internal { message },
+        }
+    }
 }
 
 impl From<bydata_store::Error> for Error {
@@ -55,7 +66,9 @@ impl IntoResponse for Error {
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
-            Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Error::Store(_) | Error::Internal { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         };
         let message = if status.is_server_error() {
             // The full error goes to the log once; the client gets nothing it could misuse.

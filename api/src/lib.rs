@@ -4,9 +4,11 @@
 //! per resource, and every failure becomes an HTTP response in exactly one place (`impl IntoResponse for
 //! Error`). Reads go through the store's `SeriesReader`, so the API does not know which engine answers.
 mod auth;
+mod codecs;
 mod devices;
 mod error;
 mod gateways;
+mod integrations;
 mod query;
 mod tokens;
 mod write;
@@ -49,6 +51,37 @@ pub struct AppState {
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     /// Appends every crate's counters in Prometheus text format (wired by the binary).
     pub metrics: Arc<dyn Fn(&mut String) + Send + Sync>,
+    /// What only the ingest side can do (run codecs), wired by the binary so `api` does not depend on it.
+    pub ingest: Arc<dyn IngestHooks>,
+}
+
+/// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
+pub trait IngestHooks: Send + Sync {
+    /// Loads `script` in the codec sandbox and decodes each example (`[{fport, bytes_hex, expected}]`);
+    /// `Err` explains the first failure (a load error, or which example decoded to what instead).
+    /// Blocking: called on a blocking thread.
+    fn check_codec(&self, script: &str, examples: &serde_json::Value) -> Result<(), String>;
+
+    /// What an integration has received and how it went (connected, counts, last error), if known.
+    fn integration_status(&self, id: &bydata_schemas::IntegrationId) -> Option<serde_json::Value>;
+
+    /// Re-decodes a device's stored raw uplinks received in `[from, to)` with its current codec, replacing
+    /// the values its codec produced there; answers with a report.
+    fn redecode(
+        &self,
+        device: bydata_schemas::DeviceId,
+        from: UnixNanos,
+        to: UnixNanos,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<serde_json::Value, HookError>> + Send>,
+    >;
+}
+
+/// Why an [`IngestHooks`] call failed: the caller's fault (400) or ours (500, logged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookError {
+    Invalid { code: &'static str, message: String },
+    Internal { message: String },
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,10 +98,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices", post(devices::create).get(devices::list))
         .route(
             "/api/v1/devices/{id}",
-            get(devices::get).delete(devices::delete),
+            get(devices::get)
+                .delete(devices::delete)
+                .patch(devices::update),
         )
         .route("/api/v1/devices/{id}/credentials", post(devices::rotate))
         .route("/api/v1/devices/{id}/status", get(devices::status))
+        .route("/api/v1/devices/{id}/redecode", post(devices::redecode))
         .route("/api/v1/devices/{id}/latest", get(query::latest))
         .route("/api/v1/query", get(query::query))
         .route(
@@ -78,6 +114,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/gateways/{eui}",
             get(gateways::get).delete(gateways::delete),
+        )
+        .route(
+            "/api/v1/codecs",
+            post(codecs::create)
+                .layer(axum::extract::DefaultBodyLimit::max(codecs::MAX_BODY_BYTES))
+                .get(codecs::list),
+        )
+        .route("/api/v1/codecs/{name}", get(codecs::get))
+        .route("/api/v1/codecs/{name}/{version}", get(codecs::get_version))
+        .route(
+            "/api/v1/integrations",
+            post(integrations::create).get(integrations::list),
+        )
+        .route(
+            "/api/v1/integrations/{id}",
+            get(integrations::get).delete(integrations::delete),
         )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))

@@ -24,6 +24,44 @@ pub fn state(dir: &std::path::Path) -> AppState {
         write_metrics: Arc::default(),
         clock: Arc::new(|| NOW),
         metrics: Arc::new(|out: &mut String| out.push_str("x 1\n")),
+        ingest: Arc::new(FakeIngest),
+    }
+}
+
+/// Accepts a script that defines `decodeUplink` and whose examples all expect `{"ok": true}`; the real
+/// sandbox is tested in `ingest` and end to end in `tests/`.
+struct FakeIngest;
+
+impl bydata_api::IngestHooks for FakeIngest {
+    fn check_codec(&self, script: &str, examples: &Value) -> Result<(), String> {
+        if !script.contains("decodeUplink") {
+            return Err("the script defines no decodeUplink function".into());
+        }
+        match examples.as_array() {
+            Some(all)
+                if all
+                    .iter()
+                    .all(|e| e["expected"] == serde_json::json!({"ok": true})) =>
+            {
+                Ok(())
+            }
+            _ => Err("example 0 decoded to something else".into()),
+        }
+    }
+
+    fn integration_status(&self, _: &bydata_schemas::IntegrationId) -> Option<Value> {
+        None
+    }
+
+    fn redecode(
+        &self,
+        _: bydata_schemas::DeviceId,
+        from: i64,
+        to: i64,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Value, bydata_api::HookError>> + Send>,
+    > {
+        Box::pin(async move { Ok(serde_json::json!({"from": from, "to": to})) })
     }
 }
 

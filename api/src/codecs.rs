@@ -1,0 +1,149 @@
+//! JavaScript payload codecs: `POST /api/v1/codecs` uploads a script with its example vectors and stores it
+//! as the next version of its name — only if every example decodes to what it says; `GET /api/v1/codecs`
+//! lists every version, `GET /api/v1/codecs/{name}[/{version}]` shows one with its script.
+use crate::auth::{Admin, Reader};
+use crate::devices::blocking;
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bydata_schemas::{CodecName, format_rfc3339};
+use bydata_store::{CodecSummary, StoredCodec};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Largest script accepted (minified vendor bundles reach ~170 KB).
+const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
+/// Largest request body: the script JSON-escaped plus its examples.
+pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Most example vectors per upload.
+const MAX_EXAMPLES: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewCodec {
+    name: CodecName,
+    #[serde(default)]
+    description: String,
+    script: String,
+    /// `[{"fport": 1, "bytes_hex": "0100e2", "expected": {"temperature": 22.6}}]`
+    examples: Vec<Value>,
+}
+
+fn summary_json(c: &CodecSummary) -> Value {
+    json!({
+        "name": c.name,
+        "version": c.version,
+        "codec": format!("js:{}@{}", c.name, c.version),
+        "description": c.description,
+        "sha256": c.sha256,
+        "examples": c.examples,
+        "script_bytes": c.script_bytes,
+        "created_at": format_rfc3339(c.created_at),
+    })
+}
+
+fn full_json(c: &StoredCodec) -> Value {
+    let mut v = summary_json(&CodecSummary::from(c));
+    v["script"] = json!(c.script);
+    v["examples"] = c.examples.clone();
+    v
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    body: Result<Json<NewCodec>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let Json(new) = body?;
+    if new.script.len() > MAX_SCRIPT_BYTES {
+        return Err(Error::bad(
+            "script_too_large",
+            format!(
+                "the script has {} bytes; at most {MAX_SCRIPT_BYTES} are accepted",
+                new.script.len()
+            ),
+        ));
+    }
+    if new.examples.is_empty() || new.examples.len() > MAX_EXAMPLES {
+        return Err(Error::bad(
+            "examples_required",
+            format!(
+                "give 1 to {MAX_EXAMPLES} examples: [{{\"fport\": 1, \"bytes_hex\": \"…\", \"expected\": {{…}}}}]; \
+                 a codec is accepted only when its examples decode to what they say"
+            ),
+        ));
+    }
+    if new.description.len() > 2000 {
+        return Err(Error::bad(
+            "invalid_description",
+            "description must be at most 2000 characters",
+        ));
+    }
+    let examples = Value::Array(new.examples);
+    let hooks = state.ingest.clone();
+    let (script, checked) = (new.script, examples.clone());
+    let script =
+        tokio::task::spawn_blocking(move || hooks.check_codec(&script, &checked).map(|()| script))
+            .await
+            .map_err(|e| {
+                Error::Store(bydata_store::Error::Task {
+                    detail: e.to_string(),
+                })
+            })?
+            .map_err(|reason| Error::bad("codec_rejected", reason))?;
+    let registry = state.registry.clone();
+    let (name, now) = (new.name, (state.clock)());
+    let stored =
+        blocking(move || registry.add_codec_version(&name, new.description, script, examples, now))
+            .await?;
+    tracing::info!(codec = %stored.name, version = stored.version, by = %by.id, "codec version stored");
+    Ok((StatusCode::CREATED, Json(full_json(&stored))))
+}
+
+pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+    let registry = state.registry.clone();
+    let all = blocking(move || registry.codecs()).await?;
+    Ok(Json(json!({
+        "codecs": all.iter().map(summary_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn parse_name(name: &str) -> Result<CodecName, Error> {
+    CodecName::new(name).map_err(|_| Error::NotFound {
+        what: "codec",
+        id: name.chars().take(64).collect(),
+    })
+}
+
+async fn one(state: AppState, name: &str, version: Option<u32>) -> Result<Json<Value>, Error> {
+    let name = parse_name(name)?;
+    let registry = state.registry.clone();
+    let wanted = name.clone();
+    let found = blocking(move || registry.codec(&wanted, version)).await?;
+    let codec = found.ok_or_else(|| Error::NotFound {
+        what: "codec",
+        id: match version {
+            Some(v) => format!("{name}@{v}"),
+            None => name.to_string(),
+        },
+    })?;
+    Ok(Json(full_json(&codec)))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Error> {
+    one(state, &name, None).await
+}
+
+pub(crate) async fn get_version(
+    State(state): State<AppState>,
+    _: Reader,
+    Path((name, version)): Path<(String, u32)>,
+) -> Result<Json<Value>, Error> {
+    one(state, &name, Some(version)).await
+}

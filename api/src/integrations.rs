@@ -1,0 +1,240 @@
+//! Network-server integrations: `POST/GET /api/v1/integrations`, `GET/DELETE /api/v1/integrations/{id}`.
+//!
+//! `mode: "inbound"`: ChirpStack or The Things Stack publishes into bydata's broker with the MQTT
+//! credentials returned once here, under `integrations/{id}/`. `mode: "subscribe"`: bydata connects to the
+//! network server's broker (`host`, `port`, `username`, `password`, `topic`) and subscribes to its uplink
+//! events. Either way, events reach devices onboarded with their DevEUI.
+use crate::auth::{Admin, Reader};
+use crate::devices::blocking;
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bydata_schemas::{IntegrationId, NetworkServer, format_rfc3339};
+use bydata_store::{Integration, IntegrationMode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewIntegration {
+    id: IntegrationId,
+    name: String,
+    network_server: NetworkServer,
+    mode: String,
+    host: Option<String>,
+    port: Option<u16>,
+    username: Option<String>,
+    password: Option<String>,
+    topic: Option<String>,
+    client_id: Option<String>,
+}
+
+impl std::fmt::Debug for NewIntegration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewIntegration")
+            .field("id", &self.id)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+fn integration_json(state: &AppState, i: &Integration) -> Value {
+    let mut v = json!({
+        "id": i.id,
+        "name": i.name,
+        "network_server": i.network_server,
+        "created_at": format_rfc3339(i.created_at),
+    });
+    match &i.mode {
+        IntegrationMode::Inbound => {
+            v["mode"] = json!("inbound");
+            v["mqtt"] = json!({
+                "client_id": i.id.mqtt_identity(),
+                "username": i.id.mqtt_identity(),
+                "topic_prefix": i.id.topic_prefix(),
+                "example_topic": example_topic(&i.id, i.network_server),
+            });
+        }
+        IntegrationMode::Subscribe {
+            host,
+            port,
+            username,
+            topic,
+            client_id,
+        } => {
+            v["mode"] = json!("subscribe");
+            v["client_id"] = json!(client_id);
+            v["host"] = json!(host);
+            v["port"] = json!(port);
+            v["username"] = json!(username);
+            v["topic"] = json!(topic);
+        }
+    }
+    v["status"] = state
+        .ingest
+        .integration_status(&i.id)
+        .unwrap_or(Value::Null);
+    v
+}
+
+/// Where the network server should publish, in its own topic template syntax.
+fn example_topic(id: &IntegrationId, ns: NetworkServer) -> String {
+    let prefix = id.topic_prefix();
+    match ns {
+        NetworkServer::Chirpstack => {
+            format!(
+                "{prefix}application/{{{{application_id}}}}/device/{{{{dev_eui}}}}/event/{{{{event}}}}"
+            )
+        }
+        NetworkServer::Tts => {
+            format!("{prefix}v3/{{application_id}}@{{tenant_id}}/devices/{{device_id}}/up")
+        }
+    }
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    body: Result<Json<NewIntegration>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let Json(new) = body?;
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::bad(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    let (mode, remote_password) = match new.mode.as_str() {
+        "inbound" => {
+            if new.host.is_some()
+                || new.port.is_some()
+                || new.username.is_some()
+                || new.password.is_some()
+                || new.topic.is_some()
+                || new.client_id.is_some()
+            {
+                return Err(Error::bad(
+                    "invalid_integration",
+                    "host, port, username, password and topic belong to mode \"subscribe\"; an inbound integration gets its MQTT credentials from bydata",
+                ));
+            }
+            (IntegrationMode::Inbound, None)
+        }
+        "subscribe" => {
+            let host = new
+                .host
+                .filter(|h| !h.is_empty() && h.len() <= 253)
+                .ok_or_else(|| {
+                    Error::bad(
+                        "invalid_integration",
+                        "mode \"subscribe\" needs the network server's MQTT host",
+                    )
+                })?;
+            if let Some(t) = &new.topic
+                && (t.is_empty() || t.len() > 512)
+            {
+                return Err(Error::bad(
+                    "invalid_integration",
+                    "topic must be 1 to 512 characters",
+                ));
+            }
+            if let Some(c) = &new.client_id
+                && (c.is_empty() || c.len() > 128)
+            {
+                return Err(Error::bad(
+                    "invalid_integration",
+                    "client_id must be 1 to 128 characters",
+                ));
+            }
+            (
+                IntegrationMode::Subscribe {
+                    host,
+                    port: new.port.unwrap_or(1883),
+                    username: new.username,
+                    topic: new.topic,
+                    client_id: new.client_id,
+                },
+                new.password,
+            )
+        }
+        other => {
+            return Err(Error::bad(
+                "invalid_integration",
+                format!("mode {other:?}: expected \"inbound\" or \"subscribe\""),
+            ));
+        }
+    };
+    let integration = Integration {
+        id: new.id,
+        name,
+        network_server: new.network_server,
+        mode,
+        created_at: (state.clock)(),
+    };
+    let registry = state.registry.clone();
+    let (integration, password) =
+        blocking(move || registry.create_integration(integration, remote_password)).await?;
+    tracing::info!(integration = %integration.id, by = %by.id, "integration registered");
+    let mut body = integration_json(&state, &integration);
+    if let Some(password) = password {
+        body["mqtt"]["password"] = json!(password);
+        body["note"] = json!("the MQTT password is shown only once; bydata keeps only its hash");
+    } else {
+        body["note"] =
+            json!("the remote broker's password is kept to log in and never shown again");
+    }
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+    let registry = state.registry.clone();
+    let all = blocking(move || registry.integrations()).await?;
+    Ok(Json(json!({
+        "integrations": all.iter().map(|i| integration_json(&state, i)).collect::<Vec<_>>(),
+    })))
+}
+
+fn parse_id(id: &str) -> Result<IntegrationId, Error> {
+    IntegrationId::new(id).map_err(|_| Error::NotFound {
+        what: "integration",
+        id: id.chars().take(64).collect(),
+    })
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(&id)?;
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    let found = blocking(move || registry.integration(&wanted)).await?;
+    let integration = found.ok_or_else(|| Error::NotFound {
+        what: "integration",
+        id: id.to_string(),
+    })?;
+    Ok(Json(integration_json(&state, &integration)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let id = parse_id(&id)?;
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    if blocking(move || registry.delete_integration(&wanted)).await? {
+        tracing::info!(integration = %id, by = %by.id, "integration deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound {
+            what: "integration",
+            id: id.to_string(),
+        })
+    }
+}
