@@ -2,13 +2,19 @@
 # The whole test suite, as CI runs it: formatting, lints, then every unit, property and end-to-end test.
 # The end-to-end tests start the real bydata binary on free loopback ports. What else they use is installed
 # here when missing: VictoriaMetrics (Debian), the peer whose InfluxDB write API the InfluxDB adapter is tested
-# against; the official InfluxDB Python client is installed by its test into a venv under target/.
+# against; Mosquitto (Debian), standing in for a network server's MQTT broker; the official InfluxDB Python
+# client is installed by its test into a venv under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v victoria-metrics >/dev/null; then
   echo "== installing victoria-metrics (Debian package)"
   apt-get install -y -q victoria-metrics >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q victoria-metrics >/dev/null; }
+fi
+
+if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+  echo "== installing mosquitto (Debian package)"
+  apt-get install -y -q mosquitto >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mosquitto >/dev/null; }
 fi
 
 echo "== cargo fmt --check"

@@ -153,6 +153,16 @@ struct SimArgs {
     /// Prefix of the simulated device ids.
     #[arg(long, default_value = "sim")]
     id_prefix: String,
+    /// Simulate LoRaWAN instead: gateways speaking Semtech UDP to bydata's LoRaWAN port, and devices (half
+    /// ABP, half OTAA joining through bydata) sending encrypted Cayenne LPP frames heard by every gateway.
+    #[arg(long)]
+    lorawan: bool,
+    /// bydata's Semtech UDP port (with --lorawan).
+    #[arg(long, default_value = "127.0.0.1:1700")]
+    lorawan_addr: SocketAddr,
+    /// Simulated gateways (with --lorawan).
+    #[arg(long, default_value_t = 2)]
+    gateways: usize,
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -250,6 +260,9 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         ctrl_c.cancel();
     });
+    if args.lorawan {
+        return sim_lorawan(args, shutdown).await;
+    }
     let config = bydata_firmware_sim::FleetConfig {
         http_url: args.api.url,
         mqtt_addr: args.mqtt_addr,
@@ -270,6 +283,43 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         report.acknowledged,
         report.elapsed.as_secs_f64(),
         report.acked_per_second()
+    );
+    Ok(())
+}
+
+async fn sim_lorawan(args: SimArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    use bydata_firmware_sim::lorawan::{LorawanFleetConfig, PayloadFormat, run_lorawan_fleet};
+    let interval = if args.rate > 0.0 {
+        Duration::from_secs_f64(1.0 / args.rate)
+    } else {
+        Duration::from_millis(10)
+    };
+    let config = LorawanFleetConfig {
+        api_url: args.api.url,
+        admin_token: args.api.token,
+        udp_server: args.lorawan_addr,
+        gateways: args.gateways.max(1),
+        abp_devices: args.devices / 2,
+        otaa_devices: args.devices - args.devices / 2,
+        interval,
+        prefix: args.id_prefix,
+        seed: args.seed,
+        payload: PayloadFormat::Cayenne,
+        codec: None,
+        duration: args.duration.map(Duration::from_secs),
+        uplinks_per_device: args.messages,
+    };
+    let report = run_lorawan_fleet(config, shutdown).await?;
+    println!(
+        "gateways {} devices {} joins {} frames {} (lost {}) copies forwarded {} in {:.2} s: {:.0} frames/s",
+        report.gateways,
+        report.devices,
+        report.joins,
+        report.frames,
+        report.frames_lost,
+        report.forwarded,
+        report.elapsed.as_secs_f64(),
+        report.frames as f64 / report.elapsed.as_secs_f64().max(1e-9)
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! crates together — the broker and the HTTP API at the edges, the ingest pipeline between journal and store.
 mod cli;
 mod config;
+mod hooks;
 mod serve;
 
 use clap::Parser;

@@ -61,12 +61,19 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
 
+    let hub = Arc::new(bydata_ingest::network_server::Hub::new(
+        bydata_ingest::network_server::Deps {
+            registry: registry.clone(),
+            journal: journal.clone(),
+            clock: clock.clone(),
+        },
+    ));
     let broker_metrics = Arc::new(bydata_broker::Metrics::default());
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
     let lorawan_metrics = Arc::new(bydata_ingest::lorawan::listener::Metrics::default());
     let state = bydata_api::AppState {
         registry: registry.clone(),
-        reader,
+        reader: reader.clone(),
         writer: writer.clone(),
         write_metrics: Arc::default(),
         clock: clock.clone(),
@@ -86,8 +93,20 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
             })
         },
+        ingest: Arc::new(crate::hooks::Hooks {
+            hub: hub.clone(),
+            config: config.ingest.clone(),
+            redecode: bydata_ingest::redecode::Deps {
+                journal: journal.clone(),
+                registry: registry.clone(),
+                reader: reader.clone(),
+                writer: writer.clone(),
+                clock: clock.clone(),
+            },
+        }),
     };
     let http = bydata_api::bind(config.api.clone(), state, shutdown.clone()).await?;
+    let integrations = tokio::spawn(hub.clone().run(shutdown.child_token()));
     let http = tokio::spawn(http);
 
     let broker_deps = bydata_broker::Deps {
@@ -95,6 +114,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         registry: registry.clone(),
         clock: clock.clone(),
         metrics: broker_metrics,
+        integrations: Some(Arc::new(crate::hooks::Sink(hub.clone()))),
     };
     let broker_shutdown = shutdown.child_token();
     let broker = bydata_broker::run(config.broker.clone(), broker_deps, broker_shutdown.clone());
@@ -166,6 +186,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
         Err(e) => tracing::error!(error = %e, "HTTP task failed"),
+    }
+    if let Err(e) = integrations.await {
+        tracing::error!(error = %e, "integrations task failed");
     }
     if let Err(e) = lorawan.await {
         tracing::error!(error = %e, "LoRaWAN listener task failed");
@@ -300,15 +323,47 @@ fn run_demo(
         max_messages_per_device: None,
         backfill: Some((Duration::from_secs(24 * 3600), Duration::from_secs(15 * 60))),
     };
+    let lorawan = bydata_firmware_sim::lorawan::LorawanFleetConfig {
+        api_url: fleet.http_url.clone(),
+        admin_token: fleet.token.clone(),
+        udp_server: config.lorawan_addr,
+        gateways: 2,
+        abp_devices: 1,
+        otaa_devices: 1,
+        interval: Duration::from_secs(30),
+        prefix: "demo".to_owned(),
+        seed: 2030,
+        payload: bydata_firmware_sim::lorawan::PayloadFormat::Cayenne,
+        codec: None,
+        duration: None,
+        uplinks_per_device: None,
+    };
     println!("  demo       6 simulated devices (ids demo-*), with the last 24 h backfilled");
+    println!(
+        "             and 2 LoRaWAN gateways with an ABP and an OTAA device (demo-lora-*) over Semtech UDP"
+    );
     Ok(async move {
-        match bydata_firmware_sim::run_fleet(fleet, shutdown).await {
-            Ok(report) => tracing::info!(
-                published = report.published,
-                acknowledged = report.acknowledged,
-                "demo devices stopped"
-            ),
-            Err(e) => tracing::error!(error = %e, "demo devices failed"),
-        }
+        let lorawan_shutdown = shutdown.clone();
+        let lorawan = async move {
+            match bydata_firmware_sim::lorawan::run_lorawan_fleet(lorawan, lorawan_shutdown).await {
+                Ok(report) => tracing::info!(
+                    frames = report.frames,
+                    joins = report.joins,
+                    "demo LoRaWAN devices stopped"
+                ),
+                Err(e) => tracing::error!(error = %e, "demo LoRaWAN devices failed"),
+            }
+        };
+        let mqtt = async move {
+            match bydata_firmware_sim::run_fleet(fleet, shutdown).await {
+                Ok(report) => tracing::info!(
+                    published = report.published,
+                    acknowledged = report.acknowledged,
+                    "demo devices stopped"
+                ),
+                Err(e) => tracing::error!(error = %e, "demo devices failed"),
+            }
+        };
+        tokio::join!(mqtt, lorawan);
     })
 }
