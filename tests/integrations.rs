@@ -87,7 +87,10 @@ async fn a_chirpstack_event_published_into_the_broker_becomes_values() {
         || async { (b.latest("cs-room", "temperature_3").await? == 27.2).then_some(()) },
     )
     .await;
-    let status = b.status("cs-room").await;
+    // Values are written before the status that counts them is committed: wait for the status too.
+    let status = b
+        .wait_status("cs-room", "decoded", |s| s["decoded"] == 1)
+        .await;
     assert_eq!(status["decoded_by"][0]["codec"], "cayenne", "{status}");
     assert_eq!(
         status["last_radio"][0]["gateway"], "0016c001f153a14c",
@@ -241,7 +244,9 @@ async fn bydata_subscribes_to_a_things_stack_broker_and_its_uplinks_become_value
         },
     )
     .await;
-    let status = b.status("tts-room").await;
+    let status = b
+        .wait_status("tts-room", "decoded", |s| s["decoded"].as_u64() >= Some(1))
+        .await;
     assert_eq!(status["last_radio"][0]["gateway"], "gtw1", "{status}");
     let s = integration_status(&b, "tts").await;
     assert!(s["uplinks"].as_u64().unwrap() >= 1, "{s}");

@@ -209,8 +209,8 @@ impl Hub {
                 .into_iter()
                 .map(|r| Reception {
                     gateway: r.gateway,
-                    rssi: r.rssi.map(|v| v as f32).filter(|v| v.is_finite()),
-                    snr: r.snr.map(|v| v as f32).filter(|v| v.is_finite()),
+                    rssi: r.rssi.filter(|v| v.is_finite()),
+                    snr: r.snr.filter(|v| v.is_finite()),
                 })
                 .collect(),
         });

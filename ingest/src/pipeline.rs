@@ -265,7 +265,7 @@ fn radio_points<'a>(
         ]
         .into_iter()
         .filter_map(move |(name, unit, value)| {
-            let value = f64::from(value?);
+            let value = value?;
             Some(Point {
                 series: SeriesKey {
                     measurement: MeasurementName::new(name).ok()?,

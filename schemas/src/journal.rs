@@ -63,10 +63,10 @@ pub struct Reception {
     pub gateway: String,
     /// Received signal strength, dBm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rssi: Option<f32>,
+    pub rssi: Option<f64>,
     /// Signal-to-noise ratio, dB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snr: Option<f32>,
+    pub snr: Option<f64>,
 }
 
 // NaN is never stored (the edges drop non-finite signal values), so equality is total.

@@ -331,8 +331,8 @@ impl Listener {
         let registry = self.deps.registry.clone();
         let reception = Reception {
             gateway: gateway.to_string(),
-            rssi: rxpk.rssi.map(|r| r as f32),
-            snr: rxpk.lsnr.map(|s| s as f32).filter(|s| s.is_finite()),
+            rssi: rxpk.rssi.map(f64::from),
+            snr: rxpk.lsnr.filter(|s| s.is_finite()),
         };
         match frame::decode_uplink(phy, &session) {
             Ok(up) => {

@@ -416,8 +416,8 @@ fn entry_strategy() -> impl Strategy<Value = JournalEntry> {
     ];
     let reception = (
         "[0-9a-f]{16}",
-        proptest::option::of(-150.0f32..20.0),
-        proptest::option::of(-30.0f32..20.0),
+        proptest::option::of(-150.0f64..20.0),
+        proptest::option::of(-30.0f64..20.0),
     )
         .prop_map(|(gateway, rssi, snr)| Reception { gateway, rssi, snr });
     prop_oneof![
