@@ -11,6 +11,8 @@ pub(crate) struct Hooks {
     pub(crate) hub: Arc<Hub>,
     pub(crate) config: bydata_ingest::Config,
     pub(crate) redecode: bydata_ingest::redecode::Deps,
+    /// Devices being re-decoded now.
+    pub(crate) redecoding: Arc<std::sync::Mutex<std::collections::HashSet<DeviceId>>>,
 }
 
 impl bydata_api::IngestHooks for Hooks {
@@ -27,16 +29,49 @@ impl bydata_api::IngestHooks for Hooks {
         device: DeviceId,
         from: UnixNanos,
         to: UnixNanos,
+        force: bool,
     ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, HookError>> + Send>> {
         use bydata_ingest::redecode::{Error, redecode};
         let (config, deps) = (self.config.clone(), self.redecode.clone());
+        let busy = self.redecoding.clone();
         Box::pin(async move {
-            match redecode(&config, &deps, &device, from, to).await {
+            // One re-decode per device at a time.
+            if !busy
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(device.clone())
+            {
+                return Err(HookError::Invalid {
+                    code: "redecode_running",
+                    message: format!(
+                        "a re-decode of {device} is running; try again when it is done"
+                    ),
+                });
+            }
+            // Spawned, so a client that hangs up cannot stop it between the delete and the write.
+            let job = {
+                let device = device.clone();
+                tokio::spawn(
+                    async move { redecode(&config, &deps, &device, from, to, force).await },
+                )
+            };
+            let outcome = job.await;
+            busy.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&device);
+            let outcome = outcome.map_err(|e| HookError::Internal {
+                message: e.to_string(),
+            })?;
+            match outcome {
                 Ok(report) => serde_json::to_value(report).map_err(|e| HookError::Internal {
                     message: e.to_string(),
                 }),
                 Err(
-                    e @ (Error::BadRange | Error::TooMany { .. } | Error::UnknownDevice { .. }),
+                    e @ (Error::BadRange
+                    | Error::TooMany { .. }
+                    | Error::UnknownDevice { .. }
+                    | Error::DecodeFailures { .. }
+                    | Error::IngestBehind),
                 ) => Err(HookError::Invalid {
                     code: "invalid_redecode",
                     message: e.to_string(),

@@ -103,6 +103,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 writer: writer.clone(),
                 clock: clock.clone(),
             },
+            redecoding: Arc::default(),
         }),
     };
     let http = bydata_api::bind(config.api.clone(), state, shutdown.clone()).await?;

@@ -118,10 +118,10 @@ async fn an_uploaded_codec_decodes_uplinks_and_each_decode_names_its_version() {
             std::time::Instant::now() < deadline,
             "no decode by version 2"
         );
+        let sent = b.status("room-js").await["received"].as_u64().unwrap() + 1;
         dev.publish_acked("devices/room-js/up", CLIMATE_BYTES.to_vec())
             .await
             .unwrap();
-        let sent = b.status("room-js").await["received"].as_u64().unwrap() + 1;
         let s = b
             .wait_status("room-js", "decoded", |s| {
                 s["received"].as_u64() >= Some(sent)
@@ -278,4 +278,35 @@ async fn redecoding_a_range_replaces_what_the_old_version_produced_and_nothing_e
         )
         .await;
     assert_eq!(code, 400, "{body}");
+
+    // A version that fails on some stored uplinks changes nothing, unless forced.
+    let v3 = "function decodeUplink(i) { if (i.bytes[0] === 20) throw new Error('no'); return { data: { t3: 1 } }; }";
+    let v3_examples = json!([{"fport": 1, "bytes_hex": "01", "expected": {"t3": 1}}]);
+    let (code, body) = upload(&b, "scale", v3, v3_examples).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) =
+        common::eventually(std::time::Duration::from_secs(10), "v3 in use", || async {
+            let (code, body) = b
+                .post(
+                    "/api/v1/devices/meter-js/redecode",
+                    ADMIN,
+                    &json!({"from": from, "to": to}),
+                )
+                .await;
+            (body["error"]["message"].as_str()?.contains("js:scale@3")).then_some((code, body))
+        })
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 2 uplinks"),
+        "{body}"
+    );
+    assert_eq!(
+        b.latest("meter-js", "temperature").await,
+        Some(10.0),
+        "nothing changed"
+    );
 }

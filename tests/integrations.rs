@@ -1,7 +1,7 @@
 //! Network-server integrations with real MQTT clients over TCP: a ChirpStack v4 uplink event published into
 //! bydata's broker with an integration's credentials, and a The Things Stack v3 uplink read by bydata as an
-//! MQTT client of "the network server's broker" (bydata's own broker plays that part here: no ChirpStack or
-//! TTS can run on these machines), both become decoded values of the device with that DevEUI.
+//! MQTT client of the network server's broker (Mosquitto plays that part here: no ChirpStack or TTS can run
+//! on these machines), both become decoded values of the device with that DevEUI.
 //!
 //! The event bodies are the examples from ChirpStack's and The Things Stack's documentation
 //! (`ingest/src/integrations/testdata/`, sources named there), with the payload replaced by a Cayenne LPP
@@ -107,6 +107,18 @@ async fn a_chirpstack_event_published_into_the_broker_becomes_values() {
     ns.publish_acked(up, chirpstack_event("!!not base64!!"))
         .await
         .unwrap();
+    // A device bydata serves itself (ABP, its keys here) is not the integration's to speak for.
+    let (code, body) = b
+        .post(
+            "/api/v1/devices",
+            ADMIN,
+            &json!({"id": "own-abp", "name": "own", "transport": "lorawan", "domain": "building",
+                    "codec": "cayenne", "lorawan": {"activation": "abp", "dev_eui": "0202020202020202",
+                    "dev_addr": "26011bda", "nwk_s_key": "2b7e151628aed2a6abf7158809cf4f3c",
+                    "app_s_key": "2b7e151628aed2a6abf7158809cf4f3c"}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
     let stranger = up.replace("0101010101010101", "0202020202020202");
     let mut body: Value = serde_json::from_slice(&chirpstack_event(CAYENNE_27_2)).unwrap();
     body["deviceInfo"]["devEui"] = json!("0202020202020202");
@@ -122,6 +134,11 @@ async fn a_chirpstack_event_published_into_the_broker_becomes_values() {
     assert_eq!(s["ignored"], 1, "{s}");
     assert_eq!(s["invalid"], 1, "{s}");
     assert_eq!(s["unknown_device"], 1, "{s}");
+    assert_eq!(
+        b.status("own-abp").await["received"],
+        0,
+        "an integration cannot write for own-abp"
+    );
     let status = b
         .wait_status("cs-room", "the refusal", |s| s["rejected"] == 1)
         .await;

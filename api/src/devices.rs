@@ -56,6 +56,8 @@ pub(crate) struct NewLorawan {
     app_s_key: Option<String>,
     join_eui: Option<String>,
     app_key: Option<String>,
+    /// For `network_server`: the one integration allowed to deliver this device's uplinks.
+    integration: Option<bydata_schemas::IntegrationId>,
 }
 
 impl std::fmt::Debug for NewLorawan {
@@ -240,6 +242,12 @@ pub(crate) async fn create(
         created_at: (state.clock)(),
     };
     if let Some(lorawan) = &new.lorawan {
+        if lorawan.integration.is_some() && lorawan.activation != "network_server" {
+            return Err(Error::bad(
+                "invalid_lorawan",
+                "lorawan.integration belongs to activation \"network_server\": bydata's own ABP and OTAA devices are heard through its gateways",
+            ));
+        }
         let registry = state.registry.clone();
         let (device, summary) = match lorawan.activation.as_str() {
             "abp" => {
@@ -275,11 +283,13 @@ pub(crate) async fn create(
                         "a device served by an external network server (ChirpStack, The Things Stack) has only a dev_eui here: its keys stay with that network server",
                     ));
                 }
-                let dev_eui = lorawan.dev_eui;
-                let summary = json!({"activation": "network_server", "dev_eui": dev_eui});
-                let device =
-                    blocking(move || registry.create_external_lorawan_device(device, dev_eui))
-                        .await?;
+                let (dev_eui, integration) = (lorawan.dev_eui, lorawan.integration.clone());
+                let summary = json!({"activation": "network_server", "dev_eui": dev_eui,
+                                     "integration": integration});
+                let device = blocking(move || {
+                    registry.create_external_lorawan_device(device, dev_eui, integration)
+                })
+                .await?;
                 (device, summary)
             }
             other => {
@@ -361,6 +371,9 @@ pub(crate) async fn update(
 pub(crate) struct RedecodeRange {
     from: String,
     to: String,
+    /// Replace the range even if some uplinks do not decode (their values are dropped).
+    #[serde(default)]
+    force: bool,
 }
 
 /// `POST /api/v1/devices/{id}/redecode` with `{"from": RFC 3339, "to": RFC 3339}`: the device's current codec
@@ -382,13 +395,18 @@ pub(crate) async fn redecode(
         })
     };
     let (from, to) = (time("from", &range.from)?, time("to", &range.to)?);
-    if state.registry.device(&id)?.is_none() {
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    if blocking(move || registry.device(&wanted)).await?.is_none() {
         return Err(Error::NotFound {
             what: "device",
             id: id.to_string(),
         });
     }
-    let report = state.ingest.redecode(id.clone(), from, to).await?;
+    let report = state
+        .ingest
+        .redecode(id.clone(), from, to, range.force)
+        .await?;
     tracing::info!(device = %id, by = %by.id, "re-decode requested");
     Ok(Json(report))
 }

@@ -72,6 +72,7 @@ pub trait IngestHooks: Send + Sync {
         device: bydata_schemas::DeviceId,
         from: UnixNanos,
         to: UnixNanos,
+        force: bool,
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<serde_json::Value, HookError>> + Send>,
     >;

@@ -31,6 +31,8 @@ const RESCAN: Duration = Duration::from_secs(2);
 const KNOWN_FOR: Duration = Duration::from_secs(5);
 /// Events queued between a subscribe client and the journal; a full queue stops reading from the broker.
 const QUEUE: usize = 256;
+/// Most gateway receptions kept per uplink (each becomes two series points).
+const MAX_RECEPTIONS: usize = 16;
 
 /// What one integration has delivered.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -159,7 +161,9 @@ impl Hub {
                 });
                 // ChirpStack names the DevEUI in the topic: tell that device's owner too.
                 if let Some(device) = dev_eui_in_topic(topic)
-                    .and_then(|eui| self.deps.registry.device_by_dev_eui(&eui).ok().flatten())
+                    .and_then(|eui| self.deps.registry.external_device(&eui).ok().flatten())
+                    .filter(|d| d.integration.as_ref().is_none_or(|i| i == id))
+                    .map(|d| d.device)
                 {
                     let entry = JournalEntry::Rejected(EdgeRejection {
                         received_at: now,
@@ -178,14 +182,19 @@ impl Hub {
                 return Ok(());
             }
         };
-        let Some(device) = self
+        let external = self
             .deps
             .registry
-            .device_by_dev_eui(&up.dev_eui)
-            .map_err(|e| e.to_string())?
+            .external_device(&up.dev_eui)
+            .map_err(|e| e.to_string())?;
+        // Only devices registered as served by a network server, and only through their integration if they
+        // name one: an integration cannot speak for bydata's own ABP/OTAA devices or another's devices.
+        let Some(device) = external
+            .filter(|d| d.integration.as_ref().is_none_or(|i| i == id))
+            .map(|d| d.device)
         else {
             let reason = format!(
-                "no device has DevEUI {}: onboard it with transport \"lorawan\" and lorawan.activation \"network_server\"",
+                "no device with DevEUI {} is served through this integration: onboard it with transport \"lorawan\" and lorawan.activation \"network_server\"",
                 up.dev_eui
             );
             self.count(id, |c| {
@@ -207,8 +216,9 @@ impl Hub {
             radio: up
                 .rx
                 .into_iter()
+                .take(MAX_RECEPTIONS)
                 .map(|r| Reception {
-                    gateway: r.gateway,
+                    gateway: gateway_name(&r.gateway),
                     rssi: r.rssi.filter(|v| v.is_finite()),
                     snr: r.snr.filter(|v| v.is_finite()),
                 })
@@ -358,6 +368,27 @@ impl Hub {
                 Err(e) => tracing::error!(integration = %id, error = %e, "integration task failed"),
             }
         }
+    }
+}
+
+/// A gateway name from outside, fit to be a tag value: at most 64 characters of `A-Z a-z 0-9 - _ . : @`,
+/// anything else replaced by `_` (a network server may name gateways freely).
+fn gateway_name(raw: &str) -> String {
+    let name: String = raw
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "unnamed".to_owned()
+    } else {
+        name
     }
 }
 

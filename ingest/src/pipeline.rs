@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The name under which the pipeline's journal position is stored.
-const CONSUMER: &str = "ingest";
+pub(crate) const CONSUMER: &str = "ingest";
 
 /// Ingest settings (`[ingest]` in the config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

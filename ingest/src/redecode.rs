@@ -2,16 +2,21 @@
 //! a time range, and replace the values its codec produced there — nothing else: other devices, the
 //! device's values outside the range and the radio metadata bydata wrote itself are untouched.
 //!
-//! Steps: scan the journal for the device's uplinks received in `[from, to)`; decode them all (a codec error
-//! refuses nothing yet); delete the device's codec-produced points timed in `[from, to)`; write the new
-//! points; record in the device's status which codec version now accounts for the range. The range ends
-//! at least `SETTLE` before now, so an uplink still being collected or journaled cannot fall between the
-//! scan and the delete.
+//! Steps: wait until the live pipeline has consumed the journal as far as it is durable now (so no value
+//! of the old codec is still on its way); scan the journal for the device's uplinks; decode them (if any
+//! fails, nothing is changed unless `force` says so); delete the device's codec-produced points timed in
+//! `[from, to)`; write the new points in that range; record in the device's status which codec version now
+//! accounts for it. The range ends at least `SETTLE` before now, so an uplink still being collected or
+//! journaled cannot fall between the scan and the delete.
+//!
+//! Which uplinks: for codecs whose readings carry the receive time (JavaScript, Cayenne LPP) those received
+//! in the range; for the JSON codecs, whose readings carry their own times, every uplink of the device, so a
+//! reading backdated into the range is found wherever it arrived.
 use crate::Config;
 use crate::codec::DecodeContext;
 use crate::decoders::Decoders;
 use crate::pipeline::{RADIO_MEASUREMENTS, reading_points, series_tags};
-use bydata_schemas::{DeviceId, JournalEntry, MeasurementName, UnixNanos};
+use bydata_schemas::{Codec, DeviceId, JournalEntry, MeasurementName, UnixNanos};
 use bydata_store::journal::Journal;
 use bydata_store::{Registry, SeriesFilter, SeriesReader, SeriesWriter};
 use serde::Serialize;
@@ -59,6 +64,17 @@ pub struct Report {
 /// Why a re-decode was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(
+        "{rejected} of {uplinks} uplinks do not decode with {codec}, so nothing was changed (set force to replace the range anyway, dropping their values); first errors: {errors:?}"
+    )]
+    DecodeFailures {
+        codec: String,
+        uplinks: u64,
+        rejected: u64,
+        errors: Vec<String>,
+    },
+    #[error("the ingest pipeline is still catching up with the journal; try again in a moment")]
+    IngestBehind,
     #[error("no device {device}")]
     UnknownDevice { device: DeviceId },
     #[error("the range must end after it starts and at least 2 seconds before now")]
@@ -73,17 +89,40 @@ pub enum Error {
     Task { detail: String },
 }
 
-/// Re-decodes `device`'s uplinks received in `[from, to)` with its current codec.
+/// How long a re-decode waits for the live pipeline to reach the journal's end.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Re-decodes `device`'s values timed in `[from, to)` with its current codec (see the module docs).
 pub async fn redecode(
     config: &Config,
     deps: &Deps,
     device: &DeviceId,
     from: UnixNanos,
     to: UnixNanos,
+    force: bool,
 ) -> Result<Report, Error> {
     let to = to.min((deps.clock)().saturating_sub(SETTLE));
     if to <= from {
         return Err(Error::BadRange);
+    }
+    // Everything durable now has been decoded by the live pipeline before we delete and rewrite.
+    let end = deps.journal.durable_offset();
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    loop {
+        let registry = deps.registry.clone();
+        let position =
+            tokio::task::spawn_blocking(move || registry.position(crate::pipeline::CONSUMER))
+                .await
+                .map_err(|e| Error::Task {
+                    detail: e.to_string(),
+                })??;
+        if position >= end {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::IngestBehind);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let (config, d, id) = (config.clone(), deps.clone(), device.clone());
     let (report, points, times) =
@@ -92,6 +131,14 @@ pub async fn redecode(
             .map_err(|e| Error::Task {
                 detail: e.to_string(),
             })??;
+    if report.rejected > 0 && !force {
+        return Err(Error::DecodeFailures {
+            codec: report.codec.clone(),
+            uplinks: report.uplinks,
+            rejected: report.rejected,
+            errors: report.errors.clone(),
+        });
+    }
     // The codec's own series only: every series of the device but the radio ones.
     let mut tags = BTreeMap::new();
     tags.insert("device".to_owned(), device.to_string());
@@ -143,6 +190,8 @@ fn decode_range(
         });
     };
     let tags = series_tags(&dev);
+    // Readings of these codecs are timed at receipt; the JSON codecs carry their own times.
+    let timed_at_receipt = matches!(dev.codec, Codec::Script(_) | Codec::Cayenne);
     let mut decoders = Decoders::new(deps.registry.clone(), config.codec_limits());
     let mut report = Report {
         codec: dev.codec.to_string(),
@@ -167,11 +216,15 @@ fn decode_range(
             let JournalEntry::Uplink(u) = entry else {
                 continue;
             };
-            if u.device != *device || u.received_at < from || u.received_at >= to {
+            if u.device != *device
+                || (timed_at_receipt && (u.received_at < from || u.received_at >= to))
+            {
                 continue;
             }
             report.uplinks += 1;
-            times.push(u.received_at);
+            if (from..to).contains(&u.received_at) {
+                times.push(u.received_at);
+            }
             if report.uplinks as usize > MAX_UPLINKS {
                 return Err(Error::TooMany { max: MAX_UPLINKS });
             }

@@ -58,6 +58,7 @@ impl bydata_api::IngestHooks for FakeIngest {
         _: bydata_schemas::DeviceId,
         from: i64,
         to: i64,
+        _: bool,
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<Value, bydata_api::HookError>> + Send>,
     > {

@@ -5,7 +5,7 @@
 use super::{DEVICES, Device, Registry};
 use crate::error::{corrupt, db};
 use crate::{Error, Result};
-use bydata_schemas::{DeviceId, Eui64};
+use bydata_schemas::{DeviceId, Eui64, IntegrationId};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -17,14 +17,28 @@ pub(super) const LORAWAN_DEVICES: TableDefinition<&str, &str> =
     TableDefinition::new("lorawan_devices");
 /// DevEUI → an OTAA device's root key and the DevNonces it used.
 pub(super) const LORAWAN_OTAA: TableDefinition<&str, &[u8]> = TableDefinition::new("lorawan_otaa");
+/// Device id → its DevEUI, for devices served by an external network server.
+pub(super) const LORAWAN_EXTERNAL_DEVICES: TableDefinition<&str, &str> =
+    TableDefinition::new("lorawan_external_devices");
 /// Device id → its DevEUI, for OTAA devices.
 pub(super) const LORAWAN_OTAA_DEVICES: TableDefinition<&str, &str> =
     TableDefinition::new("lorawan_otaa_devices");
 /// DevEUI → device id, for every LoRaWAN device (ABP, OTAA, or served by an external network server):
 /// how ChirpStack and The Things Stack events find their device.
 pub(super) const DEV_EUIS: TableDefinition<&str, &str> = TableDefinition::new("lorawan_dev_euis");
+/// DevEUI → `ExternalDevice` (JSON): devices whose network server is elsewhere, the only devices integration
+/// events may speak for.
+pub(super) const EXTERNAL: TableDefinition<&str, &[u8]> = TableDefinition::new("lorawan_external");
 /// DevNonces remembered per device (LoRaWAN 1.0.x devices pick them at random; a reuse is refused).
 const NONCES_KEPT: usize = 1024;
+
+/// A device served by an external network server, and the integration it must come through (any, if none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalDevice {
+    pub device: DeviceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration: Option<IntegrationId>,
+}
 
 /// An OTAA device: what a JoinRequest is checked against.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,24 +148,38 @@ impl Registry {
     }
 
     /// Registers a LoRaWAN device whose network server is elsewhere (ChirpStack, The Things Stack): bydata
-    /// holds no keys for it and hears it only through an integration, by its DevEUI.
-    pub fn create_external_lorawan_device(&self, device: Device, dev_eui: Eui64) -> Result<Device> {
-        self.create_network_device(device, None, dev_eui, &[])
+    /// holds no keys for it and hears it only through an integration, by its DevEUI — through `integration`
+    /// alone when one is named.
+    pub fn create_external_lorawan_device(
+        &self,
+        device: Device,
+        dev_eui: Eui64,
+        integration: Option<IntegrationId>,
+    ) -> Result<Device> {
+        let record = ExternalDevice {
+            device: device.id.clone(),
+            integration,
+        };
+        let json = serde_json::to_vec(&record).map_err(corrupt("external device"))?;
+        let index = Record {
+            table: EXTERNAL,
+            index: LORAWAN_EXTERNAL_DEVICES,
+            key: dev_eui.to_string(),
+            what: "DevEUI",
+            dev_eui,
+        };
+        self.create_network_device(device, Some(&index), dev_eui, &json)
     }
 
-    /// The device a DevEUI belongs to.
-    pub fn device_by_dev_eui(&self, dev_eui: &Eui64) -> Result<Option<DeviceId>> {
+    /// The device an integration event with this DevEUI is for: only devices registered with
+    /// `activation: network_server` (bydata's own ABP/OTAA devices are heard through its gateways only).
+    pub fn external_device(&self, dev_eui: &Eui64) -> Result<Option<ExternalDevice>> {
         let txn = self.db.begin_read().map_err(db("reading a DevEUI"))?;
-        let table = txn.open_table(DEV_EUIS).map_err(db("reading a DevEUI"))?;
+        let table = txn.open_table(EXTERNAL).map_err(db("reading a DevEUI"))?;
         table
             .get(dev_eui.to_string().as_str())
             .map_err(db("reading a DevEUI"))?
-            .map(|v| {
-                DeviceId::new(v.value()).map_err(|_| Error::Corrupt {
-                    what: "DevEUI index",
-                    detail: "not a device id".into(),
-                })
-            })
+            .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("external device")))
             .transpose()
     }
 
@@ -387,6 +415,19 @@ impl Registry {
         let mut euis = txn.open_table(DEV_EUIS).map_err(db("deleting a device"))?;
         euis.retain(|_, owner| owner != device.as_str())
             .map_err(db("deleting a device"))?;
+        let mut external_ids = txn
+            .open_table(LORAWAN_EXTERNAL_DEVICES)
+            .map_err(db("deleting a device"))?;
+        let eui = external_ids
+            .remove(device.as_str())
+            .map_err(db("deleting a device"))?
+            .map(|v| v.value().to_owned());
+        if let Some(eui) = eui {
+            let mut external = txn.open_table(EXTERNAL).map_err(db("deleting a device"))?;
+            external
+                .remove(eui.as_str())
+                .map_err(db("deleting a device"))?;
+        }
         let mut by_device = txn
             .open_table(LORAWAN_OTAA_DEVICES)
             .map_err(db("deleting a device"))?;

@@ -19,7 +19,7 @@ mod tokens;
 pub use codecs::{CodecSummary, StoredCodec};
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
-pub use lorawan::{LorawanSession, OtaaDevice};
+pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
 pub use tokens::{Role, TokenInfo};
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
@@ -269,6 +269,10 @@ impl Registry {
             txn.open_table(lorawan::LORAWAN_OTAA_DEVICES)
                 .map_err(db("creating tables"))?;
             txn.open_table(lorawan::DEV_EUIS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(lorawan::EXTERNAL)
+                .map_err(db("creating tables"))?;
+            txn.open_table(lorawan::LORAWAN_EXTERNAL_DEVICES)
                 .map_err(db("creating tables"))?;
             txn.open_table(integrations::INTEGRATIONS)
                 .map_err(db("creating tables"))?;
