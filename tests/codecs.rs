@@ -207,6 +207,21 @@ async fn a_codec_that_loops_hoards_or_throws_is_stopped_and_the_platform_carries
         .await;
     }
     assert_eq!(b.latest("victim", "level").await, Some(3.0));
+
+    // Three limit hits in a row suspend the codec: its next uplinks are refused at once, saying so.
+    for _ in 0..3 {
+        dev.publish_acked("devices/victim/up", vec![0xff])
+            .await
+            .unwrap();
+    }
+    dev.publish_acked("devices/victim/up", vec![1])
+        .await
+        .unwrap();
+    let status = b
+        .wait_status("victim", "suspended", |s| s["rejected"] == 8)
+        .await;
+    let reason = status["last_error"]["reason"].as_str().unwrap();
+    assert!(reason.contains("suspended"), "{reason}");
     let (code, _) = b.get("/health", ADMIN).await;
     assert_eq!(code, 200);
 }

@@ -195,6 +195,22 @@ impl Mosquitto {
             _dir: dir,
         }
     }
+
+    /// Waits until the broker accepts TCP connections (and has not exited).
+    async fn ready(&mut self) {
+        let port = self.port;
+        eventually(Duration::from_secs(10), "mosquitto listening", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "mosquitto exited (port {port} taken?)"
+        );
+    }
 }
 
 impl Drop for Mosquitto {
@@ -206,7 +222,8 @@ impl Drop for Mosquitto {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bydata_subscribes_to_a_things_stack_broker_and_its_uplinks_become_values() {
-    let broker = Mosquitto::start();
+    let mut broker = Mosquitto::start();
+    broker.ready().await;
     let dir = tempfile::tempdir().unwrap();
     let b = Bydata::start(&dir.path().join("data")).await;
     onboard_external(&b, "tts-room", "0004A30B001C0530").await;
@@ -224,6 +241,9 @@ async fn bydata_subscribes_to_a_things_stack_broker_and_its_uplinks_become_value
         !body.to_string().contains(secret),
         "the remote password is never shown: {body}"
     );
+    let (_, one) = b.get("/api/v1/integrations/tts", ADMIN).await;
+    let (_, all) = b.get("/api/v1/integrations", ADMIN).await;
+    assert!(!one.to_string().contains(secret) && !all.to_string().contains(secret));
     eventually(
         Duration::from_secs(30),
         "bydata connected to the broker",

@@ -72,7 +72,17 @@ async fn a_simulated_fleet_joins_and_every_frame_is_stored_once_with_every_gatew
             )
             .await;
         assert_eq!(code, 200, "{q}");
-        assert_eq!(q["series"].as_array().map(Vec::len), Some(2), "{q}");
+        let series = q["series"].as_array().unwrap();
+        assert_eq!(series.len(), 2, "one series per gateway: {q}");
+        for s in series {
+            let n: f64 = s["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["value"].as_f64())
+                .sum();
+            assert_eq!(n, 3.0, "every frame's signal from every gateway: {q}");
+        }
     }
     let (_, text) = b.get("/metrics", ADMIN).await;
     let text = text.as_str().unwrap();

@@ -4,7 +4,7 @@
 //! A device naming `js:{name}` follows the newest version: the registry is asked at most once per
 //! `LATEST_FOR` per name, so a new upload decodes new uplinks within a second. A script that fails to load
 //! is remembered as failed, so each of its uplinks is rejected with the load error instead of re-running it.
-use crate::codec::script::{self, Limits, ScriptCodec};
+use crate::codec::script::{self, Limits, ScriptCodec, ScriptError};
 use crate::codec::{DecodeContext, DecodeError, decode};
 use bydata_schemas::{Codec, CodecName, Reading, ScriptRef, Uplink};
 use bydata_store::Registry;
@@ -16,6 +16,13 @@ use std::time::{Duration, Instant};
 const LATEST_FOR: Duration = Duration::from_secs(1);
 /// Most script codec versions held loaded; each is a QuickJS runtime of a few hundred KB to a few MB.
 const MAX_LOADED: usize = 64;
+/// How long a failed load is remembered before the script is tried again (a load that hit its time limit
+/// on a busy machine may well succeed later).
+const RETRY_LOAD_AFTER: Duration = Duration::from_secs(30);
+/// A codec that hits a limit (time, memory, still running) this many times in a row is suspended…
+const TRIPS: u32 = 3;
+/// …for this long: its uplinks are refused at once, so one device cannot slow everyone's ingest.
+const SUSPENDED_FOR: Duration = Duration::from_secs(30);
 
 /// What one uplink decoded to.
 #[derive(Debug)]
@@ -31,7 +38,16 @@ pub(crate) struct Decoders {
     registry: Arc<Registry>,
     limits: Limits,
     latest: HashMap<CodecName, (Option<u32>, Instant)>,
-    loaded: HashMap<(CodecName, u32), (Result<ScriptCodec, String>, Instant)>,
+    loaded: HashMap<(CodecName, u32), Loaded>,
+}
+
+struct Loaded {
+    codec: Result<ScriptCodec, String>,
+    loaded_at: Instant,
+    used: Instant,
+    /// Limit hits in a row, and until when the codec is suspended.
+    trips: u32,
+    suspended_until: Option<Instant>,
 }
 
 impl std::fmt::Debug for Decoders {
@@ -70,13 +86,21 @@ impl Decoders {
         let label = format!("js:{}@{version}", r.name);
         let limits = self.limits.clone();
         let registry = self.registry.clone();
-        if !self.loaded.contains_key(&(r.name.clone(), version)) {
+        let key = (r.name.clone(), version);
+        if self
+            .loaded
+            .get(&key)
+            .is_some_and(|l| l.codec.is_err() && l.loaded_at.elapsed() >= RETRY_LOAD_AFTER)
+        {
+            self.loaded.remove(&key);
+        }
+        if !self.loaded.contains_key(&key) {
             if self.loaded.len() >= MAX_LOADED {
                 // Unload the least recently used.
                 if let Some(oldest) = self
                     .loaded
                     .iter()
-                    .min_by_key(|(_, (_, used))| *used)
+                    .min_by_key(|(_, l)| l.used)
                     .map(|(k, _)| k.clone())
                 {
                     self.loaded.remove(&oldest);
@@ -90,24 +114,68 @@ impl Decoders {
                     return Err(script_error(&label, "registry", e.to_string()));
                 }
             };
-            self.loaded
-                .insert((r.name.clone(), version), (loaded, Instant::now()));
+            let now = Instant::now();
+            self.loaded.insert(
+                key.clone(),
+                Loaded {
+                    codec: loaded,
+                    loaded_at: now,
+                    used: now,
+                    trips: 0,
+                    suspended_until: None,
+                },
+            );
         }
-        let Some((slot, used)) = self.loaded.get_mut(&(r.name.clone(), version)) else {
+        let Some(slot) = self.loaded.get_mut(&key) else {
             return Err(script_error(
                 &label,
                 "not_loaded",
                 "the codec is not loaded".into(),
             ));
         };
-        *used = Instant::now();
-        let codec = match slot {
+        slot.used = Instant::now();
+        if let Some(until) = slot.suspended_until {
+            if Instant::now() < until {
+                return Err(script_error(
+                    &label,
+                    "suspended",
+                    format!(
+                        "the codec hit its limits {TRIPS} times in a row and is suspended for {} s",
+                        SUSPENDED_FOR.as_secs()
+                    ),
+                ));
+            }
+            slot.suspended_until = None;
+            slot.trips = 0;
+        }
+        let codec = match &mut slot.codec {
             Ok(c) => c,
             Err(reason) => return Err(script_error(&label, "load_failed", reason.clone())),
         };
-        let output = codec
-            .decode_uplink(fport(&uplink.topic), &uplink.payload, uplink.received_at)
-            .map_err(|e| script_error(&label, e.code(), e.to_string()))?;
+        let decoded =
+            codec.decode_uplink(fport(&uplink.topic), &uplink.payload, uplink.received_at);
+        let output = match decoded {
+            Ok(output) => {
+                slot.trips = 0;
+                output
+            }
+            Err(e) => {
+                if matches!(
+                    e,
+                    ScriptError::TimeLimit { .. }
+                        | ScriptError::StillRunning
+                        | ScriptError::MemoryLimit { .. }
+                        | ScriptError::StackOverflow
+                ) {
+                    slot.trips += 1;
+                    if slot.trips >= TRIPS {
+                        slot.suspended_until = Some(Instant::now() + SUSPENDED_FOR);
+                        tracing::warn!(codec = %label, "codec suspended after hitting its limits repeatedly");
+                    }
+                }
+                return Err(script_error(&label, e.code(), e.to_string()));
+            }
+        };
         let (readings, skipped) = script::readings(&output, ctx)?;
         let mut warnings = output.warnings.clone();
         if !skipped.is_empty() {

@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How often the registry is read for subscribe integrations to start or stop.
 const RESCAN: Duration = Duration::from_secs(2);
@@ -67,6 +68,8 @@ pub struct Hub {
     counters: Mutex<HashMap<IntegrationId, Counters>>,
     known: Mutex<HashMap<IntegrationId, (Option<NetworkServer>, Instant)>>,
     clients: Mutex<HashMap<IntegrationId, (Arc<integrations::ClientStatus>, CancellationToken)>>,
+    /// The clients and their journal writers, waited for at shutdown so nothing queued is dropped.
+    tasks: TaskTracker,
 }
 
 impl std::fmt::Debug for Hub {
@@ -96,6 +99,7 @@ impl Hub {
             counters: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
         }
     }
 
@@ -273,6 +277,9 @@ impl Hub {
         for (_, (_, token)) in clients {
             token.cancel();
         }
+        // Each writer ends when its client has stopped and the queue is drained.
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     async fn rescan(self: &Arc<Self>, shutdown: &CancellationToken) {
@@ -331,14 +338,26 @@ impl Hub {
                 client_id: client_id.unwrap_or_else(|| format!("bydata-{id}")),
                 topic,
             };
+            if let Err(e) = remote.check() {
+                // Settings no retry can fix: said on the integration's status (once per rescan).
+                let reason = format!("cannot connect: {e}");
+                let now = (self.deps.clock)();
+                let mut all = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+                let c = all.entry(id.clone()).or_default();
+                if c.last_error.as_ref().map(|l| &l.reason) != Some(&reason) {
+                    tracing::error!(integration = %id, error = %e, "integration settings refused");
+                }
+                c.last_error = Some(LastError { time: now, reason });
+                continue;
+            }
             let clock = self.deps.clock.clone();
             let status = Arc::new(integrations::ClientStatus::new(move || clock()));
             let token = shutdown.child_token();
             clients.insert(id.clone(), (status.clone(), token.clone()));
             let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
             let ns = integration.network_server;
-            tokio::spawn(self.clone().consume(id.clone(), ns, rx));
-            tokio::spawn(async move {
+            self.tasks.spawn(self.clone().consume(id.clone(), ns, rx));
+            self.tasks.spawn(async move {
                 if let Err(e) = subscribe(kind(ns), remote, tx, status, token).await {
                     tracing::error!(integration = %id, error = %e, "integration client cannot start");
                 }

@@ -354,7 +354,9 @@ impl Listener {
                     radio: vec![reception],
                 };
                 if self.held.len() >= MAX_HELD {
-                    self.release(COLLECT_WINDOW / 2).await;
+                    // Full: journal everything held now (their other gateways' copies will count as
+                    // duplicates without their signal) rather than grow.
+                    self.release(Duration::ZERO).await;
                 }
                 self.held.insert((dev_addr, fcnt), (uplink, Instant::now()));
                 Ok(())
