@@ -141,7 +141,10 @@ pub(crate) async fn onboard(
     }
 }
 
-async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<(StatusCode, String)> {
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(StatusCode, String)> {
     let http = |source: reqwest::Error| Error::Http {
         url: url.to_owned(),
         detail: chain(&source),
@@ -179,10 +182,10 @@ fn refused(device: &DevicePlan, url: String, status: StatusCode, text: String) -
 }
 
 /// Error bodies go into error messages; keep them readable.
-fn truncate(text: &str) -> String {
+pub(crate) fn truncate(text: &str) -> String {
     const LIMIT: usize = 500;
     match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
+        Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or(text)),
         None => text.to_owned(),
     }
 }

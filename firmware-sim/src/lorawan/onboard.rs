@@ -6,7 +6,8 @@
 //! restarted simulator (counting from 0, drawing the same DevNonces) would collide with. Deleting keeps the
 //! device's stored series (they are history); only its registration, status and session start afresh.
 use super::plan::{Activation, DevicePlan, GatewayPlan};
-use crate::error::{Error, Result, chain};
+use crate::error::{Error, Result};
+use crate::onboard::{send, truncate};
 use bydata_schemas::Codec;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,27 +18,6 @@ pub(crate) enum Onboarded {
     Created,
     /// It existed (an earlier run) and was deleted and created again.
     Recreated,
-}
-
-async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<(StatusCode, String)> {
-    let http = |source: reqwest::Error| Error::Http {
-        url: url.to_owned(),
-        detail: chain(&source),
-        source,
-    };
-    let response = request.send().await.map_err(http)?;
-    let status = response.status();
-    let text = response.text().await.map_err(http)?;
-    Ok((status, text))
-}
-
-/// Error bodies go into error messages; keep them readable.
-fn truncate(text: &str) -> String {
-    const LIMIT: usize = 500;
-    match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or(text)),
-        None => text.to_owned(),
-    }
 }
 
 /// Registers a gateway; one that exists already is fine.
