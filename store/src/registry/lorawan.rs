@@ -6,7 +6,7 @@ use super::{DEVICES, Device, Registry};
 use crate::error::{corrupt, db};
 use crate::{Error, Result};
 use bydata_schemas::{DeviceId, Eui64, IntegrationId};
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 /// DevAddr (8 hex digits) → session.
@@ -169,6 +169,36 @@ impl Registry {
             dev_eui,
         };
         self.create_network_device(device, Some(&index), dev_eui, &json)
+    }
+
+    /// Fills the DevEUI index from the ABP sessions and OTAA registrations of a registry written before the
+    /// index existed (so a DevEUI stays unique across activations). Part of opening the registry.
+    pub(super) fn index_dev_euis(txn: &redb::WriteTransaction) -> Result<()> {
+        let context = "indexing DevEUIs";
+        let mut euis = txn.open_table(DEV_EUIS).map_err(db(context))?;
+        if !euis.is_empty().map_err(db(context))? {
+            return Ok(());
+        }
+        let mut found: Vec<(String, String)> = Vec::new();
+        let sessions = txn.open_table(LORAWAN_SESSIONS).map_err(db(context))?;
+        for row in sessions.iter().map_err(db(context))? {
+            let (_, v) = row.map_err(db(context))?;
+            let s: LorawanSession =
+                serde_json::from_slice(v.value()).map_err(corrupt("lorawan session"))?;
+            found.push((s.dev_eui.to_string(), s.device.to_string()));
+        }
+        let otaas = txn.open_table(LORAWAN_OTAA).map_err(db(context))?;
+        for row in otaas.iter().map_err(db(context))? {
+            let (_, v) = row.map_err(db(context))?;
+            let o: OtaaDevice =
+                serde_json::from_slice(v.value()).map_err(corrupt("otaa device"))?;
+            found.push((o.dev_eui.to_string(), o.device.to_string()));
+        }
+        for (eui, device) in found {
+            euis.insert(eui.as_str(), device.as_str())
+                .map_err(db(context))?;
+        }
+        Ok(())
     }
 
     /// The device an integration event with this DevEUI is for: only devices registered with

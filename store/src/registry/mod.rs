@@ -274,6 +274,7 @@ impl Registry {
                 .map_err(db("creating tables"))?;
             txn.open_table(lorawan::LORAWAN_EXTERNAL_DEVICES)
                 .map_err(db("creating tables"))?;
+            Self::index_dev_euis(&txn)?;
             txn.open_table(integrations::INTEGRATIONS)
                 .map_err(db("creating tables"))?;
             txn.open_table(integrations::INTEGRATION_SECRETS)
