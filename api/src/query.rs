@@ -32,8 +32,37 @@ const KNOWN: [&str; 10] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Json,
-    Csv,
+    Csv(CsvDialect),
 }
+
+/// How a CSV answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CsvDialect {
+    separator: char,
+    decimal_comma: bool,
+    /// A UTF-8 byte-order mark first: how Excel knows the file is UTF-8 (æ, ø, å, °C).
+    bom: bool,
+    /// `2026-03-29 02:00:00` plus a `utc_offset` column, which Excel reads as a date and time; RFC 3339
+    /// (`2026-03-29T02:00:00+02:00`) it would keep as text.
+    excel_time: bool,
+}
+
+/// RFC 4180: comma-separated, decimal point, RFC 3339 times.
+const CSV: CsvDialect = CsvDialect {
+    separator: ',',
+    decimal_comma: false,
+    bom: false,
+    excel_time: false,
+};
+
+/// What Excel with Danish regional settings opens by double-click: semicolons (the list separator where the
+/// comma is the decimal sign), decimal commas, a BOM for UTF-8, and date-times it recognises.
+const CSV_DANISH_EXCEL: CsvDialect = CsvDialect {
+    separator: ';',
+    decimal_comma: true,
+    bom: true,
+    excel_time: true,
+};
 
 fn time_in(tz: Tz, t: UnixNanos) -> String {
     tz.timestamp_nanos(t)
@@ -115,11 +144,14 @@ fn parse(params: &HashMap<String, String>, now: UnixNanos) -> Result<(Query, For
     })?;
     let format = match get("format") {
         None | Some("json") => Format::Json,
-        Some("csv") => Format::Csv,
+        Some("csv") => Format::Csv(CSV),
+        Some("csv-da") => Format::Csv(CSV_DANISH_EXCEL),
         Some(other) => {
             return Err(Error::bad(
                 "invalid_parameter",
-                format!("format={other:?}: use json or csv"),
+                format!(
+                    "format={other:?}: use json, csv, or csv-da (for Excel with Danish settings)"
+                ),
             ));
         }
     };
@@ -152,9 +184,15 @@ pub(crate) async fn query(
             to_json(&q, &series)?,
         )
             .into_response(),
-        Format::Csv => (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            to_csv(&q, &series),
+        Format::Csv(dialect) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"bydata.csv\"",
+                ),
+            ],
+            to_csv(&q, &series, dialect),
         )
             .into_response(),
     })
@@ -235,40 +273,68 @@ fn to_json(q: &Query, series: &[ResultSeries]) -> Result<Vec<u8>, Error> {
     })
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
+fn csv_field(s: &str, separator: char) -> String {
+    if s.contains([separator, '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_owned()
     }
 }
 
-/// One row per point: `time`, one column per tag key (sorted), `value` (empty for an empty bucket), `unit`.
-fn to_csv(q: &Query, series: &[ResultSeries]) -> String {
+/// One row per point: `time` (and `utc_offset` for Excel), one column per tag key (sorted), `value` (empty for
+/// an empty bucket), `unit`.
+fn to_csv(q: &Query, series: &[ResultSeries], d: CsvDialect) -> String {
+    let sep = d.separator;
     let keys: BTreeSet<&String> = series.iter().flat_map(|s| s.tags.keys()).collect();
-    let mut out = String::from("time");
-    for k in &keys {
-        out.push(',');
-        out.push_str(&csv_field(k));
+    let mut out = String::new();
+    if d.bom {
+        out.push('\u{feff}');
     }
-    out.push_str(",value,unit\r\n");
+    if d.excel_time {
+        let _ = write!(out, "time{sep}utc_offset");
+    } else {
+        out.push_str("time");
+    }
+    for k in &keys {
+        out.push(sep);
+        out.push_str(&csv_field(k, sep));
+    }
+    let _ = write!(out, "{sep}value{sep}unit\r\n");
     for s in series {
         let unit = s
             .unit
             .as_ref()
-            .map(|u| csv_field(u.as_str()))
+            .map(|u| csv_field(u.as_str(), sep))
             .unwrap_or_default();
         for (t, v) in &s.points {
-            out.push_str(&time_in(q.tz, *t));
+            if d.excel_time {
+                let local = q.tz.timestamp_nanos(*t);
+                let _ = write!(
+                    out,
+                    "{}{sep}{}",
+                    local.format("%Y-%m-%d %H:%M:%S"),
+                    local.format("%:z")
+                );
+            } else {
+                out.push_str(&time_in(q.tz, *t));
+            }
             for k in &keys {
-                out.push(',');
-                out.push_str(&csv_field(s.tags.get(*k).map(String::as_str).unwrap_or("")));
+                out.push(sep);
+                out.push_str(&csv_field(
+                    s.tags.get(*k).map(String::as_str).unwrap_or(""),
+                    sep,
+                ));
             }
-            out.push(',');
+            out.push(sep);
             if let Some(v) = v {
-                let _ = write!(out, "{v}");
+                let text = v.to_string();
+                out.push_str(&if d.decimal_comma {
+                    text.replace('.', ",")
+                } else {
+                    text
+                });
             }
-            let _ = write!(out, ",{unit}\r\n");
+            let _ = write!(out, "{sep}{unit}\r\n");
         }
     }
     out
@@ -358,7 +424,7 @@ mod tests {
             now,
         )
         .expect("valid");
-        assert_eq!(f, Format::Csv);
+        assert_eq!(f, Format::Csv(CSV));
         assert_eq!(q.func, AggFn::Increase);
         assert_eq!(
             q.filter.tags.get("building").map(String::as_str),
