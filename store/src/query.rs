@@ -1,14 +1,15 @@
 //! Bucketed aggregates over any `SeriesReader`: written once here, so every store adapter answers the same
 //! queries the same way (an adapter may later push work down, but must match these results).
 //!
-//! Buckets are half-open `[start, next start)`. Fixed buckets (`30s`, `15m`, `1h`) are aligned to the Unix
-//! epoch, which for whole-hour UTC offsets such as Europe/Copenhagen is also the local clock. Calendar buckets
+//! Buckets are half-open `[start, next start)`. Fixed buckets (`30s`, `15m`, `1h`) are aligned to the local
+//! clock of the query's time zone (its offset at the start of the range), so hours start at :00 local in
+//! +05:30 zones too; for whole-hour offsets such as Europe/Copenhagen that is the epoch's alignment. Calendar buckets
 //! (`1d`, `1w`, `1mo`, `1y`) start at local midnight in the query's time zone, so a 23- or 25-hour day across
 //! a daylight-saving change is still one day. A bucket with no data is `None` (JSON `null`), never 0.
 use crate::series::{SeriesFilter, SeriesInfo, SeriesReader};
 use crate::{Error, Result};
 use bydata_schemas::{SeriesKey, Unit, UnixNanos};
-use chrono::{Datelike, Days, Duration, Months, NaiveDate, TimeZone};
+use chrono::{Datelike, Days, Duration, Months, NaiveDate, Offset, TimeZone};
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -178,9 +179,17 @@ pub fn bucket_bounds(
     let mut bounds = Vec::new();
     match every {
         Every::Fixed(width) => {
+            // Aligned to the local clock of the query's time zone (its UTC offset at `from`): hours start at
+            // :00 local in Asia/Kolkata (+05:30) too, and days at local midnight. For whole-hour offsets such as
+            // Copenhagen's this is the same as aligning to the epoch.
+            let offset = i64::from(
+                tz.offset_from_utc_datetime(&tz.timestamp_nanos(from).naive_utc())
+                    .fix()
+                    .local_minus_utc(),
+            ) * 1_000_000_000;
             // from - rem_euclid cannot overflow where from.div_euclid(width) * width could (near i64::MIN).
             let mut t = from
-                .checked_sub(from.rem_euclid(width))
+                .checked_sub(from.saturating_add(offset).rem_euclid(width))
                 .ok_or_else(too_many)?;
             loop {
                 bounds.push(t);
@@ -604,6 +613,30 @@ mod tests {
             assert!(bad.parse::<Every>().is_err(), "{bad}");
         }
         assert_eq!(Every::Fixed(900 * NANOS_PER_SEC).to_string(), "15m");
+    }
+
+    #[test]
+    fn fixed_buckets_follow_the_local_clock() {
+        let kolkata: Tz = "Asia/Kolkata".parse().expect("tz");
+        let b = bucket_bounds(
+            t("2026-11-22T10:10:00Z"),
+            t("2026-11-22T12:00:00Z"),
+            Every::Fixed(3600 * NANOS_PER_SEC),
+            kolkata,
+        )
+        .expect("bounds");
+        // 10:10 UTC is 15:40 in Kolkata: the hour began at 15:00 local, 09:30 UTC.
+        assert_eq!(b[0], t("2026-11-22T15:00:00+05:30"));
+        assert_eq!(b[1], t("2026-11-22T16:00:00+05:30"));
+        let cph: Tz = "Europe/Copenhagen".parse().expect("tz");
+        let b = bucket_bounds(
+            t("2026-11-22T10:10:00Z"),
+            t("2026-11-22T12:00:00Z"),
+            Every::Fixed(900 * NANOS_PER_SEC),
+            cph,
+        )
+        .expect("bounds");
+        assert_eq!(b[0], t("2026-11-22T10:00:00Z"));
     }
 
     #[test]
