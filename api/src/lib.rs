@@ -4,6 +4,7 @@
 //! per resource, and every failure becomes an HTTP response in exactly one place (`impl IntoResponse for
 //! Error`). Reads go through the store's `SeriesReader`, so the API does not know which engine answers.
 mod auth;
+mod buildings;
 mod codecs;
 mod devices;
 mod error;
@@ -132,6 +133,15 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/integrations/{id}",
             get(integrations::get).delete(integrations::delete),
         )
+        .route(
+            "/api/v1/buildings",
+            post(buildings::create).get(buildings::list),
+        )
+        .route(
+            "/api/v1/buildings/{id}",
+            get(buildings::get).delete(buildings::delete),
+        )
+        .route("/api/v1/buildings/{id}/kpis", get(buildings::kpis))
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))
         .route(

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
-const DEFAULT_TZ: &str = "Europe/Copenhagen";
+pub(crate) const DEFAULT_TZ: &str = "Europe/Copenhagen";
 const DEFAULT_RANGE_NS: i64 = 24 * 3600 * 1_000_000_000;
 const KNOWN: [&str; 10] = [
     "measurement",
@@ -64,17 +64,17 @@ const CSV_DANISH_EXCEL: CsvDialect = CsvDialect {
     excel_time: true,
 };
 
-fn time_in(tz: Tz, t: UnixNanos) -> String {
+pub(crate) fn time_in(tz: Tz, t: UnixNanos) -> String {
     tz.timestamp_nanos(t)
         .to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-fn name(param: &str, value: &str) -> Result<MeasurementName, Error> {
+pub(crate) fn name(param: &str, value: &str) -> Result<MeasurementName, Error> {
     MeasurementName::new(value)
         .map_err(|e| Error::bad("invalid_parameter", format!("{param}: {e}")))
 }
 
-fn time(param: &str, value: &str) -> Result<UnixNanos, Error> {
+pub(crate) fn time(param: &str, value: &str) -> Result<UnixNanos, Error> {
     parse_rfc3339(value).map_err(|e| Error::bad("invalid_parameter", format!("{param}: {e}")))
 }
 

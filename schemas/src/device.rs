@@ -66,6 +66,13 @@ string_newtype!(DeviceId, "device id", check_slug);
 pub struct Domain(String);
 string_newtype!(Domain, "domain", check_slug);
 
+/// A building's id: a slug like a device id (`dokk1`, `rådhuset` is not: `raadhuset`). It is also the value of
+/// the `building` tag on the building's series, which is how consumption is found.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BuildingId(String);
+string_newtype!(BuildingId, "building id", check_slug);
+
 /// A tag key: `a-z A-Z 0-9 _ - .`, 1–64 characters; `device` and `domain` are set by bydata itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -15,7 +15,9 @@ mod series;
 mod time;
 mod unit;
 
-pub use device::{Codec, CodecName, DeviceId, Domain, Location, ScriptRef, TagKey, Transport};
+pub use device::{
+    BuildingId, Codec, CodecName, DeviceId, Domain, Location, ScriptRef, TagKey, Transport,
+};
 pub use error::{Error, Result};
 pub use eui::Eui64;
 pub use integration::{IntegrationId, NetworkServer};

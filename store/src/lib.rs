@@ -16,9 +16,9 @@ pub mod series;
 
 pub use error::{Error, Result};
 pub use registry::{
-    CodecSummary, DecodeRun, Device, DeviceStatus, ExternalDevice, Gateway, GatewayStatus,
-    Integration, IntegrationMode, LastError, LorawanSession, MqttCredentials, OtaaDevice,
-    PasswordCheck, Registry, Role, StoredCodec, TokenInfo,
+    Building, CodecSummary, DecodeRun, Device, DeviceStatus, ExternalDevice, Gateway,
+    GatewayStatus, Integration, IntegrationMode, LastError, LorawanSession, MqttCredentials,
+    OtaaDevice, PasswordCheck, Registry, Role, StoredCodec, TokenInfo,
 };
 pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{

@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+mod buildings;
 mod codecs;
 mod gateways;
 mod integrations;
 mod lorawan;
 mod tokens;
+pub use buildings::Building;
 pub use codecs::{CodecSummary, StoredCodec};
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
@@ -255,6 +257,8 @@ impl Registry {
             txn.open_table(TOKENS).map_err(db("creating tables"))?;
             txn.open_table(POSITIONS).map_err(db("creating tables"))?;
             txn.open_table(codecs::CODECS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(buildings::BUILDINGS)
                 .map_err(db("creating tables"))?;
             txn.open_table(gateways::GATEWAYS)
                 .map_err(db("creating tables"))?;

@@ -1,0 +1,345 @@
+//! Buildings and the climate team's KPIs: `POST/GET /api/v1/buildings`, `GET/DELETE /api/v1/buildings/{id}`,
+//! and `GET /api/v1/buildings/{id}/kpis` — consumption per calendar bucket from the building's cumulative
+//! meters (`increase`, all its meters summed), per m² of floor area, the same bucket a year earlier, and CO2e.
+//!
+//! CO2e is computed hour by hour: each hour's consumption times that hour's emission factor, read from the
+//! series `emission_factor` (g CO2e/kWh, tag `area` = the building's price area, e.g. imported hourly from
+//! Energinet via line protocol), summed into the bucket. An hour without a factor uses the fallback constant
+//! (`emission_factor_g_per_kwh`, default `FALLBACK_G_PER_KWH`), and the answer says how many hours did.
+use crate::auth::{Admin, Reader};
+use crate::devices::blocking;
+use crate::query::{DEFAULT_TZ, name, time, time_in};
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::StatusCode;
+use bydata_schemas::{BuildingId, Location, MeasurementName, SeriesKey, UnixNanos, format_rfc3339};
+use bydata_store::query::{self, AggFn, Every, Query};
+use bydata_store::{Building, SeriesFilter};
+use chrono::{Datelike, Months, TimeZone};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// The fallback emission factor (g CO2e per kWh) for hours without a stored factor. A placeholder of the right
+/// order for Danish electricity in the 2020s: set the real hourly factors (Energinet publishes them) or pass
+/// `emission_factor_g_per_kwh` for the year you report.
+pub(crate) const FALLBACK_G_PER_KWH: f64 = 150.0;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewBuilding {
+    id: BuildingId,
+    name: String,
+    floor_area_m2: f64,
+    kind: String,
+    location: Option<Location>,
+    #[serde(default = "default_area")]
+    price_area: String,
+}
+
+fn default_area() -> String {
+    "DK1".to_owned()
+}
+
+fn building_json(b: &Building) -> Value {
+    json!({
+        "id": b.id,
+        "name": b.name,
+        "floor_area_m2": b.floor_area_m2,
+        "kind": b.kind,
+        "location": b.location,
+        "price_area": b.price_area,
+        "created_at": format_rfc3339(b.created_at),
+    })
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    body: Result<Json<NewBuilding>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let Json(new) = body?;
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::bad(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    if !(new.floor_area_m2.is_finite() && new.floor_area_m2 > 0.0 && new.floor_area_m2 < 1e7) {
+        return Err(Error::bad(
+            "invalid_floor_area",
+            "floor_area_m2 must be a positive number of square metres",
+        ));
+    }
+    let kind = new.kind.trim().to_lowercase();
+    if kind.is_empty() || kind.len() > 64 {
+        return Err(Error::bad(
+            "invalid_kind",
+            "kind must be 1 to 64 characters (office, school, …)",
+        ));
+    }
+    if !matches!(new.price_area.as_str(), "DK1" | "DK2") {
+        return Err(Error::bad(
+            "invalid_price_area",
+            "price_area must be DK1 or DK2",
+        ));
+    }
+    let building = Building {
+        id: new.id,
+        name,
+        floor_area_m2: new.floor_area_m2,
+        kind,
+        location: new.location,
+        price_area: new.price_area,
+        created_at: (state.clock)(),
+    };
+    let registry = state.registry.clone();
+    let building = blocking(move || registry.create_building(building)).await?;
+    tracing::info!(building = %building.id, by = %by.id, "building registered");
+    Ok((StatusCode::CREATED, Json(building_json(&building))))
+}
+
+pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+    let registry = state.registry.clone();
+    let all = blocking(move || registry.buildings()).await?;
+    Ok(Json(
+        json!({"buildings": all.iter().map(building_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Building, Error> {
+    let not_found = || Error::NotFound {
+        what: "building",
+        id: id.chars().take(64).collect(),
+    };
+    let id = BuildingId::new(id).map_err(|_| not_found())?;
+    let registry = state.registry.clone();
+    blocking(move || registry.building(&id))
+        .await?
+        .ok_or_else(not_found)
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    Ok(Json(building_json(&find(&state, &id).await?)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let building = find(&state, &id).await?;
+    let registry = state.registry.clone();
+    let wanted = building.id.clone();
+    blocking(move || registry.delete_building(&wanted)).await?;
+    tracing::info!(building = %building.id, by = %by.id, "building deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const KPI_PARAMS: [&str; 7] = [
+    "measurement",
+    "field",
+    "every",
+    "from",
+    "to",
+    "tz",
+    "emission_factor_g_per_kwh",
+];
+
+/// The same local wall-clock time twelve months earlier.
+fn year_before(tz: Tz, t: UnixNanos) -> Option<UnixNanos> {
+    let local = tz.timestamp_nanos(t).naive_local();
+    let earlier = local.checked_sub_months(Months::new(12))?;
+    tz.from_local_datetime(&earlier)
+        .earliest()?
+        .timestamp_nanos_opt()
+}
+
+pub(crate) async fn kpis(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> Result<Json<Value>, Error> {
+    if let Some(unknown) = params.keys().find(|k| !KPI_PARAMS.contains(&k.as_str())) {
+        return Err(Error::bad(
+            "unknown_parameter",
+            format!(
+                "unknown parameter {unknown:?}; known: {}",
+                KPI_PARAMS.join(", ")
+            ),
+        ));
+    }
+    let building = find(&state, &id).await?;
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let measurement = name("measurement", get("measurement").unwrap_or("electricity"))?;
+    let field = name("field", get("field").unwrap_or(SeriesKey::DEFAULT_FIELD))?;
+    let every: Every = get("every").unwrap_or("1mo").parse()?;
+    let tz: Tz = get("tz").unwrap_or(DEFAULT_TZ).parse().map_err(|_| {
+        Error::bad(
+            "invalid_parameter",
+            "tz must be an IANA time zone such as Europe/Copenhagen",
+        )
+    })?;
+    let fallback = match get("emission_factor_g_per_kwh") {
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .ok_or_else(|| {
+                Error::bad(
+                    "invalid_parameter",
+                    "emission_factor_g_per_kwh must be a number >= 0",
+                )
+            })?,
+        None => FALLBACK_G_PER_KWH,
+    };
+    // Default: this calendar year so far, in the query's time zone.
+    let now = (state.clock)();
+    let year_start = {
+        let local = tz.timestamp_nanos(now).date_naive();
+        chrono::NaiveDate::from_ymd_opt(local.year(), 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .and_then(|d| tz.from_local_datetime(&d).earliest())
+            .and_then(|d| d.timestamp_nanos_opt())
+            .unwrap_or(now)
+    };
+    let from = get("from")
+        .map(|v| time("from", v))
+        .transpose()?
+        .unwrap_or(year_start);
+    let to = get("to").map(|v| time("to", v)).transpose()?.unwrap_or(now);
+    if from >= to {
+        return Err(Error::bad("invalid_range", "from must be before to"));
+    }
+    let (ly_from, ly_to) = year_before(tz, from)
+        .zip(year_before(tz, to))
+        .ok_or_else(|| {
+            Error::bad(
+                "invalid_range",
+                "the range is too early to compare with a year before",
+            )
+        })?;
+
+    let consumption = |from, to, every| Query {
+        filter: SeriesFilter {
+            measurement: Some(measurement.clone()),
+            field: Some(field.clone()),
+            tags: BTreeMap::from([("building".to_owned(), building.id.to_string())]),
+        },
+        from,
+        to,
+        every: Some(every),
+        func: AggFn::Increase,
+        group_by: Some("building".to_owned()),
+        tz,
+    };
+    let reader = state.reader.as_ref();
+    let one = |mut all: Vec<query::ResultSeries>| all.pop();
+    let this = one(query::run(reader, &consumption(from, to, every)).await?);
+    let last = one(query::run(reader, &consumption(ly_from, ly_to, every)).await?);
+    let hourly = one(query::run(
+        reader,
+        &consumption(from, to, Every::Fixed(3_600_000_000_000)),
+    )
+    .await?);
+    let factors = one(query::run(
+        reader,
+        &Query {
+            filter: SeriesFilter {
+                measurement: Some(
+                    MeasurementName::new("emission_factor")
+                        .map_err(|e| Error::bad("invalid_parameter", e.to_string()))?,
+                ),
+                field: Some(name("field", SeriesKey::DEFAULT_FIELD)?),
+                tags: BTreeMap::from([("area".to_owned(), building.price_area.clone())]),
+            },
+            from,
+            to,
+            every: Some(Every::Fixed(3_600_000_000_000)),
+            func: AggFn::Mean,
+            group_by: Some("area".to_owned()),
+            tz,
+        },
+    )
+    .await?);
+
+    let bounds = query::bucket_bounds(from, to, every, tz)?;
+    let starts = &bounds[..bounds.len().saturating_sub(1)];
+    // CO2e per bucket, hour by hour.
+    let factor_at: HashMap<UnixNanos, f64> = factors
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter_map(|(t, v)| v.map(|v| (*t, v)))
+        .collect();
+    let mut co2_kg = vec![None::<f64>; starts.len()];
+    let mut fallback_hours = 0u64;
+    for (t, kwh) in hourly.iter().flat_map(|s| s.points.iter()) {
+        let Some(kwh) = kwh else { continue };
+        let Some(i) = starts.iter().rposition(|s| s <= t) else {
+            continue;
+        };
+        let g = factor_at.get(t).copied().unwrap_or_else(|| {
+            fallback_hours += 1;
+            fallback
+        });
+        *co2_kg[i].get_or_insert(0.0) += kwh * g / 1000.0;
+    }
+    let value_at = |s: &Option<query::ResultSeries>, i: usize| {
+        s.as_ref()
+            .and_then(|s| s.points.get(i))
+            .and_then(|(_, v)| *v)
+    };
+    let area = building.floor_area_m2;
+    let buckets: Vec<Value> = starts
+        .iter()
+        .enumerate()
+        .map(|(i, start)| {
+            let now_v = value_at(&this, i);
+            let then_v = value_at(&last, i);
+            json!({
+                "time": time_in(tz, *start),
+                "consumption": now_v,
+                "per_m2": now_v.map(|v| v / area),
+                "last_year": then_v,
+                "change_pct": now_v.zip(then_v).filter(|(_, b)| *b != 0.0).map(|(a, b)| (a - b) / b * 100.0),
+                "co2e_kg": co2_kg.get(i).copied().flatten(),
+            })
+        })
+        .collect();
+    let sum = |k: &str| -> Option<f64> {
+        let vals: Vec<f64> = buckets.iter().filter_map(|b| b[k].as_f64()).collect();
+        (!vals.is_empty()).then(|| vals.iter().sum())
+    };
+    let unit = this.as_ref().and_then(|s| s.unit.clone());
+    Ok(Json(json!({
+        "building": building_json(&building),
+        "measurement": measurement,
+        "field": field,
+        "unit": unit,
+        "every": every.to_string(),
+        "tz": tz.name(),
+        "from": time_in(tz, from),
+        "to": time_in(tz, to),
+        "buckets": buckets,
+        "totals": {
+            "consumption": sum("consumption"),
+            "per_m2": sum("per_m2"),
+            "last_year": sum("last_year"),
+            "co2e_kg": sum("co2e_kg"),
+        },
+        "emission_factor": {
+            "series": format!("emission_factor{{area={}}} (g CO2e/kWh, hourly)", building.price_area),
+            "fallback_g_per_kwh": fallback,
+            "hours_on_fallback": fallback_hours,
+        },
+    })))
+}
