@@ -15,6 +15,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const DEMO_TOKEN_NAME: &str = "demo simulator (recreated at every --demo start)";
+const DEMO_DASHBOARD_TOKEN_NAME: &str =
+    "demo dashboard (read-only, recreated at every --demo start)";
 
 fn system_clock() -> UnixNanos {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
@@ -312,6 +314,37 @@ fn run_demo(
                 .1
         }
     };
+    // The demo's buildings, so the dashboard has something to compare and divide by (their devices carry
+    // `building=b1`, `b2`); and a read token for the dashboard link, replaced at every start.
+    for (id, name, area, kind) in [
+        ("b1", "Rådhuset (demo)", 19_500.0, "office"),
+        ("b2", "Dokk1 (demo)", 17_600.0, "library"),
+    ] {
+        let building = bydata_store::Building {
+            id: bydata_schemas::BuildingId::new(id)?,
+            name: name.to_owned(),
+            floor_area_m2: area,
+            kind: kind.to_owned(),
+            location: None,
+            price_area: "DK1".to_owned(),
+            created_at: clock(),
+        };
+        match registry.create_building(building) {
+            Ok(_) | Err(bydata_store::Error::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for t in registry.tokens()? {
+        if t.name == DEMO_DASHBOARD_TOKEN_NAME {
+            registry.delete_token(&t.id)?;
+        }
+    }
+    let (_, dashboard_token) =
+        registry.create_token(DEMO_DASHBOARD_TOKEN_NAME, Role::Read, clock())?;
+    println!(
+        "  dashboard  http://{}/#token={dashboard_token}  (a read-only token for this demo)",
+        config.api.http_addr
+    );
     let fleet = bydata_firmware_sim::FleetConfig {
         http_url: format!("http://{}", config.api.http_addr),
         mqtt_addr: config.broker.mqtt_addr,

@@ -6,6 +6,7 @@
 mod auth;
 mod buildings;
 mod codecs;
+mod dashboard;
 mod devices;
 mod error;
 mod gateways;
@@ -95,6 +96,10 @@ impl std::fmt::Debug for AppState {
 /// All routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/app.js", get(dashboard::app_js))
+        .route("/assets/app.css", get(dashboard::app_css))
+        .route("/api/v1/devices.geojson", get(dashboard::devices_geojson))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/devices", post(devices::create).get(devices::list))

@@ -1,0 +1,72 @@
+//! The web dashboard at `/`: one HTML page, a stylesheet and a script, compiled into the binary (no CDN, no
+//! build step), and `GET /api/v1/devices.geojson` for its map. The page asks the API with a read token taken
+//! from the URL fragment (`/#token=…`, never sent to the server in the URL) or typed in, kept in the browser.
+use crate::auth::Reader;
+use crate::{AppState, Error};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+const INDEX: &str = include_str!("../assets/index.html");
+const APP_JS: &str = include_str!("../assets/app.js");
+const APP_CSS: &str = include_str!("../assets/app.css");
+
+/// Assets may change with every release: revalidate rather than cache for long.
+const CACHE: &str = "no-cache";
+
+pub(crate) async fn index() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
+        INDEX,
+    )
+}
+
+pub(crate) async fn app_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
+        APP_JS,
+    )
+}
+
+pub(crate) async fn app_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
+        APP_CSS,
+    )
+}
+
+/// Every device with a location as an RFC 7946 FeatureCollection (longitude first).
+pub(crate) async fn devices_geojson(
+    State(state): State<AppState>,
+    _: Reader,
+) -> Result<impl IntoResponse, Error> {
+    let registry = state.registry.clone();
+    let devices = crate::devices::blocking(move || registry.devices()).await?;
+    let features: Vec<Value> = devices
+        .iter()
+        .filter_map(|d| {
+            let l = d.location?;
+            Some(json!({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [l.lon(), l.lat()]},
+                "properties": {
+                    "id": d.id, "name": d.name, "transport": d.transport, "domain": d.domain, "tags": d.tags,
+                },
+            }))
+        })
+        .collect();
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        axum::Json(json!({"type": "FeatureCollection", "features": features})),
+    ))
+}
