@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: headless Chromium (Debian package `chromium`, installed by the test
 //! command) loads `/` of a `--demo` instance and runs its script against the API; the test checks that the
-//! consumption chart drew bars with data, the building's latest readings are listed and the map shows the
-//! devices — not only that the page loads — and saves a screenshot to `target/test-artifacts/dashboard.png`.
+//! consumption chart drew bars with data, the building's latest readings are listed, the map shows the
+//! devices and the device list says which are sending — not only that the page loads — and saves a
+//! screenshot to `target/test-artifacts/dashboard.png`.
 #![allow(clippy::unwrap_used)]
 mod common;
 
@@ -31,7 +32,7 @@ fn browse(profile: &Path, url: &str, args: &[&str]) -> String {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1280,1100",
+            "--window-size=1280,1700",
             "--virtual-time-budget=15000",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
@@ -85,6 +86,11 @@ async fn the_demo_dashboard_shows_consumption_latest_readings_and_a_map() {
         html.contains("Rådhuset (demo)"),
         "the building picker is filled"
     );
+    // The sensor owners' view: every device with its state.
+    let devices = attr(&html, "devices", "data-devices").unwrap_or(0);
+    let sending = attr(&html, "devices", "data-sending").unwrap_or(0);
+    assert!(devices >= 6, "{devices} devices listed:\n{html}");
+    assert!(sending >= 1, "no device shown as sending:\n{html}");
 
     // A screenshot as a test artifact.
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");

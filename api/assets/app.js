@@ -134,6 +134,76 @@ async function drawMap() {
   box.dataset.points = String(pts.length);
 }
 
+/// How a device is doing, in words a sensor owner reads at a glance.
+function deviceState(s) {
+  if (!s.last_seen) return ["never", "never sent"];
+  const age = (Date.now() - Date.parse(s.last_seen)) / 1000;
+  if (s.last_error && Date.parse(s.last_error.time) >= Date.parse(s.last_decoded || 0)) return ["refusing", "last message refused"];
+  if (age > 3600) return ["quiet", "quiet for " + Math.round(age / 3600) + " h"];
+  return ["ok", "sending"];
+}
+
+const ago = (t) => {
+  if (!t) return "–";
+  const s = Math.max(0, (Date.now() - Date.parse(t)) / 1000);
+  return s < 90 ? Math.round(s) + " s ago" : s < 5400 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
+};
+
+async function drawDevices(devices) {
+  const body = $("devices").querySelector("tbody");
+  body.textContent = "";
+  let sending = 0;
+  const statuses = await Promise.all(devices.map((d) => api(`/api/v1/devices/${encodeURIComponent(d.id)}/status`)));
+  devices.forEach((d, i) => {
+    const s = statuses[i];
+    const [cls, words] = deviceState(s);
+    if (cls === "ok") sending++;
+    const tr = document.createElement("tr");
+    tr.dataset.device = d.id;
+    const cells = [d.name + " (" + d.id + ")", d.transport, d.codec, "", ago(s.last_seen), s.received, s.decoded, s.rejected];
+    cells.forEach((text, k) => {
+      const td = document.createElement("td");
+      if (k === 3) {
+        const span = document.createElement("span");
+        span.className = "state " + cls;
+        span.textContent = words;
+        td.appendChild(span);
+      } else {
+        td.textContent = String(text);
+      }
+      if (k >= 5) td.className = "num";
+      tr.appendChild(td);
+    });
+    tr.addEventListener("click", () => showDevice(d, s).catch(show));
+    body.appendChild(tr);
+  });
+  $("devices").dataset.devices = String(devices.length);
+  $("devices").dataset.sending = String(sending);
+}
+
+async function showDevice(d, s) {
+  const box = $("device-detail");
+  const latest = await api(`/api/v1/devices/${encodeURIComponent(d.id)}/latest`);
+  box.hidden = false;
+  box.textContent = "";
+  const h = document.createElement("h3");
+  h.textContent = d.name;
+  box.appendChild(h);
+  const line = (text, cls) => {
+    const p = document.createElement("p");
+    p.textContent = text;
+    if (cls) p.className = cls;
+    box.appendChild(p);
+  };
+  line(`Last seen ${ago(s.last_seen)}; ${s.received} messages received, ${s.decoded} decoded into ${s.values_stored} values, ${s.rejected} refused.`);
+  if (s.last_error) line(`Last refusal (${s.last_error.time}): ${s.last_error.reason}`, "error");
+  if (s.last_warning) line(`Last warning (${s.last_warning.time}): ${s.last_warning.reason}`, "warning");
+  for (const r of s.decoded_by || []) line(`Decoded by ${r.codec}: ${r.uplinks} uplinks, ${r.from} – ${r.to}`);
+  if ((s.last_radio || []).length) line("Heard by " + s.last_radio.map((r) => `${r.gateway} (${r.rssi} dBm, SNR ${r.snr} dB)`).join(", "));
+  const values = (latest.latest || []).map((l) => `${l.measurement} ${fmt(l.value, 2)} ${l.unit || ""}`).join(" · ");
+  line(values ? "Latest values: " + values : "No values stored yet.");
+}
+
 async function refresh(state) {
   const building = $("building").value;
   if (!building) return;
@@ -164,7 +234,7 @@ async function main() {
     }
     $("building").addEventListener("change", () => refresh(state).catch(show));
     $("period").addEventListener("change", () => refresh(state).catch(show));
-    await Promise.all([refresh(state), drawMap()]);
+    await Promise.all([refresh(state), drawMap(), drawDevices(state.devices)]);
     setInterval(() => refresh(state).catch(show), 60_000);
   } catch (e) {
     show(e);
