@@ -28,15 +28,21 @@ use std::collections::{BTreeMap, HashMap};
 /// `emission_factor_g_per_kwh` for the year you report.
 pub(crate) const FALLBACK_G_PER_KWH: f64 = 150.0;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewBuilding {
+    /// A slug; also the `building` tag of its series.
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     id: BuildingId,
     name: String,
     floor_area_m2: f64,
+    /// office, school, …
     kind: String,
+    #[schema(value_type = Option<crate::openapi::LocationDoc>)]
     location: Option<Location>,
+    /// `DK1` (default) or `DK2`.
     #[serde(default = "default_area")]
+    #[schema(value_type = crate::openapi::PriceAreaDoc)]
     price_area: String,
 }
 
@@ -56,6 +62,21 @@ fn building_json(b: &Building) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/buildings",
+    operation_id = "create_building",
+    tag = "buildings",
+    summary = "Register a building",
+    request_body = NewBuilding,
+    responses(
+        (status = 201, description = "Registered", body = crate::openapi::BuildingDoc),
+        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A building with this id already exists", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -103,6 +124,17 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(building_json(&building))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/buildings",
+    operation_id = "list_buildings",
+    tag = "buildings",
+    summary = "List buildings",
+    responses(
+        (status = 200, description = "All buildings", body = crate::openapi::BuildingListDoc),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
     let registry = state.registry.clone();
     let all = blocking(move || registry.buildings()).await?;
@@ -123,6 +155,21 @@ async fn find(state: &AppState, id: &str) -> Result<Building, Error> {
         .ok_or_else(not_found)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/buildings/{id}",
+    operation_id = "get_building",
+    tag = "buildings",
+    summary = "One building",
+    params(
+        ("id" = String, Path, description = "Building id"),
+    ),
+    responses(
+        (status = 200, description = "The building", body = crate::openapi::BuildingDoc),
+        (status = 404, description = "No such building", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     _: Reader,
@@ -131,6 +178,22 @@ pub(crate) async fn get(
     Ok(Json(building_json(&find(&state, &id).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/buildings/{id}",
+    operation_id = "delete_building",
+    tag = "buildings",
+    summary = "Delete a building",
+    params(
+        ("id" = String, Path, description = "Building id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such building", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -163,6 +226,29 @@ fn year_before(tz: Tz, t: UnixNanos) -> Option<UnixNanos> {
         .timestamp_nanos_opt()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/buildings/{id}/kpis",
+    operation_id = "building_kpis",
+    tag = "buildings",
+    summary = "A building's consumption KPIs per calendar bucket",
+    params(
+        ("id" = String, Path, description = "Building id"),
+        ("measurement" = Option<String>, Query, description = "Meter measurement (default `electricity`)"),
+        ("field" = Option<String>, Query, description = "Field (default `value`)"),
+        ("every" = Option<String>, Query, description = "Calendar bucket: `1d`, `1w`, `1mo` (default), `1y`, …"),
+        ("from" = Option<String>, Query, description = "RFC 3339 start"),
+        ("to" = Option<String>, Query, description = "RFC 3339 end"),
+        ("tz" = Option<String>, Query, description = "IANA time zone (default Europe/Copenhagen)"),
+        ("emission_factor_g_per_kwh" = Option<f64>, Query, description = "Fallback g CO2e/kWh for hours without a stored factor"),
+    ),
+    responses(
+        (status = 200, description = "KPIs", body = crate::openapi::KpisDoc),
+        (status = 400, description = "Unknown or invalid parameter", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such building", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn kpis(
     State(state): State<AppState>,
     _: Reader,

@@ -20,9 +20,11 @@ pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Most example vectors per upload.
 const MAX_EXAMPLES: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewCodec {
+    /// A slug.
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     name: CodecName,
     #[serde(default)]
     description: String,
@@ -51,6 +53,20 @@ fn full_json(c: &StoredCodec) -> Value {
     v
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/codecs",
+    operation_id = "create_codec",
+    tag = "codecs",
+    summary = "Upload a codec as the next version of its name (every example must decode as stated)",
+    request_body = NewCodec,
+    responses(
+        (status = 201, description = "Stored", body = crate::openapi::CodecDoc),
+        (status = 400, description = "Invalid body, script, or an example that does not decode as stated", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -102,6 +118,17 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(full_json(&stored))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/codecs",
+    operation_id = "list_codecs",
+    tag = "codecs",
+    summary = "List every codec version",
+    responses(
+        (status = 200, description = "All versions", body = crate::openapi::CodecListDoc),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
     let registry = state.registry.clone();
     let all = blocking(move || registry.codecs()).await?;
@@ -132,6 +159,21 @@ async fn one(state: AppState, name: &str, version: Option<u32>) -> Result<Json<V
     Ok(Json(full_json(&codec)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/codecs/{name}",
+    operation_id = "get_codec",
+    tag = "codecs",
+    summary = "A codec's newest version with its script",
+    params(
+        ("name" = String, Path, description = "Codec name"),
+    ),
+    responses(
+        (status = 200, description = "The codec", body = crate::openapi::CodecDoc),
+        (status = 404, description = "No such codec", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     _: Reader,
@@ -140,10 +182,31 @@ pub(crate) async fn get(
     one(state, &name, None).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/codecs/{name}/{version}",
+    operation_id = "get_codec_version",
+    tag = "codecs",
+    summary = "One codec version with its script",
+    params(
+        ("name" = String, Path, description = "Codec name"),
+        ("version" = u32, Path, description = "Version number"),
+    ),
+    responses(
+        (status = 200, description = "The codec", body = crate::openapi::CodecDoc),
+        (status = 404, description = "No such codec version", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get_version(
     State(state): State<AppState>,
     _: Reader,
-    Path((name, version)): Path<(String, u32)>,
+    Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, Error> {
+    // Parsed here rather than by `Path<u32>`, whose rejection is plain text instead of our error shape.
+    let version: u32 = version.parse().map_err(|_| Error::NotFound {
+        what: "codec version",
+        id: format!("{name}@{}", version.chars().take(20).collect::<String>()),
+    })?;
     one(state, &name, Some(version)).await
 }

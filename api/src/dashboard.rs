@@ -15,6 +15,16 @@ const APP_CSS: &str = include_str!("../assets/app.css");
 /// Assets may change with every release: revalidate rather than cache for long.
 const CACHE: &str = "no-cache";
 
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "dashboard",
+    tag = "dashboard",
+    summary = "The web dashboard (HTML)",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+    ),
+)]
 pub(crate) async fn index() -> impl IntoResponse {
     (
         [
@@ -25,6 +35,16 @@ pub(crate) async fn index() -> impl IntoResponse {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/assets/app.js",
+    operation_id = "dashboard_js",
+    tag = "dashboard",
+    summary = "The dashboard's script",
+    responses(
+        (status = 200, description = "JavaScript", body = String, content_type = "text/javascript"),
+    ),
+)]
 pub(crate) async fn app_js() -> impl IntoResponse {
     (
         [
@@ -35,6 +55,16 @@ pub(crate) async fn app_js() -> impl IntoResponse {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/assets/app.css",
+    operation_id = "dashboard_css",
+    tag = "dashboard",
+    summary = "The dashboard's stylesheet",
+    responses(
+        (status = 200, description = "CSS", body = String, content_type = "text/css"),
+    ),
+)]
 pub(crate) async fn app_css() -> impl IntoResponse {
     (
         [
@@ -46,6 +76,17 @@ pub(crate) async fn app_css() -> impl IntoResponse {
 }
 
 /// Every device with a location as an RFC 7946 FeatureCollection (longitude first).
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices.geojson",
+    operation_id = "devices_geojson",
+    tag = "dashboard",
+    summary = "Devices with a location as a GeoJSON FeatureCollection",
+    responses(
+        (status = 200, description = "RFC 7946 FeatureCollection (longitude first)", body = Value, content_type = "application/geo+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn devices_geojson(
     State(state): State<AppState>,
     _: Reader,

@@ -29,27 +29,41 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// Tags bydata sets itself on every series of a device.
 const RESERVED_TAGS: [&str; 2] = ["device", "domain"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewDevice {
+    /// A slug; made from the name when missing.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     id: Option<DeviceId>,
     name: String,
+    /// `mqtt` or `lorawan` (`http` is on the roadmap).
+    #[schema(value_type = crate::openapi::TransportDoc)]
     transport: Transport,
+    /// A slug such as `building`, `water`, `air`.
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     domain: Domain,
+    #[schema(value_type = Option<crate::openapi::LocationDoc>)]
     location: Option<Location>,
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>, example = json!({"room": "1.12"}))]
     tags: BTreeMap<TagKey, String>,
+    /// `auto` (default), `senml`, `json`, `cayenne`, `js:{name}` or `js:{name}@{version}`.
     #[serde(default)]
+    #[schema(value_type = String, pattern = "^(auto|senml|json|cayenne|js:[a-z0-9][a-z0-9._-]{0,63}(@[0-9]{1,9})?)$")]
     codec: Codec,
     /// LoRaWAN activation, for `transport: "lorawan"`.
     lorawan: Option<NewLorawan>,
 }
 
 /// `{"activation": "abp", "dev_eui", "dev_addr", "nwk_s_key", "app_s_key"}`; the keys are never shown again.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewLorawan {
+    /// `abp`, `otaa` or `network_server`.
+    #[schema(value_type = crate::openapi::ActivationDoc)]
     activation: String,
+    /// 16 hex digits.
+    #[schema(value_type = String, pattern = "^[0-9a-fA-F]{16}$")]
     dev_eui: bydata_schemas::Eui64,
     dev_addr: Option<String>,
     nwk_s_key: Option<String>,
@@ -57,6 +71,7 @@ pub(crate) struct NewLorawan {
     join_eui: Option<String>,
     app_key: Option<String>,
     /// For `network_server`: the one integration allowed to deliver this device's uplinks.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     integration: Option<bydata_schemas::IntegrationId>,
 }
 
@@ -170,6 +185,21 @@ fn id_from_name(name: &str) -> Result<DeviceId, Error> {
         .map_err(|e| Error::bad("invalid_id", e.to_string()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices",
+    operation_id = "create_device",
+    tag = "devices",
+    summary = "Onboard a device (MQTT credentials or LoRaWAN keys are shown once)",
+    request_body = NewDevice,
+    responses(
+        (status = 201, description = "Onboarded", body = crate::openapi::CreatedDeviceDoc),
+        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A device with this id already exists", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -337,14 +367,34 @@ async fn check_codec_exists(state: &AppState, codec: &Codec) -> Result<(), Error
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeviceChange {
+    /// `auto`, `senml`, `json`, `cayenne`, `js:{name}` or `js:{name}@{version}`.
+    #[schema(value_type = String, pattern = "^(auto|senml|json|cayenne|js:[a-z0-9][a-z0-9._-]{0,63}(@[0-9]{1,9})?)$")]
     codec: Codec,
 }
 
 /// `PATCH /api/v1/devices/{id}` with `{"codec": "js:elsys@2"}`: new uplinks are decoded with it; stored
 /// values stay as they are until re-decoded.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/devices/{id}",
+    operation_id = "update_device",
+    tag = "devices",
+    summary = "Change a device's codec (new uplinks only; re-decode for stored ones)",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    request_body = DeviceChange,
+    responses(
+        (status = 200, description = "The changed device", body = crate::openapi::DeviceDoc),
+        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -366,10 +416,12 @@ pub(crate) async fn update(
     Ok(Json(device_json(&device)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RedecodeRange {
+    /// RFC 3339, inclusive.
     from: String,
+    /// RFC 3339, exclusive.
     to: String,
     /// Replace the range even if some uplinks do not decode (their values are dropped).
     #[serde(default)]
@@ -378,6 +430,24 @@ pub(crate) struct RedecodeRange {
 
 /// `POST /api/v1/devices/{id}/redecode` with `{"from": RFC 3339, "to": RFC 3339}`: the device's current codec
 /// runs again over its raw uplinks received in the range, and its values there are replaced.
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices/{id}/redecode",
+    operation_id = "redecode_device",
+    tag = "devices",
+    summary = "Re-decode a device's stored raw uplinks in a time range with its current codec",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    request_body = RedecodeRange,
+    responses(
+        (status = 200, description = "Report", body = Value),
+        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn redecode(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -411,11 +481,37 @@ pub(crate) async fn redecode(
     Ok(Json(report))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices",
+    operation_id = "list_devices",
+    tag = "devices",
+    summary = "List devices",
+    responses(
+        (status = 200, description = "All devices", body = crate::openapi::DeviceListDoc),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
     let devices: Vec<Value> = state.registry.devices()?.iter().map(device_json).collect();
     Ok(Json(json!({ "devices": devices })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices/{id}",
+    operation_id = "get_device",
+    tag = "devices",
+    summary = "One device",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 200, description = "The device", body = crate::openapi::DeviceDoc),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     _: Reader,
@@ -429,6 +525,22 @@ pub(crate) async fn get(
     Ok(Json(device_json(&device)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/devices/{id}",
+    operation_id = "delete_device",
+    tag = "devices",
+    summary = "Delete a device",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -446,6 +558,23 @@ pub(crate) async fn delete(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices/{id}/credentials",
+    operation_id = "rotate_device_credentials",
+    tag = "devices",
+    summary = "Rotate an MQTT device's password (shown once)",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 200, description = "New credentials", body = Value),
+        (status = 400, description = "Not an MQTT device", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn rotate(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -501,6 +630,21 @@ pub(crate) fn status_json(id: &DeviceId, s: &DeviceStatus) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices/{id}/status",
+    operation_id = "device_status",
+    tag = "devices",
+    summary = "What a device has sent and how decoding went",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 200, description = "Status", body = crate::openapi::DeviceStatusDoc),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn status(
     State(state): State<AppState>,
     _: Reader,

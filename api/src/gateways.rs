@@ -11,11 +11,14 @@ use bydata_store::{Gateway, GatewayStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewGateway {
+    /// 16 hex digits.
+    #[schema(value_type = String, pattern = "^[0-9a-fA-F]{16}$")]
     eui: Eui64,
     name: String,
+    #[schema(value_type = Option<crate::openapi::LocationDoc>)]
     location: Option<Location>,
 }
 
@@ -48,6 +51,21 @@ fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/gateways",
+    operation_id = "create_gateway",
+    tag = "gateways",
+    summary = "Register a LoRaWAN gateway",
+    request_body = NewGateway,
+    responses(
+        (status = 201, description = "Registered", body = crate::openapi::GatewayDoc),
+        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A gateway with this id already exists", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -74,6 +92,17 @@ pub(crate) async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/gateways",
+    operation_id = "list_gateways",
+    tag = "gateways",
+    summary = "List gateways with their status",
+    responses(
+        (status = 200, description = "All gateways", body = crate::openapi::GatewayListDoc),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
     let mut out = Vec::new();
     for g in state.registry.gateways()? {
@@ -83,6 +112,21 @@ pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Jso
     Ok(Json(json!({ "gateways": out })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/gateways/{eui}",
+    operation_id = "get_gateway",
+    tag = "gateways",
+    summary = "One gateway with its status",
+    params(
+        ("eui" = String, Path, description = "Gateway EUI (16 hex digits)"),
+    ),
+    responses(
+        (status = 200, description = "The gateway", body = crate::openapi::GatewayDoc),
+        (status = 404, description = "No such gateway", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     _: Reader,
@@ -100,6 +144,22 @@ pub(crate) async fn get(
     Ok(Json(gateway_json(&gateway, &status)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/gateways/{eui}",
+    operation_id = "delete_gateway",
+    tag = "gateways",
+    summary = "Remove a gateway",
+    params(
+        ("eui" = String, Path, description = "Gateway EUI (16 hex digits)"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such gateway", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Admin(by): Admin,

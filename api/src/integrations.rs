@@ -16,12 +16,18 @@ use bydata_store::{Integration, IntegrationMode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewIntegration {
+    /// A slug.
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     id: IntegrationId,
     name: String,
+    /// `chirpstack` or `tts`.
+    #[schema(value_type = crate::openapi::NetworkServerDoc)]
     network_server: NetworkServer,
+    /// `inbound` (the network server publishes into bydata) or `subscribe` (bydata subscribes to `host`).
+    #[schema(value_type = crate::openapi::ModeDoc)]
     mode: String,
     host: Option<String>,
     port: Option<u16>,
@@ -94,6 +100,21 @@ fn example_topic(id: &IntegrationId, ns: NetworkServer) -> String {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/integrations",
+    operation_id = "create_integration",
+    tag = "integrations",
+    summary = "Create a network-server integration",
+    request_body = NewIntegration,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::IntegrationDoc),
+        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A integration with this id already exists", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -126,19 +147,30 @@ pub(crate) async fn create(
         "subscribe" => {
             let host = new
                 .host
-                .filter(|h| !h.is_empty() && h.len() <= 253)
+                .filter(|h| !h.trim().is_empty() && h.len() <= 253)
                 .ok_or_else(|| {
                     Error::bad(
                         "invalid_integration",
                         "mode \"subscribe\" needs the network server's MQTT host",
                     )
                 })?;
+            // The same checks the ingest client makes before connecting: what it would refuse (and log as an
+            // error at every start) is refused here, where the admin sees why.
             if let Some(t) = &new.topic
-                && (t.is_empty() || t.len() > 512)
+                && (t.is_empty() || t.len() > 512 || !valid_topic_filter(t))
             {
                 return Err(Error::bad(
                     "invalid_integration",
-                    "topic must be 1 to 512 characters",
+                    "topic must be an MQTT topic filter of 1 to 512 characters (`+` and `#` only as a whole level, `#` last)",
+                ));
+            }
+            if new.port == Some(0) {
+                return Err(Error::bad("invalid_integration", "port must be 1 to 65535"));
+            }
+            if new.password.is_some() && new.username.is_none() {
+                return Err(Error::bad(
+                    "invalid_integration",
+                    "a password needs a username: MQTT sends neither without one",
                 ));
             }
             if let Some(c) = &new.client_id
@@ -189,6 +221,26 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// An MQTT topic filter: `+` only as a whole level, `#` only as the whole last level.
+fn valid_topic_filter(filter: &str) -> bool {
+    let levels: Vec<&str> = filter.split('/').collect();
+    levels.iter().enumerate().all(|(i, level)| {
+        (!level.contains('#') || (*level == "#" && i == levels.len() - 1))
+            && (!level.contains('+') || *level == "+")
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/integrations",
+    operation_id = "list_integrations",
+    tag = "integrations",
+    summary = "List integrations",
+    responses(
+        (status = 200, description = "All integrations", body = crate::openapi::IntegrationListDoc),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
     let registry = state.registry.clone();
     let all = blocking(move || registry.integrations()).await?;
@@ -204,6 +256,21 @@ fn parse_id(id: &str) -> Result<IntegrationId, Error> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/integrations/{id}",
+    operation_id = "get_integration",
+    tag = "integrations",
+    summary = "One integration",
+    params(
+        ("id" = String, Path, description = "Integration id"),
+    ),
+    responses(
+        (status = 200, description = "The integration", body = crate::openapi::IntegrationDoc),
+        (status = 404, description = "No such integration", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     _: Reader,
@@ -220,6 +287,22 @@ pub(crate) async fn get(
     Ok(Json(integration_json(&state, &integration)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/integrations/{id}",
+    operation_id = "delete_integration",
+    tag = "integrations",
+    summary = "Delete an integration",
+    params(
+        ("id" = String, Path, description = "Integration id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such integration", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -236,5 +319,20 @@ pub(crate) async fn delete(
             what: "integration",
             id: id.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_topic_filter;
+
+    #[test]
+    fn topic_filters_follow_mqtt() {
+        for ok in ["a/b", "+/b", "a/#", "#", "application/+/device/+/event/up"] {
+            assert!(valid_topic_filter(ok), "{ok}");
+        }
+        for bad in ["a/#/b", "a+/b", "a/b#", "##"] {
+            assert!(!valid_topic_filter(bad), "{bad}");
+        }
     }
 }

@@ -3,6 +3,9 @@
 //! Requests are authenticated in `auth` (bearer tokens looked up by hash in the registry), handled in one file
 //! per resource, and every failure becomes an HTTP response in exactly one place (`impl IntoResponse for
 //! Error`). Reads go through the store's `SeriesReader`, so the API does not know which engine answers.
+//! Each handler carries a `#[utoipa::path]` annotation; `openapi` collects them into the document served at
+//! `/api/openapi.json` (and as HTML at `/api`), so the document cannot drift from the handlers.
+mod api_page;
 mod auth;
 mod buildings;
 mod codecs;
@@ -11,6 +14,7 @@ mod devices;
 mod error;
 mod gateways;
 mod integrations;
+mod openapi;
 mod query;
 mod tokens;
 mod write;
@@ -100,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.js", get(dashboard::app_js))
         .route("/assets/app.css", get(dashboard::app_css))
         .route("/api/v1/devices.geojson", get(dashboard::devices_geojson))
+        .route("/api", get(api_page::api_page))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/devices", post(devices::create).get(devices::list))
@@ -162,10 +168,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "meta",
+    summary = "Liveness: answers while the server runs",
+    responses(
+        (status = 200, description = "Running", body = Value),
+    ),
+)]
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "meta",
+    summary = "Counters in Prometheus text format",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
+    ),
+)]
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
     let mut out = String::new();
     (state.metrics)(&mut out);

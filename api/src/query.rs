@@ -171,6 +171,30 @@ fn parse(params: &HashMap<String, String>, now: UnixNanos) -> Result<(Query, For
     Ok((query, format))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/query",
+    operation_id = "query",
+    tag = "query",
+    summary = "Query a measurement: raw points or aggregated buckets, as JSON or CSV",
+    params(
+        ("measurement" = String, Query, description = "Measurement name (required)"),
+        ("field" = Option<String>, Query, description = "Field (default `value`)"),
+        ("device" = Option<String>, Query, description = "Only this device's series"),
+        ("from" = Option<String>, Query, description = "RFC 3339 start, inclusive (default: 24 h before `to`)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 end, exclusive (default: now)"),
+        ("every" = Option<String>, Query, description = "Bucket width such as `15m`, `1h`, `1d`, `1mo`; without it raw points"),
+        ("fn" = Option<String>, Query, description = "Aggregate per bucket (needs `every`): mean (default), min, max, sum, count, last, first, increase, …"),
+        ("group_by" = Option<String>, Query, description = "Tag key to merge series by"),
+        ("tz" = Option<String>, Query, description = "IANA time zone for bucket boundaries and times (default Europe/Copenhagen)"),
+        ("format" = Option<String>, Query, description = "`json` (default), `csv` or `csv-da` (Excel with Danish settings). Tag filters: `tag.KEY=VALUE`"),
+    ),
+    responses(
+        (status = 200, description = "The series", content((crate::openapi::QueryAnswerDoc = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Missing, unknown or invalid parameter", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn query(
     State(state): State<AppState>,
     _: Reader,
@@ -341,6 +365,21 @@ fn to_csv(q: &Query, series: &[ResultSeries], d: CsvDialect) -> String {
 }
 
 /// The latest value of each of a device's measurements, with unit and time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices/{id}/latest",
+    operation_id = "device_latest",
+    tag = "query",
+    summary = "A device's newest value of every series",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 200, description = "Newest values", body = Value),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn latest(
     State(state): State<AppState>,
     _: Reader,

@@ -8,13 +8,28 @@ use bydata_store::{Role, TokenInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewToken {
     name: String,
+    #[schema(value_type = crate::openapi::RoleDoc)]
     role: Role,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    operation_id = "create_token",
+    tag = "tokens",
+    summary = "Create an API token (the secret is shown once)",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::CreatedTokenDoc),
+        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
@@ -40,6 +55,18 @@ pub(crate) async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    operation_id = "list_tokens",
+    tag = "tokens",
+    summary = "List tokens (never their secrets)",
+    responses(
+        (status = 200, description = "All tokens", body = Vec<crate::openapi::TokenDoc>),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     _: Admin,
@@ -47,6 +74,22 @@ pub(crate) async fn list(
     Ok(Json(state.registry.tokens()?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    operation_id = "delete_token",
+    tag = "tokens",
+    summary = "Revoke a token",
+    params(
+        ("id" = String, Path, description = "Token id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such token", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     _: Admin,

@@ -335,6 +335,26 @@ fn points(
     Ok((batch.into_groups(), skipped))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v2/write",
+    operation_id = "write",
+    tag = "write",
+    summary = "Write line protocol (InfluxDB v2 compatible)",
+    params(
+        ("bucket" = String, Query, description = "Any name (bydata keeps one namespace); required"),
+        ("org" = Option<String>, Query, description = "Accepted and ignored"),
+        ("precision" = Option<String>, Query, description = "`ns` (default), `us`, `ms` or `s`"),
+    ),
+    request_body(content = String, content_type = "text/plain", description = "Line protocol, optionally gzip-compressed (`Content-Encoding: gzip`)"),
+    responses(
+        (status = 204, description = "Stored (header `x-bydata-skipped-string-fields` counts string fields skipped)"),
+        (status = 400, description = "Missing or unknown parameter, or a line that does not parse (nothing is stored)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token may not write (needs an admin or write token)", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body larger than the limit"),
+    ),
+    security(("bearer" = []), ("influx_token" = [])),
+)]
 pub(crate) async fn write(
     State(state): State<AppState>,
     Writer(_token): Writer,
