@@ -83,13 +83,7 @@ pub(crate) async fn create(
     body: Result<Json<NewBuilding>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let Json(new) = body?;
-    let name = new.name.trim().to_owned();
-    if name.is_empty() || name.len() > 200 {
-        return Err(Error::bad(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
+    let name = crate::error::display_name(&new.name)?.to_owned();
     if !(new.floor_area_m2.is_finite() && new.floor_area_m2 > 0.0 && new.floor_area_m2 < 1e7) {
         return Err(Error::bad(
             "invalid_floor_area",

@@ -227,13 +227,7 @@ pub(crate) async fn create(
             ));
         }
     }
-    let name = new.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(Error::bad(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
+    let name = crate::error::display_name(&new.name)?;
     if let Some(k) = new
         .tags
         .keys()

@@ -48,6 +48,18 @@ impl From<bydata_store::Error> for Error {
     }
 }
 
+/// A person-given name (device, gateway, building, integration, token): trimmed, 1 to 200 characters.
+pub(crate) fn display_name(raw: &str) -> Result<&str, Error> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::bad(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    Ok(name)
+}
+
 impl Error {
     pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Self {
         Error::BadRequest {

@@ -72,13 +72,7 @@ pub(crate) async fn create(
     body: Result<Json<NewGateway>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let Json(new) = body?;
-    let name = new.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(Error::bad(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
+    let name = crate::error::display_name(&new.name)?;
     let gateway = state.registry.create_gateway(Gateway {
         eui: new.eui,
         name: name.to_owned(),

@@ -121,13 +121,7 @@ pub(crate) async fn create(
     body: Result<Json<NewIntegration>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let Json(new) = body?;
-    let name = new.name.trim().to_owned();
-    if name.is_empty() || name.len() > 200 {
-        return Err(Error::bad(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
+    let name = crate::error::display_name(&new.name)?.to_owned();
     let (mode, remote_password) = match new.mode.as_str() {
         "inbound" => {
             if new.host.is_some()

@@ -36,12 +36,7 @@ pub(crate) async fn create(
     body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let Json(new) = body?;
-    if new.name.trim().is_empty() || new.name.len() > 200 {
-        return Err(Error::bad(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
+    crate::error::display_name(&new.name)?;
     let (info, secret) = state
         .registry
         .create_token(&new.name, new.role, (state.clock)())?;
