@@ -11,6 +11,7 @@ mod integration;
 mod journal;
 pub mod line_protocol;
 pub mod lorawan;
+pub mod opendata;
 mod series;
 mod time;
 mod unit;
