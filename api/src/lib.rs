@@ -10,6 +10,7 @@ mod auth;
 mod buildings;
 mod codecs;
 mod dashboard;
+mod datasets;
 mod devices;
 mod error;
 mod gateways;
@@ -153,6 +154,14 @@ pub fn router(state: AppState) -> Router {
             get(buildings::get).delete(buildings::delete),
         )
         .route("/api/v1/buildings/{id}/kpis", get(buildings::kpis))
+        .route(
+            "/api/v1/datasets",
+            post(datasets::create).get(datasets::list),
+        )
+        .route(
+            "/api/v1/datasets/{id}",
+            get(datasets::get).delete(datasets::delete),
+        )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))
         .route(

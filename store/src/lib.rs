@@ -18,7 +18,7 @@ pub use error::{Error, Result};
 pub use registry::{
     Building, CodecSummary, DecodeRun, Device, DeviceStatus, ExternalDevice, Gateway,
     GatewayStatus, Integration, IntegrationMode, LastError, LorawanSession, MqttCredentials,
-    OtaaDevice, PasswordCheck, Registry, Role, StoredCodec, TokenInfo,
+    OtaaDevice, PasswordCheck, Registry, Role, StoredCodec, StoredDataset, TokenInfo,
 };
 pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{

@@ -33,6 +33,20 @@ pub enum Every {
     Years(u32),
 }
 
+impl Every {
+    /// The width in seconds, calendar units counted as their usual length (a month 30 days, a year 365).
+    pub fn approximate_secs(&self) -> u64 {
+        const DAY: u64 = 86_400;
+        match *self {
+            Every::Fixed(ns) => u64::try_from(ns / 1_000_000_000).unwrap_or(0),
+            Every::Days(n) => u64::from(n) * DAY,
+            Every::Weeks(n) => u64::from(n) * 7 * DAY,
+            Every::Months(n) => u64::from(n) * 30 * DAY,
+            Every::Years(n) => u64::from(n) * 365 * DAY,
+        }
+    }
+}
+
 impl FromStr for Every {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

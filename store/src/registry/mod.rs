@@ -13,12 +13,14 @@ use std::path::Path;
 
 mod buildings;
 mod codecs;
+mod datasets;
 mod gateways;
 mod integrations;
 mod lorawan;
 mod tokens;
 pub use buildings::Building;
 pub use codecs::{CodecSummary, StoredCodec};
+pub use datasets::StoredDataset;
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
@@ -259,6 +261,8 @@ impl Registry {
             txn.open_table(codecs::CODECS)
                 .map_err(db("creating tables"))?;
             txn.open_table(buildings::BUILDINGS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(datasets::DATASETS)
                 .map_err(db("creating tables"))?;
             txn.open_table(gateways::GATEWAYS)
                 .map_err(db("creating tables"))?;

@@ -1,0 +1,348 @@
+//! Open datasets (issue 6, first piece): `POST/GET /api/v1/datasets`, `GET/DELETE /api/v1/datasets/{id}`.
+//! A dataset is a selection of series, an aggregation, DCAT-AP-DK metadata and privacy rules; one marked as
+//! containing personal data is refused unless its rules meet the configured minimums, and the refusal names
+//! every rule that falls short. Publishing files and catalogs is still to come.
+use crate::auth::{Admin, Reader};
+use crate::devices::blocking;
+use crate::error::display_name;
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bydata_schemas::opendata::privacy::{self, Minimums, Rules};
+use bydata_schemas::{DeviceId, MeasurementName, format_rfc3339};
+use bydata_store::StoredDataset;
+use bydata_store::query::{AggFn, Every};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// The EU data themes (the Publications Office's data-theme vocabulary, which DCAT-AP-DK uses).
+const THEMES: [&str; 13] = [
+    "AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL", "INTR", "JUST", "REGI", "SOCI", "TECH",
+    "TRAN",
+];
+/// Update frequencies (the EU frequency vocabulary's common ones).
+const FREQUENCIES: [&str; 7] = [
+    "CONT",
+    "HOURLY",
+    "DAILY",
+    "WEEKLY",
+    "MONTHLY",
+    "QUARTERLY",
+    "ANNUAL",
+];
+const LICENCES: [&str; 2] = ["CC0-1.0", "CC-BY-4.0"];
+
+/// Text in Danish and English.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Text {
+    da: String,
+    en: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Selection {
+    measurement: String,
+    #[serde(default)]
+    field: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    devices: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Aggregation {
+    /// A bucket width such as `1h`, `1d`, `1mo`.
+    every: String,
+    /// `mean`, `min`, `max`, `sum`, `count`, `first`, `last` or `increase`.
+    #[serde(rename = "fn")]
+    func: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Agent {
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrivacyRules {
+    #[serde(default)]
+    location_grid_m: Option<u32>,
+    #[serde(default)]
+    suppress_counts_below: Option<u32>,
+    #[serde(default)]
+    count_measurements: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewDataset {
+    /// A slug: `a-z 0-9 - _ .`, 1–64 characters.
+    id: String,
+    title: Text,
+    description: Text,
+    #[serde(default)]
+    keywords: Vec<String>,
+    /// EU data themes, e.g. `ENER`, `ENVI`, `TRAN`.
+    themes: Vec<String>,
+    /// `CC0-1.0` or `CC-BY-4.0`.
+    licence: String,
+    /// `HOURLY`, `DAILY`, `WEEKLY`, `MONTHLY`, `QUARTERLY`, `ANNUAL` or `CONT`.
+    update_frequency: String,
+    publisher: Agent,
+    contact_point: Agent,
+    #[serde(default)]
+    spatial: Option<String>,
+    selection: Selection,
+    aggregation: Aggregation,
+    #[serde(default)]
+    personal_data: bool,
+    #[serde(default)]
+    privacy: Option<PrivacyRules>,
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> Error {
+    Error::bad(code, message)
+}
+
+fn check_text(field: &str, t: &Text, max: usize) -> Result<(), Error> {
+    for (lang, v) in [("da", &t.da), ("en", &t.en)] {
+        if v.trim().is_empty() || v.len() > max {
+            return Err(bad(
+                "invalid_dataset",
+                format!("{field}.{lang} must be 1 to {max} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates a definition; the bucket width in seconds (approximate for calendar buckets) for the privacy gate.
+fn validate(d: &NewDataset) -> Result<u64, Error> {
+    DeviceId::new(d.id.as_str()).map_err(|e| bad("invalid_dataset", format!("id: {e}")))?;
+    check_text("title", &d.title, 200)?;
+    check_text("description", &d.description, 5000)?;
+    if d.keywords.len() > 50
+        || d.keywords
+            .iter()
+            .any(|k| k.trim().is_empty() || k.len() > 100)
+    {
+        return Err(bad(
+            "invalid_dataset",
+            "keywords: at most 50, each 1 to 100 characters",
+        ));
+    }
+    if d.themes.is_empty() || d.themes.iter().any(|t| !THEMES.contains(&t.as_str())) {
+        return Err(bad(
+            "invalid_dataset",
+            format!("themes must be one or more of {}", THEMES.join(", ")),
+        ));
+    }
+    if !LICENCES.contains(&d.licence.as_str()) {
+        return Err(bad(
+            "invalid_dataset",
+            "licence must be CC0-1.0 or CC-BY-4.0",
+        ));
+    }
+    if !FREQUENCIES.contains(&d.update_frequency.as_str()) {
+        return Err(bad(
+            "invalid_dataset",
+            format!("update_frequency must be one of {}", FREQUENCIES.join(", ")),
+        ));
+    }
+    display_name(&d.publisher.name)?;
+    display_name(&d.contact_point.name)?;
+    if !d
+        .contact_point
+        .email
+        .as_deref()
+        .is_some_and(|e| e.contains('@') && e.len() <= 200 && !e.contains(char::is_whitespace))
+    {
+        return Err(bad(
+            "invalid_dataset",
+            "contact_point.email must be an e-mail address",
+        ));
+    }
+    MeasurementName::new(d.selection.measurement.as_str())
+        .map_err(|e| bad("invalid_dataset", format!("selection.measurement: {e}")))?;
+    if let Some(f) = &d.selection.field {
+        MeasurementName::new(f.as_str())
+            .map_err(|e| bad("invalid_dataset", format!("selection.field: {e}")))?;
+    }
+    for id in &d.selection.devices {
+        DeviceId::new(id.as_str())
+            .map_err(|e| bad("invalid_dataset", format!("selection.devices: {e}")))?;
+    }
+    let every: Every = d
+        .aggregation
+        .every
+        .parse()
+        .map_err(|e: bydata_store::Error| {
+            bad("invalid_dataset", format!("aggregation.every: {e}"))
+        })?;
+    d.aggregation
+        .func
+        .parse::<AggFn>()
+        .map_err(|e| bad("invalid_dataset", format!("aggregation.fn: {e}")))?;
+    Ok(every.approximate_secs())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/datasets",
+    operation_id = "create_dataset",
+    tag = "datasets",
+    summary = "Define an open dataset (refused when its privacy rules fall short)",
+    request_body = NewDataset,
+    responses(
+        (status = 201, description = "Stored", body = Object),
+        (status = 400, description = "Invalid definition, or a personal-data dataset whose rules fall short (each named)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A dataset with this id already exists", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    body: Result<Json<NewDataset>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let Json(new) = body?;
+    let bucket_secs = validate(&new)?;
+    let rules = new.privacy.clone().map(|p| Rules {
+        location_grid_m: p.location_grid_m,
+        suppress_counts_below: p.suppress_counts_below,
+        count_measurements: p.count_measurements,
+    });
+    let rules = rules.unwrap_or(Rules {
+        location_grid_m: None,
+        suppress_counts_below: None,
+        count_measurements: Vec::new(),
+    });
+    if let Err(short) = privacy::check(
+        new.personal_data,
+        &rules,
+        Some(bucket_secs),
+        &Minimums::default(),
+    ) {
+        return Err(bad(
+            "privacy_refused",
+            format!(
+                "this dataset is marked as containing personal data and cannot be published as defined: {}",
+                short
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ));
+    }
+    let definition = serde_json::to_value(&new).map_err(|e| Error::Internal {
+        message: e.to_string(),
+    })?;
+    let stored = StoredDataset {
+        id: new.id.clone(),
+        definition,
+        created_at: (state.clock)(),
+    };
+    let registry = state.registry.clone();
+    let stored = blocking(move || registry.create_dataset(stored)).await?;
+    tracing::info!(dataset = %stored.id, by = %by.id, "dataset defined");
+    Ok((StatusCode::CREATED, Json(dataset_json(&stored))))
+}
+
+fn dataset_json(d: &StoredDataset) -> Value {
+    let mut v = d.definition.clone();
+    v["created_at"] = json!(format_rfc3339(d.created_at));
+    v
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/datasets",
+    operation_id = "list_datasets",
+    tag = "datasets",
+    summary = "List dataset definitions",
+    responses((status = 200, description = "All datasets", body = Object)),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+    let registry = state.registry.clone();
+    let all = blocking(move || registry.datasets()).await?;
+    Ok(Json(
+        json!({"datasets": all.iter().map(dataset_json).collect::<Vec<_>>()}),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/datasets/{id}",
+    operation_id = "get_dataset",
+    tag = "datasets",
+    summary = "One dataset definition",
+    params(("id" = String, Path, description = "Dataset id")),
+    responses(
+        (status = 200, description = "The dataset", body = Object),
+        (status = 404, description = "No such dataset", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    let found = blocking(move || registry.dataset(&wanted)).await?;
+    let d = found.ok_or_else(|| Error::NotFound {
+        what: "dataset",
+        id: id.chars().take(64).collect(),
+    })?;
+    Ok(Json(dataset_json(&d)))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/datasets/{id}",
+    operation_id = "delete_dataset",
+    tag = "datasets",
+    summary = "Delete a dataset definition",
+    params(("id" = String, Path, description = "Dataset id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such dataset", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    if blocking(move || registry.delete_dataset(&wanted)).await? {
+        tracing::info!(dataset = %id, by = %by.id, "dataset deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound {
+            what: "dataset",
+            id: id.chars().take(64).collect(),
+        })
+    }
+}
