@@ -336,13 +336,6 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, Error> {
     let registry = state.registry.clone();
     let wanted = id.clone();
-    if blocking(move || registry.delete_dataset(&wanted)).await? {
-        tracing::info!(dataset = %id, by = %by.id, "dataset deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::NotFound {
-            what: "dataset",
-            id: id.chars().take(64).collect(),
-        })
-    }
+    let existed = blocking(move || registry.delete_dataset(&wanted)).await?;
+    crate::error::deleted(existed, "dataset", id, &by.id)
 }

@@ -541,15 +541,10 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let id = parse_id(&id)?;
-    if state.registry.delete_device(&id)? {
-        tracing::info!(device = %id, by = %by.id, "device deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::NotFound {
-            what: "device",
-            id: id.to_string(),
-        })
-    }
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    let existed = blocking(move || registry.delete_device(&wanted)).await?;
+    crate::error::deleted(existed, "device", id, &by.id)
 }
 
 #[utoipa::path(

@@ -60,6 +60,24 @@ pub(crate) fn display_name(raw: &str) -> Result<&str, Error> {
     Ok(name)
 }
 
+/// The answer to a DELETE: 204 if the thing existed (logged with who removed it), else 404.
+pub(crate) fn deleted(
+    existed: bool,
+    what: &'static str,
+    id: impl std::fmt::Display,
+    by: &str,
+) -> Result<axum::http::StatusCode, Error> {
+    if existed {
+        tracing::info!(what, id = %id, by, "deleted");
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound {
+            what,
+            id: id.to_string().chars().take(64).collect(),
+        })
+    }
+}
+
 impl Error {
     pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Self {
         Error::BadRequest {

@@ -160,13 +160,7 @@ pub(crate) async fn delete(
     Path(eui): Path<String>,
 ) -> Result<StatusCode, Error> {
     let eui = parse_eui(&eui)?;
-    if state.registry.delete_gateway(&eui)? {
-        tracing::info!(gateway = %eui, by = %by.id, "gateway removed");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::NotFound {
-            what: "gateway",
-            id: eui.to_string(),
-        })
-    }
+    let registry = state.registry.clone();
+    let existed = crate::devices::blocking(move || registry.delete_gateway(&eui)).await?;
+    crate::error::deleted(existed, "gateway", eui, &by.id)
 }

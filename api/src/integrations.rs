@@ -305,15 +305,8 @@ pub(crate) async fn delete(
     let id = parse_id(&id)?;
     let registry = state.registry.clone();
     let wanted = id.clone();
-    if blocking(move || registry.delete_integration(&wanted)).await? {
-        tracing::info!(integration = %id, by = %by.id, "integration deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::NotFound {
-            what: "integration",
-            id: id.to_string(),
-        })
-    }
+    let existed = blocking(move || registry.delete_integration(&wanted)).await?;
+    crate::error::deleted(existed, "integration", id, &by.id)
 }
 
 #[cfg(test)]

@@ -87,12 +87,11 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(by): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    if state.registry.delete_token(&id)? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::NotFound { what: "token", id })
-    }
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    let existed = crate::devices::blocking(move || registry.delete_token(&wanted)).await?;
+    crate::error::deleted(existed, "token", id, &by.id)
 }
