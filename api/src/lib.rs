@@ -15,6 +15,7 @@ mod devices;
 mod error;
 mod gateways;
 mod integrations;
+pub mod opendata;
 mod openapi;
 mod query;
 mod tokens;
