@@ -2,6 +2,8 @@
 //! real HTTP and real MQTT, and polls with deadlines (never fixed sleeps).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod dcat;
+
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -1,2 +1,4 @@
-//! Open data (issue 6): published files, catalogs and the CKAN push.
+pub mod ckan;
+pub mod datajson;
+pub mod dcat;
 pub mod model;

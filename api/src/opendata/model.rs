@@ -84,8 +84,11 @@ pub struct Distribution {
     pub access_url: String,
     /// This version's immutable file, e.g. `{base}/opendata/datasets/x/2026-03/v1/x_2026-03.csv`.
     pub download_url: String,
-    /// Lower-case hex SHA-256 of the file's bytes.
+    /// Lower-case hex SHA-256 of the file's bytes: how files are identified everywhere.
     pub sha256: String,
+    /// Lower-case hex SHA-1 of the same bytes, only for `spdx:checksum` in DCAT-AP-DK 2.0.2, whose shapes
+    /// admit no other algorithm.
+    pub sha1: String,
     pub byte_size: u64,
     /// RFC 3339: when this version was first published.
     pub issued: String,
