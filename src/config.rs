@@ -13,6 +13,7 @@ pub(crate) struct Config {
     pub(crate) broker: bydata_broker::Config,
     pub(crate) api: bydata_api::Config,
     pub(crate) ingest: bydata_ingest::Config,
+    pub(crate) opendata: bydata_api::opendata::publish::Settings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +118,7 @@ impl Default for Config {
             broker: bydata_broker::Config::default(),
             api: bydata_api::Config::default(),
             ingest: bydata_ingest::Config::default(),
+            opendata: bydata_api::opendata::publish::Settings::default(),
         }
     }
 }
@@ -190,6 +192,31 @@ http_addr = "{http}"
 batch_max = {batch}
 # Readings more than this many seconds ahead of their receive time are rejected.
 max_future_secs = {future}
+
+[opendata]
+# The public base URL in catalogs and on CKAN (e.g. "https://iot.aarhus.dk"); empty: the API's own address.
+public_url = ""
+catalog_title_da = "{title_da}"
+catalog_title_en = "{title_en}"
+publisher_name = "{publisher}"
+publisher_uri = ""
+publisher_email = ""
+# How often due datasets are looked for, in seconds (a dataset is due when its update frequency has passed).
+schedule_secs = {schedule}
+# How long after a period ends late data is awaited before its version 1 is written, in seconds.
+settle_secs = {settle}
+
+[opendata.minimums]
+# What a dataset marked personal_data must at least do; its definition is refused otherwise.
+location_grid_m = {grid}
+suppress_counts_below = {suppress}
+bucket_secs = {bucket}
+
+[opendata.ckan]
+# Datasets with "ckan": true are pushed here after each publication; the API token is read from the
+# environment: BYDATA_CKAN_TOKEN. Empty url: no push.
+url = ""
+organization = ""
 "#,
             data_dir = d.data_dir.display(),
             lorawan = d.lorawan_addr,
@@ -206,6 +233,14 @@ max_future_secs = {future}
             http = d.api.http_addr,
             batch = d.ingest.batch_max,
             future = d.ingest.max_future_secs,
+            title_da = d.opendata.catalog_title_da,
+            title_en = d.opendata.catalog_title_en,
+            publisher = d.opendata.publisher_name,
+            schedule = d.opendata.schedule_secs,
+            settle = d.opendata.settle_secs,
+            grid = d.opendata.minimums.location_grid_m,
+            suppress = d.opendata.minimums.suppress_counts_below,
+            bucket = d.opendata.minimums.bucket_secs,
         )
     }
 }

@@ -73,7 +73,19 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let broker_metrics = Arc::new(bydata_broker::Metrics::default());
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
     let lorawan_metrics = Arc::new(bydata_ingest::lorawan::listener::Metrics::default());
+    let opendata = Arc::new(
+        bydata_api::opendata::publish::OpenData::open(
+            &config.data_dir,
+            config.opendata.clone(),
+            format!("http://{}", config.api.http_addr),
+            std::env::var("BYDATA_CKAN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        )
+        .context("cannot open the open-data directory")?,
+    );
     let state = bydata_api::AppState {
+        opendata,
         registry: registry.clone(),
         reader: reader.clone(),
         writer: writer.clone(),
@@ -108,6 +120,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             redecoding: Arc::default(),
         }),
     };
+    let publisher = tokio::spawn(bydata_api::opendata::publish::run_scheduler(
+        state.clone(),
+        shutdown.child_token(),
+    ));
     let http = bydata_api::bind(config.api.clone(), state, shutdown.clone()).await?;
     let integrations = tokio::spawn(hub.clone().run(shutdown.child_token()));
     let http = tokio::spawn(http);
@@ -192,6 +208,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Err(e) = integrations.await {
         tracing::error!(error = %e, "integrations task failed");
+    }
+    if let Err(e) = publisher.await {
+        tracing::error!(error = %e, "open-data publisher task failed");
     }
     if let Err(e) = lorawan.await {
         tracing::error!(error = %e, "LoRaWAN listener task failed");
@@ -334,6 +353,36 @@ fn run_demo(
             Err(e) => return Err(e.into()),
         }
     }
+    // An open dataset of the demo buildings' hourly consumption, so /opendata/catalog has something to list
+    // (the scheduler publishes it within a minute).
+    let dataset = bydata_store::StoredDataset {
+        id: "demo-energy-hourly".to_owned(),
+        definition: serde_json::json!({
+            "id": "demo-energy-hourly",
+            "title": {"da": "Energiforbrug pr. time (demo)", "en": "Hourly energy consumption (demo)"},
+            "description": {
+                "da": "Simulerede elmålere i to demo-bygninger: forbrug i kWh pr. time.",
+                "en": "Simulated electricity meters in two demo buildings: consumption in kWh per hour."
+            },
+            "keywords": ["energi", "demo"],
+            "themes": ["ENER"],
+            "licence": "CC-BY-4.0",
+            "update_frequency": "HOURLY",
+            "publisher": {"name": "bydata demo"},
+            "contact_point": {"name": "bydata demo", "email": "opendata@example.invalid"},
+            "selection": {"measurement": "energy_kwh", "publish_tags": ["building"]},
+            "aggregation": {"every": "1h", "fn": "increase"},
+        }),
+        created_at: clock(),
+    };
+    match registry.create_dataset(dataset) {
+        Ok(_) | Err(bydata_store::Error::Conflict { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    println!(
+        "  open data  http://{}/opendata/catalog  (DCAT-AP-DK; files under /opendata/datasets/)",
+        config.api.http_addr
+    );
     for t in registry.tokens()? {
         if t.name == DEMO_DASHBOARD_TOKEN_NAME {
             registry.delete_token(&t.id)?;

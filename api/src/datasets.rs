@@ -11,7 +11,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bydata_schemas::opendata::privacy::{self, Minimums, Rules};
-use bydata_schemas::{DeviceId, MeasurementName, format_rfc3339};
+use bydata_schemas::{DeviceId, MeasurementName, format_rfc3339, parse_rfc3339};
 use bydata_store::StoredDataset;
 use bydata_store::query::{AggFn, Every};
 use serde::{Deserialize, Serialize};
@@ -40,78 +40,99 @@ const LICENCES: [&str; 2] = ["CC0-1.0", "CC-BY-4.0"];
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Text {
-    da: String,
-    en: String,
+    pub(crate) da: String,
+    pub(crate) en: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Selection {
-    measurement: String,
+    pub(crate) measurement: String,
     #[serde(default)]
-    field: Option<String>,
+    pub(crate) field: Option<String>,
     #[serde(default)]
-    tags: BTreeMap<String, String>,
+    pub(crate) tags: BTreeMap<String, String>,
     #[serde(default)]
-    devices: Vec<String>,
+    pub(crate) devices: Vec<String>,
+    /// Series tags published as columns besides `domain` (never a device's or radio's identifier).
+    #[serde(default)]
+    pub(crate) publish_tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Temporal {
+    pub(crate) from: String,
+    #[serde(default)]
+    pub(crate) to: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Aggregation {
     /// A bucket width such as `1h`, `1d`, `1mo`.
-    every: String,
+    pub(crate) every: String,
     /// `mean`, `min`, `max`, `sum`, `count`, `first`, `last` or `increase`.
     #[serde(rename = "fn")]
-    func: String,
+    pub(crate) func: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Agent {
-    name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     #[serde(default)]
-    uri: Option<String>,
+    pub(crate) uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PrivacyRules {
     #[serde(default)]
-    location_grid_m: Option<u32>,
+    pub(crate) location_grid_m: Option<u32>,
     #[serde(default)]
-    suppress_counts_below: Option<u32>,
+    pub(crate) suppress_counts_below: Option<u32>,
     #[serde(default)]
-    count_measurements: Vec<String>,
+    pub(crate) count_measurements: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewDataset {
     /// A slug: `a-z 0-9 - _ .`, 1–64 characters.
-    id: String,
-    title: Text,
-    description: Text,
+    pub(crate) id: String,
+    pub(crate) title: Text,
+    pub(crate) description: Text,
     #[serde(default)]
-    keywords: Vec<String>,
+    pub(crate) keywords: Vec<String>,
     /// EU data themes, e.g. `ENER`, `ENVI`, `TRAN`.
-    themes: Vec<String>,
+    pub(crate) themes: Vec<String>,
     /// `CC0-1.0` or `CC-BY-4.0`.
-    licence: String,
+    pub(crate) licence: String,
     /// `HOURLY`, `DAILY`, `WEEKLY`, `MONTHLY`, `QUARTERLY`, `ANNUAL` or `CONT`.
-    update_frequency: String,
-    publisher: Agent,
-    contact_point: Agent,
+    pub(crate) update_frequency: String,
+    pub(crate) publisher: Agent,
+    pub(crate) contact_point: Agent,
+    /// A URI of a place (e.g. the municipality in DAGI) or a place name.
     #[serde(default)]
-    spatial: Option<String>,
-    selection: Selection,
-    aggregation: Aggregation,
+    pub(crate) spatial: Option<String>,
+    /// The covered time (RFC 3339); files are published from `from` (default: when the dataset was defined).
     #[serde(default)]
-    personal_data: bool,
+    pub(crate) temporal: Option<Temporal>,
+    /// The time zone of buckets and periods (default `Europe/Copenhagen`).
     #[serde(default)]
-    privacy: Option<PrivacyRules>,
+    pub(crate) time_zone: Option<String>,
+    /// Push to the CKAN site configured in `[opendata.ckan]` after each publication.
+    #[serde(default)]
+    pub(crate) ckan: bool,
+    pub(crate) selection: Selection,
+    pub(crate) aggregation: Aggregation,
+    #[serde(default)]
+    pub(crate) personal_data: bool,
+    #[serde(default)]
+    pub(crate) privacy: Option<PrivacyRules>,
 }
 
 fn bad(code: &'static str, message: impl Into<String>) -> Error {
@@ -197,7 +218,93 @@ fn validate(d: &NewDataset) -> Result<u64, Error> {
         .func
         .parse::<AggFn>()
         .map_err(|e| bad("invalid_dataset", format!("aggregation.fn: {e}")))?;
+    for tag in &d.selection.publish_tags {
+        if IDENTIFYING_TAGS.contains(&tag.as_str()) {
+            return Err(bad(
+                "privacy_refused",
+                format!(
+                    "selection.publish_tags: `{tag}` names a device or a radio (DevEUI, gateway, radio metadata) and is never published; open files carry a public device id instead"
+                ),
+            ));
+        }
+        MeasurementName::new(tag.as_str())
+            .map_err(|e| bad("invalid_dataset", format!("selection.publish_tags: {e}")))?;
+    }
+    if let Some(tz) = &d.time_zone {
+        tz.parse::<chrono_tz::Tz>()
+            .map_err(|_| bad("invalid_dataset", format!("time_zone: unknown zone {tz:?}")))?;
+    }
+    if let Some(t) = &d.temporal {
+        let from = parse_rfc3339(&t.from)
+            .map_err(|e| bad("invalid_dataset", format!("temporal.from: {e}")))?;
+        if from < MIN_TEMPORAL_FROM {
+            return Err(bad(
+                "invalid_dataset",
+                "temporal.from must be 2000-01-01 or later",
+            ));
+        }
+        if let Some(to) = &t.to {
+            let to = parse_rfc3339(to)
+                .map_err(|e| bad("invalid_dataset", format!("temporal.to: {e}")))?;
+            if to <= from {
+                return Err(bad(
+                    "invalid_dataset",
+                    "temporal.to must be after temporal.from",
+                ));
+            }
+        }
+    }
     Ok(every.approximate_secs())
+}
+
+/// Tags that identify a device or a radio: never a published column.
+const IDENTIFYING_TAGS: [&str; 9] = [
+    "device",
+    "gateway",
+    "gateway_eui",
+    "dev_eui",
+    "deveui",
+    "dev_addr",
+    "devaddr",
+    "join_eui",
+    "client_id",
+];
+/// 2000-01-01T00:00:00Z: no dataset publishes from before (bounds the periods one run computes).
+const MIN_TEMPORAL_FROM: i64 = 946_684_800 * 1_000_000_000;
+
+impl NewDataset {
+    pub(crate) fn rules(&self) -> Rules {
+        let p = self.privacy.clone().unwrap_or(PrivacyRules {
+            location_grid_m: None,
+            suppress_counts_below: None,
+            count_measurements: Vec::new(),
+        });
+        Rules {
+            location_grid_m: p.location_grid_m,
+            suppress_counts_below: p.suppress_counts_below,
+            count_measurements: p.count_measurements,
+        }
+    }
+
+    /// Validation and the privacy gate: the definition is fit to publish under these minimums.
+    pub(crate) fn check(&self, minimums: &Minimums) -> Result<(), Error> {
+        let bucket_secs = validate(self)?;
+        privacy::check(self.personal_data, &self.rules(), Some(bucket_secs), minimums).map_err(
+            |short| {
+                bad(
+                    "privacy_refused",
+                    format!(
+                        "this dataset is marked as containing personal data and cannot be published as defined: {}",
+                        short
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                )
+            },
+        )
+    }
 }
 
 #[utoipa::path(
@@ -221,35 +328,7 @@ pub(crate) async fn create(
     body: Result<Json<NewDataset>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let Json(new) = body?;
-    let bucket_secs = validate(&new)?;
-    let rules = new.privacy.clone().map(|p| Rules {
-        location_grid_m: p.location_grid_m,
-        suppress_counts_below: p.suppress_counts_below,
-        count_measurements: p.count_measurements,
-    });
-    let rules = rules.unwrap_or(Rules {
-        location_grid_m: None,
-        suppress_counts_below: None,
-        count_measurements: Vec::new(),
-    });
-    if let Err(short) = privacy::check(
-        new.personal_data,
-        &rules,
-        Some(bucket_secs),
-        &Minimums::default(),
-    ) {
-        return Err(bad(
-            "privacy_refused",
-            format!(
-                "this dataset is marked as containing personal data and cannot be published as defined: {}",
-                short
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        ));
-    }
+    new.check(&state.opendata.settings().minimums)?;
     let definition = serde_json::to_value(&new).map_err(|e| Error::Internal {
         message: e.to_string(),
     })?;
@@ -270,6 +349,76 @@ fn dataset_json(d: &StoredDataset) -> Value {
     v
 }
 
+/// The definition plus how publishing goes: the last run, the last CKAN push, the periods published.
+fn dataset_with_status(state: &AppState, d: &StoredDataset) -> Value {
+    let mut v = dataset_json(d);
+    if let Ok(m) = state.opendata.manifest(&d.id) {
+        v["publication"] = json!({
+            "url": format!("{}/opendata/datasets/{}", state.opendata.base_url(), d.id),
+            "last_run": m.last_run,
+            "periods": m.periods.len(),
+            "ckan": m.ckan,
+        });
+    }
+    v
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublishRequest {
+    /// One period to (re)compute, `2026-03` (or `2026` for monthly and coarser buckets); absent: every due
+    /// period (those without a version yet, and the running one).
+    #[serde(default)]
+    period: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/datasets/{id}/publish",
+    operation_id = "publish_dataset",
+    tag = "datasets",
+    summary = "Publish now: compute the due periods (or one period), write new versions where the bytes changed",
+    params(("id" = String, Path, description = "Dataset id")),
+    request_body = PublishRequest,
+    responses(
+        (status = 200, description = "What the run did: per period `new_version`, `unchanged` or `running`, with file URLs and SHA-256", body = Object),
+        (status = 400, description = "An invalid period, or refused by the privacy gate (the reason is named)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such dataset", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+    body: Result<Json<PublishRequest>, JsonRejection>,
+) -> Result<Json<Value>, Error> {
+    let request = match body {
+        Ok(Json(r)) => r,
+        Err(JsonRejection::MissingJsonContentType(_)) => PublishRequest::default(),
+        Err(e) => return Err(e.into()),
+    };
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    let d = blocking(move || registry.dataset(&wanted))
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "dataset",
+            id: id.chars().take(64).collect(),
+        })?;
+    let report = state
+        .opendata
+        .publish(&state, &d, request.period.as_deref())
+        .await?;
+    tracing::info!(dataset = %d.id, by = %by.id, "published on demand");
+    Ok(Json(serde_json::to_value(&report).map_err(|e| {
+        Error::Internal {
+            message: e.to_string(),
+        }
+    })?))
+}
+
 #[utoipa::path(
     get,
     path = "/api/v1/datasets",
@@ -283,7 +432,7 @@ pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Jso
     let registry = state.registry.clone();
     let all = blocking(move || registry.datasets()).await?;
     Ok(Json(
-        json!({"datasets": all.iter().map(dataset_json).collect::<Vec<_>>()}),
+        json!({"datasets": all.iter().map(|d| dataset_with_status(&state, d)).collect::<Vec<_>>()}),
     ))
 }
 
@@ -312,7 +461,7 @@ pub(crate) async fn get(
         what: "dataset",
         id: id.chars().take(64).collect(),
     })?;
-    Ok(Json(dataset_json(&d)))
+    Ok(Json(dataset_with_status(&state, &d)))
 }
 
 #[utoipa::path(

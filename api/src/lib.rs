@@ -15,8 +15,8 @@ mod devices;
 mod error;
 mod gateways;
 mod integrations;
-pub mod opendata;
 mod openapi;
+pub mod opendata;
 mod query;
 mod tokens;
 mod write;
@@ -57,6 +57,8 @@ pub struct AppState {
     pub writer: Arc<dyn SeriesWriter>,
     pub write_metrics: Arc<WriteMetrics>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
+    /// Published open-data files, the public-id secret and the CKAN client.
+    pub opendata: Arc<opendata::publish::OpenData>,
     /// Appends every crate's counters in Prometheus text format (wired by the binary).
     pub metrics: Arc<dyn Fn(&mut String) + Send + Sync>,
     /// What only the ingest side can do (run codecs), wired by the binary so `api` does not depend on it.
@@ -162,6 +164,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/datasets/{id}",
             get(datasets::get).delete(datasets::delete),
+        )
+        .route("/api/v1/datasets/{id}/publish", post(datasets::publish))
+        .route("/opendata/catalog", get(opendata::routes::catalog))
+        .route("/opendata/data.json", get(opendata::routes::data_json))
+        .route("/opendata/datasets/{id}", get(opendata::routes::dataset))
+        .route(
+            "/opendata/datasets/{id}/{period}/{file}",
+            get(opendata::routes::current_file),
+        )
+        .route(
+            "/opendata/datasets/{id}/{period}/{version}/{file}",
+            get(opendata::routes::version_file),
         )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))

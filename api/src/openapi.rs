@@ -65,6 +65,12 @@ write endpoint. Every operation except the public ones needs `Authorization: Bea
         crate::datasets::list,
         crate::datasets::get,
         crate::datasets::delete,
+        crate::datasets::publish,
+        crate::opendata::routes::catalog,
+        crate::opendata::routes::data_json,
+        crate::opendata::routes::dataset,
+        crate::opendata::routes::current_file,
+        crate::opendata::routes::version_file,
         crate::tokens::create,
         crate::tokens::list,
         crate::tokens::delete,
@@ -82,6 +88,7 @@ write endpoint. Every operation except the public ones needs `Authorization: Bea
         (name = "integrations", description = "Network-server integrations (ChirpStack, The Things Stack)"),
         (name = "buildings", description = "Buildings and their energy KPIs"),
         (name = "datasets", description = "Open datasets and their privacy gate"),
+        (name = "opendata", description = "Published open data: catalogs (DCAT-AP-DK, data.json) and versioned files (public)"),
         (name = "tokens", description = "API tokens"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
     )
@@ -523,6 +530,12 @@ pub(crate) mod tests {
         ("GET", "/api/v1/datasets"),
         ("GET", "/api/v1/datasets/{id}"),
         ("DELETE", "/api/v1/datasets/{id}"),
+        ("POST", "/api/v1/datasets/{id}/publish"),
+        ("GET", "/opendata/catalog"),
+        ("GET", "/opendata/data.json"),
+        ("GET", "/opendata/datasets/{id}"),
+        ("GET", "/opendata/datasets/{id}/{period}/{file}"),
+        ("GET", "/opendata/datasets/{id}/{period}/{version}/{file}"),
         ("POST", "/api/v1/tokens"),
         ("GET", "/api/v1/tokens"),
         ("DELETE", "/api/v1/tokens/{id}"),
@@ -613,6 +626,15 @@ pub(crate) mod tests {
         registry.set_bootstrap_token("admin-token", 0).unwrap();
         let engine = Arc::new(EmbeddedEngine::open(&dir.path().join("series")).unwrap());
         let state = AppState {
+            opendata: Arc::new(
+                crate::opendata::publish::OpenData::open(
+                    dir.path(),
+                    crate::opendata::publish::Settings::default(),
+                    "http://127.0.0.1:8080".into(),
+                    None,
+                )
+                .unwrap(),
+            ),
             registry,
             reader: engine.clone(),
             writer: engine,

@@ -297,7 +297,7 @@ fn to_json(q: &Query, series: &[ResultSeries]) -> Result<Vec<u8>, Error> {
     })
 }
 
-fn csv_field(s: &str, separator: char) -> String {
+pub(crate) fn csv_field(s: &str, separator: char) -> String {
     if s.contains([separator, '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

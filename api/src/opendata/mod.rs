@@ -1,4 +1,7 @@
+//! Open data (issue 6): published files, catalogs and the CKAN push.
 pub mod ckan;
 pub mod datajson;
 pub mod dcat;
 pub mod model;
+pub mod publish;
+pub(crate) mod routes;

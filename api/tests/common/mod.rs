@@ -18,6 +18,15 @@ pub fn state(dir: &std::path::Path) -> AppState {
     registry.set_bootstrap_token(ADMIN, 0).unwrap();
     let engine = Arc::new(EmbeddedEngine::open(&dir.join("series")).unwrap());
     AppState {
+        opendata: Arc::new(
+            bydata_api::opendata::publish::OpenData::open(
+                dir,
+                bydata_api::opendata::publish::Settings::default(),
+                "http://127.0.0.1:8080".into(),
+                None,
+            )
+            .unwrap(),
+        ),
         registry,
         reader: engine.clone(),
         writer: engine,

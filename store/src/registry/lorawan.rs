@@ -364,6 +364,30 @@ impl Registry {
         Ok(Some(made))
     }
 
+    /// Every identifier that names a device or a radio on the air: device ids, DevEUIs, DevAddrs (8 hex
+    /// digits) and gateway EUIs. What open data must never contain.
+    pub fn device_identifiers(&self) -> Result<Vec<String>> {
+        let context = "listing device identifiers";
+        let mut out: Vec<String> = self
+            .devices()?
+            .into_iter()
+            .map(|d| d.id.to_string())
+            .collect();
+        out.extend(self.gateways()?.into_iter().map(|g| g.eui.to_string()));
+        let txn = self.db.begin_read().map_err(db(context))?;
+        let euis = txn.open_table(DEV_EUIS).map_err(db(context))?;
+        for row in euis.iter().map_err(db(context))? {
+            out.push(row.map_err(db(context))?.0.value().to_owned());
+        }
+        let sessions = txn.open_table(LORAWAN_SESSIONS).map_err(db(context))?;
+        for row in sessions.iter().map_err(db(context))? {
+            out.push(row.map_err(db(context))?.0.value().to_owned());
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// The session of the device a frame with this DevAddr belongs to.
     pub fn lorawan_session(&self, dev_addr: u32) -> Result<Option<LorawanSession>> {
         let txn = self

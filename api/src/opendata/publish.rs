@@ -1,0 +1,1297 @@
+//! Publishing a dataset: for each period (a month, or a year for buckets of a month or more) run the dataset's
+//! query, pass the answer through the privacy gate, write CSV, JSON and GeoJSON files with their SHA-256, and
+//! keep them as numbered versions on disk.
+//!
+//! - A period is *running* until `settle_secs` after its end: its files are replaced as data arrives and have
+//!   no version. After that the first run writes version 1; a later run writes version 2 only if the bytes
+//!   differ (late data, a re-decode), so re-running a period gives the same files and checksums. Versions are
+//!   never deleted: `/opendata/datasets/{id}/{period}/v{n}/{file}` stays what it was.
+//! - The files contain only data (no generation time), so they are a function of the stored points, the
+//!   definition and the public-id secret (`opendata/public-id.key`, made at first start).
+//! - The gate: device ids become public ids (HMAC), only `domain` and the definition's `publish_tags` are
+//!   columns, locations are snapped to the dataset's grid, count measurements below the threshold are
+//!   written as suppressed, times are bucket starts. Before anything is written, every published tag value
+//!   is checked against every registered identifier (device ids, DevEUIs, DevAddrs, gateway EUIs): a match
+//!   refuses the run.
+use super::model::{Agent, Bilingual, CatalogInfo, Distribution, FileFormat, PublishedDataset};
+use crate::datasets::NewDataset;
+use crate::query::{csv_field, time_in};
+use crate::{AppState, Error};
+use bydata_schemas::opendata::privacy::{self, Minimums};
+use bydata_schemas::{DeviceId, Location, MeasurementName, SeriesKey, UnixNanos, format_rfc3339};
+use bydata_store::query::{self, AggFn, Every, Query};
+use bydata_store::{SeriesFilter, StoredDataset};
+use chrono::{Datelike, TimeZone};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// `[opendata]` in the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The public base URL used in catalogs and pushed to CKAN, e.g. `https://iot.aarhus.dk`; empty: the
+    /// API's own address.
+    pub public_url: String,
+    pub catalog_title_da: String,
+    pub catalog_title_en: String,
+    pub publisher_name: String,
+    /// A URI for the publishing organisation (e.g. its website), if any.
+    pub publisher_uri: String,
+    pub publisher_email: String,
+    /// How often the scheduler looks for datasets that are due, in seconds.
+    pub schedule_secs: u64,
+    /// How long after a period ends late data is waited for before the period's version 1 is written.
+    pub settle_secs: u64,
+    /// The least a personal-data dataset must do.
+    pub minimums: Minimums,
+    pub ckan: CkanSettings,
+}
+
+/// `[opendata.ckan]`: where datasets with `ckan: true` are pushed. The API token is read from the
+/// environment (`BYDATA_CKAN_TOKEN`), never from the file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CkanSettings {
+    /// The CKAN site, e.g. `https://admin.opendata.dk`; empty: no push.
+    pub url: String,
+    /// The CKAN organisation that owns the datasets.
+    pub organization: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: String::new(),
+            catalog_title_da: "Åbne IoT-data".into(),
+            catalog_title_en: "Open IoT data".into(),
+            publisher_name: "bydata".into(),
+            publisher_uri: String::new(),
+            publisher_email: String::new(),
+            schedule_secs: 60,
+            settle_secs: 3600,
+            minimums: Minimums::default(),
+            ckan: CkanSettings::default(),
+        }
+    }
+}
+
+/// The open-data side of a running instance: its files, its secret, its settings.
+pub struct OpenData {
+    dir: PathBuf,
+    secret: [u8; 32],
+    settings: Settings,
+    base_url: String,
+    ckan: Option<super::ckan::Ckan>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for OpenData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenData")
+            .field("dir", &self.dir)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+const SECRET_FILE: &str = "public-id.key";
+const MANIFEST: &str = "manifest.json";
+/// Most periods one run computes (ten years of months).
+const MAX_PERIODS_PER_RUN: usize = 120;
+
+impl OpenData {
+    /// Opens `{data_dir}/opendata`, making the public-id secret on first start.
+    pub fn open(
+        data_dir: &Path,
+        settings: Settings,
+        default_base_url: String,
+        ckan_token: Option<String>,
+    ) -> std::io::Result<Self> {
+        let dir = data_dir.join("opendata");
+        std::fs::create_dir_all(&dir)?;
+        let secret = load_or_make_secret(&dir.join(SECRET_FILE))?;
+        let base_url = if settings.public_url.is_empty() {
+            default_base_url
+        } else {
+            settings.public_url.clone()
+        }
+        .trim_end_matches('/')
+        .to_owned();
+        let ckan = match (settings.ckan.url.is_empty(), ckan_token) {
+            (false, Some(token)) => Some(
+                super::ckan::Ckan::new(super::ckan::CkanTarget {
+                    url: settings.ckan.url.clone(),
+                    token,
+                    owner_org: settings.ckan.organization.clone(),
+                })
+                .map_err(|e| std::io::Error::other(format!("[opendata.ckan]: {e}")))?,
+            ),
+            _ => None,
+        };
+        Ok(Self {
+            dir,
+            secret,
+            settings,
+            base_url,
+            ckan,
+            locks: Mutex::default(),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The public id files carry for a device.
+    pub fn public_id(&self, device: &DeviceId) -> String {
+        privacy::public_id(&self.secret, device)
+    }
+
+    fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(id.to_owned()).or_default().clone()
+    }
+
+    fn dataset_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// The manifest of a dataset (empty when it has never been published).
+    pub(crate) fn manifest(&self, id: &str) -> Result<Manifest, Error> {
+        let path = self.dataset_dir(id).join(MANIFEST);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| internal(&path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+            Err(e) => Err(internal(&path, e)),
+        }
+    }
+
+    /// The file to serve for `/opendata/datasets/{id}/{period}/[v{n}/]{name}`, if it exists: looked up in the
+    /// manifest, never built from the request.
+    pub(crate) fn file(
+        &self,
+        id: &str,
+        period: &str,
+        version: Option<u32>,
+        name: &str,
+    ) -> Option<(PathBuf, FileFormat, FileRecord, bool)> {
+        let manifest = self.manifest(id).ok()?;
+        let record = manifest.periods.get(period)?;
+        let format = FileFormat::ALL
+            .into_iter()
+            .find(|f| file_name(id, period, *f) == name)?;
+        let (dir, files, immutable) = match version {
+            Some(v) => {
+                let found = record.versions.iter().find(|x| x.version == v)?;
+                (format!("v{v}"), &found.files, true)
+            }
+            None => match record.versions.last() {
+                Some(latest) => (format!("v{}", latest.version), &latest.files, false),
+                None => ("running".to_owned(), &record.running.as_ref()?.files, false),
+            },
+        };
+        let file = files.get(format.extension())?.clone();
+        let path = self.dataset_dir(id).join(period).join(dir).join(name);
+        Some((path, format, file, immutable))
+    }
+
+    /// The catalog's own description.
+    pub fn catalog_info(&self, modified: UnixNanos) -> CatalogInfo {
+        let s = &self.settings;
+        CatalogInfo {
+            base_url: self.base_url.clone(),
+            title: Bilingual {
+                da: s.catalog_title_da.clone(),
+                en: s.catalog_title_en.clone(),
+            },
+            description: Bilingual {
+                da: format!("Datasæt fra IoT-sensorer, udgivet af {}", s.publisher_name),
+                en: format!(
+                    "Datasets from IoT sensors, published by {}",
+                    s.publisher_name
+                ),
+            },
+            publisher: Agent {
+                name: s.publisher_name.clone(),
+                email: (!s.publisher_email.is_empty()).then(|| s.publisher_email.clone()),
+                uri: (!s.publisher_uri.is_empty()).then(|| s.publisher_uri.clone()),
+            },
+            modified: format_rfc3339(modified),
+        }
+    }
+
+    /// Every dataset with at least one published file, as the catalogs and CKAN see it.
+    pub(crate) fn published(&self, stored: &[StoredDataset]) -> Vec<PublishedDataset> {
+        stored
+            .iter()
+            .filter_map(|d| {
+                let def: NewDataset = serde_json::from_value(d.definition.clone()).ok()?;
+                let manifest = self.manifest(&d.id).ok()?;
+                let p = self.describe(d, &def, &manifest);
+                (!p.distributions.is_empty()).then_some(p)
+            })
+            .collect()
+    }
+
+    fn describe(&self, d: &StoredDataset, def: &NewDataset, m: &Manifest) -> PublishedDataset {
+        let landing = format!("{}/opendata/datasets/{}", self.base_url, d.id);
+        let mut distributions = Vec::new();
+        let mut modified = format_rfc3339(d.created_at);
+        for (period, record) in m.periods.iter().rev() {
+            let (version, files, complete) = match (record.versions.last(), &record.running) {
+                (Some(v), _) => (v, &v.files, true),
+                (None, Some(r)) => (r, &r.files, false),
+                (None, None) => continue,
+            };
+            if version.issued > modified {
+                modified = version.issued.clone();
+            }
+            for format in FileFormat::ALL {
+                let Some(file) = files.get(format.extension()) else {
+                    continue;
+                };
+                let name = file_name(&d.id, period, format);
+                let access_url = format!("{landing}/{period}/{name}");
+                let download_url = if complete {
+                    format!("{landing}/{period}/v{}/{name}", version.version)
+                } else {
+                    access_url.clone()
+                };
+                distributions.push(Distribution {
+                    period: period.clone(),
+                    format,
+                    complete,
+                    version: version.version,
+                    access_url,
+                    download_url,
+                    sha256: file.sha256.clone(),
+                    sha1: file.sha1.clone(),
+                    byte_size: file.bytes,
+                    issued: version.issued.clone(),
+                    temporal_start: record.start.clone(),
+                    temporal_end: record.end.clone(),
+                });
+            }
+        }
+        PublishedDataset {
+            id: d.id.clone(),
+            title: Bilingual {
+                da: def.title.da.clone(),
+                en: def.title.en.clone(),
+            },
+            description: Bilingual {
+                da: def.description.da.clone(),
+                en: def.description.en.clone(),
+            },
+            keywords: def.keywords.clone(),
+            themes: def.themes.clone(),
+            licence: def.licence.clone(),
+            update_frequency: def.update_frequency.clone(),
+            publisher: agent(&def.publisher),
+            contact_point: agent(&def.contact_point),
+            spatial: def.spatial.clone(),
+            temporal_start: def
+                .temporal
+                .as_ref()
+                .map(|t| t.from.clone())
+                .or_else(|| m.periods.values().next().map(|r| r.start.clone())),
+            temporal_end: def.temporal.as_ref().and_then(|t| t.to.clone()),
+            issued: format_rfc3339(d.created_at),
+            modified,
+            landing_page: landing,
+            every: def.aggregation.every.clone(),
+            aggregation: def.aggregation.func.clone(),
+            unit: m.unit.clone(),
+            distributions,
+        }
+    }
+
+    /// Publishes a dataset: the periods that are due (`which: None`: every period without a version yet,
+    /// plus the running one) or one period on demand. One run per dataset at a time.
+    pub(crate) async fn publish(
+        &self,
+        state: &AppState,
+        stored: &StoredDataset,
+        which: Option<&str>,
+    ) -> Result<RunReport, Error> {
+        let lock = self.lock(&stored.id);
+        let _guard = lock.lock().await;
+        let now = (state.clock)();
+        let result = self.run(state, stored, which, now).await;
+        let id = stored.id.clone();
+        let dir = self.dataset_dir(&id);
+        let mut manifest = self.manifest(&id)?;
+        manifest.last_run = Some(RunRecord {
+            at: format_rfc3339(now),
+            ok: result.is_ok(),
+            error: result.as_ref().err().map(ToString::to_string),
+        });
+        let report = match result {
+            Ok((outcomes, unit)) => {
+                for o in &outcomes {
+                    o.apply(&mut manifest, now);
+                }
+                if unit.is_some() {
+                    manifest.unit = unit;
+                }
+                let changed = outcomes.iter().any(|o| o.outcome != Outcome::Unchanged);
+                let m = manifest.clone();
+                let written = outcomes.clone();
+                let d = dir.clone();
+                tokio::task::spawn_blocking(move || write_run(&d, &written, &m))
+                    .await
+                    .map_err(|e| Error::Internal {
+                        message: e.to_string(),
+                    })??;
+                Ok((outcomes, changed))
+            }
+            Err(e) => {
+                let m = manifest.clone();
+                tokio::task::spawn_blocking(move || write_manifest(&dir, &m))
+                    .await
+                    .map_err(|e| Error::Internal {
+                        message: e.to_string(),
+                    })??;
+                Err(e)
+            }
+        };
+        let (outcomes, changed) = report?;
+        let ckan = self.push_if_wanted(stored, &mut manifest, changed).await?;
+        let published = self.describe(
+            stored,
+            &serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
+                message: e.to_string(),
+            })?,
+            &manifest,
+        );
+        Ok(RunReport {
+            dataset: stored.id.clone(),
+            at: format_rfc3339(now),
+            periods: outcomes
+                .iter()
+                .map(|o| o.report(&published.landing_page, &stored.id))
+                .collect(),
+            ckan,
+        })
+    }
+
+    async fn push_if_wanted(
+        &self,
+        stored: &StoredDataset,
+        manifest: &mut Manifest,
+        changed: bool,
+    ) -> Result<Option<CkanStatus>, Error> {
+        let def: NewDataset =
+            serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
+                message: e.to_string(),
+            })?;
+        if !def.ckan {
+            return Ok(None);
+        }
+        let Some(ckan) = &self.ckan else {
+            let status = CkanStatus {
+                at: manifest.last_run.as_ref().map(|r| r.at.clone()).unwrap_or_default(),
+                ok: false,
+                error: Some(
+                    "no CKAN site configured: set [opendata.ckan] url and organization, and BYDATA_CKAN_TOKEN".into(),
+                ),
+                report: None,
+            };
+            manifest.ckan = Some(status.clone());
+            self.save_manifest(&stored.id, manifest).await?;
+            return Ok(Some(status));
+        };
+        let last_ok = manifest.ckan.as_ref().is_some_and(|c| c.ok);
+        if !changed && last_ok {
+            return Ok(manifest.ckan.clone());
+        }
+        let published = self.describe(stored, &def, manifest);
+        let at = manifest
+            .last_run
+            .as_ref()
+            .map(|r| r.at.clone())
+            .unwrap_or_default();
+        let status = match ckan.push(&published).await {
+            Ok(report) => {
+                tracing::info!(dataset = %stored.id, "pushed to CKAN");
+                CkanStatus {
+                    at,
+                    ok: true,
+                    error: None,
+                    report: serde_json::to_value(&report).ok(),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(dataset = %stored.id, error = %e, "CKAN push failed; retried at the next run");
+                CkanStatus {
+                    at,
+                    ok: false,
+                    error: Some(e.to_string()),
+                    report: None,
+                }
+            }
+        };
+        manifest.ckan = Some(status.clone());
+        self.save_manifest(&stored.id, manifest).await?;
+        Ok(Some(status))
+    }
+
+    async fn save_manifest(&self, id: &str, manifest: &Manifest) -> Result<(), Error> {
+        let dir = self.dataset_dir(id);
+        let m = manifest.clone();
+        tokio::task::spawn_blocking(move || write_manifest(&dir, &m))
+            .await
+            .map_err(|e| Error::Internal {
+                message: e.to_string(),
+            })?
+    }
+
+    /// Computes the due periods' files (nothing is written here).
+    async fn run(
+        &self,
+        state: &AppState,
+        stored: &StoredDataset,
+        which: Option<&str>,
+        now: UnixNanos,
+    ) -> Result<(Vec<PeriodOutcome>, Option<String>), Error> {
+        let def: NewDataset =
+            serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
+                message: format!("dataset {}: stored definition unreadable: {e}", stored.id),
+            })?;
+        def.check(&self.settings.minimums)?;
+        let spec = Spec::new(&def, stored.created_at)?;
+        let manifest = self.manifest(&stored.id)?;
+        let periods = match which {
+            Some(label) => {
+                let p = Period::parse(label, spec.yearly).ok_or_else(|| {
+                    Error::bad(
+                        "invalid_period",
+                        format!(
+                            "period must look like {}",
+                            if spec.yearly { "2026" } else { "2026-03" }
+                        ),
+                    )
+                })?;
+                if p.start(spec.tz)? > now {
+                    return Err(Error::bad("invalid_period", "that period has not begun"));
+                }
+                vec![p]
+            }
+            None => spec
+                .periods(now)?
+                .into_iter()
+                .filter(|p| {
+                    manifest
+                        .periods
+                        .get(&p.to_string())
+                        .is_none_or(|r| r.versions.is_empty())
+                })
+                .collect(),
+        };
+        let registry = state.registry.clone();
+        let (identifiers, devices) = crate::devices::blocking(move || {
+            Ok((registry.device_identifiers()?, registry.devices()?))
+        })
+        .await?;
+        let identifiers: BTreeSet<String> =
+            identifiers.into_iter().map(|s| s.to_lowercase()).collect();
+        let locations: HashMap<String, Location> = devices
+            .into_iter()
+            .filter_map(|d| Some((d.id.to_string(), d.location?)))
+            .collect();
+        let mut outcomes = Vec::new();
+        let mut unit = None;
+        for period in periods {
+            let start = period.start(spec.tz)?;
+            let end = period.end(spec.tz)?;
+            let complete = now >= end.saturating_add(secs(self.settings.settle_secs));
+            let table = self
+                .table(state, &def, &spec, start, end, now, &locations)
+                .await?;
+            for s in &table.series {
+                for v in s.tags.values() {
+                    if identifiers.contains(&v.to_lowercase()) {
+                        return Err(Error::bad(
+                            "privacy_refused",
+                            format!(
+                                "period {period}: a published tag value is a registered device or radio identifier; remove that tag from selection.publish_tags"
+                            ),
+                        ));
+                    }
+                }
+            }
+            if unit.is_none() {
+                unit = table.series.iter().find_map(|s| s.unit.clone());
+            }
+            let files: Vec<(FileFormat, Vec<u8>)> = FileFormat::ALL
+                .into_iter()
+                .map(|f| (f, table.render(f, &stored.id, &period.to_string())))
+                .collect();
+            let label = period.to_string();
+            let record = manifest.periods.get(&label);
+            let hashes: BTreeMap<String, FileRecord> = files
+                .iter()
+                .map(|(f, bytes)| (f.extension().to_owned(), FileRecord::of(bytes)))
+                .collect();
+            let outcome = if complete {
+                match record.and_then(|r| r.versions.last()) {
+                    Some(v) if v.files == hashes => Outcome::Unchanged,
+                    Some(v) => Outcome::NewVersion(v.version + 1),
+                    None => Outcome::NewVersion(1),
+                }
+            } else {
+                match record.and_then(|r| r.running.as_ref()) {
+                    Some(r) if r.files == hashes => Outcome::Unchanged,
+                    _ => Outcome::Running,
+                }
+            };
+            outcomes.push(PeriodOutcome {
+                period: label,
+                start: time_in(spec.tz, start),
+                end: time_in(spec.tz, end),
+                outcome,
+                files,
+                hashes,
+            });
+        }
+        Ok((outcomes, unit))
+    }
+
+    /// The period's answer after the privacy gate.
+    #[allow(clippy::too_many_arguments)]
+    async fn table(
+        &self,
+        state: &AppState,
+        def: &NewDataset,
+        spec: &Spec,
+        start: UnixNanos,
+        end: UnixNanos,
+        now: UnixNanos,
+        locations: &HashMap<String, Location>,
+    ) -> Result<Table, Error> {
+        let q = Query {
+            filter: SeriesFilter {
+                measurement: Some(spec.measurement.clone()),
+                field: Some(spec.field.clone()),
+                tags: def.selection.tags.clone(),
+            },
+            from: start,
+            to: end,
+            every: Some(spec.every),
+            func: spec.func,
+            group_by: None,
+            tz: spec.tz,
+        };
+        let answer = query::run(&*state.reader, &q).await?;
+        let bounds = query::bucket_bounds(start, end, spec.every, spec.tz)?;
+        let rules = def.rules();
+        let suppress_below = rules.suppress_counts_below.filter(|_| {
+            rules
+                .count_measurements
+                .contains(&def.selection.measurement)
+        });
+        let wanted: BTreeSet<&str> = def.selection.devices.iter().map(String::as_str).collect();
+        let mut series = Vec::new();
+        for s in answer {
+            let device = s.tags.get("device").cloned();
+            if !wanted.is_empty() && !device.as_deref().is_some_and(|d| wanted.contains(d)) {
+                continue;
+            }
+            let mut tags = BTreeMap::new();
+            for key in std::iter::once("domain")
+                .chain(def.selection.publish_tags.iter().map(String::as_str))
+            {
+                if let Some(v) = s.tags.get(key) {
+                    tags.insert(key.to_owned(), v.clone());
+                }
+            }
+            let location = device.as_ref().and_then(|d| locations.get(d)).map(|l| {
+                match rules.location_grid_m {
+                    Some(grid) => privacy::coarsen(*l, grid),
+                    None => *l,
+                }
+            });
+            let public = device
+                .as_deref()
+                .and_then(|d| DeviceId::new(d).ok())
+                .map(|d| self.public_id(&d));
+            // Only buckets that have ended: a bucket still filling is published at the next run.
+            let points = s
+                .points
+                .iter()
+                .zip(bounds.iter().skip(1))
+                .filter(|((t, _), bucket_end)| *t >= start && **bucket_end <= now)
+                .map(|((t, v), _)| {
+                    let shown = match (v, suppress_below) {
+                        (Some(x), Some(below)) => privacy::suppress(*x, below),
+                        (v, _) => *v,
+                    };
+                    let suppressed = v.is_some() && shown.is_none();
+                    (*t, shown, suppressed)
+                })
+                .collect();
+            series.push(PublicSeries {
+                device: public,
+                tags,
+                unit: s.unit.map(|u| u.to_string()),
+                location,
+                points,
+            });
+        }
+        series.sort_by(|a, b| (&a.device, &a.tags).cmp(&(&b.device, &b.tags)));
+        let mut columns: BTreeSet<String> = BTreeSet::new();
+        for s in &series {
+            columns.extend(s.tags.keys().cloned());
+        }
+        Ok(Table {
+            measurement: def.selection.measurement.clone(),
+            field: spec.field.to_string(),
+            every: def.aggregation.every.clone(),
+            func: def.aggregation.func.clone(),
+            tz: spec.tz,
+            columns: columns.into_iter().collect(),
+            series,
+        })
+    }
+}
+
+fn agent(a: &crate::datasets::Agent) -> Agent {
+    Agent {
+        name: a.name.clone(),
+        email: a.email.clone(),
+        uri: a.uri.clone(),
+    }
+}
+
+fn secs(s: u64) -> i64 {
+    i64::try_from(s)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000_000)
+}
+
+fn internal(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Internal {
+        message: format!("{}: {e}", path.display()),
+    }
+}
+
+/// `{id}_{period}.{ext}`: the file name is the same in every version.
+pub(crate) fn file_name(id: &str, period: &str, format: FileFormat) -> String {
+    format!("{id}_{period}.{}", format.extension())
+}
+
+fn load_or_make_secret(path: &Path) -> std::io::Result<[u8; 32]> {
+    match std::fs::read(path) {
+        Ok(bytes) => bytes.as_slice().try_into().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} must hold 32 bytes (the secret behind public device ids)",
+                    path.display()
+                ),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret: [u8; 32] = rand::random();
+            let tmp = path.with_extension("tmp");
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&tmp)?;
+            f.write_all(&secret)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+            Ok(secret)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `path` durably: a temporary file, fsync, rename, fsync of the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("partial");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), Error> {
+    let path = dir.join(MANIFEST);
+    let mut bytes = serde_json::to_vec_pretty(m).map_err(|e| internal(&path, e))?;
+    bytes.push(b'\n');
+    write_atomic(&path, &bytes).map_err(|e| internal(&path, e))
+}
+
+/// Files first, the manifest last: a crash in between leaves files no manifest points at, never the reverse.
+fn write_run(dir: &Path, outcomes: &[PeriodOutcome], m: &Manifest) -> Result<(), Error> {
+    for o in outcomes {
+        let sub = match o.outcome {
+            Outcome::Unchanged => continue,
+            Outcome::Running => "running".to_owned(),
+            Outcome::NewVersion(v) => format!("v{v}"),
+        };
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (format, bytes) in &o.files {
+            let path = dir
+                .join(&o.period)
+                .join(&sub)
+                .join(file_name(&id, &o.period, *format));
+            write_atomic(&path, bytes).map_err(|e| internal(&path, e))?;
+        }
+    }
+    write_manifest(dir, m)
+}
+
+/// What a dataset's definition means for a run.
+#[derive(Debug)]
+struct Spec {
+    measurement: MeasurementName,
+    field: MeasurementName,
+    every: Every,
+    func: AggFn,
+    tz: Tz,
+    /// Periods are years when buckets are a month or more, months otherwise.
+    yearly: bool,
+    from: UnixNanos,
+    to: Option<UnixNanos>,
+}
+
+impl Spec {
+    fn new(def: &NewDataset, created_at: UnixNanos) -> Result<Self, Error> {
+        let bad = |m: String| Error::bad("invalid_dataset", m);
+        let every: Every = def
+            .aggregation
+            .every
+            .parse()
+            .map_err(|e: bydata_store::Error| bad(e.to_string()))?;
+        let tz: Tz = def
+            .time_zone
+            .as_deref()
+            .unwrap_or(crate::query::DEFAULT_TZ)
+            .parse()
+            .map_err(|_| bad("time_zone".into()))?;
+        let (from, to) = match &def.temporal {
+            Some(t) => (
+                bydata_schemas::parse_rfc3339(&t.from).map_err(|e| bad(e.to_string()))?,
+                t.to.as_deref()
+                    .map(bydata_schemas::parse_rfc3339)
+                    .transpose()
+                    .map_err(|e| bad(e.to_string()))?,
+            ),
+            None => (created_at, None),
+        };
+        Ok(Self {
+            measurement: MeasurementName::new(def.selection.measurement.as_str())
+                .map_err(|e| bad(e.to_string()))?,
+            field: MeasurementName::new(
+                def.selection
+                    .field
+                    .as_deref()
+                    .unwrap_or(SeriesKey::DEFAULT_FIELD),
+            )
+            .map_err(|e| bad(e.to_string()))?,
+            every,
+            func: def
+                .aggregation
+                .func
+                .parse()
+                .map_err(|e: bydata_store::Error| bad(e.to_string()))?,
+            tz,
+            yearly: every.approximate_secs() >= 28 * 86_400,
+            from,
+            to,
+        })
+    }
+
+    /// The periods from the dataset's start up to now (or its end), newest last, at most
+    /// `MAX_PERIODS_PER_RUN` (the newest).
+    fn periods(&self, now: UnixNanos) -> Result<Vec<Period>, Error> {
+        let last = self.to.map_or(now, |to| to.saturating_sub(1).min(now));
+        if last < self.from {
+            return Ok(Vec::new());
+        }
+        let mut p = Period::containing(self.from, self.tz, self.yearly);
+        let stop = Period::containing(last, self.tz, self.yearly);
+        let mut out = Vec::new();
+        while p <= stop {
+            out.push(p);
+            p = p.next();
+        }
+        let skip = out.len().saturating_sub(MAX_PERIODS_PER_RUN);
+        Ok(out.split_off(skip))
+    }
+}
+
+/// A month (`2026-03`) or a year (`2026`) in the dataset's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Period {
+    year: i32,
+    month: Option<u32>,
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.month {
+            Some(m) => write!(f, "{:04}-{m:02}", self.year),
+            None => write!(f, "{:04}", self.year),
+        }
+    }
+}
+
+impl Period {
+    fn containing(t: UnixNanos, tz: Tz, yearly: bool) -> Period {
+        let local = tz.timestamp_nanos(t);
+        Period {
+            year: local.year(),
+            month: (!yearly).then(|| local.month()),
+        }
+    }
+
+    fn parse(s: &str, yearly: bool) -> Option<Period> {
+        let year = |y: &str| {
+            (y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| y.parse::<i32>().ok())
+                .flatten()
+                .filter(|y| (2000..=9998).contains(y))
+        };
+        if yearly {
+            return Some(Period {
+                year: year(s)?,
+                month: None,
+            });
+        }
+        let (y, m) = s.split_once('-')?;
+        let month = (m.len() == 2)
+            .then(|| m.parse::<u32>().ok())
+            .flatten()
+            .filter(|m| (1..=12).contains(m))?;
+        Some(Period {
+            year: year(y)?,
+            month: Some(month),
+        })
+    }
+
+    fn next(self) -> Period {
+        match self.month {
+            Some(12) => Period {
+                year: self.year + 1,
+                month: Some(1),
+            },
+            Some(m) => Period {
+                year: self.year,
+                month: Some(m + 1),
+            },
+            None => Period {
+                year: self.year + 1,
+                month: None,
+            },
+        }
+    }
+
+    fn start(self, tz: Tz) -> Result<UnixNanos, Error> {
+        tz.with_ymd_and_hms(self.year, self.month.unwrap_or(1), 1, 0, 0, 0)
+            .earliest()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .ok_or_else(|| Error::bad("invalid_period", format!("{self}: no such local time")))
+    }
+
+    fn end(self, tz: Tz) -> Result<UnixNanos, Error> {
+        self.next().start(tz)
+    }
+}
+
+/// One published series: no device id, only its public id.
+#[derive(Debug)]
+struct PublicSeries {
+    device: Option<String>,
+    tags: BTreeMap<String, String>,
+    unit: Option<String>,
+    location: Option<Location>,
+    /// Bucket start, value (`None`: empty or suppressed), suppressed.
+    points: Vec<(UnixNanos, Option<f64>, bool)>,
+}
+
+/// A period's answer after the gate, ready to render.
+#[derive(Debug)]
+struct Table {
+    measurement: String,
+    field: String,
+    every: String,
+    func: String,
+    tz: Tz,
+    columns: Vec<String>,
+    series: Vec<PublicSeries>,
+}
+
+impl Table {
+    fn render(&self, format: FileFormat, id: &str, period: &str) -> Vec<u8> {
+        match format {
+            FileFormat::Csv => self.csv().into_bytes(),
+            FileFormat::Json => self.json(id, period),
+            FileFormat::Geojson => self.geojson(id, period),
+        }
+    }
+
+    /// RFC 4180: `time,device,{columns},measurement,value,unit,suppressed`, one row per series and bucket.
+    fn csv(&self) -> String {
+        let mut out = String::from("time,device");
+        for c in &self.columns {
+            out.push(',');
+            out.push_str(&csv_field(c, ','));
+        }
+        out.push_str(",measurement,value,unit,suppressed\r\n");
+        for s in &self.series {
+            for (t, v, suppressed) in &s.points {
+                out.push_str(&time_in(self.tz, *t));
+                out.push(',');
+                out.push_str(s.device.as_deref().unwrap_or(""));
+                for c in &self.columns {
+                    out.push(',');
+                    out.push_str(&csv_field(s.tags.get(c).map_or("", String::as_str), ','));
+                }
+                out.push(',');
+                out.push_str(&self.measurement);
+                out.push(',');
+                if let Some(v) = v {
+                    out.push_str(&v.to_string());
+                }
+                out.push(',');
+                out.push_str(&csv_field(s.unit.as_deref().unwrap_or(""), ','));
+                out.push(',');
+                out.push_str(if *suppressed { "true" } else { "false" });
+                out.push_str("\r\n");
+            }
+        }
+        out
+    }
+
+    fn header(&self, id: &str, period: &str) -> Value {
+        json!({
+            "dataset": id,
+            "period": period,
+            "measurement": self.measurement,
+            "field": self.field,
+            "every": self.every,
+            "fn": self.func,
+            "time_zone": self.tz.name(),
+        })
+    }
+
+    fn json(&self, id: &str, period: &str) -> Vec<u8> {
+        let mut doc = self.header(id, period);
+        doc["series"] = self
+            .series
+            .iter()
+            .map(|s| {
+                json!({
+                    "device": s.device,
+                    "tags": s.tags,
+                    "unit": s.unit,
+                    "values": s.points.iter().map(|(t, v, suppressed)| {
+                        let mut p = json!({"time": time_in(self.tz, *t), "value": v});
+                        if *suppressed {
+                            p["suppressed"] = json!(true);
+                        }
+                        p
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        finish(&doc)
+    }
+
+    /// RFC 7946: one feature per series, the device's (gated) location with the period's latest value.
+    fn geojson(&self, id: &str, period: &str) -> Vec<u8> {
+        let features: Vec<Value> = self
+            .series
+            .iter()
+            .filter(|s| s.device.is_some())
+            .map(|s| {
+                let latest = s
+                    .points
+                    .iter()
+                    .rev()
+                    .find(|(_, v, sup)| v.is_some() || *sup);
+                let mut props = json!({
+                    "device": s.device,
+                    "measurement": self.measurement,
+                    "unit": s.unit,
+                    "time": latest.map(|(t, _, _)| time_in(self.tz, *t)),
+                    "value": latest.and_then(|(_, v, _)| *v),
+                });
+                if latest.is_some_and(|(_, _, sup)| *sup) {
+                    props["suppressed"] = json!(true);
+                }
+                for (k, v) in &s.tags {
+                    props[k] = json!(v);
+                }
+                json!({
+                    "type": "Feature",
+                    "geometry": s.location.map(|l| json!({
+                        "type": "Point",
+                        "coordinates": [round7(l.lon()), round7(l.lat())],
+                    })),
+                    "properties": props,
+                })
+            })
+            .collect();
+        let mut doc = json!({"type": "FeatureCollection", "features": features});
+        doc["bydata"] = self.header(id, period);
+        finish(&doc)
+    }
+}
+
+/// RFC 7946 §11.2: seven decimals (about 1 cm) is more than any sensor's position is worth.
+fn round7(x: f64) -> f64 {
+    (x * 1e7).round() / 1e7
+}
+
+fn finish(doc: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(doc).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// What a dataset's manifest (`opendata/{id}/manifest.json`) records.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    #[serde(default)]
+    pub(crate) periods: BTreeMap<String, PeriodRecord>,
+    #[serde(default)]
+    pub(crate) unit: Option<String>,
+    #[serde(default)]
+    pub(crate) last_run: Option<RunRecord>,
+    #[serde(default)]
+    pub(crate) ckan: Option<CkanStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PeriodRecord {
+    pub(crate) start: String,
+    pub(crate) end: String,
+    /// The running period's files (replaced at each run), until it is complete.
+    #[serde(default)]
+    pub(crate) running: Option<VersionRecord>,
+    /// Versions of the complete period, oldest first.
+    #[serde(default)]
+    pub(crate) versions: Vec<VersionRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct VersionRecord {
+    /// 0 for a running period.
+    pub(crate) version: u32,
+    pub(crate) issued: String,
+    pub(crate) files: BTreeMap<String, FileRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileRecord {
+    pub(crate) sha256: String,
+    /// For DCAT-AP-DK's `spdx:checksum` (SHA-1 only).
+    #[serde(default)]
+    pub(crate) sha1: String,
+    pub(crate) bytes: u64,
+}
+
+impl FileRecord {
+    fn of(bytes: &[u8]) -> Self {
+        Self {
+            sha256: hex::encode(Sha256::digest(bytes)),
+            sha1: hex::encode(sha1::Sha1::digest(bytes)),
+            bytes: bytes.len() as u64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunRecord {
+    pub(crate) at: String,
+    pub(crate) ok: bool,
+    #[serde(default)]
+    pub(crate) error: Option<String>,
+}
+
+/// The last push to CKAN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CkanStatus {
+    pub(crate) at: String,
+    pub(crate) ok: bool,
+    #[serde(default)]
+    pub(crate) error: Option<String>,
+    #[serde(default)]
+    pub(crate) report: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Unchanged,
+    Running,
+    NewVersion(u32),
+}
+
+#[derive(Debug, Clone)]
+struct PeriodOutcome {
+    period: String,
+    start: String,
+    end: String,
+    outcome: Outcome,
+    files: Vec<(FileFormat, Vec<u8>)>,
+    hashes: BTreeMap<String, FileRecord>,
+}
+
+impl PeriodOutcome {
+    fn apply(&self, m: &mut Manifest, now: UnixNanos) {
+        let record = m
+            .periods
+            .entry(self.period.clone())
+            .or_insert_with(|| PeriodRecord {
+                start: self.start.clone(),
+                end: self.end.clone(),
+                running: None,
+                versions: Vec::new(),
+            });
+        let version = |v| VersionRecord {
+            version: v,
+            issued: format_rfc3339(now),
+            files: self.hashes.clone(),
+        };
+        match self.outcome {
+            Outcome::Unchanged => {}
+            Outcome::Running => record.running = Some(version(0)),
+            Outcome::NewVersion(v) => {
+                record.running = None;
+                record.versions.push(version(v));
+            }
+        }
+    }
+
+    fn report(&self, landing: &str, id: &str) -> PeriodReport {
+        PeriodReport {
+            period: self.period.clone(),
+            outcome: match self.outcome {
+                Outcome::Unchanged => "unchanged",
+                Outcome::Running => "running",
+                Outcome::NewVersion(_) => "new_version",
+            },
+            version: match self.outcome {
+                Outcome::NewVersion(v) => Some(v),
+                _ => None,
+            },
+            files: self
+                .files
+                .iter()
+                .map(|(f, _)| {
+                    let name = file_name(id, &self.period, *f);
+                    let h = &self.hashes[f.extension()];
+                    FileReport {
+                        format: *f,
+                        url: format!("{landing}/{}/{name}", self.period),
+                        sha256: h.sha256.clone(),
+                        bytes: h.bytes,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What one run did (the answer of `POST /api/v1/datasets/{id}/publish`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RunReport {
+    pub(crate) dataset: String,
+    pub(crate) at: String,
+    pub(crate) periods: Vec<PeriodReport>,
+    pub(crate) ckan: Option<CkanStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PeriodReport {
+    pub(crate) period: String,
+    /// `new_version`, `unchanged` or `running` (a period still open, its files replaced).
+    pub(crate) outcome: &'static str,
+    pub(crate) version: Option<u32>,
+    pub(crate) files: Vec<FileReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FileReport {
+    pub(crate) format: FileFormat,
+    pub(crate) url: String,
+    pub(crate) sha256: String,
+    pub(crate) bytes: u64,
+}
+
+/// Runs every due dataset every `schedule_secs` until cancelled. A dataset is due when it has never run or
+/// its update frequency has passed since its last run.
+pub async fn run_scheduler(state: AppState, cancel: tokio_util::sync::CancellationToken) {
+    let tick = std::time::Duration::from_secs(state.opendata.settings.schedule_secs.max(1));
+    loop {
+        let registry = state.registry.clone();
+        match crate::devices::blocking(move || registry.datasets()).await {
+            Ok(all) => {
+                for d in all {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    if !due(&state, &d) {
+                        continue;
+                    }
+                    if let Err(e) = state.opendata.publish(&state, &d, None).await {
+                        tracing::warn!(dataset = %d.id, error = %e, "publication refused or failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list datasets to publish"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+fn due(state: &AppState, d: &StoredDataset) -> bool {
+    let Ok(m) = state.opendata.manifest(&d.id) else {
+        return false;
+    };
+    let Some(last) = m
+        .last_run
+        .and_then(|r| bydata_schemas::parse_rfc3339(&r.at).ok())
+    else {
+        return true;
+    };
+    let every: u64 = match d.definition["update_frequency"].as_str() {
+        Some("CONT") => 300,
+        Some("HOURLY") => 3_600,
+        Some("DAILY") => 86_400,
+        Some("WEEKLY") => 7 * 86_400,
+        Some("MONTHLY") => 30 * 86_400,
+        Some("QUARTERLY") => 91 * 86_400,
+        _ => 365 * 86_400,
+    };
+    (state.clock)() >= last.saturating_add(secs(every))
+}

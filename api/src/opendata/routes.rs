@@ -1,0 +1,293 @@
+//! The public side of open data (no token): the catalogs, each dataset's page of files, and the files.
+use super::publish::file_name;
+use crate::devices::blocking;
+use crate::{AppState, Error};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bydata_store::StoredDataset;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+async fn datasets(state: &AppState) -> Result<Vec<StoredDataset>, Error> {
+    let registry = state.registry.clone();
+    blocking(move || registry.datasets()).await
+}
+
+fn json_response(content_type: &'static str, doc: &Value) -> Response {
+    let mut body = serde_json::to_vec_pretty(doc).unwrap_or_default();
+    body.push(b'\n');
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CatalogParams {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn published(
+    state: &AppState,
+) -> Result<
+    (
+        super::model::CatalogInfo,
+        Vec<super::model::PublishedDataset>,
+    ),
+    Error,
+> {
+    let all = datasets(state).await?;
+    let od = state.opendata.clone();
+    let published = tokio::task::spawn_blocking(move || od.published(&all))
+        .await
+        .map_err(|e| Error::Internal {
+            message: e.to_string(),
+        })?;
+    let modified = published
+        .iter()
+        .map(|d| d.modified.clone())
+        .max()
+        .and_then(|m| bydata_schemas::parse_rfc3339(&m).ok())
+        .unwrap_or(0);
+    Ok((state.opendata.catalog_info(modified), published))
+}
+
+/// `GET /opendata/catalog`: DCAT-AP-DK as JSON-LD, or Turtle with `?format=ttl` or `Accept: text/turtle`.
+#[utoipa::path(
+    get,
+    path = "/opendata/catalog",
+    operation_id = "opendata_catalog",
+    tag = "opendata",
+    summary = "The open-data catalog in DCAT-AP-DK (JSON-LD; Turtle with format=ttl)",
+    params(("format" = Option<String>, Query, description = "`jsonld` (default) or `ttl`")),
+    responses((status = 200, description = "The catalog", body = Object)),
+)]
+pub(crate) async fn catalog(
+    State(state): State<AppState>,
+    Query(params): Query<CatalogParams>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let (info, published) = published(&state).await?;
+    let turtle = match params.format.as_deref() {
+        Some("ttl" | "turtle") => true,
+        Some("jsonld" | "json-ld") | None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/turtle")),
+        Some(other) => {
+            return Err(Error::bad(
+                "invalid_parameter",
+                format!("format: {other:?} is not jsonld or ttl"),
+            ));
+        }
+    };
+    if turtle {
+        let body = super::dcat::catalog_turtle(&info, &published);
+        return Ok(([(header::CONTENT_TYPE, "text/turtle; charset=utf-8")], body).into_response());
+    }
+    Ok(json_response(
+        "application/ld+json",
+        &super::dcat::catalog_jsonld(&info, &published),
+    ))
+}
+
+/// `GET /opendata/data.json`: the catalog in the shape Open Data DK harvests from OS2iot.
+#[utoipa::path(
+    get,
+    path = "/opendata/data.json",
+    operation_id = "opendata_data_json",
+    tag = "opendata",
+    summary = "The catalog as data.json (the shape Open Data DK harvests from OS2iot)",
+    responses((status = 200, description = "The catalog", body = Object)),
+)]
+pub(crate) async fn data_json(State(state): State<AppState>) -> Result<Response, Error> {
+    let (info, published) = published(&state).await?;
+    Ok(json_response(
+        "application/json",
+        &super::datajson::data_json(&info, &published),
+    ))
+}
+
+/// `GET /opendata/datasets/{id}`: a dataset's metadata and every period's files, versions and checksums.
+#[utoipa::path(
+    get,
+    path = "/opendata/datasets/{id}",
+    operation_id = "opendata_dataset",
+    tag = "opendata",
+    summary = "A published dataset: metadata, periods, versions, file URLs and SHA-256 checksums",
+    params(("id" = String, Path, description = "Dataset id")),
+    responses(
+        (status = 200, description = "The dataset", body = Object),
+        (status = 404, description = "No such published dataset", body = crate::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn dataset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let (_, published) = published(&state).await?;
+    let not_found = || Error::NotFound {
+        what: "published dataset",
+        id: id.chars().take(64).collect(),
+    };
+    let d = published
+        .into_iter()
+        .find(|d| d.id == id)
+        .ok_or_else(not_found)?;
+    let manifest = state.opendata.manifest(&id)?;
+    let periods: Vec<Value> = manifest
+        .periods
+        .iter()
+        .rev()
+        .map(|(period, r)| {
+            let files = |version: Option<u32>, files: &std::collections::BTreeMap<String, super::publish::FileRecord>| {
+                super::model::FileFormat::ALL
+                    .into_iter()
+                    .filter_map(|f| {
+                        let rec = files.get(f.extension())?;
+                        let name = file_name(&id, period, f);
+                        let url = match version {
+                            Some(v) => format!("{}/{period}/v{v}/{name}", d.landing_page),
+                            None => format!("{}/{period}/{name}", d.landing_page),
+                        };
+                        Some(json!({
+                            "format": f, "media_type": f.media_type(), "url": url,
+                            "sha256": rec.sha256, "bytes": rec.bytes,
+                        }))
+                    })
+                    .collect::<Vec<_>>()
+            };
+            json!({
+                "period": period,
+                "start": r.start,
+                "end": r.end,
+                "complete": !r.versions.is_empty(),
+                "current": match (r.versions.last(), &r.running) {
+                    (Some(v), _) => json!({"version": v.version, "issued": v.issued, "files": files(None, &v.files)}),
+                    (None, Some(run)) => json!({"version": null, "issued": run.issued, "files": files(None, &run.files)}),
+                    (None, None) => Value::Null,
+                },
+                "versions": r.versions.iter().map(|v| json!({
+                    "version": v.version, "issued": v.issued, "files": files(Some(v.version), &v.files),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut doc = serde_json::to_value(&d).map_err(|e| Error::Internal {
+        message: e.to_string(),
+    })?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.remove("distributions");
+        obj.insert("periods".into(), json!(periods));
+        obj.insert(
+            "catalog".into(),
+            json!(format!("{}/opendata/catalog", state.opendata.base_url())),
+        );
+    }
+    Ok(json_response("application/json", &doc))
+}
+
+/// `GET /opendata/datasets/{id}/{period}/{file}`: a period's current file.
+#[utoipa::path(
+    get,
+    path = "/opendata/datasets/{id}/{period}/{file}",
+    operation_id = "opendata_file",
+    tag = "opendata",
+    summary = "A period's current file (the newest version, or the running period's file)",
+    params(
+        ("id" = String, Path, description = "Dataset id"),
+        ("period" = String, Path, description = "`2026-03` or `2026`"),
+        ("file" = String, Path, description = "`{id}_{period}.csv`, `.json` or `.geojson`"),
+    ),
+    responses(
+        (status = 200, description = "The file; its SHA-256 is in the ETag"),
+        (status = 404, description = "No such file", body = crate::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn current_file(
+    State(state): State<AppState>,
+    Path((id, period, file)): Path<(String, String, String)>,
+) -> Result<Response, Error> {
+    serve(&state, &id, &period, None, &file).await
+}
+
+/// `GET /opendata/datasets/{id}/{period}/v{n}/{file}`: one version, never changed.
+#[utoipa::path(
+    get,
+    path = "/opendata/datasets/{id}/{period}/{version}/{file}",
+    operation_id = "opendata_file_version",
+    tag = "opendata",
+    summary = "One version of a period's file (immutable)",
+    params(
+        ("id" = String, Path, description = "Dataset id"),
+        ("period" = String, Path, description = "`2026-03` or `2026`"),
+        ("version" = String, Path, description = "`v1`, `v2`, …"),
+        ("file" = String, Path, description = "`{id}_{period}.csv`, `.json` or `.geojson`"),
+    ),
+    responses(
+        (status = 200, description = "The file; its SHA-256 is in the ETag"),
+        (status = 404, description = "No such file", body = crate::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn version_file(
+    State(state): State<AppState>,
+    Path((id, period, version, file)): Path<(String, String, String, String)>,
+) -> Result<Response, Error> {
+    let v = version
+        .strip_prefix('v')
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or_else(|| Error::NotFound {
+            what: "file version",
+            id: version.chars().take(16).collect(),
+        })?;
+    serve(&state, &id, &period, Some(v), &file).await
+}
+
+async fn serve(
+    state: &AppState,
+    id: &str,
+    period: &str,
+    version: Option<u32>,
+    name: &str,
+) -> Result<Response, Error> {
+    let not_found = || Error::NotFound {
+        what: "file",
+        id: format!("{id}/{period}/{name}").chars().take(128).collect(),
+    };
+    // Only files of datasets that still exist.
+    let registry = state.registry.clone();
+    let wanted = id.to_owned();
+    if blocking(move || registry.dataset(&wanted)).await?.is_none() {
+        return Err(not_found());
+    }
+    let (path, format, record, immutable) = state
+        .opendata
+        .file(id, period, version, name)
+        .ok_or_else(not_found)?;
+    let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Internal {
+        message: format!("{}: {e}", path.display()),
+    })?;
+    let mut response = Response::new(Body::from(bytes));
+    let h = response.headers_mut();
+    let content_type = match format {
+        super::model::FileFormat::Csv => "text/csv; charset=utf-8; header=present",
+        other => other.media_type(),
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", record.sha256)) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "public, max-age=300"
+        }),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    Ok((StatusCode::OK, response).into_response())
+}
