@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../api/tests/fake_ckan/mod.rs"]
+mod fake_ckan;
 
 use common::{ADMIN, Bydata, Mqtt};
 use serde_json::{Value, json};
@@ -496,5 +498,81 @@ async fn the_scheduler_publishes_the_running_period() {
             .unwrap()
             .contains("no CKAN site configured"),
         "{status}"
+    );
+}
+
+/// A dataset with `"ckan": true` is pushed after its run to the configured CKAN site (a fake speaking the
+/// Action API over TCP, `api/tests/fake_ckan`): the package and one resource per file, with the SHA-256; the
+/// status says so; a run that changes nothing pushes nothing; the token is in no log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publication_is_pushed_to_ckan() {
+    let (fake, ckan_url) = fake_ckan::Fake::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let config = prepare(&dir);
+    std::fs::write(
+        &config,
+        format!(
+            "[opendata]\npublic_url = \"{PUBLIC_URL}\"\nschedule_secs = 3600\n[opendata.ckan]\nurl = \"{ckan_url}\"\norganization = \"{}\"\n",
+            fake_ckan::ORG
+        ),
+    )
+    .unwrap();
+    let b = Bydata::start_with_env(
+        &dir,
+        &["--config", &config],
+        &[("BYDATA_CKAN_TOKEN", fake_ckan::TOKEN)],
+    )
+    .await;
+    let password = b.onboard(COUNTERS[0], json!({"zone": "dokk1"})).await;
+    send_counts(&b, COUNTERS[0], &password, 1.0).await;
+    b.wait_status(COUNTERS[0], "the counts", |s| s["decoded"] == 1)
+        .await;
+    let mut d = people_dataset("people-dokk1", json!({}));
+    d["ckan"] = json!(true);
+    let (code, body) = b.post("/api/v1/datasets", ADMIN, &d).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, run) = b
+        .post("/api/v1/datasets/people-dokk1/publish", ADMIN, &json!({}))
+        .await;
+    assert_eq!(code, 200, "{run}");
+    assert_eq!(run["ckan"]["ok"], true, "{run}");
+    assert_eq!(run["ckan"]["report"]["package"], "created", "{run}");
+    let package = fake
+        .package("people-dokk1")
+        .expect("the package was created");
+    assert_eq!(package["title"], "Personer ved Dokk1");
+    let resources = package["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 3, "{package}");
+    for (r, f) in resources
+        .iter()
+        .zip(run["periods"][0]["files"].as_array().unwrap())
+    {
+        assert_eq!(r["url"], f["url"]);
+        assert_eq!(r["hash"], f["sha256"]);
+    }
+    assert_no_identifier("the CKAN package", package.to_string().as_bytes());
+    let (_, status) = b.get("/api/v1/datasets/people-dokk1", ADMIN).await;
+    assert_eq!(status["publication"]["ckan"]["ok"], true, "{status}");
+
+    // Nothing changed: nothing is written to CKAN.
+    fake.clear_log();
+    let (code, again) = b
+        .post(
+            "/api/v1/datasets/people-dokk1/publish",
+            ADMIN,
+            &json!({"period": "2026-03"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{again}");
+    assert!(fake.writes().is_empty(), "{:?}", fake.actions());
+    assert!(
+        fake.log()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some(fake_ckan::TOKEN))
+    );
+    assert!(
+        !b.log().contains(fake_ckan::TOKEN),
+        "the CKAN token was logged"
     );
 }

@@ -68,6 +68,10 @@ impl Bydata {
     }
 
     pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Bydata {
+        Self::start_with_env(data_dir, extra, &[]).await
+    }
+
+    pub async fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Bydata {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mqtt = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let lorawan = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
@@ -85,6 +89,7 @@ impl Bydata {
             .arg(lorawan.to_string())
             .args(extra)
             .env("BYDATA_ADMIN_TOKEN", ADMIN)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,rumqttd=off")
             .stdout(Stdio::null())
             .stderr(log_file)
