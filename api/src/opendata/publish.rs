@@ -1295,3 +1295,110 @@ fn due(state: &AppState, d: &StoredDataset) -> bool {
     };
     (state.clock)() >= last.saturating_add(secs(every))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cph() -> Tz {
+        crate::query::DEFAULT_TZ.parse().expect("zone")
+    }
+
+    #[test]
+    fn periods_are_local_months_or_years() {
+        let march = Period::parse("2026-03", false).expect("month");
+        assert_eq!(march.to_string(), "2026-03");
+        let start = march.start(cph()).expect("start");
+        let end = march.end(cph()).expect("end");
+        assert_eq!(time_in(cph(), start), "2026-03-01T00:00:00+01:00");
+        assert_eq!(time_in(cph(), end), "2026-04-01T00:00:00+02:00");
+        // 31 days less the hour lost on 29 March.
+        assert_eq!((end - start) / 3_600_000_000_000, 743);
+        let december = Period::parse("2026-12", false).expect("month");
+        assert_eq!(december.next().to_string(), "2027-01");
+        assert_eq!(
+            Period::parse("2026", true)
+                .expect("year")
+                .next()
+                .to_string(),
+            "2027"
+        );
+        for bad in [
+            "2026-3",
+            "2026-13",
+            "2026-00",
+            "26-03",
+            "2026-03-01",
+            "1999-01",
+            "+026-03",
+            "",
+        ] {
+            assert_eq!(Period::parse(bad, false), None, "{bad}");
+        }
+        assert_eq!(Period::parse("2026-03", true), None);
+    }
+
+    #[test]
+    fn the_periods_of_a_run_run_from_the_start_to_now_or_the_end() {
+        let spec = |from: &str, to: Option<&str>, yearly| Spec {
+            measurement: MeasurementName::new("x").expect("name"),
+            field: MeasurementName::new("value").expect("name"),
+            every: "1h".parse().expect("every"),
+            func: AggFn::Mean,
+            tz: cph(),
+            yearly,
+            from: bydata_schemas::parse_rfc3339(from).expect("from"),
+            to: to.map(|t| bydata_schemas::parse_rfc3339(t).expect("to")),
+        };
+        let now = bydata_schemas::parse_rfc3339("2026-11-22T12:00:00Z").expect("now");
+        let labels = |s: &Spec| -> Vec<String> {
+            s.periods(now)
+                .expect("periods")
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            labels(&spec("2026-09-15T00:00:00Z", None, false)),
+            ["2026-09", "2026-10", "2026-11"]
+        );
+        // `to` is exclusive: a dataset ending at April's first instant covers March only.
+        assert_eq!(
+            labels(&spec(
+                "2026-03-01T00:00:00+01:00",
+                Some("2026-04-01T00:00:00+02:00"),
+                false
+            )),
+            ["2026-03"]
+        );
+        assert_eq!(
+            labels(&spec("2024-06-01T00:00:00Z", None, true)),
+            ["2024", "2025", "2026"]
+        );
+        assert!(labels(&spec("2027-01-01T00:00:00Z", None, false)).is_empty());
+        // Never more than ten years of months in one run: the newest.
+        let long = spec("2000-01-01T00:00:00Z", None, false);
+        let all = labels(&long);
+        assert_eq!(all.len(), MAX_PERIODS_PER_RUN);
+        assert_eq!(all.last().map(String::as_str), Some("2026-11"));
+    }
+
+    proptest! {
+        /// A period in a request is outside input: any text parses or is refused, and what parses prints back.
+        #[test]
+        fn any_period_text_parses_or_is_refused(s in "\\PC{0,12}", yearly: bool) {
+            if let Some(p) = Period::parse(&s, yearly) {
+                prop_assert_eq!(p.to_string(), s.clone());
+                prop_assert!(p.start(cph()).is_ok());
+                prop_assert!(p.end(cph()).expect("end") > p.start(cph()).expect("start"));
+            }
+        }
+
+        #[test]
+        fn well_formed_months_round_trip(y in 2000i32..9998, m in 1u32..=12) {
+            let s = format!("{y:04}-{m:02}");
+            prop_assert_eq!(Period::parse(&s, false).map(|p| p.to_string()), Some(s));
+        }
+    }
+}
