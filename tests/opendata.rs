@@ -15,8 +15,9 @@ use std::path::Path;
 const PUBLIC_URL: &str = "https://data.example.dk";
 /// Distinctive identifiers, so a scan of the published bytes cannot match by accident.
 const COUNTERS: [&str; 2] = ["cnt-dokk1-qx7f", "cnt-dokk1-zw3k"];
-/// The counters' radio serials, kept as a tag; the first is also the DevEUI of a registered LoRaWAN device.
-const SERIALS: [&str; 2] = [LORA_DEV_EUI, "a84041000181f00d"];
+/// The counters' radio serials, kept as a `label` tag as migrated fleets often do; the first is the DevEUI of a
+/// registered LoRaWAN device written the way a vendor's sticker shows it.
+const SERIALS: [&str; 2] = ["A8-40-41-00-01-81-C0-DE", "a84041000181f00d"];
 const LORA_DEV_EUI: &str = "a84041000181c0de";
 const LORA_DEV_ADDR: &str = "26011bcd";
 const GATEWAY_EUI: &str = "b827ebfffe61c0fe";
@@ -132,6 +133,7 @@ fn assert_no_identifier(what: &str, bytes: &[u8]) {
         LORA_DEV_ADDR,
         GATEWAY_EUI,
         "lora-meter-9q",
+        "a8404100",
     ]) {
         assert!(
             !text.contains(&id.to_lowercase()),
@@ -152,7 +154,7 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     let mut passwords = Vec::new();
     for (i, id) in COUNTERS.iter().enumerate() {
         let password = b
-            .onboard(id, json!({"zone": "dokk1", "serial": SERIALS[i]}))
+            .onboard(id, json!({"zone": "dokk1", "label": SERIALS[i]}))
             .await;
         send_counts(&b, id, &password, (i + 1) as f64).await;
         passwords.push(password);
@@ -215,14 +217,39 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
             .contains("dev_eui"),
         "{body}"
     );
-    // A tag whose values are DevEUIs under another name is caught when the run looks at what it would publish.
+    for (name, extra, says) in [
+        (
+            "people-sum",
+            json!({"privacy": {"location_grid_m": 250}}),
+            "count_measurements",
+        ),
+        (
+            "people-serial",
+            json!({"selection": {"measurement": "people", "publish_tags": ["Serial-Number"]}}),
+            "Serial-Number",
+        ),
+        (
+            "people-weekly",
+            json!({"aggregation": {"every": "1w", "fn": "sum"}}),
+            "straddle",
+        ),
+    ] {
+        let (code, body) = b
+            .post("/api/v1/datasets", ADMIN, &people_dataset(name, extra))
+            .await;
+        assert_eq!(code, 400, "{name}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{name}: {body}");
+    }
+    // A tag whose values are DevEUIs under another name and in another spelling is caught when the run looks
+    // at what it would publish.
     let (code, body) = b
         .post(
             "/api/v1/datasets",
             ADMIN,
             &people_dataset(
                 "people-serials",
-                json!({"selection": {"measurement": "people", "publish_tags": ["serial"]}}),
+                json!({"selection": {"measurement": "people", "publish_tags": ["label"]}}),
             ),
         )
         .await;
@@ -349,7 +376,15 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
         .await;
     assert_eq!(code, 200, "{again}");
     assert_eq!(again["periods"][0]["outcome"], "unchanged");
-    assert_eq!(again["periods"][0]["files"], periods[0]["files"]);
+    let checksums = |run: &Value| -> Vec<(Value, Value)> {
+        run["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["sha256"].clone(), f["bytes"].clone()))
+            .collect()
+    };
+    assert_eq!(checksums(&again["periods"][0]), checksums(&periods[0]));
 
     // The catalogs list the dataset and its files; nothing public names a device.
     let (code, catalog, headers) = fetch(&b, "/opendata/catalog").await;
@@ -423,6 +458,43 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
         late["periods"][0]["files"][0]["sha256"],
         hex::encode(Sha256::digest(&current))
     );
+
+    // Nothing outside the dataset's temporal coverage is published, even on demand.
+    let (code, body) = b
+        .post(
+            "/api/v1/datasets/people-dokk1/publish",
+            ADMIN,
+            &json!({"period": "2026-04"}),
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("temporal coverage")
+    );
+
+    // Deleting a dataset withdraws its files; the same id defined again starts with none.
+    let (code, _) = b.delete("/api/v1/datasets/people-dokk1", ADMIN).await;
+    assert_eq!(code, 204);
+    assert!(!dir.join("opendata/people-dokk1").exists());
+    let (code, _, _) = fetch(
+        &b,
+        "/opendata/datasets/people-dokk1/2026-03/v1/people-dokk1_2026-03.csv",
+    )
+    .await;
+    assert_eq!(code, 404);
+    let (code, body) = b
+        .post(
+            "/api/v1/datasets",
+            ADMIN,
+            &people_dataset("people-dokk1", json!({})),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, _, _) = fetch(&b, "/opendata/datasets/people-dokk1").await;
+    assert_eq!(code, 404, "a new dataset shows no old files");
     b.terminate().await;
 }
 
@@ -489,7 +561,16 @@ async fn the_scheduler_publishes_the_running_period() {
     assert_no_identifier("the running file", &bytes);
     assert!(!String::from_utf8_lossy(&bytes).contains("meter-hq-4x"));
 
-    let (_, status) = b.get("/api/v1/datasets/energy-hq", ADMIN).await;
+    // The push follows the run: its status appears a moment after the files.
+    let status = common::eventually(
+        std::time::Duration::from_secs(30),
+        "the CKAN status",
+        || async {
+            let (_, status) = b.get("/api/v1/datasets/energy-hq", ADMIN).await;
+            (!status["publication"]["ckan"].is_null()).then_some(status)
+        },
+    )
+    .await;
     assert_eq!(status["publication"]["last_run"]["ok"], true, "{status}");
     assert_eq!(status["publication"]["ckan"]["ok"], false, "{status}");
     assert!(
@@ -548,7 +629,8 @@ async fn a_publication_is_pushed_to_ckan() {
         .iter()
         .zip(run["periods"][0]["files"].as_array().unwrap())
     {
-        assert_eq!(r["url"], f["url"]);
+        // The resource points at the period's stable URL; the run reports the version's.
+        assert_eq!(r["url"], f["url"].as_str().unwrap().replace("/v1/", "/"));
         assert_eq!(r["hash"], f["sha256"]);
     }
     assert_no_identifier("the CKAN package", package.to_string().as_bytes());

@@ -219,16 +219,37 @@ fn validate(d: &NewDataset) -> Result<u64, Error> {
         .parse::<AggFn>()
         .map_err(|e| bad("invalid_dataset", format!("aggregation.fn: {e}")))?;
     for tag in &d.selection.publish_tags {
-        if IDENTIFYING_TAGS.contains(&tag.as_str()) {
+        MeasurementName::new(tag.as_str())
+            .map_err(|e| bad("invalid_dataset", format!("selection.publish_tags: {e}")))?;
+        let folded: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if IDENTIFYING_TAGS.contains(&folded.as_str()) {
             return Err(bad(
                 "privacy_refused",
                 format!(
-                    "selection.publish_tags: `{tag}` names a device or a radio (DevEUI, gateway, radio metadata) and is never published; open files carry a public device id instead"
+                    "selection.publish_tags: `{tag}` names a device or a radio (device id, DevEUI, gateway, radio metadata) and is never published; open files carry a public device id instead"
                 ),
             ));
         }
-        MeasurementName::new(tag.as_str())
-            .map_err(|e| bad("invalid_dataset", format!("selection.publish_tags: {e}")))?;
+        if COLUMNS.contains(&folded.as_str()) {
+            return Err(bad(
+                "invalid_dataset",
+                format!(
+                    "selection.publish_tags: `{tag}` is the name of a column of the published files"
+                ),
+            ));
+        }
+    }
+    if !tiles_periods(every) {
+        return Err(bad(
+            "invalid_dataset",
+            format!(
+                "aggregation.every: {every} buckets would straddle the published months and years; use 5m, 10m, 15m, 20m, 30m, 1h, 1d, 1mo, 2mo, 3mo, 4mo, 6mo, 12mo or 1y"
+            ),
+        ));
     }
     if let Some(tz) = &d.time_zone {
         tz.parse::<chrono_tz::Tz>()
@@ -257,18 +278,79 @@ fn validate(d: &NewDataset) -> Result<u64, Error> {
     Ok(every.approximate_secs())
 }
 
-/// Tags that identify a device or a radio: never a published column.
-const IDENTIFYING_TAGS: [&str; 9] = [
+/// Tags that identify a device or a radio, or describe a reception: never a published column. Compared with
+/// the tag name folded to lower-case letters and digits (`DevEUI`, `dev-eui` and `dev_eui` are one).
+const IDENTIFYING_TAGS: [&str; 33] = [
     "device",
+    "deviceid",
+    "devicename",
+    "deviceeui",
+    "devid",
+    "id",
     "gateway",
-    "gateway_eui",
-    "dev_eui",
+    "gatewayid",
+    "gatewayeui",
+    "gatewayname",
+    "gw",
+    "gweui",
+    "eui",
     "deveui",
-    "dev_addr",
     "devaddr",
-    "join_eui",
-    "client_id",
+    "joineui",
+    "appeui",
+    "clientid",
+    "username",
+    "mac",
+    "imei",
+    "imsi",
+    "iccid",
+    "serial",
+    "serialnumber",
+    "rssi",
+    "snr",
+    "lsnr",
+    "frequency",
+    "freq",
+    "datarate",
+    "fcnt",
+    "fport",
 ];
+/// Column and property names of the published files.
+const COLUMNS: [&str; 9] = [
+    "time",
+    "measurement",
+    "value",
+    "unit",
+    "suppressed",
+    "type",
+    "geometry",
+    "properties",
+    "field",
+];
+/// Measurements that count people or vehicles whatever a dataset says.
+const COUNT_MEASUREMENTS: [&str; 8] = [
+    "people",
+    "persons",
+    "visitors",
+    "occupancy",
+    "vehicles",
+    "cars",
+    "bicycles",
+    "count",
+];
+
+/// Bucket widths that tile the published periods (local months and years), so no bucket straddles two files:
+/// divisors of an hour from 5 minutes (fixed buckets align to the local clock in whole-hour zones), a day, a
+/// divisor of a year in months, a year.
+fn tiles_periods(every: Every) -> bool {
+    const HOUR: i64 = 3_600_000_000_000;
+    match every {
+        Every::Fixed(ns) => (300_000_000_000..=HOUR).contains(&ns) && HOUR % ns == 0,
+        Every::Days(n) | Every::Years(n) => n == 1,
+        Every::Months(n) => 12 % n == 0,
+        Every::Weeks(_) => false,
+    }
+}
 /// 2000-01-01T00:00:00Z: no dataset publishes from before (bounds the periods one run computes).
 const MIN_TEMPORAL_FROM: i64 = 946_684_800 * 1_000_000_000;
 
@@ -289,6 +371,18 @@ impl NewDataset {
     /// Validation and the privacy gate: the definition is fit to publish under these minimums.
     pub(crate) fn check(&self, minimums: &Minimums) -> Result<(), Error> {
         let bucket_secs = validate(self)?;
+        let m = self.selection.measurement.as_str();
+        let counts = COUNT_MEASUREMENTS.contains(&m)
+            || matches!(self.aggregation.func.as_str(), "count" | "sum");
+        if self.personal_data && counts && !self.rules().count_measurements.iter().any(|c| c == m) {
+            return Err(bad(
+                "privacy_refused",
+                format!(
+                    "this dataset is marked as containing personal data and publishes counts (`{m}`, fn {}): list `{m}` in privacy.count_measurements so small counts are suppressed",
+                    self.aggregation.func
+                ),
+            ));
+        }
         privacy::check(self.personal_data, &self.rules(), Some(bucket_secs), minimums).map_err(
             |short| {
                 bad(
@@ -486,5 +580,8 @@ pub(crate) async fn delete(
     let registry = state.registry.clone();
     let wanted = id.clone();
     let existed = blocking(move || registry.delete_dataset(&wanted)).await?;
+    if existed {
+        state.opendata.remove(&id).await?;
+    }
     crate::error::deleted(existed, "dataset", id, &by.id)
 }

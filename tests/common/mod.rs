@@ -140,6 +140,10 @@ impl Bydata {
         self.send(self.client.get(self.url(path)), token).await
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send(self.client.delete(self.url(path)), token).await
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         self.send(self.client.post(self.url(path)).json(body), token)
             .await

@@ -104,6 +104,8 @@ const SECRET_FILE: &str = "public-id.key";
 const MANIFEST: &str = "manifest.json";
 /// Most periods one run computes (ten years of months).
 const MAX_PERIODS_PER_RUN: usize = 120;
+/// A run that failed (a store error, a refusal after a config change) is tried again this much later.
+const FAILED_RUN_RETRY_SECS: u64 = 300;
 
 impl OpenData {
     /// Opens `{data_dir}/opendata`, making the public-id secret on first start.
@@ -123,6 +125,9 @@ impl OpenData {
         }
         .trim_end_matches('/')
         .to_owned();
+        if base_url.contains("://0.0.0.0") || base_url.contains("://[::]") {
+            tracing::warn!(%base_url, "catalogs and CKAN will show a wildcard address: set [opendata] public_url");
+        }
         let ckan = match (settings.ckan.url.is_empty(), ckan_token) {
             (false, Some(token)) => Some(
                 super::ckan::Ckan::new(super::ckan::CkanTarget {
@@ -197,7 +202,10 @@ impl OpenData {
             }
             None => match record.versions.last() {
                 Some(latest) => (format!("v{}", latest.version), &latest.files, false),
-                None => ("running".to_owned(), &record.running.as_ref()?.files, false),
+                None => {
+                    let running = record.running.as_ref()?;
+                    (running.dir.clone()?, &running.files, false)
+                }
             },
         };
         let file = files.get(format.extension())?.clone();
@@ -316,161 +324,170 @@ impl OpenData {
         }
     }
 
-    /// Publishes a dataset: the periods that are due (`which: None`: every period without a version yet,
-    /// plus the running one) or one period on demand. One run per dataset at a time.
+    /// Publishes a dataset: the periods that are due (`which: None`: every period without a version yet, the
+    /// most recently ended one again for late data, and the running one) or one period on demand. One run per
+    /// dataset at a time; the CKAN push follows outside the lock.
     pub(crate) async fn publish(
         &self,
         state: &AppState,
         stored: &StoredDataset,
         which: Option<&str>,
     ) -> Result<RunReport, Error> {
+        let def: NewDataset =
+            serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
+                message: format!("dataset {}: stored definition unreadable: {e}", stored.id),
+            })?;
         let lock = self.lock(&stored.id);
-        let _guard = lock.lock().await;
+        let guard = lock.lock().await;
         let now = (state.clock)();
-        let result = self.run(state, stored, which, now).await;
-        let id = stored.id.clone();
-        let dir = self.dataset_dir(&id);
-        let mut manifest = self.manifest(&id)?;
+        let dir = self.dataset_dir(&stored.id);
+        let mut manifest = self.manifest(&stored.id)?;
+        let result = self.run(state, stored, &def, &manifest, which, now).await;
         manifest.last_run = Some(RunRecord {
             at: format_rfc3339(now),
             ok: result.is_ok(),
             error: result.as_ref().err().map(ToString::to_string),
         });
-        let report = match result {
-            Ok((outcomes, unit)) => {
-                for o in &outcomes {
-                    o.apply(&mut manifest, now);
-                }
-                if unit.is_some() {
-                    manifest.unit = unit;
-                }
-                let changed = outcomes.iter().any(|o| o.outcome != Outcome::Unchanged);
-                let m = manifest.clone();
-                let written = outcomes.clone();
-                let d = dir.clone();
-                tokio::task::spawn_blocking(move || write_run(&d, &written, &m))
-                    .await
-                    .map_err(|e| Error::Internal {
-                        message: e.to_string(),
-                    })??;
-                Ok((outcomes, changed))
+        if let Ok((outcomes, unit)) = &result {
+            for o in outcomes {
+                o.apply(&mut manifest, now);
             }
-            Err(e) => {
-                let m = manifest.clone();
-                tokio::task::spawn_blocking(move || write_manifest(&dir, &m))
-                    .await
-                    .map_err(|e| Error::Internal {
-                        message: e.to_string(),
-                    })??;
-                Err(e)
+            if unit.is_some() {
+                manifest.unit.clone_from(unit);
             }
-        };
-        let (outcomes, changed) = report?;
-        let ckan = self.push_if_wanted(stored, &mut manifest, changed).await?;
-        let published = self.describe(
-            stored,
-            &serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
-                message: e.to_string(),
-            })?,
-            &manifest,
-        );
+        }
+        self.save_manifest(&dir, &manifest).await?;
+        drop(guard);
+        let (outcomes, _) = result?;
+        let changed = outcomes.iter().any(|o| o.outcome != Outcome::Unchanged);
+        let landing = format!("{}/opendata/datasets/{}", self.base_url, stored.id);
+        let ckan = self.push_if_wanted(stored, &def, changed).await?;
         Ok(RunReport {
             dataset: stored.id.clone(),
             at: format_rfc3339(now),
             periods: outcomes
                 .iter()
-                .map(|o| o.report(&published.landing_page, &stored.id))
+                .map(|o| o.report(&landing, &stored.id))
                 .collect(),
             ckan,
         })
     }
 
+    /// Pushes to CKAN when the dataset asks for it and something changed or the last push failed; the status
+    /// is kept in the manifest (re-read under the lock: a run may have written it meanwhile).
     async fn push_if_wanted(
         &self,
         stored: &StoredDataset,
-        manifest: &mut Manifest,
+        def: &NewDataset,
         changed: bool,
     ) -> Result<Option<CkanStatus>, Error> {
-        let def: NewDataset =
-            serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
-                message: e.to_string(),
-            })?;
         if !def.ckan {
             return Ok(None);
         }
-        let Some(ckan) = &self.ckan else {
-            let status = CkanStatus {
-                at: manifest.last_run.as_ref().map(|r| r.at.clone()).unwrap_or_default(),
+        let previous = self.manifest(&stored.id)?;
+        let at = previous
+            .last_run
+            .as_ref()
+            .map(|r| r.at.clone())
+            .unwrap_or_default();
+        let status = match &self.ckan {
+            None => CkanStatus {
+                at,
                 ok: false,
                 error: Some(
                     "no CKAN site configured: set [opendata.ckan] url and organization, and BYDATA_CKAN_TOKEN".into(),
                 ),
                 report: None,
-            };
-            manifest.ckan = Some(status.clone());
-            self.save_manifest(&stored.id, manifest).await?;
-            return Ok(Some(status));
-        };
-        let last_ok = manifest.ckan.as_ref().is_some_and(|c| c.ok);
-        if !changed && last_ok {
-            return Ok(manifest.ckan.clone());
-        }
-        let published = self.describe(stored, &def, manifest);
-        let at = manifest
-            .last_run
-            .as_ref()
-            .map(|r| r.at.clone())
-            .unwrap_or_default();
-        let status = match ckan.push(&published).await {
-            Ok(report) => {
-                tracing::info!(dataset = %stored.id, "pushed to CKAN");
-                CkanStatus {
-                    at,
-                    ok: true,
-                    error: None,
-                    report: serde_json::to_value(&report).ok(),
-                }
+            },
+            Some(_) if !changed && previous.ckan.as_ref().is_some_and(|c| c.ok) => {
+                return Ok(previous.ckan);
             }
-            Err(e) => {
-                tracing::warn!(dataset = %stored.id, error = %e, "CKAN push failed; retried at the next run");
-                CkanStatus {
-                    at,
-                    ok: false,
-                    error: Some(e.to_string()),
-                    report: None,
+            Some(ckan) => {
+                let published = self.describe(stored, def, &previous);
+                match ckan.push(&published).await {
+                    Ok(report) => {
+                        tracing::info!(dataset = %stored.id, "pushed to CKAN");
+                        CkanStatus {
+                            at,
+                            ok: true,
+                            error: None,
+                            report: serde_json::to_value(&report).ok(),
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(dataset = %stored.id, error = %e, "CKAN push failed; retried at the next run");
+                        CkanStatus {
+                            at,
+                            ok: false,
+                            error: Some(e.to_string()),
+                            report: None,
+                        }
+                    }
                 }
             }
         };
+        let lock = self.lock(&stored.id);
+        let _guard = lock.lock().await;
+        let mut manifest = self.manifest(&stored.id)?;
         manifest.ckan = Some(status.clone());
-        self.save_manifest(&stored.id, manifest).await?;
+        self.save_manifest(&self.dataset_dir(&stored.id), &manifest)
+            .await?;
         Ok(Some(status))
     }
 
-    async fn save_manifest(&self, id: &str, manifest: &Manifest) -> Result<(), Error> {
-        let dir = self.dataset_dir(id);
+    async fn save_manifest(&self, dir: &Path, manifest: &Manifest) -> Result<(), Error> {
+        let dir = dir.to_owned();
         let m = manifest.clone();
-        tokio::task::spawn_blocking(move || write_manifest(&dir, &m))
-            .await
-            .map_err(|e| Error::Internal {
-                message: e.to_string(),
-            })?
+        tokio::task::spawn_blocking(move || {
+            write_manifest(&dir, &m)?;
+            prune_running(&dir, &m);
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Internal {
+            message: e.to_string(),
+        })?
     }
 
-    /// Computes the due periods' files (nothing is written here).
+    /// Removes a deleted dataset's files: deleting is how a publication is withdrawn, and a dataset created
+    /// later under the same id starts afresh.
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), Error> {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        let dir = self.dataset_dir(id);
+        let trash = self
+            .dir
+            .join(format!(".deleted-{id}-{}", rand::random::<u64>()));
+        tokio::task::spawn_blocking(move || match std::fs::rename(&dir, &trash) {
+            Ok(()) => {
+                std::fs::remove_dir_all(&trash).map_err(|e| internal(&trash, e))?;
+                sync_dir(trash.parent().unwrap_or(Path::new("."))).map_err(|e| internal(&trash, e))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(internal(&dir, e)),
+        })
+        .await
+        .map_err(|e| Error::Internal {
+            message: e.to_string(),
+        })?
+    }
+
+    /// Computes the due periods and writes the files of those that changed (the manifest is the caller's).
     async fn run(
         &self,
         state: &AppState,
         stored: &StoredDataset,
+        def: &NewDataset,
+        manifest: &Manifest,
         which: Option<&str>,
         now: UnixNanos,
     ) -> Result<(Vec<PeriodOutcome>, Option<String>), Error> {
-        let def: NewDataset =
-            serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
-                message: format!("dataset {}: stored definition unreadable: {e}", stored.id),
-            })?;
         def.check(&self.settings.minimums)?;
-        let spec = Spec::new(&def, stored.created_at)?;
-        let manifest = self.manifest(&stored.id)?;
+        let spec = Spec::new(def, stored.created_at)?;
+        let settle = secs(self.settings.settle_secs);
+        let complete = |p: &Period| -> Result<bool, Error> {
+            Ok(now >= p.end(spec.tz)?.saturating_add(settle))
+        };
         let periods = match which {
             Some(label) => {
                 let p = Period::parse(label, spec.yearly).ok_or_else(|| {
@@ -485,84 +502,131 @@ impl OpenData {
                 if p.start(spec.tz)? > now {
                     return Err(Error::bad("invalid_period", "that period has not begun"));
                 }
+                if p.end(spec.tz)? <= spec.from
+                    || spec
+                        .to
+                        .is_some_and(|to| p.start(spec.tz).is_ok_and(|s| s >= to))
+                {
+                    return Err(Error::bad(
+                        "invalid_period",
+                        format!("{label} is outside the dataset's temporal coverage"),
+                    ));
+                }
                 vec![p]
             }
-            None => spec
-                .periods(now)?
-                .into_iter()
-                .filter(|p| {
-                    manifest
-                        .periods
-                        .get(&p.to_string())
-                        .is_none_or(|r| r.versions.is_empty())
-                })
-                .collect(),
+            None => {
+                let all = spec.periods(now)?;
+                // The most recently ended period is looked at again: late data after its version 1.
+                let mut recheck = None;
+                for p in all.iter().rev() {
+                    if complete(p)? {
+                        recheck = Some(*p);
+                        break;
+                    }
+                }
+                let mut due: Vec<Period> = all
+                    .into_iter()
+                    .filter(|p| {
+                        Some(*p) == recheck
+                            || manifest
+                                .periods
+                                .get(&p.to_string())
+                                .is_none_or(|r| r.versions.is_empty())
+                    })
+                    .collect();
+                // Oldest first; the rest wait for the next run.
+                due.truncate(MAX_PERIODS_PER_RUN);
+                due
+            }
         };
         let registry = state.registry.clone();
         let (identifiers, devices) = crate::devices::blocking(move || {
             Ok((registry.device_identifiers()?, registry.devices()?))
         })
         .await?;
-        let identifiers: BTreeSet<String> =
-            identifiers.into_iter().map(|s| s.to_lowercase()).collect();
+        let identifiers = Arc::new(Identifiers::new(identifiers));
         let locations: HashMap<String, Location> = devices
             .into_iter()
             .filter_map(|d| Some((d.id.to_string(), d.location?)))
             .collect();
+        let secret = if def.personal_data {
+            privacy::scoped_secret(&self.secret, &format!("dataset {}", stored.id))
+        } else {
+            self.secret
+        };
         let mut outcomes = Vec::new();
         let mut unit = None;
         for period in periods {
             let start = period.start(spec.tz)?;
             let end = period.end(spec.tz)?;
-            let complete = now >= end.saturating_add(secs(self.settings.settle_secs));
             let table = self
-                .table(state, &def, &spec, start, end, now, &locations)
+                .table(state, def, &spec, start, end, now, &locations, &secret)
                 .await?;
-            for s in &table.series {
-                for v in s.tags.values() {
-                    if identifiers.contains(&v.to_lowercase()) {
-                        return Err(Error::bad(
-                            "privacy_refused",
-                            format!(
-                                "period {period}: a published tag value is a registered device or radio identifier; remove that tag from selection.publish_tags"
-                            ),
-                        ));
-                    }
-                }
-            }
             if unit.is_none() {
                 unit = table.series.iter().find_map(|s| s.unit.clone());
             }
-            let files: Vec<(FileFormat, Vec<u8>)> = FileFormat::ALL
-                .into_iter()
-                .map(|f| (f, table.render(f, &stored.id, &period.to_string())))
-                .collect();
             let label = period.to_string();
-            let record = manifest.periods.get(&label);
-            let hashes: BTreeMap<String, FileRecord> = files
-                .iter()
-                .map(|(f, bytes)| (f.extension().to_owned(), FileRecord::of(bytes)))
-                .collect();
-            let outcome = if complete {
-                match record.and_then(|r| r.versions.last()) {
-                    Some(v) if v.files == hashes => Outcome::Unchanged,
-                    Some(v) => Outcome::NewVersion(v.version + 1),
-                    None => Outcome::NewVersion(1),
+            let record = manifest.periods.get(&label).cloned();
+            let is_complete = complete(&period)?;
+            let (id, dir, ids) = (
+                stored.id.clone(),
+                self.dataset_dir(&stored.id),
+                identifiers.clone(),
+            );
+            let (start_s, end_s) = (time_in(spec.tz, start), time_in(spec.tz, end));
+            // Rendering, hashing and writing are CPU and disk work: off the async workers, a period at a time.
+            let outcome = tokio::task::spawn_blocking(move || {
+                if let Some(key) = table.exposes(&ids) {
+                    return Err(Error::bad(
+                        "privacy_refused",
+                        format!(
+                            "period {label}: values of tag `{key}` contain a device or radio identifier (a device id, DevEUI, DevAddr, JoinEUI, gateway EUI, or anything shaped like an EUI-64); remove `{key}` from selection.publish_tags"
+                        ),
+                    ));
                 }
-            } else {
-                match record.and_then(|r| r.running.as_ref()) {
-                    Some(r) if r.files == hashes => Outcome::Unchanged,
-                    _ => Outcome::Running,
+                let files: Vec<(FileFormat, Vec<u8>)> = FileFormat::ALL
+                    .into_iter()
+                    .map(|f| (f, table.render(f, &id, &label)))
+                    .collect();
+                let hashes: BTreeMap<String, FileRecord> = files
+                    .iter()
+                    .map(|(f, bytes)| (f.extension().to_owned(), FileRecord::of(bytes)))
+                    .collect();
+                let outcome = if is_complete {
+                    match record.as_ref().and_then(|r| r.versions.last()) {
+                        Some(v) if v.files == hashes => Outcome::Unchanged,
+                        Some(v) => Outcome::NewVersion(v.version + 1),
+                        None => Outcome::NewVersion(1),
+                    }
+                } else {
+                    match record.as_ref().and_then(|r| r.running.as_ref()) {
+                        Some(r) if r.files == hashes => Outcome::Unchanged,
+                        _ => Outcome::Running,
+                    }
+                };
+                let o = PeriodOutcome {
+                    period: label,
+                    start: start_s,
+                    end: end_s,
+                    outcome,
+                    hashes,
+                };
+                if let Some(sub) = o.dir() {
+                    for (format, bytes) in &files {
+                        let path = dir
+                            .join(&o.period)
+                            .join(&sub)
+                            .join(file_name(&id, &o.period, *format));
+                        write_atomic(&path, bytes).map_err(|e| internal(&path, e))?;
+                    }
                 }
-            };
-            outcomes.push(PeriodOutcome {
-                period: label,
-                start: time_in(spec.tz, start),
-                end: time_in(spec.tz, end),
-                outcome,
-                files,
-                hashes,
-            });
+                Ok(o)
+            })
+            .await
+            .map_err(|e| Error::Internal {
+                message: e.to_string(),
+            })??;
+            outcomes.push(outcome);
         }
         Ok((outcomes, unit))
     }
@@ -578,75 +642,84 @@ impl OpenData {
         end: UnixNanos,
         now: UnixNanos,
         locations: &HashMap<String, Location>,
+        secret: &[u8; 32],
     ) -> Result<Table, Error> {
-        let q = Query {
-            filter: SeriesFilter {
-                measurement: Some(spec.measurement.clone()),
-                field: Some(spec.field.clone()),
-                tags: def.selection.tags.clone(),
-            },
-            from: start,
-            to: end,
-            every: Some(spec.every),
-            func: spec.func,
-            group_by: None,
-            tz: spec.tz,
-        };
-        let answer = query::run(&*state.reader, &q).await?;
-        let bounds = query::bucket_bounds(start, end, spec.every, spec.tz)?;
-        let rules = def.rules();
-        let suppress_below = rules.suppress_counts_below.filter(|_| {
-            rules
-                .count_measurements
-                .contains(&def.selection.measurement)
-        });
-        let wanted: BTreeSet<&str> = def.selection.devices.iter().map(String::as_str).collect();
+        // Only the dataset's temporal coverage, within the period.
+        let from = start.max(spec.from);
+        let to = spec.to.map_or(end, |t| end.min(t));
         let mut series = Vec::new();
-        for s in answer {
-            let device = s.tags.get("device").cloned();
-            if !wanted.is_empty() && !device.as_deref().is_some_and(|d| wanted.contains(d)) {
-                continue;
-            }
-            let mut tags = BTreeMap::new();
-            for key in std::iter::once("domain")
-                .chain(def.selection.publish_tags.iter().map(String::as_str))
-            {
-                if let Some(v) = s.tags.get(key) {
-                    tags.insert(key.to_owned(), v.clone());
-                }
-            }
-            let location = device.as_ref().and_then(|d| locations.get(d)).map(|l| {
-                match rules.location_grid_m {
-                    Some(grid) => privacy::coarsen(*l, grid),
-                    None => *l,
-                }
+        if from < to {
+            let q = Query {
+                filter: SeriesFilter {
+                    measurement: Some(spec.measurement.clone()),
+                    field: Some(spec.field.clone()),
+                    tags: def.selection.tags.clone(),
+                },
+                from,
+                to,
+                every: Some(spec.every),
+                func: spec.func,
+                group_by: None,
+                tz: spec.tz,
+            };
+            let answer = query::run(&*state.reader, &q).await?;
+            let bounds = query::bucket_bounds(from, to, spec.every, spec.tz)?;
+            let rules = def.rules();
+            let suppress_below = rules.suppress_counts_below.filter(|_| {
+                rules
+                    .count_measurements
+                    .contains(&def.selection.measurement)
             });
-            let public = device
-                .as_deref()
-                .and_then(|d| DeviceId::new(d).ok())
-                .map(|d| self.public_id(&d));
-            // Only buckets that have ended: a bucket still filling is published at the next run.
-            let points = s
-                .points
-                .iter()
-                .zip(bounds.iter().skip(1))
-                .filter(|((t, _), bucket_end)| *t >= start && **bucket_end <= now)
-                .map(|((t, v), _)| {
-                    let shown = match (v, suppress_below) {
-                        (Some(x), Some(below)) => privacy::suppress(*x, below),
-                        (v, _) => *v,
-                    };
-                    let suppressed = v.is_some() && shown.is_none();
-                    (*t, shown, suppressed)
-                })
-                .collect();
-            series.push(PublicSeries {
-                device: public,
-                tags,
-                unit: s.unit.map(|u| u.to_string()),
-                location,
-                points,
-            });
+            let wanted: BTreeSet<&str> = def.selection.devices.iter().map(String::as_str).collect();
+            for s in answer {
+                let device = s.tags.get("device").cloned();
+                if !wanted.is_empty() && !device.as_deref().is_some_and(|d| wanted.contains(d)) {
+                    continue;
+                }
+                let mut tags = BTreeMap::new();
+                for key in std::iter::once("domain")
+                    .chain(def.selection.publish_tags.iter().map(String::as_str))
+                {
+                    if let Some(v) = s.tags.get(key) {
+                        tags.insert(key.to_owned(), v.clone());
+                    }
+                }
+                let location = device
+                    .as_ref()
+                    .and_then(|d| locations.get(d))
+                    .map(|l| match rules.location_grid_m {
+                        Some(grid) => privacy::coarsen(*l, grid),
+                        None => *l,
+                    });
+                let public = device
+                    .as_deref()
+                    .and_then(|d| DeviceId::new(d).ok())
+                    .map(|d| privacy::public_id(secret, &d));
+                // Only buckets that have ended and begin inside the period: a bucket still filling is
+                // published at a later run.
+                let points = s
+                    .points
+                    .iter()
+                    .zip(bounds.iter().skip(1))
+                    .filter(|((t, _), bucket_end)| *t >= start && **bucket_end <= now)
+                    .map(|((t, v), _)| {
+                        let v = v.map(canonical);
+                        let shown = match (v, suppress_below) {
+                            (Some(x), Some(below)) => privacy::suppress(x, below),
+                            (v, _) => v,
+                        };
+                        let suppressed = v.is_some() && shown.is_none();
+                        (*t, shown, suppressed)
+                    })
+                    .collect();
+                series.push(PublicSeries {
+                    device: public,
+                    tags,
+                    unit: s.unit.map(|u| u.to_string()),
+                    location,
+                    points,
+                });
+            }
         }
         series.sort_by(|a, b| (&a.device, &a.tags).cmp(&(&b.device, &b.tags)));
         let mut columns: BTreeSet<String> = BTreeSet::new();
@@ -662,6 +735,58 @@ impl OpenData {
             columns: columns.into_iter().collect(),
             series,
         })
+    }
+}
+
+/// Values with ten significant digits: the same data read from raw points or from rollups (sums in another
+/// order) differ in the last bits, and a published file must not change for that.
+fn canonical(v: f64) -> f64 {
+    if !v.is_finite() || v == 0.0 {
+        return v;
+    }
+    format!("{v:.9e}").parse().unwrap_or(v)
+}
+
+/// Every registered identifier, ready to be looked for in published values.
+#[derive(Debug)]
+struct Identifiers {
+    /// Device ids, lower-case: matched whole.
+    slugs: BTreeSet<String>,
+    /// DevEUIs, DevAddrs, JoinEUIs, gateway EUIs as lower-case hex digits: matched anywhere in a value
+    /// folded to its letters and digits (`A8-40-41-…`, `eui-a840…`, `0xA840…` all fold to contain them).
+    hex: Vec<String>,
+}
+
+impl Identifiers {
+    fn new(all: Vec<String>) -> Self {
+        let is_hex = |s: &str| s.len() >= 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let mut slugs = BTreeSet::new();
+        let mut hex = Vec::new();
+        for id in all {
+            let id = id.to_ascii_lowercase();
+            if is_hex(&id) {
+                hex.push(id.clone());
+            }
+            slugs.insert(id);
+        }
+        Self { slugs, hex }
+    }
+
+    fn exposed_by(&self, value: &str) -> bool {
+        if self.slugs.contains(&value.to_ascii_lowercase()) {
+            return true;
+        }
+        let folded: String = value
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let longest_hex_run = folded
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        longest_hex_run >= 16 || self.hex.iter().any(|h| folded.contains(h.as_str()))
     }
 }
 
@@ -742,27 +867,21 @@ fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), Error> {
     write_atomic(&path, &bytes).map_err(|e| internal(&path, e))
 }
 
-/// Files first, the manifest last: a crash in between leaves files no manifest points at, never the reverse.
-fn write_run(dir: &Path, outcomes: &[PeriodOutcome], m: &Manifest) -> Result<(), Error> {
-    for o in outcomes {
-        let sub = match o.outcome {
-            Outcome::Unchanged => continue,
-            Outcome::Running => "running".to_owned(),
-            Outcome::NewVersion(v) => format!("v{v}"),
+/// Removes running files no manifest points at any more (a period's earlier running files, or those of a
+/// period that now has a version). Best effort: a leftover is only disk space.
+fn prune_running(dir: &Path, m: &Manifest) {
+    for (period, record) in &m.periods {
+        let keep = record.running.as_ref().and_then(|r| r.dir.clone());
+        let Ok(entries) = std::fs::read_dir(dir.join(period).join("running")) else {
+            continue;
         };
-        let id = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for (format, bytes) in &o.files {
-            let path = dir
-                .join(&o.period)
-                .join(&sub)
-                .join(file_name(&id, &o.period, *format));
-            write_atomic(&path, bytes).map_err(|e| internal(&path, e))?;
+        for e in entries.flatten() {
+            let name = format!("running/{}", e.file_name().to_string_lossy());
+            if keep.as_deref() != Some(name.as_str()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
-    write_manifest(dir, m)
 }
 
 /// What a dataset's definition means for a run.
@@ -826,8 +945,7 @@ impl Spec {
         })
     }
 
-    /// The periods from the dataset's start up to now (or its end), newest last, at most
-    /// `MAX_PERIODS_PER_RUN` (the newest).
+    /// The periods from the dataset's start up to now (or its end), oldest first.
     fn periods(&self, now: UnixNanos) -> Result<Vec<Period>, Error> {
         let last = self.to.map_or(now, |to| to.saturating_sub(1).min(now));
         if last < self.from {
@@ -840,8 +958,7 @@ impl Spec {
             out.push(p);
             p = p.next();
         }
-        let skip = out.len().saturating_sub(MAX_PERIODS_PER_RUN);
-        Ok(out.split_off(skip))
+        Ok(out)
     }
 }
 
@@ -947,6 +1064,16 @@ struct Table {
 }
 
 impl Table {
+    /// The first published tag whose value contains an identifier, if any.
+    fn exposes(&self, ids: &Identifiers) -> Option<String> {
+        self.series.iter().find_map(|s| {
+            s.tags
+                .iter()
+                .find(|(_, v)| ids.exposed_by(v))
+                .map(|(k, _)| k.clone())
+        })
+    }
+
     fn render(&self, format: FileFormat, id: &str, period: &str) -> Vec<u8> {
         match format {
             FileFormat::Csv => self.csv().into_bytes(),
@@ -1104,6 +1231,9 @@ pub(crate) struct PeriodRecord {
 pub(crate) struct VersionRecord {
     /// 0 for a running period.
     pub(crate) version: u32,
+    /// A running period's directory (`running/{hash}`): new files never overwrite the ones being served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dir: Option<String>,
     pub(crate) issued: String,
     pub(crate) files: BTreeMap<String, FileRecord>,
 }
@@ -1159,11 +1289,24 @@ struct PeriodOutcome {
     start: String,
     end: String,
     outcome: Outcome,
-    files: Vec<(FileFormat, Vec<u8>)>,
     hashes: BTreeMap<String, FileRecord>,
 }
 
 impl PeriodOutcome {
+    /// Where this outcome's files go, if anywhere.
+    fn dir(&self) -> Option<String> {
+        match self.outcome {
+            Outcome::Unchanged => None,
+            Outcome::Running => Some(format!(
+                "running/{}",
+                self.hashes
+                    .get(FileFormat::Csv.extension())
+                    .map_or("0", |h| &h.sha256[..16.min(h.sha256.len())])
+            )),
+            Outcome::NewVersion(v) => Some(format!("v{v}")),
+        }
+    }
+
     fn apply(&self, m: &mut Manifest, now: UnixNanos) {
         let record = m
             .periods
@@ -1176,12 +1319,18 @@ impl PeriodOutcome {
             });
         let version = |v| VersionRecord {
             version: v,
+            dir: None,
             issued: format_rfc3339(now),
             files: self.hashes.clone(),
         };
         match self.outcome {
             Outcome::Unchanged => {}
-            Outcome::Running => record.running = Some(version(0)),
+            Outcome::Running => {
+                record.running = Some(VersionRecord {
+                    dir: self.dir(),
+                    ..version(0)
+                });
+            }
             Outcome::NewVersion(v) => {
                 record.running = None;
                 record.versions.push(version(v));
@@ -1201,18 +1350,21 @@ impl PeriodOutcome {
                 Outcome::NewVersion(v) => Some(v),
                 _ => None,
             },
-            files: self
-                .files
-                .iter()
-                .map(|(f, _)| {
-                    let name = file_name(id, &self.period, *f);
-                    let h = &self.hashes[f.extension()];
-                    FileReport {
-                        format: *f,
-                        url: format!("{landing}/{}/{name}", self.period),
+            files: FileFormat::ALL
+                .into_iter()
+                .filter_map(|f| {
+                    let name = file_name(id, &self.period, f);
+                    let h = self.hashes.get(f.extension())?;
+                    let url = match self.outcome {
+                        Outcome::NewVersion(v) => format!("{landing}/{}/v{v}/{name}", self.period),
+                        _ => format!("{landing}/{}/{name}", self.period),
+                    };
+                    Some(FileReport {
+                        format: f,
+                        url,
                         sha256: h.sha256.clone(),
                         bytes: h.bytes,
-                    }
+                    })
                 })
                 .collect(),
         }
@@ -1260,8 +1412,13 @@ pub async fn run_scheduler(state: AppState, cancel: tokio_util::sync::Cancellati
                     if !due(&state, &d) {
                         continue;
                     }
-                    if let Err(e) = state.opendata.publish(&state, &d, None).await {
-                        tracing::warn!(dataset = %d.id, error = %e, "publication refused or failed");
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        r = state.opendata.publish(&state, &d, None) => {
+                            if let Err(e) = r {
+                                tracing::warn!(dataset = %d.id, error = %e, "publication refused or failed; retried in 5 minutes");
+                            }
+                        }
                     }
                 }
             }
@@ -1278,13 +1435,14 @@ fn due(state: &AppState, d: &StoredDataset) -> bool {
     let Ok(m) = state.opendata.manifest(&d.id) else {
         return false;
     };
-    let Some(last) = m
+    let Some((last, ok)) = m
         .last_run
-        .and_then(|r| bydata_schemas::parse_rfc3339(&r.at).ok())
+        .and_then(|r| Some((bydata_schemas::parse_rfc3339(&r.at).ok()?, r.ok)))
     else {
         return true;
     };
     let every: u64 = match d.definition["update_frequency"].as_str() {
+        _ if !ok => FAILED_RUN_RETRY_SECS,
         Some("CONT") => 300,
         Some("HOURLY") => 3_600,
         Some("DAILY") => 86_400,
@@ -1377,10 +1535,9 @@ mod tests {
             ["2024", "2025", "2026"]
         );
         assert!(labels(&spec("2027-01-01T00:00:00Z", None, false)).is_empty());
-        // Never more than ten years of months in one run: the newest.
         let long = spec("2000-01-01T00:00:00Z", None, false);
         let all = labels(&long);
-        assert_eq!(all.len(), MAX_PERIODS_PER_RUN);
+        assert_eq!(all.len(), 26 * 12 + 11);
         assert_eq!(all.last().map(String::as_str), Some("2026-11"));
     }
 
@@ -1399,6 +1556,46 @@ mod tests {
         fn well_formed_months_round_trip(y in 2000i32..9998, m in 1u32..=12) {
             let s = format!("{y:04}-{m:02}");
             prop_assert_eq!(Period::parse(&s, false).map(|p| p.to_string()), Some(s));
+        }
+    }
+}
+
+#[cfg(test)]
+mod identifier_tests {
+    use super::Identifiers;
+
+    #[test]
+    fn identifiers_are_found_in_any_spelling() {
+        let ids = Identifiers::new(vec![
+            "cnt-dokk1".into(),
+            "a84041000181c0de".into(),
+            "26011bcd".into(),
+        ]);
+        for exposed in [
+            "cnt-dokk1",
+            "CNT-DOKK1",
+            "a84041000181c0de",
+            "A8-40-41-00-01-81-C0-DE",
+            "A8:40:41:00:01:81:C0:DE",
+            "eui-a84041000181c0de",
+            "0xA84041000181C0DE",
+            "counter/a84041000181c0de/up",
+            "26011BCD",
+            "addr 26 01 1b cd",
+            // Shaped like an EUI-64 though nobody registered it.
+            "70B3D57ED005FFFF",
+        ] {
+            assert!(ids.exposed_by(exposed), "{exposed}");
+        }
+        for fine in [
+            "dokk1",
+            "cnt",
+            "building-7",
+            "2026-03-01",
+            "Aarhus Ø",
+            "1234567",
+        ] {
+            assert!(!ids.exposed_by(fine), "{fine}");
         }
     }
 }

@@ -60,7 +60,10 @@ async fn published(
     tag = "opendata",
     summary = "The open-data catalog in DCAT-AP-DK (JSON-LD; Turtle with format=ttl)",
     params(("format" = Option<String>, Query, description = "`jsonld` (default) or `ttl`")),
-    responses((status = 200, description = "The catalog", body = Object)),
+    responses(
+        (status = 200, description = "The catalog", body = Object),
+        (status = 400, description = "An unknown format", body = crate::openapi::ErrorBody),
+    ),
 )]
 pub(crate) async fn catalog(
     State(state): State<AppState>,
@@ -236,6 +239,7 @@ pub(crate) async fn version_file(
     let v = version
         .strip_prefix('v')
         .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| version == format!("v{n}"))
         .ok_or_else(|| Error::NotFound {
             what: "file version",
             id: version.chars().take(16).collect(),
@@ -264,10 +268,13 @@ async fn serve(
         .opendata
         .file(id, period, version, name)
         .ok_or_else(not_found)?;
-    let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Internal {
-        message: format!("{}: {e}", path.display()),
-    })?;
-    let mut response = Response::new(Body::from(bytes));
+    // Streamed: a month of a large dataset can be a hundred megabytes.
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| Error::Internal {
+            message: format!("{}: {e}", path.display()),
+        })?;
+    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
     let h = response.headers_mut();
     let content_type = match format {
         super::model::FileFormat::Csv => "text/csv; charset=utf-8; header=present",
@@ -277,6 +284,7 @@ async fn serve(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", record.sha256)) {
         h.insert(header::ETAG, v);
     }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(record.bytes));
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if immutable {

@@ -152,6 +152,12 @@ pub fn public_id(secret: &[u8; 32], device: &DeviceId) -> String {
     format!("d-{id}")
 }
 
+/// A secret of its own for one scope (a personal-data dataset), derived from the instance's: public ids under
+/// it cannot be matched with the same device's ids in any other dataset.
+pub fn scoped_secret(secret: &[u8; 32], scope: &str) -> [u8; 32] {
+    hmac_sha256(secret, format!("bydata public ids for {scope}").as_bytes())
+}
+
 /// RFC 2104 HMAC with SHA-256 (the key is 32 bytes, shorter than the block, so it is only padded).
 fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
     let mut ipad = [0x36u8; 64];

@@ -365,7 +365,7 @@ impl Registry {
     }
 
     /// Every identifier that names a device or a radio on the air: device ids, DevEUIs, DevAddrs (8 hex
-    /// digits) and gateway EUIs. What open data must never contain.
+    /// digits), JoinEUIs and gateway EUIs. What open data must never contain.
     pub fn device_identifiers(&self) -> Result<Vec<String>> {
         let context = "listing device identifiers";
         let mut out: Vec<String> = self
@@ -382,6 +382,13 @@ impl Registry {
         let sessions = txn.open_table(LORAWAN_SESSIONS).map_err(db(context))?;
         for row in sessions.iter().map_err(db(context))? {
             out.push(row.map_err(db(context))?.0.value().to_owned());
+        }
+        let otaa = txn.open_table(LORAWAN_OTAA).map_err(db(context))?;
+        for row in otaa.iter().map_err(db(context))? {
+            let row = row.map_err(db(context))?;
+            let device: OtaaDevice =
+                serde_json::from_slice(row.1.value()).map_err(corrupt("otaa device"))?;
+            out.push(device.join_eui.to_string());
         }
         out.sort();
         out.dedup();
