@@ -58,6 +58,21 @@ def generate(path: str, buildings: int, start: int, end: int, seed: int, batch_l
             "batches": [(offsets[i], offsets[i + 1] - offsets[i]) for i in range(len(offsets) - 1)]}
 
 
+def serve_and_ingest(bydata: str, tmp: str, data: dict) -> tuple[int, float]:
+    """Starts bydata over `tmp/data` and writes `data` through its line-protocol API; its port and the time."""
+    port, mport = sb.free_port(), sb.free_port()
+    env = {**os.environ, "BYDATA_ADMIN_TOKEN": sb.TOKEN}
+    server = sb.Server("bydata", [bydata, "serve", "--data-dir", os.path.join(tmp, "data"),
+                                  "--http-addr", f"127.0.0.1:{port}", "--mqtt-addr", f"127.0.0.1:{mport}",
+                                  "--lorawan-addr", f"127.0.0.1:{sb.free_port()}"],
+                       env, os.path.join(tmp, "bydata.log"), port, "/health")
+    server.start()
+    wall = sb.ingest("bydata", port, "/api/v2/write?bucket=city&precision=ns",
+                     {"Authorization": f"Token {sb.TOKEN}", "Content-Type": "text/plain; charset=utf-8"},
+                     204, data, 2)
+    return port, wall
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--buildings", type=int, default=400)
@@ -76,16 +91,7 @@ def main() -> int:
         data = generate(os.path.join(tmp, "meters.lp"), args.buildings, start, end, args.seed, 10_000)
         sb.log(f"{args.buildings} meters x {args.days} days at 15 min: {data['points']:,} points, "
                f"generated in {time.perf_counter() - t0:.1f} s")
-        port, mport = sb.free_port(), sb.free_port()
-        env = {**os.environ, "BYDATA_ADMIN_TOKEN": sb.TOKEN}
-        server = sb.Server("bydata", [args.bydata, "serve", "--data-dir", os.path.join(tmp, "data"),
-                                      "--http-addr", f"127.0.0.1:{port}", "--mqtt-addr", f"127.0.0.1:{mport}",
-                                      "--lorawan-addr", f"127.0.0.1:{sb.free_port()}"],
-                           env, os.path.join(tmp, "bydata.log"), port, "/health")
-        server.start()
-        wall = sb.ingest("bydata", port, "/api/v2/write?bucket=city&precision=ns",
-                         {"Authorization": f"Token {sb.TOKEN}", "Content-Type": "text/plain; charset=utf-8"},
-                         204, data, 2)
+        port, wall = serve_and_ingest(args.bydata, tmp, data)
         sb.log(f"ingested in {wall:.1f} s ({data['points'] / wall:,.0f} points/s)")
         q = "/api/v1/query?" + urllib.parse.urlencode({
             "measurement": "electricity", "field": "kwh", "every": "1mo", "fn": "increase",

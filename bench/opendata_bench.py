@@ -51,16 +51,7 @@ def main() -> int:
         start = int(dt.datetime(2024, 12, 31, 23, tzinfo=dt.timezone.utc).timestamp())
         end = start + 365 * cb.DAY
         data = cb.generate(os.path.join(tmp, "meters.lp"), args.buildings, start, end, args.seed, 10_000)
-        port, mport = sb.free_port(), sb.free_port()
-        env = {**os.environ, "BYDATA_ADMIN_TOKEN": sb.TOKEN}
-        server = sb.Server("bydata", [args.bydata, "serve", "--data-dir", os.path.join(tmp, "data"),
-                                      "--http-addr", f"127.0.0.1:{port}", "--mqtt-addr", f"127.0.0.1:{mport}",
-                                      "--lorawan-addr", f"127.0.0.1:{sb.free_port()}"],
-                           env, os.path.join(tmp, "bydata.log"), port, "/health")
-        server.start()
-        wall = sb.ingest("bydata", port, "/api/v2/write?bucket=city&precision=ns",
-                         {"Authorization": f"Token {sb.TOKEN}", "Content-Type": "text/plain; charset=utf-8"},
-                         204, data, 2)
+        port, wall = cb.serve_and_ingest(args.bydata, tmp, data)
         sb.log(f"{data['points']:,} points ingested in {wall:.1f} s")
         dataset = {
             "id": "electricity-hourly",

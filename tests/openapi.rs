@@ -12,38 +12,7 @@ use std::process::Command;
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 fn schemathesis() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/schemathesis-venv");
-    let bin = venv.join("bin/schemathesis");
-    let installed = || {
-        Command::new(venv.join("bin/pip"))
-            .args(["show", "--quiet", "schemathesis"])
-            .output()
-            .is_ok_and(|o| o.status.success() && bin.exists())
-    };
-    if !installed() {
-        let ok = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(
-            ok.success(),
-            "python3 -m venv failed (Debian: apt-get install python3-venv)"
-        );
-        let ok = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                SCHEMATHESIS,
-            ])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "pip install {SCHEMATHESIS} failed");
-        assert!(installed());
-    }
-    bin
+    common::python_venv("schemathesis-venv", &[SCHEMATHESIS]).join("bin/schemathesis")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

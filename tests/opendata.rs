@@ -91,6 +91,12 @@ fn people_dataset(id: &str, extra: Value) -> Value {
     d
 }
 
+/// Publishes now (`{}`: every due period, `{"period": …}`: that one).
+async fn publish(b: &Bydata, id: &str, body: Value) -> (u16, Value) {
+    b.post(&format!("/api/v1/datasets/{id}/publish"), ADMIN, &body)
+        .await
+}
+
 async fn fetch(b: &Bydata, path: &str) -> (u16, Vec<u8>, reqwest::header::HeaderMap) {
     let r = reqwest::get(b.url(path)).await.unwrap();
     let status = r.status().as_u16();
@@ -254,9 +260,7 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
         )
         .await;
     assert_eq!(code, 201, "{body}");
-    let (code, body) = b
-        .post("/api/v1/datasets/people-serials/publish", ADMIN, &json!({}))
-        .await;
+    let (code, body) = publish(&b, "people-serials", json!({})).await;
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"]["code"], "privacy_refused", "{body}");
     let (_, status) = b.get("/api/v1/datasets/people-serials", ADMIN).await;
@@ -280,9 +284,7 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
         )
         .await;
     assert_eq!(code, 201, "{body}");
-    let (code, run) = b
-        .post("/api/v1/datasets/people-dokk1/publish", ADMIN, &json!({}))
-        .await;
+    let (code, run) = publish(&b, "people-dokk1", json!({})).await;
     assert_eq!(code, 200, "{run}");
     let periods = run["periods"].as_array().unwrap();
     assert_eq!(periods.len(), 1, "only March 2026 is covered: {run}");
@@ -311,30 +313,30 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     // 2 counters × 743 hours: March 2026 in Copenhagen loses an hour on the 29th.
     assert_eq!(lines.len(), 1 + 2 * 743);
     // Small counts are suppressed, larger ones published; empty hours stay empty and are not "suppressed".
-    assert!(
-        lines
+    // The two counters' rows of one hour, past the public id and tags.
+    let hour = |time: &str| -> Vec<String> {
+        let mut tails: Vec<String> = lines
             .iter()
-            .any(|l| l.starts_with("2026-03-02T01:00:00+01:00")
-                && l.ends_with(",people,,count,true")),
-        "a count of 1 is suppressed"
+            .filter(|l| l.starts_with(time))
+            .filter_map(|l| l.split_once(",dokk1,").map(|(_, t)| t.to_owned()))
+            .collect();
+        tails.sort();
+        tails
+    };
+    assert_eq!(
+        hour("2026-03-02T01:00:00+01:00"),
+        ["people,,count,true", "people,,count,true"],
+        "counts of 1 and 2 are suppressed"
     );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("2026-03-02T05:00:00+01:00")
-                && l.ends_with(",people,5,count,false")),
-        "a count of 5 is published"
+    assert_eq!(
+        hour("2026-03-02T05:00:00+01:00"),
+        ["people,10,count,false", "people,5,count,false"],
+        "counts of 5 and 10 are published"
     );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("2026-03-10T00:00:00+01:00")
-                && l.ends_with(",people,,count,false")),
-        "an hour without data is empty, not suppressed: {:?}",
-        lines
-            .iter()
-            .filter(|l| l.starts_with("2026-03-10T00"))
-            .collect::<Vec<_>>()
+    assert_eq!(
+        hour("2026-03-10T00:00:00+01:00"),
+        ["people,,count,false", "people,,count,false"],
+        "an hour without data is empty, not suppressed"
     );
     for l in &lines[1..] {
         let value = l.split(',').nth(5).unwrap();
@@ -367,13 +369,7 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     }
 
     // Re-running the period gives the same bytes and checksums, and no new version.
-    let (code, again) = b
-        .post(
-            "/api/v1/datasets/people-dokk1/publish",
-            ADMIN,
-            &json!({"period": "2026-03"}),
-        )
-        .await;
+    let (code, again) = publish(&b, "people-dokk1", json!({"period": "2026-03"})).await;
     assert_eq!(code, 200, "{again}");
     assert_eq!(again["periods"][0]["outcome"], "unchanged");
     let checksums = |run: &Value| -> Vec<(Value, Value)> {
@@ -412,13 +408,7 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     // After a restart (same secret on disk) the same period gives the same files.
     b.terminate().await;
     let mut b = start(&dir, &config).await;
-    let (code, again) = b
-        .post(
-            "/api/v1/datasets/people-dokk1/publish",
-            ADMIN,
-            &json!({"period": "2026-03"}),
-        )
-        .await;
+    let (code, again) = publish(&b, "people-dokk1", json!({"period": "2026-03"})).await;
     assert_eq!(code, 200, "{again}");
     assert_eq!(again["periods"][0]["outcome"], "unchanged", "{again}");
 
@@ -432,13 +422,7 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     .unwrap();
     b.wait_status(COUNTERS[0], "the late reading", |s| s["decoded"] == 2)
         .await;
-    let (code, late) = b
-        .post(
-            "/api/v1/datasets/people-dokk1/publish",
-            ADMIN,
-            &json!({"period": "2026-03"}),
-        )
-        .await;
+    let (code, late) = publish(&b, "people-dokk1", json!({"period": "2026-03"})).await;
     assert_eq!(code, 200, "{late}");
     assert_eq!(late["periods"][0]["outcome"], "new_version");
     assert_eq!(late["periods"][0]["version"], 2);
@@ -460,13 +444,7 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     );
 
     // Nothing outside the dataset's temporal coverage is published, even on demand.
-    let (code, body) = b
-        .post(
-            "/api/v1/datasets/people-dokk1/publish",
-            ADMIN,
-            &json!({"period": "2026-04"}),
-        )
-        .await;
+    let (code, body) = publish(&b, "people-dokk1", json!({"period": "2026-04"})).await;
     assert_eq!(code, 400, "{body}");
     assert!(
         body["error"]["message"]
@@ -613,9 +591,7 @@ async fn a_publication_is_pushed_to_ckan() {
     d["ckan"] = json!(true);
     let (code, body) = b.post("/api/v1/datasets", ADMIN, &d).await;
     assert_eq!(code, 201, "{body}");
-    let (code, run) = b
-        .post("/api/v1/datasets/people-dokk1/publish", ADMIN, &json!({}))
-        .await;
+    let (code, run) = publish(&b, "people-dokk1", json!({})).await;
     assert_eq!(code, 200, "{run}");
     assert_eq!(run["ckan"]["ok"], true, "{run}");
     assert_eq!(run["ckan"]["report"]["package"], "created", "{run}");
@@ -639,13 +615,7 @@ async fn a_publication_is_pushed_to_ckan() {
 
     // Nothing changed: nothing is written to CKAN.
     fake.clear_log();
-    let (code, again) = b
-        .post(
-            "/api/v1/datasets/people-dokk1/publish",
-            ADMIN,
-            &json!({"period": "2026-03"}),
-        )
-        .await;
+    let (code, again) = publish(&b, "people-dokk1", json!({"period": "2026-03"})).await;
     assert_eq!(code, 200, "{again}");
     assert!(fake.writes().is_empty(), "{:?}", fake.actions());
     assert!(

@@ -5,37 +5,9 @@ use std::process::Command;
 
 const PYTHON_PACKAGES: [&str; 2] = ["rdflib==7.6.0", "pyshacl==0.40.1"];
 
-/// The venv with rdflib and pyshacl (created under `target/opendata-venv` when missing); returns its python.
+/// The venv with rdflib and pyshacl (under `target/opendata-venv`); returns its python.
 pub fn opendata_python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let venv = root.join("target/opendata-venv");
-    let python = venv.join("bin/python");
-    let installed = || {
-        Command::new(venv.join("bin/pip"))
-            .args(["show", "--quiet", "rdflib", "pyshacl"])
-            .output()
-            .is_ok_and(|o| o.status.success() && python.exists())
-    };
-    if !installed() {
-        let ok = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .expect("run python3");
-        assert!(
-            ok.success(),
-            "python3 -m venv failed (Debian: apt-get install python3-venv)"
-        );
-        let ok = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(PYTHON_PACKAGES)
-            .status()
-            .expect("run pip");
-        assert!(ok.success(), "pip install {PYTHON_PACKAGES:?} failed");
-        assert!(installed());
-    }
-    python
+    super::python_venv("opendata-venv", &PYTHON_PACKAGES).join("bin/python")
 }
 
 /// Validates a DCAT-AP-DK catalog (JSON-LD text, e.g. a served `/opendata/catalog`) with

@@ -418,3 +418,42 @@ pub async fn publish_tracking_acks(
         published: next,
     }
 }
+
+/// A Python venv under `target/{name}` with these pinned PyPI packages (`name==version`), created and
+/// installed when missing (the test command installs nothing else for Python); returns the venv's directory.
+pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(name);
+    let names: Vec<&str> = packages
+        .iter()
+        .map(|p| p.split("==").next().unwrap_or(p))
+        .collect();
+    let installed = || {
+        Command::new(venv.join("bin/pip"))
+            .args(["show", "--quiet"])
+            .args(&names)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !installed() {
+        let ok = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .expect("run python3");
+        assert!(
+            ok.success(),
+            "python3 -m venv failed (Debian: apt-get install python3-venv)"
+        );
+        let ok = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages)
+            .status()
+            .expect("run pip");
+        assert!(ok.success(), "pip install {packages:?} failed");
+        assert!(installed());
+    }
+    venv
+}
