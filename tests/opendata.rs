@@ -443,6 +443,21 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
         hex::encode(Sha256::digest(&current))
     );
 
+    // What a run answered is on disk: after kill -9 the same URLs serve the same bytes.
+    b.kill9();
+    let mut b = start(&dir, &config).await;
+    for f in late["periods"][0]["files"].as_array().unwrap() {
+        let (code, bytes, _) = fetch(&b, local(f["url"].as_str().unwrap())).await;
+        assert_eq!(code, 200, "{f}");
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), f["sha256"], "{f}");
+    }
+    let (_, v1_again, _) = fetch(
+        &b,
+        "/opendata/datasets/people-dokk1/2026-03/v1/people-dokk1_2026-03.csv",
+    )
+    .await;
+    assert_eq!(v1_again, first[0].1);
+
     // Nothing outside the dataset's temporal coverage is published, even on demand.
     let (code, body) = publish(&b, "people-dokk1", json!({"period": "2026-04"})).await;
     assert_eq!(code, 400, "{body}");

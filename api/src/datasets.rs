@@ -444,9 +444,9 @@ fn dataset_json(d: &StoredDataset) -> Value {
 }
 
 /// The definition plus how publishing goes: the last run, the last CKAN push, the periods published.
-fn dataset_with_status(state: &AppState, d: &StoredDataset) -> Value {
+async fn dataset_with_status(state: &AppState, d: &StoredDataset) -> Value {
     let mut v = dataset_json(d);
-    if let Ok(m) = state.opendata.manifest(&d.id) {
+    if let Ok(m) = state.opendata.read_manifest(&d.id).await {
         v["publication"] = json!({
             "url": format!("{}/opendata/datasets/{}", state.opendata.base_url(), d.id),
             "last_run": m.last_run,
@@ -525,9 +525,11 @@ pub(crate) async fn publish(
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
     let registry = state.registry.clone();
     let all = blocking(move || registry.datasets()).await?;
-    Ok(Json(
-        json!({"datasets": all.iter().map(|d| dataset_with_status(&state, d)).collect::<Vec<_>>()}),
-    ))
+    let mut datasets = Vec::with_capacity(all.len());
+    for d in &all {
+        datasets.push(dataset_with_status(&state, d).await);
+    }
+    Ok(Json(json!({"datasets": datasets})))
 }
 
 #[utoipa::path(
@@ -555,7 +557,7 @@ pub(crate) async fn get(
         what: "dataset",
         id: id.chars().take(64).collect(),
     })?;
-    Ok(Json(dataset_with_status(&state, &d)))
+    Ok(Json(dataset_with_status(&state, &d).await))
 }
 
 #[utoipa::path(

@@ -181,6 +181,16 @@ impl OpenData {
         }
     }
 
+    /// `manifest`, off the async workers.
+    pub(crate) async fn read_manifest(self: &Arc<Self>, id: &str) -> Result<Manifest, Error> {
+        let (od, id) = (self.clone(), id.to_owned());
+        tokio::task::spawn_blocking(move || od.manifest(&id))
+            .await
+            .map_err(|e| Error::Internal {
+                message: e.to_string(),
+            })?
+    }
+
     /// The file to serve for `/opendata/datasets/{id}/{period}/[v{n}/]{name}`, if it exists: looked up in the
     /// manifest, never built from the request.
     pub(crate) fn file(
@@ -1409,7 +1419,7 @@ pub async fn run_scheduler(state: AppState, cancel: tokio_util::sync::Cancellati
                     if cancel.is_cancelled() {
                         return;
                     }
-                    if !due(&state, &d) {
+                    if !due(&state, &d).await {
                         continue;
                     }
                     tokio::select! {
@@ -1431,8 +1441,8 @@ pub async fn run_scheduler(state: AppState, cancel: tokio_util::sync::Cancellati
     }
 }
 
-fn due(state: &AppState, d: &StoredDataset) -> bool {
-    let Ok(m) = state.opendata.manifest(&d.id) else {
+async fn due(state: &AppState, d: &StoredDataset) -> bool {
+    let Ok(m) = state.opendata.read_manifest(&d.id).await else {
         return false;
     };
     let Some((last, ok)) = m

@@ -137,7 +137,7 @@ pub(crate) async fn dataset(
         .into_iter()
         .find(|d| d.id == id)
         .ok_or_else(not_found)?;
-    let manifest = state.opendata.manifest(&id)?;
+    let manifest = state.opendata.read_manifest(&id).await?;
     let periods: Vec<Value> = manifest
         .periods
         .iter()
@@ -264,10 +264,15 @@ async fn serve(
     if blocking(move || registry.dataset(&wanted)).await?.is_none() {
         return Err(not_found());
     }
-    let (path, format, record, immutable) = state
-        .opendata
-        .file(id, period, version, name)
-        .ok_or_else(not_found)?;
+    let od = state.opendata.clone();
+    let (id, period, name) = (id.to_owned(), period.to_owned(), name.to_owned());
+    let (path, format, record, immutable) =
+        tokio::task::spawn_blocking(move || od.file(&id, &period, version, &name))
+            .await
+            .map_err(|e| Error::Internal {
+                message: e.to_string(),
+            })?
+            .ok_or_else(not_found)?;
     // Streamed: a month of a large dataset can be a hundred megabytes.
     let file = tokio::fs::File::open(&path)
         .await
