@@ -6,47 +6,10 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
+use common::browser::browse;
 use common::{ADMIN, Bydata, eventually};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
-
-fn chromium() -> PathBuf {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("chromium is installed (scripts/test.sh installs the Debian package)")
-}
-
-/// Runs headless Chromium on `url` with `args`; returns its stdout.
-fn browse(profile: &Path, url: &str, args: &[&str]) -> String {
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1280,1700",
-            "--virtual-time-budget=15000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The value of `attr="…"` on the element with `id="…"` in dumped HTML.
 fn attr(html: &str, id: &str, attr: &str) -> Option<u64> {

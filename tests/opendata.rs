@@ -405,6 +405,46 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     assert_eq!(code, 200);
     assert_no_identifier("the dataset page", &landing);
 
+    // The same, as pages for people, in a real browser: the index links the dataset, whose page lists the
+    // period's files with their checksums and links that download exactly those bytes.
+    let profile = tempfile::tempdir().unwrap();
+    let index = common::browser::browse(profile.path(), &b.url("/opendata"), &["--dump-dom"]);
+    assert!(
+        index.contains("href=\"/opendata/datasets/people-dokk1\""),
+        "{index}"
+    );
+    assert!(index.contains("Personer ved Dokk1"));
+    assert_no_identifier("the index page", index.as_bytes());
+    let page = common::browser::browse(
+        profile.path(),
+        &b.url("/opendata/datasets/people-dokk1"),
+        &["--dump-dom"],
+    );
+    assert!(page.contains("id=\"period-2026-03\""), "{page}");
+    assert!(page.contains("CC BY 4.0"));
+    assert_no_identifier("the dataset page", page.as_bytes());
+    let hrefs: Vec<&str> = page
+        .split("class=\"file\" href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(hrefs.len(), 3, "{page}");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("opendata-dataset.png");
+    common::browser::browse(
+        profile.path(),
+        &b.url("/opendata/datasets/people-dokk1"),
+        &[&format!("--screenshot={}", shot.display())],
+    );
+    assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000));
+    for (href, (_, bytes)) in hrefs.iter().zip(&first) {
+        let (code, got, _) = fetch(&b, href).await;
+        assert_eq!(code, 200, "{href}");
+        assert_eq!(&got, bytes, "{href}");
+        assert!(page.contains(&hex::encode(Sha256::digest(bytes))));
+    }
+
     // After a restart (same secret on disk) the same period gives the same files.
     b.terminate().await;
     let mut b = start(&dir, &config).await;

@@ -166,6 +166,7 @@ pub fn router(state: AppState) -> Router {
             get(datasets::get).delete(datasets::delete),
         )
         .route("/api/v1/datasets/{id}/publish", post(datasets::publish))
+        .route("/opendata", get(opendata::routes::index))
         .route("/opendata/catalog", get(opendata::routes::catalog))
         .route("/opendata/data.json", get(opendata::routes::data_json))
         .route("/opendata/datasets/{id}", get(opendata::routes::dataset))

@@ -2,6 +2,7 @@
 //! real HTTP and real MQTT, and polls with deadlines (never fixed sleeps).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod browser;
 pub mod dcat;
 
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS};

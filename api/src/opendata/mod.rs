@@ -3,5 +3,6 @@ pub mod ckan;
 pub mod datajson;
 pub mod dcat;
 pub mod model;
+mod pages;
 pub mod publish;
 pub(crate) mod routes;

@@ -111,23 +111,58 @@ pub(crate) async fn data_json(State(state): State<AppState>) -> Result<Response,
     ))
 }
 
-/// `GET /opendata/datasets/{id}`: a dataset's metadata and every period's files, versions and checksums.
+fn html(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+/// `GET /opendata`: the published datasets as a page for people.
+#[utoipa::path(
+    get,
+    path = "/opendata",
+    operation_id = "opendata_index",
+    tag = "opendata",
+    summary = "The published datasets as an HTML page",
+    responses((status = 200, description = "HTML", content_type = "text/html", body = String)),
+)]
+pub(crate) async fn index(State(state): State<AppState>) -> Result<Response, Error> {
+    let (info, published) = published(&state).await?;
+    Ok(html(super::pages::index(&info, &published)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DatasetParams {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /opendata/datasets/{id}`: a dataset's metadata and every period's files, versions and checksums — as
+/// JSON, or as a page when a browser asks for HTML (`?format=json` forces JSON).
 #[utoipa::path(
     get,
     path = "/opendata/datasets/{id}",
     operation_id = "opendata_dataset",
     tag = "opendata",
-    summary = "A published dataset: metadata, periods, versions, file URLs and SHA-256 checksums",
-    params(("id" = String, Path, description = "Dataset id")),
+    summary = "A published dataset: metadata, periods, versions, file URLs and SHA-256 checksums (JSON, or HTML for browsers)",
+    params(
+        ("id" = String, Path, description = "Dataset id"),
+        ("format" = Option<String>, Query, description = "`json` forces JSON even when HTML is accepted"),
+    ),
     responses(
-        (status = 200, description = "The dataset", body = Object),
+        (status = 200, description = "The dataset", content((Object = "application/json"), (String = "text/html"))),
         (status = 404, description = "No such published dataset", body = crate::openapi::ErrorBody),
     ),
 )]
 pub(crate) async fn dataset(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(params): Query<DatasetParams>,
+    headers: HeaderMap,
 ) -> Result<Response, Error> {
+    let wants_html = params.format.as_deref() != Some("json")
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
     let (_, published) = published(&state).await?;
     let not_found = || Error::NotFound {
         what: "published dataset",
@@ -186,6 +221,9 @@ pub(crate) async fn dataset(
             "catalog".into(),
             json!(format!("{}/opendata/catalog", state.opendata.base_url())),
         );
+    }
+    if wants_html {
+        return Ok(html(super::pages::dataset(&doc, state.opendata.base_url())));
     }
     Ok(json_response("application/json", &doc))
 }
