@@ -399,6 +399,10 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     let (code, data_json, _) = fetch(&b, "/opendata/data.json").await;
     assert_eq!(code, 200);
     assert_no_identifier("data.json", &data_json);
+    // ckanext-dcat's data.json harvester asks for ?page=2, 3, … until the answer repeats: it must repeat.
+    let (code, page_2, _) = fetch(&b, "/opendata/data.json?page=2").await;
+    assert_eq!(code, 200);
+    assert_eq!(page_2, data_json);
     let data_json: Value = serde_json::from_slice(&data_json).unwrap();
     assert!(data_json.to_string().contains("people-dokk1"));
     let (code, landing, _) = fetch(&b, "/opendata/datasets/people-dokk1").await;
