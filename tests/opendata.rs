@@ -502,6 +502,35 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     .await;
     assert_eq!(v1_again, first[0].1);
 
+    // A coverage that starts and ends mid-month: only the buckets wholly inside it.
+    let (code, body) = b
+        .post(
+            "/api/v1/datasets",
+            ADMIN,
+            &people_dataset(
+                "people-noon",
+                json!({"temporal": {"from": "2026-03-02T12:00:00+01:00", "to": "2026-03-03T12:00:00+01:00"}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, noon) = publish(&b, "people-noon", json!({})).await;
+    assert_eq!(code, 200, "{noon}");
+    let (_, csv, _) = fetch(
+        &b,
+        local(noon["periods"][0]["files"][0]["url"].as_str().unwrap()),
+    )
+    .await;
+    let csv = String::from_utf8(csv).unwrap();
+    let times: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(times.len(), 24, "{csv}");
+    assert_eq!(times.first().copied(), Some("2026-03-02T12:00:00+01:00"));
+    assert_eq!(times.last().copied(), Some("2026-03-03T11:00:00+01:00"));
+
     // Nothing outside the dataset's temporal coverage is published, even on demand.
     let (code, body) = publish(&b, "people-dokk1", json!({"period": "2026-04"})).await;
     assert_eq!(code, 400, "{body}");
@@ -515,7 +544,9 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     // Deleting a dataset withdraws its files; the same id defined again starts with none.
     let (code, _) = b.delete("/api/v1/datasets/people-dokk1", ADMIN).await;
     assert_eq!(code, 204);
-    assert!(!dir.join("opendata/people-dokk1").exists());
+    assert!(dir.join("opendata/datasets").exists());
+    assert!(!dir.join("opendata/datasets/people-dokk1").exists());
+    assert!(dir.join("opendata/public-id.key").exists());
     let (code, _, _) = fetch(
         &b,
         "/opendata/datasets/people-dokk1/2026-03/v1/people-dokk1_2026-03.csv",
@@ -686,4 +717,14 @@ async fn a_publication_is_pushed_to_ckan() {
         !b.log().contains(fake_ckan::TOKEN),
         "the CKAN token was logged"
     );
+
+    // Deleting the dataset withdraws it from CKAN too.
+    let (code, _) = b.delete("/api/v1/datasets/people-dokk1", ADMIN).await;
+    assert_eq!(code, 204);
+    assert!(
+        fake.package("people-dokk1").is_none(),
+        "{:?}",
+        fake.actions()
+    );
+    assert!(!b.log().contains(fake_ckan::TOKEN));
 }

@@ -372,8 +372,10 @@ impl NewDataset {
     pub(crate) fn check(&self, minimums: &Minimums) -> Result<(), Error> {
         let bucket_secs = validate(self)?;
         let m = self.selection.measurement.as_str();
-        let counts = COUNT_MEASUREMENTS.contains(&m)
-            || matches!(self.aggregation.func.as_str(), "count" | "sum");
+        // A count of people or vehicles by its name (or `fn count`, which counts events); a count named
+        // otherwise is caught at publication by its unit, `count`.
+        let counts = COUNT_MEASUREMENTS.contains(&m.to_ascii_lowercase().as_str())
+            || self.aggregation.func == "count";
         if self.personal_data && counts && !self.rules().count_measurements.iter().any(|c| c == m) {
             return Err(bad(
                 "privacy_refused",
@@ -473,7 +475,7 @@ pub(crate) struct PublishRequest {
     tag = "datasets",
     summary = "Publish now: compute the due periods (or one period), write new versions where the bytes changed",
     params(("id" = String, Path, description = "Dataset id")),
-    request_body = PublishRequest,
+    request_body(content = Option<PublishRequest>, description = "Optional: without a body every due period is published"),
     responses(
         (status = 200, description = "What the run did: per period `new_version`, `unchanged` or `running`, with file URLs and SHA-256", body = Object),
         (status = 400, description = "An invalid period, or refused by the privacy gate (the reason is named)", body = crate::openapi::ErrorBody),
@@ -581,9 +583,15 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, Error> {
     let registry = state.registry.clone();
     let wanted = id.clone();
-    let existed = blocking(move || registry.delete_dataset(&wanted)).await?;
-    if existed {
-        state.opendata.remove(&id).await?;
+    let old = blocking(move || {
+        let old = registry.dataset(&wanted)?;
+        registry.delete_dataset(&wanted)?;
+        Ok(old)
+    })
+    .await?;
+    let existed = old.is_some();
+    if let Some(old) = old {
+        state.opendata.remove(&old).await?;
     }
     crate::error::deleted(existed, "dataset", id, &by.id)
 }

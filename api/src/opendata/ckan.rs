@@ -326,6 +326,43 @@ impl Ckan {
     }
 }
 
+impl Ckan {
+    /// Withdraws a deleted dataset: `package_delete` of its package (CKAN moves it to the trash; its page and
+    /// resources are no longer public). Only a package bydata made for this dataset (its `bydata_id` extra) is
+    /// touched. `Ok(false)` when there is none.
+    #[tracing::instrument(skip_all, fields(dataset = %dataset_id))]
+    pub async fn withdraw(&self, dataset_id: &str) -> Result<bool, CkanError> {
+        let name = package_name(dataset_id);
+        let mut session = Session {
+            ckan: self,
+            requests: 0,
+        };
+        let Some(existing) = session.show(&name).await? else {
+            return Ok(false);
+        };
+        let owner = items(&existing, "extras")
+            .iter()
+            .find(|e| text(e, "key") == "bydata_id")
+            .map(|e| text(e, "value").to_owned());
+        if owner.as_deref() != Some(dataset_id) {
+            return Err(CkanError::NameTaken {
+                name,
+                dataset: dataset_id.to_owned(),
+                other: owner.unwrap_or_default(),
+            });
+        }
+        let id = existing.get("id").cloned().unwrap_or(Value::Null);
+        session
+            .call(
+                "package_delete",
+                Request::Post(&serde_json::json!({ "id": id })),
+            )
+            .await?;
+        info!(package = %name, "withdrew CKAN package");
+        Ok(true)
+    }
+}
+
 /// The CKAN package name for a dataset id: lower-case `a-z 0-9 - _`, 2–100 characters. Our slugs map one to
 /// one except `.` → `-`; anything else invalid also becomes `-`. A name over 100 characters is cut and ends
 /// in 8 hex digits of the id's SHA-256 so it stays unique; CKAN's reserved names (`new`, `edit`, `search`)

@@ -177,7 +177,7 @@ pub(crate) fn dataset(doc: &Value, base_url: &str) -> String {
     if let Some(s) = doc["spatial"].as_str() {
         row(
             "Sted / place",
-            if s.starts_with("http") {
+            if s.starts_with("https://") || s.starts_with("http://") {
                 format!("<a href=\"{0}\">{0}</a>", escape(s))
             } else {
                 escape(s)

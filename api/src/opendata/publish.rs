@@ -167,8 +167,9 @@ impl OpenData {
         locks.entry(id.to_owned()).or_default().clone()
     }
 
+    /// `opendata/datasets/{id}`: apart from the secret, whatever a dataset's id.
     fn dataset_dir(&self, id: &str) -> PathBuf {
-        self.dir.join(id)
+        self.dir.join("datasets").join(id)
     }
 
     /// The manifest of a dataset (empty when it has never been published).
@@ -347,35 +348,53 @@ impl OpenData {
             serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
                 message: format!("dataset {}: stored definition unreadable: {e}", stored.id),
             })?;
+        let now = (state.clock)();
+        // A request for a period is checked before anything is locked or written.
+        let spec = Spec::new(&def, stored.created_at)?;
+        let requested = which.map(|label| spec.requested(label, now)).transpose()?;
         let lock = self.lock(&stored.id);
         let guard = lock.lock().await;
-        let now = (state.clock)();
+        // Deleted (or deleted and defined again) while this run waited: nothing may be written for it.
+        if !self.still_defined(state, stored).await? {
+            return Err(Error::NotFound {
+                what: "dataset",
+                id: stored.id.clone(),
+            });
+        }
         let dir = self.dataset_dir(&stored.id);
         let mut manifest = self.manifest(&stored.id)?;
-        let result = self.run(state, stored, &def, &manifest, which, now).await;
-        manifest.last_run = Some(RunRecord {
+        let result = self
+            .run(state, stored, &def, &spec, &manifest, requested, now)
+            .await;
+        let record = RunRecord {
             at: format_rfc3339(now),
             ok: result.is_ok(),
             error: result.as_ref().err().map(ToString::to_string),
-        });
-        if let Ok((outcomes, unit)) = &result {
-            for o in outcomes {
+            more: result.as_ref().is_ok_and(|r| r.more),
+        };
+        if requested.is_none() {
+            manifest.last_scheduled_run = Some(record.clone());
+        }
+        manifest.last_run = Some(record);
+        if let Ok(run) = &result {
+            for o in &run.outcomes {
                 o.apply(&mut manifest, now);
             }
-            if unit.is_some() {
-                manifest.unit.clone_from(unit);
+            if run.unit.is_some() {
+                manifest.unit.clone_from(&run.unit);
             }
         }
         self.save_manifest(&dir, &manifest).await?;
         drop(guard);
-        let (outcomes, _) = result?;
-        let changed = outcomes.iter().any(|o| o.outcome != Outcome::Unchanged);
+        let run = result?;
+        let changed = run.outcomes.iter().any(|o| o.outcome != Outcome::Unchanged);
         let landing = format!("{}/opendata/datasets/{}", self.base_url, stored.id);
-        let ckan = self.push_if_wanted(stored, &def, changed).await?;
+        let ckan = self.push_if_wanted(state, stored, &def, changed).await?;
         Ok(RunReport {
             dataset: stored.id.clone(),
             at: format_rfc3339(now),
-            periods: outcomes
+            periods: run
+                .outcomes
                 .iter()
                 .map(|o| o.report(&landing, &stored.id))
                 .collect(),
@@ -383,10 +402,19 @@ impl OpenData {
         })
     }
 
-    /// Pushes to CKAN when the dataset asks for it and something changed or the last push failed; the status
-    /// is kept in the manifest (re-read under the lock: a run may have written it meanwhile).
+    /// Whether the registry still holds this very definition (same id and creation time).
+    async fn still_defined(&self, state: &AppState, stored: &StoredDataset) -> Result<bool, Error> {
+        let (registry, id) = (state.registry.clone(), stored.id.clone());
+        let now = crate::devices::blocking(move || registry.dataset(&id)).await?;
+        Ok(now.is_some_and(|d| d.created_at == stored.created_at))
+    }
+
+    /// Pushes to CKAN when the dataset asks for it and something changed or the last push failed. One push
+    /// per dataset at a time, each describing the manifest as it is then (so an older run's push can never
+    /// land last); the status is written under the dataset's lock, and not at all if it was deleted meanwhile.
     async fn push_if_wanted(
         &self,
+        state: &AppState,
         stored: &StoredDataset,
         def: &NewDataset,
         changed: bool,
@@ -394,6 +422,8 @@ impl OpenData {
         if !def.ckan {
             return Ok(None);
         }
+        let push_lock = self.lock(&format!("{}\u{0}ckan", stored.id));
+        let _pushing = push_lock.lock().await;
         let previous = self.manifest(&stored.id)?;
         let at = previous
             .last_run
@@ -438,6 +468,9 @@ impl OpenData {
         };
         let lock = self.lock(&stored.id);
         let _guard = lock.lock().await;
+        if !self.still_defined(state, stored).await? {
+            return Ok(Some(status));
+        }
         let mut manifest = self.manifest(&stored.id)?;
         manifest.ckan = Some(status.clone());
         self.save_manifest(&self.dataset_dir(&stored.id), &manifest)
@@ -459,71 +492,70 @@ impl OpenData {
         })?
     }
 
-    /// Removes a deleted dataset's files: deleting is how a publication is withdrawn, and a dataset created
-    /// later under the same id starts afresh.
-    pub(crate) async fn remove(&self, id: &str) -> Result<(), Error> {
-        let lock = self.lock(id);
-        let _guard = lock.lock().await;
-        let dir = self.dataset_dir(id);
-        let trash = self
-            .dir
-            .join(format!(".deleted-{id}-{}", rand::random::<u64>()));
-        tokio::task::spawn_blocking(move || match std::fs::rename(&dir, &trash) {
-            Ok(()) => {
-                std::fs::remove_dir_all(&trash).map_err(|e| internal(&trash, e))?;
-                sync_dir(trash.parent().unwrap_or(Path::new("."))).map_err(|e| internal(&trash, e))
+    /// Withdraws a deleted dataset (already gone from the registry): removes its files — deleting is how a
+    /// publication is withdrawn, and a dataset defined later under the same id starts afresh — and, when it
+    /// was pushed to CKAN, deletes its package there (logged if the site cannot be reached).
+    pub(crate) async fn remove(&self, stored: &StoredDataset) -> Result<(), Error> {
+        let id = &stored.id;
+        {
+            let lock = self.lock(id);
+            let _guard = lock.lock().await;
+            let dir = self.dataset_dir(id);
+            let trash = self
+                .dir
+                .join("datasets")
+                .join(format!(".deleted-{id}-{}", rand::random::<u64>()));
+            tokio::task::spawn_blocking(move || match std::fs::rename(&dir, &trash) {
+                Ok(()) => {
+                    std::fs::remove_dir_all(&trash).map_err(|e| internal(&trash, e))?;
+                    sync_dir(trash.parent().unwrap_or(Path::new(".")))
+                        .map_err(|e| internal(&trash, e))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(internal(&dir, e)),
+            })
+            .await
+            .map_err(|e| Error::Internal {
+                message: e.to_string(),
+            })??;
+        }
+        let wanted_ckan = stored.definition["ckan"].as_bool() == Some(true);
+        if let (true, Some(ckan)) = (wanted_ckan, &self.ckan) {
+            let push_lock = self.lock(&format!("{id}\u{0}ckan"));
+            let _pushing = push_lock.lock().await;
+            match ckan.withdraw(id).await {
+                Ok(found) => tracing::info!(dataset = %id, found, "withdrawn from CKAN"),
+                Err(e) => {
+                    tracing::warn!(dataset = %id, error = %e, "could not withdraw the dataset from CKAN; delete its package there by hand")
+                }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(internal(&dir, e)),
-        })
-        .await
-        .map_err(|e| Error::Internal {
-            message: e.to_string(),
-        })?
+        }
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.remove(id.as_str());
+        locks.remove(&format!("{id}\u{0}ckan"));
+        Ok(())
     }
 
     /// Computes the due periods and writes the files of those that changed (the manifest is the caller's).
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         state: &AppState,
         stored: &StoredDataset,
         def: &NewDataset,
+        spec: &Spec,
         manifest: &Manifest,
-        which: Option<&str>,
+        requested: Option<Period>,
         now: UnixNanos,
-    ) -> Result<(Vec<PeriodOutcome>, Option<String>), Error> {
+    ) -> Result<Run, Error> {
         def.check(&self.settings.minimums)?;
-        let spec = Spec::new(def, stored.created_at)?;
         let settle = secs(self.settings.settle_secs);
         let complete = |p: &Period| -> Result<bool, Error> {
             Ok(now >= p.end(spec.tz)?.saturating_add(settle))
         };
-        let periods = match which {
-            Some(label) => {
-                let p = Period::parse(label, spec.yearly).ok_or_else(|| {
-                    Error::bad(
-                        "invalid_period",
-                        format!(
-                            "period must look like {}",
-                            if spec.yearly { "2026" } else { "2026-03" }
-                        ),
-                    )
-                })?;
-                if p.start(spec.tz)? > now {
-                    return Err(Error::bad("invalid_period", "that period has not begun"));
-                }
-                if p.end(spec.tz)? <= spec.from
-                    || spec
-                        .to
-                        .is_some_and(|to| p.start(spec.tz).is_ok_and(|s| s >= to))
-                {
-                    return Err(Error::bad(
-                        "invalid_period",
-                        format!("{label} is outside the dataset's temporal coverage"),
-                    ));
-                }
-                vec![p]
-            }
+        let mut more = false;
+        let periods = match requested {
+            Some(p) => vec![p],
             None => {
                 let all = spec.periods(now)?;
                 // The most recently ended period is looked at again: late data after its version 1.
@@ -544,7 +576,8 @@ impl OpenData {
                                 .is_none_or(|r| r.versions.is_empty())
                     })
                     .collect();
-                // Oldest first; the rest wait for the next run.
+                // Oldest first; the rest at the next tick.
+                more = due.len() > MAX_PERIODS_PER_RUN;
                 due.truncate(MAX_PERIODS_PER_RUN);
                 due
             }
@@ -560,6 +593,8 @@ impl OpenData {
             .filter_map(|d| Some((d.id.to_string(), d.location?)))
             .collect();
         let secret = if def.personal_data {
+            // Per dataset id (not per definition: published files must be reproducible from the stored points,
+            // the definition and the secret alone).
             privacy::scoped_secret(&self.secret, &format!("dataset {}", stored.id))
         } else {
             self.secret
@@ -570,7 +605,7 @@ impl OpenData {
             let start = period.start(spec.tz)?;
             let end = period.end(spec.tz)?;
             let table = self
-                .table(state, def, &spec, start, end, now, &locations, &secret)
+                .table(state, def, spec, start, end, now, &locations, &secret)
                 .await?;
             if unit.is_none() {
                 unit = table.series.iter().find_map(|s| s.unit.clone());
@@ -638,7 +673,11 @@ impl OpenData {
             })??;
             outcomes.push(outcome);
         }
-        Ok((outcomes, unit))
+        Ok(Run {
+            outcomes,
+            unit,
+            more,
+        })
     }
 
     /// The period's answer after the privacy gate.
@@ -654,11 +693,16 @@ impl OpenData {
         locations: &HashMap<String, Location>,
         secret: &[u8; 32],
     ) -> Result<Table, Error> {
-        // Only the dataset's temporal coverage, within the period.
-        let from = start.max(spec.from);
-        let to = spec.to.map_or(end, |t| end.min(t));
+        // The grid starts at the period's start, so buckets tile it; only buckets wholly inside the dataset's
+        // temporal coverage (and ended) are published.
+        let (from, to) = (start, end);
+        let covered = |bucket_start: UnixNanos, bucket_end: UnixNanos| {
+            bucket_start >= spec.from
+                && spec.to.is_none_or(|t| bucket_end <= t)
+                && bucket_end <= now
+        };
         let mut series = Vec::new();
-        if from < to {
+        if spec.from < end && spec.to.is_none_or(|t| t > start) {
             let q = Query {
                 filter: SeriesFilter {
                     measurement: Some(spec.measurement.clone()),
@@ -682,6 +726,21 @@ impl OpenData {
             });
             let wanted: BTreeSet<&str> = def.selection.devices.iter().map(String::as_str).collect();
             for s in answer {
+                let counts_people = s.unit.as_ref().is_some_and(|u| u.as_str() == "count");
+                if def.personal_data
+                    && counts_people
+                    && !rules
+                        .count_measurements
+                        .contains(&def.selection.measurement)
+                {
+                    return Err(Error::bad(
+                        "privacy_refused",
+                        format!(
+                            "this dataset is marked as containing personal data and its values are counts (unit `count`): list `{}` in privacy.count_measurements so small counts are suppressed",
+                            def.selection.measurement
+                        ),
+                    ));
+                }
                 let device = s.tags.get("device").cloned();
                 if !wanted.is_empty() && !device.as_deref().is_some_and(|d| wanted.contains(d)) {
                     continue;
@@ -711,9 +770,9 @@ impl OpenData {
                     .points
                     .iter()
                     .zip(bounds.iter().skip(1))
-                    .filter(|((t, _), bucket_end)| *t >= start && **bucket_end <= now)
+                    .filter(|((t, _), bucket_end)| *t >= start && covered(*t, **bucket_end))
                     .map(|((t, v), _)| {
-                        let v = v.map(canonical);
+                        let v = v.and_then(canonical);
                         let shown = match (v, suppress_below) {
                             (Some(x), Some(below)) => privacy::suppress(x, below),
                             (v, _) => v,
@@ -750,11 +809,25 @@ impl OpenData {
 
 /// Values with ten significant digits: the same data read from raw points or from rollups (sums in another
 /// order) differ in the last bits, and a published file must not change for that.
-fn canonical(v: f64) -> f64 {
-    if !v.is_finite() || v == 0.0 {
-        return v;
+/// Not-a-number and infinities (an overflowing sum) are published as empty, `-0` as `0`.
+fn canonical(v: f64) -> Option<f64> {
+    if !v.is_finite() {
+        return None;
     }
-    format!("{v:.9e}").parse().unwrap_or(v)
+    if v == 0.0 {
+        return Some(0.0);
+    }
+    let rounded: f64 = format!("{v:.9e}").parse().unwrap_or(v);
+    Some(if rounded.is_finite() { rounded } else { v })
+}
+
+/// A CSV number: plain decimals, exponent form for the very large and very small (as JSON would).
+fn csv_number(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e16 || v.abs() < 1e-5) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
 }
 
 /// Every registered identifier, ready to be looked for in published values.
@@ -783,20 +856,34 @@ impl Identifiers {
     }
 
     fn exposed_by(&self, value: &str) -> bool {
-        if self.slugs.contains(&value.to_ascii_lowercase()) {
+        let lower = value.to_ascii_lowercase();
+        // Device ids as words (`devices/cnt-dokk1/up`, `cnt-dokk1 entrance`): split on what a slug cannot hold.
+        let slug_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if lower
+            .split(|c: char| !slug_char(c))
+            .any(|w| self.slugs.contains(w))
+        {
             return true;
         }
-        let folded: String = value
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let longest_hex_run = folded
-            .split(|c: char| !c.is_ascii_hexdigit())
-            .map(str::len)
-            .max()
-            .unwrap_or(0);
-        longest_hex_run >= 16 || self.hex.iter().any(|h| folded.contains(h.as_str()))
+        // Registered radio ids in any spelling: looked for in the value folded to letters and digits.
+        let folded: String = lower.chars().filter(char::is_ascii_alphanumeric).collect();
+        if self.hex.iter().any(|h| folded.contains(h.as_str())) {
+            return true;
+        }
+        // An EUI-64 nobody registered here (a ChirpStack or TTS device's): a word that is 16 hex digits once
+        // its separators and a `0x` or `eui` prefix are removed. UUIDs (32), dates and decimals are not.
+        lower
+            .split(|c: char| {
+                c.is_whitespace() || matches!(c, '/' | ',' | ';' | '|' | '=' | '(' | ')')
+            })
+            .any(|w| {
+                let f: String = w.chars().filter(char::is_ascii_alphanumeric).collect();
+                let f = f
+                    .strip_prefix("0x")
+                    .or_else(|| f.strip_prefix("eui"))
+                    .unwrap_or(&f);
+                f.len() == 16 && f.bytes().all(|b| b.is_ascii_hexdigit())
+            })
     }
 }
 
@@ -953,6 +1040,30 @@ impl Spec {
             from,
             to,
         })
+    }
+
+    /// A period asked for on demand: well-formed, begun, and inside the temporal coverage.
+    fn requested(&self, label: &str, now: UnixNanos) -> Result<Period, Error> {
+        let p = Period::parse(label, self.yearly).ok_or_else(|| {
+            Error::bad(
+                "invalid_period",
+                format!(
+                    "period must look like {}",
+                    if self.yearly { "2026" } else { "2026-03" }
+                ),
+            )
+        })?;
+        let (start, end) = (p.start(self.tz)?, p.end(self.tz)?);
+        if start > now {
+            return Err(Error::bad("invalid_period", "that period has not begun"));
+        }
+        if end <= self.from || self.to.is_some_and(|to| start >= to) {
+            return Err(Error::bad(
+                "invalid_period",
+                format!("{label} is outside the dataset's temporal coverage"),
+            ));
+        }
+        Ok(p)
     }
 
     /// The periods from the dataset's start up to now (or its end), oldest first.
@@ -1113,7 +1224,7 @@ impl Table {
                 out.push_str(&self.measurement);
                 out.push(',');
                 if let Some(v) = v {
-                    out.push_str(&v.to_string());
+                    out.push_str(&csv_number(*v));
                 }
                 out.push(',');
                 out.push_str(&csv_field(s.unit.as_deref().unwrap_or(""), ','));
@@ -1219,8 +1330,11 @@ pub(crate) struct Manifest {
     pub(crate) periods: BTreeMap<String, PeriodRecord>,
     #[serde(default)]
     pub(crate) unit: Option<String>,
+    /// The last run of any kind, and the last scheduled one (what the scheduler's timing follows).
     #[serde(default)]
     pub(crate) last_run: Option<RunRecord>,
+    #[serde(default)]
+    pub(crate) last_scheduled_run: Option<RunRecord>,
     #[serde(default)]
     pub(crate) ckan: Option<CkanStatus>,
 }
@@ -1273,6 +1387,17 @@ pub(crate) struct RunRecord {
     pub(crate) ok: bool,
     #[serde(default)]
     pub(crate) error: Option<String>,
+    /// More periods were due than one run computes: the next tick goes on.
+    #[serde(default)]
+    pub(crate) more: bool,
+}
+
+/// What a run computed (files already written).
+#[derive(Debug)]
+struct Run {
+    outcomes: Vec<PeriodOutcome>,
+    unit: Option<String>,
+    more: bool,
 }
 
 /// The last push to CKAN.
@@ -1307,12 +1432,14 @@ impl PeriodOutcome {
     fn dir(&self) -> Option<String> {
         match self.outcome {
             Outcome::Unchanged => None,
-            Outcome::Running => Some(format!(
-                "running/{}",
-                self.hashes
-                    .get(FileFormat::Csv.extension())
-                    .map_or("0", |h| &h.sha256[..16.min(h.sha256.len())])
-            )),
+            Outcome::Running => {
+                // Named by all three files' hashes: any change is a new directory.
+                let mut all = Sha256::new();
+                for h in self.hashes.values() {
+                    all.update(h.sha256.as_bytes());
+                }
+                Some(format!("running/{}", &hex::encode(all.finalize())[..16]))
+            }
             Outcome::NewVersion(v) => Some(format!("v{v}")),
         }
     }
@@ -1445,13 +1572,14 @@ async fn due(state: &AppState, d: &StoredDataset) -> bool {
     let Ok(m) = state.opendata.read_manifest(&d.id).await else {
         return false;
     };
-    let Some((last, ok)) = m
-        .last_run
-        .and_then(|r| Some((bydata_schemas::parse_rfc3339(&r.at).ok()?, r.ok)))
+    let Some((last, ok, more)) = m
+        .last_scheduled_run
+        .and_then(|r| Some((bydata_schemas::parse_rfc3339(&r.at).ok()?, r.ok, r.more)))
     else {
         return true;
     };
     let every: u64 = match d.definition["update_frequency"].as_str() {
+        _ if more => 0,
         _ if !ok => FAILED_RUN_RETRY_SECS,
         Some("CONT") => 300,
         Some("HOURLY") => 3_600,
@@ -1584,6 +1712,8 @@ mod identifier_tests {
         for exposed in [
             "cnt-dokk1",
             "CNT-DOKK1",
+            "devices/cnt-dokk1/up",
+            "cnt-dokk1 entrance",
             "a84041000181c0de",
             "A8-40-41-00-01-81-C0-DE",
             "A8:40:41:00:01:81:C0:DE",
@@ -1602,10 +1732,33 @@ mod identifier_tests {
             "cnt",
             "building-7",
             "2026-03-01",
+            "2026-03-01 12:00:00.123",
             "Aarhus Ø",
             "1234567",
+            "cafe facade deaf bead",
+            // A Danish address or building id (DAR/BBR) is a UUID.
+            "0a3f50a0-75eb-32b8-e044-0003ba298018",
         ] {
             assert!(!ids.exposed_by(fine), "{fine}");
         }
+    }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::{canonical, csv_number};
+
+    #[test]
+    fn published_values_are_canonical() {
+        assert_eq!(canonical(f64::NAN), None);
+        assert_eq!(canonical(f64::INFINITY), None);
+        assert_eq!(canonical(-0.0).map(f64::to_bits), Some(0.0f64.to_bits()));
+        assert_eq!(canonical(f64::MAX), Some(f64::MAX));
+        assert_eq!(canonical(0.1 + 0.2), Some(0.3));
+        assert_eq!(canonical(1e-310), Some(1e-310));
+        assert_eq!(csv_number(94.0), "94");
+        assert_eq!(csv_number(0.25), "0.25");
+        assert_eq!(csv_number(1e21), "1e21");
+        assert_eq!(csv_number(1e-310), "1e-310");
     }
 }

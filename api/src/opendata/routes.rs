@@ -111,8 +111,43 @@ pub(crate) async fn data_json(State(state): State<AppState>) -> Result<Response,
     ))
 }
 
+/// A page: nothing but its own inline style may load or run.
 fn html(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Whether an `Accept` header ranks HTML above JSON (a browser's does; `q=0` refuses).
+fn prefers_html(accept: &str) -> bool {
+    let quality = |wanted: &str| -> f32 {
+        accept
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let media = pieces.next()?.trim();
+                if media != wanted {
+                    return None;
+                }
+                let q = pieces
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.trim().parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                Some(q)
+            })
+            .fold(0.0, f32::max)
+    };
+    let html = quality("text/html");
+    html > 0.0 && html >= quality("application/json")
 }
 
 /// `GET /opendata`: the published datasets as a page for people.
@@ -145,10 +180,11 @@ pub(crate) struct DatasetParams {
     summary = "A published dataset: metadata, periods, versions, file URLs and SHA-256 checksums (JSON, or HTML for browsers)",
     params(
         ("id" = String, Path, description = "Dataset id"),
-        ("format" = Option<String>, Query, description = "`json` forces JSON even when HTML is accepted"),
+        ("format" = Option<String>, Query, description = "`json` or `html`; without it, the `Accept` header decides"),
     ),
     responses(
         (status = 200, description = "The dataset", content((Object = "application/json"), (String = "text/html"))),
+        (status = 400, description = "An unknown format", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such published dataset", body = crate::openapi::ErrorBody),
     ),
 )]
@@ -158,11 +194,22 @@ pub(crate) async fn dataset(
     Query(params): Query<DatasetParams>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let wants_html = params.format.as_deref() != Some("json")
-        && headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
+    let wants_html = match params.format.as_deref() {
+        Some("json") => false,
+        Some("html") => true,
+        Some(other) => {
+            return Err(Error::bad(
+                "invalid_parameter",
+                format!("format: {other:?} is not json or html"),
+            ));
+        }
+        None => prefers_html(
+            headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        ),
+    };
     let (_, published) = published(&state).await?;
     let not_found = || Error::NotFound {
         what: "published dataset",
@@ -222,10 +269,15 @@ pub(crate) async fn dataset(
             json!(format!("{}/opendata/catalog", state.opendata.base_url())),
         );
     }
-    if wants_html {
-        return Ok(html(super::pages::dataset(&doc, state.opendata.base_url())));
-    }
-    Ok(json_response("application/json", &doc))
+    let mut response = if wants_html {
+        html(super::pages::dataset(&doc, state.opendata.base_url()))
+    } else {
+        json_response("application/json", &doc)
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    Ok(response)
 }
 
 /// `GET /opendata/datasets/{id}/{period}/{file}`: a period's current file.
@@ -312,11 +364,17 @@ async fn serve(
             })?
             .ok_or_else(not_found)?;
     // Streamed: a month of a large dataset can be a hundred megabytes.
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| Error::Internal {
-            message: format!("{}: {e}", path.display()),
-        })?;
+    // A running period's older files are pruned once a newer set is recorded: a request that looked up the
+    // old set just before gets a 404, as if it had come a moment later.
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+        Err(e) => {
+            return Err(Error::Internal {
+                message: format!("{}: {e}", path.display()),
+            });
+        }
+    };
     let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
     let h = response.headers_mut();
     let content_type = match format {
@@ -341,4 +399,21 @@ async fn serve(
         HeaderValue::from_static("*"),
     );
     Ok((StatusCode::OK, response).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefers_html;
+
+    #[test]
+    fn browsers_get_pages_and_programs_get_json() {
+        let firefox = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        assert!(prefers_html(firefox));
+        assert!(!prefers_html(""));
+        assert!(!prefers_html("*/*"));
+        assert!(!prefers_html("application/json"));
+        assert!(!prefers_html("application/json, text/html;q=0"));
+        assert!(!prefers_html("text/html;q=0.5, application/json"));
+        assert!(prefers_html("application/json;q=0.5, text/html"));
+    }
 }

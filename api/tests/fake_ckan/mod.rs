@@ -354,6 +354,13 @@ impl FakeState {
                     .push(resource.clone());
                 ok(resource)
             }
+            "package_delete" => match self.find_name(&s("id")) {
+                Some(name) => {
+                    self.packages.remove(&name);
+                    ok(Value::Null)
+                }
+                None => not_found(),
+            },
             "resource_patch" | "resource_delete" => {
                 let id = s("id");
                 if id.is_empty() {
