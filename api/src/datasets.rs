@@ -1,7 +1,7 @@
-//! Open datasets (issue 6, first piece): `POST/GET /api/v1/datasets`, `GET/DELETE /api/v1/datasets/{id}`.
-//! A dataset is a selection of series, an aggregation, DCAT-AP-DK metadata and privacy rules; one marked as
-//! containing personal data is refused unless its rules meet the configured minimums, and the refusal names
-//! every rule that falls short. Publishing files and catalogs is still to come.
+//! Open datasets: `POST/GET /api/v1/datasets`, `GET/DELETE /api/v1/datasets/{id}`, and
+//! `POST /api/v1/datasets/{id}/publish`. A dataset is a selection of series, an aggregation, DCAT-AP-DK
+//! metadata and privacy rules; one marked as containing personal data is refused unless its rules meet the
+//! configured minimums, and the refusal names every rule that falls short. Publishing is `opendata::publish`.
 use crate::auth::{Admin, Reader};
 use crate::devices::blocking;
 use crate::error::display_name;

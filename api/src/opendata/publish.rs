@@ -5,14 +5,16 @@
 //! - A period is *running* until `settle_secs` after its end: its files are replaced as data arrives and have
 //!   no version. After that the first run writes version 1; a later run writes version 2 only if the bytes
 //!   differ (late data, a re-decode), so re-running a period gives the same files and checksums. Versions are
-//!   never deleted: `/opendata/datasets/{id}/{period}/v{n}/{file}` stays what it was.
-//! - The files contain only data (no generation time), so they are a function of the stored points, the
-//!   definition and the public-id secret (`opendata/public-id.key`, made at first start).
-//! - The gate: device ids become public ids (HMAC), only `domain` and the definition's `publish_tags` are
-//!   columns, locations are snapped to the dataset's grid, count measurements below the threshold are
-//!   written as suppressed, times are bucket starts. Before anything is written, every published tag value
-//!   is checked against every registered identifier (device ids, DevEUIs, DevAddrs, gateway EUIs): a match
-//!   refuses the run.
+//!   kept while the dataset exists: `/opendata/datasets/{id}/{period}/v{n}/{file}` stays what it was.
+//! - The files contain only data (no generation time, values to ten significant digits), so they are a
+//!   function of the stored points, the definition, the devices' registered locations and the public-id
+//!   secret (`opendata/public-id.key`, made at first start).
+//! - The gate: device ids become public ids (HMAC; per dataset for personal data), only `domain` and the
+//!   definition's `publish_tags` are columns, locations are snapped to the dataset's grid, count measurements
+//!   below the threshold are written as suppressed, times are bucket starts and only buckets wholly inside the
+//!   temporal coverage are published. Before anything is written, every published tag value is searched for
+//!   every registered identifier (device ids, DevEUIs, DevAddrs, JoinEUIs, gateway EUIs) in any spelling and
+//!   for EUI-64-shaped words: a match refuses the run.
 use super::model::{Agent, Bilingual, CatalogInfo, Distribution, FileFormat, PublishedDataset};
 use crate::datasets::NewDataset;
 use crate::query::{csv_field, time_in};
