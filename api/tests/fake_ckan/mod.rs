@@ -12,7 +12,6 @@ use axum::routing::any;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub const TOKEN: &str = "fake-ckan-token-7f3a9c";
 pub const ORG: &str = "aarhus-kommune";
@@ -30,8 +29,8 @@ pub enum Fault {
     RetryAfter(u64),
     /// Do the action, then answer this status as a proxy would (the response is lost).
     AfterCommit(u16),
-    /// Do the action, then wait this long before answering (the client times out).
-    SlowAfterCommit(Duration),
+    /// Do the action, then never answer (the client times out and hangs up).
+    SilentAfterCommit,
 }
 
 #[derive(Debug, Clone)]
@@ -214,9 +213,10 @@ pub async fn handle(
             "<html>Bad Gateway</html>",
         )
             .into_response(),
-        Some(Fault::SlowAfterCommit(wait)) => {
-            tokio::time::sleep(wait).await;
-            (status, axum::Json(answer)).into_response()
+        Some(Fault::SilentAfterCommit) => {
+            let _ = (status, answer);
+            // Dropped with the connection when the client gives up.
+            std::future::pending::<Response>().await
         }
         _ => (status, axum::Json(answer)).into_response(),
     }
