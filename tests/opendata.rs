@@ -191,39 +191,17 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
     }
 
     // The gate refuses what would identify a person, and says why.
-    let (code, body) = b
-        .post(
-            "/api/v1/datasets",
-            ADMIN,
-            &people_dataset(
-                "people-exact",
-                json!({"privacy": {"suppress_counts_below": 5, "count_measurements": ["people"]}}),
-            ),
-        )
-        .await;
-    assert_eq!(code, 400, "{body}");
-    assert_eq!(body["error"]["code"], "privacy_refused");
-    let msg = body["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("location_grid_m"), "{msg}");
-    let (code, body) = b
-        .post(
-            "/api/v1/datasets",
-            ADMIN,
-            &people_dataset(
-                "people-deveui",
-                json!({"selection": {"measurement": "people", "publish_tags": ["dev_eui"]}}),
-            ),
-        )
-        .await;
-    assert_eq!(code, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("dev_eui"),
-        "{body}"
-    );
     for (name, extra, says) in [
+        (
+            "people-exact",
+            json!({"privacy": {"suppress_counts_below": 5, "count_measurements": ["people"]}}),
+            "location_grid_m",
+        ),
+        (
+            "people-deveui",
+            json!({"selection": {"measurement": "people", "publish_tags": ["dev_eui"]}}),
+            "dev_eui",
+        ),
         (
             "people-sum",
             json!({"privacy": {"location_grid_m": 250}}),
@@ -246,6 +224,9 @@ async fn a_people_counting_dataset_is_published_through_the_privacy_gate() {
         assert_eq!(code, 400, "{name}: {body}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{name}: {body}");
+        if name != "people-weekly" {
+            assert_eq!(body["error"]["code"], "privacy_refused", "{name}");
+        }
     }
     // A tag whose values are DevEUIs under another name and in another spelling is caught when the run looks
     // at what it would publish.
