@@ -1,7 +1,7 @@
 //! The open data as pages for people: `/opendata` lists the datasets, and `/opendata/datasets/{id}` asked for by
 //! a browser shows one — metadata, licence, and every period's files with their SHA-256, current and older
 //! versions. Server-rendered HTML in Danish and English, no JavaScript, nothing loaded from elsewhere; links
-//! are site-relative, so the pages work behind any proxy.
+//! are relative to the page, so the pages work behind a proxy that serves bydata under a path prefix.
 use super::model::{CatalogInfo, PublishedDataset};
 use serde_json::Value;
 use std::fmt::Write;
@@ -42,9 +42,13 @@ fn licence_link(spdx: &str) -> String {
     }
 }
 
-/// A published URL as a site-relative link (the catalog's URLs carry the configured public address).
-fn local<'a>(url: &'a str, base_url: &str) -> &'a str {
-    url.strip_prefix(base_url).unwrap_or(url)
+/// A published file's URL as a link relative to a dataset's page (`/…/opendata/datasets/{id}`): the catalog's
+/// URLs carry the configured public address, which a proxy may serve under another.
+fn from_dataset_page(url: &str, base_url: &str) -> String {
+    match url.strip_prefix(&format!("{base_url}/opendata/datasets/")) {
+        Some(rest) => rest.to_owned(),
+        None => url.to_owned(),
+    }
 }
 
 fn label(format: &str) -> &'static str {
@@ -64,11 +68,13 @@ fn size(bytes: u64) -> String {
     }
 }
 
-fn machine_readable() -> String {
-    "<p>Maskinlæsbart katalog / machine-readable catalog: \
-<a href=\"/opendata/catalog\">DCAT-AP-DK (JSON-LD)</a> · \
-<a href=\"/opendata/catalog?format=ttl\">Turtle</a> · <a href=\"/opendata/data.json\">data.json</a></p>\n"
-        .into()
+/// Links to the catalogs; `to_opendata` is the relative path from the page to `/opendata/`.
+fn machine_readable(to_opendata: &str) -> String {
+    format!(
+        "<p>Maskinlæsbart katalog / machine-readable catalog: \
+<a href=\"{to_opendata}catalog\">DCAT-AP-DK (JSON-LD)</a> · \
+<a href=\"{to_opendata}catalog?format=ttl\">Turtle</a> · <a href=\"{to_opendata}data.json\">data.json</a></p>\n"
+    )
 }
 
 /// `/opendata`: every published dataset.
@@ -81,7 +87,7 @@ pub(crate) fn index(info: &CatalogInfo, datasets: &[PublishedDataset]) -> String
         escape(&info.title.en),
         escape(&info.description.da)
     );
-    b.push_str(&machine_readable());
+    b.push_str(&machine_readable("opendata/"));
     if datasets.is_empty() {
         b.push_str(
             "<p id=\"empty\">Ingen datasæt er udgivet endnu. / No dataset is published yet.</p>\n",
@@ -96,7 +102,7 @@ pub(crate) fn index(info: &CatalogInfo, datasets: &[PublishedDataset]) -> String
             .collect::<std::collections::BTreeSet<_>>();
         let _ = writeln!(
             b,
-            "<section class=\"dataset\" id=\"dataset-{id}\"><h2><a href=\"/opendata/datasets/{id}\">{}</a></h2>\
+            "<section class=\"dataset\" id=\"dataset-{id}\"><h2><a href=\"opendata/datasets/{id}\">{}</a></h2>\
 <p class=\"en\" lang=\"en\">{}</p><p>{}</p><p><small>{} · {} · {} perioder / periods · {files} filer / files · \
 {}</small></p></section>",
             escape(&d.title.da),
@@ -118,7 +124,7 @@ pub(crate) fn dataset(doc: &Value, base_url: &str) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
-        "<p><a href=\"/opendata\">← Alle datasæt / all datasets</a></p>\n<h1>{}</h1>\
+        "<p><a href=\"../../opendata\">← Alle datasæt / all datasets</a></p>\n<h1>{}</h1>\
 <p class=\"en\" lang=\"en\">{}</p>\n<p>{}</p><p class=\"en\" lang=\"en\">{}</p>\n<dl>",
         t(&doc["title"]["da"]),
         t(&doc["title"]["en"]),
@@ -223,7 +229,10 @@ address per version. SHA-256 under hver fil / under each file.</small></p>\n<tab
                     .map(|f| {
                         format!(
                             "<a href=\"{}\">{}</a>",
-                            escape(local(f["url"].as_str().unwrap_or(""), base_url)),
+                            escape(&from_dataset_page(
+                                f["url"].as_str().unwrap_or(""),
+                                base_url
+                            )),
                             label(f["format"].as_str().unwrap_or(""))
                         )
                     })
@@ -244,7 +253,7 @@ address per version. SHA-256 under hver fil / under each file.</small></p>\n<tab
             let _ = write!(
                 b,
                 "<td><a class=\"file\" href=\"{}\">{}</a> <small>{}</small><code>{}</code></td>",
-                escape(local(url, base_url)),
+                escape(&from_dataset_page(url, base_url)),
                 label(f["format"].as_str().unwrap_or("")),
                 size(f["bytes"].as_u64().unwrap_or(0)),
                 t(&f["sha256"])
@@ -253,11 +262,37 @@ address per version. SHA-256 under hver fil / under each file.</small></p>\n<tab
         b.push_str("</tr>\n");
     }
     b.push_str("</tbody></table>\n");
-    b.push_str(&machine_readable());
+    b.push_str(&machine_readable("../"));
     let _ = writeln!(
         b,
-        "<p><a href=\"/opendata/datasets/{}?format=json\">Denne side som JSON / this page as JSON</a></p>",
+        "<p><a href=\"{}?format=json\">Denne side som JSON / this page as JSON</a></p>",
         t(&doc["id"])
     );
     page(doc["title"]["da"].as_str().unwrap_or("Datasæt"), &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dataset;
+    use serde_json::json;
+
+    #[test]
+    fn links_are_relative_to_the_page_and_values_escaped() {
+        let doc = json!({
+            "id": "a", "title": {"da": "<script>x</script>", "en": "t"},
+            "description": {"da": "d", "en": "d"}, "licence": "CC0-1.0",
+            "spatial": "javascript:alert(1)",
+            "contact_point": {"name": "n", "email": "e@x.dk"},
+            "periods": [{"period": "2026-03", "current": {"version": 1, "files": [
+                {"format": "csv", "bytes": 10, "sha256": "ab",
+                 "url": "https://x.dk/iot/opendata/datasets/a/2026-03/a_2026-03.csv"}]},
+                "versions": [{"version": 1}]}],
+        });
+        let page = dataset(&doc, "https://x.dk/iot");
+        assert!(page.contains("href=\"a/2026-03/a_2026-03.csv\""), "{page}");
+        assert!(page.contains("href=\"../catalog\""));
+        assert!(page.contains("href=\"../../opendata\""));
+        assert!(!page.contains("<script>"));
+        assert!(!page.contains("href=\"javascript:"));
+    }
 }
