@@ -355,6 +355,13 @@ fn tiles_periods(every: Every) -> bool {
 const MIN_TEMPORAL_FROM: i64 = 946_684_800 * 1_000_000_000;
 
 impl NewDataset {
+    /// A stored definition (written by `create`, so always readable unless the registry was edited).
+    pub(crate) fn of(stored: &StoredDataset) -> Result<Self, Error> {
+        serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
+            message: format!("dataset {}: stored definition unreadable: {e}", stored.id),
+        })
+    }
+
     pub(crate) fn rules(&self) -> Rules {
         let p = self.privacy.clone().unwrap_or(PrivacyRules {
             location_grid_m: None,

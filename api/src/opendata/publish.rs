@@ -187,11 +187,7 @@ impl OpenData {
     /// `manifest`, off the async workers.
     pub(crate) async fn read_manifest(self: &Arc<Self>, id: &str) -> Result<Manifest, Error> {
         let (od, id) = (self.clone(), id.to_owned());
-        tokio::task::spawn_blocking(move || od.manifest(&id))
-            .await
-            .map_err(|e| Error::Internal {
-                message: e.to_string(),
-            })?
+        on_blocking_pool(move || od.manifest(&id)).await
     }
 
     /// The file to serve for `/opendata/datasets/{id}/{period}/[v{n}/]{name}`, if it exists: looked up in the
@@ -255,13 +251,16 @@ impl OpenData {
     pub(crate) fn published(&self, stored: &[StoredDataset]) -> Vec<PublishedDataset> {
         stored
             .iter()
-            .filter_map(|d| {
-                let def: NewDataset = serde_json::from_value(d.definition.clone()).ok()?;
-                let manifest = self.manifest(&d.id).ok()?;
-                let p = self.describe(d, &def, &manifest);
-                (!p.distributions.is_empty()).then_some(p)
-            })
+            .filter_map(|d| self.published_one(d).map(|(p, _)| p))
             .collect()
+    }
+
+    /// One dataset as published, with its manifest; `None` until it has a file.
+    pub(crate) fn published_one(&self, d: &StoredDataset) -> Option<(PublishedDataset, Manifest)> {
+        let def = NewDataset::of(d).ok()?;
+        let manifest = self.manifest(&d.id).ok()?;
+        let p = self.describe(d, &def, &manifest);
+        (!p.distributions.is_empty()).then_some((p, manifest))
     }
 
     fn describe(&self, d: &StoredDataset, def: &NewDataset, m: &Manifest) -> PublishedDataset {
@@ -346,10 +345,7 @@ impl OpenData {
         stored: &StoredDataset,
         which: Option<&str>,
     ) -> Result<RunReport, Error> {
-        let def: NewDataset =
-            serde_json::from_value(stored.definition.clone()).map_err(|e| Error::Internal {
-                message: format!("dataset {}: stored definition unreadable: {e}", stored.id),
-            })?;
+        let def = NewDataset::of(stored)?;
         let now = (state.clock)();
         // A request for a period is checked before anything is locked or written.
         let spec = Spec::new(&def, stored.created_at)?;
@@ -424,7 +420,7 @@ impl OpenData {
         if !def.ckan {
             return Ok(None);
         }
-        let push_lock = self.lock(&format!("{}\u{0}ckan", stored.id));
+        let push_lock = self.lock(&push_key(&stored.id));
         let _pushing = push_lock.lock().await;
         let previous = self.manifest(&stored.id)?;
         let at = previous
@@ -483,15 +479,12 @@ impl OpenData {
     async fn save_manifest(&self, dir: &Path, manifest: &Manifest) -> Result<(), Error> {
         let dir = dir.to_owned();
         let m = manifest.clone();
-        tokio::task::spawn_blocking(move || {
+        on_blocking_pool(move || {
             write_manifest(&dir, &m)?;
             prune_running(&dir, &m);
             Ok(())
         })
         .await
-        .map_err(|e| Error::Internal {
-            message: e.to_string(),
-        })?
     }
 
     /// Withdraws a deleted dataset (already gone from the registry): removes its files — deleting is how a
@@ -507,7 +500,7 @@ impl OpenData {
                 .dir
                 .join("datasets")
                 .join(format!(".deleted-{id}-{}", rand::random::<u64>()));
-            tokio::task::spawn_blocking(move || match std::fs::rename(&dir, &trash) {
+            on_blocking_pool(move || match std::fs::rename(&dir, &trash) {
                 Ok(()) => {
                     std::fs::remove_dir_all(&trash).map_err(|e| internal(&trash, e))?;
                     sync_dir(trash.parent().unwrap_or(Path::new(".")))
@@ -516,14 +509,11 @@ impl OpenData {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(internal(&dir, e)),
             })
-            .await
-            .map_err(|e| Error::Internal {
-                message: e.to_string(),
-            })??;
+            .await?;
         }
         let wanted_ckan = stored.definition["ckan"].as_bool() == Some(true);
         if let (true, Some(ckan)) = (wanted_ckan, &self.ckan) {
-            let push_lock = self.lock(&format!("{id}\u{0}ckan"));
+            let push_lock = self.lock(&push_key(id));
             let _pushing = push_lock.lock().await;
             match ckan.withdraw(id).await {
                 Ok(found) => tracing::info!(dataset = %id, found, "withdrawn from CKAN"),
@@ -534,7 +524,7 @@ impl OpenData {
         }
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.remove(id.as_str());
-        locks.remove(&format!("{id}\u{0}ckan"));
+        locks.remove(&push_key(id));
         Ok(())
     }
 
@@ -622,7 +612,7 @@ impl OpenData {
             );
             let (start_s, end_s) = (time_in(spec.tz, start), time_in(spec.tz, end));
             // Rendering, hashing and writing are CPU and disk work: off the async workers, a period at a time.
-            let outcome = tokio::task::spawn_blocking(move || {
+            let outcome = on_blocking_pool(move || {
                 if let Some(key) = table.exposes(&ids) {
                     return Err(Error::bad(
                         "privacy_refused",
@@ -669,10 +659,7 @@ impl OpenData {
                 }
                 Ok(o)
             })
-            .await
-            .map_err(|e| Error::Internal {
-                message: e.to_string(),
-            })??;
+            .await?;
             outcomes.push(outcome);
         }
         Ok(Run {
@@ -887,6 +874,22 @@ impl Identifiers {
                 f.len() == 16 && f.bytes().all(|b| b.is_ascii_hexdigit())
             })
     }
+}
+
+/// The key of a dataset's CKAN-push lock in the lock map (no dataset id contains a NUL).
+fn push_key(id: &str) -> String {
+    format!("{id}\u{0}ckan")
+}
+
+/// Runs file work on the blocking pool; a panicked task is an internal error.
+pub(crate) async fn on_blocking_pool<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal {
+            message: e.to_string(),
+        })?
 }
 
 fn agent(a: &crate::datasets::Agent) -> Agent {

@@ -1,5 +1,5 @@
 //! The public side of open data (no token): the catalogs, each dataset's page of files, and the files.
-use super::publish::file_name;
+use super::publish::{file_name, on_blocking_pool};
 use crate::devices::blocking;
 use crate::{AppState, Error};
 use axum::body::Body;
@@ -38,11 +38,7 @@ async fn published(
 > {
     let all = datasets(state).await?;
     let od = state.opendata.clone();
-    let published = tokio::task::spawn_blocking(move || od.published(&all))
-        .await
-        .map_err(|e| Error::Internal {
-            message: e.to_string(),
-        })?;
+    let published = on_blocking_pool(move || Ok(od.published(&all))).await?;
     let modified = published
         .iter()
         .map(|d| d.modified.clone())
@@ -210,16 +206,19 @@ pub(crate) async fn dataset(
                 .unwrap_or(""),
         ),
     };
-    let (_, published) = published(&state).await?;
     let not_found = || Error::NotFound {
         what: "published dataset",
         id: id.chars().take(64).collect(),
     };
-    let d = published
-        .into_iter()
-        .find(|d| d.id == id)
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    let stored = blocking(move || registry.dataset(&wanted))
+        .await?
         .ok_or_else(not_found)?;
-    let manifest = state.opendata.read_manifest(&id).await?;
+    let od = state.opendata.clone();
+    let (d, manifest) = on_blocking_pool(move || Ok(od.published_one(&stored)))
+        .await?
+        .ok_or_else(not_found)?;
     let periods: Vec<Value> = manifest
         .periods
         .iter()
@@ -357,11 +356,8 @@ async fn serve(
     let od = state.opendata.clone();
     let (id, period, name) = (id.to_owned(), period.to_owned(), name.to_owned());
     let (path, format, record, immutable) =
-        tokio::task::spawn_blocking(move || od.file(&id, &period, version, &name))
-            .await
-            .map_err(|e| Error::Internal {
-                message: e.to_string(),
-            })?
+        on_blocking_pool(move || Ok(od.file(&id, &period, version, &name)))
+            .await?
             .ok_or_else(not_found)?;
     // Streamed: a month of a large dataset can be a hundred megabytes.
     // A running period's older files are pruned once a newer set is recorded: a request that looked up the
