@@ -159,11 +159,6 @@ impl OpenData {
         &self.base_url
     }
 
-    /// The public id files carry for a device.
-    pub fn public_id(&self, device: &DeviceId) -> String {
-        privacy::public_id(&self.secret, device)
-    }
-
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(id.to_owned()).or_default().clone()
