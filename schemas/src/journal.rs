@@ -85,14 +85,19 @@ pub struct EdgeRejection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RejectReason {
-    /// Published outside its own `devices/{id}/` subtree.
+    /// Published anywhere but its own `devices/{id}/up` (an integration: outside `integrations/{id}/`).
     PublishDenied { topic: String },
     /// Subscribed outside its own `devices/{id}/` subtree.
     SubscribeDenied { filter: String },
     /// A payload larger than the configured limit.
     PayloadTooLarge { size: usize, limit: usize },
-    /// A connection attempt with the device's id and a wrong password.
+    /// A connection attempt with the device's id and a wrong password (journals written before bydata
+    /// stopped recording unauthenticated attempts hold these).
     AuthenticationFailed,
+    /// A CONNECT carrying a last will: bydata would publish it without journaling it, so it is refused.
+    LastWill { topic: String },
+    /// A CONNECT with keep-alive 0 (a connection that could stay open forever without a word).
+    KeepAliveZero,
     /// A LoRaWAN frame of the device refused by the network layer (bad MIC, replayed counter, …).
     LorawanFrame { code: String, detail: String },
     /// A network server's event about the device that could not be read (bad base64, missing fields, …).
@@ -108,7 +113,7 @@ impl fmt::Display for RejectReason {
         match self {
             RejectReason::PublishDenied { topic } => write!(
                 f,
-                "publish to {topic:?} refused: a device may only publish under devices/<its id>/; connection closed"
+                "publish to {topic:?} refused: a device publishes its uplinks on devices/<its id>/up and nowhere else; connection closed"
             ),
             RejectReason::SubscribeDenied { filter } => write!(
                 f,
@@ -128,6 +133,13 @@ impl fmt::Display for RejectReason {
             } => write!(
                 f,
                 "event from integration {integration} refused ({code}): {detail}"
+            ),
+            RejectReason::LastWill { topic } => write!(
+                f,
+                "connection refused: it carried a last will (to {topic:?}), which bydata does not accept; connect without a will"
+            ),
+            RejectReason::KeepAliveZero => f.write_str(
+                "connection refused: keep-alive 0 is not accepted; set a keep-alive such as 60 s",
             ),
             RejectReason::AuthenticationFailed => {
                 write!(

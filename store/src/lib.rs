@@ -4,12 +4,14 @@
 //!   acknowledgement, replayable);
 //! - [`Registry`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
 //! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
-//! - [`query`]: bucketed aggregates computed against any `SeriesReader`.
+//! - [`query`]: bucketed aggregates computed against any `SeriesReader`;
+//! - [`refusals`]: what the edges refused, aggregated per device and kept out of the journal.
 //!
 //! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `Registry::commit_ingest`.
 mod error;
 pub mod journal;
 pub mod query;
+pub mod refusals;
 mod registry;
 mod secret;
 pub mod series;
@@ -20,6 +22,7 @@ pub use registry::{
     GatewayStatus, Integration, IntegrationMode, LastError, LorawanSession, MqttCredentials,
     OtaaDevice, PasswordCheck, Registry, Role, StoredCodec, StoredDataset, TokenInfo,
 };
+pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{
     EmbeddedEngine, EngineConfig, SeriesFilter, SeriesInfo, SeriesPoints, SeriesReader,

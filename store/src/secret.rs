@@ -25,13 +25,20 @@ pub(crate) fn hash_password(password: &str) -> Result<String> {
         })
 }
 
-pub(crate) fn verify_password(password: &str, phc: &str) -> Result<bool> {
+/// Whether `password` matches the Argon2id hash `phc`. Slow (Argon2id, ~19 MiB): callers bound how many run.
+pub fn verify_password(password: &str, phc: &str) -> Result<bool> {
     let parsed = PasswordHash::new(phc).map_err(|e| Error::Hash {
         detail: e.to_string(),
     })?;
     Ok(Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok())
+}
+
+/// The hash of a random password nobody knows, with the same parameters as real ones: verifying a login
+/// for an unknown id against it costs what a real check costs, so timing does not tell which ids exist.
+pub fn decoy_password_hash() -> Result<String> {
+    hash_password(&generate(32))
 }
 
 pub(crate) fn token_hash(token: &str) -> String {

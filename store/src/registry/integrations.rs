@@ -130,15 +130,21 @@ impl Registry {
         id: &IntegrationId,
         password: &str,
     ) -> Result<PasswordCheck> {
-        let Some(integration) = self.integration(id)? else {
+        if self.integration(id)?.is_none() {
             return Ok(PasswordCheck::UnknownDevice);
-        };
-        if integration.mode != IntegrationMode::Inbound {
-            return Ok(PasswordCheck::Wrong);
         }
-        match self.integration_secret(id)? {
+        match self.inbound_integration_password_hash(id)? {
             Some(hash) if secret::verify_password(password, &hash)? => Ok(PasswordCheck::Valid),
             _ => Ok(PasswordCheck::Wrong),
+        }
+    }
+
+    /// The stored Argon2id hash of an inbound integration's MQTT password; `None` for an unknown integration
+    /// or one bydata subscribes to (it never logs in to bydata).
+    pub fn inbound_integration_password_hash(&self, id: &IntegrationId) -> Result<Option<String>> {
+        match self.integration(id)? {
+            Some(i) if i.mode == IntegrationMode::Inbound => self.integration_secret(id),
+            _ => Ok(None),
         }
     }
 

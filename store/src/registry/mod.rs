@@ -148,8 +148,14 @@ impl DeviceStatus {
         self.decoded += d.decoded;
         self.rejected += d.rejected;
         self.values_stored += d.values_stored;
-        if d.last_error.is_some() {
-            self.last_error = d.last_error.clone();
+        // Refusals at the edges and decode errors arrive by different paths: keep the latest.
+        if let Some(e) = &d.last_error
+            && self
+                .last_error
+                .as_ref()
+                .is_none_or(|mine| e.time >= mine.time)
+        {
+            self.last_error = Some(e.clone());
         }
     }
 }
@@ -458,24 +464,27 @@ impl Registry {
 
     /// Checks a device's MQTT password. Slow by design (Argon2id): call it off the async runtime.
     pub fn check_password(&self, id: &DeviceId, password: &str) -> Result<PasswordCheck> {
-        let hash = {
-            let txn = self.db.begin_read().map_err(db("checking a password"))?;
-            let secrets = txn
-                .open_table(DEVICE_SECRETS)
-                .map_err(db("checking a password"))?;
-            match secrets
-                .get(id.as_str())
-                .map_err(db("checking a password"))?
-            {
-                Some(h) => h.value().to_owned(),
-                None => return Ok(PasswordCheck::UnknownDevice),
-            }
+        let Some(hash) = self.device_password_hash(id)? else {
+            return Ok(PasswordCheck::UnknownDevice);
         };
         Ok(if secret::verify_password(password, &hash)? {
             PasswordCheck::Valid
         } else {
             PasswordCheck::Wrong
         })
+    }
+
+    /// The stored Argon2id hash of a device's MQTT password (one read; the slow check is the caller's, see
+    /// [`crate::verify_password`]).
+    pub fn device_password_hash(&self, id: &DeviceId) -> Result<Option<String>> {
+        let txn = self.db.begin_read().map_err(db("checking a password"))?;
+        let secrets = txn
+            .open_table(DEVICE_SECRETS)
+            .map_err(db("checking a password"))?;
+        Ok(secrets
+            .get(id.as_str())
+            .map_err(db("checking a password"))?
+            .map(|h| h.value().to_owned()))
     }
 
     pub fn status(&self, id: &DeviceId) -> Result<DeviceStatus> {
@@ -512,32 +521,8 @@ impl Registry {
         deltas: &HashMap<DeviceId, DeviceStatus>,
     ) -> Result<()> {
         let txn = self.db.begin_write().map_err(db("committing ingest"))?;
+        merge_statuses(&txn, deltas.iter(), "committing ingest")?;
         {
-            let devices = txn.open_table(DEVICES).map_err(db("committing ingest"))?;
-            let mut status = txn
-                .open_table(DEVICE_STATUS)
-                .map_err(db("committing ingest"))?;
-            for (id, delta) in deltas {
-                if devices
-                    .get(id.as_str())
-                    .map_err(db("committing ingest"))?
-                    .is_none()
-                {
-                    continue;
-                }
-                let mut current: DeviceStatus =
-                    match status.get(id.as_str()).map_err(db("committing ingest"))? {
-                        Some(v) => {
-                            serde_json::from_slice(v.value()).map_err(corrupt("device status"))?
-                        }
-                        None => DeviceStatus::default(),
-                    };
-                current.merge(delta);
-                let json = serde_json::to_vec(&current).map_err(corrupt("device status"))?;
-                status
-                    .insert(id.as_str(), json.as_slice())
-                    .map_err(db("committing ingest"))?;
-            }
             let mut positions = txn.open_table(POSITIONS).map_err(db("committing ingest"))?;
             positions
                 .insert(consumer, position)
@@ -545,6 +530,42 @@ impl Registry {
         }
         txn.commit().map_err(db("committing ingest"))
     }
+
+    /// Adds status changes that did not come through the journal (refusals at the edges, aggregated), in one
+    /// transaction. Changes for devices that no longer exist are dropped.
+    pub fn add_statuses<'a>(
+        &self,
+        deltas: impl IntoIterator<Item = (&'a DeviceId, &'a DeviceStatus)>,
+    ) -> Result<()> {
+        let txn = self.db.begin_write().map_err(db("recording refusals"))?;
+        merge_statuses(&txn, deltas, "recording refusals")?;
+        txn.commit().map_err(db("recording refusals"))
+    }
+}
+
+/// Merges each delta into its device's stored status, inside `txn`.
+fn merge_statuses<'a>(
+    txn: &redb::WriteTransaction,
+    deltas: impl IntoIterator<Item = (&'a DeviceId, &'a DeviceStatus)>,
+    context: &'static str,
+) -> Result<()> {
+    let devices = txn.open_table(DEVICES).map_err(db(context))?;
+    let mut status = txn.open_table(DEVICE_STATUS).map_err(db(context))?;
+    for (id, delta) in deltas {
+        if devices.get(id.as_str()).map_err(db(context))?.is_none() {
+            continue;
+        }
+        let mut current: DeviceStatus = match status.get(id.as_str()).map_err(db(context))? {
+            Some(v) => serde_json::from_slice(v.value()).map_err(corrupt("device status"))?,
+            None => DeviceStatus::default(),
+        };
+        current.merge(delta);
+        let json = serde_json::to_vec(&current).map_err(corrupt("device status"))?;
+        status
+            .insert(id.as_str(), json.as_slice())
+            .map_err(db(context))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
