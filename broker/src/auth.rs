@@ -1,104 +1,112 @@
-//! The CONNECT password check. rumqttd calls it after the protocol wrapper has seen the CONNECT; together they
-//! bind the connection's identity: client id == username == a registered device, with that device's password.
+//! The login rules of a CONNECT: client id == username == a registered device (or `integration:{id}`), its
+//! password checked by the [`Gate`]. Used by the edge, which knows the client's address; rumqttd's own auth
+//! handler only lets through logins the edge has just verified.
 use crate::Deps;
+use crate::gate::{Gate, Identity, Verdict};
 use crate::metrics::inc;
-use bydata_schemas::{DeviceId, EdgeRejection, IntegrationId, JournalEntry, RejectReason};
-use bydata_store::PasswordCheck;
+use bydata_store::refusals::{UnverifiedKind, truncate};
+use rumqttd::protocol::{ConnectReturnCode, Login};
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 type AuthFuture = Pin<Box<dyn Future<Output = bool> + Send>>;
 
-pub(crate) fn handler(
-    deps: Deps,
-) -> impl Fn(String, String, String) -> AuthFuture + Send + Sync + 'static {
-    move |client_id, username, password| {
-        let deps = deps.clone();
-        Box::pin(async move { check(deps, client_id, username, password).await })
+/// A login refused: what the client is told, and what bydata logs.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) code: ConnectReturnCode,
+    pub(crate) reason: &'static str,
+    /// The identity it claimed, if the client id named one (for the log; never the password).
+    pub(crate) claimed: String,
+}
+
+/// Checks a CONNECT's login from `source`. Counts every outcome; records wrong passwords for a registered
+/// device in memory only (its owner sees them on the status; nothing is written to disk).
+pub(crate) async fn login(
+    deps: &Deps,
+    gate: &Gate,
+    source: IpAddr,
+    client_id: &str,
+    login: Option<&Login>,
+) -> Result<Identity, Refusal> {
+    let refuse = |code, reason| Refusal {
+        code,
+        reason,
+        claimed: truncate(client_id, 64),
+    };
+    let Some(who) = Identity::parse(client_id) else {
+        inc(&deps.metrics.auth_bad_client_id);
+        return Err(refuse(
+            ConnectReturnCode::ClientIdentifierNotValid,
+            "the client id is not a device id",
+        ));
+    };
+    let Some(login) = login.filter(|l| l.username == client_id) else {
+        inc(&deps.metrics.auth_bad_client_id);
+        return Err(refuse(
+            ConnectReturnCode::BadUserNamePassword,
+            "the username must equal the client id",
+        ));
+    };
+    match gate.check(Some(source), &who, &login.password).await {
+        Verdict::Valid => {
+            inc(&deps.metrics.connects_accepted);
+            Ok(who)
+        }
+        Verdict::Wrong => {
+            inc(&deps.metrics.auth_wrong_password);
+            if let Identity::Device(device) = &who {
+                deps.refusals.record_unverified(
+                    device,
+                    (deps.clock)(),
+                    UnverifiedKind::WrongPassword,
+                );
+            }
+            Err(refuse(
+                ConnectReturnCode::BadUserNamePassword,
+                "unknown id or wrong password",
+            ))
+        }
+        Verdict::Unknown => {
+            inc(&deps.metrics.auth_unknown_device);
+            Err(refuse(
+                ConnectReturnCode::BadUserNamePassword,
+                "unknown id or wrong password",
+            ))
+        }
+        Verdict::Backoff => {
+            inc(&deps.metrics.auth_backoff);
+            Err(refuse(
+                ConnectReturnCode::ServiceUnavailable,
+                "too many failed logins from this address or for this id; waiting",
+            ))
+        }
+        Verdict::Busy => {
+            inc(&deps.metrics.auth_busy);
+            Err(refuse(
+                ConnectReturnCode::ServiceUnavailable,
+                "password checks are all busy",
+            ))
+        }
+        Verdict::Error => Err(refuse(
+            ConnectReturnCode::ServiceUnavailable,
+            "the registry could not be read",
+        )),
     }
 }
 
-async fn check(deps: Deps, client_id: String, username: String, password: String) -> bool {
-    if let Some(integration) = IntegrationId::from_mqtt_identity(&username) {
-        if client_id != username {
-            inc(&deps.metrics.auth_bad_client_id);
-            tracing::warn!(%integration, "MQTT connect refused: client id differs from username");
-            return false;
-        }
-        let registry = deps.registry.clone();
-        let id = integration.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            registry.check_integration_password(&id, &password)
+/// rumqttd's auth handler: accepts exactly the logins the edge verified a moment ago (so a process that
+/// found the internal port cannot get around the edge's caps and backoff).
+pub(crate) fn handler(
+    gate: Arc<Gate>,
+) -> impl Fn(String, String, String) -> AuthFuture + Send + Sync + 'static {
+    move |client_id, username, password| {
+        let gate = gate.clone();
+        Box::pin(async move {
+            client_id == username
+                && Identity::parse(&client_id).is_some_and(|who| gate.verified(&who, &password))
         })
-        .await;
-        return match outcome {
-            Ok(Ok(PasswordCheck::Valid)) => {
-                inc(&deps.metrics.connects_accepted);
-                tracing::info!(%integration, "integration connected");
-                true
-            }
-            Ok(Ok(_)) => {
-                inc(&deps.metrics.auth_wrong_password);
-                tracing::warn!(%integration, "MQTT connect refused: unknown integration or wrong password");
-                false
-            }
-            Ok(Err(e)) => {
-                tracing::error!(%integration, error = %e, "MQTT connect refused: registry error");
-                false
-            }
-            Err(e) => {
-                tracing::error!(%integration, error = %e, "MQTT connect refused: password check failed");
-                false
-            }
-        };
-    }
-    let Ok(id) = DeviceId::new(username.as_str()) else {
-        inc(&deps.metrics.auth_unknown_device);
-        tracing::warn!(username = %username.escape_debug(), "MQTT connect refused: not a device id");
-        return false;
-    };
-    if client_id != username {
-        inc(&deps.metrics.auth_bad_client_id);
-        tracing::warn!(device = %id, "MQTT connect refused: client id differs from username");
-        return false;
-    }
-    let registry = deps.registry.clone();
-    let check_id = id.clone();
-    // Argon2 is deliberately slow: keep it off the async workers.
-    let outcome =
-        tokio::task::spawn_blocking(move || registry.check_password(&check_id, &password)).await;
-    match outcome {
-        Ok(Ok(PasswordCheck::Valid)) => {
-            inc(&deps.metrics.connects_accepted);
-            tracing::info!(device = %id, "device connected");
-            true
-        }
-        Ok(Ok(PasswordCheck::Wrong)) => {
-            inc(&deps.metrics.auth_wrong_password);
-            tracing::warn!(device = %id, "MQTT connect refused: wrong password");
-            let entry = JournalEntry::Rejected(EdgeRejection {
-                received_at: (deps.clock)(),
-                device: id,
-                reason: RejectReason::AuthenticationFailed,
-            });
-            if let Err(e) = deps.journal.append(&entry) {
-                inc(&deps.metrics.journal_errors);
-                tracing::error!(error = %e, "cannot journal an authentication failure");
-            }
-            false
-        }
-        Ok(Ok(PasswordCheck::UnknownDevice)) => {
-            inc(&deps.metrics.auth_unknown_device);
-            tracing::warn!(device = %id, "MQTT connect refused: unknown device");
-            false
-        }
-        Ok(Err(e)) => {
-            tracing::error!(device = %id, error = %e, "MQTT connect refused: registry error");
-            false
-        }
-        Err(e) => {
-            tracing::error!(device = %id, error = %e, "MQTT connect refused: password check failed");
-            false
-        }
     }
 }

@@ -1,15 +1,18 @@
-//! The embedded MQTT broker (rumqttd) with bydata's device identity and topic authorisation.
+//! The embedded MQTT broker (rumqttd) with bydata's device identity, topic authorisation and admission control.
 //!
-//! rumqttd authenticates but does not authorise topics, and an internal subscriber cannot tell who published.
-//! So bydata builds rumqttd's `Router` and `Server` itself and hands the server a protocol wrapper
-//! ([`protocol::DeviceProtocol`], one instance per connection) that sees the CONNECT and every PUBLISH and
-//! SUBSCRIBE of its connection:
+//! rumqttd authenticates but does not authorise topics, an internal subscriber cannot tell who published, and
+//! it cannot see where a connection comes from. So bydata puts an edge of its own in front ([`edge`]: caps
+//! per source and in total, the CONNECT read with a deadline, logins checked by a bounded [`gate`] with
+//! backoff), builds rumqttd's `Router` and `Server` itself on a loopback port, and hands the server a protocol
+//! wrapper ([`protocol::DeviceProtocol`], one instance per connection) that sees every packet:
 //!
-//! CONNECT (client id must equal the username; the auth handler checks the password) → identity of the connection
-//! PUBLISH inside `devices/{id}/` → uplinks on `devices/{id}/up` are appended to the journal *before* the router
-//! sees the packet (and so before the PUBACK); anything outside → journaled as a rejection, connection closed.
-//! SUBSCRIBE outside `devices/{id}/` → rejection, connection closed.
+//! CONNECT (client id == username; the edge has checked the password) → identity of the connection
+//! PUBLISH to `devices/{id}/up` → appended to the journal *before* the router sees the packet (so before the
+//! PUBACK); any other topic → refused (counted on the device's status, aggregated), connection closed.
+//! SUBSCRIBE outside `devices/{id}/` → refused, connection closed.
 mod auth;
+mod edge;
+mod gate;
 mod metrics;
 mod protocol;
 
@@ -18,9 +21,11 @@ pub use metrics::Metrics;
 use bydata_schemas::UnixNanos;
 use bydata_store::Registry;
 use bydata_store::journal::Journal;
+use bydata_store::refusals::Refusals;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Broker settings (`[broker]` in the config file).
@@ -31,12 +36,24 @@ pub struct Config {
     pub mqtt_addr: SocketAddr,
     /// Largest MQTT message accepted, in bytes (topic and payload); larger ones are refused and counted.
     pub max_message_bytes: usize,
-    /// Most simultaneous connections.
+    /// Most simultaneous connections (lowered at start if the process's file limit cannot hold them: each
+    /// costs three descriptors — the device's socket and the two ends of the relay to rumqttd).
     pub max_connections: usize,
+    /// Most simultaneous connections from one address (IPv6: one /64).
+    pub max_connections_per_source: usize,
     /// Most unacknowledged QoS 1 messages the broker keeps per connection.
     pub max_inflight: usize,
-    /// How long a new connection may take to send CONNECT, in milliseconds.
+    /// How long a new connection may take to send its whole CONNECT, in milliseconds.
     pub connect_timeout_ms: u16,
+    /// Longest keep-alive granted, in seconds: a longer one is shortened to this, so a silent connection is
+    /// closed after 1.5 times it.
+    pub max_keep_alive_secs: u16,
+    /// Argon2 password checks run at once (0: one per CPU core). Each holds ~19 MiB while it runs.
+    pub password_checks: usize,
+    /// How long a login may wait for a password check before it is refused as busy, in milliseconds.
+    pub password_queue_ms: u32,
+    /// How long a verified login is remembered, so reconnects skip the slow check, in seconds.
+    pub verified_cache_secs: u32,
 }
 
 impl Default for Config {
@@ -45,8 +62,28 @@ impl Default for Config {
             mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 1883)),
             max_message_bytes: 64 * 1024,
             max_connections: 10_000,
+            max_connections_per_source: 256,
             max_inflight: 100,
-            connect_timeout_ms: 10_000,
+            connect_timeout_ms: 5_000,
+            max_keep_alive_secs: 3_600,
+            password_checks: 0,
+            password_queue_ms: 5_000,
+            verified_cache_secs: 3_600,
+        }
+    }
+}
+
+impl Config {
+    fn gate(&self) -> gate::GateConfig {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        gate::GateConfig {
+            checks: if self.password_checks == 0 {
+                cores
+            } else {
+                self.password_checks
+            },
+            queue_wait: Duration::from_millis(u64::from(self.password_queue_ms.max(1))),
+            remember: Duration::from_secs(u64::from(self.verified_cache_secs)),
         }
     }
 }
@@ -58,6 +95,8 @@ pub struct Deps {
     pub registry: Arc<Registry>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     pub metrics: Arc<Metrics>,
+    /// Where refusals of authenticated devices are counted (aggregated onto their status).
+    pub refusals: Arc<Refusals>,
     /// Where inbound network-server integrations' events go; `None` refuses them.
     pub integrations: Option<Arc<dyn IntegrationSink>>,
 }
@@ -91,22 +130,57 @@ pub enum Error {
     },
     #[error("MQTT listener on {addr} stopped: {detail}")]
     Listener { addr: SocketAddr, detail: String },
+    #[error("cannot start the MQTT broker: {detail}")]
+    Start { detail: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Runs the broker until `shutdown` is cancelled. Returns an error at once if the address cannot be bound.
 ///
-/// The rumqttd router runs on its own OS thread (it cannot be stopped; it ends with the process); the listener
-/// and the connections run on the caller's multi-thread tokio runtime.
+/// The rumqttd router runs on its own OS thread (it cannot be stopped; it ends with the process); the edge, the
+/// rumqttd listener and the connections run on the caller's multi-thread tokio runtime.
 pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Result<()> {
-    // rumqttd binds inside `Server::start` and only logs a failure: check the address first so that a busy
-    // port stops `bydata serve` with a clear message instead of a broker that silently is not there.
-    std::net::TcpListener::bind(config.mqtt_addr).map_err(|source| Error::Bind {
-        addr: config.mqtt_addr,
-        source,
-    })?;
+    let listener = tokio::net::TcpListener::bind(config.mqtt_addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.mqtt_addr,
+            source,
+        })?;
+    let gate = gate::Gate::new(deps.registry.clone(), deps.metrics.clone(), config.gate())
+        .map_err(|e| Error::Start {
+            detail: e.to_string(),
+        })?;
+    let (upstream, mut rumqttd) = start_rumqttd(&config, &deps, gate.clone()).await?;
+    let caps = bydata_admission::ConnectionCaps::new(
+        config.max_connections,
+        config.max_connections_per_source,
+    );
+    let _ = deps.metrics.caps.set(caps.clone());
+    let edge = edge::Edge::new(&config, deps, gate, caps, upstream);
+    let addr = config.mqtt_addr;
+    tokio::select! {
+        () = edge.serve(listener, shutdown.clone()) => Ok(()),
+        result = &mut rumqttd => Err(Error::Listener {
+            addr,
+            detail: match result {
+                Ok(Ok(())) => "the broker behind the edge stopped".to_owned(),
+                Ok(Err(e)) => e,
+                Err(e) => e.to_string(),
+            },
+        }),
+    }
+}
 
+type RumqttdTask = tokio::task::JoinHandle<std::result::Result<(), String>>;
+
+/// Starts rumqttd's router and a listener on a free loopback port (rumqttd cannot report a port it picked, so
+/// one is picked first and, should another process take it meanwhile, another).
+async fn start_rumqttd(
+    config: &Config,
+    deps: &Deps,
+    gate: Arc<gate::Gate>,
+) -> Result<(SocketAddr, RumqttdTask)> {
     let router_config = rumqttd::RouterConfig {
         max_connections: config.max_connections,
         max_outgoing_packet_count: 200,
@@ -115,7 +189,6 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
         ..Default::default()
     };
     let router_tx = rumqttd::Router::new(0, router_config).spawn();
-
     let mut connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: config.connect_timeout_ms,
         max_payload_size: config.max_message_bytes,
@@ -124,27 +197,53 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
         external_auth: None,
         dynamic_filters: true,
     };
-    connections.set_auth_handler(auth::handler(deps.clone()));
-    let settings = rumqttd::ServerSettings {
-        name: "devices".to_owned(),
-        listen: config.mqtt_addr,
-        tls: None,
-        next_connection_delay_ms: 0,
-        connections,
-    };
-    let protocol = protocol::DeviceProtocol::new(deps, config.max_message_bytes);
-    let mut server = rumqttd::Server::new(settings, router_tx, protocol);
-    let addr = config.mqtt_addr;
-    tokio::select! {
-        result = server.start(rumqttd::LinkType::Remote) => Err(Error::Listener {
-            addr,
-            detail: match result {
-                Ok(()) => "listener returned".to_owned(),
-                Err(e) => e.to_string(),
-            },
-        }),
-        () = shutdown.cancelled() => Ok(()),
+    connections.set_auth_handler(auth::handler(gate));
+    let protocol = protocol::DeviceProtocol::new(
+        deps.clone(),
+        config.max_message_bytes,
+        config.max_keep_alive_secs,
+    );
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let listen = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| Error::Start {
+                detail: format!("no free loopback port: {e}"),
+            })?;
+        let settings = rumqttd::ServerSettings {
+            name: "devices".to_owned(),
+            listen,
+            tls: None,
+            next_connection_delay_ms: 0,
+            connections: connections.clone(),
+        };
+        let mut server = rumqttd::Server::new(settings, router_tx.clone(), protocol.clone());
+        let task: RumqttdTask = tokio::spawn(async move {
+            server
+                .start(rumqttd::LinkType::Remote)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        for _ in 0..200 {
+            if task.is_finished() {
+                break;
+            }
+            if tokio::net::TcpStream::connect(listen).await.is_ok() {
+                return Ok((listen, task));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !task.is_finished() {
+            task.abort();
+        }
+        last_error = match task.await {
+            Ok(Err(e)) => e,
+            _ => "it did not listen".to_owned(),
+        };
     }
+    Err(Error::Start {
+        detail: format!("rumqttd could not listen on loopback: {last_error}"),
+    })
 }
 
 /// The subtree a device may use: `devices/{id}/`.

@@ -5,11 +5,11 @@
 //! PUBACK is sent. The append writes to the OS but does not fsync (the journal's group commit does): an fsync
 //! per message here stalled every client of the listener. Returning an error closes the connection without a
 //! PUBACK (any error but `InsufficientBytes`, which would wait for more bytes).
+use crate::gate::Identity;
 use crate::metrics::inc;
 use crate::{Deps, device_prefix};
-use bydata_schemas::{
-    DeviceId, EdgeRejection, IntegrationId, JournalEntry, RejectReason, Source, Uplink,
-};
+use bydata_schemas::{DeviceId, IntegrationId, JournalEntry, RejectReason, Source, Uplink};
+use bydata_store::refusals::truncate;
 use bytes::BytesMut;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
@@ -19,6 +19,7 @@ pub(crate) struct DeviceProtocol {
     inner: V4,
     deps: Deps,
     max_message_bytes: usize,
+    max_keep_alive: u16,
     /// The connection's device, set from its CONNECT (the auth handler then checks the password, and nothing
     /// after the CONNECT is read unless it passed).
     device: Option<DeviceId>,
@@ -26,68 +27,70 @@ pub(crate) struct DeviceProtocol {
     integration: Option<IntegrationId>,
 }
 
+/// Longest topic or filter quoted in a refusal (a device's status keeps the reason).
+const MAX_QUOTED: usize = 200;
+
+fn quoted(bytes: &[u8]) -> String {
+    truncate(&String::from_utf8_lossy(bytes), MAX_QUOTED)
+}
+
+/// A topic bydata could never journal: wildcards or NUL have no place in a PUBLISH topic.
+fn unusable_topic(topic: &str) -> bool {
+    topic.contains(['+', '#', '\0'])
+}
+
 impl DeviceProtocol {
-    pub(crate) fn new(deps: Deps, max_message_bytes: usize) -> Self {
+    pub(crate) fn new(deps: Deps, max_message_bytes: usize, max_keep_alive: u16) -> Self {
         Self {
             inner: V4,
             deps,
             max_message_bytes,
+            max_keep_alive: max_keep_alive.max(1),
             device: None,
             integration: None,
         }
     }
 
+    /// Refuses what an authenticated connection sent: the device's status counts it (aggregated, at most one
+    /// registry write per interval, one log line per device and interval), and the connection closes.
     fn reject(&self, reason: RejectReason) -> Error {
         if let Some(integration) = &self.integration {
             tracing::warn!(%integration, %reason, "MQTT packet of an integration refused");
         }
-        if let Some(device) = &self.device {
+        if let Some(device) = &self.device
+            && self
+                .deps
+                .refusals
+                .record(device, (self.deps.clock)(), &reason)
+        {
             tracing::warn!(device = %device, %reason, "MQTT packet refused");
-            let entry = JournalEntry::Rejected(EdgeRejection {
-                received_at: (self.deps.clock)(),
-                device: device.clone(),
-                reason,
-            });
-            if let Err(e) = self.deps.journal.append(&entry) {
-                inc(&self.deps.metrics.journal_errors);
-                tracing::error!(error = %e, "cannot journal a refusal");
-            }
         }
         Error::MalformedPacket
     }
 
-    fn on_connect(&mut self, packet: &Packet) -> Result<(), Error> {
+    /// The CONNECT has been vetted by the edge (`crate::edge`) before it reaches rumqttd; these checks hold
+    /// for any connection all the same. Nothing is recorded here: the login has not been checked yet.
+    fn on_connect(&mut self, packet: &mut Packet) -> Result<(), Error> {
         let Packet::Connect(connect, _, will, _, _) = packet else {
             return Ok(());
         };
-        if let Some(integration) = IntegrationId::from_mqtt_identity(&connect.client_id) {
-            if let Some(will) = will
-                && !String::from_utf8_lossy(&will.topic).starts_with(&integration.topic_prefix())
-            {
-                inc(&self.deps.metrics.publish_denied);
-                tracing::warn!(%integration, "MQTT connect refused: last will outside the integration's topics");
-                return Err(Error::InvalidProtocol);
-            }
-            self.integration = Some(integration);
-            return Ok(());
-        }
-        // Empty ids would get a broker-generated id, and `/`, `+`, `#` could escape the device's subtree:
-        // DeviceId rules out all of them.
-        let Ok(device) = DeviceId::new(connect.client_id.as_str()) else {
+        let identity = Identity::parse(&connect.client_id);
+        if identity.is_none() {
             inc(&self.deps.metrics.auth_bad_client_id);
-            tracing::warn!(client_id = %connect.client_id.escape_debug(), "MQTT connect refused: client id is not a device id");
             return Err(Error::InvalidProtocol);
-        };
-        // A last will is published by the broker on the device's behalf: it must stay in the subtree too.
-        if let Some(will) = will {
-            let topic = String::from_utf8_lossy(&will.topic).into_owned();
-            if !topic.starts_with(&device_prefix(&device)) {
-                self.device = Some(device);
-                inc(&self.deps.metrics.publish_denied);
-                return Err(self.reject(RejectReason::PublishDenied { topic }));
-            }
         }
-        self.device = Some(device);
+        if will.is_some() {
+            inc(&self.deps.metrics.connect_will);
+            return Err(Error::InvalidProtocol);
+        }
+        // MQTT 3.1.1 has no way to tell a client the server's keep-alive: a longer one is shortened, so an idle
+        // connection is dropped after 1.5 times the maximum (rumqttd's rule) rather than after hours.
+        connect.keep_alive = connect.keep_alive.min(self.max_keep_alive);
+        match identity {
+            Some(Identity::Device(d)) => self.device = Some(d),
+            Some(Identity::Integration(i)) => self.integration = Some(i),
+            None => {}
+        }
         Ok(())
     }
 
@@ -101,18 +104,16 @@ impl DeviceProtocol {
         let Some(device) = &self.device else {
             return Err(Error::InvalidProtocol);
         };
-        let prefix = device_prefix(device);
+        // Only `devices/{id}/up` is journaled, so only it is acknowledged: a PUBACK means "in the journal".
         let topic = match std::str::from_utf8(&publish.topic) {
-            Ok(t) if t.starts_with(&prefix) => t,
+            Ok(t) if t.strip_prefix(device_prefix(device).as_str()) == Some("up") => t,
             _ => {
                 inc(&self.deps.metrics.publish_denied);
-                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
-                return Err(self.reject(RejectReason::PublishDenied { topic }));
+                return Err(self.reject(RejectReason::PublishDenied {
+                    topic: quoted(&publish.topic),
+                }));
             }
         };
-        if &topic[prefix.len()..] != "up" {
-            return Ok(());
-        }
         let entry = JournalEntry::Uplink(Uplink {
             received_at: (self.deps.clock)(),
             device: device.clone(),
@@ -146,11 +147,13 @@ impl DeviceProtocol {
         let prefix = integration.topic_prefix();
         let Some(rest) = std::str::from_utf8(topic)
             .ok()
+            .filter(|t| !unusable_topic(t))
             .and_then(|t| t.strip_prefix(prefix.as_str()))
         else {
             inc(&self.deps.metrics.publish_denied);
-            let topic = String::from_utf8_lossy(topic).into_owned();
-            return Err(self.reject(RejectReason::PublishDenied { topic }));
+            return Err(self.reject(RejectReason::PublishDenied {
+                topic: quoted(topic),
+            }));
         };
         let Some(sink) = &self.deps.integrations else {
             tracing::warn!(%integration, "integration event refused: integrations are not enabled");
@@ -178,8 +181,9 @@ impl DeviceProtocol {
             .find(|f| !f.path.starts_with(&prefix))
         {
             inc(&self.deps.metrics.subscribe_denied);
-            let filter = bad.path.clone();
-            return Err(self.reject(RejectReason::SubscribeDenied { filter }));
+            return Err(self.reject(RejectReason::SubscribeDenied {
+                filter: quoted(bad.path.as_bytes()),
+            }));
         }
         Ok(())
     }
@@ -187,7 +191,7 @@ impl DeviceProtocol {
 
 impl Protocol for DeviceProtocol {
     fn read_mut(&mut self, stream: &mut BytesMut, max_size: usize) -> Result<Packet, Error> {
-        let packet = match self.inner.read_mut(stream, max_size) {
+        let mut packet = match self.inner.read_mut(stream, max_size) {
             Err(Error::PayloadSizeLimitExceeded(size)) => {
                 inc(&self.deps.metrics.too_large);
                 return Err(self.reject(RejectReason::PayloadTooLarge {
@@ -197,7 +201,7 @@ impl Protocol for DeviceProtocol {
             }
             other => other?,
         };
-        self.on_connect(&packet)?;
+        self.on_connect(&mut packet)?;
         self.on_publish(&packet)?;
         self.on_subscribe(&packet)?;
         Ok(packet)

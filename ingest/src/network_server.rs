@@ -6,7 +6,7 @@
 //!
 //! Every event is counted per integration (`GET /api/v1/integrations/{id}`): uplinks, ignored event types,
 //! unknown DevEUIs, unreadable events with the last reason. An unreadable ChirpStack event whose topic names a
-//! registered DevEUI is also journaled as that device's refusal, so its owner sees why.
+//! registered DevEUI is also counted on that device's status (aggregated, not journaled), so its owner sees why.
 //!
 //! [`Hub::run`] keeps one MQTT client per subscribe integration, started and stopped as integrations are
 //! registered and deleted (the registry is read every `RESCAN`). QoS 1 messages are acknowledged by rumqttc
@@ -14,8 +14,7 @@
 //! event in flight — the inbound path has no such window (the append happens before the PUBACK).
 use crate::integrations::{self, Delivery, Event, Kind, RemoteBroker, subscribe};
 use bydata_schemas::{
-    EdgeRejection, IntegrationId, JournalEntry, NetworkServer, Reception, RejectReason, Source,
-    UnixNanos, Uplink,
+    IntegrationId, JournalEntry, NetworkServer, Reception, RejectReason, Source, UnixNanos, Uplink,
 };
 use bydata_store::journal::Journal;
 use bydata_store::{Integration, IntegrationMode, LastError, Registry};
@@ -54,6 +53,8 @@ pub struct Deps {
     pub registry: Arc<Registry>,
     pub journal: Arc<Journal>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
+    /// Where refusals of the devices' events are counted.
+    pub refusals: Arc<bydata_store::refusals::Refusals>,
 }
 
 impl std::fmt::Debug for Deps {
@@ -169,19 +170,12 @@ impl Hub {
                     .filter(|d| d.integration.as_ref().is_none_or(|i| i == id))
                     .map(|d| d.device)
                 {
-                    let entry = JournalEntry::Rejected(EdgeRejection {
-                        received_at: now,
-                        device,
-                        reason: RejectReason::IntegrationEvent {
-                            integration: id.to_string(),
-                            code: e.code().to_owned(),
-                            detail: e.to_string(),
-                        },
-                    });
-                    self.deps
-                        .journal
-                        .append(&entry)
-                        .map_err(|e| e.to_string())?;
+                    let reason = RejectReason::IntegrationEvent {
+                        integration: id.to_string(),
+                        code: e.code().to_owned(),
+                        detail: e.to_string(),
+                    };
+                    self.deps.refusals.record(&device, now, &reason);
                 }
                 return Ok(());
             }

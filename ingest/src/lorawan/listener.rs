@@ -15,15 +15,18 @@
 //! first copy, every gateway's RSSI and SNR heard in that time is kept with it (the uplink's `radio`), and
 //! then it is journaled. A copy arriving later, within `DEDUP_WINDOW`, is counted as a duplicate, not as a
 //! replay. A crash inside the collection window loses that frame: the counter was already committed (so it
-//! cannot be replayed), and a Semtech gateway never retransmits an uplink anyway. A refused frame of a known device is journaled as a
-//! refusal, so the device's status says why; a frame from an unknown DevAddr is counted.
+//! cannot be replayed), and a Semtech gateway never retransmits an uplink anyway. A refused frame of a known device is never journaled:
+//! a replay (its MIC holds) is counted on the device's status, anything unverifiable only in memory (see
+//! `refuse`); a frame from an unknown DevAddr is counted. One source address may send at most
+//! `datagrams_per_sec` datagrams a second on average (bursts of twice that); the rest are counted and dropped
+//! before any work is done on them.
 use super::frame;
 use super::semtech::{self, Packet};
 use bydata_schemas::{
-    DeviceId, EdgeRejection, Eui64, JournalEntry, Reception, RejectReason, Source, UnixNanos,
-    Uplink,
+    DeviceId, Eui64, JournalEntry, Reception, RejectReason, Source, UnixNanos, Uplink,
 };
 use bydata_store::journal::Journal;
+use bydata_store::refusals::{Refusals, UnverifiedKind};
 use bydata_store::{GatewayStatus, LastError, LorawanSession, Registry};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -56,6 +59,7 @@ const MAX_RECENT: usize = 100_000;
 #[derive(Debug, Default)]
 pub struct Metrics {
     accepted: AtomicU64,
+    rate_limited: AtomicU64,
     unknown_gateway: AtomicU64,
     invalid: AtomicU64,
     rxpk_received: AtomicU64,
@@ -74,6 +78,7 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE bydata_lorawan_datagrams_total counter");
         for (outcome, c) in [
             ("accepted", &self.accepted),
+            ("rate_limited", &self.rate_limited),
             ("unknown_gateway", &self.unknown_gateway),
             ("invalid", &self.invalid),
         ] {
@@ -127,6 +132,27 @@ fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Settings of the UDP edge (`[lorawan]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Datagrams one source address may send per second on average (bursts of twice that); more are
+    /// dropped and counted (`outcome="rate_limited"`). A busy gateway sends one per radio packet it hears.
+    pub datagrams_per_sec: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            datagrams_per_sec: 500,
+        }
+    }
+}
+
+/// Most source addresses whose datagram rate is tracked (a flood of spoofed sources resets the buckets
+/// rather than growing memory).
+const MAX_RATED_SOURCES: usize = 10_000;
+
 /// What the listener needs.
 #[derive(Clone)]
 pub struct Deps {
@@ -134,6 +160,8 @@ pub struct Deps {
     pub journal: Arc<Journal>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     pub metrics: Arc<Metrics>,
+    /// Where refusals of the devices' frames are counted.
+    pub refusals: Arc<Refusals>,
 }
 
 impl std::fmt::Debug for Deps {
@@ -160,7 +188,12 @@ struct Listener {
 }
 
 /// Serves `socket` until `shutdown`, then writes the last status changes.
-pub async fn run(socket: UdpSocket, deps: Deps, shutdown: CancellationToken) {
+pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: CancellationToken) {
+    let mut rate = bydata_admission::SourceRate::new(
+        config.datagrams_per_sec,
+        config.datagrams_per_sec.saturating_mul(2),
+        MAX_RATED_SOURCES,
+    );
     let mut listener = Listener {
         socket,
         deps,
@@ -182,6 +215,7 @@ pub async fn run(socket: UdpSocket, deps: Deps, shutdown: CancellationToken) {
             _ = tick.tick() => listener.write_status().await,
             _ = collect.tick(), if !listener.held.is_empty() => listener.release(COLLECT_WINDOW).await,
             received = listener.socket.recv_from(&mut buf) => match received {
+                Ok((_, from)) if !rate.allow(from.ip(), Instant::now()) => inc(&listener.deps.metrics.rate_limited),
                 Ok((n, from)) => listener.handle(buf.get(..n).unwrap_or_default(), from).await,
                 // ICMP errors from an earlier send surface here on some systems; the socket is still good.
                 Err(e) => tracing::debug!(error = %e, "UDP receive error"),
@@ -373,7 +407,7 @@ impl Listener {
                 }
                 Ok(())
             }
-            Err(e) => Err(self.refuse(device, now, e.code(), &e.to_string()).await),
+            Err(e) => Err(self.refuse(device, now, e.code(), &e.to_string())),
         }
     }
 
@@ -408,9 +442,7 @@ impl Listener {
         let request = match frame::verify_join_request(&rxpk.data, &app_key) {
             Ok(r) => r,
             Err(e) => {
-                return Err(self
-                    .refuse(otaa.device, now, e.code(), &e.to_string())
-                    .await);
+                return Err(self.refuse(otaa.device, now, e.code(), &e.to_string()));
             }
         };
         if self
@@ -455,14 +487,12 @@ impl Listener {
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
         let Some(session) = joined else {
-            return Err(self
-                .refuse(
-                    otaa.device,
-                    now,
-                    "dev_nonce_reused",
-                    &format!("DevNonce {dev_nonce} was used before (a replayed join request)"),
-                )
-                .await);
+            return Err(self.refuse(
+                otaa.device,
+                now,
+                "dev_nonce_reused",
+                &format!("DevNonce {dev_nonce} was used before (a replayed join request)"),
+            ));
         };
         self.recent_joins
             .insert((dev_eui, dev_nonce), Instant::now());
@@ -503,20 +533,28 @@ impl Listener {
         Ok(())
     }
 
-    /// Journals a refused frame or join as the device's refusal (its status says why); returns the reason.
-    async fn refuse(&self, device: DeviceId, now: UnixNanos, code: &str, detail: &str) -> String {
+    /// Counts a refused frame or join of `device`; returns the reason (for the gateway's status).
+    ///
+    /// Only a refusal of something that verified as the device's (a replayed frame or join request: its MIC
+    /// holds) reaches the device's status, aggregated, never the journal. Anything else from the air (a MIC
+    /// that fails, a counter too far ahead to check, a malformed frame) could come from anyone with a radio:
+    /// it is counted on the gateway, in `/metrics`, and in memory for the device (its owner sees the count).
+    fn refuse(&self, device: DeviceId, now: UnixNanos, code: &str, detail: &str) -> String {
         inc(&self.deps.metrics.frames_rejected);
         let reason = format!("frame of {device} refused ({code}): {detail}");
-        let entry = JournalEntry::Rejected(EdgeRejection {
-            received_at: now,
-            device,
-            reason: RejectReason::LorawanFrame {
+        if matches!(code, "replay" | "dev_nonce_reused") {
+            let refusal = RejectReason::LorawanFrame {
                 code: code.to_owned(),
                 detail: detail.to_owned(),
-            },
-        });
-        let journal = self.deps.journal.clone();
-        let _ = tokio::task::spawn_blocking(move || journal.append(&entry)).await;
+            };
+            if self.deps.refusals.record(&device, now, &refusal) {
+                tracing::info!(%device, %refusal, "LoRaWAN frame refused");
+            }
+        } else {
+            self.deps
+                .refusals
+                .record_unverified(&device, now, UnverifiedKind::UnverifiedFrame);
+        }
         reason
     }
 

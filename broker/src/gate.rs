@@ -1,0 +1,546 @@
+//! The password gate: every MQTT login passes here, and it stays cheap for legitimate devices while a stranger
+//! hammers it.
+//!
+//! - **Verified credentials are remembered** for `verified_cache_secs`, keyed by a keyed SHA-256 of identity and
+//!   password (the key is random per process), together with a digest of the stored hash they matched. A
+//!   reconnect storm of devices that logged in before costs one registry read each, not an Argon2 check; a
+//!   rotated or deleted credential no longer matches the stored hash, so it stops working at once.
+//! - **Argon2 checks are bounded**: a fixed pool of `password_checks` threads (so memory is at most that many
+//!   times Argon2's 19 MiB, and those threads' allocator arenas are all it ever touches), fed by a bounded
+//!   queue; a check waits at most `password_queue_ms`, else the login is refused as busy. One source has at
+//!   most [`PER_SOURCE_CHECKS`] checks queued or running at a time.
+//! - **Failures back off**, per source address and per identity: after [`SOURCE_FREE_FAILURES`] (source) or
+//!   [`ID_FREE_FAILURES`] (identity) failures in a row, further attempts are refused without a check for a
+//!   time that doubles with each failure (up to [`SOURCE_MAX_BLOCK`] / [`ID_MAX_BLOCK`]); a streak is forgiven
+//!   after a success or [`FORGET_AFTER`] of quiet. A remembered credential passes even then, so an attack on
+//!   a device's id does not cut off the device once it has logged in.
+//! - **Unknown identities cost the same**: they are checked against a decoy hash with the same parameters,
+//!   and share the backoff rules, so neither timing nor answers tell which ids exist.
+use crate::metrics::{Metrics, inc};
+use bydata_schemas::{DeviceId, IntegrationId};
+use bydata_store::Registry;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Checks one source may have queued or running at once.
+pub(crate) const PER_SOURCE_CHECKS: usize = 2;
+/// Failures in a row from one source before it must wait.
+pub(crate) const SOURCE_FREE_FAILURES: u32 = 20;
+/// Failures in a row for one identity before it must wait.
+pub(crate) const ID_FREE_FAILURES: u32 = 5;
+/// Longest wait imposed on a source.
+pub(crate) const SOURCE_MAX_BLOCK: Duration = Duration::from_secs(300);
+/// Longest wait imposed on an identity (short: a stranger must not lock a device out for long).
+pub(crate) const ID_MAX_BLOCK: Duration = Duration::from_secs(60);
+/// A streak without a new failure for this long is forgotten.
+pub(crate) const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Most remembered credentials, streaks, and sources with checks in flight (each map); full maps are pruned,
+/// and if that frees nothing, cleared (failing open on backoff rather than growing).
+const MAX_ENTRIES: usize = 100_000;
+/// Checks waiting for a worker at most.
+const QUEUE: usize = 256;
+
+/// Who logs in over MQTT: a device (client id = its id) or an inbound integration (`integration:{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Identity {
+    Device(DeviceId),
+    Integration(IntegrationId),
+}
+
+impl Identity {
+    /// The identity a client id names, if it names one.
+    pub(crate) fn parse(client_id: &str) -> Option<Identity> {
+        if let Some(integration) = IntegrationId::from_mqtt_identity(client_id) {
+            return Some(Identity::Integration(integration));
+        }
+        DeviceId::new(client_id).ok().map(Identity::Device)
+    }
+
+    fn key(&self) -> String {
+        match self {
+            Identity::Device(d) => format!("d:{d}"),
+            Identity::Integration(i) => format!("i:{i}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::Device(d) => write!(f, "device {d}"),
+            Identity::Integration(i) => write!(f, "integration {i}"),
+        }
+    }
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Valid,
+    /// A known identity, a wrong password.
+    Wrong,
+    /// No such identity (checked against the decoy, answered like `Wrong`).
+    Unknown,
+    /// Too many failures from this source or for this identity: refused without a check.
+    Backoff,
+    /// No check could run in time (or this source has too many running).
+    Busy,
+    /// The registry failed.
+    Error,
+}
+
+/// Settings of the gate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GateConfig {
+    pub(crate) checks: usize,
+    pub(crate) queue_wait: Duration,
+    pub(crate) remember: Duration,
+}
+
+struct Job {
+    password: String,
+    phc: String,
+    deadline: Instant,
+    reply: tokio::sync::oneshot::Sender<Option<bool>>,
+}
+
+type Digest32 = [u8; 32];
+
+/// A verified login, under the keyed digest of (identity, password): the digest of the stored hash it
+/// matched, and until when it is trusted.
+type Remembered = (Digest32, Instant);
+
+#[derive(Debug, Clone, Copy)]
+struct Streak {
+    failures: u32,
+    last: Instant,
+    blocked_until: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Failures {
+    by_source: HashMap<IpAddr, Streak>,
+    by_identity: HashMap<String, Streak>,
+}
+
+pub(crate) struct Gate {
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    config: GateConfig,
+    key: [u8; 32],
+    decoy: String,
+    verified: Mutex<HashMap<Digest32, Remembered>>,
+    failures: Mutex<Failures>,
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    jobs: SyncSender<Job>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn digest(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// Keeps `map` under [`MAX_ENTRIES`] before an insert: drops what `stale` says, then everything.
+fn make_room<K, V>(map: &mut HashMap<K, V>, stale: impl FnMut(&K, &mut V) -> bool) {
+    if map.len() >= MAX_ENTRIES {
+        let mut stale = stale;
+        map.retain(|k, v| !stale(k, v));
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+    }
+}
+
+/// A place among a source's checks in flight; freed on drop.
+struct SourceSlot {
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    source: Option<IpAddr>,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        if let Some(source) = self.source {
+            let mut all = lock(&self.in_flight);
+            if let Some(n) = all.get_mut(&source) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    all.remove(&source);
+                }
+            }
+        }
+    }
+}
+
+impl Gate {
+    /// Starts `config.checks` worker threads (they end when the gate is dropped).
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+        config: GateConfig,
+    ) -> Result<Arc<Self>, bydata_store::Error> {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..config.checks.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("password-check-{n}"))
+                .spawn(move || work(&rx))
+                .map_err(|e| bydata_store::Error::Task {
+                    detail: format!("cannot start a password-check thread: {e}"),
+                })?;
+        }
+        Ok(Arc::new(Self {
+            registry,
+            metrics,
+            config,
+            key: rand::random(),
+            decoy: bydata_store::decoy_password_hash()?,
+            verified: Mutex::default(),
+            failures: Mutex::default(),
+            in_flight: Arc::default(),
+            jobs,
+        }))
+    }
+
+    fn stored_hash(&self, who: &Identity) -> Result<Option<String>, bydata_store::Error> {
+        match who {
+            Identity::Device(d) => self.registry.device_password_hash(d),
+            Identity::Integration(i) => self.registry.inbound_integration_password_hash(i),
+        }
+    }
+
+    fn cache_key(&self, who: &Identity, password: &str) -> [u8; 32] {
+        digest(&[&self.key, who.key().as_bytes(), password.as_bytes()])
+    }
+
+    /// Whether this identity and password were verified recently against the hash stored now.
+    fn remembered(&self, key: &[u8; 32], stored: &str, now: Instant) -> bool {
+        lock(&self.verified)
+            .get(key)
+            .is_some_and(|(matched, until)| {
+                *until > now && *matched == digest(&[stored.as_bytes()])
+            })
+    }
+
+    fn remember(&self, key: [u8; 32], stored: &str, now: Instant) {
+        let mut verified = lock(&self.verified);
+        make_room(&mut verified, |_, (_, until)| *until <= now);
+        verified.insert(
+            key,
+            (digest(&[stored.as_bytes()]), now + self.config.remember),
+        );
+    }
+
+    /// Whether this login was verified recently (no check is run, nothing is counted).
+    pub(crate) fn verified(&self, who: &Identity, password: &str) -> bool {
+        match self.stored_hash(who) {
+            Ok(Some(stored)) => {
+                self.remembered(&self.cache_key(who, password), &stored, Instant::now())
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks a login from `source` (`None`: an address not known, which then has no backoff of its own).
+    pub(crate) async fn check(
+        &self,
+        source: Option<IpAddr>,
+        who: &Identity,
+        password: &str,
+    ) -> Verdict {
+        let stored = match self.stored_hash(who) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%who, error = %e, "cannot read a stored password hash");
+                return Verdict::Error;
+            }
+        };
+        let now = Instant::now();
+        let key = self.cache_key(who, password);
+        if let Some(stored) = &stored
+            && self.remembered(&key, stored, now)
+        {
+            inc(&self.metrics.auth_remembered);
+            return Verdict::Valid;
+        }
+        if self.blocked(source, who, now) {
+            return Verdict::Backoff;
+        }
+        let Some(_slot) = self.source_slot(source) else {
+            return Verdict::Busy;
+        };
+        let phc = stored.clone().unwrap_or_else(|| self.decoy.clone());
+        let Some(matched) = self.verify(password, phc).await else {
+            return Verdict::Busy;
+        };
+        match stored {
+            Some(stored) if matched => {
+                self.remember(key, &stored, Instant::now());
+                self.forgive(source, who);
+                Verdict::Valid
+            }
+            Some(_) => {
+                self.fail(source, who, Instant::now());
+                Verdict::Wrong
+            }
+            None => {
+                self.fail(source, who, Instant::now());
+                Verdict::Unknown
+            }
+        }
+    }
+
+    /// Runs one Argon2 verification on the pool; `None` if it could not run before the queue deadline.
+    async fn verify(&self, password: &str, phc: String) -> Option<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let deadline = Instant::now() + self.config.queue_wait;
+        let job = Job {
+            password: password.to_owned(),
+            phc,
+            deadline,
+            reply,
+        };
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return None,
+        }
+        inc(&self.metrics.password_checks);
+        // The worker answers `None` itself for a job that waited past its deadline; the extra second covers a
+        // check that started just before it.
+        tokio::time::timeout(self.config.queue_wait + Duration::from_secs(1), answer)
+            .await
+            .ok()?
+            .ok()?
+    }
+
+    fn source_slot(&self, source: Option<IpAddr>) -> Option<SourceSlot> {
+        if let Some(ip) = source {
+            let mut all = lock(&self.in_flight);
+            make_room(&mut all, |_, _| false);
+            let n = all.entry(ip).or_default();
+            if *n >= PER_SOURCE_CHECKS {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(SourceSlot {
+            in_flight: self.in_flight.clone(),
+            source,
+        })
+    }
+
+    fn blocked(&self, source: Option<IpAddr>, who: &Identity, now: Instant) -> bool {
+        let failures = lock(&self.failures);
+        let blocked = |s: Option<&Streak>| {
+            s.and_then(|s| s.blocked_until)
+                .is_some_and(|until| until > now)
+        };
+        source.is_some_and(|ip| blocked(failures.by_source.get(&ip)))
+            || blocked(failures.by_identity.get(&who.key()))
+    }
+
+    fn fail(&self, source: Option<IpAddr>, who: &Identity, now: Instant) {
+        let mut failures = lock(&self.failures);
+        let Failures {
+            by_source,
+            by_identity,
+        } = &mut *failures;
+        if let Some(ip) = source {
+            add_failure(by_source, ip, now, SOURCE_FREE_FAILURES, SOURCE_MAX_BLOCK);
+        }
+        add_failure(by_identity, who.key(), now, ID_FREE_FAILURES, ID_MAX_BLOCK);
+    }
+
+    fn forgive(&self, source: Option<IpAddr>, who: &Identity) {
+        let mut failures = lock(&self.failures);
+        if let Some(ip) = source {
+            failures.by_source.remove(&ip);
+        }
+        failures.by_identity.remove(&who.key());
+    }
+}
+
+/// Counts a failure; from the `free`-th in a row on, blocks for 1 s, 2 s, 4 s, … up to `max`.
+fn add_failure<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Streak>,
+    key: K,
+    now: Instant,
+    free: u32,
+    max: Duration,
+) {
+    make_room(map, |_, s| {
+        now.saturating_duration_since(s.last) > FORGET_AFTER
+    });
+    let streak = map.entry(key).or_insert(Streak {
+        failures: 0,
+        last: now,
+        blocked_until: None,
+    });
+    if now.saturating_duration_since(streak.last) > FORGET_AFTER {
+        streak.failures = 0;
+    }
+    streak.failures += 1;
+    streak.last = now;
+    if streak.failures >= free {
+        let doublings = (streak.failures - free).min(16);
+        let block = Duration::from_secs(1u64 << doublings).min(max);
+        streak.blocked_until = Some(now + block);
+    }
+}
+
+/// A password-check worker: takes jobs until the gate (the sender) is gone.
+fn work(rx: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = match lock(rx).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        if Instant::now() > job.deadline {
+            let _ = job.reply.send(None);
+            continue;
+        }
+        let matched = bydata_store::verify_password(&job.password, &job.phc).unwrap_or(false);
+        let _ = job.reply.send(Some(matched));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bydata_schemas::{Codec, Domain, Transport};
+
+    fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let registry = Arc::new(Registry::open(&dir.path().join("r.redb")).expect("open"));
+        let (_, creds) = registry
+            .create_device(bydata_store::Device {
+                id: DeviceId::new("meter-1").expect("id"),
+                name: "m".into(),
+                transport: Transport::Mqtt,
+                domain: Domain::new("energy").expect("domain"),
+                location: None,
+                tags: Default::default(),
+                codec: Codec::Auto,
+                created_at: 0,
+            })
+            .expect("create");
+        let gate = Gate::new(
+            registry,
+            Arc::default(),
+            GateConfig {
+                checks: 2,
+                queue_wait: Duration::from_secs(5),
+                remember: Duration::from_secs(60),
+            },
+        )
+        .expect("gate");
+        (dir, gate, creds.password)
+    }
+
+    fn device(id: &str) -> Identity {
+        Identity::Device(DeviceId::new(id).expect("id"))
+    }
+
+    #[tokio::test]
+    async fn valid_logins_are_remembered_and_rotation_ends_them() {
+        let (_dir, gate, password) = gate();
+        let who = device("meter-1");
+        assert_eq!(gate.check(None, &who, &password).await, Verdict::Valid);
+        let checks = gate
+            .metrics
+            .password_checks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(gate.check(None, &who, &password).await, Verdict::Valid);
+        assert_eq!(
+            gate.metrics
+                .password_checks
+                .load(std::sync::atomic::Ordering::Relaxed),
+            checks,
+            "the second login is answered from memory"
+        );
+        let Identity::Device(id) = &who else {
+            unreachable!()
+        };
+        gate.registry.rotate_credentials(id).expect("rotate");
+        assert_eq!(gate.check(None, &who, &password).await, Verdict::Wrong);
+    }
+
+    #[tokio::test]
+    async fn failures_back_off_per_identity_and_source_but_remembered_logins_pass() {
+        let (_dir, gate, password) = gate();
+        let who = device("meter-1");
+        assert_eq!(gate.check(None, &who, &password).await, Verdict::Valid);
+        let attacker: IpAddr = "192.0.2.7".parse().expect("ip");
+        for _ in 0..ID_FREE_FAILURES {
+            assert_eq!(
+                gate.check(Some(attacker), &who, "guess").await,
+                Verdict::Wrong
+            );
+        }
+        assert_eq!(
+            gate.check(Some(attacker), &who, "guess").await,
+            Verdict::Backoff
+        );
+        // The device itself, already verified, still gets in.
+        let device_ip: IpAddr = "198.51.100.1".parse().expect("ip");
+        assert_eq!(
+            gate.check(Some(device_ip), &who, &password).await,
+            Verdict::Valid
+        );
+        // Unknown ids are refused like wrong passwords, and back off the same way.
+        let ghost = device("ghost");
+        for _ in 0..ID_FREE_FAILURES {
+            assert_eq!(gate.check(None, &ghost, "x").await, Verdict::Unknown);
+        }
+        assert_eq!(gate.check(None, &ghost, "x").await, Verdict::Backoff);
+        // A source that fails on many ids is blocked as a source.
+        for i in 0..SOURCE_FREE_FAILURES {
+            let _ = gate
+                .check(Some(attacker), &device(&format!("id-{i}")), "x")
+                .await;
+        }
+        assert_eq!(
+            gate.check(Some(attacker), &device("fresh-id"), "x").await,
+            Verdict::Backoff
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_is_forgotten() {
+        let mut map = HashMap::new();
+        let t0 = Instant::now();
+        for _ in 0..ID_FREE_FAILURES {
+            add_failure(&mut map, "k", t0, ID_FREE_FAILURES, ID_MAX_BLOCK);
+        }
+        assert_eq!(map["k"].blocked_until, Some(t0 + Duration::from_secs(1)));
+        add_failure(&mut map, "k", t0, ID_FREE_FAILURES, ID_MAX_BLOCK);
+        assert_eq!(map["k"].blocked_until, Some(t0 + Duration::from_secs(2)));
+        for _ in 0..40 {
+            add_failure(&mut map, "k", t0, ID_FREE_FAILURES, ID_MAX_BLOCK);
+        }
+        assert_eq!(map["k"].blocked_until, Some(t0 + ID_MAX_BLOCK));
+        let later = t0 + FORGET_AFTER + Duration::from_secs(1);
+        add_failure(&mut map, "k", later, ID_FREE_FAILURES, ID_MAX_BLOCK);
+        assert_eq!(map["k"].failures, 1);
+    }
+}
