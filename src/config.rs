@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Config {
     pub(crate) data_dir: PathBuf,
     pub(crate) lorawan_addr: SocketAddr,
+    pub(crate) lorawan: bydata_ingest::lorawan::listener::Config,
     pub(crate) journal: JournalConfig,
     pub(crate) store: StoreConfig,
     pub(crate) broker: bydata_broker::Config,
@@ -113,6 +114,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./data"),
             lorawan_addr: SocketAddr::from(([127, 0, 0, 1], 1700)),
+            lorawan: bydata_ingest::lorawan::listener::Config::default(),
             journal: JournalConfig::default(),
             store: StoreConfig::default(),
             broker: bydata_broker::Config::default(),
@@ -141,6 +143,11 @@ impl Config {
 data_dir = "{data_dir}"
 # Semtech UDP packet forwarder address: LoRaWAN gateways send here; only registered gateways are heard.
 lorawan_addr = "{lorawan}"
+
+[lorawan]
+# Datagrams one source address may send per second on average (bursts of twice that); more are dropped and
+# counted (bydata_lorawan_datagrams_total{{outcome="rate_limited"}}).
+datagrams_per_sec = {datagrams}
 
 [journal]
 # Size of one raw-journal segment file, in bytes.
@@ -176,16 +183,37 @@ bucket = ""
 mqtt_addr = "{mqtt}"
 # Largest MQTT message accepted, in bytes; larger ones are refused, counted and shown on the device status.
 max_message_bytes = {max_msg}
-# Most simultaneous MQTT connections.
+# Most simultaneous MQTT connections. Each costs three open files (the device's socket and the two ends of
+# bydata's relay to the broker); at start the caps are lowered to what the open-file limit holds.
 max_connections = {max_conn}
+# Most simultaneous MQTT connections from one address (IPv6: one /64); more are closed at once.
+max_connections_per_source = {max_conn_source}
 # Most unacknowledged QoS 1 messages per connection.
 max_inflight = {inflight}
-# How long a new connection may take to send CONNECT, in milliseconds.
+# How long a new connection may take to send its whole CONNECT, in milliseconds.
 connect_timeout_ms = {connect_timeout}
+# Longest keep-alive granted, in seconds (longer ones are shortened; a silent connection closes after 1.5x).
+max_keep_alive_secs = {keep_alive}
+# Argon2 password checks run at once; 0 means one per CPU core. Each holds about 19 MiB while it runs.
+password_checks = {checks}
+# How long a login may wait for a password check before it is refused as busy (CONNACK 3), in milliseconds.
+password_queue_ms = {queue_ms}
+# How long a verified login is remembered (reconnects skip the slow check), in seconds.
+verified_cache_secs = {verified}
 
 [api]
 # Where the HTTP API listens.
 http_addr = "{http}"
+# Most simultaneous HTTP connections, and from one address; over a cap a client gets 503 or 429 at once.
+max_connections = {http_conn}
+max_connections_per_source = {http_conn_source}
+# A request's headers must arrive within this many milliseconds of bydata waiting for them (so an idle
+# keep-alive connection also closes after it).
+header_timeout_ms = {header_ms}
+# A connection whose client stops reading the answer for this many seconds is closed.
+idle_timeout_secs = {idle}
+# Longest a request may take, body included, in seconds (re-decode and publish-on-demand are exempt).
+request_timeout_secs = {request}
 
 [ingest]
 # Most journal entries decoded and committed together.
@@ -220,6 +248,7 @@ organization = ""
 "#,
             data_dir = d.data_dir.display(),
             lorawan = d.lorawan_addr,
+            datagrams = d.lorawan.datagrams_per_sec,
             segment = d.journal.segment_bytes,
             block_points = d.store.block_points,
             compact_after = d.store.compact_after_points,
@@ -230,7 +259,17 @@ organization = ""
             max_conn = d.broker.max_connections,
             inflight = d.broker.max_inflight,
             connect_timeout = d.broker.connect_timeout_ms,
+            max_conn_source = d.broker.max_connections_per_source,
+            keep_alive = d.broker.max_keep_alive_secs,
+            checks = d.broker.password_checks,
+            queue_ms = d.broker.password_queue_ms,
+            verified = d.broker.verified_cache_secs,
             http = d.api.http_addr,
+            http_conn = d.api.max_connections,
+            http_conn_source = d.api.max_connections_per_source,
+            header_ms = d.api.header_timeout_ms,
+            idle = d.api.idle_timeout_secs,
+            request = d.api.request_timeout_secs,
             batch = d.ingest.batch_max,
             future = d.ingest.max_future_secs,
             title_da = d.opendata.catalog_title_da,

@@ -59,6 +59,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Fn() -> UnixNanos + Send + Sync> = Arc::new(system_clock);
 
     let admin_token = bootstrap_admin(&registry)?;
+    let refusals = Arc::new(bydata_store::refusals::Refusals::new(
+        registry.clone(),
+        clock(),
+    ));
+    let budget = connection_budget(&mut config);
 
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
@@ -68,6 +73,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             registry: registry.clone(),
             journal: journal.clone(),
             clock: clock.clone(),
+            refusals: refusals.clone(),
         },
     ));
     let broker_metrics = Arc::new(bydata_broker::Metrics::default());
@@ -119,6 +125,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             redecoding: Arc::default(),
         }),
+        refusals: refusals.clone(),
+        http_metrics: Arc::default(),
     };
     let publisher = tokio::spawn(bydata_api::opendata::publish::run_scheduler(
         state.clone(),
@@ -133,6 +141,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         registry: registry.clone(),
         clock: clock.clone(),
         metrics: broker_metrics,
+        refusals: refusals.clone(),
         integrations: Some(Arc::new(crate::hooks::Sink(hub.clone()))),
     };
     let broker_shutdown = shutdown.child_token();
@@ -145,15 +154,19 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind the LoRaWAN UDP port {}", config.lorawan_addr))?;
     let lorawan = tokio::spawn(bydata_ingest::lorawan::listener::run(
+        config.lorawan.clone(),
         udp,
         bydata_ingest::lorawan::listener::Deps {
             registry: registry.clone(),
             journal: journal.clone(),
             clock: clock.clone(),
             metrics: lorawan_metrics,
+            refusals: refusals.clone(),
         },
         shutdown.child_token(),
     ));
+    let refusals_shutdown = CancellationToken::new();
+    let refusal_book = tokio::spawn(refusals.clone().run(refusals_shutdown.clone()));
 
     let ingest_shutdown = CancellationToken::new();
     let ingest = tokio::spawn(bydata_ingest::run(
@@ -174,6 +187,14 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.broker.mqtt_addr
     );
     println!("  data dir   {}", config.data_dir.display());
+    println!(
+        "  limits     {} MQTT connections ({} per address), {} HTTP connections ({} per address); file limit {}",
+        budget.mqtt,
+        config.broker.max_connections_per_source,
+        budget.http,
+        config.api.max_connections_per_source,
+        budget.file_limit
+    );
     println!(
         "  LoRaWAN    udp://{}  (Semtech UDP from registered gateways: POST /api/v1/gateways)",
         config.lorawan_addr
@@ -215,6 +236,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Err(e) = lorawan.await {
         tracing::error!(error = %e, "LoRaWAN listener task failed");
     }
+    // The edges are closed: write the last aggregated refusals.
+    refusals_shutdown.cancel();
+    if let Err(e) = refusal_book.await {
+        tracing::error!(error = %e, "refusal book task failed");
+    }
     journal.close().context("final journal fsync failed")?;
     ingest_shutdown.cancel();
     match ingest.await {
@@ -230,6 +256,28 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Raises the file limit and lowers the edges' connection caps to what it can hold (each MQTT connection
+/// costs three descriptors: the device's socket and both ends of the relay to rumqttd).
+fn connection_budget(config: &mut Config) -> bydata_admission::Budget {
+    let budget = bydata_admission::Budget::share(
+        bydata_admission::raise_file_limit(),
+        config.broker.max_connections,
+        3,
+        config.api.max_connections,
+    );
+    if budget.mqtt < config.broker.max_connections || budget.http < config.api.max_connections {
+        tracing::warn!(
+            file_limit = budget.file_limit,
+            mqtt = budget.mqtt,
+            http = budget.http,
+            "the open-file limit cannot hold the configured connection caps; lowered them (raise `ulimit -n` to keep them)"
+        );
+    }
+    config.broker.max_connections = budget.mqtt;
+    config.api.max_connections = budget.http;
+    budget
 }
 
 /// The store's read and write sides, and the embedded engine itself when that is the store (for metrics).

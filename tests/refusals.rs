@@ -104,18 +104,15 @@ async fn bad_input_is_counted_explained_and_harmless() {
     let pw = b.onboard("meter-7", json!({"building": "b7"})).await;
     let topic = "devices/meter-7/up";
 
-    // Wrong password: refused, counted on the device.
+    // Wrong password: refused with CONNACK 4 and counted for the device in memory only — an unauthenticated
+    // attempt writes nothing (not the journal, not the stored status).
     let wrong = Mqtt::connect(options(b.mqtt, "meter-7", "meter-7", "not-the-password")).await;
-    assert!(wrong.is_err());
-    let s = b
-        .wait_status("meter-7", "the auth failure", |s| s["rejected"] == 1)
-        .await;
-    assert!(
-        s["last_error"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("wrong password"),
-        "{s}"
+    assert!(wrong.err().unwrap().contains("BadUserNamePassword"));
+    let s = b.status("meter-7").await;
+    assert_eq!(s["unverified_attempts"]["wrong_password"], 1, "{s}");
+    assert_eq!(
+        (s["received"].clone(), s["rejected"].clone()),
+        (json!(0), json!(0))
     );
 
     // Unknown device: refused, counted in the broker metrics (there is no device to attach it to).
@@ -158,7 +155,7 @@ async fn bad_input_is_counted_explained_and_harmless() {
         dev.publish_acked(topic, payload.as_bytes().to_vec())
             .await
             .unwrap();
-        let want = 2 + i as u64;
+        let want = 1 + i as u64;
         let s = b
             .wait_status("meter-7", what, |s| s["rejected"].as_u64() == Some(want))
             .await;
@@ -173,7 +170,7 @@ async fn bad_input_is_counted_explained_and_harmless() {
     let big = format!(r#"{{"energy_kwh": 1, "pad": "{}"}}"#, "x".repeat(70 * 1024));
     assert!(dev.publish_acked(topic, big).await.is_err());
     let s = b
-        .wait_status("meter-7", "the oversize refusal", |s| s["rejected"] == 7)
+        .wait_status("meter-7", "the oversize refusal", |s| s["rejected"] == 6)
         .await;
     let reason = s["last_error"]["reason"].as_str().unwrap();
     assert!(
@@ -192,7 +189,7 @@ async fn bad_input_is_counted_explained_and_harmless() {
             s["decoded"] == 1
         })
         .await;
-    assert_eq!(s["received"], 8);
+    assert_eq!(s["received"], 7);
     assert_eq!(b.latest("meter-7", "energy_kwh").await, Some(1234.5));
     let (code, _) = b.get("/health", ADMIN).await;
     assert_eq!(code, 200);

@@ -544,6 +544,7 @@ pub(crate) async fn delete(
     let registry = state.registry.clone();
     let wanted = id.clone();
     let existed = blocking(move || registry.delete_device(&wanted)).await?;
+    state.refusals.forget(&id);
     crate::error::deleted(existed, "device", id, &by.id)
 }
 
@@ -592,7 +593,15 @@ pub(crate) async fn rotate(
     })))
 }
 
-pub(crate) fn status_json(id: &DeviceId, s: &DeviceStatus) -> Value {
+pub(crate) fn status_json(
+    id: &DeviceId,
+    s: &DeviceStatus,
+    unverified: (
+        bydata_store::refusals::Unverified,
+        bydata_schemas::UnixNanos,
+    ),
+) -> Value {
+    let (u, since) = unverified;
     json!({
         "id": id,
         "last_seen": s.last_seen.map(format_rfc3339),
@@ -616,6 +625,12 @@ pub(crate) fn status_json(id: &DeviceId, s: &DeviceStatus) -> Value {
             "uplinks": r.uplinks,
         })).collect::<Vec<_>>(),
         "last_radio": s.last_radio,
+        "unverified_attempts": {
+            "wrong_password": u.wrong_password,
+            "unverified_frames": u.unverified_frames,
+            "last": u.last.map(format_rfc3339),
+            "since": format_rfc3339(since),
+        },
     })
 }
 
@@ -646,5 +661,10 @@ pub(crate) async fn status(
             id: id.to_string(),
         });
     }
-    Ok(Json(status_json(&id, &state.registry.status(&id)?)))
+    let status = state.registry.status(&id)?;
+    Ok(Json(status_json(
+        &id,
+        &status,
+        state.refusals.unverified(&id),
+    )))
 }

@@ -23,6 +23,10 @@ pub enum Error {
     Store(bydata_store::Error),
     #[error("{message}")]
     Internal { message: String },
+    #[error(
+        "the request took longer than {secs} s and was stopped; send its body faster, or ask for less"
+    )]
+    Timeout { secs: u64 },
 }
 
 impl From<crate::HookError> for Error {
@@ -99,8 +103,9 @@ impl IntoResponse for Error {
             Error::Store(_) | Error::Internal { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
+            Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "request_timeout"),
         };
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The full error goes to the log once; the client gets nothing it could misuse.
             tracing::error!(error = %self, "request failed");
             "internal error; the server log has the details".to_owned()

@@ -18,10 +18,12 @@ mod integrations;
 mod openapi;
 pub mod opendata;
 mod query;
+mod server;
 mod tokens;
 mod write;
 
 pub use error::Error;
+pub use server::Metrics as HttpMetrics;
 pub use write::Metrics as WriteMetrics;
 
 use axum::Router;
@@ -31,6 +33,7 @@ use bydata_store::{Registry, SeriesReader, SeriesWriter};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// API settings (`[api]` in the config file).
@@ -39,12 +42,30 @@ use tokio_util::sync::CancellationToken;
 pub struct Config {
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
+    /// Most simultaneous HTTP connections (lowered at start if the process's file limit cannot hold them).
+    pub max_connections: usize,
+    /// Most simultaneous HTTP connections from one address (IPv6: one /64).
+    pub max_connections_per_source: usize,
+    /// How long a client may take to send a request's headers, counted from when bydata waits for them (so
+    /// also how long an idle keep-alive connection stays open), in milliseconds.
+    pub header_timeout_ms: u64,
+    /// How long a write to a client may make no progress (a client that stopped reading) before the
+    /// connection is closed, in seconds.
+    pub idle_timeout_secs: u64,
+    /// Longest a request may take, body included, in seconds (re-decoding and publishing on demand, which
+    /// are admin work that may take longer, are exempt).
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 1024,
+            max_connections_per_source: 256,
+            header_timeout_ms: 10_000,
+            idle_timeout_secs: 60,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -63,6 +84,10 @@ pub struct AppState {
     pub metrics: Arc<dyn Fn(&mut String) + Send + Sync>,
     /// What only the ingest side can do (run codecs), wired by the binary so `api` does not depend on it.
     pub ingest: Arc<dyn IngestHooks>,
+    /// The edges' refusals (a device's unauthenticated attempts are shown on its status from here).
+    pub refusals: Arc<bydata_store::refusals::Refusals>,
+    /// Counters of the HTTP server itself.
+    pub http_metrics: Arc<HttpMetrics>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -101,8 +126,19 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// All routes.
+/// All routes. Every request has `timeout` to finish (body included), but for the two admin operations
+/// that may legitimately run longer (re-decoding a device's history, publishing a dataset on demand).
 pub fn router(state: AppState) -> Router {
+    router_with_timeout(
+        state,
+        Duration::from_secs(Config::default().request_timeout_secs),
+    )
+}
+
+fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
+    let long_running = Router::new()
+        .route("/api/v1/devices/{id}/redecode", post(devices::redecode))
+        .route("/api/v1/datasets/{id}/publish", post(datasets::publish));
     Router::new()
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::app_js))
@@ -121,7 +157,6 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/devices/{id}/credentials", post(devices::rotate))
         .route("/api/v1/devices/{id}/status", get(devices::status))
-        .route("/api/v1/devices/{id}/redecode", post(devices::redecode))
         .route("/api/v1/devices/{id}/latest", get(query::latest))
         .route("/api/v1/query", get(query::query))
         .route(
@@ -165,7 +200,6 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/datasets/{id}",
             get(datasets::get).delete(datasets::delete),
         )
-        .route("/api/v1/datasets/{id}/publish", post(datasets::publish))
         .route("/opendata", get(opendata::routes::index))
         .route("/opendata/catalog", get(opendata::routes::catalog))
         .route("/opendata/data.json", get(opendata::routes::data_json))
@@ -184,6 +218,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            (timeout, state.http_metrics.clone()),
+            deadline,
+        ))
+        .merge(long_running)
         .fallback(|| async {
             Error::NotFound {
                 what: "route",
@@ -191,6 +230,25 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .with_state(state)
+}
+
+/// Ends a request that takes longer than its deadline with a 503 (and counts it).
+async fn deadline(
+    axum::extract::State((timeout, metrics)): axum::extract::State<(Duration, Arc<HttpMetrics>)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            metrics
+                .request_timeouts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            axum::response::IntoResponse::into_response(Error::Timeout {
+                secs: timeout.as_secs(),
+            })
+        }
+    }
 }
 
 #[utoipa::path(
@@ -221,6 +279,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     let mut out = String::new();
     (state.metrics)(&mut out);
     state.write_metrics.render(&mut out);
+    state.http_metrics.render(&mut out);
     out
 }
 
@@ -250,11 +309,13 @@ pub async fn bind(
             addr: config.http_addr,
             source,
         })?;
-    let app = router(state);
+    let metrics = state.http_metrics.clone();
+    let app = router_with_timeout(
+        state,
+        Duration::from_secs(config.request_timeout_secs.max(1)),
+    );
     Ok(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .map_err(ServeError::Serve)
+        server::serve(listener, app, config, metrics, shutdown).await;
+        Ok(())
     })
 }

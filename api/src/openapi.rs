@@ -277,6 +277,22 @@ pub(crate) struct DeviceStatusDoc {
     decoded_by: Vec<Value>,
     /// The gateways that heard the last LoRaWAN uplink, with their signal.
     last_radio: Vec<Value>,
+    unverified_attempts: UnverifiedDoc,
+}
+
+/// Attempts with the device's identity that could not be verified, since bydata started (kept in memory
+/// only: they are not written anywhere, so a stranger cannot fill the disk or the status with them).
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct UnverifiedDoc {
+    /// MQTT logins with the device's id and a wrong password.
+    wrong_password: u64,
+    /// LoRaWAN frames or join requests naming the device that could not be verified (a MIC that does not
+    /// match, a frame counter too far ahead to check).
+    unverified_frames: u64,
+    /// When the last one arrived.
+    last: Option<String>,
+    /// When counting started (bydata's start).
+    since: String,
 }
 
 /// The answer of `GET /api/v1/query` (JSON).
@@ -637,13 +653,15 @@ pub(crate) mod tests {
                 )
                 .unwrap(),
             ),
-            registry,
+            registry: registry.clone(),
             reader: engine.clone(),
             writer: engine,
             write_metrics: Arc::default(),
             clock: Arc::new(|| 0),
             metrics: Arc::new(|_: &mut String| {}),
             ingest: Arc::new(NoIngest),
+            refusals: Arc::new(bydata_store::refusals::Refusals::new(registry.clone(), 0)),
+            http_metrics: Arc::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

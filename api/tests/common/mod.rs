@@ -17,6 +17,7 @@ pub fn state(dir: &std::path::Path) -> AppState {
     let registry = Arc::new(Registry::open(&dir.join("registry.redb")).unwrap());
     registry.set_bootstrap_token(ADMIN, 0).unwrap();
     let engine = Arc::new(EmbeddedEngine::open(&dir.join("series")).unwrap());
+    let registry_for_refusals = registry.clone();
     AppState {
         opendata: Arc::new(
             bydata_api::opendata::publish::OpenData::open(
@@ -34,6 +35,11 @@ pub fn state(dir: &std::path::Path) -> AppState {
         clock: Arc::new(|| NOW),
         metrics: Arc::new(|out: &mut String| out.push_str("x 1\n")),
         ingest: Arc::new(FakeIngest),
+        refusals: Arc::new(bydata_store::refusals::Refusals::new(
+            registry_for_refusals,
+            0,
+        )),
+        http_metrics: Arc::default(),
     }
 }
 

@@ -1,0 +1,285 @@
+//! The HTTP server: bydata's own accept loop around hyper, so that slow, idle or too many clients meet limits
+//! before they meet the process's file limit.
+//!
+//! - **Connections are capped** in total and per source address (`bydata_admission::ConnectionCaps`); one over
+//!   a cap gets a short `503` / `429` and is closed at once.
+//! - **Headers must arrive within `header_timeout_ms`**, counted from when the server waits for a request —
+//!   which also closes a keep-alive connection idle that long (hyper's header-read timer).
+//! - **A request has a deadline** (`request_timeout_secs`, applied in `lib.rs`), so a body trickled in cannot
+//!   hold a handler.
+//! - **A client that stops reading is dropped**: a write that makes no progress for `idle_timeout_secs` ends
+//!   the connection (reads are not timed this way: hyper keeps one pending while a handler works, to notice a
+//!   client that goes away).
+use crate::Config;
+use bydata_admission::{ConnectionCaps, LogLimiter, Refused};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+/// Counters of the HTTP edge.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    refused_total_cap: AtomicU64,
+    refused_source_cap: AtomicU64,
+    header_timeouts: AtomicU64,
+    stalled: AtomicU64,
+    pub(crate) request_timeouts: AtomicU64,
+    caps: std::sync::OnceLock<Arc<ConnectionCaps>>,
+}
+
+impl Metrics {
+    /// Appends the counters in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        if let Some(caps) = self.caps.get() {
+            let (total, per_source) = caps.limits();
+            let _ = writeln!(out, "# TYPE bydata_http_connections gauge");
+            let _ = writeln!(out, "bydata_http_connections {}", caps.open());
+            let _ = writeln!(out, "# TYPE bydata_http_connections_limit gauge");
+            let _ = writeln!(
+                out,
+                "bydata_http_connections_limit{{scope=\"total\"}} {total}"
+            );
+            let _ = writeln!(
+                out,
+                "bydata_http_connections_limit{{scope=\"per_source\"}} {per_source}"
+            );
+        }
+        let _ = writeln!(out, "# TYPE bydata_http_connections_refused_total counter");
+        for (reason, c) in [
+            ("total_cap", &self.refused_total_cap),
+            ("source_cap", &self.refused_source_cap),
+        ] {
+            let _ = writeln!(
+                out,
+                "bydata_http_connections_refused_total{{reason=\"{reason}\"}} {}",
+                get(c)
+            );
+        }
+        let _ = writeln!(out, "# TYPE bydata_http_timeouts_total counter");
+        for (kind, c) in [
+            ("header", &self.header_timeouts),
+            ("stalled", &self.stalled),
+            ("request", &self.request_timeouts),
+        ] {
+            let _ = writeln!(
+                out,
+                "bydata_http_timeouts_total{{kind=\"{kind}\"}} {}",
+                get(c)
+            );
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown`, then lets requests in flight finish.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    config: Config,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let caps = ConnectionCaps::new(config.max_connections, config.max_connections_per_source);
+    let _ = metrics.caps.set(caps.clone());
+    let log = LogLimiter::new(Duration::from_secs(60), 10_000);
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(config.header_timeout_ms.max(1)))
+        .keep_alive(true);
+    let stall = Duration::from_secs(config.idle_timeout_secs.max(1));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = bydata_admission::accept(&listener, "http") => accepted,
+            () = shutdown.cancelled() => break,
+        };
+        let ticket = match caps.try_admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                refuse(&stream, refused, &metrics);
+                if let Some(held_back) = log.check(peer.ip()) {
+                    tracing::warn!(source = %peer.ip(), cap = refused.label(), held_back, "HTTP connection refused: too many connections");
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(Stalling::new(stream, stall));
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let _ticket = ticket;
+            if let Err(e) = connection.await {
+                count_error(&e, peer.ip(), &metrics);
+            }
+        });
+    }
+    drop(listener);
+    // Requests in flight finish; idle connections close at once.
+    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+}
+
+fn count_error(e: &hyper::Error, peer: IpAddr, metrics: &Metrics) {
+    if e.is_timeout() {
+        metrics.header_timeouts.fetch_add(1, Ordering::Relaxed);
+    } else if std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+    {
+        metrics.stalled.fetch_add(1, Ordering::Relaxed);
+    } else {
+        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+    }
+}
+
+/// Tells a client over a cap why, without waiting for it (a non-blocking write of a short answer), and closes.
+fn refuse(stream: &TcpStream, refused: Refused, metrics: &Metrics) {
+    let (counter, status, message) = match refused {
+        Refused::Total => (
+            &metrics.refused_total_cap,
+            "503 Service Unavailable",
+            "bydata holds as many HTTP connections as it allows; try again shortly",
+        ),
+        Refused::Source => (
+            &metrics.refused_source_cap,
+            "429 Too Many Requests",
+            "too many connections from your address; close some and try again",
+        ),
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    let code = match refused {
+        Refused::Total => "busy",
+        Refused::Source => "too_many_connections",
+    };
+    let body = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(answer.as_bytes());
+}
+
+/// A stream whose writes fail with `TimedOut` once one has waited `limit` without progress.
+#[derive(Debug)]
+struct Stalling<S> {
+    inner: S,
+    limit: Duration,
+    write_deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> Stalling<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            write_deadline: None,
+        }
+    }
+}
+
+/// `Pending` until the deadline (started on the first wait) passes, then `TimedOut`.
+fn wait(
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+    limit: Duration,
+    cx: &mut Context<'_>,
+) -> Poll<io::Error> {
+    let sleep =
+        deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + limit)));
+    match sleep.as_mut().poll(cx) {
+        Poll::Ready(()) => Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no progress on the connection",
+        )),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Stalling<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Stalling<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.write_deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => wait(&mut this.write_deadline, this.limit, cx).map(Err),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                this.write_deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => wait(&mut this.write_deadline, this.limit, cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_write_without_progress_times_out() {
+        let (a, _b) = tokio::io::duplex(4);
+        let mut s = Stalling::new(a, Duration::from_millis(200));
+        s.write_all(b"abcd").await.expect("progress");
+        let started = Instant::now();
+        let e = s.write_all(b"efgh").await.expect_err("stalled");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        let waited = Instant::now() - started;
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
+}
