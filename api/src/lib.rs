@@ -22,6 +22,7 @@ mod tokens;
 mod write;
 
 pub use error::Error;
+pub use query::{QueryGate, QueryLimits};
 pub use write::Metrics as WriteMetrics;
 
 use axum::Router;
@@ -39,12 +40,15 @@ use tokio_util::sync::CancellationToken;
 pub struct Config {
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
+    /// Limits on queries (`[api.query]`).
+    pub query: QueryLimits,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            query: QueryLimits::default(),
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct AppState {
     pub metrics: Arc<dyn Fn(&mut String) + Send + Sync>,
     /// What only the ingest side can do (run codecs), wired by the binary so `api` does not depend on it.
     pub ingest: Arc<dyn IngestHooks>,
+    /// Query limits, the heavy-query semaphore and the refusal counters (`QueryGate::new(config.query)`).
+    pub queries: Arc<QueryGate>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -221,6 +227,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     let mut out = String::new();
     (state.metrics)(&mut out);
     state.write_metrics.render(&mut out);
+    state.queries.render(&mut out);
     out
 }
 

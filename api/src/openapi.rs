@@ -307,6 +307,8 @@ pub(crate) struct PointDoc {
     time: String,
     /// Null for an empty bucket.
     value: Option<f64>,
+    /// `true` when `from` or `to` cuts the bucket: it holds only the points inside the range. Absent otherwise.
+    partial: Option<bool>,
 }
 
 /// A LoRaWAN gateway and what it has sent.
@@ -644,6 +646,7 @@ pub(crate) mod tests {
             clock: Arc::new(|| 0),
             metrics: Arc::new(|_: &mut String| {}),
             ingest: Arc::new(NoIngest),
+            queries: Arc::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

@@ -34,6 +34,7 @@ pub fn state(dir: &std::path::Path) -> AppState {
         clock: Arc::new(|| NOW),
         metrics: Arc::new(|out: &mut String| out.push_str("x 1\n")),
         ingest: Arc::new(FakeIngest),
+        queries: Arc::default(),
     }
 }
 

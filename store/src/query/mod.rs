@@ -20,7 +20,7 @@ mod refusal;
 pub use buckets::{MAX_BUCKETS, bucket_bounds};
 pub use partial::{Folder, Partial};
 pub use plan::{Chunks, Cost, Limits, MAX_RAW_POINTS, Plan, plan};
-pub use refusal::TooLarge;
+pub use refusal::{TooLarge, thousands};
 
 use crate::series::{SeriesFilter, SeriesReader};
 use crate::{Error, Result};
