@@ -178,10 +178,10 @@ async fn heavy_queries_wait_for_a_permit_or_hear_the_server_is_busy_while_light_
     assert_eq!(headers.get("retry-after").unwrap(), "1");
     assert_eq!(
         body["error"]["message"],
-        "the server is answering 1 large queries already, the most it runs at once, and this one (200 series × \
-         10,000 buckets) waited 0 s for its turn. Retry in a few seconds, or narrow it below 1,000 series × \
-         buckets (or raw points), which never waits: a wider bucket (every=…), a shorter range (from/to) or \
-         fewer series (device=…, tag.KEY=…)"
+        "the server is already answering as many large queries as it runs at once (1), and this one (200 \
+         series × 10,000 buckets) waited 0 s for its turn. Retry in a few seconds, or narrow it below 1,000 \
+         series × buckets (or raw points), which never waits: a wider bucket (every=…), a shorter range \
+         (from/to) or fewer series (device=…, tag.KEY=…)"
     );
     // A dashboard's query does not wait behind it.
     let (code, body, _) = call(&s, get("tag.sensor=s007&every=1h&fn=max&tz=UTC&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z")).await;

@@ -4,7 +4,7 @@
 //!   acknowledgement, replayable);
 //! - [`Registry`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
 //! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
-//! - [`query`]: bucketed aggregates computed against any `SeriesReader`.
+//! - [`query`]: bucketed aggregates computed against any `SeriesReader`, priced and bounded before they read.
 //!
 //! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `Registry::commit_ingest`.
 mod error;

@@ -114,9 +114,9 @@ impl QueryGate {
             _ => Err(Error::Unavailable {
                 code: "busy",
                 message: format!(
-                    "the server is answering {permits} large queries already, the most it runs at once, and this \
-                     one ({cost}) waited {wait} s for its turn. Retry in a few seconds, or narrow it below {work} \
-                     series × buckets (or raw points), which never waits: {NARROW}",
+                    "the server is already answering as many large queries as it runs at once ({permits}), and \
+                     this one ({cost}) waited {wait} s for its turn. Retry in a few seconds, or narrow it below \
+                     {work} series × buckets (or raw points), which never waits: {NARROW}",
                     permits = self.permits,
                     wait = self.queue_timeout.as_secs(),
                     work = bydata_store::query::thousands(self.limits.heavy_work),

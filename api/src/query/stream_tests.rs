@@ -332,7 +332,7 @@ async fn the_raw_point_limit_holds_while_reading_and_cuts_a_started_answer() {
         .await
         .expect("started");
     let read = body.collect().await;
-    let error = read.err().expect("the answer is cut");
+    let error = read.expect_err("the answer is cut");
     assert!(
         error.to_string().contains("more than 280 raw points"),
         "{error}"
