@@ -215,6 +215,24 @@ idle_timeout_secs = {idle}
 # Longest a request may take, body included, in seconds (re-decode and publish-on-demand are exempt).
 request_timeout_secs = {request}
 
+[api.query]
+# Most values (series, or groups with group_by, × buckets) in one bucketed answer. A larger query is refused
+# with a 400 (query_too_large) saying what it would cost and how to narrow it.
+max_values = {max_values}
+# Most points in one raw answer (no every): estimated from the index before reading, enforced while reading.
+max_raw_points = {max_raw_points}
+# Most series one query may match (group_by still reads every series it merges).
+max_series = {max_series}
+# A query whose work (series × buckets, or raw points) is above this is heavy: at most heavy_permits of them
+# run at once, and lighter queries (dashboards) never wait for them.
+heavy_work = {heavy_work}
+# Heavy queries at once; 0: the number of cores, at least 2.
+heavy_permits = {heavy_permits}
+# How long a heavy query waits for its turn before a 503 (busy, with Retry-After).
+queue_timeout_secs = {queue_timeout}
+# How long one query may take: past it, a 503 (query_timeout) before the answer starts, a cut answer after.
+deadline_secs = {deadline}
+
 [ingest]
 # Most journal entries decoded and committed together.
 batch_max = {batch}
@@ -270,6 +288,13 @@ organization = ""
             header_ms = d.api.header_timeout_ms,
             idle = d.api.idle_timeout_secs,
             request = d.api.request_timeout_secs,
+            max_values = d.api.query.max_values,
+            max_raw_points = d.api.query.max_raw_points,
+            max_series = d.api.query.max_series,
+            heavy_work = d.api.query.heavy_work,
+            heavy_permits = d.api.query.heavy_permits,
+            queue_timeout = d.api.query.queue_timeout_secs,
+            deadline = d.api.query.deadline_secs,
             batch = d.ingest.batch_max,
             future = d.ingest.max_future_secs,
             title_da = d.opendata.catalog_title_da,

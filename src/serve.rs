@@ -127,6 +127,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         refusals: refusals.clone(),
         http_metrics: Arc::default(),
+        queries: Arc::new(bydata_api::QueryGate::new(config.api.query.clone())),
     };
     let publisher = tokio::spawn(bydata_api::opendata::publish::run_scheduler(
         state.clone(),

@@ -19,14 +19,18 @@ pub enum Error {
     Conflict { what: &'static str, id: String },
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// The server cannot take this request now: too busy, or out of time. The message says what to do.
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: String,
+        /// Sent as `Retry-After` when waiting is the remedy.
+        retry_after_secs: Option<u64>,
+    },
     #[error(transparent)]
     Store(bydata_store::Error),
     #[error("{message}")]
     Internal { message: String },
-    #[error(
-        "the request took longer than {secs} s and was stopped; send its body faster, or ask for less"
-    )]
-    Timeout { secs: u64 },
 }
 
 impl From<crate::HookError> for Error {
@@ -46,6 +50,10 @@ impl From<bydata_store::Error> for Error {
             bydata_store::Error::InvalidQuery { reason } => Error::BadRequest {
                 code: "invalid_query",
                 message: reason,
+            },
+            bydata_store::Error::QueryTooLarge { refusal } => Error::BadRequest {
+                code: "query_too_large",
+                message: refusal.to_string(),
             },
             other => Error::Store(other),
         }
@@ -100,12 +108,18 @@ impl IntoResponse for Error {
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            Error::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, *code),
             Error::Store(_) | Error::Internal { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
-            Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "request_timeout"),
         };
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let retry_after = match &self {
+            Error::Unavailable {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
+        };
+        let message = if matches!(self, Error::Store(_) | Error::Internal { .. }) {
             // The full error goes to the log once; the client gets nothing it could misuse.
             tracing::error!(error = %self, "request failed");
             "internal error; the server log has the details".to_owned()
@@ -117,6 +131,12 @@ impl IntoResponse for Error {
             Json(json!({"error": {"code": code, "message": message}})),
         )
             .into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

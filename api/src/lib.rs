@@ -23,6 +23,7 @@ mod tokens;
 mod write;
 
 pub use error::Error;
+pub use query::{QueryGate, QueryLimits};
 pub use server::Metrics as HttpMetrics;
 pub use write::Metrics as WriteMetrics;
 
@@ -55,6 +56,8 @@ pub struct Config {
     /// Longest a request may take, body included, in seconds (re-decoding and publishing on demand, which
     /// are admin work that may take longer, are exempt).
     pub request_timeout_secs: u64,
+    /// Limits on queries (`[api.query]`).
+    pub query: QueryLimits,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             header_timeout_ms: 10_000,
             idle_timeout_secs: 60,
             request_timeout_secs: 60,
+            query: QueryLimits::default(),
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct AppState {
     pub refusals: Arc<bydata_store::refusals::Refusals>,
     /// Counters of the HTTP server itself.
     pub http_metrics: Arc<HttpMetrics>,
+    /// Query limits, the heavy-query semaphore and the refusal counters (`QueryGate::new(config.query)`).
+    pub queries: Arc<QueryGate>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -244,8 +250,13 @@ async fn deadline(
             metrics
                 .request_timeouts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            axum::response::IntoResponse::into_response(Error::Timeout {
-                secs: timeout.as_secs(),
+            axum::response::IntoResponse::into_response(Error::Unavailable {
+                code: "request_timeout",
+                message: format!(
+                    "the request took longer than {} s and was stopped; send its body faster, or ask for less",
+                    timeout.as_secs()
+                ),
+                retry_after_secs: None,
             })
         }
     }
@@ -280,6 +291,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     (state.metrics)(&mut out);
     state.write_metrics.render(&mut out);
     state.http_metrics.render(&mut out);
+    state.queries.render(&mut out);
     out
 }
 

@@ -323,6 +323,8 @@ pub(crate) struct PointDoc {
     time: String,
     /// Null for an empty bucket.
     value: Option<f64>,
+    /// `true` when `from` or `to` cuts the bucket: it holds only the points inside the range. Absent otherwise.
+    partial: Option<bool>,
 }
 
 /// A LoRaWAN gateway and what it has sent.
@@ -662,6 +664,7 @@ pub(crate) mod tests {
             ingest: Arc::new(NoIngest),
             refusals: Arc::new(bydata_store::refusals::Refusals::new(registry.clone(), 0)),
             http_metrics: Arc::default(),
+            queries: Arc::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

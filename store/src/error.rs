@@ -1,5 +1,5 @@
-/// What can go wrong in the store. Callers map `NotFound`/`Conflict`/`InvalidQuery` to client errors and
-/// everything else to a server error.
+/// What can go wrong in the store. Callers map `NotFound`/`Conflict`/`InvalidQuery`/`QueryTooLarge` to client
+/// errors and everything else to a server error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("database error while {context}: {source}")]
@@ -21,6 +21,11 @@ pub enum Error {
     Conflict { what: &'static str, id: String },
     #[error("{reason}")]
     InvalidQuery { reason: String },
+    /// A query over its limits, refused before it read a point (or, for raw points, while reading).
+    #[error("{refusal}")]
+    QueryTooLarge {
+        refusal: Box<crate::query::TooLarge>,
+    },
     #[error("stored {what} is unreadable: {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("password hashing failed: {detail}")]
@@ -29,6 +34,14 @@ pub enum Error {
     Task { detail: String },
     #[error(transparent)]
     Journal(#[from] crate::journal::Error),
+}
+
+impl From<crate::query::TooLarge> for Error {
+    fn from(refusal: crate::query::TooLarge) -> Self {
+        Error::QueryTooLarge {
+            refusal: Box::new(refusal),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

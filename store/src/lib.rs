@@ -4,7 +4,7 @@
 //!   acknowledgement, replayable);
 //! - [`Registry`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
 //! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
-//! - [`query`]: bucketed aggregates computed against any `SeriesReader`;
+//! - [`query`]: bucketed aggregates computed against any `SeriesReader`, priced and bounded before they read;
 //! - [`refusals`]: what the edges refused, aggregated per device and kept out of the journal.
 //!
 //! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `Registry::commit_ingest`.

@@ -86,6 +86,26 @@ impl SeriesFilter {
 #[async_trait::async_trait]
 pub trait SeriesReader: Send + Sync {
     async fn series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>>;
+
+    /// How many series `series(filter)` would return. This default lists them; an engine counts its index
+    /// without copying keys, so a query matching a million series is refused before it costs memory.
+    async fn count_series(&self, filter: &SeriesFilter) -> Result<usize> {
+        Ok(self.series(filter).await?.len())
+    }
+
+    /// About how many points of `key` lie in `[from, to)`, from the index alone (never by reading points):
+    /// what a raw query is priced by before it runs. Straddling blocks may be counted in proportion to the
+    /// time they overlap, so this can be off either way; `None` where the store cannot tell cheaply.
+    async fn estimate_points(
+        &self,
+        key: &SeriesKey,
+        from: UnixNanos,
+        to: UnixNanos,
+    ) -> Result<Option<u64>> {
+        let _ = (key, from, to);
+        Ok(None)
+    }
+
     async fn range(
         &self,
         key: &SeriesKey,

@@ -563,6 +563,33 @@ impl SeriesReader for EmbeddedEngine {
         Ok(out)
     }
 
+    async fn count_series(&self, filter: &SeriesFilter) -> Result<usize> {
+        let index = read_lock(&self.inner.shared.index);
+        Ok(index
+            .infos
+            .values()
+            .filter(|info| filter.matches(&info.key))
+            .count())
+    }
+
+    /// The buffered points in the range exactly, plus the parts' blocks by their index entries.
+    async fn estimate_points(
+        &self,
+        key: &SeriesKey,
+        from: UnixNanos,
+        to: UnixNanos,
+    ) -> Result<Option<u64>> {
+        let Some(id) = self.id_of(key).filter(|_| from < to) else {
+            return Ok(Some(0));
+        };
+        let shared = &self.inner.shared;
+        let buffered = read_lock(&shared.buffer).range(id, from, to).len() as u64;
+        let parts = shared.parts();
+        Ok(Some(buffered.saturating_add(read::estimate_points(
+            &parts, id, from, to,
+        ))))
+    }
+
     async fn range(
         &self,
         key: &SeriesKey,
@@ -682,6 +709,8 @@ impl SeriesReader for EmbeddedEngine {
     }
 }
 
+#[cfg(test)]
+mod clip_tests;
 #[cfg(test)]
 mod delete_tests;
 #[cfg(test)]

@@ -197,6 +197,17 @@ pub(super) fn partials(
     let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
     };
+    if let Some(answer) = edges_apart(
+        parts,
+        overlay,
+        buffered_prev,
+        series,
+        bounds,
+        hidden,
+        scratch,
+    )? {
+        return Ok(answer);
+    }
     if let Some(answer) =
         super::rollup::partials(parts, overlay, buffered_prev, series, bounds, hidden)?
     {
@@ -266,6 +277,96 @@ pub(super) fn partials(
         folder.point(t, v);
     }
     Ok(folder.finish())
+}
+
+/// Bounds cut by a query's `from` or `to` off the rollups' grid, whose inner bounds are on it: the inner
+/// buckets are answered on their own, so rollups still serve them, and the two cut buckets from points.
+/// `None`: the bounds are all on the grid, or none of the inner ones are.
+fn edges_apart(
+    parts: &Parts,
+    overlay: &[(i64, f64)],
+    buffered_prev: Option<(i64, f64)>,
+    series: u64,
+    bounds: &[UnixNanos],
+    hidden: &Hidden,
+    scratch: &mut Scratch,
+) -> Result<Option<Vec<Partial>>> {
+    let n = bounds.len();
+    let (Some(inner), Some(&second), Some(&second_last)) = (
+        bounds.get(1..n.saturating_sub(1)),
+        bounds.get(1),
+        bounds.get(n.wrapping_sub(2)),
+    ) else {
+        return Ok(None);
+    };
+    if n < 4
+        || !super::rollup::levels_for(bounds).is_empty()
+        || super::rollup::levels_for(inner).is_empty()
+    {
+        return Ok(None);
+    }
+    let a = overlay.partition_point(|p| p.0 < second);
+    let b = overlay.partition_point(|p| p.0 < second_last).max(a);
+    let (head, rest) = overlay.split_at(a);
+    let (middle, tail) = rest.split_at(b - a);
+    let mut out = Vec::with_capacity(n - 1);
+    out.extend(partials(
+        parts,
+        head,
+        buffered_prev,
+        series,
+        &bounds[..2],
+        hidden,
+        scratch,
+    )?);
+    let before_middle = head.last().copied().or(buffered_prev);
+    out.extend(partials(
+        parts,
+        middle,
+        before_middle,
+        series,
+        inner,
+        hidden,
+        scratch,
+    )?);
+    let before_tail = middle.last().copied().or(before_middle);
+    out.extend(partials(
+        parts,
+        tail,
+        before_tail,
+        series,
+        &bounds[n - 2..],
+        hidden,
+        scratch,
+    )?);
+    Ok(Some(out))
+}
+
+/// About how many points of `series` the parts hold in `[from, to)`, from the block index alone: a block
+/// inside counts whole, a block straddling an edge in proportion to the time it overlaps (points assumed
+/// evenly spread). Points a newer part or a delete replaces are counted too.
+pub(super) fn estimate_points(parts: &Parts, series: u64, from: i64, to: i64) -> u64 {
+    let mut total: u64 = 0;
+    for part in parts {
+        let blocks = part.blocks_of(series);
+        let start = blocks.partition_point(|b| b.summary.last.0 < from);
+        for b in blocks.get(start..).unwrap_or_default() {
+            let (first, last) = (b.summary.first.0, b.summary.last.0);
+            if first >= to {
+                break;
+            }
+            let count = u64::from(b.summary.count);
+            let inside = if (first >= from && last < to) || last <= first {
+                count
+            } else {
+                let overlap = (last.min(to) as f64 - first.max(from) as f64).max(0.0);
+                let share = (overlap / (last as f64 - first as f64)).clamp(0.0, 1.0);
+                (count as f64 * share).ceil() as u64
+            };
+            total = total.saturating_add(inside);
+        }
+    }
+    total
 }
 
 /// Decodes every block of every part against its checksum and index entry.

@@ -111,7 +111,7 @@ pub(super) fn carried(
 }
 
 /// Levels whose buckets tile `bounds` (every bound on a bucket edge), coarsest first.
-fn levels_for(bounds: &[i64]) -> Vec<(u8, i64)> {
+pub(super) fn levels_for(bounds: &[i64]) -> Vec<(u8, i64)> {
     LEVELS
         .iter()
         .rev()

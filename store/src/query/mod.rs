@@ -5,20 +5,30 @@
 //! clock of the query's time zone (its offset at the start of the range), so hours start at :00 local in
 //! +05:30 zones too; for whole-hour offsets such as Europe/Copenhagen that is the epoch's alignment. Calendar buckets
 //! (`1d`, `1w`, `1mo`, `1y`) start at local midnight in the query's time zone, so a 23- or 25-hour day across
-//! a daylight-saving change is still one day. A bucket with no data is `None` (JSON `null`), never 0.
-use crate::series::{SeriesFilter, SeriesInfo, SeriesReader};
+//! a daylight-saving change is still one day. A bucket with no data is `None` (JSON `null`), never 0. Only
+//! points in `[from, to)` count: a bucket that `from` or `to` cuts keeps its aligned start as its time and
+//! holds only the points inside the range (`Plan::is_partial`).
+//!
+//! A query runs in two steps: `plan` prices it from the store's index (series matched, buckets, estimated raw
+//! points) and refuses it over its `Limits` before any point is read; `Plan::chunks` then computes the answer a
+//! chunk of series at a time, so memory stays bounded whatever the answer's size. `run` does both and collects.
+mod buckets;
+mod partial;
+mod plan;
+mod refusal;
+
+pub use buckets::{MAX_BUCKETS, bucket_bounds};
+pub use partial::{Folder, Partial};
+pub use plan::{Chunks, Cost, Limits, MAX_RAW_POINTS, Plan, plan};
+pub use refusal::{TooLarge, thousands};
+
+use crate::series::{SeriesFilter, SeriesReader};
 use crate::{Error, Result};
-use bydata_schemas::{SeriesKey, Unit, UnixNanos};
-use chrono::{Datelike, Days, Duration, Months, NaiveDate, Offset, TimeZone};
+use bydata_schemas::{Unit, UnixNanos};
 use chrono_tz::Tz;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-
-/// At most this many buckets per query, so one request cannot allocate without bound.
-pub const MAX_BUCKETS: usize = 100_000;
-/// At most this many raw points per query (without `every`).
-pub const MAX_RAW_POINTS: usize = 200_000;
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
@@ -172,360 +182,15 @@ pub struct ResultSeries {
     pub points: Vec<(UnixNanos, Option<f64>)>,
 }
 
-/// Bucket boundaries covering `[from, to)`: bucket `i` is `[b[i], b[i+1])`; the first starts at or before
-/// `from`.
-pub fn bucket_bounds(
-    from: UnixNanos,
-    to: UnixNanos,
-    every: Every,
-    tz: Tz,
-) -> Result<Vec<UnixNanos>> {
-    if from >= to {
-        return Err(Error::InvalidQuery {
-            reason: "from must be before to".into(),
-        });
-    }
-    let too_many = || Error::InvalidQuery {
-        reason: format!(
-            "the range holds more than {MAX_BUCKETS} buckets of {every}: choose a wider bucket or a shorter range"
-        ),
-    };
-    let mut bounds = Vec::new();
-    match every {
-        Every::Fixed(width) => {
-            // Aligned to the local clock of the query's time zone (its UTC offset at `from`): hours start at
-            // :00 local in Asia/Kolkata (+05:30) too, and days at local midnight. For whole-hour offsets such as
-            // Copenhagen's this is the same as aligning to the epoch.
-            let offset = i64::from(
-                tz.offset_from_utc_datetime(&tz.timestamp_nanos(from).naive_utc())
-                    .fix()
-                    .local_minus_utc(),
-            ) * 1_000_000_000;
-            // from - rem_euclid cannot overflow where from.div_euclid(width) * width could (near i64::MIN).
-            let mut t = from
-                .checked_sub(from.saturating_add(offset).rem_euclid(width))
-                .ok_or_else(too_many)?;
-            loop {
-                bounds.push(t);
-                if t >= to {
-                    break;
-                }
-                if bounds.len() > MAX_BUCKETS {
-                    return Err(too_many());
-                }
-                t = t.checked_add(width).ok_or_else(too_many)?;
-            }
-        }
-        calendar => {
-            let out_of_range = || Error::InvalidQuery {
-                reason: "calendar buckets need times between 1678 and 2261".into(),
-            };
-            let local = tz.timestamp_nanos(from).date_naive();
-            let mut date = match calendar {
-                Every::Days(_) => Some(local),
-                Every::Weeks(_) => local
-                    .checked_sub_days(Days::new(u64::from(local.weekday().num_days_from_monday()))),
-                Every::Months(_) => local.with_day(1),
-                _ => NaiveDate::from_ymd_opt(local.year(), 1, 1),
-            }
-            .ok_or_else(out_of_range)?;
-            loop {
-                let t = local_midnight(tz, date).ok_or_else(out_of_range)?;
-                if bounds.last().is_some_and(|last| *last >= t) || (bounds.is_empty() && t > from) {
-                    return Err(out_of_range());
-                }
-                bounds.push(t);
-                if t >= to {
-                    break;
-                }
-                if bounds.len() > MAX_BUCKETS {
-                    return Err(too_many());
-                }
-                date = match calendar {
-                    Every::Days(n) => date.checked_add_days(Days::new(u64::from(n))),
-                    Every::Weeks(n) => date.checked_add_days(Days::new(u64::from(n) * 7)),
-                    Every::Months(n) => date.checked_add_months(Months::new(n)),
-                    Every::Years(n) => n
-                        .checked_mul(12)
-                        .and_then(|m| date.checked_add_months(Months::new(m))),
-                    Every::Fixed(_) => unreachable!("handled above"),
-                }
-                .ok_or_else(too_many)?;
-            }
-        }
-    }
-    Ok(bounds)
-}
-
-/// The instant local midnight begins on `date` in `tz` (the earliest instant of that local day, also where a
-/// zone skips midnight itself); `None` outside the nanosecond range.
-fn local_midnight(tz: Tz, date: NaiveDate) -> Option<UnixNanos> {
-    let mut t = date.and_hms_opt(0, 0, 0)?;
-    for _ in 0..4 {
-        if let Some(dt) = tz.from_local_datetime(&t).earliest() {
-            return dt.timestamp_nanos_opt();
-        }
-        t = t.checked_add_signed(Duration::minutes(30))?;
-    }
-    None
-}
-
-/// Mergeable aggregates of the points of one bucket: what a store returns per bucket, so that summaries of
-/// compressed blocks, raw points and several series combine into the same answer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Partial {
-    pub count: u64,
-    pub sum: f64,
-    pub min: f64,
-    pub max: f64,
-    pub first: Option<(UnixNanos, f64)>,
-    pub last: Option<(UnixNanos, f64)>,
-    /// Counter increase of the points in the bucket, including the rise from the reading before them.
-    pub increase: f64,
-}
-
-impl Default for Partial {
-    fn default() -> Self {
-        Self {
-            count: 0,
-            sum: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            first: None,
-            last: None,
-            increase: 0.0,
-        }
-    }
-}
-
-fn rise(prev: f64, v: f64) -> f64 {
-    if v >= prev { v - prev } else { v }
-}
-
-impl Partial {
-    fn point(&mut self, t: UnixNanos, v: f64, prev: Option<f64>) {
-        self.count += 1;
-        self.sum += v;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
-        if self.first.is_none_or(|(ft, _)| t < ft) {
-            self.first = Some((t, v));
-        }
-        if self.last.is_none_or(|(lt, _)| t >= lt) {
-            self.last = Some((t, v));
-        }
-        if let Some(p) = prev {
-            self.increase += rise(p, v);
-        }
-    }
-
-    /// Adds another partial of the same bucket (another block, or another series of a group).
-    pub fn merge(&mut self, o: &Partial) {
-        self.count += o.count;
-        self.sum += o.sum;
-        self.min = self.min.min(o.min);
-        self.max = self.max.max(o.max);
-        if let Some((t, v)) = o.first
-            && self.first.is_none_or(|(ft, _)| t < ft)
-        {
-            self.first = Some((t, v));
-        }
-        if let Some((t, v)) = o.last
-            && self.last.is_none_or(|(lt, _)| t >= lt)
-        {
-            self.last = Some((t, v));
-        }
-        self.increase += o.increase;
-    }
-
-    /// The bucket's value for `func`; `None` for a bucket without points.
-    pub fn finish(&self, func: AggFn) -> Option<f64> {
-        if self.count == 0 {
-            return None;
-        }
-        Some(match func {
-            AggFn::Mean => self.sum / self.count as f64,
-            AggFn::Min => self.min,
-            AggFn::Max => self.max,
-            AggFn::Sum => self.sum,
-            AggFn::Count => self.count as f64,
-            AggFn::First => self.first?.1,
-            AggFn::Last => self.last?.1,
-            AggFn::Increase => self.increase,
-        })
-    }
-}
-
-/// Folds one series' points, in time order, into per-bucket partials. Points before the first bucket only
-/// set the previous reading (for `increase`); points after the last bucket are ignored.
-#[derive(Debug)]
-pub struct Folder<'a> {
-    bounds: &'a [UnixNanos],
-    parts: Vec<Partial>,
-    prev: Option<(UnixNanos, f64)>,
-    /// The bucket of the last point.
-    cursor: usize,
-}
-
-impl<'a> Folder<'a> {
-    /// `prev` is the series' last reading before `bounds[0]`, if any.
-    pub fn new(bounds: &'a [UnixNanos], prev: Option<(UnixNanos, f64)>) -> Self {
-        Self {
-            bounds,
-            parts: vec![Partial::default(); bounds.len().saturating_sub(1)],
-            prev,
-            cursor: 0,
-        }
-    }
-
-    fn bucket(&self, t: UnixNanos) -> Option<usize> {
-        let (first, last) = (*self.bounds.first()?, *self.bounds.last()?);
-        (t >= first && t < last).then(|| self.bounds.partition_point(|b| *b <= t) - 1)
-    }
-
-    /// `bucket`, for points that mostly arrive in time order: the bucket of the last point is tried first.
-    fn bucket_near(&mut self, t: UnixNanos) -> Option<usize> {
-        let c = self.cursor;
-        if let (Some(&lo), Some(&hi)) = (self.bounds.get(c), self.bounds.get(c + 1))
-            && lo <= t
-            && t < hi
-        {
-            return Some(c);
-        }
-        let i = self.bucket(t)?;
-        self.cursor = i;
-        Some(i)
-    }
-
-    pub fn point(&mut self, t: UnixNanos, v: f64) {
-        if let Some(i) = self.bucket_near(t) {
-            self.parts[i].point(t, v, self.prev.map(|(_, p)| p));
-        } else if self.bounds.last().is_some_and(|end| t >= *end)
-            || self.prev.is_some_and(|(pt, _)| t <= pt)
-        {
-            // After the range, or an older reading before it than the one already known.
-            return;
-        }
-        self.prev = Some((t, v));
-    }
-
-    /// Takes a whole block by its summary when the block lies within one bucket; `false` means the caller
-    /// must decode it and fold its points instead.
-    pub(crate) fn block(&mut self, s: &crate::series::block::Summary) -> bool {
-        match (self.bucket(s.first.0), self.bucket(s.last.0)) {
-            (Some(a), Some(b)) if a == b => {
-                self.parts[a].merge(&Partial {
-                    count: u64::from(s.count),
-                    sum: s.sum,
-                    min: s.min,
-                    max: s.max,
-                    first: Some(s.first),
-                    last: Some(s.last),
-                    increase: self.prev.map_or(0.0, |(_, p)| rise(p, s.first.1)) + s.increase,
-                });
-                self.prev = Some(s.last);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    pub fn finish(self) -> Vec<Partial> {
-        self.parts
-    }
-}
-
-/// Runs a query against any reader.
+/// Runs a query against any reader and collects the answer: for callers whose queries are bounded by
+/// construction (building KPIs, open-data periods). Only the raw-point limit applies.
 pub async fn run(reader: &dyn SeriesReader, q: &Query) -> Result<Vec<ResultSeries>> {
-    let series = reader.series(&q.filter).await?;
-    let Some(every) = q.every else {
-        return raw(reader, q, &series).await;
-    };
-    let bounds = bucket_bounds(q.from, q.to, every, q.tz)?;
-    let keys: Vec<SeriesKey> = series.iter().map(|s| s.key.clone()).collect();
-    let parts = reader.partials_many(&keys, &bounds).await?;
-    let position: HashMap<&SeriesKey, usize> =
-        keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
-    let groups = group(&series, q.group_by.as_deref());
-    let mut out = Vec::with_capacity(groups.len());
-    for (tags, members) in groups {
-        let unit = if q.func == AggFn::Count {
-            Unit::new("count").ok()
-        } else {
-            members.iter().find_map(|s| s.unit.clone())
-        };
-        let mut total = vec![Partial::default(); bounds.len() - 1];
-        for s in &members {
-            let Some(series_parts) = position.get(&s.key).and_then(|i| parts.get(*i)) else {
-                continue;
-            };
-            for (acc, part) in total.iter_mut().zip(series_parts) {
-                acc.merge(part);
-            }
-        }
-        let values: Vec<Option<f64>> = total.iter().map(|p| p.finish(q.func)).collect();
-        out.push(ResultSeries {
-            tags,
-            unit,
-            points: bounds.iter().copied().zip(values).collect(),
-        });
-    }
-    Ok(out)
-}
-
-async fn raw(
-    reader: &dyn SeriesReader,
-    q: &Query,
-    series: &[SeriesInfo],
-) -> Result<Vec<ResultSeries>> {
-    if q.group_by.is_some() {
-        return Err(Error::InvalidQuery {
-            reason: "group_by needs every (a bucket width) and fn".into(),
-        });
-    }
+    let mut chunks = plan(reader, q, &Limits::internal()).await?.chunks();
     let mut out = Vec::new();
-    let mut total = 0;
-    for s in series {
-        let points = reader.range(&s.key, q.from, q.to).await?;
-        total += points.len();
-        if total > MAX_RAW_POINTS {
-            return Err(Error::InvalidQuery {
-                reason: format!(
-                    "more than {MAX_RAW_POINTS} raw points: add every and fn, or narrow the range"
-                ),
-            });
-        }
-        out.push(ResultSeries {
-            tags: s.key.tags.clone(),
-            unit: s.unit.clone(),
-            points: points.into_iter().map(|(t, v)| (t, Some(v))).collect(),
-        });
+    while let Some(chunk) = chunks.next(reader).await? {
+        out.extend(chunk);
     }
     Ok(out)
-}
-
-/// Groups series by the value of one tag (series without the tag form their own group with no tags), or
-/// keeps every series on its own.
-fn group<'a>(
-    series: &'a [SeriesInfo],
-    by: Option<&str>,
-) -> Vec<(BTreeMap<String, String>, Vec<&'a SeriesInfo>)> {
-    let Some(by) = by else {
-        return series
-            .iter()
-            .map(|s| (s.key.tags.clone(), vec![s]))
-            .collect();
-    };
-    let mut groups: BTreeMap<BTreeMap<String, String>, Vec<&SeriesInfo>> = BTreeMap::new();
-    for s in series {
-        let tags = s
-            .key
-            .tag(by)
-            .map(|v| BTreeMap::from([(by.to_owned(), v.to_owned())]))
-            .unwrap_or_default();
-        groups.entry(tags).or_default().push(s);
-    }
-    groups.into_iter().collect()
 }
 
 /// Aggregates time-sorted points into the buckets given by `bounds`: the naive reference the tests hold

@@ -1,4 +1,14 @@
 //! `GET /api/v1/query` and `GET /api/v1/devices/{id}/latest`: parameters in, store query out, JSON or CSV back.
+//!
+//! A query is priced and refused over its limits before it reads (`bydata_store::query::plan`), heavy ones
+//! wait for a permit and every one has a deadline (`gate`), and the answer streams out a chunk of series at a
+//! time (`answer`, rendered by `render`).
+mod answer;
+mod gate;
+mod render;
+
+pub use gate::{QueryGate, QueryLimits};
+
 use crate::auth::Reader;
 use crate::{AppState, Error};
 use axum::Json;
@@ -7,12 +17,11 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bydata_schemas::{DeviceId, MeasurementName, SeriesKey, UnixNanos, parse_rfc3339};
 use bydata_store::SeriesFilter;
-use bydata_store::query::{self, AggFn, Every, Query, ResultSeries};
+use bydata_store::query::{AggFn, Every, Query};
 use chrono::{SecondsFormat, TimeZone};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write;
+use std::collections::{BTreeMap, HashMap};
 
 pub(crate) const DEFAULT_TZ: &str = "Europe/Copenhagen";
 const DEFAULT_RANGE_NS: i64 = 24 * 3600 * 1_000_000_000;
@@ -191,7 +200,8 @@ fn parse(params: &HashMap<String, String>, now: UnixNanos) -> Result<(Query, For
     ),
     responses(
         (status = 200, description = "The series", content((crate::openapi::QueryAnswerDoc = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "Missing, unknown or invalid parameter", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Missing, unknown or invalid parameter (`invalid_parameter`, …), or a query over its limits (`query_too_large`: more values, raw points or series than allowed; the message says what the query would cost and how to narrow it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Too many large queries at once (`busy`, with `Retry-After`), or the query's deadline passed before its answer began (`query_timeout`; past the first bytes the answer is cut instead)", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -201,14 +211,13 @@ pub(crate) async fn query(
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, Error> {
     let (q, format) = parse(&params, (state.clock)())?;
-    let series = query::run(state.reader.as_ref(), &q).await?;
+    let gate = state.queries.clone();
+    let body = answer::start(state.reader.clone(), gate.clone(), q, format)
+        .await
+        .inspect_err(|e| gate.count(e))?;
     Ok(match format {
-        Format::Json => (
-            [(header::CONTENT_TYPE, "application/json")],
-            to_json(&q, &series)?,
-        )
-            .into_response(),
-        Format::Csv(dialect) => (
+        Format::Json => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Format::Csv(_) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (
@@ -216,84 +225,9 @@ pub(crate) async fn query(
                     "attachment; filename=\"bydata.csv\"",
                 ),
             ],
-            to_csv(&q, &series, dialect),
+            body,
         )
             .into_response(),
-    })
-}
-
-/// The JSON answer, serialized straight from borrowed data (no intermediate `Value` tree: a year of daily
-/// buckets for 400 buildings is 146,000 points). Keys in alphabetical order.
-#[derive(serde::Serialize)]
-struct Answer<'a> {
-    every: Option<String>,
-    field: &'a Option<MeasurementName>,
-    #[serde(rename = "fn")]
-    func: Option<String>,
-    from: String,
-    measurement: &'a Option<MeasurementName>,
-    series: Vec<AnswerSeries<'a>>,
-    to: String,
-    tz: &'a str,
-    unit: Option<&'a bydata_schemas::Unit>,
-}
-
-#[derive(serde::Serialize)]
-struct AnswerSeries<'a> {
-    points: Vec<AnswerPoint<'a>>,
-    tags: &'a BTreeMap<String, String>,
-    unit: &'a Option<bydata_schemas::Unit>,
-}
-
-#[derive(serde::Serialize)]
-struct AnswerPoint<'a> {
-    time: &'a str,
-    value: Option<f64>,
-}
-
-fn to_json(q: &Query, series: &[ResultSeries]) -> Result<Vec<u8>, Error> {
-    let units: BTreeSet<_> = series.iter().map(|s| s.unit.as_ref()).collect();
-    let unit = if units.len() == 1 {
-        units.into_iter().next().flatten()
-    } else {
-        None
-    };
-    // Bucketed series share their timestamps: format each once.
-    let mut times: HashMap<UnixNanos, String> = HashMap::new();
-    for s in series {
-        for (t, _) in &s.points {
-            times.entry(*t).or_insert_with(|| time_in(q.tz, *t));
-        }
-    }
-    let answer = Answer {
-        every: q.every.map(|e| e.to_string()),
-        field: &q.filter.field,
-        func: q.every.map(|_| q.func.to_string()),
-        from: time_in(q.tz, q.from),
-        measurement: &q.filter.measurement,
-        series: series
-            .iter()
-            .map(|s| AnswerSeries {
-                points: s
-                    .points
-                    .iter()
-                    .map(|(t, v)| AnswerPoint {
-                        time: times.get(t).map_or("", String::as_str),
-                        value: *v,
-                    })
-                    .collect(),
-                tags: &s.tags,
-                unit: &s.unit,
-            })
-            .collect(),
-        to: time_in(q.tz, q.to),
-        tz: q.tz.name(),
-        unit,
-    };
-    serde_json::to_vec(&answer).map_err(|e| {
-        Error::Store(bydata_store::Error::Task {
-            detail: format!("encoding the answer: {e}"),
-        })
     })
 }
 
@@ -303,65 +237,6 @@ pub(crate) fn csv_field(s: &str, separator: char) -> String {
     } else {
         s.to_owned()
     }
-}
-
-/// One row per point: `time` (and `utc_offset` for Excel), one column per tag key (sorted), `value` (empty for
-/// an empty bucket), `unit`.
-fn to_csv(q: &Query, series: &[ResultSeries], d: CsvDialect) -> String {
-    let sep = d.separator;
-    let keys: BTreeSet<&String> = series.iter().flat_map(|s| s.tags.keys()).collect();
-    let mut out = String::new();
-    if d.bom {
-        out.push('\u{feff}');
-    }
-    if d.excel_time {
-        let _ = write!(out, "time{sep}utc_offset");
-    } else {
-        out.push_str("time");
-    }
-    for k in &keys {
-        out.push(sep);
-        out.push_str(&csv_field(k, sep));
-    }
-    let _ = write!(out, "{sep}value{sep}unit\r\n");
-    for s in series {
-        let unit = s
-            .unit
-            .as_ref()
-            .map(|u| csv_field(u.as_str(), sep))
-            .unwrap_or_default();
-        for (t, v) in &s.points {
-            if d.excel_time {
-                let local = q.tz.timestamp_nanos(*t);
-                let _ = write!(
-                    out,
-                    "{}{sep}{}",
-                    local.format("%Y-%m-%d %H:%M:%S"),
-                    local.format("%:z")
-                );
-            } else {
-                out.push_str(&time_in(q.tz, *t));
-            }
-            for k in &keys {
-                out.push(sep);
-                out.push_str(&csv_field(
-                    s.tags.get(*k).map(String::as_str).unwrap_or(""),
-                    sep,
-                ));
-            }
-            out.push(sep);
-            if let Some(v) = v {
-                let text = v.to_string();
-                out.push_str(&if d.decimal_comma {
-                    text.replace('.', ",")
-                } else {
-                    text
-                });
-            }
-            let _ = write!(out, "{sep}{unit}\r\n");
-        }
-    }
-    out
 }
 
 /// The latest value of each of a device's measurements, with unit and time.
@@ -413,6 +288,9 @@ pub(crate) async fn latest(
     }
     Ok(Json(json!({"device": device, "latest": latest})))
 }
+
+#[cfg(test)]
+mod stream_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,140 @@
+//! Running a query as a streamed answer: priced and checked first (a refusal is an ordinary error response),
+//! heavy ones admitted by the gate, then computed and rendered a chunk at a time by a task that sends the
+//! bytes over a bounded channel to the response body — so memory holds a chunk, not the answer, and a client
+//! that stops reading stops the work. The deadline covers everything: hit before the first bytes, it is a
+//! 503; hit later, the body ends with an error, which cuts the connection (the client sees an incomplete
+//! answer, never a short one that looks whole).
+use super::Format;
+use super::gate::QueryGate;
+use super::render::Render;
+use crate::Error;
+use axum::body::{Body, Bytes};
+use bydata_store::SeriesReader;
+use bydata_store::query::{self, Plan, Query};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::Instant;
+
+/// Chunks rendered ahead of the client: backpressure beyond that.
+const AHEAD: usize = 2;
+
+/// Plans `q`, waits for a heavy-query permit if it needs one, and starts the answer; returns its body once
+/// the first chunk is rendered, or the error that came before it.
+pub(super) async fn start(
+    reader: Arc<dyn SeriesReader>,
+    gate: Arc<QueryGate>,
+    q: Query,
+    format: Format,
+) -> Result<Body, Error> {
+    let deadline = Instant::now() + gate.deadline;
+    let plan = tokio::time::timeout_at(
+        deadline,
+        query::plan(reader.as_ref(), &q, &gate.store_limits()),
+    )
+    .await
+    .map_err(|_| gate.timed_out(None))??;
+    let permit = if gate.is_heavy(&plan.cost()) {
+        Some(gate.admit(&plan.cost(), deadline).await?)
+    } else {
+        None
+    };
+    let (tx, mut rx) = mpsc::channel(AHEAD);
+    tokio::spawn(produce(plan, reader, format, deadline, gate, permit, tx));
+    let first = rx.recv().await.ok_or_else(|| Error::Internal {
+        message: "the query task ended without an answer".into(),
+    })??;
+    Ok(Body::from_stream(Stream {
+        first: Some(first),
+        rx,
+    }))
+}
+
+/// Computes and renders the answer until done, the deadline, an error or the client leaving. An error after
+/// the first bytes went out is counted here (before them, the handler answers and counts it).
+async fn produce(
+    plan: Plan,
+    reader: Arc<dyn SeriesReader>,
+    format: Format,
+    deadline: Instant,
+    gate: Arc<QueryGate>,
+    permit: Option<OwnedSemaphorePermit>,
+    tx: mpsc::Sender<Result<Bytes, Error>>,
+) {
+    // Held until the answer is out: a heavy query counts as running while the client reads it.
+    let _permit = permit;
+    let cost = plan.cost();
+    let mut started = false;
+    let outcome = tokio::time::timeout_at(
+        deadline,
+        write(plan, reader.as_ref(), format, &tx, &mut started),
+    )
+    .await;
+    let error = match outcome {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(_) => gate.timed_out(Some(&cost)),
+    };
+    if started {
+        gate.count(&error);
+        tracing::warn!(error = %error, "query answer cut short");
+    }
+    let _ = tx.send(Err(error)).await;
+}
+
+/// Renders the answer onto `tx`. The first message holds the head and the first chunk of series, so an
+/// error in that chunk (the raw-point limit, a store error) still becomes a proper HTTP status.
+async fn write(
+    plan: Plan,
+    reader: &dyn SeriesReader,
+    format: Format,
+    tx: &mpsc::Sender<Result<Bytes, Error>>,
+    started: &mut bool,
+) -> Result<(), Error> {
+    let mut render = Render::new(&plan, format);
+    let mut pending = render.head()?;
+    let mut chunks = plan.chunks();
+    while let Some(series) = chunks.next(reader).await? {
+        // Rendering a chunk is CPU work of tens of milliseconds: off the async workers.
+        let (back, bytes) = tokio::task::spawn_blocking(move || {
+            let bytes = render.series(&series);
+            (render, bytes)
+        })
+        .await
+        .map_err(|e| Error::Internal {
+            message: format!("rendering the answer: {e}"),
+        })?;
+        render = back;
+        pending.extend(bytes?);
+        if tx
+            .send(Ok(Bytes::from(std::mem::take(&mut pending))))
+            .await
+            .is_err()
+        {
+            // The client left: nothing more to do.
+            return Ok(());
+        }
+        *started = true;
+    }
+    pending.extend(render.tail()?);
+    let _ = tx.send(Ok(Bytes::from(pending))).await;
+    Ok(())
+}
+
+/// The response body: the first chunk (already rendered when the response started), then the channel.
+struct Stream {
+    first: Option<Bytes>,
+    rx: mpsc::Receiver<Result<Bytes, Error>>,
+}
+
+impl futures_core::Stream for Stream {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        self.rx.poll_recv(cx)
+    }
+}

@@ -1,0 +1,168 @@
+//! Mergeable per-bucket aggregates (`Partial`) and the fold of one series' points into them (`Folder`).
+use super::AggFn;
+use bydata_schemas::UnixNanos;
+
+/// Mergeable aggregates of the points of one bucket: what a store returns per bucket, so that summaries of
+/// compressed blocks, raw points and several series combine into the same answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Partial {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub first: Option<(UnixNanos, f64)>,
+    pub last: Option<(UnixNanos, f64)>,
+    /// Counter increase of the points in the bucket, including the rise from the reading before them.
+    pub increase: f64,
+}
+
+impl Default for Partial {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            first: None,
+            last: None,
+            increase: 0.0,
+        }
+    }
+}
+
+fn rise(prev: f64, v: f64) -> f64 {
+    if v >= prev { v - prev } else { v }
+}
+
+impl Partial {
+    fn point(&mut self, t: UnixNanos, v: f64, prev: Option<f64>) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if self.first.is_none_or(|(ft, _)| t < ft) {
+            self.first = Some((t, v));
+        }
+        if self.last.is_none_or(|(lt, _)| t >= lt) {
+            self.last = Some((t, v));
+        }
+        if let Some(p) = prev {
+            self.increase += rise(p, v);
+        }
+    }
+
+    /// Adds another partial of the same bucket (another block, or another series of a group).
+    pub fn merge(&mut self, o: &Partial) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        if let Some((t, v)) = o.first
+            && self.first.is_none_or(|(ft, _)| t < ft)
+        {
+            self.first = Some((t, v));
+        }
+        if let Some((t, v)) = o.last
+            && self.last.is_none_or(|(lt, _)| t >= lt)
+        {
+            self.last = Some((t, v));
+        }
+        self.increase += o.increase;
+    }
+
+    /// The bucket's value for `func`; `None` for a bucket without points.
+    pub fn finish(&self, func: AggFn) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        Some(match func {
+            AggFn::Mean => self.sum / self.count as f64,
+            AggFn::Min => self.min,
+            AggFn::Max => self.max,
+            AggFn::Sum => self.sum,
+            AggFn::Count => self.count as f64,
+            AggFn::First => self.first?.1,
+            AggFn::Last => self.last?.1,
+            AggFn::Increase => self.increase,
+        })
+    }
+}
+
+/// Folds one series' points, in time order, into per-bucket partials. Points before the first bucket only
+/// set the previous reading (for `increase`); points after the last bucket are ignored.
+#[derive(Debug)]
+pub struct Folder<'a> {
+    bounds: &'a [UnixNanos],
+    parts: Vec<Partial>,
+    prev: Option<(UnixNanos, f64)>,
+    /// The bucket of the last point.
+    cursor: usize,
+}
+
+impl<'a> Folder<'a> {
+    /// `prev` is the series' last reading before `bounds[0]`, if any.
+    pub fn new(bounds: &'a [UnixNanos], prev: Option<(UnixNanos, f64)>) -> Self {
+        Self {
+            bounds,
+            parts: vec![Partial::default(); bounds.len().saturating_sub(1)],
+            prev,
+            cursor: 0,
+        }
+    }
+
+    fn bucket(&self, t: UnixNanos) -> Option<usize> {
+        let (first, last) = (*self.bounds.first()?, *self.bounds.last()?);
+        (t >= first && t < last).then(|| self.bounds.partition_point(|b| *b <= t) - 1)
+    }
+
+    /// `bucket`, for points that mostly arrive in time order: the bucket of the last point is tried first.
+    fn bucket_near(&mut self, t: UnixNanos) -> Option<usize> {
+        let c = self.cursor;
+        if let (Some(&lo), Some(&hi)) = (self.bounds.get(c), self.bounds.get(c + 1))
+            && lo <= t
+            && t < hi
+        {
+            return Some(c);
+        }
+        let i = self.bucket(t)?;
+        self.cursor = i;
+        Some(i)
+    }
+
+    pub fn point(&mut self, t: UnixNanos, v: f64) {
+        if let Some(i) = self.bucket_near(t) {
+            self.parts[i].point(t, v, self.prev.map(|(_, p)| p));
+        } else if self.bounds.last().is_some_and(|end| t >= *end)
+            || self.prev.is_some_and(|(pt, _)| t <= pt)
+        {
+            // After the range, or an older reading before it than the one already known.
+            return;
+        }
+        self.prev = Some((t, v));
+    }
+
+    /// Takes a whole block by its summary when the block lies within one bucket; `false` means the caller
+    /// must decode it and fold its points instead.
+    pub(crate) fn block(&mut self, s: &crate::series::block::Summary) -> bool {
+        match (self.bucket(s.first.0), self.bucket(s.last.0)) {
+            (Some(a), Some(b)) if a == b => {
+                self.parts[a].merge(&Partial {
+                    count: u64::from(s.count),
+                    sum: s.sum,
+                    min: s.min,
+                    max: s.max,
+                    first: Some(s.first),
+                    last: Some(s.last),
+                    increase: self.prev.map_or(0.0, |(_, p)| rise(p, s.first.1)) + s.increase,
+                });
+                self.prev = Some(s.last);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn finish(self) -> Vec<Partial> {
+        self.parts
+    }
+}
