@@ -90,15 +90,51 @@ pub(super) struct Def {
     unit: Option<Unit>,
 }
 
+/// The series the engine knows. Each key is held once (in `infos`); `by_hash` finds it by a keyed hash of
+/// the key, so an index of a million series costs one copy of their keys, not two. The hash is keyed per
+/// process (std's `RandomState`), so crafted series keys cannot pile into one slot.
 #[derive(Debug, Default)]
 pub(super) struct Index {
-    pub(super) by_key: HashMap<SeriesKey, u64>,
+    hasher: std::collections::hash_map::RandomState,
+    by_hash: HashMap<u64, Ids>,
     pub(super) infos: BTreeMap<u64, SeriesInfo>,
 }
 
+/// The ids under one hash: nearly always one.
+#[derive(Debug, Clone)]
+enum Ids {
+    One(u64),
+    Many(Vec<u64>),
+}
+
 impl Index {
+    fn hash(&self, key: &SeriesKey) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    /// The id of `key`, if the engine knows it.
+    pub(super) fn id(&self, key: &SeriesKey) -> Option<u64> {
+        let is = |id: &u64| self.infos.get(id).is_some_and(|i| i.key == *key);
+        match self.by_hash.get(&self.hash(key))? {
+            Ids::One(id) => is(id).then_some(*id),
+            Ids::Many(ids) => ids.iter().copied().find(|id| is(id)),
+        }
+    }
+
     fn apply(&mut self, def: &Def) {
-        self.by_key.insert(def.key.clone(), def.id);
+        if self.id(&def.key).is_none() {
+            let hash = self.hash(&def.key);
+            match self.by_hash.get_mut(&hash) {
+                None => {
+                    self.by_hash.insert(hash, Ids::One(def.id));
+                }
+                Some(Ids::One(other)) => {
+                    let other = *other;
+                    self.by_hash.insert(hash, Ids::Many(vec![other, def.id]));
+                }
+                Some(Ids::Many(ids)) => ids.push(def.id),
+            }
+        }
         self.infos.insert(
             def.id,
             SeriesInfo {
@@ -435,7 +471,7 @@ impl EmbeddedEngine {
     }
 
     fn id_of(&self, key: &SeriesKey) -> Option<u64> {
-        read_lock(&self.inner.shared.index).by_key.get(key).copied()
+        read_lock(&self.inner.shared.index).id(key)
     }
 
     /// Flushes every buffered point into a part and merges all parts into one, applying retention
@@ -570,6 +606,11 @@ impl SeriesReader for EmbeddedEngine {
             .values()
             .filter(|info| filter.matches(&info.key))
             .count())
+    }
+
+    async fn count_unknown(&self, keys: &[&SeriesKey]) -> Result<Option<usize>> {
+        let index = read_lock(&self.inner.shared.index);
+        Ok(Some(keys.iter().filter(|k| index.id(k).is_none()).count()))
     }
 
     /// The buffered points in the range exactly, plus the parts' blocks by their index entries.

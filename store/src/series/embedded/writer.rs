@@ -64,8 +64,8 @@ struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     fn id(&mut self, index: &super::Index, series: &'a SeriesKey, unit: &'a Option<Unit>) -> u64 {
-        let id = match index.by_key.get(series) {
-            Some(id) => *id,
+        let id = match index.id(series) {
+            Some(id) => id,
             None => match self.new_ids.get(series) {
                 Some(id) => *id,
                 None => {
