@@ -214,6 +214,9 @@ header_timeout_ms = {header_ms}
 idle_timeout_secs = {idle}
 # Longest a request may take, body included, in seconds (re-decode and publish-on-demand are exempt).
 request_timeout_secs = {request}
+# Most series one API token may add by writing line protocol (a series is a measurement, a tag set and a
+# field); a write that would add more is refused whole with a 400 (series_limit).
+max_series_per_token = {series_per_token}
 
 [api.query]
 # Most values (series, or groups with group_by, × buckets) in one bucketed answer. A larger query is refused
@@ -238,6 +241,9 @@ deadline_secs = {deadline}
 batch_max = {batch}
 # Readings more than this many seconds ahead of their receive time are rejected.
 max_future_secs = {future}
+# Most series one device's readings may create (its measurements, and each gateway's signal); an uplink that
+# would create more is refused with a reason on the device's status.
+max_series_per_device = {series_per_device}
 
 [opendata]
 # The public base URL in catalogs and on CKAN (e.g. "https://iot.aarhus.dk"); empty: the API's own address.
@@ -288,6 +294,7 @@ organization = ""
             header_ms = d.api.header_timeout_ms,
             idle = d.api.idle_timeout_secs,
             request = d.api.request_timeout_secs,
+            series_per_token = d.api.max_series_per_token,
             max_values = d.api.query.max_values,
             max_raw_points = d.api.query.max_raw_points,
             max_series = d.api.query.max_series,
@@ -297,6 +304,7 @@ organization = ""
             deadline = d.api.query.deadline_secs,
             batch = d.ingest.batch_max,
             future = d.ingest.max_future_secs,
+            series_per_device = d.ingest.max_series_per_device,
             title_da = d.opendata.catalog_title_da,
             title_en = d.opendata.catalog_title_en,
             publisher = d.opendata.publisher_name,

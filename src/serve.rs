@@ -127,6 +127,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         refusals: refusals.clone(),
         http_metrics: Arc::default(),
+        series_quota: Arc::new(bydata_api::SeriesQuota::new(
+            config.api.max_series_per_token,
+        )),
         queries: Arc::new(bydata_api::QueryGate::new(config.api.query.clone())),
     };
     let publisher = tokio::spawn(bydata_api::opendata::publish::run_scheduler(
@@ -176,6 +179,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             journal: journal.clone(),
             registry: registry.clone(),
             writer,
+            reader: reader.clone(),
             metrics: ingest_metrics,
         },
         ingest_shutdown.clone(),

@@ -18,12 +18,14 @@ mod integrations;
 mod openapi;
 pub mod opendata;
 mod query;
+mod series_quota;
 mod server;
 mod tokens;
 mod write;
 
 pub use error::Error;
 pub use query::{QueryGate, QueryLimits};
+pub use series_quota::SeriesQuota;
 pub use server::Metrics as HttpMetrics;
 pub use write::Metrics as WriteMetrics;
 
@@ -56,6 +58,8 @@ pub struct Config {
     /// Longest a request may take, body included, in seconds (re-decoding and publishing on demand, which
     /// are admin work that may take longer, are exempt).
     pub request_timeout_secs: u64,
+    /// Most series one API token may add by writing line protocol; a write that would add more is refused.
+    pub max_series_per_token: u64,
     /// Limits on queries (`[api.query]`).
     pub query: QueryLimits,
 }
@@ -69,6 +73,7 @@ impl Default for Config {
             header_timeout_ms: 10_000,
             idle_timeout_secs: 60,
             request_timeout_secs: 60,
+            max_series_per_token: 100_000,
             query: QueryLimits::default(),
         }
     }
@@ -92,6 +97,8 @@ pub struct AppState {
     pub refusals: Arc<bydata_store::refusals::Refusals>,
     /// Counters of the HTTP server itself.
     pub http_metrics: Arc<HttpMetrics>,
+    /// Series each token may still add (`SeriesQuota::new(config.max_series_per_token)`).
+    pub series_quota: Arc<SeriesQuota>,
     /// Query limits, the heavy-query semaphore and the refusal counters (`QueryGate::new(config.query)`).
     pub queries: Arc<QueryGate>,
 }
@@ -291,6 +298,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     (state.metrics)(&mut out);
     state.write_metrics.render(&mut out);
     state.http_metrics.render(&mut out);
+    state.series_quota.render(&mut out);
     state.queries.render(&mut out);
     out
 }

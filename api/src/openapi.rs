@@ -664,6 +664,7 @@ pub(crate) mod tests {
             ingest: Arc::new(NoIngest),
             refusals: Arc::new(bydata_store::refusals::Refusals::new(registry.clone(), 0)),
             http_metrics: Arc::default(),
+            series_quota: Arc::default(),
             queries: Arc::default(),
         };
         for (method, path) in operations(&document()) {

@@ -349,7 +349,7 @@ fn points(
     request_body(content = String, content_type = "text/plain", description = "Line protocol, optionally gzip-compressed (`Content-Encoding: gzip`)"),
     responses(
         (status = 204, description = "Stored (header `x-bydata-skipped-string-fields` counts string fields skipped)"),
-        (status = 400, description = "Missing or unknown parameter, or a line that does not parse (nothing is stored)", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Missing or unknown parameter, a line that does not parse, or more new series than the token may add (nothing is stored)", body = crate::openapi::ErrorBody),
         (status = 403, description = "The token may not write (needs an admin or write token)", body = crate::openapi::ErrorBody),
         (status = 413, description = "Body larger than the limit"),
     ),
@@ -357,7 +357,7 @@ fn points(
 )]
 pub(crate) async fn write(
     State(state): State<AppState>,
-    Writer(_token): Writer,
+    Writer(token): Writer,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
@@ -386,8 +386,16 @@ pub(crate) async fn write(
             })
             .transpose()?
             .unwrap_or_default();
-        let text = body_text(&headers, &body)?;
-        points(&text, precision, (state.clock)(), &state)
+        // Decompressing and parsing up to 32 MB is CPU work: off the async workers.
+        let (state, now) = (state.clone(), (state.clock)());
+        tokio::task::spawn_blocking(move || {
+            let text = body_text(&headers, &body)?;
+            points(&text, precision, now, &state)
+        })
+        .await
+        .map_err(|e| Error::Internal {
+            message: format!("parsing a write failed: {e}"),
+        })?
     }
     .await;
     let (points, skipped) = match result {
@@ -397,8 +405,19 @@ pub(crate) async fn write(
             return Err(e);
         }
     };
+    let keys: Vec<&SeriesKey> = points.iter().map(|s| &s.series).collect();
+    let reservation = match state.series_quota.reserve(&state, &token, &keys).await {
+        Ok(r) => r,
+        Err(e) => {
+            state.write_metrics.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+    };
     let count: u64 = points.iter().map(|s| s.points.len() as u64).sum();
     state.writer.write_grouped(points).await?;
+    if let Some(reservation) = reservation {
+        reservation.commit(&state)?;
+    }
     state.write_metrics.requests.fetch_add(1, Ordering::Relaxed);
     state
         .write_metrics

@@ -6,6 +6,7 @@
 //!
 //! Points are keyed by series and time, so if bydata stops between the two commits the replayed batch writes
 //! the same points again (idempotent) and the status counters, committed with the position, count it once.
+mod cardinality;
 pub mod codec;
 mod decoders;
 pub mod integrations;

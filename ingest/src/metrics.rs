@@ -8,6 +8,7 @@ pub struct Metrics {
     pub(crate) entries: AtomicU64,
     pub(crate) decoded: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    pub(crate) series_limit: AtomicU64,
     pub(crate) edge_rejected: AtomicU64,
     pub(crate) values: AtomicU64,
     pub(crate) orphaned: AtomicU64,
@@ -29,6 +30,7 @@ impl Metrics {
         for (outcome, c) in [
             ("decoded", &self.decoded),
             ("rejected", &self.rejected),
+            ("series_limit", &self.series_limit),
             ("edge_rejected", &self.edge_rejected),
             ("unknown_device", &self.orphaned),
         ] {

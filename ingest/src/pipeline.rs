@@ -1,11 +1,12 @@
 //! The journal consumer.
+use crate::cardinality::DeviceSeries;
 use crate::codec::DecodeContext;
 use crate::codec::script::Limits;
 use crate::decoders::Decoders;
 use crate::metrics::{Metrics, add};
 use bydata_schemas::{DeviceId, JournalEntry, MeasurementName, Point, SeriesKey, Unit, Uplink};
 use bydata_store::journal::Journal;
-use bydata_store::{Device, DeviceStatus, LastError, Registry, SeriesWriter};
+use bydata_store::{Device, DeviceStatus, LastError, Registry, SeriesReader, SeriesWriter};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct Config {
     pub codec_cpu_ms: u32,
     /// Memory (MiB) one JavaScript codec may hold.
     pub codec_memory_mib: u32,
+    /// Most series one device's readings may create; an uplink that would create more is refused.
+    pub max_series_per_device: usize,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             max_future_secs: 300,
             codec_cpu_ms: 100,
             codec_memory_mib: 32,
+            max_series_per_device: 1_000,
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct Deps {
     pub journal: Arc<Journal>,
     pub registry: Arc<Registry>,
     pub writer: Arc<dyn SeriesWriter>,
+    /// Asked which series exist, for the per-device series limit.
+    pub reader: Arc<dyn SeriesReader>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -84,6 +90,7 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
     tracing::info!(position, "ingest resumes from journal position");
     let mut backoff = Duration::from_millis(100);
     let mut decoders = Some(Decoders::new(deps.registry.clone(), config.codec_limits()));
+    let mut series = Some(DeviceSeries::new(config.max_series_per_device));
     loop {
         let (entries, next) = deps.journal.read(position, config.batch_max.max(1))?;
         if entries.is_empty() {
@@ -99,11 +106,17 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
         // Script codecs may run for their CPU limit per uplink: decode on a blocking thread.
         let (batch, returned) = {
             let (config, deps) = (config.clone(), deps.clone());
-            let mut held = decoders.take().ok_or_else(|| Error::Task {
+            let lost = || Error::Task {
                 detail: "decoders lost".into(),
-            })?;
+            };
+            let mut held = (
+                decoders.take().ok_or_else(lost)?,
+                series.take().ok_or_else(lost)?,
+            );
+            let handle = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || {
-                let batch = Batch::build(&config, &deps, &entries, &mut held);
+                let (decoders, series) = &mut held;
+                let batch = Batch::build(&config, &deps, &entries, decoders, series, &handle);
                 (batch, held)
             })
             .await
@@ -111,12 +124,15 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
                 detail: e.to_string(),
             })?
         };
+        let (returned, mut counted) = returned;
         decoders = Some(returned);
         let batch = batch?;
         let entries_len = batch.entries;
         let values = batch.points.len() as u64;
         if let Err(e) = deps.writer.write(batch.points).await {
             // Nothing is lost: the position did not move, so the same entries are read again.
+            counted.not_written();
+            series = Some(counted);
             add(&deps.metrics.store_errors, 1);
             tracing::error!(error = %e, position, "store write failed; retrying");
             tokio::select! {
@@ -126,6 +142,8 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
             backoff = (backoff * 2).min(Duration::from_secs(10));
             continue;
         }
+        counted.written();
+        series = Some(counted);
         backoff = Duration::from_millis(100);
         deps.registry.commit_ingest(CONSUMER, next, &batch.status)?;
         add(&deps.metrics.entries, entries_len as u64);
@@ -148,6 +166,8 @@ impl Batch {
         deps: &Deps,
         entries: &[(u64, JournalEntry)],
         decoders: &mut Decoders,
+        series: &mut DeviceSeries,
+        handle: &tokio::runtime::Handle,
     ) -> Result<Self, Error> {
         let mut devices: HashMap<DeviceId, Option<Device>> = HashMap::new();
         let mut batch = Batch {
@@ -189,16 +209,29 @@ impl Batch {
                         ..DecodeContext::new(u.received_at)
                     };
                     let tags = series_tags(device);
+                    let mut points: Vec<Point> = radio_points(u, &tags).collect();
                     if !u.radio.is_empty() {
                         status.last_radio = u.radio.clone();
-                        batch.points.extend(radio_points(u, &tags));
                     }
                     match decoders.decode(&device.codec, u, &ctx) {
                         Ok(decoded) => {
-                            add(&deps.metrics.decoded, 1);
                             let readings = decoded.readings;
+                            let values = readings.len() as u64;
+                            points.extend(reading_points(readings, &tags));
+                            if let Err(reason) =
+                                series.admit(deps.reader.as_ref(), handle, &u.device, &points)
+                            {
+                                add(&deps.metrics.series_limit, 1);
+                                status.rejected += 1;
+                                status.last_error = Some(LastError {
+                                    time: u.received_at,
+                                    reason,
+                                });
+                                continue;
+                            }
+                            add(&deps.metrics.decoded, 1);
                             status.decoded += 1;
-                            status.values_stored += readings.len() as u64;
+                            status.values_stored += values;
                             status.last_decoded = status.last_decoded.max(Some(u.received_at));
                             status.decoded_with(&decoded.label, u.received_at);
                             if !decoded.warnings.is_empty() {
@@ -211,9 +244,16 @@ impl Batch {
                                     ),
                                 });
                             }
-                            batch.points.extend(reading_points(readings, &tags));
+                            batch.points.extend(points);
                         }
                         Err(e) => {
+                            // The signal is worth keeping even when the payload is not.
+                            if series
+                                .admit(deps.reader.as_ref(), handle, &u.device, &points)
+                                .is_ok()
+                            {
+                                batch.points.extend(points);
+                            }
                             add(&deps.metrics.rejected, 1);
                             tracing::debug!(error = %e, "payload rejected");
                             status.rejected += 1;

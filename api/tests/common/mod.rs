@@ -40,6 +40,7 @@ pub fn state(dir: &std::path::Path) -> AppState {
             0,
         )),
         http_metrics: Arc::default(),
+        series_quota: Arc::default(),
         queries: Arc::default(),
     }
 }

@@ -263,6 +263,8 @@ impl Registry {
             txn.open_table(DEVICE_STATUS)
                 .map_err(db("creating tables"))?;
             txn.open_table(TOKENS).map_err(db("creating tables"))?;
+            txn.open_table(tokens::TOKEN_SERIES)
+                .map_err(db("creating tables"))?;
             txn.open_table(POSITIONS).map_err(db("creating tables"))?;
             txn.open_table(codecs::CODECS)
                 .map_err(db("creating tables"))?;

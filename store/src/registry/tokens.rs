@@ -3,8 +3,11 @@ use super::{Registry, TOKENS};
 use crate::error::{corrupt, db};
 use crate::{Result, secret};
 use bydata_schemas::UnixNanos;
-use redb::ReadableTable;
+use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+
+/// Series each token has added by writing line protocol (token id → count), for its series limit.
+pub(super) const TOKEN_SERIES: TableDefinition<&str, u64> = TableDefinition::new("token_series");
 
 const TOKEN_LEN: usize = 40;
 const TOKEN_PREFIX: &str = "bdt_";
@@ -125,6 +128,42 @@ impl Registry {
         Ok(self.tokens()?.iter().any(|t| t.role == Role::Admin))
     }
 
+    /// How many series the token has added by writing.
+    pub fn token_series(&self, id: &str) -> Result<u64> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(db("reading a token's series"))?;
+        let table = txn
+            .open_table(TOKEN_SERIES)
+            .map_err(db("reading a token's series"))?;
+        Ok(table
+            .get(id)
+            .map_err(db("reading a token's series"))?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// Records that the token's write added `n` series.
+    pub fn add_token_series(&self, id: &str, n: u64) -> Result<()> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db("counting a token's series"))?;
+        {
+            let mut table = txn
+                .open_table(TOKEN_SERIES)
+                .map_err(db("counting a token's series"))?;
+            let now = table
+                .get(id)
+                .map_err(db("counting a token's series"))?
+                .map_or(0, |v| v.value());
+            table
+                .insert(id, now.saturating_add(n))
+                .map_err(db("counting a token's series"))?;
+        }
+        txn.commit().map_err(db("counting a token's series"))
+    }
+
     pub fn delete_token(&self, id: &str) -> Result<bool> {
         let hashes: Vec<String> = self
             .token_rows()?
@@ -138,6 +177,10 @@ impl Registry {
             for h in &hashes {
                 tokens.remove(h.as_str()).map_err(db("deleting a token"))?;
             }
+            let mut series = txn
+                .open_table(TOKEN_SERIES)
+                .map_err(db("deleting a token"))?;
+            series.remove(id).map_err(db("deleting a token"))?;
         }
         txn.commit().map_err(db("deleting a token"))?;
         Ok(!hashes.is_empty())

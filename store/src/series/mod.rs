@@ -93,6 +93,13 @@ pub trait SeriesReader: Send + Sync {
         Ok(self.series(filter).await?.len())
     }
 
+    /// How many of `keys` the store holds no series for yet: what a write would add to its cardinality,
+    /// checked before the write. `None` where the store cannot tell cheaply (InfluxDB keeps its own limits).
+    async fn count_unknown(&self, keys: &[&SeriesKey]) -> Result<Option<usize>> {
+        let _ = keys;
+        Ok(None)
+    }
+
     /// About how many points of `key` lie in `[from, to)`, from the index alone (never by reading points):
     /// what a raw query is priced by before it runs. Straddling blocks may be counted in proportion to the
     /// time they overlap, so this can be off either way; `None` where the store cannot tell cheaply.

@@ -1,0 +1,126 @@
+//! How many series a token may add by writing line protocol (`[api] max_series_per_token`).
+//!
+//! A series is a measurement, a tag set and a field, and each one costs memory in the store's index for as
+//! long as it exists. A client whose tag values change with every line (a time, a request id) would add a
+//! series per line without end; the quota stops it at a number a city's real sources stay far below, with a
+//! message that says why. Series already known cost nothing; a request that would cross the quota is
+//! refused whole (nothing written), like any other bad request. The count is kept per token in the registry;
+//! room for a request in flight is reserved, so parallel requests cannot overshoot together.
+use crate::{AppState, Error};
+use bydata_schemas::SeriesKey;
+use bydata_store::TokenInfo;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The quota and the room reserved by requests in flight.
+#[derive(Debug)]
+pub struct SeriesQuota {
+    max_per_token: u64,
+    reserved: Mutex<HashMap<String, u64>>,
+    pub(crate) refused: AtomicU64,
+}
+
+impl Default for SeriesQuota {
+    fn default() -> Self {
+        Self::new(crate::Config::default().max_series_per_token)
+    }
+}
+
+/// Room reserved for one request's new series; released when dropped, recorded by [`Reservation::commit`].
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    quota: Arc<SeriesQuota>,
+    token: String,
+    new: u64,
+}
+
+impl SeriesQuota {
+    pub fn new(max_per_token: u64) -> Self {
+        Self {
+            max_per_token,
+            reserved: Mutex::default(),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Appends the counter of refused writes in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "# TYPE bydata_write_series_limit_refused_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "bydata_write_series_limit_refused_total {}",
+            self.refused.load(Ordering::Relaxed)
+        );
+    }
+
+    /// Reserves room for the series among `keys` the store does not hold yet, or refuses the request.
+    pub(crate) async fn reserve(
+        self: &Arc<Self>,
+        state: &AppState,
+        token: &TokenInfo,
+        keys: &[&SeriesKey],
+    ) -> Result<Option<Reservation>, Error> {
+        let distinct: Vec<&SeriesKey> = keys
+            .iter()
+            .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let new = match state.reader.count_unknown(&distinct).await? {
+            // A store that cannot tell (InfluxDB) keeps its own limits.
+            None | Some(0) => return Ok(None),
+            Some(n) => n as u64,
+        };
+        let added = state.registry.token_series(&token.id)?;
+        let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+        let in_flight = reserved.get(&token.id).copied().unwrap_or(0);
+        if added + in_flight + new > self.max_per_token {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::bad(
+                "series_limit",
+                format!(
+                    "this write would add {new} new series, and token {:?} may add at most {} in all (it has added {added}). \
+                     A series is a measurement, its tag set and a field: a tag whose value changes with every line (a time, \
+                     a counter, a request id) makes a new series each time — write such values as fields. To allow more, \
+                     raise [api] max_series_per_token.",
+                    token.name, self.max_per_token
+                ),
+            ));
+        }
+        *reserved.entry(token.id.clone()).or_default() += new;
+        Ok(Some(Reservation {
+            quota: self.clone(),
+            token: token.id.clone(),
+            new,
+        }))
+    }
+}
+
+impl Reservation {
+    /// The write succeeded: the series count against the token from now on.
+    pub(crate) fn commit(self, state: &AppState) -> Result<(), Error> {
+        state.registry.add_token_series(&self.token, self.new)?;
+        Ok(())
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut reserved = self
+            .quota
+            .reserved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = reserved.get_mut(&self.token) {
+            *n = n.saturating_sub(self.new);
+            if *n == 0 {
+                reserved.remove(&self.token);
+            }
+        }
+    }
+}
