@@ -70,6 +70,8 @@ impl Metrics {
             );
         }
         let _ = writeln!(out, "# TYPE bydata_http_timeouts_total counter");
+        // `header` counts connections closed waiting for a request's headers: slow clients, and idle
+        // keep-alive connections (hyper's header timer runs while it waits for the next request).
         for (kind, c) in [
             ("header", &self.header_timeouts),
             ("stalled", &self.stalled),

@@ -7,8 +7,10 @@
 //!   rotated or deleted credential no longer matches the stored hash, so it stops working at once.
 //! - **Argon2 checks are bounded**: a fixed pool of `password_checks` threads (so memory is at most that many
 //!   times Argon2's 19 MiB, and those threads' allocator arenas are all it ever touches), fed by a bounded
-//!   queue; a check waits at most `password_queue_ms`, else the login is refused as busy. One source has at
-//!   most [`PER_SOURCE_CHECKS`] checks queued or running at a time.
+//!   queue; a check waits at most `password_queue_ms`, else the login is refused as busy. One source address,
+//!   and one identity, have at most [`PER_KEY_CHECKS`] checks queued or running at a time: a hundred
+//!   parallel guesses from one address, or at one device's id, cost two checks, and the rest are refused at
+//!   once as busy.
 //! - **Failures back off**, per source address and per identity: after [`SOURCE_FREE_FAILURES`] (source) or
 //!   [`ID_FREE_FAILURES`] (identity) failures in a row, further attempts are refused without a check for a
 //!   time that doubles with each failure (up to [`SOURCE_MAX_BLOCK`] / [`ID_MAX_BLOCK`]); a streak is forgiven
@@ -26,8 +28,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Checks one source may have queued or running at once.
-pub(crate) const PER_SOURCE_CHECKS: usize = 2;
+/// Checks one source address, or one identity, may have queued or running at once.
+pub(crate) const PER_KEY_CHECKS: usize = 2;
 /// Failures in a row from one source before it must wait.
 pub(crate) const SOURCE_FREE_FAILURES: u32 = 20;
 /// Failures in a row for one identity before it must wait.
@@ -135,7 +137,8 @@ pub(crate) struct Gate {
     decoy: String,
     verified: Mutex<HashMap<Digest32, Remembered>>,
     failures: Mutex<Failures>,
-    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Checks queued or running per source address (`s:…`) and per identity (`d:…`, `i:…`).
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
     jobs: SyncSender<Job>,
 }
 
@@ -171,20 +174,20 @@ fn make_room<K, V>(map: &mut HashMap<K, V>, stale: impl FnMut(&K, &mut V) -> boo
     }
 }
 
-/// A place among a source's checks in flight; freed on drop.
-struct SourceSlot {
-    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    source: Option<IpAddr>,
+/// Places among the checks in flight of a source and an identity; freed on drop.
+struct Slots {
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    keys: Vec<String>,
 }
 
-impl Drop for SourceSlot {
+impl Drop for Slots {
     fn drop(&mut self) {
-        if let Some(source) = self.source {
-            let mut all = lock(&self.in_flight);
-            if let Some(n) = all.get_mut(&source) {
+        let mut all = lock(&self.in_flight);
+        for key in &self.keys {
+            if let Some(n) = all.get_mut(key) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    all.remove(&source);
+                    all.remove(key);
                 }
             }
         }
@@ -286,7 +289,7 @@ impl Gate {
         if self.blocked(source, who, now) {
             return Verdict::Backoff;
         }
-        let Some(_slot) = self.source_slot(source) else {
+        let Some(_slots) = self.slots(source, who) else {
             return Verdict::Busy;
         };
         let phc = stored.clone().unwrap_or_else(|| self.decoy.clone());
@@ -333,19 +336,27 @@ impl Gate {
             .ok()?
     }
 
-    fn source_slot(&self, source: Option<IpAddr>) -> Option<SourceSlot> {
-        if let Some(ip) = source {
-            let mut all = lock(&self.in_flight);
-            make_room(&mut all, |_, _| false);
-            let n = all.entry(ip).or_default();
-            if *n >= PER_SOURCE_CHECKS {
-                return None;
-            }
-            *n += 1;
+    /// Takes a place for a check among the source's and the identity's, or `None` if either is full.
+    fn slots(&self, source: Option<IpAddr>, who: &Identity) -> Option<Slots> {
+        let keys: Vec<String> = source
+            .map(|ip| format!("s:{ip}"))
+            .into_iter()
+            .chain([who.key()])
+            .collect();
+        let mut all = lock(&self.in_flight);
+        if keys
+            .iter()
+            .any(|k| all.get(k).is_some_and(|n| *n >= PER_KEY_CHECKS))
+        {
+            return None;
         }
-        Some(SourceSlot {
+        make_room(&mut all, |_, _| false);
+        for key in &keys {
+            *all.entry(key.clone()).or_default() += 1;
+        }
+        Some(Slots {
             in_flight: self.in_flight.clone(),
-            source,
+            keys,
         })
     }
 
