@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod dcat;
+pub mod raw_mqtt;
 
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS};
 use serde_json::Value;
