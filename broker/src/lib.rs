@@ -12,6 +12,8 @@
 //! SUBSCRIBE outside `devices/{id}/` → refused, connection closed.
 mod auth;
 mod edge;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod metrics;
 mod protocol;
