@@ -31,34 +31,8 @@ fn bytes_under(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// A `kB` line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
-fn proc_bytes(pid: &str, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(&format!("{key}:")))
-        .unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
-}
-
-/// Resets the process's peak RSS (`VmHWM`) to its current RSS (Linux `clear_refs` 5).
-fn reset_peak(pid: &str) {
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
-}
-
 fn loopback(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
-}
-
-async fn start_with_config(dir: &Path, toml: &str) -> Bydata {
-    let config = dir.join("bydata.toml");
-    std::fs::write(&config, toml).unwrap();
-    Bydata::start_with(&dir.join("data"), &["--config", config.to_str().unwrap()]).await
 }
 
 async fn metrics(b: &Bydata) -> String {
@@ -135,9 +109,8 @@ async fn a_password_storm_costs_bounded_memory_and_devices_still_connect() {
     // meter-1 has logged in before the storm; meter-2 never has.
     drop(Mqtt::device(b.mqtt, "meter-1", &known).await);
 
-    let pid = b.pid();
-    let rss_before = proc_bytes(&pid, "VmRSS");
-    reset_peak(&pid);
+    let rss_before = b.memory("VmRSS");
+    b.reset_peak_memory();
     let mqtt = b.mqtt;
     let storm: Vec<_> = (0..100u32)
         .map(|i| {
@@ -158,7 +131,7 @@ async fn a_password_storm_costs_bounded_memory_and_devices_still_connect() {
     for attempt in storm {
         *codes.entry(attempt.await.unwrap()).or_insert(0) += 1;
     }
-    let peak = proc_bytes(&pid, "VmHWM").saturating_sub(rss_before);
+    let peak = b.memory("VmHWM").saturating_sub(rss_before);
     println!(
         "100 parallel wrong passwords: CONNACK codes {codes:?}; peak RSS +{} MB; a fresh device connected in {fresh_took:?}, a known one in {known_took:?}",
         peak / (1024 * 1024)
@@ -185,7 +158,7 @@ async fn slow_http_clients_are_cut_off_and_mqtt_keeps_accepting() {
     let dir = tempfile::tempdir().unwrap();
     // Caps raised (and MQTT's lowered, so both fit the file limit) so that all 1,500 connections from
     // loopback are admitted and must be cut by the header timeout itself (the caps are the next test's).
-    let b = start_with_config(
+    let b = Bydata::start_with_config(
         dir.path(),
         "[api]\nheader_timeout_ms = 2000\nmax_connections = 3000\nmax_connections_per_source = 3000\n\n[broker]\nmax_connections = 2000\n",
     )
@@ -264,7 +237,7 @@ async fn slow_http_clients_are_cut_off_and_mqtt_keeps_accepting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_a_cap_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let b = start_with_config(
+    let b = Bydata::start_with_config(
         dir.path(),
         "[api]\nmax_connections_per_source = 20\n\n[broker]\nmax_connections_per_source = 20\nconnect_timeout_ms = 1500\n",
     )
@@ -341,7 +314,7 @@ async fn connections_over_a_cap_are_refused_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_cardinality_is_capped_per_token_and_per_device() {
     let dir = tempfile::tempdir().unwrap();
-    let b = start_with_config(
+    let b = Bydata::start_with_config(
         dir.path(),
         "[api]\nmax_series_per_token = 1000\n\n[ingest]\nmax_series_per_device = 5\n",
     )

@@ -9,17 +9,6 @@ use common::{ADMIN, Bydata};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// A `kB` line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
-fn proc_status_bytes(pid: &str, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(&format!("{key}:")))
-        .unwrap();
-    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb * 1024
-}
-
 async fn write(b: &Bydata, lines: String) {
     let r = b
         .client
@@ -80,21 +69,14 @@ async fn large_queries_are_refused_before_they_cost_anything() {
     }
 
     // 200 series × 96,000 fifteen-minute buckets (1,000 days): refused before any work.
-    let pid = b.pid();
-    let (rss, peak) = (
-        proc_status_bytes(&pid, "VmRSS"),
-        proc_status_bytes(&pid, "VmHWM"),
-    );
+    let (rss, peak) = (b.memory("VmRSS"), b.memory("VmHWM"));
     let (code, took, body) = timed_get(
         &b,
         "/api/v1/query?measurement=air&every=15m&fn=mean&from=2023-01-01T00:00:00Z&to=2025-09-27T00:00:00Z",
         &read,
     )
     .await;
-    let (rss_after, peak_after) = (
-        proc_status_bytes(&pid, "VmRSS"),
-        proc_status_bytes(&pid, "VmHWM"),
-    );
+    let (rss_after, peak_after) = (b.memory("VmRSS"), b.memory("VmHWM"));
     println!(
         "200 × 96,000 buckets: {code} in {took:?}; RSS {} → {} kB, peak {} → {} kB",
         rss / 1024,

@@ -104,13 +104,7 @@ async fn arbitrary_datagrams_never_take_the_listener_down() {
     let dir = tempfile::tempdir().unwrap();
     // The flood comes from one address, faster than the per-source rate a real gateway needs: lift the rate
     // limit so every datagram reaches the parser (the limit itself is tested in `abuse.rs`).
-    let config = dir.path().join("bydata.toml");
-    std::fs::write(&config, "[lorawan]\ndatagrams_per_sec = 1000000\n").unwrap();
-    let b = Bydata::start_with(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    )
-    .await;
+    let b = Bydata::start_with_config(dir.path(), "[lorawan]\ndatagrams_per_sec = 1000000\n").await;
     let (code, body) = b
         .post(
             "/api/v1/gateways",

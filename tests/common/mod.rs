@@ -69,6 +69,13 @@ impl Bydata {
         Self::start_with(data_dir, &[]).await
     }
 
+    /// Starts bydata over `dir/data` with `toml` as its config file (`dir/bydata.toml`).
+    pub async fn start_with_config(dir: &Path, toml: &str) -> Bydata {
+        let config = dir.join("bydata.toml");
+        std::fs::write(&config, toml).unwrap();
+        Self::start_with(&dir.join("data"), &["--config", config.to_str().unwrap()]).await
+    }
+
     pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Bydata {
         Self::start_with_env(data_dir, extra, &[]).await
     }
@@ -198,6 +205,26 @@ impl Bydata {
 
     pub fn pid(&self) -> String {
         self.child.id().to_string()
+    }
+
+    /// A `kB` line of the process's `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
+    pub fn memory(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{key}:")))
+            .unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    }
+
+    /// Resets the process's peak RSS (`VmHWM`) to its current RSS (Linux `clear_refs` 5).
+    pub fn reset_peak_memory(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").unwrap();
     }
 
     /// `kill -9`: no flush, no goodbye.
