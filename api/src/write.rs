@@ -300,6 +300,38 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// A body read into points, before anything is checked against the registry.
+pub(crate) struct Body {
+    /// Grouped by series key, each series' points in the order written.
+    pub(crate) groups: Vec<SeriesPoints>,
+    /// String fields, which bydata does not store.
+    pub(crate) skipped: u64,
+    /// Each value of a `device` tag with the first line that has it, by line.
+    pub(crate) device_tags: Vec<(usize, String)>,
+}
+
+/// Parses and validates a whole body, or returns the first reason (with its line number) to refuse it. Pure:
+/// no registry, no clock (`now` is the time of lines without one).
+pub(crate) fn parse_body(text: &str, precision: Precision, now: UnixNanos) -> Result<Body, Error> {
+    let mut batch = Batch::default();
+    let mut fields = Vec::new();
+    for (index, raw) in text.split('\n').enumerate() {
+        batch.line(index + 1, raw, precision, now, &mut fields)?;
+    }
+    let mut device_tags: Vec<(usize, String)> = batch
+        .device_tags
+        .drain()
+        .map(|(value, n)| (n, value))
+        .collect();
+    device_tags.sort_unstable();
+    let skipped = batch.skipped;
+    Ok(Body {
+        groups: batch.into_groups(),
+        skipped,
+        device_tags,
+    })
+}
+
 /// The points of a request, or the first reason (with its line number) to refuse it.
 fn points(
     text: &str,
@@ -307,19 +339,9 @@ fn points(
     now: UnixNanos,
     state: &AppState,
 ) -> Result<(Vec<SeriesPoints>, u64), Error> {
-    let mut batch = Batch::default();
-    let mut fields = Vec::new();
-    for (index, raw) in text.split('\n').enumerate() {
-        batch.line(index + 1, raw, precision, now, &mut fields)?;
-    }
+    let body = parse_body(text, precision, now)?;
     // Identity is never taken from a payload: a registered device's series are written by that device alone.
-    let mut device_tags: Vec<(usize, String)> = batch
-        .device_tags
-        .drain()
-        .map(|(value, n)| (n, value))
-        .collect();
-    device_tags.sort_unstable();
-    for (n, value) in device_tags {
+    for (n, value) in body.device_tags {
         if let Ok(id) = DeviceId::new(value.as_str())
             && state.registry.device(&id)?.is_some()
         {
@@ -331,8 +353,7 @@ fn points(
             ));
         }
     }
-    let skipped = batch.skipped;
-    Ok((batch.into_groups(), skipped))
+    Ok((body.groups, body.skipped))
 }
 
 #[utoipa::path(
