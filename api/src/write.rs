@@ -15,6 +15,7 @@ use bydata_schemas::line_protocol::{FieldRef, FieldValue, Precision, SeriesRef, 
 use bydata_schemas::{DeviceId, MeasurementName, SeriesKey, UnixNanos};
 use bydata_store::SeriesPoints;
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Read;
@@ -153,6 +154,10 @@ struct Key {
 struct Batch<'a> {
     /// Series text (measurement and tag set as written) → index into `series`.
     by_text: HashMap<&'a str, usize>,
+    /// Measurement and tag set → index into `series`: texts that differ in tag order or escapes (`\\(` and
+    /// `\(` both read as `\(`) name one series, which the store must receive once, its points in the order
+    /// written, so that the value written last at a time is the one kept.
+    by_series: HashMap<(MeasurementName, BTreeMap<String, String>), usize>,
     series: Vec<Series>,
     keys: Vec<Key>,
     /// (index into `keys`, time, value), in the order written.
@@ -188,13 +193,20 @@ impl<'a> Batch<'a> {
                 {
                     self.device_tags.insert(device.clone(), n);
                 }
-                self.series.push(Series {
-                    template: Template::Parsed { measurement, tags },
-                    fields: Vec::new(),
-                    by_field: HashMap::new(),
-                });
-                self.by_text.insert(line.series_text, self.series.len() - 1);
-                self.series.len() - 1
+                let at = match self.by_series.entry((measurement, tags)) {
+                    Entry::Occupied(known) => *known.get(),
+                    Entry::Vacant(new) => {
+                        let (measurement, tags) = new.key().clone();
+                        self.series.push(Series {
+                            template: Template::Parsed { measurement, tags },
+                            fields: Vec::new(),
+                            by_field: HashMap::new(),
+                        });
+                        *new.insert(self.series.len() - 1)
+                    }
+                };
+                self.by_text.insert(line.series_text, at);
+                at
             }
         };
         let time = line.time.unwrap_or(now);
@@ -438,3 +450,7 @@ pub(crate) async fn write(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+#[path = "write_tests.rs"]
+mod tests;
