@@ -13,6 +13,8 @@ mod dashboard;
 mod datasets;
 mod devices;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateways;
 mod integrations;
 mod openapi;

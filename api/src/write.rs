@@ -15,6 +15,7 @@ use bydata_schemas::line_protocol::{FieldRef, FieldValue, Precision, SeriesRef, 
 use bydata_schemas::{DeviceId, MeasurementName, SeriesKey, UnixNanos};
 use bydata_store::SeriesPoints;
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Read;
@@ -153,6 +154,10 @@ struct Key {
 struct Batch<'a> {
     /// Series text (measurement and tag set as written) → index into `series`.
     by_text: HashMap<&'a str, usize>,
+    /// Measurement and tag set → index into `series`: texts that differ in tag order or escapes (`\\(` and
+    /// `\(` both read as `\(`) name one series, which the store must receive once, its points in the order
+    /// written, so that the value written last at a time is the one kept.
+    by_series: HashMap<(MeasurementName, BTreeMap<String, String>), usize>,
     series: Vec<Series>,
     keys: Vec<Key>,
     /// (index into `keys`, time, value), in the order written.
@@ -188,13 +193,20 @@ impl<'a> Batch<'a> {
                 {
                     self.device_tags.insert(device.clone(), n);
                 }
-                self.series.push(Series {
-                    template: Template::Parsed { measurement, tags },
-                    fields: Vec::new(),
-                    by_field: HashMap::new(),
-                });
-                self.by_text.insert(line.series_text, self.series.len() - 1);
-                self.series.len() - 1
+                let at = match self.by_series.entry((measurement, tags)) {
+                    Entry::Occupied(known) => *known.get(),
+                    Entry::Vacant(new) => {
+                        let (measurement, tags) = new.key().clone();
+                        self.series.push(Series {
+                            template: Template::Parsed { measurement, tags },
+                            fields: Vec::new(),
+                            by_field: HashMap::new(),
+                        });
+                        *new.insert(self.series.len() - 1)
+                    }
+                };
+                self.by_text.insert(line.series_text, at);
+                at
             }
         };
         let time = line.time.unwrap_or(now);
@@ -300,6 +312,38 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// A body read into points, before anything is checked against the registry.
+pub(crate) struct Body {
+    /// Grouped by series key, each series' points in the order written.
+    pub(crate) groups: Vec<SeriesPoints>,
+    /// String fields, which bydata does not store.
+    pub(crate) skipped: u64,
+    /// Each value of a `device` tag with the first line that has it, by line.
+    pub(crate) device_tags: Vec<(usize, String)>,
+}
+
+/// Parses and validates a whole body, or returns the first reason (with its line number) to refuse it. Pure:
+/// no registry, no clock (`now` is the time of lines without one).
+pub(crate) fn parse_body(text: &str, precision: Precision, now: UnixNanos) -> Result<Body, Error> {
+    let mut batch = Batch::default();
+    let mut fields = Vec::new();
+    for (index, raw) in text.split('\n').enumerate() {
+        batch.line(index + 1, raw, precision, now, &mut fields)?;
+    }
+    let mut device_tags: Vec<(usize, String)> = batch
+        .device_tags
+        .drain()
+        .map(|(value, n)| (n, value))
+        .collect();
+    device_tags.sort_unstable();
+    let skipped = batch.skipped;
+    Ok(Body {
+        groups: batch.into_groups(),
+        skipped,
+        device_tags,
+    })
+}
+
 /// The points of a request, or the first reason (with its line number) to refuse it.
 fn points(
     text: &str,
@@ -307,19 +351,9 @@ fn points(
     now: UnixNanos,
     state: &AppState,
 ) -> Result<(Vec<SeriesPoints>, u64), Error> {
-    let mut batch = Batch::default();
-    let mut fields = Vec::new();
-    for (index, raw) in text.split('\n').enumerate() {
-        batch.line(index + 1, raw, precision, now, &mut fields)?;
-    }
+    let body = parse_body(text, precision, now)?;
     // Identity is never taken from a payload: a registered device's series are written by that device alone.
-    let mut device_tags: Vec<(usize, String)> = batch
-        .device_tags
-        .drain()
-        .map(|(value, n)| (n, value))
-        .collect();
-    device_tags.sort_unstable();
-    for (n, value) in device_tags {
+    for (n, value) in body.device_tags {
         if let Ok(id) = DeviceId::new(value.as_str())
             && state.registry.device(&id)?.is_some()
         {
@@ -331,8 +365,7 @@ fn points(
             ));
         }
     }
-    let skipped = batch.skipped;
-    Ok((batch.into_groups(), skipped))
+    Ok((body.groups, body.skipped))
 }
 
 #[utoipa::path(
@@ -436,3 +469,7 @@ pub(crate) async fn write(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+#[path = "write_tests.rs"]
+mod tests;

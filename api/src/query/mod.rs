@@ -39,14 +39,14 @@ const KNOWN: [&str; 10] = [
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Json,
     Csv(CsvDialect),
 }
 
 /// How a CSV answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CsvDialect {
+pub(crate) struct CsvDialect {
     separator: char,
     decimal_comma: bool,
     /// A UTF-8 byte-order mark first: how Excel knows the file is UTF-8 (æ, ø, å, °C).
@@ -88,7 +88,10 @@ pub(crate) fn time(param: &str, value: &str) -> Result<UnixNanos, Error> {
 }
 
 /// Turns the query string into a store query, refusing anything unknown so a typo is never silently ignored.
-fn parse(params: &HashMap<String, String>, now: UnixNanos) -> Result<(Query, Format), Error> {
+pub(crate) fn parse(
+    params: &HashMap<String, String>,
+    now: UnixNanos,
+) -> Result<(Query, Format), Error> {
     if let Some(unknown) = params
         .keys()
         .find(|k| !KNOWN.contains(&k.as_str()) && !k.starts_with("tag."))
