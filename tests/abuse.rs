@@ -346,6 +346,10 @@ async fn series_cardinality_is_capped_per_token_and_per_device() {
             .map(|i| format!("heat,meter=m{i} kwh=1 1763632800\n"))
             .collect()
     };
+    // A large write is stopped while it is read (at the first 10,000 new series), not after.
+    let (code, body) = write(lines(0..25_000)).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("at least 10000 new series"), "{body}");
     let (code, body) = write(lines(0..1001)).await;
     assert_eq!(code, 400, "{body}");
     assert!(
@@ -368,7 +372,7 @@ async fn series_cardinality_is_capped_per_token_and_per_device() {
     assert!(
         metrics(&b)
             .await
-            .contains("bydata_write_series_limit_refused_total 2")
+            .contains("bydata_write_series_limit_refused_total 3")
     );
 
     // A device whose payload keys change with every message.

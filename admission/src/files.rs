@@ -23,27 +23,19 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Shares `file_limit` between the MQTT and HTTP edges: each gets what it asks for if both fit beside a
-    /// reserve (a quarter of the limit, at least 256), otherwise both are scaled down in proportion. An MQTT
-    /// connection costs `mqtt_fds` descriptors.
+    /// Shares `file_limit` between the MQTT and HTTP edges, beside a reserve (a quarter of the limit, at least
+    /// 256) for everything else. HTTP — the API, dashboards, `/health` — gets what it asks for first, up to half
+    /// of what is left; MQTT gets what it asks for within the rest. An MQTT connection costs `mqtt_fds`
+    /// descriptors.
     pub fn share(file_limit: u64, mqtt_wanted: usize, mqtt_fds: u64, http_wanted: usize) -> Self {
         let reserved = (file_limit / 4).max(256).min(file_limit);
         let available = file_limit - reserved;
-        let mqtt_cost = mqtt_wanted as u64 * mqtt_fds.max(1);
-        let wanted = mqtt_cost + http_wanted as u64;
-        let (mqtt, http) = if wanted <= available {
-            (mqtt_wanted, http_wanted)
-        } else {
-            let scale = |n: u64| ((n as u128 * available as u128) / wanted.max(1) as u128) as u64;
-            (
-                (scale(mqtt_cost) / mqtt_fds.max(1)) as usize,
-                scale(http_wanted as u64) as usize,
-            )
-        };
+        let http = (http_wanted as u64).min(available / 2);
+        let mqtt = (mqtt_wanted as u64).min((available - http) / mqtt_fds.max(1));
         Self {
             file_limit,
-            mqtt: mqtt.max(1),
-            http: http.max(1),
+            mqtt: (mqtt as usize).max(1),
+            http: (http as usize).max(1),
             reserved,
         }
     }

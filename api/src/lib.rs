@@ -71,7 +71,7 @@ impl Default for Config {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_connections: 1024,
-            max_connections_per_source: 256,
+            max_connections_per_source: 128,
             header_timeout_ms: 10_000,
             idle_timeout_secs: 60,
             request_timeout_secs: 60,

@@ -58,6 +58,43 @@ impl SeriesQuota {
         );
     }
 
+    /// How many new series the token may still add, counting requests in flight.
+    pub(crate) fn room(&self, state: &AppState, token: &TokenInfo) -> Result<u64, Error> {
+        let added = state.registry.token_series(&token.id)?;
+        let in_flight = self
+            .reserved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&token.id)
+            .copied()
+            .unwrap_or(0);
+        Ok(self.max_per_token.saturating_sub(added + in_flight))
+    }
+
+    /// The refusal of a write that would add `new` series (`at_least`: it was stopped while being read, so
+    /// it holds more), counted.
+    pub(crate) fn refusal(
+        &self,
+        state: &AppState,
+        token: &TokenInfo,
+        new: u64,
+        at_least: bool,
+    ) -> Error {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let added = state.registry.token_series(&token.id).unwrap_or(0);
+        let more = if at_least { "at least " } else { "" };
+        Error::bad(
+            "series_limit",
+            format!(
+                "this write would add {more}{new} new series, and token {:?} may add at most {} in all (it has added {added}). \
+                 A series is a measurement, its tag set and a field: a tag whose value changes with every line (a time, \
+                 a counter, a request id) makes a new series each time — write such values as fields. To allow more, \
+                 raise [api] max_series_per_token.",
+                token.name, self.max_per_token
+            ),
+        )
+    }
+
     /// Reserves room for the series among `keys` the store does not hold yet, or refuses the request.
     pub(crate) async fn reserve(
         self: &Arc<Self>,
@@ -80,17 +117,8 @@ impl SeriesQuota {
         let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
         let in_flight = reserved.get(&token.id).copied().unwrap_or(0);
         if added + in_flight + new > self.max_per_token {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::bad(
-                "series_limit",
-                format!(
-                    "this write would add {new} new series, and token {:?} may add at most {} in all (it has added {added}). \
-                     A series is a measurement, its tag set and a field: a tag whose value changes with every line (a time, \
-                     a counter, a request id) makes a new series each time — write such values as fields. To allow more, \
-                     raise [api] max_series_per_token.",
-                    token.name, self.max_per_token
-                ),
-            ));
+            drop(reserved);
+            return Err(self.refusal(state, token, new, false));
         }
         *reserved.entry(token.id.clone()).or_default() += new;
         Ok(Some(Reservation {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bydata_schemas::line_protocol::{FieldRef, FieldValue, Precision, SeriesRef, parse_line_ref};
 use bydata_schemas::{DeviceId, MeasurementName, SeriesKey, UnixNanos};
-use bydata_store::SeriesPoints;
+use bydata_store::{SeriesPoints, TokenInfo};
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -325,10 +325,31 @@ pub(crate) struct Body {
 /// Parses and validates a whole body, or returns the first reason (with its line number) to refuse it. Pure:
 /// no registry, no clock (`now` is the time of lines without one).
 pub(crate) fn parse_body(text: &str, precision: Precision, now: UnixNanos) -> Result<Body, Error> {
+    parse_body_checked(text, precision, now, |_| Ok(()))
+}
+
+/// While a body is read, the series keys it adds are shown to a check in chunks of this many, so a request
+/// with more new series than its token may add is refused before all of it is parsed (parsed series are
+/// what costs memory: about a kilobyte each).
+const CHECK_SERIES_EVERY: usize = 10_000;
+
+/// [`parse_body`], showing each chunk of new series keys to `check` as it goes; its error ends the parse.
+pub(crate) fn parse_body_checked(
+    text: &str,
+    precision: Precision,
+    now: UnixNanos,
+    mut check: impl FnMut(&[&SeriesKey]) -> Result<(), Error>,
+) -> Result<Body, Error> {
     let mut batch = Batch::default();
     let mut fields = Vec::new();
+    let mut checked = 0;
     for (index, raw) in text.split('\n').enumerate() {
         batch.line(index + 1, raw, precision, now, &mut fields)?;
+        if batch.keys.len() - checked >= CHECK_SERIES_EVERY {
+            let chunk: Vec<&SeriesKey> = batch.keys[checked..].iter().map(|k| &k.series).collect();
+            check(&chunk)?;
+            checked = batch.keys.len();
+        }
     }
     let mut device_tags: Vec<(usize, String)> = batch
         .device_tags
@@ -344,14 +365,27 @@ pub(crate) fn parse_body(text: &str, precision: Precision, now: UnixNanos) -> Re
     })
 }
 
-/// The points of a request, or the first reason (with its line number) to refuse it.
+/// The points of a request (and how many string fields were skipped), or why it is refused. Runs on a
+/// blocking thread: `handle` reaches the store to count new series while parsing.
 fn points(
     text: &str,
     precision: Precision,
     now: UnixNanos,
     state: &AppState,
+    token: &TokenInfo,
+    handle: &tokio::runtime::Handle,
 ) -> Result<(Vec<SeriesPoints>, u64), Error> {
-    let body = parse_body(text, precision, now)?;
+    let room = state.series_quota.room(state, token)?;
+    let mut new = 0u64;
+    let body = parse_body_checked(text, precision, now, |keys| {
+        if let Some(n) = handle.block_on(state.reader.count_unknown(keys))? {
+            new += n as u64;
+            if new > room {
+                return Err(state.series_quota.refusal(state, token, new, true));
+            }
+        }
+        Ok(())
+    })?;
     // Identity is never taken from a payload: a registered device's series are written by that device alone.
     for (n, value) in body.device_tags {
         if let Ok(id) = DeviceId::new(value.as_str())
@@ -420,10 +454,11 @@ pub(crate) async fn write(
             .transpose()?
             .unwrap_or_default();
         // Decompressing and parsing up to 32 MB is CPU work: off the async workers.
-        let (state, now) = (state.clone(), (state.clock)());
+        let (state, token, now) = (state.clone(), token.clone(), (state.clock)());
+        let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let text = body_text(&headers, &body)?;
-            points(&text, precision, now, &state)
+            points(&text, precision, now, &state, &token, &handle)
         })
         .await
         .map_err(|e| Error::Internal {
