@@ -536,3 +536,39 @@ async fn forged_lorawan_frames_write_nothing() {
         "{s}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_behind_one_address_log_in_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bydata::start(&dir.path().join("data")).await;
+    let mut fleet = Vec::new();
+    for i in 0..30 {
+        let id = format!("nat-{i}");
+        let password = b.onboard(&id, json!({})).await;
+        fleet.push((id, password));
+    }
+    // After an outage they all reconnect at once through one NAT address: each waits its turn for a password
+    // check, none is turned away as busy.
+    let mqtt = b.mqtt;
+    let started = Instant::now();
+    let logins: Vec<_> = fleet
+        .into_iter()
+        .map(|(id, password)| {
+            tokio::spawn(async move {
+                let mut s = dial(loopback(3), mqtt).await;
+                connack(
+                    &mut s,
+                    &raw_mqtt::connect(&id, Some((&id, &password)), None),
+                )
+                .await
+            })
+        })
+        .collect();
+    for login in logins {
+        assert_eq!(login.await.unwrap(), Some(0));
+    }
+    println!(
+        "30 first logins from one address in {:?}",
+        started.elapsed()
+    );
+}

@@ -7,10 +7,11 @@
 //!   rotated or deleted credential no longer matches the stored hash, so it stops working at once.
 //! - **Argon2 checks are bounded**: a fixed pool of `password_checks` threads (so memory is at most that many
 //!   times Argon2's 19 MiB, and those threads' allocator arenas are all it ever touches), fed by a bounded
-//!   queue; a check waits at most `password_queue_ms`, else the login is refused as busy. One source address,
-//!   and one identity, have at most [`PER_KEY_CHECKS`] checks queued or running at a time: a hundred
-//!   parallel guesses from one address, or at one device's id, cost two checks, and the rest are refused at
-//!   once as busy.
+//!   queue; a login waits at most `password_queue_ms` for its check, else it is refused as busy. One source
+//!   address, and one identity, have at most [`PER_KEY_CHECKS`] checks in the pool at a time; their other
+//!   logins wait their turn. So a hundred devices behind one address log in one after another, while a hundred
+//!   parallel guesses from one address cannot crowd out other addresses, and guesses at one id wait behind
+//!   each other until the id's backoff refuses them.
 //! - **Failures back off**, per source address and per identity: after [`SOURCE_FREE_FAILURES`] (source) or
 //!   [`ID_FREE_FAILURES`] (identity) failures in a row, further attempts are refused without a check for a
 //!   time that doubles with each failure (up to [`SOURCE_MAX_BLOCK`] / [`ID_MAX_BLOCK`]); a streak is forgiven
@@ -27,8 +28,9 @@ use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Checks one source address, or one identity, may have queued or running at once.
+/// Checks one source address, or one identity, may have in the pool (queued or running) at once.
 pub(crate) const PER_KEY_CHECKS: usize = 2;
 /// Failures in a row from one source before it must wait.
 pub(crate) const SOURCE_FREE_FAILURES: u32 = 20;
@@ -137,8 +139,8 @@ pub(crate) struct Gate {
     decoy: String,
     verified: Mutex<HashMap<Digest32, Remembered>>,
     failures: Mutex<Failures>,
-    /// Checks queued or running per source address (`s:…`) and per identity (`d:…`, `i:…`).
-    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    /// Turns in the pool per source address (`s:…`) and per identity (`d:…`, `i:…`).
+    turns: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     jobs: SyncSender<Job>,
 }
 
@@ -174,22 +176,23 @@ fn make_room<K, V>(map: &mut HashMap<K, V>, stale: impl FnMut(&K, &mut V) -> boo
     }
 }
 
-/// Places among the checks in flight of a source and an identity; freed on drop.
-struct Slots {
-    in_flight: Arc<Mutex<HashMap<String, usize>>>,
-    keys: Vec<String>,
+/// A turn in the pool for one key (a source or an identity); when the last holder or waiter of a key is
+/// gone, the key is forgotten, so the map only holds keys with logins in progress.
+struct Turn {
+    permit: Option<OwnedSemaphorePermit>,
+    turns: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    key: String,
 }
 
-impl Drop for Slots {
+impl Drop for Turn {
     fn drop(&mut self) {
-        let mut all = lock(&self.in_flight);
-        for key in &self.keys {
-            if let Some(n) = all.get_mut(key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    all.remove(key);
-                }
-            }
+        let mut turns = lock(&self.turns);
+        drop(self.permit.take());
+        if turns
+            .get(&self.key)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            turns.remove(&self.key);
         }
     }
 }
@@ -220,7 +223,7 @@ impl Gate {
             decoy: bydata_store::decoy_password_hash()?,
             verified: Mutex::default(),
             failures: Mutex::default(),
-            in_flight: Arc::default(),
+            turns: Arc::default(),
             jobs,
         }))
     }
@@ -289,9 +292,22 @@ impl Gate {
         if self.blocked(source, who, now) {
             return Verdict::Backoff;
         }
-        let Some(_slots) = self.slots(source, who) else {
-            return Verdict::Busy;
-        };
+        let until = tokio::time::Instant::now() + self.config.queue_wait;
+        let keys = source
+            .map(|ip| format!("s:{ip}"))
+            .into_iter()
+            .chain([who.key()]);
+        let mut turns = Vec::with_capacity(2);
+        for key in keys {
+            match self.turn(key, until).await {
+                Some(turn) => turns.push(turn),
+                None => return Verdict::Busy,
+            }
+        }
+        // Failures while this login waited may have started a backoff.
+        if self.blocked(source, who, Instant::now()) {
+            return Verdict::Backoff;
+        }
         let phc = stored.clone().unwrap_or_else(|| self.decoy.clone());
         let Some(matched) = self.verify(password, phc).await else {
             return Verdict::Busy;
@@ -336,28 +352,22 @@ impl Gate {
             .ok()?
     }
 
-    /// Takes a place for a check among the source's and the identity's, or `None` if either is full.
-    fn slots(&self, source: Option<IpAddr>, who: &Identity) -> Option<Slots> {
-        let keys: Vec<String> = source
-            .map(|ip| format!("s:{ip}"))
-            .into_iter()
-            .chain([who.key()])
-            .collect();
-        let mut all = lock(&self.in_flight);
-        if keys
-            .iter()
-            .any(|k| all.get(k).is_some_and(|n| *n >= PER_KEY_CHECKS))
-        {
-            return None;
-        }
-        make_room(&mut all, |_, _| false);
-        for key in &keys {
-            *all.entry(key.clone()).or_default() += 1;
-        }
-        Some(Slots {
-            in_flight: self.in_flight.clone(),
-            keys,
-        })
+    /// Waits (until `until`) for one of `key`'s turns in the pool.
+    async fn turn(&self, key: String, until: tokio::time::Instant) -> Option<Turn> {
+        // The waiting future owns the only other handle on the semaphore, so once it is done (or timed out)
+        // the turn's drop can tell whether anyone else still uses the key.
+        let acquire = lock(&self.turns)
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_KEY_CHECKS)))
+            .clone()
+            .acquire_owned();
+        let mut turn = Turn {
+            permit: None,
+            turns: self.turns.clone(),
+            key,
+        };
+        turn.permit = tokio::time::timeout_at(until, acquire).await.ok()?.ok();
+        turn.permit.is_some().then_some(turn)
     }
 
     fn blocked(&self, source: Option<IpAddr>, who: &Identity, now: Instant) -> bool {
