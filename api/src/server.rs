@@ -109,12 +109,13 @@ pub(crate) async fn serve(
             accepted = bydata_admission::accept(&listener, "http") => accepted,
             () = shutdown.cancelled() => break,
         };
-        let ticket = match caps.try_admit(peer.ip()) {
+        let source = bydata_admission::source_key(peer.ip());
+        let ticket = match caps.try_admit(source) {
             Ok(ticket) => ticket,
             Err(refused) => {
                 refuse(&stream, refused, &metrics);
-                if let Some(held_back) = log.check(peer.ip()) {
-                    tracing::warn!(source = %peer.ip(), cap = refused.label(), held_back, "HTTP connection refused: too many connections");
+                if let Some(held_back) = log.check(source) {
+                    tracing::warn!(%source, cap = refused.label(), held_back, "HTTP connection refused: too many connections");
                 }
                 continue;
             }

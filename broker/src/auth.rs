@@ -50,7 +50,7 @@ pub(crate) async fn login(
             "the username must equal the client id",
         ));
     };
-    match gate.check(Some(source), &who, &login.password).await {
+    match gate.check(source, &who, &login.password).await {
         Verdict::Valid => {
             inc(&deps.metrics.connects_accepted);
             Ok(who)

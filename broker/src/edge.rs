@@ -70,13 +70,15 @@ impl Edge {
                 accepted = bydata_admission::accept(&listener, "mqtt") => accepted,
                 () = shutdown.cancelled() => return,
             };
-            match self.caps.try_admit(peer.ip()) {
+            // IPv6 addresses count per /64 (what one subscriber holds) for caps, backoff and logging alike.
+            let source = bydata_admission::source_key(peer.ip());
+            match self.caps.try_admit(source) {
                 Ok(ticket) => {
                     let edge = self.clone();
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
                         tokio::select! {
-                            () = edge.connection(stream, peer.ip(), ticket) => {}
+                            () = edge.connection(stream, source, ticket) => {}
                             () = shutdown.cancelled() => {}
                         }
                     });
@@ -86,9 +88,9 @@ impl Edge {
                         Refused::Total => &self.deps.metrics.refused_total_cap,
                         Refused::Source => &self.deps.metrics.refused_source_cap,
                     });
-                    if let Some(held_back) = self.log.check(peer.ip()) {
+                    if let Some(held_back) = self.log.check(source) {
                         let (total, per_source) = self.caps.limits();
-                        tracing::warn!(source = %peer.ip(), cap = refused.label(), total, per_source, held_back,
+                        tracing::warn!(%source, cap = refused.label(), total, per_source, held_back,
                             "MQTT connection refused: too many connections");
                     }
                     // Closed at once: the client learns now, and the descriptor is free again.

@@ -267,13 +267,8 @@ impl Gate {
         }
     }
 
-    /// Checks a login from `source` (`None`: an address not known, which then has no backoff of its own).
-    pub(crate) async fn check(
-        &self,
-        source: Option<IpAddr>,
-        who: &Identity,
-        password: &str,
-    ) -> Verdict {
+    /// Checks a login from the address `source`.
+    pub(crate) async fn check(&self, source: IpAddr, who: &Identity, password: &str) -> Verdict {
         let stored = match self.stored_hash(who) {
             Ok(s) => s,
             Err(e) => {
@@ -292,13 +287,10 @@ impl Gate {
         if self.blocked(source, who, now) {
             return Verdict::Backoff;
         }
+        // One deadline for the whole wait: for the address's turn, the identity's, and a pool thread.
         let until = tokio::time::Instant::now() + self.config.queue_wait;
-        let keys = source
-            .map(|ip| format!("s:{ip}"))
-            .into_iter()
-            .chain([who.key()]);
         let mut turns = Vec::with_capacity(2);
-        for key in keys {
+        for key in [format!("s:{source}"), who.key()] {
             match self.turn(key, until).await {
                 Some(turn) => turns.push(turn),
                 None => return Verdict::Busy,
@@ -309,7 +301,7 @@ impl Gate {
             return Verdict::Backoff;
         }
         let phc = stored.clone().unwrap_or_else(|| self.decoy.clone());
-        let Some(matched) = self.verify(password, phc).await else {
+        let Some(matched) = self.verify(password, phc, until).await else {
             return Verdict::Busy;
         };
         match stored {
@@ -329,14 +321,18 @@ impl Gate {
         }
     }
 
-    /// Runs one Argon2 verification on the pool; `None` if it could not run before the queue deadline.
-    async fn verify(&self, password: &str, phc: String) -> Option<bool> {
+    /// Runs one Argon2 verification on the pool; `None` if it could not start before `until`.
+    async fn verify(
+        &self,
+        password: &str,
+        phc: String,
+        until: tokio::time::Instant,
+    ) -> Option<bool> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let deadline = Instant::now() + self.config.queue_wait;
         let job = Job {
             password: password.to_owned(),
             phc,
-            deadline,
+            deadline: until.into_std(),
             reply,
         };
         match self.jobs.try_send(job) {
@@ -346,7 +342,7 @@ impl Gate {
         inc(&self.metrics.password_checks);
         // The worker answers `None` itself for a job that waited past its deadline; the extra second covers a
         // check that started just before it.
-        tokio::time::timeout(self.config.queue_wait + Duration::from_secs(1), answer)
+        tokio::time::timeout_at(until + Duration::from_secs(1), answer)
             .await
             .ok()?
             .ok()?
@@ -370,33 +366,34 @@ impl Gate {
         turn.permit.is_some().then_some(turn)
     }
 
-    fn blocked(&self, source: Option<IpAddr>, who: &Identity, now: Instant) -> bool {
+    fn blocked(&self, source: IpAddr, who: &Identity, now: Instant) -> bool {
         let failures = lock(&self.failures);
         let blocked = |s: Option<&Streak>| {
             s.and_then(|s| s.blocked_until)
                 .is_some_and(|until| until > now)
         };
-        source.is_some_and(|ip| blocked(failures.by_source.get(&ip)))
-            || blocked(failures.by_identity.get(&who.key()))
+        blocked(failures.by_source.get(&source)) || blocked(failures.by_identity.get(&who.key()))
     }
 
-    fn fail(&self, source: Option<IpAddr>, who: &Identity, now: Instant) {
+    fn fail(&self, source: IpAddr, who: &Identity, now: Instant) {
         let mut failures = lock(&self.failures);
         let Failures {
             by_source,
             by_identity,
         } = &mut *failures;
-        if let Some(ip) = source {
-            add_failure(by_source, ip, now, SOURCE_FREE_FAILURES, SOURCE_MAX_BLOCK);
-        }
+        add_failure(
+            by_source,
+            source,
+            now,
+            SOURCE_FREE_FAILURES,
+            SOURCE_MAX_BLOCK,
+        );
         add_failure(by_identity, who.key(), now, ID_FREE_FAILURES, ID_MAX_BLOCK);
     }
 
-    fn forgive(&self, source: Option<IpAddr>, who: &Identity) {
+    fn forgive(&self, source: IpAddr, who: &Identity) {
         let mut failures = lock(&self.failures);
-        if let Some(ip) = source {
-            failures.by_source.remove(&ip);
-        }
+        failures.by_source.remove(&source);
         failures.by_identity.remove(&who.key());
     }
 }
@@ -446,122 +443,5 @@ fn work(rx: &Mutex<Receiver<Job>>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bydata_schemas::{Codec, Domain, Transport};
-
-    fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
-        let dir = tempfile::tempdir().expect("tmp");
-        let registry = Arc::new(Registry::open(&dir.path().join("r.redb")).expect("open"));
-        let (_, creds) = registry
-            .create_device(bydata_store::Device {
-                id: DeviceId::new("meter-1").expect("id"),
-                name: "m".into(),
-                transport: Transport::Mqtt,
-                domain: Domain::new("energy").expect("domain"),
-                location: None,
-                tags: Default::default(),
-                codec: Codec::Auto,
-                created_at: 0,
-            })
-            .expect("create");
-        let gate = Gate::new(
-            registry,
-            Arc::default(),
-            GateConfig {
-                checks: 2,
-                queue_wait: Duration::from_secs(5),
-                remember: Duration::from_secs(60),
-            },
-        )
-        .expect("gate");
-        (dir, gate, creds.password)
-    }
-
-    fn device(id: &str) -> Identity {
-        Identity::Device(DeviceId::new(id).expect("id"))
-    }
-
-    #[tokio::test]
-    async fn valid_logins_are_remembered_and_rotation_ends_them() {
-        let (_dir, gate, password) = gate();
-        let who = device("meter-1");
-        assert_eq!(gate.check(None, &who, &password).await, Verdict::Valid);
-        let checks = gate
-            .metrics
-            .password_checks
-            .load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(gate.check(None, &who, &password).await, Verdict::Valid);
-        assert_eq!(
-            gate.metrics
-                .password_checks
-                .load(std::sync::atomic::Ordering::Relaxed),
-            checks,
-            "the second login is answered from memory"
-        );
-        let Identity::Device(id) = &who else {
-            unreachable!()
-        };
-        gate.registry.rotate_credentials(id).expect("rotate");
-        assert_eq!(gate.check(None, &who, &password).await, Verdict::Wrong);
-    }
-
-    #[tokio::test]
-    async fn failures_back_off_per_identity_and_source_but_remembered_logins_pass() {
-        let (_dir, gate, password) = gate();
-        let who = device("meter-1");
-        assert_eq!(gate.check(None, &who, &password).await, Verdict::Valid);
-        let attacker: IpAddr = "192.0.2.7".parse().expect("ip");
-        for _ in 0..ID_FREE_FAILURES {
-            assert_eq!(
-                gate.check(Some(attacker), &who, "guess").await,
-                Verdict::Wrong
-            );
-        }
-        assert_eq!(
-            gate.check(Some(attacker), &who, "guess").await,
-            Verdict::Backoff
-        );
-        // The device itself, already verified, still gets in.
-        let device_ip: IpAddr = "198.51.100.1".parse().expect("ip");
-        assert_eq!(
-            gate.check(Some(device_ip), &who, &password).await,
-            Verdict::Valid
-        );
-        // Unknown ids are refused like wrong passwords, and back off the same way.
-        let ghost = device("ghost");
-        for _ in 0..ID_FREE_FAILURES {
-            assert_eq!(gate.check(None, &ghost, "x").await, Verdict::Unknown);
-        }
-        assert_eq!(gate.check(None, &ghost, "x").await, Verdict::Backoff);
-        // A source that fails on many ids is blocked as a source.
-        for i in 0..SOURCE_FREE_FAILURES {
-            let _ = gate
-                .check(Some(attacker), &device(&format!("id-{i}")), "x")
-                .await;
-        }
-        assert_eq!(
-            gate.check(Some(attacker), &device("fresh-id"), "x").await,
-            Verdict::Backoff
-        );
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_and_is_forgotten() {
-        let mut map = HashMap::new();
-        let t0 = Instant::now();
-        for _ in 0..ID_FREE_FAILURES {
-            add_failure(&mut map, "k", t0, ID_FREE_FAILURES, ID_MAX_BLOCK);
-        }
-        assert_eq!(map["k"].blocked_until, Some(t0 + Duration::from_secs(1)));
-        add_failure(&mut map, "k", t0, ID_FREE_FAILURES, ID_MAX_BLOCK);
-        assert_eq!(map["k"].blocked_until, Some(t0 + Duration::from_secs(2)));
-        for _ in 0..40 {
-            add_failure(&mut map, "k", t0, ID_FREE_FAILURES, ID_MAX_BLOCK);
-        }
-        assert_eq!(map["k"].blocked_until, Some(t0 + ID_MAX_BLOCK));
-        let later = t0 + FORGET_AFTER + Duration::from_secs(1);
-        add_failure(&mut map, "k", later, ID_FREE_FAILURES, ID_MAX_BLOCK);
-        assert_eq!(map["k"].failures, 1);
-    }
-}
+#[path = "gate_tests.rs"]
+mod tests;
