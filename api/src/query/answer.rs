@@ -35,6 +35,10 @@ pub(super) async fn start(
     )
     .await
     .map_err(|_| gate.timed_out(None))??;
+    // A deadline already past is past, even when the work happened to be ready at once.
+    if Instant::now() >= deadline {
+        return Err(gate.timed_out(Some(&plan.cost())));
+    }
     let permit = if gate.is_heavy(&plan.cost()) {
         Some(gate.admit(&plan.cost(), deadline).await?)
     } else {
@@ -68,7 +72,7 @@ async fn produce(
     let mut started = false;
     let outcome = tokio::time::timeout_at(
         deadline,
-        write(plan, reader.as_ref(), format, &tx, &mut started),
+        write(plan, reader.as_ref(), format, &tx, &mut started, deadline),
     )
     .await;
     let error = match outcome {
@@ -91,11 +95,16 @@ async fn write(
     format: Format,
     tx: &mpsc::Sender<Result<Bytes, Error>>,
     started: &mut bool,
+    deadline: Instant,
 ) -> Result<(), Error> {
     let mut render = Render::new(&plan, format);
     let mut pending = render.head()?;
     let mut chunks = plan.chunks();
     while let Some(series) = chunks.next(reader).await? {
+        if Instant::now() >= deadline {
+            // Work that was ready at once still ends at the deadline: wait for the timer to say so.
+            std::future::pending::<()>().await;
+        }
         // Rendering a chunk is CPU work of tens of milliseconds: off the async workers.
         let (back, bytes) = tokio::task::spawn_blocking(move || {
             let bytes = render.series(&series);
