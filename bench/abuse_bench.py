@@ -827,10 +827,10 @@ NOTES = {
        "parsed; the 100 B-will row shows the answer to a will that fits.",
     2: "probe 2: RSS is the whole process's VmHWM delta; storm attempts come from 127.0.0.2-101 (one each), "
        "timed attempts from addresses of their own.",
-    4: "probe 4: the 1,500 slow connections come from 127.0.0.2-7 (250 each, under the default per-source cap "
-       "of 256), so in \"after\" the total cap and the header timeout (10 s) act; /health comes from 127.0.0.1 "
-       "and shares the total cap; the caps in effect depend on the open-file limit (`ulimit -n`) bydata starts "
-       "with.",
+    4: "probe 4: the 1,500 slow connections come from 127.0.0.2-7 (250 each), so in \"after\" the per-source "
+       "cap (128 by default: the rest get 429 at once), the total cap and the header timeout (10 s) act; /health "
+       "comes from 127.0.0.1 and shares the total cap; the caps in effect depend on the open-file limit "
+       "(`ulimit -n`) bydata starts with.",
     5: "probe 5: same load and default config for both; only a build with a series-cardinality limit "
        "([api] max_series_per_token) refuses.",
 }
