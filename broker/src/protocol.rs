@@ -20,8 +20,8 @@ pub(crate) struct DeviceProtocol {
     deps: Deps,
     max_message_bytes: usize,
     max_keep_alive: u16,
-    /// The connection's device, set from its CONNECT (the auth handler then checks the password, and nothing
-    /// after the CONNECT is read unless it passed).
+    /// The connection's device, set from its CONNECT (the edge checked its password before forwarding it, and
+    /// rumqttd's auth handler reads nothing after the CONNECT unless the edge's gate verified that login).
     device: Option<DeviceId>,
     /// Or the network-server integration it is (client id `integration:{id}`).
     integration: Option<IntegrationId>,
