@@ -3,7 +3,9 @@
 use super::tests::{key, matches_reference, point, small_blocks};
 use super::*;
 use crate::query::{self, AggFn, Every, Query};
+use crate::series::{SeriesFilter, SeriesReader, SeriesWriter};
 use bydata_schemas::MeasurementName;
+use bydata_schemas::Point;
 use proptest::prelude::*;
 
 const MINUTE: i64 = 60_000_000_000;

@@ -2,7 +2,9 @@
 //! rollups), across restarts, and that merges apply them and retire their tombstones.
 use super::tests::{delete_filter, key, matches_reference, point, small_blocks};
 use super::*;
+use crate::series::{SeriesFilter, SeriesReader, SeriesWriter};
 use bydata_schemas::MeasurementName;
+use bydata_schemas::Point;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 

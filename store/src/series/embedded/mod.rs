@@ -24,23 +24,23 @@
 mod buffer;
 mod files;
 mod fxhash;
+mod index;
 mod merge;
 mod merger;
 mod part;
+mod port;
 mod read;
 mod rollup;
 mod tombstone;
 mod wal;
 mod writer;
 
-use super::{SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter};
 use crate::error::io;
-use crate::query::Partial;
 use crate::{Error, Result};
 use buffer::Buffer;
-use bydata_schemas::{Point, SeriesKey, Unit, UnixNanos};
+use bydata_schemas::{SeriesKey, UnixNanos};
+use index::{Def, Index, load_catalog};
 use part::Part;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -79,69 +79,6 @@ impl Default for EngineConfig {
             rollups: true,
             rollup_retention: None,
         }
-    }
-}
-
-/// A series definition (or a change of its unit), as the WAL and the catalog record it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(super) struct Def {
-    id: u64,
-    key: SeriesKey,
-    unit: Option<Unit>,
-}
-
-/// The series the engine knows. Each key is held once (in `infos`); `by_hash` finds it by a keyed hash of
-/// the key, so an index of a million series costs one copy of their keys, not two. The hash is keyed per
-/// process (std's `RandomState`), so crafted series keys cannot pile into one slot.
-#[derive(Debug, Default)]
-pub(super) struct Index {
-    hasher: std::collections::hash_map::RandomState,
-    by_hash: HashMap<u64, Ids>,
-    pub(super) infos: BTreeMap<u64, SeriesInfo>,
-}
-
-/// The ids under one hash: nearly always one.
-#[derive(Debug, Clone)]
-enum Ids {
-    One(u64),
-    Many(Vec<u64>),
-}
-
-impl Index {
-    fn hash(&self, key: &SeriesKey) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.hasher, key)
-    }
-
-    /// The id of `key`, if the engine knows it.
-    pub(super) fn id(&self, key: &SeriesKey) -> Option<u64> {
-        let is = |id: &u64| self.infos.get(id).is_some_and(|i| i.key == *key);
-        match self.by_hash.get(&self.hash(key))? {
-            Ids::One(id) => is(id).then_some(*id),
-            Ids::Many(ids) => ids.iter().copied().find(|id| is(id)),
-        }
-    }
-
-    fn apply(&mut self, def: &Def) {
-        if self.id(&def.key).is_none() {
-            let hash = self.hash(&def.key);
-            match self.by_hash.get_mut(&hash) {
-                None => {
-                    self.by_hash.insert(hash, Ids::One(def.id));
-                }
-                Some(Ids::One(other)) => {
-                    let other = *other;
-                    self.by_hash.insert(hash, Ids::Many(vec![other, def.id]));
-                }
-                Some(Ids::Many(ids)) => ids.push(def.id),
-            }
-        }
-        self.infos.insert(
-            def.id,
-            SeriesInfo {
-                key: def.key.clone(),
-                unit: def.unit.clone(),
-            },
-        );
     }
 }
 
@@ -314,24 +251,6 @@ pub struct VerifyReport {
     pub rollup_bytes: u64,
     /// Points in the write-ahead log not yet flushed into a part.
     pub head_points: u64,
-}
-
-/// Reads the catalog: the last definition of each series wins; a torn tail is ignored (and cut).
-fn load_catalog(path: &Path, index: &mut Index) -> Result<()> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io("reading the series catalog", path)(e)),
-    };
-    let (bodies, valid) = files::frames(&bytes);
-    for body in bodies {
-        let def: Def = serde_json::from_slice(body).map_err(crate::error::corrupt("series"))?;
-        index.apply(&def);
-    }
-    if valid < bytes.len() {
-        files::cut_at(path, valid)?;
-    }
-    Ok(())
 }
 
 /// Opens every part in `dir`, removing leftovers of an interrupted flush or merge: temporary files, and
@@ -535,219 +454,6 @@ pub(super) async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Task {
             detail: e.to_string(),
         })?
-}
-
-#[async_trait::async_trait]
-impl SeriesWriter for EmbeddedEngine {
-    async fn write(&self, points: Vec<Point>) -> Result<()> {
-        if points.is_empty() {
-            return Ok(());
-        }
-        if let Some(p) = points.iter().find(|p| !p.value.is_finite()) {
-            return Err(Error::InvalidQuery {
-                reason: format!("value of {} at {} is not finite", p.series, p.time),
-            });
-        }
-        self.inner
-            .writer
-            .write(writer::Payload::Points(points))
-            .await
-    }
-
-    async fn write_grouped(&self, batch: Vec<super::SeriesPoints>) -> Result<()> {
-        let points: usize = batch.iter().map(|s| s.points.len()).sum();
-        if points == 0 {
-            return Ok(());
-        }
-        for s in &batch {
-            if let Some((t, _)) = s.points.iter().find(|p| !p.1.is_finite()) {
-                return Err(Error::InvalidQuery {
-                    reason: format!("value of {} at {t} is not finite", s.series),
-                });
-            }
-        }
-        self.inner
-            .writer
-            .write(writer::Payload::Grouped(batch))
-            .await
-    }
-
-    async fn delete_range(
-        &self,
-        filter: &SeriesFilter,
-        start: UnixNanos,
-        end: UnixNanos,
-    ) -> Result<()> {
-        if start >= end {
-            return Ok(());
-        }
-        self.inner.writer.delete(filter.clone(), start, end).await
-    }
-}
-
-#[async_trait::async_trait]
-impl SeriesReader for EmbeddedEngine {
-    async fn series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
-        let index = read_lock(&self.inner.shared.index);
-        let mut out: Vec<SeriesInfo> = index
-            .infos
-            .values()
-            .filter(|info| filter.matches(&info.key))
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
-    }
-
-    async fn count_series(&self, filter: &SeriesFilter) -> Result<usize> {
-        let index = read_lock(&self.inner.shared.index);
-        Ok(index
-            .infos
-            .values()
-            .filter(|info| filter.matches(&info.key))
-            .count())
-    }
-
-    async fn count_unknown(&self, keys: &[&SeriesKey]) -> Result<Option<usize>> {
-        let index = read_lock(&self.inner.shared.index);
-        Ok(Some(keys.iter().filter(|k| index.id(k).is_none()).count()))
-    }
-
-    /// The buffered points in the range exactly, plus the parts' blocks by their index entries.
-    async fn estimate_points(
-        &self,
-        key: &SeriesKey,
-        from: UnixNanos,
-        to: UnixNanos,
-    ) -> Result<Option<u64>> {
-        let Some(id) = self.id_of(key).filter(|_| from < to) else {
-            return Ok(Some(0));
-        };
-        let shared = &self.inner.shared;
-        let buffered = read_lock(&shared.buffer).range(id, from, to).len() as u64;
-        let parts = shared.parts();
-        Ok(Some(buffered.saturating_add(read::estimate_points(
-            &parts, id, from, to,
-        ))))
-    }
-
-    async fn range(
-        &self,
-        key: &SeriesKey,
-        from: UnixNanos,
-        to: UnixNanos,
-    ) -> Result<Vec<(UnixNanos, f64)>> {
-        let Some(id) = self.id_of(key) else {
-            return Ok(Vec::new());
-        };
-        if from >= to {
-            return Ok(Vec::new());
-        }
-        let view = self.view(id, from, to);
-        blocking(move || read::range(&view.parts, &view.overlay, id, from, to, &view.hidden)).await
-    }
-
-    async fn last_before(
-        &self,
-        key: &SeriesKey,
-        before: UnixNanos,
-    ) -> Result<Option<(UnixNanos, f64)>> {
-        let Some(id) = self.id_of(key) else {
-            return Ok(None);
-        };
-        let view = self.view(id, before, before);
-        // Usually answered from the in-memory index alone.
-        read::last_before(&view.parts, view.prev, id, before, &view.hidden)
-    }
-
-    async fn partials(&self, key: &SeriesKey, bounds: &[UnixNanos]) -> Result<Vec<Partial>> {
-        let Some(out) = self
-            .partials_many(std::slice::from_ref(key), bounds)
-            .await?
-            .pop()
-        else {
-            return Ok(Vec::new());
-        };
-        Ok(out)
-    }
-
-    /// One blocking task for the whole query, its series split across the cores.
-    async fn partials_many(
-        &self,
-        keys: &[SeriesKey],
-        bounds: &[UnixNanos],
-    ) -> Result<Vec<Vec<Partial>>> {
-        let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
-            return Ok(vec![Vec::new(); keys.len()]);
-        };
-        let ids: Vec<Option<u64>> = keys.iter().map(|k| self.id_of(k)).collect();
-        let shared = &self.inner.shared;
-        // Buffered points first, then the parts (see `view`).
-        let overlays: Vec<(Vec<(i64, f64)>, Option<(i64, f64)>)> = {
-            let buffer = read_lock(&shared.buffer);
-            ids.iter()
-                .map(|id| match id {
-                    Some(id) => (
-                        buffer.range(*id, start, end).to_vec(),
-                        buffer.range(*id, i64::MIN, start).last().copied(),
-                    ),
-                    None => (Vec::new(), None),
-                })
-                .collect()
-        };
-        let (parts, tombstones) = shared.snapshot();
-        let bounds = bounds.to_vec();
-        blocking(move || {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let work: Vec<(Option<u64>, (Vec<(i64, f64)>, Option<(i64, f64)>))> =
-                ids.into_iter().zip(overlays).collect();
-            let chunk = work.len().div_ceil(threads).max(1);
-            let empty = vec![Partial::default(); bounds.len().saturating_sub(1)];
-            let results: Vec<Result<Vec<Vec<Partial>>>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = work
-                    .chunks(chunk)
-                    .map(|slice| {
-                        let (parts, bounds, empty) = (&parts, &bounds, &empty);
-                        let tombstones = &tombstones;
-                        scope.spawn(move || {
-                            let mut scratch = part::Scratch::default();
-                            slice
-                                .iter()
-                                .map(|(id, (overlay, prev))| match id {
-                                    Some(id) => read::partials(
-                                        parts,
-                                        overlay,
-                                        *prev,
-                                        *id,
-                                        bounds,
-                                        &Hidden::of(tombstones, *id),
-                                        &mut scratch,
-                                    ),
-                                    None => Ok(empty.clone()),
-                                })
-                                .collect::<Result<Vec<_>>>()
-                        })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| {
-                        w.join().unwrap_or_else(|_| {
-                            Err(Error::Task {
-                                detail: "a query worker panicked".into(),
-                            })
-                        })
-                    })
-                    .collect()
-            });
-            let mut out = Vec::with_capacity(work.len());
-            for r in results {
-                out.extend(r?);
-            }
-            Ok(out)
-        })
-        .await
-    }
 }
 
 #[cfg(test)]

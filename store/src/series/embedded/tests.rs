@@ -1,5 +1,7 @@
 use super::*;
+use crate::series::{SeriesFilter, SeriesReader, SeriesWriter};
 use bydata_schemas::MeasurementName;
+use bydata_schemas::{Point, Unit};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
