@@ -20,6 +20,11 @@
 //! `refuse`); a frame from an unknown DevAddr is counted. One source address may send at most
 //! `datagrams_per_sec` datagrams a second on average (bursts of twice that); the rest are counted and dropped
 //! before any work is done on them.
+mod join;
+mod metrics;
+
+pub use metrics::Metrics;
+
 use super::frame;
 use super::semtech::{self, Packet};
 use bydata_schemas::{
@@ -27,9 +32,8 @@ use bydata_schemas::{
 };
 use bydata_store::journal::Journal;
 use bydata_store::refusals::{Refusals, UnverifiedKind};
-use bydata_store::{GatewayStatus, LastError, LorawanSession, Registry};
+use bydata_store::{GatewayStatus, LastError, Registry};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,68 +58,6 @@ const COLLECT_WINDOW: Duration = Duration::from_millis(200);
 const MAX_HELD: usize = 10_000;
 /// Most (DevAddr, FCnt) pairs remembered for de-duplication.
 const MAX_RECENT: usize = 100_000;
-
-/// Counters of the UDP edge (Prometheus text).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    accepted: AtomicU64,
-    rate_limited: AtomicU64,
-    unknown_gateway: AtomicU64,
-    invalid: AtomicU64,
-    rxpk_received: AtomicU64,
-    rxpk_invalid: AtomicU64,
-    frames_accepted: AtomicU64,
-    frames_duplicate: AtomicU64,
-    frames_rejected: AtomicU64,
-    frames_unknown_device: AtomicU64,
-    frames_other: AtomicU64,
-    joins_accepted: AtomicU64,
-}
-
-impl Metrics {
-    pub fn render(&self, out: &mut String) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# TYPE bydata_lorawan_datagrams_total counter");
-        for (outcome, c) in [
-            ("accepted", &self.accepted),
-            ("rate_limited", &self.rate_limited),
-            ("unknown_gateway", &self.unknown_gateway),
-            ("invalid", &self.invalid),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_lorawan_datagrams_total{{outcome=\"{outcome}\"}} {}",
-                get(c)
-            );
-        }
-        let _ = writeln!(out, "# TYPE bydata_lorawan_frames_total counter");
-        for (outcome, c) in [
-            ("accepted", &self.frames_accepted),
-            ("duplicate", &self.frames_duplicate),
-            ("rejected", &self.frames_rejected),
-            ("unknown_device", &self.frames_unknown_device),
-            ("not_data_up", &self.frames_other),
-            ("join_accepted", &self.joins_accepted),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_lorawan_frames_total{{outcome=\"{outcome}\"}} {}",
-                get(c)
-            );
-        }
-        let _ = writeln!(out, "# TYPE bydata_lorawan_rxpk_total counter");
-        for (outcome, c) in [
-            ("received", &self.rxpk_received),
-            ("invalid", &self.rxpk_invalid),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_lorawan_rxpk_total{{outcome=\"{outcome}\"}} {}",
-                get(c)
-            );
-        }
-    }
-}
 
 fn empty_uplink(device: &DeviceId) -> Uplink {
     Uplink {
@@ -409,128 +351,6 @@ impl Listener {
             }
             Err(e) => Err(self.refuse(device, now, e.code(), &e.to_string())),
         }
-    }
-
-    /// An OTAA JoinRequest: checked against the device's AppKey, its DevNonce refused if used before, and
-    /// answered with a JoinAccept through the gateway that heard it, at RX1 (5 s after the request, EU868).
-    async fn join(
-        &mut self,
-        rxpk: &semtech::Rxpk,
-        gateway: Eui64,
-        now: UnixNanos,
-    ) -> Result<(), String> {
-        let metrics = self.deps.metrics.clone();
-        // MHDR | JoinEUI | DevEUI | DevNonce | MIC, the EUIs least significant byte first.
-        let Some(eui) = rxpk.data.get(9..17) else {
-            inc(&metrics.frames_other);
-            return Err("join request too short".into());
-        };
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(eui);
-        bytes.reverse();
-        let dev_eui = Eui64::from_bytes(bytes);
-        let registry = self.deps.registry.clone();
-        let otaa = tokio::task::spawn_blocking(move || registry.otaa_device(&dev_eui))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let Some(otaa) = otaa else {
-            inc(&metrics.frames_unknown_device);
-            return Err(format!("join request from unknown DevEUI {dev_eui}"));
-        };
-        let app_key = frame::AppKey::new(otaa.app_key);
-        let request = match frame::verify_join_request(&rxpk.data, &app_key) {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(self.refuse(otaa.device, now, e.code(), &e.to_string()));
-            }
-        };
-        if self
-            .recent_joins
-            .get(&(dev_eui, request.dev_nonce))
-            .is_some_and(|at| at.elapsed() < JOIN_DEDUP_WINDOW)
-        {
-            inc(&metrics.frames_duplicate);
-            return Ok(());
-        }
-        let app_nonce: [u8; 3] = rand::random();
-        let net_id = [0u8; 3];
-        // NetID 000000: the DevAddr's top seven bits are zero.
-        let candidates: Vec<u32> = (0..32)
-            .map(|_| rand::random::<u32>() & 0x01ff_ffff)
-            .collect();
-        let device = otaa.device.clone();
-        let dev_nonce = request.dev_nonce;
-        let registry = self.deps.registry.clone();
-        let key = app_key.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            registry.complete_join(&dev_eui, dev_nonce, &candidates, |addr| {
-                let s = frame::derive_session(
-                    &key,
-                    app_nonce,
-                    net_id,
-                    dev_nonce,
-                    frame::DevAddr::new(addr),
-                );
-                LorawanSession {
-                    device,
-                    dev_eui,
-                    dev_addr: addr,
-                    nwk_s_key: *s.nwk_s_key.as_bytes(),
-                    app_s_key: *s.app_s_key.as_bytes(),
-                    fcnt_up: None,
-                    fcnt_down: 0,
-                }
-            })
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-        let Some(session) = joined else {
-            return Err(self.refuse(
-                otaa.device,
-                now,
-                "dev_nonce_reused",
-                &format!("DevNonce {dev_nonce} was used before (a replayed join request)"),
-            ));
-        };
-        self.recent_joins
-            .insert((dev_eui, dev_nonce), Instant::now());
-        if self.recent_joins.len() > MAX_RECENT {
-            self.recent_joins.clear();
-        }
-        let accept = frame::build_join_accept(
-            &app_key,
-            app_nonce,
-            net_id,
-            frame::DevAddr::new(session.dev_addr),
-            0,
-            1,
-        );
-        let Some(route) = self.downlink.get(&gateway).copied() else {
-            return Err("joined, but the gateway has no downlink route yet (no PULL_DATA)".into());
-        };
-        let txpk = semtech::Txpk {
-            imme: rxpk.tmst.is_none(),
-            tmst: rxpk
-                .tmst
-                .map(|t| semtech::rx1_tmst(t, semtech::JOIN_ACCEPT_DELAY1_SECS)),
-            freq: rxpk.freq.unwrap_or(868.1),
-            rfch: 0,
-            powe: 14,
-            datr: rxpk.datr.clone().unwrap_or_else(|| "SF7BW125".into()),
-            codr: rxpk.codr.clone().unwrap_or_else(|| "4/5".into()),
-            ipol: true,
-            data: accept,
-        };
-        let packet = semtech::pull_resp(rand::random(), &txpk);
-        if let Err(e) = self.socket.send_to(&packet, route).await {
-            return Err(format!("cannot send the JoinAccept: {e}"));
-        }
-        inc(&metrics.joins_accepted);
-        self.pending.entry(gateway).or_default().tx_sent += 1;
-        tracing::info!(device = %session.device, dev_addr = %format_args!("{:08x}", session.dev_addr), "OTAA join accepted");
-        Ok(())
     }
 
     /// Counts a refused frame or join of `device`; returns the reason (for the gateway's status).
