@@ -152,7 +152,10 @@ pub fn router(state: AppState) -> Router {
 
 fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
     let long_running = Router::new()
-        .route("/api/v1/devices/{id}/redecode", post(devices::redecode))
+        .route(
+            "/api/v1/devices/{id}/redecode",
+            post(devices::decoding::redecode),
+        )
         .route("/api/v1/datasets/{id}/publish", post(datasets::publish));
     Router::new()
         .route("/", get(dashboard::index))
@@ -171,7 +174,10 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
                 .patch(devices::update),
         )
         .route("/api/v1/devices/{id}/credentials", post(devices::rotate))
-        .route("/api/v1/devices/{id}/status", get(devices::status))
+        .route(
+            "/api/v1/devices/{id}/status",
+            get(devices::decoding::status),
+        )
         .route("/api/v1/devices/{id}/latest", get(query::latest))
         .route("/api/v1/query", get(query::query))
         .route(

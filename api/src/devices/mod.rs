@@ -1,4 +1,8 @@
-//! Onboarding and device status.
+//! Onboarding: devices registered, changed, listed, deleted, their MQTT credentials rotated. What a device
+//! sent and how it decoded is in `decoding`; LoRaWAN activation details in `lorawan`.
+pub(crate) mod decoding;
+mod lorawan;
+
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
@@ -6,7 +10,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bydata_schemas::{Codec, DeviceId, Domain, Location, TagKey, Transport, format_rfc3339};
-use bydata_store::{Device, DeviceStatus};
+use bydata_store::Device;
+use lorawan::{NewLorawan, abp_session, otaa_device};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -53,95 +58,6 @@ pub(crate) struct NewDevice {
     codec: Codec,
     /// LoRaWAN activation, for `transport: "lorawan"`.
     lorawan: Option<NewLorawan>,
-}
-
-/// `{"activation": "abp", "dev_eui", "dev_addr", "nwk_s_key", "app_s_key"}`; the keys are never shown again.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewLorawan {
-    /// `abp`, `otaa` or `network_server`.
-    #[schema(value_type = crate::openapi::ActivationDoc)]
-    activation: String,
-    /// 16 hex digits.
-    #[schema(value_type = String, pattern = "^[0-9a-fA-F]{16}$")]
-    dev_eui: bydata_schemas::Eui64,
-    dev_addr: Option<String>,
-    nwk_s_key: Option<String>,
-    app_s_key: Option<String>,
-    join_eui: Option<String>,
-    app_key: Option<String>,
-    /// For `network_server`: the one integration allowed to deliver this device's uplinks.
-    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
-    integration: Option<bydata_schemas::IntegrationId>,
-}
-
-impl std::fmt::Debug for NewLorawan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewLorawan")
-            .field("activation", &self.activation)
-            .field("dev_eui", &self.dev_eui)
-            .field("dev_addr", &self.dev_addr)
-            .finish_non_exhaustive()
-    }
-}
-
-/// `n` bytes from `2n` hex digits, or a 400 naming the field.
-fn hex_field<const N: usize>(field: &str, value: Option<&String>) -> Result<[u8; N], Error> {
-    let bad = || {
-        Error::bad(
-            "invalid_lorawan",
-            format!("lorawan.{field} must be {} hex digits", 2 * N),
-        )
-    };
-    let text = value.ok_or_else(bad)?;
-    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2).unwrap_or("zz"), 16)
-            .map_err(|_| bad())?;
-    }
-    Ok(out)
-}
-
-/// The root key and JoinEUI of a new OTAA device.
-fn otaa_device(id: &DeviceId, l: &NewLorawan) -> Result<bydata_store::OtaaDevice, Error> {
-    if l.dev_addr.is_some() || l.nwk_s_key.is_some() || l.app_s_key.is_some() {
-        return Err(Error::bad(
-            "invalid_lorawan",
-            "dev_addr and session keys belong to ABP; an OTAA device has join_eui and app_key and gets its session by joining",
-        ));
-    }
-    Ok(bydata_store::OtaaDevice {
-        device: id.clone(),
-        dev_eui: l.dev_eui,
-        join_eui: bydata_schemas::Eui64::from_bytes(hex_field::<8>(
-            "join_eui",
-            l.join_eui.as_ref(),
-        )?),
-        app_key: hex_field::<16>("app_key", l.app_key.as_ref())?,
-        dev_nonces: Vec::new(),
-    })
-}
-
-/// The ABP session of a new LoRaWAN device.
-fn abp_session(id: &DeviceId, l: &NewLorawan) -> Result<bydata_store::LorawanSession, Error> {
-    if l.join_eui.is_some() || l.app_key.is_some() {
-        return Err(Error::bad(
-            "invalid_lorawan",
-            "join_eui and app_key belong to OTAA; an ABP device has dev_addr, nwk_s_key and app_s_key",
-        ));
-    }
-    Ok(bydata_store::LorawanSession {
-        device: id.clone(),
-        dev_eui: l.dev_eui,
-        dev_addr: u32::from_be_bytes(hex_field::<4>("dev_addr", l.dev_addr.as_ref())?),
-        nwk_s_key: hex_field::<16>("nwk_s_key", l.nwk_s_key.as_ref())?,
-        app_s_key: hex_field::<16>("app_s_key", l.app_s_key.as_ref())?,
-        fcnt_up: None,
-        fcnt_down: 0,
-    })
 }
 
 pub(crate) fn device_json(d: &Device) -> Value {
@@ -410,71 +326,6 @@ pub(crate) async fn update(
     Ok(Json(device_json(&device)))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RedecodeRange {
-    /// RFC 3339, inclusive.
-    from: String,
-    /// RFC 3339, exclusive.
-    to: String,
-    /// Replace the range even if some uplinks do not decode (their values are dropped).
-    #[serde(default)]
-    force: bool,
-}
-
-/// `POST /api/v1/devices/{id}/redecode` with `{"from": RFC 3339, "to": RFC 3339}`: the device's current codec
-/// runs again over its raw uplinks received in the range, and its values there are replaced.
-#[utoipa::path(
-    post,
-    path = "/api/v1/devices/{id}/redecode",
-    operation_id = "redecode_device",
-    tag = "devices",
-    summary = "Re-decode a device's stored raw uplinks in a time range with its current codec",
-    params(
-        ("id" = String, Path, description = "Device id"),
-    ),
-    request_body = RedecodeRange,
-    responses(
-        (status = 200, description = "Report", body = Value),
-        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub(crate) async fn redecode(
-    State(state): State<AppState>,
-    Admin(by): Admin,
-    Path(id): Path<String>,
-    body: Result<Json<RedecodeRange>, JsonRejection>,
-) -> Result<Json<Value>, Error> {
-    let id = parse_id(&id)?;
-    let Json(range) = body?;
-    let time = |field: &str, v: &str| {
-        bydata_schemas::parse_rfc3339(v).map_err(|_| {
-            Error::bad(
-                "invalid_time",
-                format!("{field} must be an RFC 3339 time such as 2026-11-01T00:00:00Z"),
-            )
-        })
-    };
-    let (from, to) = (time("from", &range.from)?, time("to", &range.to)?);
-    let registry = state.registry.clone();
-    let wanted = id.clone();
-    if blocking(move || registry.device(&wanted)).await?.is_none() {
-        return Err(Error::NotFound {
-            what: "device",
-            id: id.to_string(),
-        });
-    }
-    let report = state
-        .ingest
-        .redecode(id.clone(), from, to, range.force)
-        .await?;
-    tracing::info!(device = %id, by = %by.id, "re-decode requested");
-    Ok(Json(report))
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/devices",
@@ -591,80 +442,4 @@ pub(crate) async fn rotate(
         "mqtt": creds,
         "note": "the MQTT password is shown only once; the old password no longer works for new connections",
     })))
-}
-
-pub(crate) fn status_json(
-    id: &DeviceId,
-    s: &DeviceStatus,
-    unverified: (
-        bydata_store::refusals::Unverified,
-        bydata_schemas::UnixNanos,
-    ),
-) -> Value {
-    let (u, since) = unverified;
-    json!({
-        "id": id,
-        "last_seen": s.last_seen.map(format_rfc3339),
-        "last_decoded": s.last_decoded.map(format_rfc3339),
-        "received": s.received,
-        "decoded": s.decoded,
-        "rejected": s.rejected,
-        "values_stored": s.values_stored,
-        "last_error": s.last_error.as_ref().map(|e| json!({
-            "time": format_rfc3339(e.time),
-            "reason": e.reason,
-        })),
-        "last_warning": s.last_warning.as_ref().map(|e| json!({
-            "time": format_rfc3339(e.time),
-            "reason": e.reason,
-        })),
-        "decoded_by": s.decoded_by.iter().map(|r| json!({
-            "codec": r.codec,
-            "from": format_rfc3339(r.from),
-            "to": format_rfc3339(r.to),
-            "uplinks": r.uplinks,
-        })).collect::<Vec<_>>(),
-        "last_radio": s.last_radio,
-        "unverified_attempts": {
-            "wrong_password": u.wrong_password,
-            "unverified_frames": u.unverified_frames,
-            "last": u.last.map(format_rfc3339),
-            "since": format_rfc3339(since),
-        },
-    })
-}
-
-#[utoipa::path(
-    get,
-    path = "/api/v1/devices/{id}/status",
-    operation_id = "device_status",
-    tag = "devices",
-    summary = "What a device has sent and how decoding went",
-    params(
-        ("id" = String, Path, description = "Device id"),
-    ),
-    responses(
-        (status = 200, description = "Status", body = crate::openapi::DeviceStatusDoc),
-        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub(crate) async fn status(
-    State(state): State<AppState>,
-    _: Reader,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, Error> {
-    let id = parse_id(&id)?;
-    if state.registry.device(&id)?.is_none() {
-        return Err(Error::NotFound {
-            what: "device",
-            id: id.to_string(),
-        });
-    }
-    let status = state.registry.status(&id)?;
-    Ok(Json(status_json(
-        &id,
-        &status,
-        state.refusals.unverified(&id),
-    )))
 }

@@ -1,0 +1,153 @@
+//! What a device sent and how it decoded: its status (counters, last error and warning, codec runs, radio,
+//! unverified attempts) and re-decoding a range of its stored raw uplinks.
+use super::{blocking, parse_id};
+use crate::auth::{Admin, Reader};
+use crate::{AppState, Error};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use bydata_schemas::{DeviceId, format_rfc3339};
+use bydata_store::DeviceStatus;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RedecodeRange {
+    /// RFC 3339, inclusive.
+    from: String,
+    /// RFC 3339, exclusive.
+    to: String,
+    /// Replace the range even if some uplinks do not decode (their values are dropped).
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /api/v1/devices/{id}/redecode` with `{"from": RFC 3339, "to": RFC 3339}`: the device's current codec
+/// runs again over its raw uplinks received in the range, and its values there are replaced.
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices/{id}/redecode",
+    operation_id = "redecode_device",
+    tag = "devices",
+    summary = "Re-decode a device's stored raw uplinks in a time range with its current codec",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    request_body = RedecodeRange,
+    responses(
+        (status = 200, description = "Report", body = Value),
+        (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn redecode(
+    State(state): State<AppState>,
+    Admin(by): Admin,
+    Path(id): Path<String>,
+    body: Result<Json<RedecodeRange>, JsonRejection>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(&id)?;
+    let Json(range) = body?;
+    let time = |field: &str, v: &str| {
+        bydata_schemas::parse_rfc3339(v).map_err(|_| {
+            Error::bad(
+                "invalid_time",
+                format!("{field} must be an RFC 3339 time such as 2026-11-01T00:00:00Z"),
+            )
+        })
+    };
+    let (from, to) = (time("from", &range.from)?, time("to", &range.to)?);
+    let registry = state.registry.clone();
+    let wanted = id.clone();
+    if blocking(move || registry.device(&wanted)).await?.is_none() {
+        return Err(Error::NotFound {
+            what: "device",
+            id: id.to_string(),
+        });
+    }
+    let report = state
+        .ingest
+        .redecode(id.clone(), from, to, range.force)
+        .await?;
+    tracing::info!(device = %id, by = %by.id, "re-decode requested");
+    Ok(Json(report))
+}
+
+fn status_json(
+    id: &DeviceId,
+    s: &DeviceStatus,
+    unverified: (
+        bydata_store::refusals::Unverified,
+        bydata_schemas::UnixNanos,
+    ),
+) -> Value {
+    let (u, since) = unverified;
+    json!({
+        "id": id,
+        "last_seen": s.last_seen.map(format_rfc3339),
+        "last_decoded": s.last_decoded.map(format_rfc3339),
+        "received": s.received,
+        "decoded": s.decoded,
+        "rejected": s.rejected,
+        "values_stored": s.values_stored,
+        "last_error": s.last_error.as_ref().map(|e| json!({
+            "time": format_rfc3339(e.time),
+            "reason": e.reason,
+        })),
+        "last_warning": s.last_warning.as_ref().map(|e| json!({
+            "time": format_rfc3339(e.time),
+            "reason": e.reason,
+        })),
+        "decoded_by": s.decoded_by.iter().map(|r| json!({
+            "codec": r.codec,
+            "from": format_rfc3339(r.from),
+            "to": format_rfc3339(r.to),
+            "uplinks": r.uplinks,
+        })).collect::<Vec<_>>(),
+        "last_radio": s.last_radio,
+        "unverified_attempts": {
+            "wrong_password": u.wrong_password,
+            "unverified_frames": u.unverified_frames,
+            "last": u.last.map(format_rfc3339),
+            "since": format_rfc3339(since),
+        },
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices/{id}/status",
+    operation_id = "device_status",
+    tag = "devices",
+    summary = "What a device has sent and how decoding went",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 200, description = "Status", body = crate::openapi::DeviceStatusDoc),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(&id)?;
+    if state.registry.device(&id)?.is_none() {
+        return Err(Error::NotFound {
+            what: "device",
+            id: id.to_string(),
+        });
+    }
+    let status = state.registry.status(&id)?;
+    Ok(Json(status_json(
+        &id,
+        &status,
+        state.refusals.unverified(&id),
+    )))
+}

@@ -1,0 +1,309 @@
+//! The `*Doc` types: the JSON the handlers answer with (built with `json!`), mirrored for the document only.
+//! Permissive on purpose (nullable where a value may be missing, extra properties allowed), so the document
+//! never contradicts a real response.
+#![allow(dead_code)] // the `*Doc` types exist for their schemas only
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// `{"lat", "lon"}` in WGS 84 degrees.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct LocationDoc {
+    #[schema(minimum = -90, maximum = 90)]
+    lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
+    lon: f64,
+}
+
+/// How a device reaches bydata (`http` is refused for now: on the roadmap).
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TransportDoc {
+    Mqtt,
+    Lorawan,
+    Http,
+}
+
+/// How a LoRaWAN device gets its session: its own keys (`abp`), by joining (`otaa`), or an external network
+/// server that keeps the keys (`network_server`).
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ActivationDoc {
+    Abp,
+    Otaa,
+    NetworkServer,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum NetworkServerDoc {
+    Chirpstack,
+    Tts,
+}
+
+/// `inbound`: the network server publishes into bydata's broker; `subscribe`: bydata subscribes to its broker.
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ModeDoc {
+    Inbound,
+    Subscribe,
+}
+
+/// The Danish electricity price area.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) enum PriceAreaDoc {
+    DK1,
+    DK2,
+}
+
+/// A device as the API shows it.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct DeviceDoc {
+    id: String,
+    name: String,
+    /// `mqtt`, `lorawan` or `http`.
+    transport: String,
+    domain: String,
+    location: Option<LocationDoc>,
+    tags: BTreeMap<String, String>,
+    /// `auto`, `senml`, `json`, `cayenne`, `js:{name}` or `js:{name}@{version}`.
+    codec: String,
+    /// RFC 3339.
+    created_at: String,
+    /// Where an MQTT device publishes; null for other transports.
+    publish_topic: Option<String>,
+}
+
+/// A new device: the device plus, once, its MQTT credentials (`mqtt`) or LoRaWAN summary (`lorawan`).
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct CreatedDeviceDoc {
+    #[schema(inline)]
+    #[serde(flatten)]
+    device: DeviceDoc,
+    mqtt: Option<Value>,
+    lorawan: Option<Value>,
+    note: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct DeviceListDoc {
+    devices: Vec<DeviceDoc>,
+}
+
+/// `{"time", "reason"}`.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct EventDoc {
+    time: String,
+    reason: String,
+}
+
+/// What a device has sent and how decoding went.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct DeviceStatusDoc {
+    id: String,
+    last_seen: Option<String>,
+    last_decoded: Option<String>,
+    received: u64,
+    decoded: u64,
+    rejected: u64,
+    values_stored: u64,
+    last_error: Option<EventDoc>,
+    last_warning: Option<EventDoc>,
+    /// `[{"codec", "from", "to", "uplinks"}]`
+    decoded_by: Vec<Value>,
+    /// The gateways that heard the last LoRaWAN uplink, with their signal.
+    last_radio: Vec<Value>,
+    unverified_attempts: UnverifiedDoc,
+}
+
+/// Attempts with the device's identity that could not be verified, since bydata started (kept in memory
+/// only: they are not written anywhere, so a stranger cannot fill the disk or the status with them).
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct UnverifiedDoc {
+    /// MQTT logins with the device's id and a wrong password.
+    wrong_password: u64,
+    /// LoRaWAN frames or join requests naming the device that could not be verified (a MIC that does not
+    /// match, a frame counter too far ahead to check).
+    unverified_frames: u64,
+    /// When the last one arrived.
+    last: Option<String>,
+    /// When counting started (bydata's start).
+    since: String,
+}
+
+/// The answer of `GET /api/v1/query` (JSON).
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct QueryAnswerDoc {
+    every: Option<String>,
+    field: Option<String>,
+    #[serde(rename = "fn")]
+    func: Option<String>,
+    from: String,
+    measurement: Option<String>,
+    series: Vec<SeriesDoc>,
+    to: String,
+    tz: String,
+    /// The unit, when every series has the same one.
+    unit: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct SeriesDoc {
+    points: Vec<PointDoc>,
+    tags: BTreeMap<String, String>,
+    unit: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct PointDoc {
+    time: String,
+    /// Null for an empty bucket.
+    value: Option<f64>,
+    /// `true` when `from` or `to` cuts the bucket: it holds only the points inside the range. Absent otherwise.
+    partial: Option<bool>,
+}
+
+/// A LoRaWAN gateway and what it has sent.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct GatewayDoc {
+    eui: String,
+    name: String,
+    location: Option<LocationDoc>,
+    created_at: String,
+    /// `{"last_seen", "push_data", "pull_data", "rx_packets", "rx_rejected", "tx_sent", "tx_acked", "last_error"}`
+    status: Value,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct GatewayListDoc {
+    gateways: Vec<GatewayDoc>,
+}
+
+/// One codec version (`script` and the `examples` array only when one version is shown).
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct CodecDoc {
+    name: String,
+    version: u32,
+    /// How a device names it: `js:{name}@{version}`.
+    codec: String,
+    description: String,
+    sha256: String,
+    /// The number of examples in a list, the examples themselves for one version.
+    examples: Value,
+    script_bytes: u64,
+    created_at: String,
+    script: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct CodecListDoc {
+    codecs: Vec<CodecDoc>,
+}
+
+/// An integration; `mqtt` for `inbound`, `host`/`port`/`username`/`topic`/`client_id` for `subscribe`.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct IntegrationDoc {
+    id: String,
+    name: String,
+    /// `chirpstack` or `tts`.
+    network_server: String,
+    /// `inbound` or `subscribe`.
+    mode: String,
+    created_at: String,
+    mqtt: Option<Value>,
+    host: Option<String>,
+    port: Option<u16>,
+    username: Option<String>,
+    topic: Option<String>,
+    client_id: Option<String>,
+    /// What the integration has received and how it went, if known.
+    status: Option<Value>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct IntegrationListDoc {
+    integrations: Vec<IntegrationDoc>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct BuildingDoc {
+    id: String,
+    name: String,
+    floor_area_m2: f64,
+    kind: String,
+    location: Option<LocationDoc>,
+    /// `DK1` or `DK2`.
+    price_area: String,
+    created_at: String,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct BuildingListDoc {
+    buildings: Vec<BuildingDoc>,
+}
+
+/// A building's consumption per bucket, per m², a year earlier and in CO2e.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct KpisDoc {
+    building: BuildingDoc,
+    measurement: String,
+    field: String,
+    unit: Option<String>,
+    every: String,
+    tz: String,
+    from: String,
+    to: String,
+    buckets: Vec<KpiBucketDoc>,
+    totals: KpiTotalsDoc,
+    /// `{"series", "fallback_g_per_kwh", "hours_on_fallback"}`
+    emission_factor: Value,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct KpiBucketDoc {
+    time: String,
+    consumption: Option<f64>,
+    per_m2: Option<f64>,
+    last_year: Option<f64>,
+    change_pct: Option<f64>,
+    co2e_kg: Option<f64>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct KpiTotalsDoc {
+    consumption: Option<f64>,
+    per_m2: Option<f64>,
+    last_year: Option<f64>,
+    co2e_kg: Option<f64>,
+}
+
+/// What a token may do: `admin` everything, `write` series, `read` only queries.
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RoleDoc {
+    Admin,
+    Write,
+    Read,
+}
+
+/// A token's public description.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct TokenDoc {
+    id: String,
+    name: String,
+    /// `admin`, `write` or `read`.
+    role: String,
+    /// Unix nanoseconds.
+    created_at: i64,
+}
+
+/// A new token: the secret is shown only here.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct CreatedTokenDoc {
+    id: String,
+    name: String,
+    role: String,
+    token: String,
+    note: String,
+}
