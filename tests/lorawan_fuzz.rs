@@ -105,25 +105,15 @@ async fn arbitrary_datagrams_never_take_the_listener_down() {
     // The flood comes from one address, faster than the per-source rate a real gateway needs: lift the rate
     // limit so every datagram reaches the parser (the limit itself is tested in `abuse.rs`).
     let b = Bydata::start_with_config(dir.path(), "[lorawan]\ndatagrams_per_sec = 1000000\n").await;
-    let (code, body) = b
-        .post(
-            "/api/v1/gateways",
-            ADMIN,
-            &json!({"eui": "0016c001ff10a236", "name": "fuzz"}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
-    let (code, body) = b
-        .post(
-            "/api/v1/devices",
-            ADMIN,
-            &json!({"id": "fuzzed", "name": "fuzzed", "transport": "lorawan", "domain": "building",
-                    "codec": "cayenne", "lorawan": {"activation": "abp", "dev_eui": "0000000000000001",
-                    "dev_addr": format!("{DEV_ADDR:08x}"), "nwk_s_key": "2b7e151628aed2a6abf7158809cf4f3c",
-                    "app_s_key": "2b7e151628aed2a6abf7158809cf4f3c"}}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
+    b.register_gateway("0016c001ff10a236", "fuzz").await;
+    b.onboard_abp(
+        "fuzzed",
+        "0000000000000001",
+        &format!("{DEV_ADDR:08x}"),
+        "2b7e151628aed2a6abf7158809cf4f3c",
+        "2b7e151628aed2a6abf7158809cf4f3c",
+    )
+    .await;
     let gw = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     gw.connect(b.lorawan).await.unwrap();
     let mut rng = Rng(0x5eed_0fb7_da7a);

@@ -191,12 +191,13 @@ async fn heavy_queries_wait_for_a_permit_or_hear_the_server_is_busy_while_light_
     // The client that held the permit leaves: the permit comes back.
     drop(held);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
     while !metrics(&s).await.contains("bydata_query_heavy_running 0\n") {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the permit never came back"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        poll.tick().await;
     }
     let (code, _, _) = call(
         &s,

@@ -174,6 +174,40 @@ impl Bydata {
         body["mqtt"]["password"].as_str().unwrap().to_owned()
     }
 
+    /// Registers a LoRaWAN gateway with the admin token.
+    pub async fn register_gateway(&self, eui: &str, name: &str) {
+        let (code, body) = self
+            .post(
+                "/api/v1/gateways",
+                ADMIN,
+                &serde_json::json!({"eui": eui, "name": name}),
+            )
+            .await;
+        assert_eq!(code, 201, "registering gateway {eui}: {body}");
+    }
+
+    /// Onboards an ABP LoRaWAN device (Cayenne LPP codec) with the admin token.
+    pub async fn onboard_abp(
+        &self,
+        id: &str,
+        dev_eui: &str,
+        dev_addr: &str,
+        nwk_s_key: &str,
+        app_s_key: &str,
+    ) {
+        let (code, body) = self
+            .post(
+                "/api/v1/devices",
+                ADMIN,
+                &serde_json::json!({"id": id, "name": format!("test device {id}"), "transport": "lorawan",
+                    "domain": "building", "codec": "cayenne",
+                    "lorawan": {"activation": "abp", "dev_eui": dev_eui, "dev_addr": dev_addr,
+                        "nwk_s_key": nwk_s_key, "app_s_key": app_s_key}}),
+            )
+            .await;
+        assert_eq!(code, 201, "onboarding {id}: {body}");
+    }
+
     pub async fn status(&self, id: &str) -> Value {
         let (code, body) = self
             .get(&format!("/api/v1/devices/{id}/status"), ADMIN)
