@@ -8,7 +8,8 @@ use anyhow::Context;
 use bydata_schemas::UnixNanos;
 use bydata_store::journal::{Journal, JournalConfig};
 use bydata_store::{
-    EmbeddedEngine, InfluxConfig, InfluxStore, Registry, Role, SeriesReader, SeriesWriter,
+    EmbeddedEngine, InfluxConfig, InfluxStore, RedbRegistry, RegistryPort, Role, SeriesReader,
+    SeriesWriter, SharedRegistry,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,14 +52,14 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .context("cannot open the journal")?,
     );
-    let registry = Arc::new(
-        Registry::open(&config.data_dir.join("registry.redb"))
-            .context("cannot open the registry")?,
-    );
+    let registry = RedbRegistry::open_async(&config.data_dir.join("registry.redb"))
+        .await
+        .context("cannot open the registry")?
+        .shared();
     let (reader, writer, embedded) = open_store(&config)?;
     let clock: Arc<dyn Fn() -> UnixNanos + Send + Sync> = Arc::new(system_clock);
 
-    let admin_token = bootstrap_admin(&registry)?;
+    let admin_token = bootstrap_admin(registry.as_ref()).await?;
     let refusals = Arc::new(bydata_store::refusals::Refusals::new(
         registry.clone(),
         clock(),
@@ -206,13 +207,16 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
 
     let demo = if args.demo {
-        Some(tokio::spawn(run_demo(
-            registry.clone(),
-            admin_token,
-            &config,
-            shutdown.clone(),
-            clock.clone(),
-        )?))
+        Some(tokio::spawn(
+            run_demo(
+                registry.clone(),
+                admin_token,
+                &config,
+                shutdown.clone(),
+                clock.clone(),
+            )
+            .await?,
+        ))
     } else {
         None
     };
@@ -322,20 +326,22 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Sets or creates the bootstrap admin token. Returns a token the demo simulator may use, if one is at hand.
-fn bootstrap_admin(registry: &Registry) -> anyhow::Result<Option<String>> {
+async fn bootstrap_admin(registry: &dyn RegistryPort) -> anyhow::Result<Option<String>> {
     let now = system_clock();
     if let Ok(token) = std::env::var("BYDATA_ADMIN_TOKEN") {
         if token.len() < 16 {
             anyhow::bail!("BYDATA_ADMIN_TOKEN must be at least 16 characters");
         }
-        registry.set_bootstrap_token(&token, now)?;
+        registry.set_bootstrap_token(&token, now).await?;
         tracing::info!("admin token taken from BYDATA_ADMIN_TOKEN");
         return Ok(Some(token));
     }
-    if registry.has_admin_token()? {
+    if registry.has_admin_token().await? {
         return Ok(None);
     }
-    let (_, token) = registry.create_token("bootstrap admin", Role::Admin, now)?;
+    let (_, token) = registry
+        .create_token("bootstrap admin", Role::Admin, now)
+        .await?;
     println!("Admin token (shown only once; bydata keeps only its hash):");
     println!("  {token}");
     Ok(Some(token))
@@ -364,8 +370,8 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
     });
 }
 
-fn run_demo(
-    registry: Arc<Registry>,
+async fn run_demo(
+    registry: SharedRegistry,
     admin_token: Option<String>,
     config: &Config,
     shutdown: CancellationToken,
@@ -376,13 +382,14 @@ fn run_demo(
     let token = match admin_token {
         Some(t) => t,
         None => {
-            for t in registry.tokens()? {
+            for t in registry.tokens().await? {
                 if t.name == DEMO_TOKEN_NAME {
-                    registry.delete_token(&t.id)?;
+                    registry.delete_token(&t.id).await?;
                 }
             }
             registry
-                .create_token(DEMO_TOKEN_NAME, Role::Admin, clock())?
+                .create_token(DEMO_TOKEN_NAME, Role::Admin, clock())
+                .await?
                 .1
         }
     };
@@ -401,7 +408,7 @@ fn run_demo(
             price_area: "DK1".to_owned(),
             created_at: clock(),
         };
-        match registry.create_building(building) {
+        match registry.create_building(building).await {
             Ok(_) | Err(bydata_store::Error::Conflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -428,7 +435,7 @@ fn run_demo(
         }),
         created_at: clock(),
     };
-    match registry.create_dataset(dataset) {
+    match registry.create_dataset(dataset).await {
         Ok(_) | Err(bydata_store::Error::Conflict { .. }) => {}
         Err(e) => return Err(e.into()),
     }
@@ -436,13 +443,14 @@ fn run_demo(
         "  open data  http://{}/opendata/catalog  (DCAT-AP-DK; files under /opendata/datasets/)",
         config.api.http_addr
     );
-    for t in registry.tokens()? {
+    for t in registry.tokens().await? {
         if t.name == DEMO_DASHBOARD_TOKEN_NAME {
-            registry.delete_token(&t.id)?;
+            registry.delete_token(&t.id).await?;
         }
     }
-    let (_, dashboard_token) =
-        registry.create_token(DEMO_DASHBOARD_TOKEN_NAME, Role::Read, clock())?;
+    let (_, dashboard_token) = registry
+        .create_token(DEMO_DASHBOARD_TOKEN_NAME, Role::Read, clock())
+        .await?;
     println!(
         "  dashboard  http://{}/#token={dashboard_token}  (a read-only token for this demo)",
         config.api.http_addr

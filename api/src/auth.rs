@@ -16,7 +16,7 @@ pub(crate) struct Admin(pub(crate) TokenInfo);
 #[derive(Debug)]
 pub(crate) struct Writer(pub(crate) TokenInfo);
 
-fn token(parts: &Parts, state: &AppState) -> Result<TokenInfo, Error> {
+async fn token(parts: &Parts, state: &AppState) -> Result<TokenInfo, Error> {
     let header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -28,20 +28,24 @@ fn token(parts: &Parts, state: &AppState) -> Result<TokenInfo, Error> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or(Error::Unauthenticated)?;
-    state.registry.authenticate(secret)?.ok_or(Error::BadToken)
+    state
+        .registry
+        .authenticate(secret)
+        .await?
+        .ok_or(Error::BadToken)
 }
 
 impl FromRequestParts<AppState> for Reader {
     type Rejection = Error;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        token(parts, state).map(Reader)
+        token(parts, state).await.map(Reader)
     }
 }
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let info = token(parts, state)?;
+        let info = token(parts, state).await?;
         if info.role == Role::Admin {
             Ok(Admin(info))
         } else {
@@ -55,7 +59,7 @@ impl FromRequestParts<AppState> for Admin {
 impl FromRequestParts<AppState> for Writer {
     type Rejection = Error;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let info = token(parts, state)?;
+        let info = token(parts, state).await?;
         match info.role {
             Role::Admin | Role::Write => Ok(Writer(info)),
             Role::Read => Err(Error::Forbidden {

@@ -7,7 +7,6 @@
 //! Energinet via line protocol), summed into the bucket. An hour without a factor uses the fallback constant
 //! (`emission_factor_g_per_kwh`, default `FALLBACK_G_PER_KWH`), and the answer says how many hours did.
 use crate::auth::{Admin, Reader};
-use crate::devices::blocking;
 use crate::query::{DEFAULT_TZ, name, time, time_in};
 use crate::{AppState, Error};
 use axum::Json;
@@ -112,8 +111,7 @@ pub(crate) async fn create(
         price_area: new.price_area,
         created_at: (state.clock)(),
     };
-    let registry = state.registry.clone();
-    let building = blocking(move || registry.create_building(building)).await?;
+    let building = state.registry.create_building(building).await?;
     tracing::info!(building = %building.id, by = %by.id, "building registered");
     Ok((StatusCode::CREATED, Json(building_json(&building))))
 }
@@ -130,8 +128,7 @@ pub(crate) async fn create(
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
-    let registry = state.registry.clone();
-    let all = blocking(move || registry.buildings()).await?;
+    let all = state.registry.buildings().await?;
     Ok(Json(
         json!({"buildings": all.iter().map(building_json).collect::<Vec<_>>()}),
     ))
@@ -143,10 +140,7 @@ async fn find(state: &AppState, id: &str) -> Result<Building, Error> {
         id: id.chars().take(64).collect(),
     };
     let id = BuildingId::new(id).map_err(|_| not_found())?;
-    let registry = state.registry.clone();
-    blocking(move || registry.building(&id))
-        .await?
-        .ok_or_else(not_found)
+    state.registry.building(&id).await?.ok_or_else(not_found)
 }
 
 #[utoipa::path(
@@ -194,9 +188,8 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let building = find(&state, &id).await?;
-    let registry = state.registry.clone();
     let wanted = building.id.clone();
-    blocking(move || registry.delete_building(&wanted)).await?;
+    state.registry.delete_building(&wanted).await?;
     tracing::info!(building = %building.id, by = %by.id, "building deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,6 @@
 //! as the next version of its name — only if every example decodes to what it says; `GET /api/v1/codecs`
 //! lists every version, `GET /api/v1/codecs/{name}[/{version}]` shows one with its script.
 use crate::auth::{Admin, Reader};
-use crate::devices::blocking;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -109,11 +108,11 @@ pub(crate) async fn create(
                 })
             })?
             .map_err(|reason| Error::bad("codec_rejected", reason))?;
-    let registry = state.registry.clone();
     let (name, now) = (new.name, (state.clock)());
-    let stored =
-        blocking(move || registry.add_codec_version(&name, new.description, script, examples, now))
-            .await?;
+    let stored = state
+        .registry
+        .add_codec_version(&name, new.description, script, examples, now)
+        .await?;
     tracing::info!(codec = %stored.name, version = stored.version, by = %by.id, "codec version stored");
     Ok((StatusCode::CREATED, Json(full_json(&stored))))
 }
@@ -130,8 +129,7 @@ pub(crate) async fn create(
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
-    let registry = state.registry.clone();
-    let all = blocking(move || registry.codecs()).await?;
+    let all = state.registry.codecs().await?;
     Ok(Json(json!({
         "codecs": all.iter().map(summary_json).collect::<Vec<_>>(),
     })))
@@ -146,9 +144,8 @@ fn parse_name(name: &str) -> Result<CodecName, Error> {
 
 async fn one(state: AppState, name: &str, version: Option<u32>) -> Result<Json<Value>, Error> {
     let name = parse_name(name)?;
-    let registry = state.registry.clone();
     let wanted = name.clone();
-    let found = blocking(move || registry.codec(&wanted, version)).await?;
+    let found = state.registry.codec(&wanted, version).await?;
     let codec = found.ok_or_else(|| Error::NotFound {
         what: "codec",
         id: match version {

@@ -91,8 +91,7 @@ pub(crate) async fn devices_geojson(
     State(state): State<AppState>,
     _: Reader,
 ) -> Result<impl IntoResponse, Error> {
-    let registry = state.registry.clone();
-    let devices = crate::devices::blocking(move || registry.devices()).await?;
+    let devices = state.registry.devices().await?;
     let features: Vec<Value> = devices
         .iter()
         .filter_map(|d| {

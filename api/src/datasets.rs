@@ -11,7 +11,6 @@ mod validate;
 pub(crate) use definition::{Agent, NewDataset};
 
 use crate::auth::{Admin, Reader};
-use crate::devices::blocking;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -53,8 +52,7 @@ pub(crate) async fn create(
         definition,
         created_at: (state.clock)(),
     };
-    let registry = state.registry.clone();
-    let stored = blocking(move || registry.create_dataset(stored)).await?;
+    let stored = state.registry.create_dataset(stored).await?;
     tracing::info!(dataset = %stored.id, by = %by.id, "dataset defined");
     Ok((StatusCode::CREATED, Json(dataset_json(&stored))))
 }
@@ -115,9 +113,10 @@ pub(crate) async fn publish(
         Err(JsonRejection::MissingJsonContentType(_)) => PublishRequest::default(),
         Err(e) => return Err(e.into()),
     };
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    let d = blocking(move || registry.dataset(&wanted))
+    let d = state
+        .registry
+        .dataset(&wanted)
         .await?
         .ok_or_else(|| Error::NotFound {
             what: "dataset",
@@ -145,8 +144,7 @@ pub(crate) async fn publish(
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
-    let registry = state.registry.clone();
-    let all = blocking(move || registry.datasets()).await?;
+    let all = state.registry.datasets().await?;
     let mut datasets = Vec::with_capacity(all.len());
     for d in &all {
         datasets.push(dataset_with_status(&state, d).await);
@@ -172,9 +170,8 @@ pub(crate) async fn get(
     _: Reader,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    let found = blocking(move || registry.dataset(&wanted)).await?;
+    let found = state.registry.dataset(&wanted).await?;
     let d = found.ok_or_else(|| Error::NotFound {
         what: "dataset",
         id: id.chars().take(64).collect(),
@@ -201,14 +198,8 @@ pub(crate) async fn delete(
     Admin(by): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let registry = state.registry.clone();
-    let wanted = id.clone();
-    let old = blocking(move || {
-        let old = registry.dataset(&wanted)?;
-        registry.delete_dataset(&wanted)?;
-        Ok(old)
-    })
-    .await?;
+    let old = state.registry.dataset(&id).await?;
+    state.registry.delete_dataset(&id).await?;
     let existed = old.is_some();
     if let Some(old) = old {
         state.opendata.remove(&old).await?;

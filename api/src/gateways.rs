@@ -73,12 +73,15 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let Json(new) = body?;
     let name = crate::error::display_name(&new.name)?;
-    let gateway = state.registry.create_gateway(Gateway {
-        eui: new.eui,
-        name: name.to_owned(),
-        location: new.location,
-        created_at: (state.clock)(),
-    })?;
+    let gateway = state
+        .registry
+        .create_gateway(Gateway {
+            eui: new.eui,
+            name: name.to_owned(),
+            location: new.location,
+            created_at: (state.clock)(),
+        })
+        .await?;
     tracing::info!(gateway = %gateway.eui, by = %by.id, "gateway registered");
     Ok((
         StatusCode::CREATED,
@@ -99,8 +102,8 @@ pub(crate) async fn create(
 )]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
     let mut out = Vec::new();
-    for g in state.registry.gateways()? {
-        let status = state.registry.gateway_status(&g.eui)?;
+    for g in state.registry.gateways().await? {
+        let status = state.registry.gateway_status(&g.eui).await?;
         out.push(gateway_json(&g, &status));
     }
     Ok(Json(json!({ "gateways": out })))
@@ -129,12 +132,13 @@ pub(crate) async fn get(
     let eui = parse_eui(&eui)?;
     let gateway = state
         .registry
-        .gateway(&eui)?
+        .gateway(&eui)
+        .await?
         .ok_or_else(|| Error::NotFound {
             what: "gateway",
             id: eui.to_string(),
         })?;
-    let status = state.registry.gateway_status(&eui)?;
+    let status = state.registry.gateway_status(&eui).await?;
     Ok(Json(gateway_json(&gateway, &status)))
 }
 
@@ -160,7 +164,6 @@ pub(crate) async fn delete(
     Path(eui): Path<String>,
 ) -> Result<StatusCode, Error> {
     let eui = parse_eui(&eui)?;
-    let registry = state.registry.clone();
-    let existed = crate::devices::blocking(move || registry.delete_gateway(&eui)).await?;
+    let existed = state.registry.delete_gateway(&eui).await?;
     crate::error::deleted(existed, "gateway", eui, &by.id)
 }

@@ -5,7 +5,6 @@
 //! network server's broker (`host`, `port`, `username`, `password`, `topic`) and subscribes to its uplink
 //! events. Either way, events reach devices onboarded with their DevEUI.
 use crate::auth::{Admin, Reader};
-use crate::devices::blocking;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -200,9 +199,10 @@ pub(crate) async fn create(
         mode,
         created_at: (state.clock)(),
     };
-    let registry = state.registry.clone();
-    let (integration, password) =
-        blocking(move || registry.create_integration(integration, remote_password)).await?;
+    let (integration, password) = state
+        .registry
+        .create_integration(integration, remote_password)
+        .await?;
     tracing::info!(integration = %integration.id, by = %by.id, "integration registered");
     let mut body = integration_json(&state, &integration);
     if let Some(password) = password {
@@ -236,8 +236,7 @@ fn valid_topic_filter(filter: &str) -> bool {
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
-    let registry = state.registry.clone();
-    let all = blocking(move || registry.integrations()).await?;
+    let all = state.registry.integrations().await?;
     Ok(Json(json!({
         "integrations": all.iter().map(|i| integration_json(&state, i)).collect::<Vec<_>>(),
     })))
@@ -271,9 +270,8 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     let id = parse_id(&id)?;
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    let found = blocking(move || registry.integration(&wanted)).await?;
+    let found = state.registry.integration(&wanted).await?;
     let integration = found.ok_or_else(|| Error::NotFound {
         what: "integration",
         id: id.to_string(),
@@ -303,9 +301,8 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let id = parse_id(&id)?;
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    let existed = blocking(move || registry.delete_integration(&wanted)).await?;
+    let existed = state.registry.delete_integration(&wanted).await?;
     crate::error::deleted(existed, "integration", id, &by.id)
 }
 

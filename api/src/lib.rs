@@ -34,7 +34,7 @@ pub use write::Metrics as WriteMetrics;
 use axum::Router;
 use axum::routing::{get, post};
 use bydata_schemas::UnixNanos;
-use bydata_store::{Registry, SeriesReader, SeriesWriter};
+use bydata_store::{SeriesReader, SeriesWriter, SharedRegistry};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,7 +84,7 @@ impl Default for Config {
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub registry: Arc<Registry>,
+    pub registry: SharedRegistry,
     pub reader: Arc<dyn SeriesReader>,
     pub writer: Arc<dyn SeriesWriter>,
     pub write_metrics: Arc<WriteMetrics>,

@@ -58,9 +58,9 @@ impl SeriesQuota {
         );
     }
 
-    /// How many new series the token may still add, counting requests in flight.
-    pub(crate) fn room(&self, state: &AppState, token: &TokenInfo) -> Result<u64, Error> {
-        let added = state.registry.token_series(&token.id)?;
+    /// How many new series the token may still add, given the `added` it has stored, counting requests in
+    /// flight.
+    pub(crate) fn room(&self, token: &TokenInfo, added: u64) -> u64 {
         let in_flight = self
             .reserved
             .lock()
@@ -68,20 +68,13 @@ impl SeriesQuota {
             .get(&token.id)
             .copied()
             .unwrap_or(0);
-        Ok(self.max_per_token.saturating_sub(added + in_flight))
+        self.max_per_token.saturating_sub(added + in_flight)
     }
 
-    /// The refusal of a write that would add `new` series (`at_least`: it was stopped while being read, so
-    /// it holds more), counted.
-    pub(crate) fn refusal(
-        &self,
-        state: &AppState,
-        token: &TokenInfo,
-        new: u64,
-        at_least: bool,
-    ) -> Error {
+    /// The refusal of a write that would add `new` series to the `added` the token has (`at_least`: it was
+    /// stopped while being read, so it holds more), counted.
+    pub(crate) fn refusal(&self, token: &TokenInfo, added: u64, new: u64, at_least: bool) -> Error {
         self.refused.fetch_add(1, Ordering::Relaxed);
-        let added = state.registry.token_series(&token.id).unwrap_or(0);
         let more = if at_least { "at least " } else { "" };
         Error::bad(
             "series_limit",
@@ -113,12 +106,12 @@ impl SeriesQuota {
             None | Some(0) => return Ok(None),
             Some(n) => n as u64,
         };
-        let added = state.registry.token_series(&token.id)?;
+        let added = state.registry.token_series(&token.id).await?;
         let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
         let in_flight = reserved.get(&token.id).copied().unwrap_or(0);
         if added + in_flight + new > self.max_per_token {
             drop(reserved);
-            return Err(self.refusal(state, token, new, false));
+            return Err(self.refusal(token, added, new, false));
         }
         *reserved.entry(token.id.clone()).or_default() += new;
         Ok(Some(Reservation {
@@ -131,8 +124,11 @@ impl SeriesQuota {
 
 impl Reservation {
     /// The write succeeded: the series count against the token from now on.
-    pub(crate) fn commit(self, state: &AppState) -> Result<(), Error> {
-        state.registry.add_token_series(&self.token, self.new)?;
+    pub(crate) async fn commit(self, state: &AppState) -> Result<(), Error> {
+        state
+            .registry
+            .add_token_series(&self.token, self.new)
+            .await?;
         Ok(())
     }
 }

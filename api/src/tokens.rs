@@ -39,7 +39,8 @@ pub(crate) async fn create(
     crate::error::display_name(&new.name)?;
     let (info, secret) = state
         .registry
-        .create_token(&new.name, new.role, (state.clock)())?;
+        .create_token(&new.name, new.role, (state.clock)())
+        .await?;
     tracing::info!(token = %info.id, role = ?info.role, by = %by.id, "token created");
     Ok((
         StatusCode::CREATED,
@@ -66,7 +67,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     _: Admin,
 ) -> Result<Json<Vec<TokenInfo>>, Error> {
-    Ok(Json(state.registry.tokens()?))
+    Ok(Json(state.registry.tokens().await?))
 }
 
 #[utoipa::path(
@@ -90,8 +91,7 @@ pub(crate) async fn delete(
     Admin(by): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    let existed = crate::devices::blocking(move || registry.delete_token(&wanted)).await?;
+    let existed = state.registry.delete_token(&wanted).await?;
     crate::error::deleted(existed, "token", id, &by.id)
 }

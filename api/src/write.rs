@@ -365,31 +365,33 @@ pub(crate) fn parse_body_checked(
     })
 }
 
-/// The points of a request (and how many string fields were skipped), or why it is refused. Runs on a
-/// blocking thread: `handle` reaches the store to count new series while parsing.
+/// The points of a request, or why it is refused. Runs on a blocking thread: `handle` reaches the store to
+/// count new series while parsing, against the token's `added` series.
 fn points(
     text: &str,
     precision: Precision,
     now: UnixNanos,
-    state: &AppState,
-    token: &TokenInfo,
+    (state, token, added): (&AppState, &TokenInfo, u64),
     handle: &tokio::runtime::Handle,
-) -> Result<(Vec<SeriesPoints>, u64), Error> {
-    let room = state.series_quota.room(state, token)?;
+) -> Result<Body, Error> {
+    let room = state.series_quota.room(token, added);
     let mut new = 0u64;
-    let body = parse_body_checked(text, precision, now, |keys| {
+    parse_body_checked(text, precision, now, |keys| {
         if let Some(n) = handle.block_on(state.reader.count_unknown(keys))? {
             new += n as u64;
             if new > room {
-                return Err(state.series_quota.refusal(state, token, new, true));
+                return Err(state.series_quota.refusal(token, added, new, true));
             }
         }
         Ok(())
-    })?;
-    // Identity is never taken from a payload: a registered device's series are written by that device alone.
-    for (n, value) in body.device_tags {
+    })
+}
+
+/// Identity is never taken from a payload: a registered device's series are written by that device alone.
+async fn check_device_tags(state: &AppState, body: &Body) -> Result<(), Error> {
+    for (n, value) in &body.device_tags {
         if let Ok(id) = DeviceId::new(value.as_str())
-            && state.registry.device(&id)?.is_some()
+            && state.registry.device(&id).await?.is_some()
         {
             return Err(Error::bad(
                 "reserved_series",
@@ -399,7 +401,7 @@ fn points(
             ));
         }
     }
-    Ok((body.groups, body.skipped))
+    Ok(())
 }
 
 #[utoipa::path(
@@ -454,16 +456,25 @@ pub(crate) async fn write(
             .transpose()?
             .unwrap_or_default();
         // Decompressing and parsing up to 32 MB is CPU work: off the async workers.
-        let (state, token, now) = (state.clone(), token.clone(), (state.clock)());
+        let added = state.registry.token_series(&token.id).await?;
+        let (parse_state, token, now) = (state.clone(), token.clone(), (state.clock)());
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
+        let body = tokio::task::spawn_blocking(move || {
             let text = body_text(&headers, &body)?;
-            points(&text, precision, now, &state, &token, &handle)
+            points(
+                &text,
+                precision,
+                now,
+                (&parse_state, &token, added),
+                &handle,
+            )
         })
         .await
         .map_err(|e| Error::Internal {
             message: format!("parsing a write failed: {e}"),
-        })?
+        })??;
+        check_device_tags(&state, &body).await?;
+        Ok((body.groups, body.skipped))
     }
     .await;
     let (points, skipped) = match result {
@@ -484,7 +495,7 @@ pub(crate) async fn write(
     let count: u64 = points.iter().map(|s| s.points.len() as u64).sum();
     state.writer.write_grouped(points).await?;
     if let Some(reservation) = reservation {
-        reservation.commit(&state)?;
+        reservation.commit(&state).await?;
     }
     state.write_metrics.requests.fetch_add(1, Ordering::Relaxed);
     state

@@ -29,7 +29,7 @@ fn get(path: &str) -> Request<Body> {
 #[tokio::test]
 async fn kpis_give_consumption_per_m2_last_year_and_co2e() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let (code, body) = send(
         &s,
         Request::post("/api/v1/buildings")

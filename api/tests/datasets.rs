@@ -39,7 +39,7 @@ fn people_counter(id: &str) -> Value {
 #[tokio::test]
 async fn a_personal_data_dataset_is_refused_until_its_rules_meet_the_minimums() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let mut d = people_counter("people-dokk1");
     d["privacy"] = json!({"count_measurements": ["people"], "suppress_counts_below": 2});
     let (code, body, _) = call(&s, req("POST", "/api/v1/datasets", Some(d.clone()))).await;

@@ -66,7 +66,7 @@ fn owned(v: &[(&str, Option<f64>)]) -> Vec<(String, Option<f64>)> {
 #[tokio::test]
 async fn days_hours_and_months_follow_copenhagen_through_both_dst_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     hourly(&s, "2026-02-28T23:00:00Z", "2026-04-30T22:00:00Z").await;
     hourly(&s, "2026-10-23T22:00:00Z", "2026-10-27T23:00:00Z").await;
     let tz = "tz=Europe/Copenhagen";
@@ -129,7 +129,7 @@ async fn days_hours_and_months_follow_copenhagen_through_both_dst_changes() {
 #[tokio::test]
 async fn increase_turns_a_meter_into_consumption_across_a_reset_and_a_gap() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let day = |d: i64, h: i64| secs("2026-11-01T00:00:00Z") + d * 86_400 + h * HOUR;
     let mut points = Vec::new();
     // Day 0: 100 → 123 kWh, one kWh an hour.
@@ -165,7 +165,7 @@ async fn increase_turns_a_meter_into_consumption_across_a_reset_and_a_gap() {
 #[tokio::test]
 async fn csv_da_opens_in_danish_excel() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     write(
         &s,
         [

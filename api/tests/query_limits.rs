@@ -74,7 +74,7 @@ async fn refusal(s: &AppState, query: &str) -> (StatusCode, String, String) {
 #[tokio::test]
 async fn too_many_values_series_or_raw_points_are_refused_with_how_to_narrow_them() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     two_hundred_series(&s).await;
     // 1,000 days of fifteen-minute buckets for 200 series.
     let (code, error, message) = refusal(
@@ -155,7 +155,7 @@ async fn too_many_values_series_or_raw_points_are_refused_with_how_to_narrow_the
 async fn heavy_queries_wait_for_a_permit_or_hear_the_server_is_busy_while_light_ones_pass() {
     let dir = tempfile::tempdir().unwrap();
     let s = with_limits(
-        &state(dir.path()),
+        &state(dir.path()).await,
         QueryLimits {
             max_values: 10_000_000,
             heavy_work: 1_000,
@@ -219,7 +219,7 @@ async fn heavy_queries_wait_for_a_permit_or_hear_the_server_is_busy_while_light_
 #[tokio::test]
 async fn a_clipped_aggregate_counts_only_the_points_inside_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     two_hundred_series(&s).await;
     // Readings of s005 at 00:00 (5), 01:00 (6) and 02:00 (7): [00:30, 02:00) holds only the 01:00 one.
     let (code, body, _) = call(

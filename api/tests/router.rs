@@ -17,7 +17,7 @@ async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, Value) {
 #[tokio::test]
 async fn errors_have_one_shape() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let (code, body) = send(&s, Request::get("/nope").body(Body::empty()).unwrap()).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
@@ -41,7 +41,7 @@ async fn errors_have_one_shape() {
 #[tokio::test]
 async fn onboarding_shows_the_password_once() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let req = Request::post("/api/v1/devices")
         .header("authorization", format!("Bearer {ADMIN}"))
         .header("content-type", "application/json")
@@ -75,7 +75,7 @@ async fn onboarding_shows_the_password_once() {
 #[tokio::test]
 async fn gateways_are_registered_listed_and_removed_by_admins_only() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let admin = format!("Bearer {ADMIN}");
     let new = |body: Value, auth: Option<&str>| {
         let mut req = Request::post("/api/v1/gateways").header("content-type", "application/json");

@@ -31,7 +31,7 @@ async fn query(state: &AppState, q: &str) -> Value {
 #[tokio::test]
 async fn lines_are_written_and_queryable() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let body = "# Telegraf-style batch\n\
         cpu,host=web\\ 1,cpu=cpu-total usage_idle=97.5,usage_user=1.25 1763800000\n\
         cpu,host=web\\ 1,cpu=cpu-total usage_idle=96,usage_user=2i 1763800010\r\n\
@@ -58,7 +58,7 @@ async fn lines_are_written_and_queryable() {
 #[tokio::test]
 async fn one_bad_line_refuses_the_whole_request() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let body = "meter,building=b7 energy_kwh=10 1763800000000000000\n\
                 meter,building=b7 energy_kwh=11 1763800060000000000\n\
                 meter,building=b7 energy_kwh=twelve 1763800120000000000\n";
@@ -82,18 +82,26 @@ async fn one_bad_line_refuses_the_whole_request() {
 #[tokio::test]
 async fn auth_gzip_precision_and_device_series() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     // No token, a read token: refused. A write token: accepted.
     let req = Request::post("/api/v2/write?bucket=b")
         .body(Body::from("m f=1"))
         .unwrap();
     assert_eq!(call(&s, req).await.0, StatusCode::UNAUTHORIZED);
-    let (_, read) = s.registry.create_token("dash", Role::Read, 0).unwrap();
+    let (_, read) = s
+        .registry
+        .create_token("dash", Role::Read, 0)
+        .await
+        .unwrap();
     assert_eq!(
         call(&s, write(&read, "bucket=b", "m f=1")).await.0,
         StatusCode::FORBIDDEN
     );
-    let (_, writer) = s.registry.create_token("telegraf", Role::Write, 0).unwrap();
+    let (_, writer) = s
+        .registry
+        .create_token("telegraf", Role::Write, 0)
+        .await
+        .unwrap();
 
     // gzip, as Telegraf sends by default; millisecond precision.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -150,7 +158,7 @@ async fn auth_gzip_precision_and_device_series() {
         "id": "b7-co2", "name": "x", "transport": "mqtt", "domain": "building", "location": null, "created_at": 0
     }))
     .unwrap();
-    s.registry.create_device(device).unwrap();
+    s.registry.create_device(device).await.unwrap();
     let (code, err, _) = call(
         &s,
         write(
@@ -177,7 +185,7 @@ async fn auth_gzip_precision_and_device_series() {
 #[tokio::test]
 async fn lines_repeating_a_series_keep_every_value_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     // One series over several lines, its fields in another order, another series between them, a field given
     // twice (the last value wins) and a string field (skipped, counted).
     let body = "m,site=a,device=sda1 x=1,y=2i 1763800000\n\
@@ -208,7 +216,7 @@ async fn lines_repeating_a_series_keep_every_value_in_order() {
 #[tokio::test]
 async fn every_line_of_a_repeated_series_is_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let s = state(dir.path()).await;
     let refused = |body: &'static str| {
         let s = s.clone();
         async move {
@@ -230,7 +238,7 @@ async fn every_line_of_a_repeated_series_is_checked() {
         "id": "b7-co2", "name": "x", "transport": "mqtt", "domain": "building", "location": null, "created_at": 0
     }))
     .unwrap();
-    s.registry.create_device(device).unwrap();
+    s.registry.create_device(device).await.unwrap();
     let (code, message) = refused(
         "disk,device=sda1 u=1\nco2,device=b7-co2,x=1 value=1\nco2,device=b7-co2 value=2\n\
          co2,device=b7-co2,x=1 value=3",

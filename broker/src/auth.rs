@@ -105,8 +105,10 @@ pub(crate) fn handler(
     move |client_id, username, password| {
         let gate = gate.clone();
         Box::pin(async move {
-            client_id == username
-                && Identity::parse(&client_id).is_some_and(|who| gate.verified(&who, &password))
+            let Some(who) = Identity::parse(&client_id).filter(|_| client_id == username) else {
+                return false;
+            };
+            gate.verified(&who, &password).await
         })
     }
 }

@@ -3,7 +3,7 @@
 use crate::protocol::DeviceProtocol;
 use crate::{Deps, edge, gate::Identity};
 use bydata_schemas::{Codec, DeviceId, Domain, Transport};
-use bydata_store::Registry;
+use bydata_store::RedbRegistry;
 use bydata_store::journal::{Journal, JournalConfig};
 use bydata_store::refusals::Refusals;
 use bytes::BytesMut;
@@ -29,7 +29,9 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(dir: &Path) -> Self {
-        let registry = Arc::new(Registry::open(&dir.join("registry.redb")).expect("registry"));
+        let registry = RedbRegistry::open(&dir.join("registry.redb"))
+            .expect("registry")
+            .shared();
         let device = bydata_store::Device {
             id: DeviceId::new(DEVICE).expect("id"),
             name: "fuzz".into(),
@@ -40,7 +42,10 @@ impl Harness {
             codec: Codec::Auto,
             created_at: 0,
         };
-        let _ = registry.create_device(device);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let _ = runtime.block_on(registry.create_device(device));
         let journal = Journal::open(
             &dir.join("journal"),
             JournalConfig {

@@ -21,7 +21,7 @@
 //!   and share the backoff rules, so neither timing nor answers tell which ids exist.
 use crate::metrics::{Metrics, inc};
 use bydata_schemas::{DeviceId, IntegrationId};
-use bydata_store::Registry;
+use bydata_store::SharedRegistry;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -132,7 +132,7 @@ struct Failures {
 }
 
 pub(crate) struct Gate {
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
     metrics: Arc<Metrics>,
     config: GateConfig,
     key: [u8; 32],
@@ -200,7 +200,7 @@ impl Drop for Turn {
 impl Gate {
     /// Starts `config.checks` worker threads (they end when the gate is dropped).
     pub(crate) fn new(
-        registry: Arc<Registry>,
+        registry: SharedRegistry,
         metrics: Arc<Metrics>,
         config: GateConfig,
     ) -> Result<Arc<Self>, bydata_store::Error> {
@@ -228,10 +228,10 @@ impl Gate {
         }))
     }
 
-    fn stored_hash(&self, who: &Identity) -> Result<Option<String>, bydata_store::Error> {
+    async fn stored_hash(&self, who: &Identity) -> Result<Option<String>, bydata_store::Error> {
         match who {
-            Identity::Device(d) => self.registry.device_password_hash(d),
-            Identity::Integration(i) => self.registry.inbound_integration_password_hash(i),
+            Identity::Device(d) => self.registry.device_password_hash(d).await,
+            Identity::Integration(i) => self.registry.inbound_integration_password_hash(i).await,
         }
     }
 
@@ -258,8 +258,8 @@ impl Gate {
     }
 
     /// Whether this login was verified recently (no check is run, nothing is counted).
-    pub(crate) fn verified(&self, who: &Identity, password: &str) -> bool {
-        match self.stored_hash(who) {
+    pub(crate) async fn verified(&self, who: &Identity, password: &str) -> bool {
+        match self.stored_hash(who).await {
             Ok(Some(stored)) => {
                 self.remembered(&self.cache_key(who, password), &stored, Instant::now())
             }
@@ -269,7 +269,7 @@ impl Gate {
 
     /// Checks a login from the address `source`.
     pub(crate) async fn check(&self, source: IpAddr, who: &Identity, password: &str) -> Verdict {
-        let stored = match self.stored_hash(who) {
+        let stored = match self.stored_hash(who).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(%who, error = %e, "cannot read a stored password hash");

@@ -2,9 +2,11 @@
 use super::*;
 use bydata_schemas::{Codec, Domain, Transport};
 
-fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
+async fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
     let dir = tempfile::tempdir().expect("tmp");
-    let registry = Arc::new(Registry::open(&dir.path().join("r.redb")).expect("open"));
+    let registry = bydata_store::RedbRegistry::open(&dir.path().join("r.redb"))
+        .expect("open")
+        .shared();
     let (_, creds) = registry
         .create_device(bydata_store::Device {
             id: DeviceId::new("meter-1").expect("id"),
@@ -16,6 +18,7 @@ fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
             codec: Codec::Auto,
             created_at: 0,
         })
+        .await
         .expect("create");
     let gate = Gate::new(
         registry,
@@ -41,7 +44,7 @@ fn device(id: &str) -> Identity {
 
 #[tokio::test]
 async fn valid_logins_are_remembered_and_rotation_ends_them() {
-    let (_dir, gate, password) = gate();
+    let (_dir, gate, password) = gate().await;
     let who = device("meter-1");
     assert_eq!(gate.check(here(), &who, &password).await, Verdict::Valid);
     let checks = gate
@@ -59,13 +62,13 @@ async fn valid_logins_are_remembered_and_rotation_ends_them() {
     let Identity::Device(id) = &who else {
         unreachable!()
     };
-    gate.registry.rotate_credentials(id).expect("rotate");
+    gate.registry.rotate_credentials(id).await.expect("rotate");
     assert_eq!(gate.check(here(), &who, &password).await, Verdict::Wrong);
 }
 
 #[tokio::test]
 async fn failures_back_off_per_identity_and_source_but_remembered_logins_pass() {
-    let (_dir, gate, password) = gate();
+    let (_dir, gate, password) = gate().await;
     let who = device("meter-1");
     assert_eq!(gate.check(here(), &who, &password).await, Verdict::Valid);
     let attacker: IpAddr = "192.0.2.7".parse().expect("ip");

@@ -21,7 +21,7 @@ mod protocol;
 pub use metrics::Metrics;
 
 use bydata_schemas::UnixNanos;
-use bydata_store::Registry;
+use bydata_store::SharedRegistry;
 use bydata_store::journal::Journal;
 use bydata_store::refusals::Refusals;
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,7 @@ impl Config {
 #[derive(Clone)]
 pub struct Deps {
     pub journal: Arc<Journal>,
-    pub registry: Arc<Registry>,
+    pub registry: SharedRegistry,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     pub metrics: Arc<Metrics>,
     /// Where refusals of authenticated devices are counted (aggregated onto their status).

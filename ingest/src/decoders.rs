@@ -7,9 +7,8 @@
 use crate::codec::script::{self, Limits, ScriptCodec, ScriptError};
 use crate::codec::{DecodeContext, DecodeError, decode};
 use bydata_schemas::{Codec, CodecName, Reading, ScriptRef, Uplink};
-use bydata_store::Registry;
+use bydata_store::SharedRegistry;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long the newest version of a codec name is trusted before the registry is asked again.
@@ -35,7 +34,9 @@ pub(crate) struct Decoded {
 }
 
 pub(crate) struct Decoders {
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
+    /// Decoding runs on a blocking thread; registry reads wait on the runtime through this.
+    runtime: tokio::runtime::Handle,
     limits: Limits,
     latest: HashMap<CodecName, (Option<u32>, Instant)>,
     loaded: HashMap<(CodecName, u32), Loaded>,
@@ -59,9 +60,11 @@ impl std::fmt::Debug for Decoders {
 }
 
 impl Decoders {
-    pub(crate) fn new(registry: Arc<Registry>, limits: Limits) -> Self {
+    /// Call on the runtime (decoding itself then runs on a blocking thread).
+    pub(crate) fn new(registry: SharedRegistry, limits: Limits) -> Self {
         Self {
             registry,
+            runtime: tokio::runtime::Handle::current(),
             limits,
             latest: HashMap::new(),
             loaded: HashMap::new(),
@@ -85,7 +88,6 @@ impl Decoders {
         let version = self.version(r)?;
         let label = format!("js:{}@{version}", r.name);
         let limits = self.limits.clone();
-        let registry = self.registry.clone();
         let key = (r.name.clone(), version);
         if self
             .loaded
@@ -106,7 +108,10 @@ impl Decoders {
                     self.loaded.remove(&oldest);
                 }
             }
-            let loaded = match registry.codec(&r.name, Some(version)) {
+            let stored = self
+                .runtime
+                .block_on(self.registry.codec(&r.name, Some(version)));
+            let loaded = match stored {
                 Ok(Some(stored)) => ScriptCodec::new(&stored.script, limits)
                     .map_err(|e| format!("the script does not load: {e}")),
                 Ok(None) => Err("the codec was not found".to_owned()),
@@ -198,7 +203,10 @@ impl Decoders {
         let latest = match self.latest.get(&r.name) {
             Some((v, at)) if at.elapsed() < LATEST_FOR => *v,
             _ => {
-                let v = self.registry.codec_latest_version(&r.name).map_err(|e| {
+                let latest = self
+                    .runtime
+                    .block_on(self.registry.codec_latest_version(&r.name));
+                let v = latest.map_err(|e| {
                     script_error(&format!("js:{}", r.name), "registry", e.to_string())
                 })?;
                 self.latest.insert(r.name.clone(), (v, Instant::now()));

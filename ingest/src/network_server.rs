@@ -17,7 +17,7 @@ use bydata_schemas::{
     IntegrationId, JournalEntry, NetworkServer, Reception, RejectReason, Source, UnixNanos, Uplink,
 };
 use bydata_store::journal::Journal;
-use bydata_store::{Integration, IntegrationMode, LastError, Registry};
+use bydata_store::{Integration, IntegrationMode, LastError, SharedRegistry};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -50,7 +50,7 @@ pub struct Counters {
 /// What a hub needs.
 #[derive(Clone)]
 pub struct Deps {
-    pub registry: Arc<Registry>,
+    pub registry: SharedRegistry,
     pub journal: Arc<Journal>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     /// Where refusals of the devices' events are counted.
@@ -122,10 +122,7 @@ impl Hub {
         {
             return Ok(*ns);
         }
-        let ns = self
-            .deps
-            .registry
-            .integration(id)
+        let ns = wait(self.deps.registry.integration(id))
             .map_err(|e| e.to_string())?
             .map(|i| i.network_server);
         if known.len() > 10_000 {
@@ -166,7 +163,11 @@ impl Hub {
                 });
                 // ChirpStack names the DevEUI in the topic: tell that device's owner too.
                 if let Some(device) = dev_eui_in_topic(topic)
-                    .and_then(|eui| self.deps.registry.external_device(&eui).ok().flatten())
+                    .and_then(|eui| {
+                        wait(self.deps.registry.external_device(&eui))
+                            .ok()
+                            .flatten()
+                    })
                     .filter(|d| d.integration.as_ref().is_none_or(|i| i == id))
                     .map(|d| d.device)
                 {
@@ -180,11 +181,8 @@ impl Hub {
                 return Ok(());
             }
         };
-        let external = self
-            .deps
-            .registry
-            .external_device(&up.dev_eui)
-            .map_err(|e| e.to_string())?;
+        let external =
+            wait(self.deps.registry.external_device(&up.dev_eui)).map_err(|e| e.to_string())?;
         // Only devices registered as served by a network server, and only through their integration if they
         // name one: an integration cannot speak for bydata's own ABP/OTAA devices or another's devices.
         let Some(device) = external
@@ -277,15 +275,10 @@ impl Hub {
     }
 
     async fn rescan(self: &Arc<Self>, shutdown: &CancellationToken) {
-        let registry = self.deps.registry.clone();
-        let wanted = match tokio::task::spawn_blocking(move || registry.integrations()).await {
-            Ok(Ok(all)) => all,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot read integrations");
-                return;
-            }
+        let wanted = match self.deps.registry.integrations().await {
+            Ok(all) => all,
             Err(e) => {
-                tracing::error!(error = %e, "integration scan failed");
+                tracing::error!(error = %e, "cannot read integrations");
                 return;
             }
         };
@@ -317,7 +310,7 @@ impl Hub {
             else {
                 continue;
             };
-            let password = match self.deps.registry.integration_remote_password(&id) {
+            let password = match wait(self.deps.registry.integration_remote_password(&id)) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(integration = %id, error = %e, "cannot read an integration's password");
@@ -414,4 +407,10 @@ fn dev_eui_in_topic(topic: &str) -> Option<bydata_schemas::Eui64> {
         }
     }
     None
+}
+
+/// Waits for a registry answer in synchronous code running on a runtime worker (the broker calls `inbound`
+/// from its protocol hook, before the PUBACK): the worker's other tasks move elsewhere while it waits.
+fn wait<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }

@@ -6,7 +6,7 @@ use crate::decoders::Decoders;
 use crate::metrics::{Metrics, add};
 use bydata_schemas::{DeviceId, JournalEntry, MeasurementName, Point, SeriesKey, Unit, Uplink};
 use bydata_store::journal::Journal;
-use bydata_store::{Device, DeviceStatus, LastError, Registry, SeriesReader, SeriesWriter};
+use bydata_store::{Device, DeviceStatus, LastError, SeriesReader, SeriesWriter, SharedRegistry};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -59,7 +59,7 @@ impl Config {
 #[derive(Clone)]
 pub struct Deps {
     pub journal: Arc<Journal>,
-    pub registry: Arc<Registry>,
+    pub registry: SharedRegistry,
     pub writer: Arc<dyn SeriesWriter>,
     /// Asked which series exist, for the per-device series limit.
     pub reader: Arc<dyn SeriesReader>,
@@ -85,7 +85,7 @@ pub enum Error {
 
 /// Consumes the journal until `shutdown`; then drains what is already durable and returns.
 pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Result<(), Error> {
-    let mut position = deps.registry.position(CONSUMER)?;
+    let mut position = deps.registry.position(CONSUMER).await?;
     deps.metrics.position.store(position, Ordering::Relaxed);
     tracing::info!(position, "ingest resumes from journal position");
     let mut backoff = Duration::from_millis(100);
@@ -145,7 +145,9 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
         counted.written();
         series = Some(counted);
         backoff = Duration::from_millis(100);
-        deps.registry.commit_ingest(CONSUMER, next, &batch.status)?;
+        deps.registry
+            .commit_ingest(CONSUMER, next, batch.status)
+            .await?;
         add(&deps.metrics.entries, entries_len as u64);
         add(&deps.metrics.values, values);
         deps.metrics.position.store(next, Ordering::Relaxed);
@@ -181,7 +183,8 @@ impl Batch {
                 JournalEntry::Rejected(r) => &r.device,
             };
             if !devices.contains_key(device_id) {
-                devices.insert(device_id.clone(), deps.registry.device(device_id)?);
+                let device = handle.block_on(deps.registry.device(device_id))?;
+                devices.insert(device_id.clone(), device);
             }
             let Some(Some(device)) = devices.get(device_id) else {
                 // Deleted since it sent this: the raw bytes stay in the journal, nothing is stored.

@@ -18,7 +18,7 @@ use crate::decoders::Decoders;
 use crate::pipeline::{RADIO_MEASUREMENTS, reading_points, series_tags};
 use bydata_schemas::{Codec, DeviceId, JournalEntry, MeasurementName, UnixNanos};
 use bydata_store::journal::Journal;
-use bydata_store::{Registry, SeriesFilter, SeriesReader, SeriesWriter};
+use bydata_store::{Device, SeriesFilter, SeriesReader, SeriesWriter, SharedRegistry};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ const SCAN_BATCH: usize = 10_000;
 #[derive(Clone)]
 pub struct Deps {
     pub journal: Arc<Journal>,
-    pub registry: Arc<Registry>,
+    pub registry: SharedRegistry,
     pub reader: Arc<dyn SeriesReader>,
     pub writer: Arc<dyn SeriesWriter>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
@@ -109,13 +109,7 @@ pub async fn redecode(
     let end = deps.journal.durable_offset();
     let deadline = tokio::time::Instant::now() + CATCH_UP;
     loop {
-        let registry = deps.registry.clone();
-        let position =
-            tokio::task::spawn_blocking(move || registry.position(crate::pipeline::CONSUMER))
-                .await
-                .map_err(|e| Error::Task {
-                    detail: e.to_string(),
-                })??;
+        let position = deps.registry.position(crate::pipeline::CONSUMER).await?;
         if position >= end {
             break;
         }
@@ -124,9 +118,15 @@ pub async fn redecode(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let (config, d, id) = (config.clone(), deps.clone(), device.clone());
+    let Some(dev) = deps.registry.device(device).await? else {
+        return Err(Error::UnknownDevice {
+            device: device.clone(),
+        });
+    };
+    let decoders = Decoders::new(deps.registry.clone(), config.codec_limits());
+    let (config, d) = (config.clone(), deps.clone());
     let (report, points, times) =
-        tokio::task::spawn_blocking(move || decode_range(&config, &d, &id, from, to))
+        tokio::task::spawn_blocking(move || decode_range(&config, &d, &dev, decoders, from, to))
             .await
             .map_err(|e| Error::Task {
                 detail: e.to_string(),
@@ -166,13 +166,9 @@ pub async fn redecode(
         deps.writer.delete_range(&filter, from, to).await?;
     }
     deps.writer.write(points).await?;
-    let registry = deps.registry.clone();
-    let (id, label) = (device.clone(), report.codec.clone());
-    tokio::task::spawn_blocking(move || registry.record_redecode(&id, &label, from, to, &times))
-        .await
-        .map_err(|e| Error::Task {
-            detail: e.to_string(),
-        })??;
+    deps.registry
+        .record_redecode(device, &report.codec, from, to, times)
+        .await?;
     tracing::info!(%device, codec = %report.codec, uplinks = report.uplinks, values = report.values_written, "re-decoded");
     Ok(report)
 }
@@ -180,19 +176,15 @@ pub async fn redecode(
 fn decode_range(
     config: &Config,
     deps: &Deps,
-    device: &DeviceId,
+    dev: &Device,
+    mut decoders: Decoders,
     from: UnixNanos,
     to: UnixNanos,
 ) -> Result<(Report, Vec<bydata_schemas::Point>, Vec<UnixNanos>), Error> {
-    let Some(dev) = deps.registry.device(device)? else {
-        return Err(Error::UnknownDevice {
-            device: device.clone(),
-        });
-    };
-    let tags = series_tags(&dev);
+    let device = &dev.id;
+    let tags = series_tags(dev);
     // Readings of these codecs are timed at receipt; the JSON codecs carry their own times.
     let timed_at_receipt = matches!(dev.codec, Codec::Script(_) | Codec::Cayenne);
-    let mut decoders = Decoders::new(deps.registry.clone(), config.codec_limits());
     let mut report = Report {
         codec: dev.codec.to_string(),
         from,

@@ -11,7 +11,7 @@
 //! nowhere: otherwise a stranger could fill the disk or a device's status. It is counted in `/metrics` by the
 //! edge and, for registered devices only, in memory here (`Unverified`), so the owner still sees that
 //! attempts with the device's id are failing — counters and a time, never the stranger's text.
-use crate::{DeviceStatus, LastError, Registry, Result};
+use crate::{DeviceStatus, LastError, Result, SharedRegistry};
 use bydata_schemas::{DeviceId, RejectReason, UnixNanos};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -46,7 +46,7 @@ pub enum UnverifiedKind {
 /// The refusal book shared by the edges (writers) and the API (reader of `unverified`).
 #[derive(Debug)]
 pub struct Refusals {
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
     pending: Mutex<HashMap<DeviceId, DeviceStatus>>,
     unverified: Mutex<HashMap<DeviceId, Unverified>>,
     /// When counting began (the `unverified` counters start at zero with the process).
@@ -66,7 +66,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 }
 
 impl Refusals {
-    pub fn new(registry: Arc<Registry>, now: UnixNanos) -> Self {
+    pub fn new(registry: SharedRegistry, now: UnixNanos) -> Self {
         Self {
             registry,
             pending: Mutex::default(),
@@ -120,13 +120,16 @@ impl Refusals {
 
     /// Writes the aggregated refusals to the devices' status, in one transaction; returns how many devices
     /// it touched. On failure the refusals are kept for the next flush.
-    pub fn flush(&self) -> Result<usize> {
-        let batch = std::mem::take(&mut *lock(&self.pending));
+    pub async fn flush(&self) -> Result<usize> {
+        let batch: Vec<_> = std::mem::take(&mut *lock(&self.pending))
+            .into_iter()
+            .collect();
         if batch.is_empty() {
             return Ok(0);
         }
-        match self.registry.add_statuses(batch.iter()) {
-            Ok(()) => Ok(batch.len()),
+        let n = batch.len();
+        match self.registry.add_statuses(batch.clone()).await {
+            Ok(()) => Ok(n),
             Err(e) => {
                 let mut pending = lock(&self.pending);
                 for (device, delta) in batch {
@@ -151,13 +154,8 @@ impl Refusals {
                 _ = tick.tick() => false,
                 () = shutdown.cancelled() => true,
             };
-            let book = self.clone();
-            match tokio::task::spawn_blocking(move || book.flush()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot record refusals on device status")
-                }
-                Err(e) => tracing::error!(error = %e, "refusal flush task failed"),
+            if let Err(e) = self.flush().await {
+                tracing::error!(error = %e, "cannot record refusals on device status");
             }
             if stop {
                 return;
@@ -172,9 +170,11 @@ mod tests {
     use crate::Device;
     use bydata_schemas::{Codec, Domain, Transport};
 
-    fn registry_with(id: &str) -> (tempfile::TempDir, Arc<Registry>) {
+    async fn registry_with(id: &str) -> (tempfile::TempDir, SharedRegistry) {
         let dir = tempfile::tempdir().expect("tmp");
-        let reg = Registry::open(&dir.path().join("r.redb")).expect("open");
+        let reg = crate::RedbRegistry::open(&dir.path().join("r.redb"))
+            .expect("open")
+            .shared();
         reg.create_device(Device {
             id: DeviceId::new(id).expect("id"),
             name: "x".into(),
@@ -185,13 +185,14 @@ mod tests {
             codec: Codec::Auto,
             created_at: 0,
         })
+        .await
         .expect("create");
-        (dir, Arc::new(reg))
+        (dir, reg)
     }
 
-    #[test]
-    fn refusals_are_counted_exactly_and_written_once_per_flush() {
-        let (_dir, reg) = registry_with("a");
+    #[tokio::test]
+    async fn refusals_are_counted_exactly_and_written_once_per_flush() {
+        let (_dir, reg) = registry_with("a").await;
         let book = Refusals::new(reg.clone(), 0);
         let a = DeviceId::new("a").expect("id");
         let ghost = DeviceId::new("ghost").expect("id");
@@ -205,8 +206,8 @@ mod tests {
             book.record(&ghost, i, &reason);
         }
         assert_eq!(firsts, 1, "one log line per device and interval");
-        assert_eq!(book.flush().expect("flush"), 2);
-        let s = reg.status(&a).expect("status");
+        assert_eq!(book.flush().await.expect("flush"), 2);
+        let s = reg.status(&a).await.expect("status");
         assert_eq!((s.received, s.rejected), (500, 500));
         let reason = s.last_error.expect("sample").reason;
         assert!(
@@ -216,14 +217,17 @@ mod tests {
         );
         assert!(reason.ends_with('…'));
         // Unknown devices leave nothing behind, and an empty flush writes nothing.
-        assert_eq!(reg.status(&ghost).expect("status"), DeviceStatus::default());
-        assert_eq!(book.flush().expect("flush"), 0);
+        assert_eq!(
+            reg.status(&ghost).await.expect("status"),
+            DeviceStatus::default()
+        );
+        assert_eq!(book.flush().await.expect("flush"), 0);
         assert!(book.record(&a, 501, &RejectReason::AuthenticationFailed));
     }
 
-    #[test]
-    fn unverified_attempts_stay_in_memory() {
-        let (_dir, reg) = registry_with("a");
+    #[tokio::test]
+    async fn unverified_attempts_stay_in_memory() {
+        let (_dir, reg) = registry_with("a").await;
         let book = Refusals::new(reg.clone(), 7);
         let a = DeviceId::new("a").expect("id");
         book.record_unverified(&a, 10, UnverifiedKind::WrongPassword);
@@ -239,7 +243,10 @@ mod tests {
                 7
             )
         );
-        assert_eq!(book.flush().expect("flush"), 0);
-        assert_eq!(reg.status(&a).expect("status"), DeviceStatus::default());
+        assert_eq!(book.flush().await.expect("flush"), 0);
+        assert_eq!(
+            reg.status(&a).await.expect("status"),
+            DeviceStatus::default()
+        );
     }
 }

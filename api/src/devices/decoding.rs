@@ -1,6 +1,6 @@
 //! What a device sent and how it decoded: its status (counters, last error and warning, codec runs, radio,
 //! unverified attempts) and re-decoding a range of its stored raw uplinks.
-use super::{blocking, parse_id};
+use super::parse_id;
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
@@ -60,9 +60,8 @@ pub(crate) async fn redecode(
         })
     };
     let (from, to) = (time("from", &range.from)?, time("to", &range.to)?);
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    if blocking(move || registry.device(&wanted)).await?.is_none() {
+    if state.registry.device(&wanted).await?.is_none() {
         return Err(Error::NotFound {
             what: "device",
             id: id.to_string(),
@@ -138,13 +137,13 @@ pub(crate) async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     let id = parse_id(&id)?;
-    if state.registry.device(&id)?.is_none() {
+    if state.registry.device(&id).await?.is_none() {
         return Err(Error::NotFound {
             what: "device",
             id: id.to_string(),
         });
     }
-    let status = state.registry.status(&id)?;
+    let status = state.registry.status(&id).await?;
     Ok(Json(status_json(
         &id,
         &status,

@@ -17,20 +17,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// Runs registry work (Argon2id hashing, fsynced transactions) off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, bydata_store::Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| {
-            Error::Store(bydata_store::Error::Task {
-                detail: e.to_string(),
-            })
-        })?
-        .map_err(Error::from)
-}
-
 /// Tags bydata sets itself on every series of a device.
 const RESERVED_TAGS: [&str; 2] = ["device", "domain"];
 
@@ -188,7 +174,6 @@ pub(crate) async fn create(
                 "lorawan.integration belongs to activation \"network_server\": bydata's own ABP and OTAA devices are heard through its gateways",
             ));
         }
-        let registry = state.registry.clone();
         let (device, summary) = match lorawan.activation.as_str() {
             "abp" => {
                 let session = abp_session(&device.id, lorawan)?;
@@ -197,8 +182,10 @@ pub(crate) async fn create(
                     "dev_eui": session.dev_eui,
                     "dev_addr": format!("{:08x}", session.dev_addr),
                 });
-                let device =
-                    blocking(move || registry.create_lorawan_device(device, session)).await?;
+                let device = state
+                    .registry
+                    .create_lorawan_device(device, session)
+                    .await?;
                 (device, summary)
             }
             "otaa" => {
@@ -208,7 +195,7 @@ pub(crate) async fn create(
                     "dev_eui": otaa.dev_eui,
                     "join_eui": otaa.join_eui,
                 });
-                let device = blocking(move || registry.create_otaa_device(device, otaa)).await?;
+                let device = state.registry.create_otaa_device(device, otaa).await?;
                 (device, summary)
             }
             "network_server" => {
@@ -226,10 +213,10 @@ pub(crate) async fn create(
                 let (dev_eui, integration) = (lorawan.dev_eui, lorawan.integration.clone());
                 let summary = json!({"activation": "network_server", "dev_eui": dev_eui,
                                      "integration": integration});
-                let device = blocking(move || {
-                    registry.create_external_lorawan_device(device, dev_eui, integration)
-                })
-                .await?;
+                let device = state
+                    .registry
+                    .create_external_lorawan_device(device, dev_eui, integration)
+                    .await?;
                 (device, summary)
             }
             other => {
@@ -249,8 +236,7 @@ pub(crate) async fn create(
         }
         return Ok((StatusCode::CREATED, Json(body)));
     }
-    let registry = state.registry.clone();
-    let (device, creds) = blocking(move || registry.create_device(device)).await?;
+    let (device, creds) = state.registry.create_device(device).await?;
     tracing::info!(device = %device.id, by = %by.id, "device onboarded");
     let mut body = device_json(&device);
     body["mqtt"] = json!(creds);
@@ -263,12 +249,8 @@ async fn check_codec_exists(state: &AppState, codec: &Codec) -> Result<(), Error
     let Codec::Script(r) = codec else {
         return Ok(());
     };
-    let registry = state.registry.clone();
     let (name, version) = (r.name.clone(), r.version);
-    if blocking(move || registry.codec(&name, version))
-        .await?
-        .is_none()
-    {
+    if state.registry.codec(&name, version).await?.is_none() {
         return Err(Error::bad(
             "unknown_codec",
             format!("codec {codec} does not exist: upload it first (POST /api/v1/codecs)"),
@@ -314,9 +296,10 @@ pub(crate) async fn update(
     let id = parse_id(&id)?;
     let Json(change) = body?;
     check_codec_exists(&state, &change.codec).await?;
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    let device = blocking(move || registry.set_codec(&wanted, change.codec))
+    let device = state
+        .registry
+        .set_codec(&wanted, change.codec)
         .await?
         .ok_or_else(|| Error::NotFound {
             what: "device",
@@ -338,7 +321,13 @@ pub(crate) async fn update(
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
-    let devices: Vec<Value> = state.registry.devices()?.iter().map(device_json).collect();
+    let devices: Vec<Value> = state
+        .registry
+        .devices()
+        .await?
+        .iter()
+        .map(device_json)
+        .collect();
     Ok(Json(json!({ "devices": devices })))
 }
 
@@ -363,10 +352,14 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     let id = parse_id(&id)?;
-    let device = state.registry.device(&id)?.ok_or_else(|| Error::NotFound {
-        what: "device",
-        id: id.to_string(),
-    })?;
+    let device = state
+        .registry
+        .device(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "device",
+            id: id.to_string(),
+        })?;
     Ok(Json(device_json(&device)))
 }
 
@@ -392,9 +385,8 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let id = parse_id(&id)?;
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    let existed = blocking(move || registry.delete_device(&wanted)).await?;
+    let existed = state.registry.delete_device(&wanted).await?;
     state.refusals.forget(&id);
     crate::error::deleted(existed, "device", id, &by.id)
 }
@@ -425,7 +417,8 @@ pub(crate) async fn rotate(
     // MQTT credentials would let a LoRaWAN device in through the broker too: its keys are its identity.
     if state
         .registry
-        .device(&id)?
+        .device(&id)
+        .await?
         .is_some_and(|d| d.transport != Transport::Mqtt)
     {
         return Err(Error::bad(
@@ -433,9 +426,8 @@ pub(crate) async fn rotate(
             format!("{id} is not an MQTT device; it has no MQTT credentials to rotate"),
         ));
     }
-    let registry = state.registry.clone();
     let rotate_id = id.clone();
-    let creds = blocking(move || registry.rotate_credentials(&rotate_id)).await?;
+    let creds = state.registry.rotate_credentials(&rotate_id).await?;
     tracing::info!(device = %id, by = %by.id, "device credentials rotated");
     Ok(Json(json!({
         "id": id,

@@ -199,7 +199,7 @@ pub(crate) mod tests {
     use crate::{AppState, HookError, IngestHooks, router};
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
-    use bydata_store::{EmbeddedEngine, Registry};
+    use bydata_store::EmbeddedEngine;
     use http_body_util::BodyExt;
     use serde_json::Value;
     use std::collections::BTreeSet;
@@ -341,8 +341,13 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn every_documented_operation_is_routed() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Arc::new(Registry::open(&dir.path().join("registry.redb")).unwrap());
-        registry.set_bootstrap_token("admin-token", 0).unwrap();
+        let registry = bydata_store::RedbRegistry::open(&dir.path().join("registry.redb"))
+            .unwrap()
+            .shared();
+        registry
+            .set_bootstrap_token("admin-token", 0)
+            .await
+            .unwrap();
         let engine = Arc::new(EmbeddedEngine::open(&dir.path().join("series")).unwrap());
         let state = AppState {
             opendata: Arc::new(

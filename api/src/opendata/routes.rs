@@ -1,6 +1,5 @@
 //! The public side of open data (no token): the catalogs, each dataset's page of files, and the files.
 use super::publish::{file_name, on_blocking_pool};
-use crate::devices::blocking;
 use crate::{AppState, Error};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -11,8 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 async fn datasets(state: &AppState) -> Result<Vec<StoredDataset>, Error> {
-    let registry = state.registry.clone();
-    blocking(move || registry.datasets()).await
+    Ok(state.registry.datasets().await?)
 }
 
 fn json_response(content_type: &'static str, doc: &Value) -> Response {
@@ -210,9 +208,10 @@ pub(crate) async fn dataset(
         what: "published dataset",
         id: id.chars().take(64).collect(),
     };
-    let registry = state.registry.clone();
     let wanted = id.clone();
-    let stored = blocking(move || registry.dataset(&wanted))
+    let stored = state
+        .registry
+        .dataset(&wanted)
         .await?
         .ok_or_else(not_found)?;
     let od = state.opendata.clone();
@@ -348,9 +347,8 @@ async fn serve(
         id: format!("{id}/{period}/{name}").chars().take(128).collect(),
     };
     // Only files of datasets that still exist.
-    let registry = state.registry.clone();
     let wanted = id.to_owned();
-    if blocking(move || registry.dataset(&wanted)).await?.is_none() {
+    if state.registry.dataset(&wanted).await?.is_none() {
         return Err(not_found());
     }
     let od = state.opendata.clone();

@@ -268,7 +268,7 @@ pub(crate) async fn latest(
         id: id.clone(),
     };
     let device = DeviceId::new(id.as_str()).map_err(|_| not_found())?;
-    if state.registry.device(&device)?.is_none() {
+    if state.registry.device(&device).await?.is_none() {
         return Err(not_found());
     }
     let filter = SeriesFilter {

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use bydata_api::{AppState, router};
-use bydata_store::{EmbeddedEngine, Registry};
+use bydata_store::{EmbeddedEngine, RedbRegistry};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::sync::Arc;
@@ -13,9 +13,11 @@ use tower::ServiceExt;
 pub const ADMIN: &str = "router-test-admin-token";
 pub const NOW: i64 = 1_763_800_000_000_000_000;
 
-pub fn state(dir: &std::path::Path) -> AppState {
-    let registry = Arc::new(Registry::open(&dir.join("registry.redb")).unwrap());
-    registry.set_bootstrap_token(ADMIN, 0).unwrap();
+pub async fn state(dir: &std::path::Path) -> AppState {
+    let registry = RedbRegistry::open(&dir.join("registry.redb"))
+        .unwrap()
+        .shared();
+    registry.set_bootstrap_token(ADMIN, 0).await.unwrap();
     let engine = Arc::new(EmbeddedEngine::open(&dir.join("series")).unwrap());
     let registry_for_refusals = registry.clone();
     AppState {

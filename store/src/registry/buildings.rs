@@ -26,7 +26,7 @@ pub struct Building {
 
 impl Registry {
     /// Registers a building; `Conflict` if its id is taken.
-    pub fn create_building(&self, building: Building) -> Result<Building> {
+    pub(crate) fn create_building(&self, building: Building) -> Result<Building> {
         let context = "creating a building";
         let json = serde_json::to_vec(&building).map_err(corrupt("building"))?;
         let txn = self.db.begin_write().map_err(db(context))?;
@@ -50,7 +50,7 @@ impl Registry {
         Ok(building)
     }
 
-    pub fn building(&self, id: &BuildingId) -> Result<Option<Building>> {
+    pub(crate) fn building(&self, id: &BuildingId) -> Result<Option<Building>> {
         let txn = self.db.begin_read().map_err(db("reading a building"))?;
         let table = txn
             .open_table(BUILDINGS)
@@ -62,7 +62,7 @@ impl Registry {
             .transpose()
     }
 
-    pub fn buildings(&self) -> Result<Vec<Building>> {
+    pub(crate) fn buildings(&self) -> Result<Vec<Building>> {
         let txn = self.db.begin_read().map_err(db("listing buildings"))?;
         let table = txn.open_table(BUILDINGS).map_err(db("listing buildings"))?;
         let mut out = Vec::new();
@@ -74,7 +74,7 @@ impl Registry {
     }
 
     /// Removes a building (its series stay: they are history).
-    pub fn delete_building(&self, id: &BuildingId) -> Result<bool> {
+    pub(crate) fn delete_building(&self, id: &BuildingId) -> Result<bool> {
         let context = "deleting a building";
         let txn = self.db.begin_write().map_err(db(context))?;
         let existed = {

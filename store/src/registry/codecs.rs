@@ -54,7 +54,7 @@ impl From<&StoredCodec> for CodecSummary {
 impl Registry {
     /// Stores `script` as the next version of codec `name` (1 for a new name) and returns it. The caller has
     /// checked the script against its examples.
-    pub fn add_codec_version(
+    pub(crate) fn add_codec_version(
         &self,
         name: &CodecName,
         description: String,
@@ -92,7 +92,11 @@ impl Registry {
     }
 
     /// A codec version, or its newest version when `version` is `None`.
-    pub fn codec(&self, name: &CodecName, version: Option<u32>) -> Result<Option<StoredCodec>> {
+    pub(crate) fn codec(
+        &self,
+        name: &CodecName,
+        version: Option<u32>,
+    ) -> Result<Option<StoredCodec>> {
         let txn = self.db.begin_read().map_err(db("reading a codec"))?;
         let codecs = txn.open_table(CODECS).map_err(db("reading a codec"))?;
         let raw = match version {
@@ -113,7 +117,7 @@ impl Registry {
     }
 
     /// The newest version number of codec `name`, if it exists.
-    pub fn codec_latest_version(&self, name: &CodecName) -> Result<Option<u32>> {
+    pub(crate) fn codec_latest_version(&self, name: &CodecName) -> Result<Option<u32>> {
         let txn = self.db.begin_read().map_err(db("reading a codec"))?;
         let codecs = txn.open_table(CODECS).map_err(db("reading a codec"))?;
         Ok(codecs
@@ -126,7 +130,7 @@ impl Registry {
     }
 
     /// Every version of every codec, by name then version.
-    pub fn codecs(&self) -> Result<Vec<CodecSummary>> {
+    pub(crate) fn codecs(&self) -> Result<Vec<CodecSummary>> {
         let txn = self.db.begin_read().map_err(db("listing codecs"))?;
         let codecs = txn.open_table(CODECS).map_err(db("listing codecs"))?;
         let mut out = Vec::new();

@@ -20,7 +20,7 @@ pub struct StoredDataset {
 
 impl Registry {
     /// Stores a new dataset; `Conflict` if the id is taken.
-    pub fn create_dataset(&self, dataset: StoredDataset) -> Result<StoredDataset> {
+    pub(crate) fn create_dataset(&self, dataset: StoredDataset) -> Result<StoredDataset> {
         let context = "creating a dataset";
         let json = serde_json::to_vec(&dataset).map_err(corrupt("dataset"))?;
         let txn = self.db.begin_write().map_err(db(context))?;
@@ -44,7 +44,7 @@ impl Registry {
         Ok(dataset)
     }
 
-    pub fn dataset(&self, id: &str) -> Result<Option<StoredDataset>> {
+    pub(crate) fn dataset(&self, id: &str) -> Result<Option<StoredDataset>> {
         let txn = self.db.begin_read().map_err(db("reading a dataset"))?;
         let table = txn.open_table(DATASETS).map_err(db("reading a dataset"))?;
         table
@@ -54,7 +54,7 @@ impl Registry {
             .transpose()
     }
 
-    pub fn datasets(&self) -> Result<Vec<StoredDataset>> {
+    pub(crate) fn datasets(&self) -> Result<Vec<StoredDataset>> {
         let txn = self.db.begin_read().map_err(db("listing datasets"))?;
         let table = txn.open_table(DATASETS).map_err(db("listing datasets"))?;
         let mut out = Vec::new();
@@ -65,7 +65,7 @@ impl Registry {
         Ok(out)
     }
 
-    pub fn delete_dataset(&self, id: &str) -> Result<bool> {
+    pub(crate) fn delete_dataset(&self, id: &str) -> Result<bool> {
         let context = "deleting a dataset";
         let txn = self.db.begin_write().map_err(db(context))?;
         let existed = {

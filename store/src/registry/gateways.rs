@@ -56,7 +56,7 @@ impl GatewayStatus {
 
 impl Registry {
     /// Registers a gateway; `Conflict` if its EUI is registered already.
-    pub fn create_gateway(&self, gateway: Gateway) -> Result<Gateway> {
+    pub(crate) fn create_gateway(&self, gateway: Gateway) -> Result<Gateway> {
         let key = gateway.eui.to_string();
         let json = serde_json::to_vec(&gateway).map_err(corrupt("gateway"))?;
         let txn = self.db.begin_write().map_err(db("registering a gateway"))?;
@@ -82,7 +82,7 @@ impl Registry {
         Ok(gateway)
     }
 
-    pub fn gateway(&self, eui: &Eui64) -> Result<Option<Gateway>> {
+    pub(crate) fn gateway(&self, eui: &Eui64) -> Result<Option<Gateway>> {
         let txn = self.db.begin_read().map_err(db("reading a gateway"))?;
         let gateways = txn.open_table(GATEWAYS).map_err(db("reading a gateway"))?;
         let value = gateways
@@ -93,7 +93,7 @@ impl Registry {
             .transpose()
     }
 
-    pub fn gateways(&self) -> Result<Vec<Gateway>> {
+    pub(crate) fn gateways(&self) -> Result<Vec<Gateway>> {
         let txn = self.db.begin_read().map_err(db("listing gateways"))?;
         let gateways = txn.open_table(GATEWAYS).map_err(db("listing gateways"))?;
         let mut out = Vec::new();
@@ -105,7 +105,7 @@ impl Registry {
     }
 
     /// Removes a gateway and its status; its packets are refused from then on.
-    pub fn delete_gateway(&self, eui: &Eui64) -> Result<bool> {
+    pub(crate) fn delete_gateway(&self, eui: &Eui64) -> Result<bool> {
         let key = eui.to_string();
         let txn = self.db.begin_write().map_err(db("removing a gateway"))?;
         let existed = {
@@ -126,7 +126,7 @@ impl Registry {
         Ok(existed)
     }
 
-    pub fn gateway_status(&self, eui: &Eui64) -> Result<GatewayStatus> {
+    pub(crate) fn gateway_status(&self, eui: &Eui64) -> Result<GatewayStatus> {
         let txn = self.db.begin_read().map_err(db("reading gateway status"))?;
         let status = txn
             .open_table(GATEWAY_STATUS)
@@ -142,7 +142,7 @@ impl Registry {
 
     /// Adds what the UDP edge counted since its last report, for registered gateways only (a removed
     /// gateway's late counts are dropped), in one transaction.
-    pub fn record_gateways(&self, deltas: &[(Eui64, GatewayStatus)]) -> Result<()> {
+    pub(crate) fn record_gateways(&self, deltas: &[(Eui64, GatewayStatus)]) -> Result<()> {
         let txn = self
             .db
             .begin_write()

@@ -51,7 +51,7 @@ pub enum IntegrationMode {
 impl Registry {
     /// Registers an integration. Inbound: returns the generated MQTT password (shown once). Subscribe:
     /// keeps `remote_password` to log in to the remote broker.
-    pub fn create_integration(
+    pub(crate) fn create_integration(
         &self,
         integration: Integration,
         remote_password: Option<String>,
@@ -85,7 +85,7 @@ impl Registry {
         Ok((integration, shown))
     }
 
-    pub fn integration(&self, id: &IntegrationId) -> Result<Option<Integration>> {
+    pub(crate) fn integration(&self, id: &IntegrationId) -> Result<Option<Integration>> {
         let txn = self.db.begin_read().map_err(db("reading an integration"))?;
         let table = txn
             .open_table(INTEGRATIONS)
@@ -97,7 +97,7 @@ impl Registry {
             .transpose()
     }
 
-    pub fn integrations(&self) -> Result<Vec<Integration>> {
+    pub(crate) fn integrations(&self) -> Result<Vec<Integration>> {
         let txn = self.db.begin_read().map_err(db("listing integrations"))?;
         let table = txn
             .open_table(INTEGRATIONS)
@@ -110,7 +110,7 @@ impl Registry {
         Ok(out)
     }
 
-    pub fn delete_integration(&self, id: &IntegrationId) -> Result<bool> {
+    pub(crate) fn delete_integration(&self, id: &IntegrationId) -> Result<bool> {
         let context = "deleting an integration";
         let txn = self.db.begin_write().map_err(db(context))?;
         let existed = {
@@ -125,7 +125,7 @@ impl Registry {
     }
 
     /// Checks an inbound integration's MQTT password.
-    pub fn check_integration_password(
+    pub(crate) fn check_integration_password(
         &self,
         id: &IntegrationId,
         password: &str,
@@ -141,7 +141,10 @@ impl Registry {
 
     /// The stored Argon2id hash of an inbound integration's MQTT password; `None` for an unknown integration
     /// or one bydata subscribes to (it never logs in to bydata).
-    pub fn inbound_integration_password_hash(&self, id: &IntegrationId) -> Result<Option<String>> {
+    pub(crate) fn inbound_integration_password_hash(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<String>> {
         match self.integration(id)? {
             Some(i) if i.mode == IntegrationMode::Inbound => self.integration_secret(id),
             _ => Ok(None),
@@ -149,7 +152,7 @@ impl Registry {
     }
 
     /// A subscribe integration's password for the remote broker.
-    pub fn integration_remote_password(&self, id: &IntegrationId) -> Result<Option<String>> {
+    pub(crate) fn integration_remote_password(&self, id: &IntegrationId) -> Result<Option<String>> {
         match self.integration(id)? {
             Some(Integration {
                 mode: IntegrationMode::Subscribe { .. },

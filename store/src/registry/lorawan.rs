@@ -122,7 +122,11 @@ fn addr_key(dev_addr: u32) -> String {
 
 impl Registry {
     /// Registers a LoRaWAN device with its (ABP) session; `Conflict` if the id or the DevAddr is taken.
-    pub fn create_lorawan_device(&self, device: Device, session: LorawanSession) -> Result<Device> {
+    pub(crate) fn create_lorawan_device(
+        &self,
+        device: Device,
+        session: LorawanSession,
+    ) -> Result<Device> {
         let json = serde_json::to_vec(&session).map_err(corrupt("lorawan session"))?;
         let record = Record {
             table: LORAWAN_SESSIONS,
@@ -135,7 +139,7 @@ impl Registry {
     }
 
     /// Registers an OTAA LoRaWAN device (no session until it joins); `Conflict` if the id or DevEUI is taken.
-    pub fn create_otaa_device(&self, device: Device, otaa: OtaaDevice) -> Result<Device> {
+    pub(crate) fn create_otaa_device(&self, device: Device, otaa: OtaaDevice) -> Result<Device> {
         let json = serde_json::to_vec(&otaa).map_err(corrupt("otaa device"))?;
         let record = Record {
             table: LORAWAN_OTAA,
@@ -150,7 +154,7 @@ impl Registry {
     /// Registers a LoRaWAN device whose network server is elsewhere (ChirpStack, The Things Stack): bydata
     /// holds no keys for it and hears it only through an integration, by its DevEUI — through `integration`
     /// alone when one is named.
-    pub fn create_external_lorawan_device(
+    pub(crate) fn create_external_lorawan_device(
         &self,
         device: Device,
         dev_eui: Eui64,
@@ -203,7 +207,7 @@ impl Registry {
 
     /// The device an integration event with this DevEUI is for: only devices registered with
     /// `activation: network_server` (bydata's own ABP/OTAA devices are heard through its gateways only).
-    pub fn external_device(&self, dev_eui: &Eui64) -> Result<Option<ExternalDevice>> {
+    pub(crate) fn external_device(&self, dev_eui: &Eui64) -> Result<Option<ExternalDevice>> {
         let txn = self.db.begin_read().map_err(db("reading a DevEUI"))?;
         let table = txn.open_table(EXTERNAL).map_err(db("reading a DevEUI"))?;
         table
@@ -275,7 +279,7 @@ impl Registry {
         Ok(device)
     }
 
-    pub fn otaa_device(&self, dev_eui: &Eui64) -> Result<Option<OtaaDevice>> {
+    pub(crate) fn otaa_device(&self, dev_eui: &Eui64) -> Result<Option<OtaaDevice>> {
         let txn = self.db.begin_read().map_err(db("reading an OTAA device"))?;
         let otaas = txn
             .open_table(LORAWAN_OTAA)
@@ -291,7 +295,7 @@ impl Registry {
     /// Completes a join whose MIC checked out: refuses a DevNonce the device used before (`Ok(None)`),
     /// otherwise records it, picks a free DevAddr (`candidates` are tried in order), replaces the device's
     /// previous session with `session(dev_addr)` and returns it — all in one transaction.
-    pub fn complete_join(
+    pub(crate) fn complete_join(
         &self,
         dev_eui: &Eui64,
         dev_nonce: u16,
@@ -366,7 +370,7 @@ impl Registry {
 
     /// Every identifier that names a device or a radio on the air: device ids, DevEUIs, DevAddrs (8 hex
     /// digits), JoinEUIs and gateway EUIs. What open data must never contain.
-    pub fn device_identifiers(&self) -> Result<Vec<String>> {
+    pub(crate) fn device_identifiers(&self) -> Result<Vec<String>> {
         let context = "listing device identifiers";
         let mut out: Vec<String> = self
             .devices()?
@@ -396,7 +400,7 @@ impl Registry {
     }
 
     /// The session of the device a frame with this DevAddr belongs to.
-    pub fn lorawan_session(&self, dev_addr: u32) -> Result<Option<LorawanSession>> {
+    pub(crate) fn lorawan_session(&self, dev_addr: u32) -> Result<Option<LorawanSession>> {
         let txn = self
             .db
             .begin_read()
@@ -413,7 +417,7 @@ impl Registry {
     }
 
     /// The session of a device, if it is a LoRaWAN device.
-    pub fn lorawan_session_of(&self, device: &DeviceId) -> Result<Option<LorawanSession>> {
+    pub(crate) fn lorawan_session_of(&self, device: &DeviceId) -> Result<Option<LorawanSession>> {
         let addr = {
             let txn = self
                 .db
@@ -434,7 +438,7 @@ impl Registry {
     }
 
     /// Records `fcnt` as the last accepted uplink counter (never moving it back).
-    pub fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()> {
+    pub(crate) fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()> {
         let addr = addr_key(dev_addr);
         let txn = self
             .db

@@ -15,6 +15,7 @@ mod datasets;
 mod gateways;
 mod integrations;
 mod lorawan;
+mod port;
 mod status;
 mod tokens;
 pub use buildings::Building;
@@ -23,6 +24,7 @@ pub use datasets::StoredDataset;
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
+pub use port::{RedbRegistry, RegistryPort, SessionForAddr, SharedRegistry};
 pub use status::{DecodeRun, DeviceStatus, LastError};
 pub use tokens::{Role, TokenInfo};
 
@@ -79,12 +81,12 @@ pub enum PasswordCheck {
 
 /// The metadata registry.
 #[derive(Debug)]
-pub struct Registry {
+pub(crate) struct Registry {
     db: Database,
 }
 
 impl Registry {
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let database = Database::create(path).map_err(db("opening the registry"))?;
         let txn = database.begin_write().map_err(db("opening the registry"))?;
         {
@@ -132,7 +134,7 @@ impl Registry {
     }
 
     /// Changes a device's codec; `false` if the device does not exist.
-    pub fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>> {
+    pub(crate) fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>> {
         let txn = self.db.begin_write().map_err(db("changing a codec"))?;
         let updated = {
             let mut devices = txn.open_table(DEVICES).map_err(db("changing a codec"))?;
@@ -158,7 +160,7 @@ impl Registry {
     }
 
     /// Registers a device and generates its MQTT password (returned once, stored as an Argon2id hash).
-    pub fn create_device(&self, device: Device) -> Result<(Device, MqttCredentials)> {
+    pub(crate) fn create_device(&self, device: Device) -> Result<(Device, MqttCredentials)> {
         let password = secret::generate(PASSWORD_LEN);
         let hash = secret::hash_password(&password)?;
         let txn = self.db.begin_write().map_err(db("creating a device"))?;
@@ -190,7 +192,7 @@ impl Registry {
         Ok((device, creds))
     }
 
-    pub fn device(&self, id: &DeviceId) -> Result<Option<Device>> {
+    pub(crate) fn device(&self, id: &DeviceId) -> Result<Option<Device>> {
         let txn = self.db.begin_read().map_err(db("reading a device"))?;
         let devices = txn.open_table(DEVICES).map_err(db("reading a device"))?;
         let value = devices.get(id.as_str()).map_err(db("reading a device"))?;
@@ -199,7 +201,7 @@ impl Registry {
             .transpose()
     }
 
-    pub fn devices(&self) -> Result<Vec<Device>> {
+    pub(crate) fn devices(&self) -> Result<Vec<Device>> {
         let txn = self.db.begin_read().map_err(db("listing devices"))?;
         let devices = txn.open_table(DEVICES).map_err(db("listing devices"))?;
         let mut out = Vec::new();
@@ -211,7 +213,7 @@ impl Registry {
     }
 
     /// Removes a device and its credentials and status. Its stored series stay (they are history).
-    pub fn delete_device(&self, id: &DeviceId) -> Result<bool> {
+    pub(crate) fn delete_device(&self, id: &DeviceId) -> Result<bool> {
         let txn = self.db.begin_write().map_err(db("deleting a device"))?;
         let existed = {
             let mut devices = txn.open_table(DEVICES).map_err(db("deleting a device"))?;
@@ -239,7 +241,7 @@ impl Registry {
     }
 
     /// Replaces a device's MQTT password; the old one stops working for new connections at once.
-    pub fn rotate_credentials(&self, id: &DeviceId) -> Result<MqttCredentials> {
+    pub(crate) fn rotate_credentials(&self, id: &DeviceId) -> Result<MqttCredentials> {
         let password = secret::generate(PASSWORD_LEN);
         let hash = secret::hash_password(&password)?;
         let txn = self.db.begin_write().map_err(db("rotating credentials"))?;
@@ -269,7 +271,7 @@ impl Registry {
     }
 
     /// Checks a device's MQTT password. Slow by design (Argon2id): call it off the async runtime.
-    pub fn check_password(&self, id: &DeviceId, password: &str) -> Result<PasswordCheck> {
+    pub(crate) fn check_password(&self, id: &DeviceId, password: &str) -> Result<PasswordCheck> {
         let Some(hash) = self.device_password_hash(id)? else {
             return Ok(PasswordCheck::UnknownDevice);
         };
@@ -282,7 +284,7 @@ impl Registry {
 
     /// The stored Argon2id hash of a device's MQTT password (one read; the slow check is the caller's, see
     /// [`crate::verify_password`]).
-    pub fn device_password_hash(&self, id: &DeviceId) -> Result<Option<String>> {
+    pub(crate) fn device_password_hash(&self, id: &DeviceId) -> Result<Option<String>> {
         let txn = self.db.begin_read().map_err(db("checking a password"))?;
         let secrets = txn
             .open_table(DEVICE_SECRETS)

@@ -182,7 +182,7 @@ fn push_run(runs: &mut Vec<DecodeRun>, run: DecodeRun) {
 impl Registry {
     /// Records that the uplinks of `id` received in `[from, to)` (at `times`) are now decoded by `codec`:
     /// earlier runs lose that span (and the uplinks in it), and a run for `codec` covers it.
-    pub fn record_redecode(
+    pub(crate) fn record_redecode(
         &self,
         id: &DeviceId,
         codec: &str,
@@ -207,7 +207,7 @@ impl Registry {
         txn.commit().map_err(db(context))
     }
 
-    pub fn status(&self, id: &DeviceId) -> Result<DeviceStatus> {
+    pub(crate) fn status(&self, id: &DeviceId) -> Result<DeviceStatus> {
         let txn = self.db.begin_read().map_err(db("reading a status"))?;
         let status = txn
             .open_table(DEVICE_STATUS)
@@ -220,7 +220,7 @@ impl Registry {
     }
 
     /// The journal position a consumer has committed (0 if it never ran).
-    pub fn position(&self, consumer: &str) -> Result<u64> {
+    pub(crate) fn position(&self, consumer: &str) -> Result<u64> {
         let txn = self.db.begin_read().map_err(db("reading a position"))?;
         let positions = txn
             .open_table(POSITIONS)
@@ -234,7 +234,7 @@ impl Registry {
 
     /// Atomically advances a consumer's journal position and adds the status changes derived from the
     /// entries it consumed. Changes for devices that no longer exist are dropped.
-    pub fn commit_ingest(
+    pub(crate) fn commit_ingest(
         &self,
         consumer: &str,
         position: u64,
@@ -253,7 +253,7 @@ impl Registry {
 
     /// Adds status changes that did not come through the journal (refusals at the edges, aggregated), in one
     /// transaction. Changes for devices that no longer exist are dropped.
-    pub fn add_statuses<'a>(
+    pub(crate) fn add_statuses<'a>(
         &self,
         deltas: impl IntoIterator<Item = (&'a DeviceId, &'a DeviceStatus)>,
     ) -> Result<()> {

@@ -33,7 +33,7 @@ pub struct TokenInfo {
 
 impl Registry {
     /// Creates an API token; the secret is returned once and only its hash is kept.
-    pub fn create_token(
+    pub(crate) fn create_token(
         &self,
         name: &str,
         role: Role,
@@ -51,7 +51,7 @@ impl Registry {
     }
 
     /// Makes `token` (from `BYDATA_ADMIN_TOKEN`) the bootstrap admin token, replacing an earlier bootstrap token.
-    pub fn set_bootstrap_token(&self, token: &str, now: UnixNanos) -> Result<()> {
+    pub(crate) fn set_bootstrap_token(&self, token: &str, now: UnixNanos) -> Result<()> {
         let old: Vec<String> = self
             .token_rows()?
             .into_iter()
@@ -98,7 +98,7 @@ impl Registry {
     }
 
     /// The token's description if the secret is a valid token.
-    pub fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>> {
+    pub(crate) fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>> {
         let txn = self.db.begin_read().map_err(db("checking a token"))?;
         let tokens = txn.open_table(TOKENS).map_err(db("checking a token"))?;
         let row = tokens
@@ -120,16 +120,16 @@ impl Registry {
         Ok(out)
     }
 
-    pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
+    pub(crate) fn tokens(&self) -> Result<Vec<TokenInfo>> {
         Ok(self.token_rows()?.into_iter().map(|(_, i)| i).collect())
     }
 
-    pub fn has_admin_token(&self) -> Result<bool> {
+    pub(crate) fn has_admin_token(&self) -> Result<bool> {
         Ok(self.tokens()?.iter().any(|t| t.role == Role::Admin))
     }
 
     /// How many series the token has added by writing.
-    pub fn token_series(&self, id: &str) -> Result<u64> {
+    pub(crate) fn token_series(&self, id: &str) -> Result<u64> {
         let txn = self
             .db
             .begin_read()
@@ -144,7 +144,7 @@ impl Registry {
     }
 
     /// Records that the token's write added `n` series.
-    pub fn add_token_series(&self, id: &str, n: u64) -> Result<()> {
+    pub(crate) fn add_token_series(&self, id: &str, n: u64) -> Result<()> {
         let txn = self
             .db
             .begin_write()
@@ -164,7 +164,7 @@ impl Registry {
         txn.commit().map_err(db("counting a token's series"))
     }
 
-    pub fn delete_token(&self, id: &str) -> Result<bool> {
+    pub(crate) fn delete_token(&self, id: &str) -> Result<bool> {
         let hashes: Vec<String> = self
             .token_rows()?
             .into_iter()

@@ -91,8 +91,7 @@ impl OpenData {
         state: &AppState,
         stored: &StoredDataset,
     ) -> Result<bool, Error> {
-        let (registry, id) = (state.registry.clone(), stored.id.clone());
-        let now = crate::devices::blocking(move || registry.dataset(&id)).await?;
+        let now = state.registry.dataset(&stored.id).await?;
         Ok(now.is_some_and(|d| d.created_at == stored.created_at))
     }
 
@@ -142,11 +141,8 @@ impl OpenData {
                 due
             }
         };
-        let registry = state.registry.clone();
-        let (identifiers, devices) = crate::devices::blocking(move || {
-            Ok((registry.device_identifiers()?, registry.devices()?))
-        })
-        .await?;
+        let identifiers = state.registry.device_identifiers().await?;
+        let devices = state.registry.devices().await?;
         let identifiers = Arc::new(Identifiers::new(identifiers));
         let locations: HashMap<String, Location> = devices
             .into_iter()

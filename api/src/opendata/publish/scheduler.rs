@@ -12,8 +12,7 @@ const FAILED_RUN_RETRY_SECS: u64 = 300;
 pub async fn run_scheduler(state: AppState, cancel: tokio_util::sync::CancellationToken) {
     let tick = std::time::Duration::from_secs(state.opendata.settings.schedule_secs.max(1));
     loop {
-        let registry = state.registry.clone();
-        match crate::devices::blocking(move || registry.datasets()).await {
+        match state.registry.datasets().await {
             Ok(all) => {
                 for d in all {
                     if cancel.is_cancelled() {

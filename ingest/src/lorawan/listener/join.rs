@@ -25,10 +25,11 @@ impl Listener {
         bytes.copy_from_slice(eui);
         bytes.reverse();
         let dev_eui = Eui64::from_bytes(bytes);
-        let registry = self.deps.registry.clone();
-        let otaa = tokio::task::spawn_blocking(move || registry.otaa_device(&dev_eui))
+        let otaa = self
+            .deps
+            .registry
+            .otaa_device(&dev_eui)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let Some(otaa) = otaa else {
             inc(&metrics.frames_unknown_device);
@@ -57,31 +58,31 @@ impl Listener {
             .collect();
         let device = otaa.device.clone();
         let dev_nonce = request.dev_nonce;
-        let registry = self.deps.registry.clone();
         let key = app_key.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            registry.complete_join(&dev_eui, dev_nonce, &candidates, |addr| {
-                let s = frame::derive_session(
-                    &key,
-                    app_nonce,
-                    net_id,
-                    dev_nonce,
-                    frame::DevAddr::new(addr),
-                );
-                LorawanSession {
-                    device,
-                    dev_eui,
-                    dev_addr: addr,
-                    nwk_s_key: *s.nwk_s_key.as_bytes(),
-                    app_s_key: *s.app_s_key.as_bytes(),
-                    fcnt_up: None,
-                    fcnt_down: 0,
-                }
-            })
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        let session = Box::new(move |addr| {
+            let s = frame::derive_session(
+                &key,
+                app_nonce,
+                net_id,
+                dev_nonce,
+                frame::DevAddr::new(addr),
+            );
+            LorawanSession {
+                device,
+                dev_eui,
+                dev_addr: addr,
+                nwk_s_key: *s.nwk_s_key.as_bytes(),
+                app_s_key: *s.app_s_key.as_bytes(),
+                fcnt_up: None,
+                fcnt_down: 0,
+            }
+        });
+        let joined = self
+            .deps
+            .registry
+            .complete_join(&dev_eui, dev_nonce, candidates, session)
+            .await
+            .map_err(|e| e.to_string())?;
         let Some(session) = joined else {
             return Err(self.refuse(
                 otaa.device,

@@ -32,7 +32,7 @@ use bydata_schemas::{
 };
 use bydata_store::journal::Journal;
 use bydata_store::refusals::{Refusals, UnverifiedKind};
-use bydata_store::{GatewayStatus, LastError, Registry};
+use bydata_store::{GatewayStatus, LastError, SharedRegistry};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,7 +98,7 @@ const MAX_RATED_SOURCES: usize = 10_000;
 /// What the listener needs.
 #[derive(Clone)]
 pub struct Deps {
-    pub registry: Arc<Registry>,
+    pub registry: SharedRegistry,
     pub journal: Arc<Journal>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     pub metrics: Arc<Metrics>,
@@ -169,13 +169,13 @@ pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: Cancel
 }
 
 impl Listener {
-    fn registered(&mut self, eui: Eui64) -> bool {
+    async fn registered(&mut self, eui: Eui64) -> bool {
         if let Some((yes, at)) = self.known.get(&eui)
             && at.elapsed() < KNOWN_FOR
         {
             return *yes;
         }
-        let yes = match self.deps.registry.gateway(&eui) {
+        let yes = match self.deps.registry.gateway(&eui).await {
             Ok(g) => g.is_some(),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the gateway registry; dropping the datagram");
@@ -199,7 +199,7 @@ impl Listener {
             }
         };
         let eui = packet.gateway();
-        if !self.registered(eui) {
+        if !self.registered(eui).await {
             inc(&self.deps.metrics.unknown_gateway);
             tracing::debug!(%from, gateway = %eui, "datagram from an unregistered gateway dropped");
             return;
@@ -287,10 +287,11 @@ impl Listener {
             return Err("not a data-up frame (joins are not served yet)".into());
         };
         let dev_addr = u32::from_le_bytes([addr[0], addr[1], addr[2], addr[3]]);
-        let registry = self.deps.registry.clone();
-        let stored = tokio::task::spawn_blocking(move || registry.lorawan_session(dev_addr))
+        let stored = self
+            .deps
+            .registry
+            .lorawan_session(dev_addr)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let Some(stored) = stored else {
             inc(&metrics.frames_unknown_device);
@@ -304,7 +305,6 @@ impl Listener {
             fcnt_down: stored.fcnt_down,
         };
         let device = stored.device;
-        let registry = self.deps.registry.clone();
         let reception = Reception {
             gateway: gateway.to_string(),
             rssi: rxpk.rssi.map(f64::from),
@@ -313,12 +313,11 @@ impl Listener {
         match frame::decode_uplink(phy, &session) {
             Ok(up) => {
                 let fcnt = up.fcnt;
-                tokio::task::spawn_blocking(move || {
-                    registry.advance_uplink_counter(dev_addr, fcnt)
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("cannot commit the frame counter: {e}"))?;
+                self.deps
+                    .registry
+                    .advance_uplink_counter(dev_addr, fcnt)
+                    .await
+                    .map_err(|e| format!("cannot commit the frame counter: {e}"))?;
                 self.remember(dev_addr, fcnt);
                 inc(&metrics.frames_accepted);
                 let uplink = Uplink {
@@ -428,11 +427,8 @@ impl Listener {
             return;
         }
         let deltas: Vec<(Eui64, GatewayStatus)> = self.pending.drain().collect();
-        let registry = self.deps.registry.clone();
-        match tokio::task::spawn_blocking(move || registry.record_gateways(&deltas)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot record gateway status"),
-            Err(e) => tracing::error!(error = %e, "gateway status task failed"),
+        if let Err(e) = self.deps.registry.record_gateways(deltas).await {
+            tracing::error!(error = %e, "cannot record gateway status");
         }
     }
 }

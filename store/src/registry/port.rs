@@ -1,0 +1,456 @@
+//! The registry port: every registry call made from async code goes through [`RegistryPort`], so no redb
+//! transaction ever runs on a tokio worker, and a second backend (PostgreSQL, for several bydata nodes) can be
+//! added later without touching its callers.
+//!
+//! [`RedbRegistry`] is the embedded backend: each call runs the synchronous [`Registry`] on tokio's blocking
+//! pool. The synchronous type is private to this crate, so code outside it cannot open a redb transaction on
+//! an async worker by accident. Method names and meanings are those of the backend's, documented there.
+use super::{
+    Building, CodecSummary, Device, DeviceStatus, ExternalDevice, Gateway, GatewayStatus,
+    Integration, LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck, Registry, Role,
+    StoredCodec, StoredDataset, TokenInfo,
+};
+use crate::{Error, Result};
+use bydata_schemas::{BuildingId, Codec, CodecName, DeviceId, Eui64, IntegrationId, UnixNanos};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A registry shared by every part of bydata.
+pub type SharedRegistry = Arc<dyn RegistryPort>;
+
+/// Builds a new OTAA session from the DevAddr chosen for it (see [`RegistryPort::complete_join`]).
+pub type SessionForAddr = Box<dyn FnOnce(u32) -> LorawanSession + Send>;
+
+/// Devices, credentials, tokens, catalog entries, LoRaWAN sessions, integrations and ingest state.
+#[async_trait::async_trait]
+pub trait RegistryPort: Send + Sync + std::fmt::Debug {
+    // Devices and their MQTT credentials.
+    async fn create_device(&self, device: Device) -> Result<(Device, MqttCredentials)>;
+    async fn device(&self, id: &DeviceId) -> Result<Option<Device>>;
+    async fn devices(&self) -> Result<Vec<Device>>;
+    async fn delete_device(&self, id: &DeviceId) -> Result<bool>;
+    async fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>>;
+    async fn rotate_credentials(&self, id: &DeviceId) -> Result<MqttCredentials>;
+    async fn check_password(&self, id: &DeviceId, password: &str) -> Result<PasswordCheck>;
+    async fn device_password_hash(&self, id: &DeviceId) -> Result<Option<String>>;
+    async fn device_identifiers(&self) -> Result<Vec<String>>;
+
+    // Ingest state: per-device status and consumer positions.
+    async fn status(&self, id: &DeviceId) -> Result<DeviceStatus>;
+    async fn position(&self, consumer: &str) -> Result<u64>;
+    async fn commit_ingest(
+        &self,
+        consumer: &str,
+        position: u64,
+        deltas: HashMap<DeviceId, DeviceStatus>,
+    ) -> Result<()>;
+    async fn add_statuses(&self, deltas: Vec<(DeviceId, DeviceStatus)>) -> Result<()>;
+    async fn record_redecode(
+        &self,
+        id: &DeviceId,
+        codec: &str,
+        from: UnixNanos,
+        to: UnixNanos,
+        times: Vec<UnixNanos>,
+    ) -> Result<()>;
+
+    // API tokens.
+    async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        now: UnixNanos,
+    ) -> Result<(TokenInfo, String)>;
+    async fn set_bootstrap_token(&self, token: &str, now: UnixNanos) -> Result<()>;
+    async fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>>;
+    async fn tokens(&self) -> Result<Vec<TokenInfo>>;
+    async fn has_admin_token(&self) -> Result<bool>;
+    async fn token_series(&self, id: &str) -> Result<u64>;
+    async fn add_token_series(&self, id: &str, n: u64) -> Result<()>;
+    async fn delete_token(&self, id: &str) -> Result<bool>;
+
+    // Codecs, buildings and datasets.
+    async fn add_codec_version(
+        &self,
+        name: &CodecName,
+        description: String,
+        script: String,
+        examples: serde_json::Value,
+        now: UnixNanos,
+    ) -> Result<StoredCodec>;
+    async fn codec(&self, name: &CodecName, version: Option<u32>) -> Result<Option<StoredCodec>>;
+    async fn codec_latest_version(&self, name: &CodecName) -> Result<Option<u32>>;
+    async fn codecs(&self) -> Result<Vec<CodecSummary>>;
+    async fn create_building(&self, building: Building) -> Result<Building>;
+    async fn building(&self, id: &BuildingId) -> Result<Option<Building>>;
+    async fn buildings(&self) -> Result<Vec<Building>>;
+    async fn delete_building(&self, id: &BuildingId) -> Result<bool>;
+    async fn create_dataset(&self, dataset: StoredDataset) -> Result<StoredDataset>;
+    async fn dataset(&self, id: &str) -> Result<Option<StoredDataset>>;
+    async fn datasets(&self) -> Result<Vec<StoredDataset>>;
+    async fn delete_dataset(&self, id: &str) -> Result<bool>;
+
+    // LoRaWAN gateways, devices and sessions.
+    async fn create_gateway(&self, gateway: Gateway) -> Result<Gateway>;
+    async fn gateway(&self, eui: &Eui64) -> Result<Option<Gateway>>;
+    async fn gateways(&self) -> Result<Vec<Gateway>>;
+    async fn delete_gateway(&self, eui: &Eui64) -> Result<bool>;
+    async fn gateway_status(&self, eui: &Eui64) -> Result<GatewayStatus>;
+    async fn record_gateways(&self, deltas: Vec<(Eui64, GatewayStatus)>) -> Result<()>;
+    async fn create_lorawan_device(
+        &self,
+        device: Device,
+        session: LorawanSession,
+    ) -> Result<Device>;
+    async fn create_otaa_device(&self, device: Device, otaa: OtaaDevice) -> Result<Device>;
+    async fn create_external_lorawan_device(
+        &self,
+        device: Device,
+        dev_eui: Eui64,
+        integration: Option<IntegrationId>,
+    ) -> Result<Device>;
+    async fn external_device(&self, dev_eui: &Eui64) -> Result<Option<ExternalDevice>>;
+    async fn otaa_device(&self, dev_eui: &Eui64) -> Result<Option<OtaaDevice>>;
+    async fn complete_join(
+        &self,
+        dev_eui: &Eui64,
+        dev_nonce: u16,
+        candidates: Vec<u32>,
+        session: SessionForAddr,
+    ) -> Result<Option<LorawanSession>>;
+    async fn lorawan_session(&self, dev_addr: u32) -> Result<Option<LorawanSession>>;
+    async fn lorawan_session_of(&self, device: &DeviceId) -> Result<Option<LorawanSession>>;
+    async fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()>;
+
+    // Integrations (network servers).
+    async fn create_integration(
+        &self,
+        integration: Integration,
+        remote_password: Option<String>,
+    ) -> Result<(Integration, Option<String>)>;
+    async fn integration(&self, id: &IntegrationId) -> Result<Option<Integration>>;
+    async fn integrations(&self) -> Result<Vec<Integration>>;
+    async fn delete_integration(&self, id: &IntegrationId) -> Result<bool>;
+    async fn check_integration_password(
+        &self,
+        id: &IntegrationId,
+        password: &str,
+    ) -> Result<PasswordCheck>;
+    async fn inbound_integration_password_hash(&self, id: &IntegrationId)
+    -> Result<Option<String>>;
+    async fn integration_remote_password(&self, id: &IntegrationId) -> Result<Option<String>>;
+}
+
+/// The embedded registry: one redb file, each call on tokio's blocking pool.
+#[derive(Debug, Clone)]
+pub struct RedbRegistry {
+    inner: Arc<Registry>,
+}
+
+impl RedbRegistry {
+    /// Opens (or creates) the registry file. Call it from outside the runtime or in `spawn_blocking`, or
+    /// use [`RedbRegistry::open_async`].
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Registry::open(path)?),
+        })
+    }
+
+    pub async fn open_async(path: &Path) -> Result<Self> {
+        let path = path.to_owned();
+        run_blocking(move || Self::open(&path)).await
+    }
+
+    /// This registry as the shared port.
+    pub fn shared(self) -> SharedRegistry {
+        Arc::new(self)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Registry) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        run_blocking(move || f(&inner)).await
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task {
+            detail: format!("registry call: {e}"),
+        })?
+}
+
+#[async_trait::async_trait]
+impl RegistryPort for RedbRegistry {
+    async fn device(&self, id: &DeviceId) -> Result<Option<Device>> {
+        let id = id.clone();
+        self.run(move |r| r.device(&id)).await
+    }
+    async fn devices(&self) -> Result<Vec<Device>> {
+        self.run(move |r| r.devices()).await
+    }
+    async fn delete_device(&self, id: &DeviceId) -> Result<bool> {
+        let id = id.clone();
+        self.run(move |r| r.delete_device(&id)).await
+    }
+    async fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>> {
+        let id = id.clone();
+        self.run(move |r| r.set_codec(&id, codec)).await
+    }
+    async fn rotate_credentials(&self, id: &DeviceId) -> Result<MqttCredentials> {
+        let id = id.clone();
+        self.run(move |r| r.rotate_credentials(&id)).await
+    }
+    async fn check_password(&self, id: &DeviceId, password: &str) -> Result<PasswordCheck> {
+        let (id, password) = (id.clone(), password.to_owned());
+        self.run(move |r| r.check_password(&id, &password)).await
+    }
+    async fn device_password_hash(&self, id: &DeviceId) -> Result<Option<String>> {
+        let id = id.clone();
+        self.run(move |r| r.device_password_hash(&id)).await
+    }
+    async fn device_identifiers(&self) -> Result<Vec<String>> {
+        self.run(move |r| r.device_identifiers()).await
+    }
+    async fn status(&self, id: &DeviceId) -> Result<DeviceStatus> {
+        let id = id.clone();
+        self.run(move |r| r.status(&id)).await
+    }
+    async fn position(&self, consumer: &str) -> Result<u64> {
+        let consumer = consumer.to_owned();
+        self.run(move |r| r.position(&consumer)).await
+    }
+    async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        now: UnixNanos,
+    ) -> Result<(TokenInfo, String)> {
+        let name = name.to_owned();
+        self.run(move |r| r.create_token(&name, role, now)).await
+    }
+    async fn set_bootstrap_token(&self, token: &str, now: UnixNanos) -> Result<()> {
+        let token = token.to_owned();
+        self.run(move |r| r.set_bootstrap_token(&token, now)).await
+    }
+    async fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>> {
+        let token = token.to_owned();
+        self.run(move |r| r.authenticate(&token)).await
+    }
+    async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.run(move |r| r.tokens()).await
+    }
+    async fn has_admin_token(&self) -> Result<bool> {
+        self.run(move |r| r.has_admin_token()).await
+    }
+    async fn token_series(&self, id: &str) -> Result<u64> {
+        let id = id.to_owned();
+        self.run(move |r| r.token_series(&id)).await
+    }
+    async fn add_token_series(&self, id: &str, n: u64) -> Result<()> {
+        let id = id.to_owned();
+        self.run(move |r| r.add_token_series(&id, n)).await
+    }
+    async fn delete_token(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.run(move |r| r.delete_token(&id)).await
+    }
+    async fn codec(&self, name: &CodecName, version: Option<u32>) -> Result<Option<StoredCodec>> {
+        let name = name.clone();
+        self.run(move |r| r.codec(&name, version)).await
+    }
+    async fn codec_latest_version(&self, name: &CodecName) -> Result<Option<u32>> {
+        let name = name.clone();
+        self.run(move |r| r.codec_latest_version(&name)).await
+    }
+    async fn codecs(&self) -> Result<Vec<CodecSummary>> {
+        self.run(move |r| r.codecs()).await
+    }
+    async fn building(&self, id: &BuildingId) -> Result<Option<Building>> {
+        let id = id.clone();
+        self.run(move |r| r.building(&id)).await
+    }
+    async fn buildings(&self) -> Result<Vec<Building>> {
+        self.run(move |r| r.buildings()).await
+    }
+    async fn delete_building(&self, id: &BuildingId) -> Result<bool> {
+        let id = id.clone();
+        self.run(move |r| r.delete_building(&id)).await
+    }
+    async fn dataset(&self, id: &str) -> Result<Option<StoredDataset>> {
+        let id = id.to_owned();
+        self.run(move |r| r.dataset(&id)).await
+    }
+    async fn datasets(&self) -> Result<Vec<StoredDataset>> {
+        self.run(move |r| r.datasets()).await
+    }
+    async fn delete_dataset(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.run(move |r| r.delete_dataset(&id)).await
+    }
+    async fn gateway(&self, eui: &Eui64) -> Result<Option<Gateway>> {
+        let eui = *eui;
+        self.run(move |r| r.gateway(&eui)).await
+    }
+    async fn gateways(&self) -> Result<Vec<Gateway>> {
+        self.run(move |r| r.gateways()).await
+    }
+    async fn delete_gateway(&self, eui: &Eui64) -> Result<bool> {
+        let eui = *eui;
+        self.run(move |r| r.delete_gateway(&eui)).await
+    }
+    async fn gateway_status(&self, eui: &Eui64) -> Result<GatewayStatus> {
+        let eui = *eui;
+        self.run(move |r| r.gateway_status(&eui)).await
+    }
+    async fn external_device(&self, dev_eui: &Eui64) -> Result<Option<ExternalDevice>> {
+        let dev_eui = *dev_eui;
+        self.run(move |r| r.external_device(&dev_eui)).await
+    }
+    async fn otaa_device(&self, dev_eui: &Eui64) -> Result<Option<OtaaDevice>> {
+        let dev_eui = *dev_eui;
+        self.run(move |r| r.otaa_device(&dev_eui)).await
+    }
+    async fn lorawan_session(&self, dev_addr: u32) -> Result<Option<LorawanSession>> {
+        self.run(move |r| r.lorawan_session(dev_addr)).await
+    }
+    async fn lorawan_session_of(&self, device: &DeviceId) -> Result<Option<LorawanSession>> {
+        let device = device.clone();
+        self.run(move |r| r.lorawan_session_of(&device)).await
+    }
+    async fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()> {
+        self.run(move |r| r.advance_uplink_counter(dev_addr, fcnt))
+            .await
+    }
+    async fn integration(&self, id: &IntegrationId) -> Result<Option<Integration>> {
+        let id = id.clone();
+        self.run(move |r| r.integration(&id)).await
+    }
+    async fn integrations(&self) -> Result<Vec<Integration>> {
+        self.run(move |r| r.integrations()).await
+    }
+    async fn delete_integration(&self, id: &IntegrationId) -> Result<bool> {
+        let id = id.clone();
+        self.run(move |r| r.delete_integration(&id)).await
+    }
+    async fn check_integration_password(
+        &self,
+        id: &IntegrationId,
+        password: &str,
+    ) -> Result<PasswordCheck> {
+        let (id, password) = (id.clone(), password.to_owned());
+        self.run(move |r| r.check_integration_password(&id, &password))
+            .await
+    }
+    async fn inbound_integration_password_hash(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<String>> {
+        let id = id.clone();
+        self.run(move |r| r.inbound_integration_password_hash(&id))
+            .await
+    }
+    async fn integration_remote_password(&self, id: &IntegrationId) -> Result<Option<String>> {
+        let id = id.clone();
+        self.run(move |r| r.integration_remote_password(&id)).await
+    }
+
+    async fn create_device(&self, device: Device) -> Result<(Device, MqttCredentials)> {
+        self.run(move |r| r.create_device(device)).await
+    }
+    async fn commit_ingest(
+        &self,
+        consumer: &str,
+        position: u64,
+        deltas: HashMap<DeviceId, DeviceStatus>,
+    ) -> Result<()> {
+        let consumer = consumer.to_owned();
+        self.run(move |r| r.commit_ingest(&consumer, position, &deltas))
+            .await
+    }
+    async fn add_statuses(&self, deltas: Vec<(DeviceId, DeviceStatus)>) -> Result<()> {
+        self.run(move |r| r.add_statuses(deltas.iter().map(|(d, s)| (d, s))))
+            .await
+    }
+    async fn record_redecode(
+        &self,
+        id: &DeviceId,
+        codec: &str,
+        from: UnixNanos,
+        to: UnixNanos,
+        times: Vec<UnixNanos>,
+    ) -> Result<()> {
+        let (id, codec) = (id.clone(), codec.to_owned());
+        self.run(move |r| r.record_redecode(&id, &codec, from, to, &times))
+            .await
+    }
+    async fn add_codec_version(
+        &self,
+        name: &CodecName,
+        description: String,
+        script: String,
+        examples: serde_json::Value,
+        now: UnixNanos,
+    ) -> Result<StoredCodec> {
+        let name = name.clone();
+        self.run(move |r| r.add_codec_version(&name, description, script, examples, now))
+            .await
+    }
+    async fn create_building(&self, building: Building) -> Result<Building> {
+        self.run(move |r| r.create_building(building)).await
+    }
+    async fn create_dataset(&self, dataset: StoredDataset) -> Result<StoredDataset> {
+        self.run(move |r| r.create_dataset(dataset)).await
+    }
+    async fn create_gateway(&self, gateway: Gateway) -> Result<Gateway> {
+        self.run(move |r| r.create_gateway(gateway)).await
+    }
+    async fn record_gateways(&self, deltas: Vec<(Eui64, GatewayStatus)>) -> Result<()> {
+        self.run(move |r| r.record_gateways(&deltas)).await
+    }
+    async fn create_lorawan_device(
+        &self,
+        device: Device,
+        session: LorawanSession,
+    ) -> Result<Device> {
+        self.run(move |r| r.create_lorawan_device(device, session))
+            .await
+    }
+    async fn create_otaa_device(&self, device: Device, otaa: OtaaDevice) -> Result<Device> {
+        self.run(move |r| r.create_otaa_device(device, otaa)).await
+    }
+    async fn create_external_lorawan_device(
+        &self,
+        device: Device,
+        dev_eui: Eui64,
+        integration: Option<IntegrationId>,
+    ) -> Result<Device> {
+        self.run(move |r| r.create_external_lorawan_device(device, dev_eui, integration))
+            .await
+    }
+    async fn complete_join(
+        &self,
+        dev_eui: &Eui64,
+        dev_nonce: u16,
+        candidates: Vec<u32>,
+        session: SessionForAddr,
+    ) -> Result<Option<LorawanSession>> {
+        let dev_eui = *dev_eui;
+        self.run(move |r| r.complete_join(&dev_eui, dev_nonce, &candidates, session))
+            .await
+    }
+    async fn create_integration(
+        &self,
+        integration: Integration,
+        remote_password: Option<String>,
+    ) -> Result<(Integration, Option<String>)> {
+        self.run(move |r| r.create_integration(integration, remote_password))
+            .await
+    }
+}
