@@ -16,7 +16,7 @@
 //! (`crate::error::Error`), never through this file's re-exports. Nothing here speaks HTTP: failures are
 //! [`Error`]s, which `api` maps to responses.
 mod archive;
-pub mod catalog;
+mod catalog;
 pub mod ckan;
 mod definition;
 mod disk;

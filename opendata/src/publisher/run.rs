@@ -6,7 +6,7 @@ use crate::disk::write_atomic;
 use crate::error::{Error, Result, blocking};
 use crate::gate::Gate;
 use crate::identifiers::Identifiers;
-use crate::manifest::{self, FileRecord, Manifest, RunRecord, file_name};
+use crate::manifest::{self, FileRecord, Manifest, PeriodRecord, RunRecord, file_name};
 use crate::model::FileFormat;
 use crate::outcome::{Outcome, PeriodOutcome, RunReport};
 use crate::period::{Period, time_in};
@@ -163,7 +163,7 @@ struct PeriodWork {
     start: String,
     end: String,
     complete: bool,
-    record: Option<crate::manifest::PeriodRecord>,
+    record: Option<PeriodRecord>,
     identifiers: Arc<Identifiers>,
 }
 
