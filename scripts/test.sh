@@ -25,6 +25,8 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
+echo "== import cycles between files (opendata)"
+python3 scripts/import_cycles.py opendata/src
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

@@ -14,7 +14,7 @@ pub(crate) struct Config {
     pub(crate) broker: bydata_broker::Config,
     pub(crate) api: bydata_api::Config,
     pub(crate) ingest: bydata_ingest::Config,
-    pub(crate) opendata: bydata_api::opendata::publish::Settings,
+    pub(crate) opendata: bydata_opendata::Settings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,7 +120,7 @@ impl Default for Config {
             broker: bydata_broker::Config::default(),
             api: bydata_api::Config::default(),
             ingest: bydata_ingest::Config::default(),
-            opendata: bydata_api::opendata::publish::Settings::default(),
+            opendata: bydata_opendata::Settings::default(),
         }
     }
 }

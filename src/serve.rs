@@ -81,7 +81,12 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
     let lorawan_metrics = Arc::new(bydata_ingest::lorawan::listener::Metrics::default());
     let opendata = Arc::new(
-        bydata_api::opendata::publish::OpenData::open(
+        bydata_opendata::Publisher::open(
+            bydata_opendata::Deps {
+                registry: registry.clone(),
+                reader: reader.clone(),
+                clock: clock.clone(),
+            },
             &config.data_dir,
             config.opendata.clone(),
             format!("http://{}", config.api.http_addr),
@@ -133,8 +138,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )),
         queries: Arc::new(bydata_api::QueryGate::new(config.api.query.clone())),
     };
-    let publisher = tokio::spawn(bydata_api::opendata::publish::run_scheduler(
-        state.clone(),
+    let publisher = tokio::spawn(bydata_opendata::run_scheduler(
+        state.opendata.clone(),
         shutdown.child_token(),
     ));
     let http = bydata_api::bind(config.api.clone(), state, shutdown.clone()).await?;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-#[path = "../api/tests/fake_ckan/mod.rs"]
+#[path = "../opendata/tests/fake_ckan/mod.rs"]
 mod fake_ckan;
 
 use common::{ADMIN, Bydata, Mqtt};
@@ -633,7 +633,7 @@ async fn the_scheduler_publishes_the_running_period() {
 }
 
 /// A dataset with `"ckan": true` is pushed after its run to the configured CKAN site (a fake speaking the
-/// Action API over TCP, `api/tests/fake_ckan`): the package and one resource per file, with the SHA-256; the
+/// Action API over TCP, `opendata/tests/fake_ckan`): the package and one resource per file, with the SHA-256; the
 /// status says so; a run that changes nothing pushes nothing; the token is in no log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publication_is_pushed_to_ckan() {

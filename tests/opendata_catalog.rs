@@ -3,11 +3,10 @@
 //! SHACL shapes with pyshacl (PyPI `rdflib`, `pyshacl`, installed into a venv under `target/` when missing).
 //!
 //! `BYDATA_UPDATE_SNAPSHOTS=1 cargo test --test opendata_catalog` rewrites the snapshots instead of comparing.
-use bydata_api::opendata::datajson::data_json;
-use bydata_api::opendata::dcat::{catalog_jsonld, catalog_turtle};
-use bydata_api::opendata::model::{
+use bydata_opendata::model::{
     Agent, Bilingual, CatalogInfo, Distribution, FileFormat, PublishedDataset,
 };
+use bydata_opendata::{catalog_jsonld, catalog_turtle, data_json};
 mod common;
 
 use common::dcat::{opendata_python, validate_dcat};

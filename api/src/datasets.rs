@@ -1,21 +1,16 @@
 //! Open datasets: `POST/GET /api/v1/datasets`, `GET/DELETE /api/v1/datasets/{id}`, and
 //! `POST /api/v1/datasets/{id}/publish`. A dataset is a selection of series, an aggregation, DCAT-AP-DK
 //! metadata and privacy rules; one marked as containing personal data is refused unless its rules meet the
-//! configured minimums, and the refusal names every rule that falls short. Publishing is `opendata::publish`.
+//! configured minimums, and the refusal names every rule that falls short.
 //!
-//! The handlers are here; the definition's types are in `definition`, its validation and privacy checks in
-//! `validate`.
-mod definition;
-mod validate;
-
-pub(crate) use definition::{Agent, NewDataset};
-
+//! Thin handlers: the definition, its rules and publishing are `bydata_opendata`'s.
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bydata_opendata::{Dataset, NewDataset};
 use bydata_schemas::format_rfc3339;
 use bydata_store::StoredDataset;
 use serde::Deserialize;
@@ -66,13 +61,8 @@ fn dataset_json(d: &StoredDataset) -> Value {
 /// The definition plus how publishing goes: the last run, the last CKAN push, the periods published.
 async fn dataset_with_status(state: &AppState, d: &StoredDataset) -> Value {
     let mut v = dataset_json(d);
-    if let Ok(m) = state.opendata.read_manifest(&d.id).await {
-        v["publication"] = json!({
-            "url": format!("{}/opendata/datasets/{}", state.opendata.base_url(), d.id),
-            "last_run": m.last_run,
-            "periods": m.periods.len(),
-            "ckan": m.ckan,
-        });
+    if let Ok(p) = state.opendata.publication(&d.id).await {
+        v["publication"] = json!(p);
     }
     v
 }
@@ -124,7 +114,7 @@ pub(crate) async fn publish(
         })?;
     let report = state
         .opendata
-        .publish(&state, &d, request.period.as_deref())
+        .publish(&Dataset::parse(&d)?, request.period.as_deref())
         .await?;
     tracing::info!(dataset = %d.id, by = %by.id, "published on demand");
     Ok(Json(serde_json::to_value(&report).map_err(|e| {

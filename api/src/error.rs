@@ -42,6 +42,27 @@ impl From<crate::HookError> for Error {
     }
 }
 
+/// Open data's failures keep the codes and statuses the API has always answered with.
+impl From<bydata_opendata::Error> for Error {
+    fn from(e: bydata_opendata::Error) -> Self {
+        use bydata_opendata::Error as E;
+        match e {
+            E::InvalidDefinition { message } => Error::bad("invalid_dataset", message),
+            E::InvalidName { message } => Error::bad("invalid_name", message),
+            E::PrivacyRefused { reason } => Error::bad("privacy_refused", reason),
+            E::InvalidPeriod { message } => Error::bad("invalid_period", message),
+            E::DatasetNotFound { id } => Error::NotFound {
+                what: "dataset",
+                id: id.chars().take(64).collect(),
+            },
+            E::Store(e) => Error::from(e),
+            other => Error::Internal {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<bydata_store::Error> for Error {
     fn from(e: bydata_store::Error) -> Self {
         match e {

@@ -1,4 +1,5 @@
-//! bydata's HTTP API (axum): onboarding, device status, queries, tokens, health and metrics.
+//! bydata's HTTP API (axum): onboarding, device status, queries, tokens, health and metrics, and the thin
+//! handlers of open data (whose domain is the crate `bydata-opendata`).
 //!
 //! Requests are authenticated in `auth` (bearer tokens looked up by hash in the registry), handled in one file
 //! per resource, and every failure becomes an HTTP response in exactly one place (`impl IntoResponse for
@@ -18,7 +19,7 @@ pub mod fuzzing;
 mod gateways;
 mod integrations;
 mod openapi;
-pub mod opendata;
+mod opendata;
 mod query;
 mod series_quota;
 mod server;
@@ -89,8 +90,8 @@ pub struct AppState {
     pub writer: Arc<dyn SeriesWriter>,
     pub write_metrics: Arc<WriteMetrics>,
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
-    /// Published open-data files, the public-id secret and the CKAN client.
-    pub opendata: Arc<opendata::publish::OpenData>,
+    /// Open data: publishing, what is published, withdrawing (the scheduler holds the same publisher).
+    pub opendata: Arc<bydata_opendata::Publisher>,
     /// Appends every crate's counters in Prometheus text format (wired by the binary).
     pub metrics: Arc<dyn Fn(&mut String) + Send + Sync>,
     /// What only the ingest side can do (run codecs), wired by the binary so `api` does not depend on it.
@@ -221,17 +222,17 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             "/api/v1/datasets/{id}",
             get(datasets::get).delete(datasets::delete),
         )
-        .route("/opendata", get(opendata::routes::index))
-        .route("/opendata/catalog", get(opendata::routes::catalog))
-        .route("/opendata/data.json", get(opendata::routes::data_json))
-        .route("/opendata/datasets/{id}", get(opendata::routes::dataset))
+        .route("/opendata", get(opendata::index))
+        .route("/opendata/catalog", get(opendata::catalog))
+        .route("/opendata/data.json", get(opendata::data_json))
+        .route("/opendata/datasets/{id}", get(opendata::dataset))
         .route(
             "/opendata/datasets/{id}/{period}/{file}",
-            get(opendata::routes::current_file),
+            get(opendata::current_file),
         )
         .route(
             "/opendata/datasets/{id}/{period}/{version}/{file}",
-            get(opendata::routes::version_file),
+            get(opendata::version_file),
         )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))

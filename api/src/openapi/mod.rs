@@ -65,12 +65,12 @@ write endpoint. Every operation except the public ones needs `Authorization: Bea
         crate::datasets::get,
         crate::datasets::delete,
         crate::datasets::publish,
-        crate::opendata::routes::index,
-        crate::opendata::routes::catalog,
-        crate::opendata::routes::data_json,
-        crate::opendata::routes::dataset,
-        crate::opendata::routes::current_file,
-        crate::opendata::routes::version_file,
+        crate::opendata::index,
+        crate::opendata::catalog,
+        crate::opendata::data_json,
+        crate::opendata::dataset,
+        crate::opendata::current_file,
+        crate::opendata::version_file,
         crate::tokens::create,
         crate::tokens::list,
         crate::tokens::delete,
@@ -351,9 +351,14 @@ pub(crate) mod tests {
         let engine = Arc::new(EmbeddedEngine::open(&dir.path().join("series")).unwrap());
         let state = AppState {
             opendata: Arc::new(
-                crate::opendata::publish::OpenData::open(
+                bydata_opendata::Publisher::open(
+                    bydata_opendata::Deps {
+                        registry: registry.clone(),
+                        reader: engine.clone(),
+                        clock: Arc::new(|| 0),
+                    },
                     dir.path(),
-                    crate::opendata::publish::Settings::default(),
+                    bydata_opendata::Settings::default(),
                     "http://127.0.0.1:8080".into(),
                     None,
                 )

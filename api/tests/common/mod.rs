@@ -22,9 +22,14 @@ pub async fn state(dir: &std::path::Path) -> AppState {
     let registry_for_refusals = registry.clone();
     AppState {
         opendata: Arc::new(
-            bydata_api::opendata::publish::OpenData::open(
+            bydata_opendata::Publisher::open(
+                bydata_opendata::Deps {
+                    registry: registry.clone(),
+                    reader: engine.clone(),
+                    clock: Arc::new(|| NOW),
+                },
                 dir,
-                bydata_api::opendata::publish::Settings::default(),
+                bydata_opendata::Settings::default(),
                 "http://127.0.0.1:8080".into(),
                 None,
             )
