@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod hooks;
+mod metrics;
 mod serve;
 
 use clap::Parser;

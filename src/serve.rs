@@ -96,29 +96,31 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .context("cannot open the open-data directory")?,
     );
+    let write_metrics = Arc::new(bydata_api::WriteMetrics::default());
+    let http_metrics = Arc::new(bydata_api::HttpMetrics::default());
+    let series_quota = Arc::new(bydata_api::SeriesQuota::new(
+        config.api.max_series_per_token,
+    ));
+    let queries = Arc::new(bydata_api::QueryGate::new(config.api.query.clone()));
     let state = bydata_api::AppState {
         opendata,
         registry: registry.clone(),
         reader: reader.clone(),
         writer: writer.clone(),
-        write_metrics: Arc::default(),
+        write_metrics: write_metrics.clone(),
         clock: clock.clone(),
-        metrics: {
-            let (b, i, l) = (
-                broker_metrics.clone(),
-                ingest_metrics.clone(),
-                lorawan_metrics.clone(),
-            );
-            Arc::new(move |out: &mut String| {
-                b.render(out);
-                i.render(out);
-                l.render(out);
-                if let Some(Ok(n)) = embedded.as_ref().map(|e| e.head_points()) {
-                    out.push_str("# TYPE bydata_store_head_points gauge\n");
-                    out.push_str(&format!("bydata_store_head_points {n}\n"));
-                }
-            })
-        },
+        metrics: Arc::new(crate::metrics::registry(
+            vec![
+                Box::new(broker_metrics.clone()),
+                Box::new(ingest_metrics.clone()),
+                Box::new(lorawan_metrics.clone()),
+                Box::new(write_metrics),
+                Box::new(http_metrics.clone()),
+                Box::new(series_quota.clone()),
+                Box::new(queries.clone()),
+            ],
+            embedded.clone(),
+        )),
         ingest: Arc::new(crate::hooks::Hooks {
             hub: hub.clone(),
             config: config.ingest.clone(),
@@ -132,11 +134,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             redecoding: Arc::default(),
         }),
         refusals: refusals.clone(),
-        http_metrics: Arc::default(),
-        series_quota: Arc::new(bydata_api::SeriesQuota::new(
-            config.api.max_series_per_token,
-        )),
-        queries: Arc::new(bydata_api::QueryGate::new(config.api.query.clone())),
+        http_metrics,
+        series_quota,
+        queries,
     };
     let publisher = tokio::spawn(bydata_opendata::run_scheduler(
         state.opendata.clone(),

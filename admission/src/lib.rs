@@ -13,6 +13,7 @@
 mod caps;
 mod files;
 mod log_limit;
+pub mod metrics;
 mod rate;
 
 pub use caps::{ConnectionCaps, Refused, Ticket, source_key};

@@ -92,8 +92,9 @@ pub struct AppState {
     pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
     /// Open data: publishing, what is published, withdrawing (the scheduler holds the same publisher).
     pub opendata: Arc<bydata_opendata::Publisher>,
-    /// Appends every crate's counters in Prometheus text format (wired by the binary).
-    pub metrics: Arc<dyn Fn(&mut String) + Send + Sync>,
+    /// Every part's metrics, the API's own included (see [`register_metrics`]): one registry, filled by the
+    /// binary, encoded at `/metrics`.
+    pub metrics: Arc<bydata_admission::metrics::Registry>,
     /// What only the ingest side can do (run codecs), wired by the binary so `api` does not depend on it.
     pub ingest: Arc<dyn IngestHooks>,
     /// The edges' refusals (a device's unauthenticated attempts are shown on its status from here).
@@ -303,13 +304,21 @@ async fn health() -> axum::Json<serde_json::Value> {
     ),
 )]
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
-    let mut out = String::new();
-    (state.metrics)(&mut out);
-    state.write_metrics.render(&mut out);
-    state.http_metrics.render(&mut out);
-    state.series_quota.render(&mut out);
-    state.queries.render(&mut out);
-    out
+    bydata_admission::metrics::encode(&state.metrics)
+}
+
+/// Registers the API's own collectors (writes, the HTTP edge, the series quota, queries) in `registry`.
+pub fn register_metrics(
+    registry: &mut bydata_admission::metrics::Registry,
+    write: &Arc<WriteMetrics>,
+    http: &Arc<HttpMetrics>,
+    quota: &Arc<SeriesQuota>,
+    queries: &Arc<QueryGate>,
+) {
+    registry.register_collector(Box::new(write.clone()));
+    registry.register_collector(Box::new(http.clone()));
+    registry.register_collector(Box::new(quota.clone()));
+    registry.register_collector(Box::new(queries.clone()));
 }
 
 /// Errors starting the HTTP server.

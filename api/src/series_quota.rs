@@ -7,6 +7,7 @@
 //! refused whole (nothing written), like any other bad request. The count is kept per token in the registry;
 //! room for a request in flight is reserved, so parallel requests cannot overshoot together.
 use crate::{AppState, Error};
+use bydata_admission::metrics::{Collector, DescriptorEncoder, counter, get};
 use bydata_schemas::SeriesKey;
 use bydata_store::TokenInfo;
 use std::collections::{HashMap, HashSet};
@@ -42,20 +43,6 @@ impl SeriesQuota {
             reserved: Mutex::default(),
             refused: AtomicU64::new(0),
         }
-    }
-
-    /// Appends the counter of refused writes in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(
-            out,
-            "# TYPE bydata_write_series_limit_refused_total counter"
-        );
-        let _ = writeln!(
-            out,
-            "bydata_write_series_limit_refused_total {}",
-            self.refused.load(Ordering::Relaxed)
-        );
     }
 
     /// How many new series the token may still add, given the `added` it has stored, counting requests in
@@ -146,5 +133,16 @@ impl Drop for Reservation {
                 reserved.remove(&self.token);
             }
         }
+    }
+}
+
+impl Collector for SeriesQuota {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        counter(
+            &mut enc,
+            "bydata_write_series_limit_refused",
+            "Writes refused because they would add more series than the token may",
+            get(&self.refused),
+        )
     }
 }

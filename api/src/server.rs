@@ -11,11 +11,13 @@
 //!   the connection (reads are not timed this way: hyper keeps one pending while a handler works, to notice a
 //!   client that goes away).
 use crate::Config;
+use bydata_admission::metrics::{
+    Collector, DescriptorEncoder, as_gauge, counters, gauge, gauges, get,
+};
 use bydata_admission::{ConnectionCaps, LogLimiter, Refused};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
@@ -40,49 +42,51 @@ pub struct Metrics {
     caps: std::sync::OnceLock<Arc<ConnectionCaps>>,
 }
 
-impl Metrics {
-    /// Appends the counters in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+impl Collector for Metrics {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let e = &mut enc;
         if let Some(caps) = self.caps.get() {
             let (total, per_source) = caps.limits();
-            let _ = writeln!(out, "# TYPE bydata_http_connections gauge");
-            let _ = writeln!(out, "bydata_http_connections {}", caps.open());
-            let _ = writeln!(out, "# TYPE bydata_http_connections_limit gauge");
-            let _ = writeln!(
-                out,
-                "bydata_http_connections_limit{{scope=\"total\"}} {total}"
-            );
-            let _ = writeln!(
-                out,
-                "bydata_http_connections_limit{{scope=\"per_source\"}} {per_source}"
-            );
+            gauge(
+                e,
+                "bydata_http_connections",
+                "Open HTTP connections",
+                as_gauge(caps.open() as u64),
+            )?;
+            gauges(
+                e,
+                "bydata_http_connections_limit",
+                "HTTP connection caps",
+                "scope",
+                &[
+                    ("total", as_gauge(total as u64)),
+                    ("per_source", as_gauge(per_source as u64)),
+                ],
+            )?;
         }
-        let _ = writeln!(out, "# TYPE bydata_http_connections_refused_total counter");
-        for (reason, c) in [
-            ("total_cap", &self.refused_total_cap),
-            ("source_cap", &self.refused_source_cap),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_http_connections_refused_total{{reason=\"{reason}\"}} {}",
-                get(c)
-            );
-        }
-        let _ = writeln!(out, "# TYPE bydata_http_timeouts_total counter");
+        counters(
+            e,
+            "bydata_http_connections_refused",
+            "HTTP connections refused at a connection cap",
+            "reason",
+            &[
+                ("total_cap", get(&self.refused_total_cap)),
+                ("source_cap", get(&self.refused_source_cap)),
+            ],
+        )?;
         // `header` counts connections closed waiting for a request's headers: slow clients, and idle
         // keep-alive connections (hyper's header timer runs while it waits for the next request).
-        for (kind, c) in [
-            ("header", &self.header_timeouts),
-            ("stalled", &self.stalled),
-            ("request", &self.request_timeouts),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_http_timeouts_total{{kind=\"{kind}\"}} {}",
-                get(c)
-            );
-        }
+        counters(
+            e,
+            "bydata_http_timeouts",
+            "HTTP connections or requests ended by a timeout, by kind",
+            "kind",
+            &[
+                ("header", get(&self.header_timeouts)),
+                ("stalled", get(&self.stalled)),
+                ("request", get(&self.request_timeouts)),
+            ],
+        )
     }
 }
 

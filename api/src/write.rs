@@ -11,13 +11,13 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bydata_admission::metrics::{Collector, DescriptorEncoder, counter, counters, get};
 use bydata_schemas::line_protocol::{FieldRef, FieldValue, Precision, SeriesRef, parse_line_ref};
 use bydata_schemas::{DeviceId, MeasurementName, SeriesKey, UnixNanos};
 use bydata_store::{SeriesPoints, TokenInfo};
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::io::Read;
 use std::str::Utf8Error;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,32 +35,31 @@ pub struct Metrics {
     string_fields_skipped: AtomicU64,
 }
 
-impl Metrics {
-    /// Appends the counters in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# TYPE bydata_write_requests_total counter");
-        let _ = writeln!(
-            out,
-            "bydata_write_requests_total{{outcome=\"written\"}} {}",
-            get(&self.requests)
-        );
-        let _ = writeln!(
-            out,
-            "bydata_write_requests_total{{outcome=\"refused\"}} {}",
-            get(&self.refused)
-        );
-        let _ = writeln!(out, "# TYPE bydata_write_points_total counter");
-        let _ = writeln!(out, "bydata_write_points_total {}", get(&self.points));
-        let _ = writeln!(
-            out,
-            "# TYPE bydata_write_string_fields_skipped_total counter"
-        );
-        let _ = writeln!(
-            out,
-            "bydata_write_string_fields_skipped_total {}",
-            get(&self.string_fields_skipped)
-        );
+impl Collector for Metrics {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let e = &mut enc;
+        counters(
+            e,
+            "bydata_write_requests",
+            "Line-protocol write requests, by outcome",
+            "outcome",
+            &[
+                ("written", get(&self.requests)),
+                ("refused", get(&self.refused)),
+            ],
+        )?;
+        counter(
+            e,
+            "bydata_write_points",
+            "Points written through line protocol",
+            get(&self.points),
+        )?;
+        counter(
+            e,
+            "bydata_write_string_fields_skipped",
+            "String fields skipped (bydata stores numbers)",
+            get(&self.string_fields_skipped),
+        )
     }
 }
 

@@ -48,7 +48,7 @@ fn get(query: &str) -> Request<Body> {
 fn with_limits(s: &AppState, limits: QueryLimits) -> AppState {
     let mut s = s.clone();
     s.queries = Arc::new(QueryGate::new(limits));
-    s
+    common::with_own_metrics(s)
 }
 
 async fn metrics(s: &AppState) -> String {

@@ -1,7 +1,9 @@
-//! Broker counters, exported as Prometheus text. Labels are low-cardinality (no device ids or addresses:
-//! per-device numbers are in the device status).
+//! Broker counters, a `Collector` for the one metrics registry. Labels are low-cardinality (no device ids or
+//! addresses: per-device numbers are in the device status).
 use bydata_admission::ConnectionCaps;
-use std::fmt::Write;
+use bydata_admission::metrics::{
+    Collector, DescriptorEncoder, as_gauge, counter, counters, gauge, gauges, get,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -35,104 +37,102 @@ pub(crate) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-fn family(out: &mut String, name: &str, kind: &str, rows: &[(&str, &AtomicU64)]) {
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, c) in rows {
-        let value = c.load(Ordering::Relaxed);
-        if labels.is_empty() {
-            let _ = writeln!(out, "{name} {value}");
-        } else {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
-        }
-    }
-}
-
-impl Metrics {
-    /// Appends the counters in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        family(
-            out,
-            "bydata_mqtt_connects_total",
-            "counter",
-            &[("", &self.connects_accepted)],
-        );
-        family(
-            out,
-            "bydata_mqtt_auth_failures_total",
-            "counter",
+impl Collector for Metrics {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let e = &mut enc;
+        counter(
+            e,
+            "bydata_mqtt_connects",
+            "MQTT logins accepted",
+            get(&self.connects_accepted),
+        )?;
+        counters(
+            e,
+            "bydata_mqtt_auth_failures",
+            "MQTT logins refused, by reason",
+            "reason",
             &[
-                ("reason=\"unknown_device\"", &self.auth_unknown_device),
-                ("reason=\"wrong_password\"", &self.auth_wrong_password),
-                ("reason=\"bad_client_id\"", &self.auth_bad_client_id),
-                ("reason=\"backoff\"", &self.auth_backoff),
-                ("reason=\"busy\"", &self.auth_busy),
+                ("unknown_device", get(&self.auth_unknown_device)),
+                ("wrong_password", get(&self.auth_wrong_password)),
+                ("bad_client_id", get(&self.auth_bad_client_id)),
+                ("backoff", get(&self.auth_backoff)),
+                ("busy", get(&self.auth_busy)),
             ],
-        );
-        family(
-            out,
-            "bydata_mqtt_password_checks_total",
-            "counter",
+        )?;
+        counters(
+            e,
+            "bydata_mqtt_password_checks",
+            "MQTT password checks: Argon2 hashes computed, or logins answered from memory",
+            "kind",
             &[
-                ("kind=\"argon2\"", &self.password_checks),
-                ("kind=\"remembered\"", &self.auth_remembered),
+                ("argon2", get(&self.password_checks)),
+                ("remembered", get(&self.auth_remembered)),
             ],
-        );
-        family(
-            out,
-            "bydata_mqtt_connects_refused_total",
-            "counter",
+        )?;
+        counters(
+            e,
+            "bydata_mqtt_connects_refused",
+            "MQTT CONNECTs refused before the login was checked, by reason",
+            "reason",
             &[
-                ("reason=\"bad_protocol\"", &self.connect_bad_protocol),
-                ("reason=\"malformed\"", &self.connect_malformed),
-                ("reason=\"timeout\"", &self.connect_timeout),
-                ("reason=\"last_will\"", &self.connect_will),
-                ("reason=\"keep_alive\"", &self.connect_keep_alive),
+                ("bad_protocol", get(&self.connect_bad_protocol)),
+                ("malformed", get(&self.connect_malformed)),
+                ("timeout", get(&self.connect_timeout)),
+                ("last_will", get(&self.connect_will)),
+                ("keep_alive", get(&self.connect_keep_alive)),
             ],
-        );
-        family(
-            out,
-            "bydata_mqtt_connections_refused_total",
-            "counter",
+        )?;
+        counters(
+            e,
+            "bydata_mqtt_connections_refused",
+            "MQTT connections refused at a connection cap",
+            "reason",
             &[
-                ("reason=\"total_cap\"", &self.refused_total_cap),
-                ("reason=\"source_cap\"", &self.refused_source_cap),
+                ("total_cap", get(&self.refused_total_cap)),
+                ("source_cap", get(&self.refused_source_cap)),
             ],
-        );
+        )?;
         if let Some(caps) = self.caps.get() {
             let (total, per_source) = caps.limits();
-            let _ = writeln!(out, "# TYPE bydata_mqtt_connections gauge");
-            let _ = writeln!(out, "bydata_mqtt_connections {}", caps.open());
-            let _ = writeln!(out, "# TYPE bydata_mqtt_connections_limit gauge");
-            let _ = writeln!(
-                out,
-                "bydata_mqtt_connections_limit{{scope=\"total\"}} {total}"
-            );
-            let _ = writeln!(
-                out,
-                "bydata_mqtt_connections_limit{{scope=\"per_source\"}} {per_source}"
-            );
+            gauge(
+                e,
+                "bydata_mqtt_connections",
+                "Open MQTT connections",
+                as_gauge(caps.open() as u64),
+            )?;
+            gauges(
+                e,
+                "bydata_mqtt_connections_limit",
+                "MQTT connection caps",
+                "scope",
+                &[
+                    ("total", as_gauge(total as u64)),
+                    ("per_source", as_gauge(per_source as u64)),
+                ],
+            )?;
         }
-        family(
-            out,
-            "bydata_mqtt_refused_total",
-            "counter",
+        counters(
+            e,
+            "bydata_mqtt_refused",
+            "MQTT packets of logged-in clients refused, by reason",
+            "reason",
             &[
-                ("reason=\"publish_denied\"", &self.publish_denied),
-                ("reason=\"subscribe_denied\"", &self.subscribe_denied),
-                ("reason=\"too_large\"", &self.too_large),
+                ("publish_denied", get(&self.publish_denied)),
+                ("subscribe_denied", get(&self.subscribe_denied)),
+                ("too_large", get(&self.too_large)),
             ],
-        );
-        family(
-            out,
-            "bydata_mqtt_uplinks_journaled_total",
-            "counter",
-            &[("", &self.uplinks_journaled)],
-        );
-        family(
-            out,
-            "bydata_mqtt_journal_errors_total",
-            "counter",
-            &[("", &self.journal_errors)],
-        );
+        )?;
+        counter(
+            e,
+            "bydata_mqtt_uplinks_journaled",
+            "MQTT uplinks written to the journal",
+            get(&self.uplinks_journaled),
+        )?;
+        counter(
+            e,
+            "bydata_mqtt_journal_errors",
+            "MQTT uplinks the journal could not take (not acknowledged)",
+            get(&self.journal_errors),
+        )
     }
 }

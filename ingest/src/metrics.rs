@@ -1,5 +1,8 @@
-//! Ingest counters (Prometheus text), low-cardinality: per-device numbers live in the device status.
-use std::fmt::Write;
+//! Ingest counters, a `Collector` for the one metrics registry; low-cardinality: per-device numbers live in
+//! the device status.
+use bydata_admission::metrics::{
+    Collector, DescriptorEncoder, as_gauge, counter, counters, gauge, get,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of the ingest pipeline.
@@ -20,39 +23,45 @@ pub(crate) fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
-impl Metrics {
-    /// Appends the counters in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# TYPE bydata_ingest_entries_total counter");
-        let _ = writeln!(out, "bydata_ingest_entries_total {}", get(&self.entries));
-        let _ = writeln!(out, "# TYPE bydata_ingest_messages_total counter");
-        for (outcome, c) in [
-            ("decoded", &self.decoded),
-            ("rejected", &self.rejected),
-            ("series_limit", &self.series_limit),
-            ("edge_rejected", &self.edge_rejected),
-            ("unknown_device", &self.orphaned),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_ingest_messages_total{{outcome=\"{outcome}\"}} {}",
-                get(c)
-            );
-        }
-        let _ = writeln!(out, "# TYPE bydata_ingest_values_total counter");
-        let _ = writeln!(out, "bydata_ingest_values_total {}", get(&self.values));
-        let _ = writeln!(out, "# TYPE bydata_ingest_store_errors_total counter");
-        let _ = writeln!(
-            out,
-            "bydata_ingest_store_errors_total {}",
-            get(&self.store_errors)
-        );
-        let _ = writeln!(out, "# TYPE bydata_ingest_journal_position gauge");
-        let _ = writeln!(
-            out,
-            "bydata_ingest_journal_position {}",
-            get(&self.position)
-        );
+impl Collector for Metrics {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let e = &mut enc;
+        counter(
+            e,
+            "bydata_ingest_entries",
+            "Journal entries the ingest pipeline consumed",
+            get(&self.entries),
+        )?;
+        counters(
+            e,
+            "bydata_ingest_messages",
+            "Uplinks the ingest pipeline handled, by outcome",
+            "outcome",
+            &[
+                ("decoded", get(&self.decoded)),
+                ("rejected", get(&self.rejected)),
+                ("series_limit", get(&self.series_limit)),
+                ("edge_rejected", get(&self.edge_rejected)),
+                ("unknown_device", get(&self.orphaned)),
+            ],
+        )?;
+        counter(
+            e,
+            "bydata_ingest_values",
+            "Values written to the store",
+            get(&self.values),
+        )?;
+        counter(
+            e,
+            "bydata_ingest_store_errors",
+            "Store writes that failed and were retried",
+            get(&self.store_errors),
+        )?;
+        gauge(
+            e,
+            "bydata_ingest_journal_position",
+            "Journal offset up to which entries are stored",
+            as_gauge(get(&self.position)),
+        )
     }
 }

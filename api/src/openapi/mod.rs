@@ -369,7 +369,7 @@ pub(crate) mod tests {
             writer: engine,
             write_metrics: Arc::default(),
             clock: Arc::new(|| 0),
-            metrics: Arc::new(|_: &mut String| {}),
+            metrics: Arc::default(),
             ingest: Arc::new(NoIngest),
             refusals: Arc::new(bydata_store::refusals::Refusals::new(registry.clone(), 0)),
             http_metrics: Arc::default(),

@@ -2,9 +2,9 @@
 //! per query, and a semaphore for heavy queries — so a few large queries wait their turn (or are told the
 //! server is busy) while a dashboard's small queries never wait behind them. Refusals are counted here.
 use crate::Error;
+use bydata_admission::metrics::{Collector, DescriptorEncoder, as_gauge, counters, gauge, get};
 use bydata_store::query::{Cost, Limits};
 use serde::{Deserialize, Serialize};
-use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -155,26 +155,28 @@ impl QueryGate {
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
+}
 
-    /// Prometheus text: refusals by reason (before or during the answer) and heavy queries running.
-    pub fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# TYPE bydata_query_refused_total counter");
-        for (reason, counter) in [
-            ("too_large", &self.too_large),
-            ("busy", &self.busy),
-            ("timeout", &self.timeout),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_query_refused_total{{reason=\"{reason}\"}} {}",
-                counter.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(out, "# TYPE bydata_query_heavy_running gauge");
-        let _ = writeln!(
-            out,
-            "bydata_query_heavy_running {}",
-            self.permits.saturating_sub(self.heavy.available_permits())
-        );
+impl Collector for QueryGate {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let e = &mut enc;
+        counters(
+            e,
+            "bydata_query_refused",
+            "Queries refused before or while answering, by reason",
+            "reason",
+            &[
+                ("too_large", get(&self.too_large)),
+                ("busy", get(&self.busy)),
+                ("timeout", get(&self.timeout)),
+            ],
+        )?;
+        let running = self.permits.saturating_sub(self.heavy.available_permits());
+        gauge(
+            e,
+            "bydata_query_heavy_running",
+            "Heavy queries running now",
+            as_gauge(running as u64),
+        )
     }
 }

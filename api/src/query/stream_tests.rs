@@ -289,9 +289,10 @@ fn gate(limits: QueryLimits) -> Arc<QueryGate> {
     Arc::new(QueryGate::new(limits))
 }
 
-fn refused(gate: &QueryGate, reason: &str) -> String {
-    let mut out = String::new();
-    gate.render(&mut out);
+fn refused(gate: &Arc<QueryGate>, reason: &str) -> String {
+    let mut registry = bydata_admission::metrics::Registry::default();
+    registry.register_collector(Box::new(gate.clone()));
+    let out = bydata_admission::metrics::encode(&registry);
     out.lines()
         .find(|l| {
             l.starts_with(&format!(

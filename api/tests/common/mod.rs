@@ -20,7 +20,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
     registry.set_bootstrap_token(ADMIN, 0).await.unwrap();
     let engine = Arc::new(EmbeddedEngine::open(&dir.join("series")).unwrap());
     let registry_for_refusals = registry.clone();
-    AppState {
+    let state = AppState {
         opendata: Arc::new(
             bydata_opendata::Publisher::open(
                 bydata_opendata::Deps {
@@ -40,7 +40,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         writer: engine,
         write_metrics: Arc::default(),
         clock: Arc::new(|| NOW),
-        metrics: Arc::new(|out: &mut String| out.push_str("x 1\n")),
+        metrics: Arc::default(),
         ingest: Arc::new(FakeIngest),
         refusals: Arc::new(bydata_store::refusals::Refusals::new(
             registry_for_refusals,
@@ -49,7 +49,22 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         http_metrics: Arc::default(),
         series_quota: Arc::default(),
         queries: Arc::default(),
-    }
+    };
+    with_own_metrics(state)
+}
+
+/// `state` with `/metrics` showing its own collectors (call again after replacing one).
+pub fn with_own_metrics(mut state: AppState) -> AppState {
+    let mut registry = bydata_admission::metrics::Registry::default();
+    bydata_api::register_metrics(
+        &mut registry,
+        &state.write_metrics,
+        &state.http_metrics,
+        &state.series_quota,
+        &state.queries,
+    );
+    state.metrics = Arc::new(registry);
+    state
 }
 
 /// Accepts a script that defines `decodeUplink` and whose examples all expect `{"ok": true}`; the real

@@ -1,8 +1,9 @@
-//! Counters of the UDP edge (Prometheus text), low-cardinality: per-gateway numbers are in its status.
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Counters of the UDP edge, a `Collector` for the one metrics registry; low-cardinality: per-gateway
+//! numbers are in its status.
+use bydata_admission::metrics::{Collector, DescriptorEncoder, counters, get};
+use std::sync::atomic::AtomicU64;
 
-/// Counters of the UDP edge (Prometheus text).
+/// Counters of the UDP edge.
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub(super) accepted: AtomicU64,
@@ -19,47 +20,44 @@ pub struct Metrics {
     pub(super) joins_accepted: AtomicU64,
 }
 
-impl Metrics {
-    pub fn render(&self, out: &mut String) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# TYPE bydata_lorawan_datagrams_total counter");
-        for (outcome, c) in [
-            ("accepted", &self.accepted),
-            ("rate_limited", &self.rate_limited),
-            ("unknown_gateway", &self.unknown_gateway),
-            ("invalid", &self.invalid),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_lorawan_datagrams_total{{outcome=\"{outcome}\"}} {}",
-                get(c)
-            );
-        }
-        let _ = writeln!(out, "# TYPE bydata_lorawan_frames_total counter");
-        for (outcome, c) in [
-            ("accepted", &self.frames_accepted),
-            ("duplicate", &self.frames_duplicate),
-            ("rejected", &self.frames_rejected),
-            ("unknown_device", &self.frames_unknown_device),
-            ("not_data_up", &self.frames_other),
-            ("join_accepted", &self.joins_accepted),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_lorawan_frames_total{{outcome=\"{outcome}\"}} {}",
-                get(c)
-            );
-        }
-        let _ = writeln!(out, "# TYPE bydata_lorawan_rxpk_total counter");
-        for (outcome, c) in [
-            ("received", &self.rxpk_received),
-            ("invalid", &self.rxpk_invalid),
-        ] {
-            let _ = writeln!(
-                out,
-                "bydata_lorawan_rxpk_total{{outcome=\"{outcome}\"}} {}",
-                get(c)
-            );
-        }
+impl Collector for Metrics {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let e = &mut enc;
+        counters(
+            e,
+            "bydata_lorawan_datagrams",
+            "Semtech UDP datagrams received, by outcome",
+            "outcome",
+            &[
+                ("accepted", get(&self.accepted)),
+                ("rate_limited", get(&self.rate_limited)),
+                ("unknown_gateway", get(&self.unknown_gateway)),
+                ("invalid", get(&self.invalid)),
+            ],
+        )?;
+        counters(
+            e,
+            "bydata_lorawan_frames",
+            "LoRaWAN frames heard, by outcome",
+            "outcome",
+            &[
+                ("accepted", get(&self.frames_accepted)),
+                ("duplicate", get(&self.frames_duplicate)),
+                ("rejected", get(&self.frames_rejected)),
+                ("unknown_device", get(&self.frames_unknown_device)),
+                ("not_data_up", get(&self.frames_other)),
+                ("join_accepted", get(&self.joins_accepted)),
+            ],
+        )?;
+        counters(
+            e,
+            "bydata_lorawan_rxpk",
+            "Radio packets (rxpk) in gateways' datagrams, by outcome",
+            "outcome",
+            &[
+                ("received", get(&self.rxpk_received)),
+                ("invalid", get(&self.rxpk_invalid)),
+            ],
+        )
     }
 }
