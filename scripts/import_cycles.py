@@ -114,7 +114,7 @@ class Crate:
             self.scan(f, mp + (m.group(1),), text[m.end():end - 1])
             text = text[:m.start()] + text[end:]
         self.defs[f].update(DEF.findall(text))
-        code = USE.sub(' ', text)
+        code = re.sub(r'\bmod\s+\w+\s*;', ' ', USE.sub(' ', text))  # declarations are not uses
         for m in USE.finditer(text):
             if not re.fullmatch(r'[\w\s:{},*$]*', m.group(2)):
                 continue  # not a use declaration (e.g. `+ use<'a>` bounds)
