@@ -1,21 +1,18 @@
 #!/usr/bin/env python3
-"""Report import cycles between the files of Rust crates.
+"""Report import cycles between the files of Rust crates:  python3 scripts/import_cycles.py store opendata
 
-    python3 scripts/import_cycles.py store opendata
+Per crate directory, a graph of its files (`src/**/*.rs`): A -> B when A names, in a `use` or inline in its
+code, a path inside the crate (`crate::…`, `super::…`, `self::…`, or one starting with a child module's name)
+that resolves to B. Declaring `mod child;` is not an edge, nor is a `pub use` re-export that the file does not
+itself use: declaring is not using. Test code is left out (`tests.rs`, `*_tests.rs`, `#[cfg(test)]` items and
+the modules they declare).
 
-For each crate directory given, builds the graph of its files (`src/**/*.rs`): an edge A -> B when A names,
-in a `use` or inline in its code, a path inside the crate (`crate::…`, `super::…`, `self::…`, or a path that
-starts with one of the current module's child modules) that resolves to B. Declaring `mod child;` is not an
-edge: declaring is not using. Test code is left out: files named `tests.rs` or `*_tests.rs`, files under a
-`tests` module, modules declared `#[cfg(test)] mod x;`, and every `#[cfg(test)]` item.
+A path resolves to the file of its longest module prefix; when the next segment names an item, to the file that
+defines the item, following `use`s and re-exports from file to file (`crate::Result` -> error.rs, not lib.rs).
+An item not found that way (a glob import, a macro-made item) resolves to the module prefix's file.
 
-A path resolves to the file of its longest module prefix; when a further segment names an item, the edge goes
-to the file that defines that item, following `use`s (re-exports included) from file to file, so
-`crate::Result` counts as an edge to `error.rs`, not to `lib.rs`. An item that cannot be found that way (a glob
-import, a macro-made item) counts as an edge to the file of the module prefix.
-
-Prints every strongly connected component of more than one file, with the edges inside it; exits 1 if there
-is any. A crate directory that does not exist is skipped with a note.
+Prints every strongly connected component of more than one file, with the edges inside it, and exits 1 if there
+is one. A directory without `src/` is skipped with a note.
 """
 import re
 import sys
@@ -44,10 +41,7 @@ def strip_test_items(text):
     """Text without `#[cfg(test)]` items (up to their `;`, or through their `{…}` block)."""
     while m := CFG_TEST.search(text):
         semi, brace = text.find(';', m.end()), text.find('{', m.end())
-        if brace == -1 or -1 < semi < brace:
-            end = semi + 1 if semi != -1 else len(text)
-        else:
-            end = matching_brace(text, brace)
+        end = matching_brace(text, brace) if -1 < brace and not -1 < semi < brace else semi % len(text) + 1
         text = text[:m.start()] + text[end:]
     return text
 
@@ -66,17 +60,13 @@ def use_leaves(body):
                     i = tree(i, path)
                     i += i < len(toks) and toks[i] == ','
                 return i + 1
-            if t == '*':
-                leaves.append((path, '*'))
-                return i + 1
-            if t == 'as':
-                alias, i = toks[i + 1], i + 2
+            if t in ('*', 'as'):  # a glob, or the name the leaf is bound to
+                alias, i = (t, i + 1) if t == '*' else (toks[i + 1], i + 2)
                 break
             if t != '::':
                 path.append(t)
             i += 1
-        if path and path[-1] == 'self':
-            path = path[:-1]
+        path = path[:-1] if path[-1:] == ['self'] else path
         if path:
             leaves.append((path, alias or path[-1]))
         return i
@@ -91,11 +81,9 @@ class Crate:
         self.files = {}  # module path (tuple) -> file
         for f in sorted(self.src.rglob('*.rs')):
             parts = f.relative_to(self.src).with_suffix('').parts
-            if parts[-1] == 'mod' or parts in (('lib',), ('main',)):
-                parts = parts[:-1]
-            if parts and parts[0] == 'bin':
-                continue
-            self.files.setdefault(parts, f)
+            parts = parts[:-1] if parts[-1] == 'mod' or parts in (('lib',), ('main',)) else parts
+            if parts[:1] != ('bin',):
+                self.files.setdefault(parts, f)
         texts = {f: NOISE.sub(' ', f.read_text()) for f in self.files.values()}
         tests = {mp + (name,) for mp, f in self.files.items() for name in TEST_DECL.findall(texts[f])}
         self.files = {mp: f for mp, f in self.files.items()
@@ -123,7 +111,7 @@ class Crate:
                 if absolute is None:
                     continue
                 # a re-export is the module's interface, like `mod child;`: an edge only when this file uses it
-                if not m.group(1) or re.search(rf'\b{name}\b', code):
+                if not m.group(1) or name.isidentifier() and re.search(rf'\b{name}\b', code):
                     self.refs[f].append(('::'.join(path), absolute))
                 if name not in ('*', '_'):
                     self.uses[f][name] = absolute
@@ -136,10 +124,8 @@ class Crate:
     def absolute(self, path, mp):
         """`path` as segments from the crate root, or None when it leads outside the crate."""
         head, rest = path[0], path[1:]
-        if head in ('crate', '$crate'):
-            return tuple(rest)
-        if head == 'self':
-            return mp + tuple(rest)
+        if head in ('crate', '$crate', 'self'):
+            return (mp if head == 'self' else ()) + tuple(rest)
         if head == 'super':
             base = mp
             while path and path[0] == 'super':
@@ -159,35 +145,29 @@ class Crate:
         return self.target(via + rest[1:], seen + 1) if via is not None else f
 
     def graph(self):
+        """file -> {file it uses: the first path that uses it}."""
         edges = {}
-        for f, refs in self.refs.items():
-            for text, absolute in refs:
-                to = self.target(absolute)
-                if to != f:
-                    edges.setdefault(f, {}).setdefault(to, text)
+        for f, text, to in ((f, t, self.target(a)) for f, refs in self.refs.items() for t, a in refs):
+            if to != f:
+                edges.setdefault(f, {}).setdefault(to, text)
         return edges
 
 
 def components(nodes, edges):
     """Strongly connected components (Tarjan), each a list of nodes."""
-    index, low, stack, on, out = {}, {}, [], set(), []
+    index, low, stack, out = {}, {}, [], []
 
     def visit(v):
         index[v] = low[v] = len(index)
         stack.append(v)
-        on.add(v)
         for w in edges.get(v, {}):
             if w not in index:
                 visit(w)
+            if w in stack:
                 low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            comp = []
-            while not comp or comp[-1] != v:
-                comp.append(stack.pop())
-                on.discard(comp[-1])
-            out.append(comp)
+            out.append(stack[stack.index(v):])
+            del stack[stack.index(v):]
 
     sys.setrecursionlimit(10_000)
     for v in nodes:
@@ -204,22 +184,17 @@ def main(dirs):
             print(f'{d}: no such crate directory, skipped')
             continue
         crate = Crate(root)
-        edges = crate.graph()
-        cycles = [sorted(c) for c in components(sorted(crate.files.values()), edges) if len(c) > 1]
-        for comp in sorted(cycles):
-            found += 1
-            rel = lambda f: str(f.relative_to(root.parent))  # noqa: E731
-            print(f'import cycle in {d}: ' + ', '.join(rel(f) for f in comp))
-            for a in comp:
-                for b, via in sorted(edges.get(a, {}).items()):
-                    if b in comp:
-                        print(f'    {rel(a)} -> {rel(b)}  ({via})')
+        edges, rel = crate.graph(), lambda f: f.relative_to(root.parent)  # noqa: E731
+        cycles = sorted(sorted(c) for c in components(sorted(crate.files.values()), edges) if len(c) > 1)
+        for comp in cycles:
+            print(f'import cycle in {d}: ' + ', '.join(str(rel(f)) for f in comp))
+            for a, b in ((a, b) for a in comp for b in sorted(edges.get(a, {})) if b in comp):
+                print(f'    {rel(a)} -> {rel(b)}  ({edges[a][b]})')
+        found += len(cycles)
         if not cycles:
             print(f'{d}: no import cycles between its {len(crate.files)} files')
     return 1 if found else 0
 
 
 if __name__ == '__main__':
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]) if len(sys.argv) > 1 else __doc__)

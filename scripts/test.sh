@@ -27,5 +27,7 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== import cycles between files (crates listed here are kept free of them)"
+python3 scripts/import_cycles.py store
 echo "== cargo test"
 cargo test --workspace --all-targets --locked
