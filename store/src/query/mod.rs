@@ -32,6 +32,7 @@ use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+// Here rather than in every.rs: its error is the crate's `Error`, which holds a `TooLarge` naming a width.
 impl FromStr for Every {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
