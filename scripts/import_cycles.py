@@ -1,149 +1,200 @@
 #!/usr/bin/env python3
-"""Import cycles between the files of a crate: `scripts/import_cycles.py opendata/src [store/src ...]`.
+"""Report import cycles between the files of Rust crates:  python3 scripts/import_cycles.py store opendata
 
-A file A imports B when A names B's module in a path starting with `crate::`, `super::` or `self::` — in a
-`use` (groups expanded) or inline — or in a `use` of a child module by its bare name, resolved to the deepest module file the path reaches (a path through a
-re-export counts as an import of the file that re-exports). `mod` declarations are not imports. Test
-modules (from `#[cfg(test)]` on) are left out. Prints each cycle (a strongly connected set of files) and
-exits 1 if there is one.
+Per crate directory, a graph of its files (`src/**/*.rs`): A -> B when A names, in a `use` or inline in its
+code, a path inside the crate (`crate::…`, `super::…`, `self::…`, or one starting with a child module's name)
+that resolves to B. Declaring `mod child;` is not an edge, nor is a `pub use` re-export that the file does not
+itself use: declaring is not using. Test code is left out (`tests.rs`, `*_tests.rs`, `#[cfg(test)]` items and
+the modules they declare).
+
+A path resolves to the file of its longest module prefix; when the next segment names an item, to the file that
+defines the item, following `use`s and re-exports from file to file (`crate::Result` -> error.rs, not lib.rs).
+An item not found that way (a glob import, a macro-made item) resolves to the module prefix's file.
+
+Prints every strongly connected component of more than one file, with the edges inside it, and exits 1 if there
+is one. A directory without `src/` is skipped with a note.
 """
-import os
 import re
 import sys
+from pathlib import Path
+
+NOISE = re.compile(r'//[^\n]*|/\*.*?\*/|\bb?r(#*)".*?"\1|b?"(?:\\.|[^"\\])*"|b?\'(?:\\.|[^\\\'])\'', re.S)
+CFG_TEST = re.compile(r'#\[cfg\(test\)\]')
+TEST_DECL = re.compile(r'#\[cfg\(test\)\]\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;')
+INLINE_MOD = re.compile(r'\bmod\s+(\w+)\s*\{')
+USE = re.compile(r'(\bpub\b(?:\s*\([^)]*\))?\s*)?\buse\s+([^;]*);')
+INLINE_PATH = re.compile(r'(?<![\w:$])((?:\$?crate|self|super|[a-z_]\w*)(?:\s*::\s*\w+)+)')
+DEF = re.compile(r'\b(?:fn|struct|enum|trait|type|const|static|union|mod|macro_rules!)\s+(\w+)')
 
 
-def modules(src):
-    """file path -> module path (tuple of names)."""
-    out = {}
-    for root, _, files in os.walk(src):
-        for f in files:
-            if not f.endswith(".rs"):
-                continue
-            rel = os.path.relpath(os.path.join(root, f), src)
-            parts = rel[:-3].split(os.sep)
-            if parts[-1] in ("lib", "main", "mod"):
-                parts = parts[:-1]
-            out[os.path.join(src, rel)] = tuple(parts)
-    return out
+def matching_brace(text, i):
+    """Index just past the `}` closing the `{` at `text[i]`."""
+    depth = 0
+    for j in range(i, len(text)):
+        depth += {'{': 1, '}': -1}.get(text[j], 0)
+        if depth == 0:
+            return j + 1
+    return len(text)
 
 
-def strip(text):
-    text = text.split("#[cfg(test)]", 1)[0]
-    text = re.sub(r"//[^\n]*", "", text)
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
-    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+def strip_test_items(text):
+    """Text without `#[cfg(test)]` items (up to their `;`, or through their `{…}` block)."""
+    while m := CFG_TEST.search(text):
+        semi, brace = text.find(';', m.end()), text.find('{', m.end())
+        end = matching_brace(text, brace) if -1 < brace and not -1 < semi < brace else semi % len(text) + 1
+        text = text[:m.start()] + text[end:]
     return text
 
 
-def expand(tree):
-    """`a::{b, c::{d}}` -> ['a::b', 'a::c::d']."""
-    tree = tree.strip()
-    i = tree.find("{")
-    if i < 0:
-        return [tree.split(" as ")[0].strip()]
-    prefix, inner = tree[:i], tree[i + 1 : tree.rfind("}")]
-    parts, depth, cur = [], 0, ""
-    for c in inner:
-        if c == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        depth += c == "{"
-        depth -= c == "}"
-        cur += c
-    parts.append(cur)
-    return [prefix + p2 for p in parts if p.strip() for p2 in expand(p)]
+def use_leaves(body):
+    """`a::{b, c::d as e, f::*}` -> [(['a','b'], 'b'), (['a','c','d'], 'e'), (['a','f'], '*')]."""
+    toks, leaves = re.findall(r'::|[{},*]|\$?\w+', body), []
+
+    def tree(i, prefix):
+        path, alias = list(prefix), None
+        while i < len(toks) and toks[i] not in (',', '}'):
+            t = toks[i]
+            if t == '{':
+                i += 1
+                while i < len(toks) and toks[i] != '}':
+                    i = tree(i, path)
+                    i += i < len(toks) and toks[i] == ','
+                return i + 1
+            if t in ('*', 'as'):  # a glob, or the name the leaf is bound to
+                alias, i = (t, i + 1) if t == '*' else (toks[i + 1], i + 2)
+                break
+            if t != '::':
+                path.append(t)
+            i += 1
+        path = path[:-1] if path[-1:] == ['self'] else path
+        if path:
+            leaves.append((path, alias or path[-1]))
+        return i
+
+    tree(0, [])
+    return leaves
 
 
-def paths(text):
-    found = []
-    for m in re.finditer(r"\buse\s+([^;]+);", text):
-        found += expand(re.sub(r"\s+", " ", m.group(1)))
-    found += re.findall(r"\b((?:crate|super|self)(?:::\w+)+)", text)
-    return [p.replace(" ", "") for p in found]
+class Crate:
+    def __init__(self, root):
+        self.src = root / 'src'
+        self.files = {}  # module path (tuple) -> file
+        for f in sorted(self.src.rglob('*.rs')):
+            parts = f.relative_to(self.src).with_suffix('').parts
+            parts = parts[:-1] if parts[-1] == 'mod' or parts in (('lib',), ('main',)) else parts
+            if parts[:1] != ('bin',):
+                self.files.setdefault(parts, f)
+        texts = {f: NOISE.sub(' ', f.read_text()) for f in self.files.values()}
+        tests = {mp + (name,) for mp, f in self.files.items() for name in TEST_DECL.findall(texts[f])}
+        self.files = {mp: f for mp, f in self.files.items()
+                      if not any(mp[:k] in tests for k in range(1, len(mp) + 1))
+                      and not any(p == 'tests' or p.endswith('_tests') for p in mp)}
+        self.defs, self.uses, self.refs = {}, {}, {}  # per file: names defined, name -> path, paths used
+        for mp, f in self.files.items():
+            self.defs[f], self.uses[f], self.refs[f] = set(), {}, []
+            self.scan(f, mp, strip_test_items(texts[f]))
 
+    def scan(self, f, mp, text):
+        """Collect definitions, use bindings and referenced paths of `text`, the body of module `mp`."""
+        while m := INLINE_MOD.search(text):  # an inline module: its own `super`/`self`
+            end = matching_brace(text, m.end() - 1)
+            self.defs[f].add(m.group(1))
+            self.scan(f, mp + (m.group(1),), text[m.end():end - 1])
+            text = text[:m.start()] + text[end:]
+        self.defs[f].update(DEF.findall(text))
+        code = re.sub(r'\bmod\s+\w+\s*;', ' ', USE.sub(' ', text))  # declarations are not uses
+        for m in USE.finditer(text):
+            if not re.fullmatch(r'[\w\s:{},*$]*', m.group(2)):
+                continue  # not a use declaration (e.g. `+ use<'a>` bounds)
+            for path, name in use_leaves(m.group(2)):
+                absolute = self.absolute(path, mp)
+                if absolute is None:
+                    continue
+                # a re-export is the module's interface, like `mod child;`: an edge only when this file uses it
+                if not m.group(1) or name.isidentifier() and re.search(rf'\b{name}\b', code):
+                    self.refs[f].append(('::'.join(path), absolute))
+                if name not in ('*', '_'):
+                    self.uses[f][name] = absolute
+        for m in INLINE_PATH.finditer(code):
+            path = re.split(r'\s*::\s*', m.group(1))
+            absolute = self.absolute(path, mp)
+            if absolute is not None:
+                self.refs[f].append(('::'.join(path), absolute))
 
-def resolve(path, here, known):
-    segs = path.split("::")
-    if segs[0] == "crate":
-        mod = ()
-    elif segs[0] in ("super", "self"):
-        mod = here
-        while segs and segs[0] in ("super", "self"):
-            if segs[0] == "super":
-                mod = mod[:-1]
-            segs = segs[1:]
-        segs = ["crate"] + segs
-    elif here + (segs[0],) in known:
-        # A `use` of a child module by its bare name (`pub use publisher::Publisher` in lib.rs).
-        mod = here
-        segs = ["crate"] + segs
-    else:
+    def absolute(self, path, mp):
+        """`path` as segments from the crate root, or None when it leads outside the crate."""
+        head, rest = path[0], path[1:]
+        if head in ('crate', '$crate', 'self'):
+            return (mp if head == 'self' else ()) + tuple(rest)
+        if head == 'super':
+            base = mp
+            while path and path[0] == 'super':
+                base, path = base[:-1], path[1:]
+            return base + tuple(path)
+        if mp + (head,) in self.files:  # a child module, named relative to this one
+            return mp + tuple(path)
         return None
-    for s in segs[1:]:
-        if mod + (s,) in known:
-            mod = mod + (s,)
-        else:
-            break
-    return mod
+
+    def target(self, absolute, seen=0):
+        """The file a crate-absolute path resolves to (following re-exports for the item it names)."""
+        k = max(k for k in range(len(absolute) + 1) if absolute[:k] in self.files)
+        f, rest = self.files[absolute[:k]], absolute[k:]
+        if not rest or rest[0] in self.defs[f] or seen > 8:
+            return f
+        via = self.uses[f].get(rest[0])
+        return self.target(via + rest[1:], seen + 1) if via is not None else f
+
+    def graph(self):
+        """file -> {file it uses: the first path that uses it}."""
+        edges = {}
+        for f, text, to in ((f, t, self.target(a)) for f, refs in self.refs.items() for t, a in refs):
+            if to != f:
+                edges.setdefault(f, {}).setdefault(to, text)
+        return edges
 
 
-def cycles(src):
-    files = modules(src)
-    by_mod = {m: f for f, m in files.items()}
-    edges = {f: set() for f in files}
-    for f, here in files.items():
-        for p in paths(strip(open(f, encoding="utf-8").read())):
-            target = resolve(p, here, by_mod)
-            if target is not None and by_mod.get(target) not in (None, f):
-                edges[f].add(by_mod[target])
-    # Tarjan's strongly connected components.
-    index, low, stack, on, sccs, n = {}, {}, [], set(), [], [0]
+def components(nodes, edges):
+    """Strongly connected components (Tarjan), each a list of nodes."""
+    index, low, stack, out = {}, {}, [], []
 
     def visit(v):
-        index[v] = low[v] = n[0]
-        n[0] += 1
+        index[v] = low[v] = len(index)
         stack.append(v)
-        on.add(v)
-        for w in edges[v]:
+        for w in edges.get(v, {}):
             if w not in index:
                 visit(w)
+            if w in stack:
                 low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                sccs.append(sorted(comp))
+            out.append(stack[stack.index(v):])
+            del stack[stack.index(v):]
 
-    sys.setrecursionlimit(10000)
-    for v in sorted(files):
+    sys.setrecursionlimit(10_000)
+    for v in nodes:
         if v not in index:
             visit(v)
-    return files, edges, sccs
+    return out
 
 
-def main():
-    bad = False
-    for src in sys.argv[1:] or ["opendata/src"]:
-        files, edges, sccs = cycles(src)
-        count = sum(len(e) for e in edges.values())
-        print(f"{src}: {len(files)} files, {count} imports between them, {len(sccs)} cycles")
-        for comp in sccs:
-            bad = True
-            print("  cycle: " + " <-> ".join(os.path.relpath(c, src) for c in comp))
-            for a in comp:
-                for b in sorted(edges[a] & set(comp)):
-                    print(f"    {os.path.relpath(a, src)} -> {os.path.relpath(b, src)}")
-    sys.exit(1 if bad else 0)
+def main(dirs):
+    found = 0
+    for d in dirs:
+        root = Path(d)
+        if not (root / 'src').is_dir():
+            print(f'{d}: no such crate directory, skipped')
+            continue
+        crate = Crate(root)
+        edges, rel = crate.graph(), lambda f: f.relative_to(root.parent)  # noqa: E731
+        cycles = sorted(sorted(c) for c in components(sorted(crate.files.values()), edges) if len(c) > 1)
+        for comp in cycles:
+            print(f'import cycle in {d}: ' + ', '.join(str(rel(f)) for f in comp))
+            for a, b in ((a, b) for a in comp for b in sorted(edges.get(a, {})) if b in comp):
+                print(f'    {rel(a)} -> {rel(b)}  ({edges[a][b]})')
+        found += len(cycles)
+        if not cycles:
+            print(f'{d}: no import cycles between its {len(crate.files)} files')
+    return 1 if found else 0
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]) if len(sys.argv) > 1 else __doc__)

@@ -1,8 +1,9 @@
 //! The seams between crates that must not depend on each other: the API asks ingest to check codecs and
 //! report integrations, and the broker hands inbound integration events to ingest.
 use bydata_api::HookError;
+use bydata_broker::SinkError;
 use bydata_ingest::network_server::Hub;
-use bydata_schemas::{DeviceId, IntegrationId, UnixNanos};
+use bydata_schemas::{CodecExample, DeviceId, IntegrationId, RedecodeReport, UnixNanos};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,12 +17,17 @@ pub(crate) struct Hooks {
 }
 
 impl bydata_api::IngestHooks for Hooks {
-    fn check_codec(&self, script: &str, examples: &serde_json::Value) -> Result<(), String> {
-        bydata_ingest::check_codec(&self.config, script, examples)
+    fn check_codec(&self, script: &str, examples: &[CodecExample]) -> Result<(), HookError> {
+        bydata_ingest::check_codec(&self.config, script, examples).map_err(|e| {
+            HookError::CodecRejected {
+                reason: e.to_string(),
+            }
+        })
     }
 
     fn integration_status(&self, id: &IntegrationId) -> Option<serde_json::Value> {
-        Some(self.hub.status(id))
+        // The status is ingest's type; `api` shows it as it is, without depending on `ingest`.
+        serde_json::to_value(self.hub.status(id)).ok()
     }
 
     fn redecode(
@@ -30,7 +36,7 @@ impl bydata_api::IngestHooks for Hooks {
         from: UnixNanos,
         to: UnixNanos,
         force: bool,
-    ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, HookError>> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = Result<RedecodeReport, HookError>> + Send>> {
         use bydata_ingest::redecode::{Error, redecode};
         let (config, deps) = (self.config.clone(), self.redecode.clone());
         let busy = self.redecoding.clone();
@@ -41,12 +47,7 @@ impl bydata_api::IngestHooks for Hooks {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(device.clone())
             {
-                return Err(HookError::Invalid {
-                    code: "redecode_running",
-                    message: format!(
-                        "a re-decode of {device} is running; try again when it is done"
-                    ),
-                });
+                return Err(HookError::RedecodeRunning { device });
             }
             // Spawned, so a client that hangs up cannot stop it between the delete and the write.
             let job = {
@@ -63,18 +64,15 @@ impl bydata_api::IngestHooks for Hooks {
                 message: e.to_string(),
             })?;
             match outcome {
-                Ok(report) => serde_json::to_value(report).map_err(|e| HookError::Internal {
-                    message: e.to_string(),
-                }),
+                Ok(report) => Ok(report),
                 Err(
                     e @ (Error::BadRange
                     | Error::TooMany { .. }
                     | Error::UnknownDevice { .. }
                     | Error::DecodeFailures { .. }
                     | Error::IngestBehind),
-                ) => Err(HookError::Invalid {
-                    code: "invalid_redecode",
-                    message: e.to_string(),
+                ) => Err(HookError::RedecodeRefused {
+                    reason: e.to_string(),
                 }),
                 Err(e) => {
                     tracing::error!(%device, error = %e, "re-decode failed");
@@ -95,7 +93,16 @@ impl bydata_broker::IntegrationSink for Sink {
         integration: &IntegrationId,
         topic: &str,
         payload: &[u8],
-    ) -> Result<(), String> {
-        self.0.inbound(integration, topic, payload)
+    ) -> Result<(), SinkError> {
+        use bydata_ingest::network_server::InboundError;
+        self.0
+            .inbound(integration, topic, payload)
+            .map_err(|e| match e {
+                InboundError::NotRegistered { integration } => {
+                    SinkError::NotRegistered { integration }
+                }
+                InboundError::Registry(e) => SinkError::Registry(e),
+                InboundError::Journal(e) => SinkError::Journal(e),
+            })
     }
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bydata_schemas::{CodecName, format_rfc3339};
+use bydata_schemas::{CodecExample, CodecName, format_rfc3339};
 use bydata_store::{CodecSummary, StoredCodec};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -97,8 +97,14 @@ pub(crate) async fn create(
         ));
     }
     let examples = Value::Array(new.examples);
+    let checked: Vec<CodecExample> = serde_json::from_value(examples.clone()).map_err(|e| {
+        Error::bad(
+            "codec_rejected",
+            format!("examples must be [{{\"fport\", \"bytes_hex\", \"expected\"}}]: {e}"),
+        )
+    })?;
     let hooks = state.ingest.clone();
-    let (script, checked) = (new.script, examples.clone());
+    let script = new.script;
     let script =
         tokio::task::spawn_blocking(move || hooks.check_codec(&script, &checked).map(|()| script))
             .await
@@ -106,8 +112,7 @@ pub(crate) async fn create(
                 Error::Store(bydata_store::Error::Task {
                     detail: e.to_string(),
                 })
-            })?
-            .map_err(|reason| Error::bad("codec_rejected", reason))?;
+            })??;
     let (name, now) = (new.name, (state.clock)());
     let stored = state
         .registry

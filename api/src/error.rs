@@ -35,9 +35,17 @@ pub enum Error {
 
 impl From<crate::HookError> for Error {
     fn from(e: crate::HookError) -> Self {
-        match e {
-            crate::HookError::Invalid { code, message } => Error::BadRequest { code, message },
-            crate::HookError::Internal { message } => Error::Internal { message },
+        let bad = |code| Error::BadRequest {
+            code,
+            message: e.to_string(),
+        };
+        match &e {
+            crate::HookError::CodecRejected { .. } => bad("codec_rejected"),
+            crate::HookError::RedecodeRunning { .. } => bad("redecode_running"),
+            crate::HookError::RedecodeRefused { .. } => bad("invalid_redecode"),
+            crate::HookError::Internal { message } => Error::Internal {
+                message: message.clone(),
+            },
         }
     }
 }

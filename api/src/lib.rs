@@ -109,10 +109,13 @@ pub struct AppState {
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
 pub trait IngestHooks: Send + Sync {
-    /// Loads `script` in the codec sandbox and decodes each example (`[{fport, bytes_hex, expected}]`);
-    /// `Err` explains the first failure (a load error, or which example decoded to what instead).
-    /// Blocking: called on a blocking thread.
-    fn check_codec(&self, script: &str, examples: &serde_json::Value) -> Result<(), String>;
+    /// Loads `script` in the codec sandbox and decodes each example; `Err` explains the first failure (a load
+    /// error, or which example decoded to what instead). Blocking: called on a blocking thread.
+    fn check_codec(
+        &self,
+        script: &str,
+        examples: &[bydata_schemas::CodecExample],
+    ) -> Result<(), HookError>;
 
     /// What an integration has received and how it went (connected, counts, last error), if known.
     fn integration_status(&self, id: &bydata_schemas::IntegrationId) -> Option<serde_json::Value>;
@@ -126,14 +129,27 @@ pub trait IngestHooks: Send + Sync {
         to: UnixNanos,
         force: bool,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<serde_json::Value, HookError>> + Send>,
+        Box<
+            dyn std::future::Future<Output = Result<bydata_schemas::RedecodeReport, HookError>>
+                + Send,
+        >,
     >;
 }
 
-/// Why an [`IngestHooks`] call failed: the caller's fault (400) or ours (500, logged).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an [`IngestHooks`] call failed, in words for the client: the caller's fault (400) or ours (500,
+/// logged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HookError {
-    Invalid { code: &'static str, message: String },
+    /// The codec's script does not load, or an example does not decode to what it says.
+    #[error("{reason}")]
+    CodecRejected { reason: String },
+    /// A re-decode of the device is running; one at a time per device.
+    #[error("a re-decode of {device} is running; try again when it is done")]
+    RedecodeRunning { device: bydata_schemas::DeviceId },
+    /// The re-decode was refused (its range, its size, the device, decode failures, ingest behind).
+    #[error("{reason}")]
+    RedecodeRefused { reason: String },
+    #[error("{message}")]
     Internal { message: String },
 }
 

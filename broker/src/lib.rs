@@ -112,7 +112,20 @@ pub trait IntegrationSink: Send + Sync {
         integration: &bydata_schemas::IntegrationId,
         topic: &str,
         payload: &[u8],
-    ) -> Result<(), String>;
+    ) -> Result<(), SinkError>;
+}
+
+/// Why an [`IntegrationSink`] did not take an event: nothing of it was journaled, so the sender must retry.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("integration {integration} is not registered")]
+    NotRegistered {
+        integration: bydata_schemas::IntegrationId,
+    },
+    #[error(transparent)]
+    Registry(bydata_store::Error),
+    #[error(transparent)]
+    Journal(bydata_store::journal::Error),
 }
 
 impl std::fmt::Debug for Deps {

@@ -246,12 +246,9 @@ fn fport(topic: &str) -> u8 {
 pub fn check_codec(
     config: &crate::Config,
     script: &str,
-    examples: &serde_json::Value,
-) -> Result<(), String> {
-    let examples: Vec<script::Example> = serde_json::from_value(examples.clone()).map_err(|e| {
-        format!("examples must be [{{\"fport\", \"bytes_hex\", \"expected\"}}]: {e}")
-    })?;
-    let mut codec = ScriptCodec::new(script, config.codec_limits())
-        .map_err(|e| format!("the script does not load: {e}"))?;
-    codec.check_examples(&examples).map_err(|e| e.to_string())
+    examples: &[script::Example],
+) -> Result<(), script::CodecCheckError> {
+    let mut codec =
+        ScriptCodec::new(script, config.codec_limits()).map_err(script::CodecCheckError::Load)?;
+    Ok(codec.check_examples(examples)?)
 }

@@ -47,6 +47,26 @@ pub struct Counters {
     pub last_error: Option<LastError>,
 }
 
+/// Why an integration's event was not taken (the sender should retry; nothing of it was journaled).
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    #[error("integration {integration} is not registered")]
+    NotRegistered { integration: IntegrationId },
+    #[error(transparent)]
+    Registry(bydata_store::Error),
+    #[error(transparent)]
+    Journal(bydata_store::journal::Error),
+}
+
+/// What an integration has delivered and, for a subscribe integration, its client's connection state.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrationStatus {
+    #[serde(flatten)]
+    pub counters: Counters,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<integrations::StatusSnapshot>,
+}
+
 /// What a hub needs.
 #[derive(Clone)]
 pub struct Deps {
@@ -106,16 +126,23 @@ impl Hub {
 
     /// An event an inbound integration published at `topic` (below `integrations/{id}/`). `Err` only when
     /// the registry or journal failed: the event is not taken and the sender should retry.
-    pub fn inbound(&self, id: &IntegrationId, topic: &str, payload: &[u8]) -> Result<(), String> {
+    pub fn inbound(
+        &self,
+        id: &IntegrationId,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), InboundError> {
         let ns = self.network_server(id)?;
         let Some(ns) = ns else {
-            return Err(format!("integration {id} is not registered"));
+            return Err(InboundError::NotRegistered {
+                integration: id.clone(),
+            });
         };
         let result = integrations::parse(kind(ns), topic, payload);
         self.take(id, ns, topic, result)
     }
 
-    fn network_server(&self, id: &IntegrationId) -> Result<Option<NetworkServer>, String> {
+    fn network_server(&self, id: &IntegrationId) -> Result<Option<NetworkServer>, InboundError> {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((ns, at)) = known.get(id)
             && at.elapsed() < KNOWN_FOR
@@ -123,7 +150,7 @@ impl Hub {
             return Ok(*ns);
         }
         let ns = wait(self.deps.registry.integration(id))
-            .map_err(|e| e.to_string())?
+            .map_err(InboundError::Registry)?
             .map(|i| i.network_server);
         if known.len() > 10_000 {
             known.clear();
@@ -147,7 +174,7 @@ impl Hub {
         ns: NetworkServer,
         topic: &str,
         result: Result<Event, integrations::IntegrationError>,
-    ) -> Result<(), String> {
+    ) -> Result<(), InboundError> {
         let now = (self.deps.clock)();
         let up = match result {
             Ok(Event::Uplink(up)) => up,
@@ -182,7 +209,7 @@ impl Hub {
             }
         };
         let external =
-            wait(self.deps.registry.external_device(&up.dev_eui)).map_err(|e| e.to_string())?;
+            wait(self.deps.registry.external_device(&up.dev_eui)).map_err(InboundError::Registry)?;
         // Only devices registered as served by a network server, and only through their integration if they
         // name one: an integration cannot speak for bydata's own ABP/OTAA devices or another's devices.
         let Some(device) = external
@@ -223,13 +250,13 @@ impl Hub {
         self.deps
             .journal
             .append(&entry)
-            .map_err(|e| e.to_string())?;
+            .map_err(InboundError::Journal)?;
         self.count(id, |c| c.uplinks += 1);
         Ok(())
     }
 
     /// An integration's counters and, for a subscribe integration, its client's connection state.
-    pub fn status(&self, id: &IntegrationId) -> serde_json::Value {
+    pub fn status(&self, id: &IntegrationId) -> IntegrationStatus {
         let counters = self
             .counters
             .lock()
@@ -243,11 +270,7 @@ impl Hub {
             .unwrap_or_else(PoisonError::into_inner)
             .get(id)
             .map(|(s, _)| s.snapshot());
-        let mut v = serde_json::to_value(&counters).unwrap_or_default();
-        if let Some(client) = client {
-            v["client"] = serde_json::to_value(client).unwrap_or_default();
-        }
-        v
+        IntegrationStatus { counters, client }
     }
 
     /// Runs the subscribe integrations' clients until `shutdown`.

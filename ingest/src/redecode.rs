@@ -19,7 +19,6 @@ use crate::pipeline::{RADIO_MEASUREMENTS, reading_points, series_tags};
 use bydata_schemas::{Codec, DeviceId, JournalEntry, MeasurementName, UnixNanos};
 use bydata_store::journal::Journal;
 use bydata_store::{Device, SeriesFilter, SeriesReader, SeriesWriter, SharedRegistry};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -47,19 +46,8 @@ impl std::fmt::Debug for Deps {
     }
 }
 
-/// What a re-decode did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub codec: String,
-    pub from: UnixNanos,
-    pub to: UnixNanos,
-    pub uplinks: u64,
-    pub decoded: u64,
-    pub rejected: u64,
-    pub values_written: u64,
-    /// The first few decode errors, for the one who asked.
-    pub errors: Vec<String>,
-}
+/// What a re-decode did: the type the API answers with.
+pub use bydata_schemas::RedecodeReport as Report;
 
 /// Why a re-decode was refused or failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@
 mod device;
 mod error;
 mod eui;
+mod ingest;
 mod integration;
 mod journal;
 pub mod line_protocol;
@@ -21,6 +22,7 @@ pub use device::{
 };
 pub use error::{Error, Result};
 pub use eui::Eui64;
+pub use ingest::{CodecExample, RedecodeReport};
 pub use integration::{IntegrationId, NetworkServer};
 pub use journal::{EdgeRejection, JournalEntry, Reception, RejectReason, Source, Uplink};
 pub use series::{MeasurementName, Point, Reading, SeriesKey};

@@ -8,6 +8,7 @@
 //! - [`refusals`]: what the edges refused, aggregated per device and kept out of the journal.
 //!
 //! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `Registry::commit_ingest`.
+mod aggregate;
 mod error;
 pub mod journal;
 pub mod query;

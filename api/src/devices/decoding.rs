@@ -6,7 +6,7 @@ use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use bydata_schemas::{DeviceId, format_rfc3339};
+use bydata_schemas::{DeviceId, RedecodeReport, format_rfc3339};
 use bydata_store::DeviceStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -48,7 +48,7 @@ pub(crate) async fn redecode(
     Admin(by): Admin,
     Path(id): Path<String>,
     body: Result<Json<RedecodeRange>, JsonRejection>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<RedecodeReport>, Error> {
     let id = parse_id(&id)?;
     let Json(range) = body?;
     let time = |field: &str, v: &str| {

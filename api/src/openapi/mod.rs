@@ -319,8 +319,14 @@ pub(crate) mod tests {
     struct NoIngest;
 
     impl IngestHooks for NoIngest {
-        fn check_codec(&self, _: &str, _: &Value) -> Result<(), String> {
-            Err("no codec sandbox in this test".into())
+        fn check_codec(
+            &self,
+            _: &str,
+            _: &[bydata_schemas::CodecExample],
+        ) -> Result<(), HookError> {
+            Err(HookError::CodecRejected {
+                reason: "no codec sandbox in this test".into(),
+            })
         }
         fn integration_status(&self, _: &bydata_schemas::IntegrationId) -> Option<Value> {
             None
@@ -328,12 +334,27 @@ pub(crate) mod tests {
         fn redecode(
             &self,
             _: bydata_schemas::DeviceId,
-            _: i64,
-            _: i64,
+            from: i64,
+            to: i64,
             _: bool,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, HookError>> + Send>>
-        {
-            Box::pin(async { Ok(Value::Null) })
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<bydata_schemas::RedecodeReport, HookError>>
+                    + Send,
+            >,
+        > {
+            Box::pin(async move {
+                Ok(bydata_schemas::RedecodeReport {
+                    codec: String::new(),
+                    from,
+                    to,
+                    uplinks: 0,
+                    decoded: 0,
+                    rejected: 0,
+                    values_written: 0,
+                    errors: Vec::new(),
+                })
+            })
         }
     }
 

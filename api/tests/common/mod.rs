@@ -72,19 +72,24 @@ pub fn with_own_metrics(mut state: AppState) -> AppState {
 struct FakeIngest;
 
 impl bydata_api::IngestHooks for FakeIngest {
-    fn check_codec(&self, script: &str, examples: &Value) -> Result<(), String> {
+    fn check_codec(
+        &self,
+        script: &str,
+        examples: &[bydata_schemas::CodecExample],
+    ) -> Result<(), bydata_api::HookError> {
+        let rejected = |reason: &str| bydata_api::HookError::CodecRejected {
+            reason: reason.into(),
+        };
         if !script.contains("decodeUplink") {
-            return Err("the script defines no decodeUplink function".into());
+            return Err(rejected("the script defines no decodeUplink function"));
         }
-        match examples.as_array() {
-            Some(all)
-                if all
-                    .iter()
-                    .all(|e| e["expected"] == serde_json::json!({"ok": true})) =>
-            {
-                Ok(())
-            }
-            _ => Err("example 0 decoded to something else".into()),
+        if examples
+            .iter()
+            .all(|e| e.expected == serde_json::json!({"ok": true}))
+        {
+            Ok(())
+        } else {
+            Err(rejected("example 0 decoded to something else"))
         }
     }
 
@@ -99,9 +104,24 @@ impl bydata_api::IngestHooks for FakeIngest {
         to: i64,
         _: bool,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Value, bydata_api::HookError>> + Send>,
+        Box<
+            dyn std::future::Future<
+                    Output = Result<bydata_schemas::RedecodeReport, bydata_api::HookError>,
+                > + Send,
+        >,
     > {
-        Box::pin(async move { Ok(serde_json::json!({"from": from, "to": to})) })
+        Box::pin(async move {
+            Ok(bydata_schemas::RedecodeReport {
+                codec: String::new(),
+                from,
+                to,
+                uplinks: 0,
+                decoded: 0,
+                rejected: 0,
+                values_written: 0,
+                errors: Vec::new(),
+            })
+        })
     }
 }
 

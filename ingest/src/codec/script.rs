@@ -32,7 +32,7 @@ mod examples;
 mod output;
 mod readings;
 
-pub use error::{ExampleFailure, ScriptError};
+pub use error::{CodecCheckError, ExampleFailure, ScriptError};
 pub use examples::{EXAMPLE_RECV_TIME, Example};
 pub use readings::readings;
 

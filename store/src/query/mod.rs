@@ -13,50 +13,26 @@
 //! points) and refuses it over its `Limits` before any point is read; `Plan::chunks` then computes the answer a
 //! chunk of series at a time, so memory stays bounded whatever the answer's size. `run` does both and collects.
 mod buckets;
-mod partial;
+mod every;
+mod narrow;
 mod plan;
 mod refusal;
 
+pub use crate::aggregate::{AggFn, Folder, Partial};
 pub use buckets::{MAX_BUCKETS, bucket_bounds};
-pub use partial::{Folder, Partial};
-pub use plan::{Chunks, Cost, Limits, MAX_RAW_POINTS, Plan, plan};
+pub use every::Every;
+use every::NANOS_PER_SEC;
+pub use plan::{Chunks, Cost, Limits, MAX_RAW_POINTS, Plan, plan, run};
 pub use refusal::{TooLarge, thousands};
 
-use crate::series::{SeriesFilter, SeriesReader};
+use crate::series::SeriesFilter;
 use crate::{Error, Result};
 use bydata_schemas::{Unit, UnixNanos};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
-const NANOS_PER_SEC: i64 = 1_000_000_000;
-
-/// A bucket width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Every {
-    /// A fixed number of nanoseconds (`s`, `m`, `h`).
-    Fixed(i64),
-    Days(u32),
-    Weeks(u32),
-    Months(u32),
-    Years(u32),
-}
-
-impl Every {
-    /// The width in seconds, calendar units counted as their usual length (a month 30 days, a year 365).
-    pub fn approximate_secs(&self) -> u64 {
-        const DAY: u64 = 86_400;
-        match *self {
-            Every::Fixed(ns) => u64::try_from(ns / 1_000_000_000).unwrap_or(0),
-            Every::Days(n) => u64::from(n) * DAY,
-            Every::Weeks(n) => u64::from(n) * 7 * DAY,
-            Every::Months(n) => u64::from(n) * 30 * DAY,
-            Every::Years(n) => u64::from(n) * 365 * DAY,
-        }
-    }
-}
-
+// Here rather than in every.rs: its error is the crate's `Error`, which holds a `TooLarge` naming a width.
 impl FromStr for Every {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -90,78 +66,6 @@ impl FromStr for Every {
     }
 }
 
-impl fmt::Display for Every {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Every::Fixed(ns) if ns % (3600 * NANOS_PER_SEC) == 0 => {
-                write!(f, "{}h", ns / (3600 * NANOS_PER_SEC))
-            }
-            Every::Fixed(ns) if ns % (60 * NANOS_PER_SEC) == 0 => {
-                write!(f, "{}m", ns / (60 * NANOS_PER_SEC))
-            }
-            Every::Fixed(ns) => write!(f, "{}s", ns / NANOS_PER_SEC),
-            Every::Days(n) => write!(f, "{n}d"),
-            Every::Weeks(n) => write!(f, "{n}w"),
-            Every::Months(n) => write!(f, "{n}mo"),
-            Every::Years(n) => write!(f, "{n}y"),
-        }
-    }
-}
-
-/// The aggregate computed per bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AggFn {
-    Mean,
-    Min,
-    Max,
-    Sum,
-    Count,
-    First,
-    Last,
-    /// Consumption of a cumulative counter: the rise between consecutive readings, attributed to the bucket
-    /// of the later reading; a drop is a counter reset, after which the new reading counts from zero. The
-    /// buckets of a meter therefore add up to its total consumption over the range.
-    Increase,
-}
-
-impl FromStr for AggFn {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "mean" => AggFn::Mean,
-            "min" => AggFn::Min,
-            "max" => AggFn::Max,
-            "sum" => AggFn::Sum,
-            "count" => AggFn::Count,
-            "first" => AggFn::First,
-            "last" => AggFn::Last,
-            "increase" => AggFn::Increase,
-            _ => {
-                return Err(Error::InvalidQuery {
-                    reason: format!(
-                        "fn={s:?} is not an aggregate: use mean, min, max, sum, count, first, last or increase"
-                    ),
-                });
-            }
-        })
-    }
-}
-
-impl fmt::Display for AggFn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AggFn::Mean => "mean",
-            AggFn::Min => "min",
-            AggFn::Max => "max",
-            AggFn::Sum => "sum",
-            AggFn::Count => "count",
-            AggFn::First => "first",
-            AggFn::Last => "last",
-            AggFn::Increase => "increase",
-        })
-    }
-}
-
 /// A query: which series, which range, and either raw points (`every: None`) or buckets.
 #[derive(Debug, Clone)]
 pub struct Query {
@@ -180,17 +84,6 @@ pub struct ResultSeries {
     pub tags: BTreeMap<String, String>,
     pub unit: Option<Unit>,
     pub points: Vec<(UnixNanos, Option<f64>)>,
-}
-
-/// Runs a query against any reader and collects the answer: for callers whose queries are bounded by
-/// construction (building KPIs, open-data periods). Only the raw-point limit applies.
-pub async fn run(reader: &dyn SeriesReader, q: &Query) -> Result<Vec<ResultSeries>> {
-    let mut chunks = plan(reader, q, &Limits::internal()).await?.chunks();
-    let mut out = Vec::new();
-    while let Some(chunk) = chunks.next(reader).await? {
-        out.extend(chunk);
-    }
-    Ok(out)
 }
 
 /// Aggregates time-sorted points into the buckets given by `bounds`: the naive reference the tests hold

@@ -131,6 +131,17 @@ pub struct Plan {
     cost: Cost,
 }
 
+/// Runs a query against any reader and collects the answer: for callers whose queries are bounded by
+/// construction (building KPIs, open-data periods). Only the raw-point limit applies.
+pub async fn run(reader: &dyn SeriesReader, q: &Query) -> Result<Vec<ResultSeries>> {
+    let mut chunks = plan(reader, q, &Limits::internal()).await?.chunks();
+    let mut out = Vec::new();
+    while let Some(chunk) = chunks.next(reader).await? {
+        out.extend(chunk);
+    }
+    Ok(out)
+}
+
 /// Prices `q` from the store's index and refuses it (`Error::QueryTooLarge`) over `limits`.
 pub async fn plan(reader: &dyn SeriesReader, q: &Query, limits: &Limits) -> Result<Plan> {
     if q.from >= q.to {

@@ -1,11 +1,7 @@
 //! Why a query was refused as too large: what it would cost, the limit, and how to narrow it — with the
 //! numbers a client needs to choose (a wider bucket and what it gives, how long a range fits).
-use super::plan::Limits;
-use super::{Every, Query, bucket_bounds};
+use super::every::Every;
 use std::fmt;
-
-/// Bucket widths suggested instead of a narrower one, narrowest first.
-const WIDER: [&str; 8] = ["1m", "5m", "15m", "1h", "1d", "1w", "1mo", "1y"];
 
 /// A query over one of its `Limits`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,61 +29,6 @@ pub enum TooLarge {
     },
     /// A raw answer that passed `max_raw_points` while being read (its estimate was lower).
     RawPointsRead { limit: u64 },
-}
-
-impl TooLarge {
-    pub(super) fn values(
-        q: &Query,
-        rows: u64,
-        grouped: bool,
-        buckets: u64,
-        limits: &Limits,
-    ) -> Self {
-        let every = q.every.unwrap_or(Every::Days(1));
-        let wider = fitting(q, rows, limits.max_values, |w| {
-            w.approximate_secs() > every.approximate_secs()
-        });
-        TooLarge::Values {
-            rows,
-            grouped,
-            buckets,
-            every,
-            limit: limits.max_values,
-            wider,
-        }
-    }
-
-    pub(super) fn raw(q: &Query, estimated: u64, series: u64, limits: &Limits) -> Self {
-        let aggregate = fitting(
-            q,
-            series,
-            limits.max_values.min(limits.max_raw_points),
-            |w| w.approximate_secs() >= 3600,
-        );
-        TooLarge::RawPoints {
-            estimated,
-            series,
-            limit: limits.max_raw_points,
-            aggregate,
-        }
-    }
-}
-
-/// The narrowest suggested width accepted by `wanted` whose answer (`rows` × buckets) fits `limit`.
-fn fitting(
-    q: &Query,
-    rows: u64,
-    limit: u64,
-    wanted: impl Fn(&Every) -> bool,
-) -> Option<(Every, u64)> {
-    WIDER
-        .iter()
-        .filter_map(|w| w.parse::<Every>().ok())
-        .filter(|w| wanted(w))
-        .find_map(|w| {
-            let buckets = bucket_bounds(q.from, q.to, w, q.tz).ok()?.len() as u64 - 1;
-            (rows.saturating_mul(buckets) <= limit).then_some((w, buckets))
-        })
 }
 
 /// `1234567` → `1,234,567`.
@@ -237,6 +178,7 @@ impl fmt::Display for TooLarge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::{Limits, Query, bucket_bounds};
     use crate::series::SeriesFilter;
     use bydata_schemas::parse_rfc3339;
 
@@ -250,7 +192,7 @@ mod tests {
             from: parse_rfc3339(from).expect("time"),
             to: parse_rfc3339(to).expect("time"),
             every: Some(every.parse().expect("every")),
-            func: super::super::AggFn::Mean,
+            func: crate::query::AggFn::Mean,
             group_by: None,
             tz: chrono_tz::Tz::UTC,
         }

@@ -7,7 +7,6 @@ use bydata_schemas::{Codec, DeviceId, Domain, Location, TagKey, Transport, UnixN
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 mod buildings;
 mod codecs;
@@ -15,6 +14,7 @@ mod datasets;
 mod gateways;
 mod integrations;
 mod lorawan;
+mod open;
 mod port;
 mod status;
 mod tokens;
@@ -86,53 +86,6 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        let database = Database::create(path).map_err(db("opening the registry"))?;
-        let txn = database.begin_write().map_err(db("opening the registry"))?;
-        {
-            txn.open_table(DEVICES).map_err(db("creating tables"))?;
-            txn.open_table(DEVICE_SECRETS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(DEVICE_STATUS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(TOKENS).map_err(db("creating tables"))?;
-            txn.open_table(tokens::TOKEN_SERIES)
-                .map_err(db("creating tables"))?;
-            txn.open_table(POSITIONS).map_err(db("creating tables"))?;
-            txn.open_table(codecs::CODECS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(buildings::BUILDINGS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(datasets::DATASETS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(gateways::GATEWAYS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(gateways::GATEWAY_STATUS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(lorawan::LORAWAN_SESSIONS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(lorawan::LORAWAN_DEVICES)
-                .map_err(db("creating tables"))?;
-            txn.open_table(lorawan::LORAWAN_OTAA)
-                .map_err(db("creating tables"))?;
-            txn.open_table(lorawan::LORAWAN_OTAA_DEVICES)
-                .map_err(db("creating tables"))?;
-            txn.open_table(lorawan::DEV_EUIS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(lorawan::EXTERNAL)
-                .map_err(db("creating tables"))?;
-            txn.open_table(lorawan::LORAWAN_EXTERNAL_DEVICES)
-                .map_err(db("creating tables"))?;
-            Self::index_dev_euis(&txn)?;
-            txn.open_table(integrations::INTEGRATIONS)
-                .map_err(db("creating tables"))?;
-            txn.open_table(integrations::INTEGRATION_SECRETS)
-                .map_err(db("creating tables"))?;
-        }
-        txn.commit().map_err(db("creating tables"))?;
-        Ok(Self { db: database })
-    }
-
     /// Changes a device's codec; `false` if the device does not exist.
     pub(crate) fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>> {
         let txn = self.db.begin_write().map_err(db("changing a codec"))?;

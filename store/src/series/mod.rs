@@ -7,7 +7,7 @@ pub mod influx;
 pub use embedded::{Clock, EmbeddedEngine, EngineConfig, VerifyReport};
 
 use crate::Result;
-use crate::query::{Folder, Partial};
+use crate::aggregate::{Folder, Partial};
 use bydata_schemas::{MeasurementName, Point, SeriesKey, Unit, UnixNanos};
 use std::collections::BTreeMap;
 

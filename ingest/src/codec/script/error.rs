@@ -73,6 +73,16 @@ impl ScriptError {
     }
 }
 
+/// Why a codec was not accepted (`crate::check_codec`): its script does not load, or one of its examples does
+/// not decode to what it says.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CodecCheckError {
+    #[error("the script does not load: {0}")]
+    Load(#[source] ScriptError),
+    #[error(transparent)]
+    Example(#[from] ExampleFailure),
+}
+
 /// Why [`ScriptCodec::check_examples`](super::ScriptCodec::check_examples) refused a codec. `example` counts
 /// from 1 (the first example is example 1). `expected`/`got` are `None` where the value is absent.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -2,8 +2,9 @@
 
 use super::output::push_key;
 use super::{ExampleFailure, ScriptCodec};
+/// A codec example is the API's type: what an uploader sends is what is checked here.
+pub use bydata_schemas::CodecExample as Example;
 use bydata_schemas::UnixNanos;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The receive time examples are decoded at: 2026-01-01T00:00:00Z, fixed so that checks are repeatable.
@@ -11,16 +12,6 @@ pub const EXAMPLE_RECV_TIME: UnixNanos = 1_767_225_600_000_000_000;
 
 /// Numbers in an example match when they differ by at most this fraction of the larger one.
 const RELATIVE_TOLERANCE: f64 = 1e-9;
-
-/// One example uplink and the `data` object it must decode to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Example {
-    pub fport: u8,
-    /// The payload as hex, e.g. `"0100e5"`; white space between digits is ignored.
-    pub bytes_hex: String,
-    /// The expected `data`; numbers match within a relative tolerance of 1e-9.
-    pub expected: Value,
-}
 
 impl ScriptCodec {
     /// Decodes every example (at [`EXAMPLE_RECV_TIME`]) and compares its `data` with the expected one;

@@ -1,7 +1,7 @@
 //! MSB-first bit writer and bounds-checked bit reader. Byte-level fields (`u8`, varints) go through the same
 //! stream, so a block's payload is one cursor; sections are byte-aligned with zero padding, which the reader
 //! checks, so a block has exactly one valid encoding of its padding.
-use super::BlockError;
+use super::error::BlockError;
 
 #[derive(Debug, Default)]
 pub(crate) struct BitWriter {

@@ -6,8 +6,8 @@
 //! one bit per point, a rare outlier does not widen every other point, and a counter that only rises does
 //! not pay a sign bit — Gorilla's fixed buckets, fitted to the block. Arithmetic wraps, so every `i64`
 //! round-trips.
-use super::BlockError;
 use super::bits::{BitReader, BitWriter, unzigzag, zigzag};
+use super::error::BlockError;
 
 const ESCAPE_WIDTH_BITS: u32 = 6;
 

@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 mod bits;
+mod error;
 mod ints;
 pub(crate) mod rollup;
 #[cfg(test)]
@@ -25,9 +26,9 @@ mod times;
 mod values;
 
 use bits::BitReader;
+pub(crate) use error::{BlockError, MAX_POINTS};
 
 const VERSION: u8 = 1;
-pub(crate) const MAX_POINTS: usize = 65_535;
 pub(crate) const SUMMARY_LEN: usize = 4 + 8 * 8;
 const HEADER_LEN: usize = 1 + SUMMARY_LEN;
 const CRC_LEN: usize = 4;
@@ -50,26 +51,6 @@ pub(crate) struct Summary {
     /// Sum of rises between consecutive points, a drop counting as a counter reset (the new value is the
     /// rise) — the `increase` within the block.
     pub(crate) increase: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum BlockError {
-    #[error("a block needs at least one point")]
-    Empty,
-    #[error("a block holds at most {MAX_POINTS} points, got {count}")]
-    TooMany { count: usize },
-    #[error("point {index} is not later than the point before it")]
-    NotIncreasing { index: usize },
-    #[error("point {index} has a non-finite value")]
-    NonFinite { index: usize },
-    #[error("block truncated: needs {expected} bytes, has {got}")]
-    Truncated { expected: usize, got: usize },
-    #[error("block checksum mismatch: stored {expected:#010x}, computed {got:#010x}")]
-    Checksum { expected: u32, got: u32 },
-    #[error("unknown block format version {version}")]
-    UnknownVersion { version: u8 },
-    #[error("corrupt block: {reason}")]
-    Corrupt { reason: &'static str },
 }
 
 /// Encodes points that are strictly increasing in time, with finite values, 1..=65 535 of them.

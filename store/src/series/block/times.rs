@@ -6,8 +6,8 @@
 //! a few bits, not thirty. A regular series has every delta-of-delta zero: one bit per timestamp.
 //! Arithmetic on offsets is wrapping `u64`, which is exact because every offset is below 2^64, so even
 //! `i64::MIN..=i64::MAX` round-trips.
-use super::BlockError;
 use super::bits::{BitReader, BitWriter, unzigzag, zigzag};
+use super::error::BlockError;
 use super::ints::{self, Unpacker};
 
 const MAX_SCALE: u32 = 18;

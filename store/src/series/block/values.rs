@@ -9,8 +9,8 @@
 //!   bits, where XOR spends most of a mantissa on it.
 //!
 //! Both end with padding to a byte. The choice is made by encoding both, so no heuristic can pick the worse.
-use super::BlockError;
 use super::bits::{BitReader, BitWriter};
+use super::error::BlockError;
 use super::ints::{self, Unpacker};
 
 const XOR: u8 = 0;

@@ -7,6 +7,8 @@ use crate::series::{SeriesFilter, SeriesReader, SeriesWriter};
 use bydata_schemas::MeasurementName;
 use bydata_schemas::Point;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 const MINUTE: i64 = 60_000_000_000;
 const HOUR: i64 = 60 * MINUTE;

@@ -1,12 +1,14 @@
 //! Deletes (`SeriesWriter::delete_range`) in the embedded engine: what they hide, where (buffer, parts,
 //! rollups), across restarts, and that merges apply them and retire their tombstones.
 use super::tests::{delete_filter, key, matches_reference, point, small_blocks};
+use super::tombstone::Tombstone;
 use super::*;
 use crate::series::{SeriesFilter, SeriesReader, SeriesWriter};
 use bydata_schemas::MeasurementName;
 use bydata_schemas::Point;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 const MINUTE: i64 = 60_000_000_000;
 const HOUR: i64 = 60 * MINUTE;

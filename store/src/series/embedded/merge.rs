@@ -9,8 +9,8 @@
 //! block), and from the first block that is not, the rest is decoded, merged (the newer part wins) and
 //! re-encoded.
 use super::part::{BlockRef, Part, PartWriter};
-use super::read::visible;
 use super::rollup;
+use super::scan::visible;
 use super::tombstone::{Hidden, Tombstone};
 use crate::Result;
 use std::path::Path;

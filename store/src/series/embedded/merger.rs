@@ -5,20 +5,14 @@
 //! Its queue is bounded (`writer::QUEUE`); a flush notice that does not fit is dropped (the merger plans from
 //! the parts it sees, so a missed notice loses nothing).
 use super::files::sync_dir;
+use super::merge;
+use super::messages::{MergeRequest, answer};
 use super::part::Part;
-use super::writer::{Done, answer};
-use super::{Shared, merge, write_lock};
+use super::shared::{Shared, write_lock};
 use crate::{Error, Result};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-
-pub(super) enum MergeRequest {
-    /// The writer flushed a part.
-    Flushed,
-    /// Merge everything now, and answer.
-    All { done: Done },
-}
 
 pub(super) fn run(shared: &Shared, rx: &Receiver<MergeRequest>) {
     let mut active = false;

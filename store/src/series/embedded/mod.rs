@@ -22,191 +22,38 @@
 //! through its transactions was the biggest CPU cost of ingest. An append-only log plus immutable sorted
 //! parts writes every byte once per merge level, sequentially, and recovery is a log replay.
 mod buffer;
+mod config;
 mod files;
 mod fxhash;
 mod index;
+mod levels;
 mod merge;
 mod merger;
+mod messages;
 mod part;
 mod port;
 mod read;
 mod rollup;
+mod scan;
+mod shared;
 mod tombstone;
 mod wal;
 mod writer;
 
+pub use config::{Clock, EngineConfig};
+pub use read::VerifyReport;
+
 use crate::error::io;
 use crate::{Error, Result};
 use buffer::Buffer;
-use bydata_schemas::{SeriesKey, UnixNanos};
+use bydata_schemas::SeriesKey;
 use index::{Def, Index, load_catalog};
 use part::Part;
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use shared::{Shared, read_lock};
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
-use std::time::Duration;
-use tombstone::{Hidden, Tombstone};
-
-/// Tuning of the embedded engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineConfig {
-    /// Most points in one compressed block.
-    pub block_points: usize,
-    /// Flush the buffered points into a part once this many are buffered.
-    pub compact_after_points: u64,
-    /// Flush, and merge parts, when no write arrived for this long.
-    pub compact_when_idle: Duration,
-    /// Most points merged into one group commit.
-    pub max_group_points: usize,
-    /// How long raw points of a measurement are kept (measurements not listed are kept forever).
-    pub retention: BTreeMap<String, Duration>,
-    /// Keep hourly and daily rollups (summaries) of every series dense enough to profit.
-    pub rollups: bool,
-    /// How long rollups are kept (`None`: forever); independent of the raw retention.
-    pub rollup_retention: Option<Duration>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            // Measured on the store benchmark: 2048 takes 5 % less disk than 1024 at the same query speed.
-            block_points: 2048,
-            compact_after_points: 2_000_000,
-            compact_when_idle: Duration::from_secs(2),
-            max_group_points: 500_000,
-            retention: BTreeMap::new(),
-            rollups: true,
-            rollup_retention: None,
-        }
-    }
-}
-
-/// The time now, in nanoseconds since the epoch.
-pub type Clock = Arc<dyn Fn() -> UnixNanos + Send + Sync>;
-
-fn system_now() -> UnixNanos {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-fn read_lock<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|p| p.into_inner())
-}
-
-pub(super) fn block_error(e: crate::series::block::BlockError) -> Error {
-    Error::Corrupt {
-        what: "series block",
-        detail: e.to_string(),
-    }
-}
-
-/// What the writer, the merger and readers share.
-pub(super) struct Shared {
-    parts_dir: PathBuf,
-    catalog: PathBuf,
-    tombstones_path: PathBuf,
-    config: EngineConfig,
-    clock: Clock,
-    index: RwLock<Index>,
-    buffer: RwLock<Buffer>,
-    /// Live parts, oldest (lowest precedence) first; replaced as a whole, so a reader's copy stays valid.
-    parts: RwLock<Arc<Vec<Arc<Part>>>>,
-    /// Tombstones some part still holds points of. Changed only under the `parts` write lock, and read
-    /// under its read lock (`snapshot`), so parts and tombstones are always seen as a consistent pair.
-    tombstones: RwLock<Arc<Vec<Tombstone>>>,
-    /// Serialises rewrites of the tombstones file (writer and merger).
-    tombstones_file: Mutex<()>,
-    /// Numbers for new parts (flushes and merges), above every number and range on disk.
-    next_number: AtomicU64,
-    /// Set when the engine closes, so a long merge does not hold the shutdown up.
-    closing: std::sync::atomic::AtomicBool,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("parts_dir", &self.parts_dir)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    fn parts(&self) -> Arc<Vec<Arc<Part>>> {
-        read_lock(&self.parts).clone()
-    }
-
-    /// The parts and the tombstones that apply to them, as one consistent pair.
-    fn snapshot(&self) -> (Arc<Vec<Arc<Part>>>, Arc<Vec<Tombstone>>) {
-        let parts = read_lock(&self.parts);
-        let tombstones = read_lock(&self.tombstones).clone();
-        (parts.clone(), tombstones)
-    }
-
-    /// Keeps a new tombstone if some part holds points it covers; returns whether it did.
-    fn add_tombstone(&self, tombstone: Tombstone) -> bool {
-        let parts = write_lock(&self.parts);
-        if !tombstone.affects(&parts) {
-            return false;
-        }
-        let mut list = write_lock(&self.tombstones);
-        let mut new = (**list).clone();
-        new.push(tombstone);
-        *list = Arc::new(new);
-        true
-    }
-
-    /// Drops the tombstones no part holds points of any more; returns whether any went.
-    fn retire_tombstones(&self) -> bool {
-        let parts = write_lock(&self.parts);
-        let mut list = write_lock(&self.tombstones);
-        if list.iter().all(|t| t.affects(&parts)) {
-            return false;
-        }
-        let kept: Vec<Tombstone> = list.iter().filter(|t| t.affects(&parts)).cloned().collect();
-        *list = Arc::new(kept);
-        true
-    }
-
-    /// Writes the current tombstones to their file (atomically).
-    fn persist_tombstones(&self) -> Result<()> {
-        let _file = self
-            .tombstones_file
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let list = read_lock(&self.tombstones).clone();
-        tombstone::store(&self.tombstones_path, &list)
-    }
-
-    /// The time before which rollup buckets go, if rollups have a retention.
-    fn rollup_cutoff(&self) -> Option<i64> {
-        let keep = self.config.rollup_retention?;
-        let keep = i64::try_from(keep.as_nanos()).unwrap_or(i64::MAX);
-        Some((self.clock)().saturating_sub(keep))
-    }
-
-    /// Per series with a retention, the time before which its raw points go.
-    fn cutoffs(&self) -> HashMap<u64, i64> {
-        if self.config.retention.is_empty() {
-            return HashMap::new();
-        }
-        let now = (self.clock)();
-        read_lock(&self.index)
-            .infos
-            .iter()
-            .filter_map(|(id, info)| {
-                let keep = self.config.retention.get(info.key.measurement.as_str())?;
-                let keep = i64::try_from(keep.as_nanos()).unwrap_or(i64::MAX);
-                Some((*id, now.saturating_sub(keep)))
-            })
-            .collect()
-    }
-}
+use std::sync::{Arc, Mutex, RwLock};
+use tombstone::Hidden;
 
 /// The default store: durable, embedded, replaceable behind `SeriesWriter`/`SeriesReader`.
 #[derive(Debug, Clone)]
@@ -236,21 +83,6 @@ impl Drop for Inner {
             let _ = t.join();
         }
     }
-}
-
-/// What `verify` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VerifyReport {
-    pub series: u64,
-    pub parts: u64,
-    pub blocks: u64,
-    pub block_points: u64,
-    pub block_bytes: u64,
-    /// Rollup buckets (hours and days) and the bytes they take.
-    pub rollups: u64,
-    pub rollup_bytes: u64,
-    /// Points in the write-ahead log not yet flushed into a part.
-    pub head_points: u64,
 }
 
 /// Opens every part in `dir`, removing leftovers of an interrupted flush or merge: temporary files, and
@@ -305,7 +137,7 @@ impl EmbeddedEngine {
     }
 
     pub fn open_with(dir: &Path, config: EngineConfig) -> Result<Self> {
-        Self::open_with_clock(dir, config, Arc::new(system_now))
+        Self::open_with_clock(dir, config, Arc::new(config::system_now))
     }
 
     /// Like `open_with`, with the clock retention measures ages against.
@@ -444,16 +276,6 @@ struct View {
     prev: Option<(i64, f64)>,
     parts: Arc<Vec<Arc<Part>>>,
     hidden: Hidden,
-}
-
-pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Task {
-            detail: e.to_string(),
-        })?
 }
 
 #[cfg(test)]

@@ -217,7 +217,7 @@ impl Part {
         self.file
             .read_exact_at(&mut bytes, r.offset)
             .map_err(io("reading a rollup", &self.path))?;
-        let entries = block::rollup::decode(&bytes).map_err(super::block_error)?;
+        let entries = block::rollup::decode(&bytes).map_err(block_error)?;
         if entries.first().map(|e| e.0) != Some(r.first) {
             return Err(crate::Error::Corrupt {
                 what: "part file",
@@ -249,7 +249,7 @@ impl Part {
             .read_exact_at(&mut scratch.bytes, b.offset)
             .map_err(io("reading a block", &self.path))?;
         let summary = block::decode_until(&scratch.bytes, Some(until), &mut scratch.points)
-            .map_err(super::block_error)?;
+            .map_err(block_error)?;
         if summary.count != b.summary.count || summary.first.0 != b.summary.first.0 {
             return Err(crate::Error::Corrupt {
                 what: "part file",
@@ -262,7 +262,7 @@ impl Part {
     /// Reads and decodes a block, checking it against its index entry.
     pub(super) fn decode(&self, b: &BlockRef) -> Result<Vec<(i64, f64)>> {
         let bytes = self.read(b)?;
-        let points = block::decode(&bytes).map_err(super::block_error)?;
+        let points = block::decode(&bytes).map_err(block_error)?;
         if points.len() != b.summary.count as usize
             || points.first().map(|p| p.0) != Some(b.summary.first.0)
         {
@@ -324,7 +324,7 @@ impl PartWriter {
 
     /// Appends one encoded block of `series`; blocks must come in (series, time) order.
     pub(super) fn add(&mut self, series: u64, bytes: &[u8]) -> Result<()> {
-        let summary = block::summary_of(bytes).map_err(super::block_error)?;
+        let summary = block::summary_of(bytes).map_err(block_error)?;
         if self
             .last
             .is_some_and(|last| last >= (series, summary.first.0))
@@ -358,7 +358,7 @@ impl PartWriter {
         block_points: usize,
     ) -> Result<()> {
         for chunk in points.chunks(block_points.clamp(1, block::MAX_POINTS)) {
-            let bytes = block::encode(chunk).map_err(super::block_error)?;
+            let bytes = block::encode(chunk).map_err(block_error)?;
             self.add(series, &bytes)?;
         }
         Ok(())
@@ -397,7 +397,7 @@ impl PartWriter {
             });
         }
         self.last_rollup = Some((series, level, last.1.last.0));
-        let bytes = block::rollup::encode(entries).map_err(super::block_error)?;
+        let bytes = block::rollup::encode(entries).map_err(block_error)?;
         let len = u32::try_from(bytes.len()).map_err(|_| crate::Error::Task {
             detail: "rollup larger than 4 GiB".into(),
         })?;
@@ -455,5 +455,12 @@ impl PartWriter {
         std::fs::rename(&tmp, &done).map_err(io("publishing a part", &done))?;
         sync_dir(&self.dir)?;
         Part::open(&done, self.number)
+    }
+}
+
+fn block_error(e: block::BlockError) -> crate::Error {
+    crate::Error::Corrupt {
+        what: "series block",
+        detail: e.to_string(),
     }
 }

@@ -1,7 +1,10 @@
 //! The engine behind the series port: `SeriesWriter` hands writes and deletes to the writer thread,
 //! `SeriesReader` answers from the index, the buffer and the parts (`read`, `rollup`).
-use super::{EmbeddedEngine, Hidden, blocking, part, read, read_lock, writer};
-use crate::query::Partial;
+use super::messages::Payload;
+use super::shared::{blocking, read_lock};
+use super::tombstone::Hidden;
+use super::{EmbeddedEngine, part, read, scan};
+use crate::aggregate::Partial;
 use crate::series::{SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter};
 use crate::{Error, Result};
 use bydata_schemas::{Point, SeriesKey, UnixNanos};
@@ -17,10 +20,7 @@ impl SeriesWriter for EmbeddedEngine {
                 reason: format!("value of {} at {} is not finite", p.series, p.time),
             });
         }
-        self.inner
-            .writer
-            .write(writer::Payload::Points(points))
-            .await
+        self.inner.writer.write(Payload::Points(points)).await
     }
 
     async fn write_grouped(&self, batch: Vec<crate::series::SeriesPoints>) -> Result<()> {
@@ -35,10 +35,7 @@ impl SeriesWriter for EmbeddedEngine {
                 });
             }
         }
-        self.inner
-            .writer
-            .write(writer::Payload::Grouped(batch))
-            .await
+        self.inner.writer.write(Payload::Grouped(batch)).await
     }
 
     async fn delete_range(
@@ -126,7 +123,7 @@ impl SeriesReader for EmbeddedEngine {
         };
         let view = self.view(id, before, before);
         // Usually answered from the in-memory index alone.
-        read::last_before(&view.parts, view.prev, id, before, &view.hidden)
+        scan::last_before(&view.parts, view.prev, id, before, &view.hidden)
     }
 
     async fn partials(&self, key: &SeriesKey, bounds: &[UnixNanos]) -> Result<Vec<Partial>> {

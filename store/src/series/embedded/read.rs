@@ -6,15 +6,14 @@
 //! merged, a newer part's point replacing an older one at the same time, and a buffered point replacing both.
 //! A part's points that a newer delete covers (`Hidden`) are left out as blocks are decoded; a block they
 //! fall into is never taken by its summary.
-use super::VerifyReport;
+use super::levels::levels_for;
 use super::part::{BlockRef, Part, Scratch};
+use super::rollup;
+use super::scan::{Parts, last_before, visible};
 use super::tombstone::Hidden;
-use std::sync::Arc;
 
-/// The parts of a snapshot, oldest first.
-pub(super) type Parts = [Arc<Part>];
 use crate::Result;
-use crate::query::{Folder, Partial};
+use crate::aggregate::{Folder, Partial};
 use bydata_schemas::UnixNanos;
 
 #[derive(Clone, Copy)]
@@ -59,15 +58,6 @@ fn clusters<'a>(parts: &'a Parts, series: u64, from: i64, to: i64) -> Vec<Vec<Sr
         }
     }
     out
-}
-
-/// The points of a block its part does not hide.
-pub(super) fn visible(part: &Part, block: &BlockRef, hidden: &Hidden) -> Result<Vec<(i64, f64)>> {
-    let mut points = part.decode(block)?;
-    if !hidden.is_empty() {
-        hidden.filter(part.hi, &mut points);
-    }
-    Ok(points)
 }
 
 /// The points of a cluster, merged by precedence, then `overlay` (sorted) on top.
@@ -143,46 +133,6 @@ pub(super) fn range(
     Ok(out)
 }
 
-/// The last point before `before`; `buffered` is the series' last buffered point before `before`.
-pub(super) fn last_before(
-    parts: &Parts,
-    buffered: Option<(i64, f64)>,
-    series: u64,
-    before: UnixNanos,
-    hidden: &Hidden,
-) -> Result<Option<(UnixNanos, f64)>> {
-    // (time, precedence, value): the buffer outranks every part.
-    let mut best: Option<(i64, usize, f64)> = buffered.map(|(t, v)| (t, parts.len(), v));
-    for (prec, part) in parts.iter().enumerate() {
-        let blocks = part.blocks_of(series);
-        let mut n = blocks.partition_point(|b| b.summary.first.0 < before);
-        // Usually the first block tried answers; a block whose points before `before` are all deleted
-        // hands over to the one before it.
-        while let Some(b) = n.checked_sub(1).and_then(|i| blocks.get(i)) {
-            n -= 1;
-            let (first, last) = (b.summary.first.0, b.summary.last.0);
-            if best.is_some_and(|(t, _, _)| t > last) {
-                break;
-            }
-            let candidate = if last < before && !hidden.overlaps(part.hi, first, last) {
-                Some(b.summary.last)
-            } else {
-                part.decode(b)?
-                    .into_iter()
-                    .rev()
-                    .find(|(t, _)| *t < before && !hidden.hides(part.hi, *t))
-            };
-            if let Some((t, v)) = candidate {
-                if best.is_none_or(|(bt, bp, _)| (t, prec) > (bt, bp)) {
-                    best = Some((t, prec, v));
-                }
-                break;
-            }
-        }
-    }
-    Ok(best.map(|(t, _, v)| (t, v)))
-}
-
 /// Per-bucket partials: clean blocks inside one bucket by their summary, the rest point by point.
 /// `overlay` is the series' buffered points in the buckets, `buffered_prev` its last one before them.
 pub(super) fn partials(
@@ -208,9 +158,7 @@ pub(super) fn partials(
     )? {
         return Ok(answer);
     }
-    if let Some(answer) =
-        super::rollup::partials(parts, overlay, buffered_prev, series, bounds, hidden)?
-    {
+    if let Some(answer) = rollup::partials(parts, overlay, buffered_prev, series, bounds, hidden)? {
         return Ok(answer);
     }
     let clusters = clusters(parts, series, start, end);
@@ -299,10 +247,7 @@ fn edges_apart(
     ) else {
         return Ok(None);
     };
-    if n < 4
-        || !super::rollup::levels_for(bounds).is_empty()
-        || super::rollup::levels_for(inner).is_empty()
-    {
+    if n < 4 || !levels_for(bounds).is_empty() || levels_for(inner).is_empty() {
         return Ok(None);
     }
     let a = overlay.partition_point(|p| p.0 < second);
@@ -390,4 +335,19 @@ pub(super) fn verify(parts: &Parts, series: u64, buffered: u64) -> Result<Verify
         report.parts += 1;
     }
     Ok(report)
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub series: u64,
+    pub parts: u64,
+    pub blocks: u64,
+    pub block_points: u64,
+    pub block_bytes: u64,
+    /// Rollup buckets (hours and days) and the bytes they take.
+    pub rollups: u64,
+    pub rollup_bytes: u64,
+    /// Points in the write-ahead log not yet flushed into a part.
+    pub head_points: u64,
 }

@@ -15,18 +15,15 @@
 //!   reading a dozen points is as fast as decoding a summary, so a level is stored for a series when its
 //!   buckets hold at least `MIN_POINTS_PER_BUCKET` points on average: daily rollups for nearly every
 //!   sensor, hourly ones for sensors reporting every five minutes or faster. Sparser series are read raw.
+use super::levels::{LEVELS, levels_for};
 use super::part::{Part, PartWriter};
-use super::read::Parts;
+use super::scan::{Parts, last_before};
 use super::tombstone::Hidden;
 use crate::Result;
-use crate::query::{Folder, Partial};
+use crate::aggregate::{Folder, Partial};
 use crate::series::block::{self, Summary};
 use std::collections::BTreeMap;
 
-pub(super) const HOUR: i64 = 3_600_000_000_000;
-pub(super) const DAY: i64 = 24 * HOUR;
-/// (level id, bucket width), finest first.
-pub(super) const LEVELS: [(u8, i64); 2] = [(0, HOUR), (1, DAY)];
 const MIN_POINTS_PER_BUCKET: usize = 12;
 
 /// Summaries of sorted points per bucket of `width`.
@@ -110,16 +107,6 @@ pub(super) fn carried(
     Ok(out)
 }
 
-/// Levels whose buckets tile `bounds` (every bound on a bucket edge), coarsest first.
-pub(super) fn levels_for(bounds: &[i64]) -> Vec<(u8, i64)> {
-    LEVELS
-        .iter()
-        .rev()
-        .filter(|(_, w)| bounds.iter().all(|b| b.rem_euclid(*w) == 0))
-        .copied()
-        .collect()
-}
-
 /// Answers `partials` from a rollup when one part alone holds the series in the range, no buffered point
 /// falls in it and no delete newer than the part touches the buckets it needs; `None` means: read the points.
 pub(super) fn partials(
@@ -180,7 +167,7 @@ pub(super) fn partials(
             .filter(|p| p.number != part.number)
             .cloned()
             .collect();
-        let raw_prev = super::read::last_before(&others, buffered_prev, series, start, hidden)?;
+        let raw_prev = last_before(&others, buffered_prev, series, start, hidden)?;
         let rollup_prev = entries
             .iter()
             .take_while(|(b, _)| *b < start)
@@ -189,7 +176,7 @@ pub(super) fn partials(
         let prev = match (raw_prev, rollup_prev) {
             (Some(a), Some(b)) if a.0 == b.0 => {
                 // Both have a reading at that time: precedence decides, as the full lookup knows.
-                super::read::last_before(parts, buffered_prev, series, start, hidden)?
+                last_before(parts, buffered_prev, series, start, hidden)?
             }
             (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
             (a, b) => a.or(b),

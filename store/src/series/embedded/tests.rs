@@ -4,6 +4,7 @@ use bydata_schemas::MeasurementName;
 use bydata_schemas::{Point, Unit};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 pub(super) fn key(device: &str) -> SeriesKey {
     SeriesKey {

@@ -16,8 +16,8 @@
 //! Body (WAL record kind and file entry alike): `seq`, `start i64 LE`, `end i64 LE`, `count`, series ids
 //! (sorted), each a LEB128 varint. File: one CRC frame of `version u8 = 1`, `count`, then the entries.
 use super::files::{Cursor, frame, frames, put_varint, sync_dir};
+use super::levels::LEVELS;
 use super::part::Part;
-use super::rollup::LEVELS;
 use crate::Result;
 use crate::error::io;
 use std::io::Write;

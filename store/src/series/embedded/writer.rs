@@ -10,14 +10,17 @@
 //! parts it sees, so a missed notice loses nothing).
 use super::files::sync_dir;
 use super::fxhash::FxBuild;
-use super::merger::{self, MergeRequest};
+use super::index::{Def, Index};
+use super::merger;
+use super::messages::{Done, MergeRequest, Payload, Request, answer};
 use super::part::PartWriter;
+use super::rollup;
+use super::shared::{Shared, blocking, read_lock, write_lock};
 use super::tombstone::Tombstone;
 use super::wal::{self, Wal};
-use super::{Def, Shared, blocking, read_lock, rollup, write_lock};
-use crate::series::{SeriesFilter, SeriesPoints};
+use crate::series::SeriesFilter;
 use crate::{Error, Result};
-use bydata_schemas::{Point, SeriesKey, Unit};
+use bydata_schemas::{SeriesKey, Unit};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -25,23 +28,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 const QUEUE: usize = 64;
-
-pub(super) type Done = oneshot::Sender<Result<()>>;
-
-/// What a write request carries: points each with its key, or points grouped by series.
-pub(super) enum Payload {
-    Points(Vec<Point>),
-    Grouped(Vec<SeriesPoints>),
-}
-
-impl Payload {
-    fn len(&self) -> usize {
-        match self {
-            Payload::Points(p) => p.len(),
-            Payload::Grouped(g) => g.iter().map(|s| s.points.len()).sum(),
-        }
-    }
-}
 
 /// A write request's series resolved to ids.
 enum Resolved {
@@ -63,7 +49,7 @@ struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    fn id(&mut self, index: &super::Index, series: &'a SeriesKey, unit: &'a Option<Unit>) -> u64 {
+    fn id(&mut self, index: &Index, series: &'a SeriesKey, unit: &'a Option<Unit>) -> u64 {
         let id = match index.id(series) {
             Some(id) => id,
             None => match self.new_ids.get(series) {
@@ -90,22 +76,6 @@ impl<'a> Resolver<'a> {
         }
         id
     }
-}
-
-enum Request {
-    Write {
-        payload: Payload,
-        done: Done,
-    },
-    Delete {
-        filter: SeriesFilter,
-        start: i64,
-        end: i64,
-        done: Done,
-    },
-    Compact {
-        done: Done,
-    },
 }
 
 /// The sending side; closing it lets the threads finish what they are doing and exit.
@@ -220,15 +190,6 @@ struct Writer {
     unsaved_tombstones: bool,
     next_id: u64,
     merger: SyncSender<MergeRequest>,
-}
-
-pub(super) fn answer(done: Done, result: &Result<()>, what: &str) {
-    let _ = done.send(match result {
-        Ok(()) => Ok(()),
-        Err(e) => Err(Error::Task {
-            detail: format!("{what} failed: {e}"),
-        }),
-    });
 }
 
 impl Writer {

@@ -7,7 +7,7 @@
 //! function pages (<https://docs.influxdata.com/flux/v0/stdlib/universe/range/>: `start` inclusive, `stop`
 //! exclusive — the half-open `[from, to)` of `SeriesReader`).
 
-use super::UNIT_FIELD_SUFFIX;
+use super::line::UNIT_FIELD_SUFFIX;
 use crate::series::SeriesFilter;
 use bydata_schemas::line_protocol::MIN_TIME;
 use bydata_schemas::{SeriesKey, UnixNanos};

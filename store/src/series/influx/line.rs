@@ -8,10 +8,12 @@
 //! for a reason we could have seen: non-finite values, empty tag values, newlines in tags, names that start with
 //! `_` (reserved by InfluxDB) and the key `time` (the reference: such points are *discarded*, silently).
 
-use super::UNIT_FIELD_SUFFIX;
 use bydata_schemas::Point;
 use bydata_schemas::line_protocol::{MAX_TIME, MIN_TIME};
 use std::fmt::Write as _;
+
+/// The suffix of the string field that carries a value field's unit (see the influx module docs).
+pub(crate) const UNIT_FIELD_SUFFIX: &str = "#unit";
 
 /// Why a point cannot be written to InfluxDB.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

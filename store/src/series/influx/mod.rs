@@ -42,14 +42,13 @@ mod tests;
 use crate::series::{SeriesFilter, SeriesInfo, SeriesReader, SeriesWriter};
 use crate::{Error, Result};
 use bydata_schemas::{MeasurementName, Point, SeriesKey, Unit, UnixNanos};
+use line::UNIT_FIELD_SUFFIX;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-/// The suffix of the string field that carries a value field's unit (see the module docs).
-pub(crate) const UNIT_FIELD_SUFFIX: &str = "#unit";
 /// Lines per write request: InfluxDB's guidance is batches of about 5,000 lines.
 pub(crate) const MAX_LINES_PER_REQUEST: usize = 5_000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

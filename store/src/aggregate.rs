@@ -1,6 +1,65 @@
-//! Mergeable per-bucket aggregates (`Partial`) and the fold of one series' points into them (`Folder`).
-use super::AggFn;
+//! Aggregation shared by the series port and the query layer: the aggregate functions (`AggFn`), mergeable
+//! per-bucket aggregates (`Partial`) and the fold of one series' points into them (`Folder`). Both
+//! `crate::series` (whose readers return partials) and `crate::query` (which plans and finishes them) depend
+//! on this module; it depends on neither.
+use crate::{Error, Result};
 use bydata_schemas::UnixNanos;
+use std::fmt;
+use std::str::FromStr;
+
+/// The aggregate computed per bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFn {
+    Mean,
+    Min,
+    Max,
+    Sum,
+    Count,
+    First,
+    Last,
+    /// Consumption of a cumulative counter: the rise between consecutive readings, attributed to the bucket
+    /// of the later reading; a drop is a counter reset, after which the new reading counts from zero. The
+    /// buckets of a meter therefore add up to its total consumption over the range.
+    Increase,
+}
+
+impl FromStr for AggFn {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "mean" => AggFn::Mean,
+            "min" => AggFn::Min,
+            "max" => AggFn::Max,
+            "sum" => AggFn::Sum,
+            "count" => AggFn::Count,
+            "first" => AggFn::First,
+            "last" => AggFn::Last,
+            "increase" => AggFn::Increase,
+            _ => {
+                return Err(Error::InvalidQuery {
+                    reason: format!(
+                        "fn={s:?} is not an aggregate: use mean, min, max, sum, count, first, last or increase"
+                    ),
+                });
+            }
+        })
+    }
+}
+
+impl fmt::Display for AggFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AggFn::Mean => "mean",
+            AggFn::Min => "min",
+            AggFn::Max => "max",
+            AggFn::Sum => "sum",
+            AggFn::Count => "count",
+            AggFn::First => "first",
+            AggFn::Last => "last",
+            AggFn::Increase => "increase",
+        })
+    }
+}
 
 /// Mergeable aggregates of the points of one bucket: what a store returns per bucket, so that summaries of
 /// compressed blocks, raw points and several series combine into the same answer.
