@@ -126,6 +126,8 @@ pub(super) struct Shared {
     next_number: AtomicU64,
     /// Set when the engine closes, so a long merge does not hold the shutdown up.
     closing: std::sync::atomic::AtomicBool,
+    /// Why the writer stopped, when a failure made it stop (see `writer`).
+    failure: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -137,6 +139,21 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Records why the writer must stop (the first cause is kept).
+    fn fail(&self, cause: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_none() {
+            *failure = Some(cause);
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     fn parts(&self) -> Arc<Vec<Arc<Part>>> {
         read_lock(&self.parts).clone()
     }
@@ -221,8 +238,9 @@ struct Inner {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Stops taking requests, lets the writer flush what it buffers (when cheap) and waits for both threads.
+    fn close(&self) {
         self.shared
             .closing
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -235,6 +253,12 @@ impl Drop for Inner {
         {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -378,6 +402,7 @@ impl EmbeddedEngine {
             tombstones_file: Mutex::new(()),
             next_number: AtomicU64::new(next_number),
             closing: std::sync::atomic::AtomicBool::new(false),
+            failure: Mutex::new(None),
         });
         let (writer, threads) = writer::spawn(shared.clone(), wal, pending, replayed_deletes)?;
         Ok(Self {
@@ -397,6 +422,46 @@ impl EmbeddedEngine {
     /// (normally the engine does this by itself when writes pause).
     pub async fn compact(&self) -> Result<()> {
         self.inner.writer.compact().await
+    }
+
+    /// Closes the engine now (as dropping the last handle would): later writes fail, the buffer is flushed
+    /// into a part when that is cheap, and the threads are joined. For a clean stop.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// The engine's threads, each with why it is not running when it is not (`series writer`,
+    /// `series merger`). A writer stopped by a failure it cannot recover from names the failure.
+    pub fn check(&self) -> [(&'static str, std::result::Result<(), String>); 2] {
+        let cause = self
+            .inner
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let threads = self.inner.threads.lock().unwrap_or_else(|p| p.into_inner());
+        let closing = self
+            .inner
+            .shared
+            .closing
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let state = |i: usize, what: &str| match threads.get(i) {
+            Some(t) if t.is_finished() && !closing => Err(format!(
+                "the {what} thread ended unexpectedly (a panic; the log above has it)"
+            )),
+            _ => Ok(()),
+        };
+        let writer = match cause {
+            Some(cause) => Err(cause),
+            None => state(0, "series writer"),
+        };
+        // The merger ends when the writer does: then the writer's failure is the one to report.
+        let merger = match writer {
+            Ok(()) => state(1, "series merger"),
+            Err(_) => Ok(()),
+        };
+        [("store writer", writer), ("store merger", merger)]
     }
 
     /// Points acknowledged but not yet flushed into a part (they are in the write-ahead log).
