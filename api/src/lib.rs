@@ -20,6 +20,7 @@ mod integrations;
 mod openapi;
 pub mod opendata;
 mod query;
+mod ready;
 mod series_quota;
 mod server;
 mod tokens;
@@ -103,6 +104,8 @@ pub struct AppState {
     pub series_quota: Arc<SeriesQuota>,
     /// Query limits, the heavy-query semaphore and the refusal counters (`QueryGate::new(config.query)`).
     pub queries: Arc<QueryGate>,
+    /// The supervised components, the ingest lag, free disk, and whether new data is accepted.
+    pub health: Arc<bydata_store::health::Health>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -165,6 +168,7 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .route("/api", get(api_page::api_page))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/health", get(health))
+        .route("/ready", get(ready::ready))
         .route("/metrics", get(metrics))
         .route("/api/v1/devices", post(devices::create).get(devices::list))
         .route(
@@ -282,7 +286,7 @@ async fn deadline(
     path = "/health",
     operation_id = "health",
     tag = "meta",
-    summary = "Liveness: answers while the server runs",
+    summary = "Liveness: answers while the server runs (readiness is `/ready`)",
     responses(
         (status = 200, description = "Running", body = Value),
     ),
@@ -308,6 +312,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     state.http_metrics.render(&mut out);
     state.series_quota.render(&mut out);
     state.queries.render(&mut out);
+    ready::render(&state.health, &mut out);
     out
 }
 

@@ -22,6 +22,11 @@ pub(crate) fn add(c: &AtomicU64, n: u64) {
 
 impl Metrics {
     /// Appends the counters in Prometheus text format.
+    /// The journal offset up to which entries are stored.
+    pub fn position(&self) -> u64 {
+        self.position.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn render(&self, out: &mut String) {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(out, "# TYPE bydata_ingest_entries_total counter");

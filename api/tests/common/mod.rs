@@ -42,6 +42,7 @@ pub fn state(dir: &std::path::Path) -> AppState {
         http_metrics: Arc::default(),
         series_quota: Arc::default(),
         queries: Arc::default(),
+        health: Arc::default(),
     }
 }
 
