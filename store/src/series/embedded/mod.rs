@@ -128,6 +128,8 @@ pub(super) struct Shared {
     closing: std::sync::atomic::AtomicBool,
     /// Why the writer stopped, when a failure made it stop (see `writer`).
     failure: Mutex<Option<String>>,
+    /// A clean close: the writer flushes its buffer before it ends (dropping the engine does not).
+    flush_at_close: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -239,7 +241,7 @@ struct Inner {
 }
 
 impl Inner {
-    /// Stops taking requests, lets the writer flush what it buffers (when cheap) and waits for both threads.
+    /// Stops taking requests and waits for both threads (which finish what they are doing).
     fn close(&self) {
         self.shared
             .closing
@@ -403,6 +405,7 @@ impl EmbeddedEngine {
             next_number: AtomicU64::new(next_number),
             closing: std::sync::atomic::AtomicBool::new(false),
             failure: Mutex::new(None),
+            flush_at_close: std::sync::atomic::AtomicBool::new(false),
         });
         let (writer, threads) = writer::spawn(shared.clone(), wal, pending, replayed_deletes)?;
         Ok(Self {
@@ -424,9 +427,13 @@ impl EmbeddedEngine {
         self.inner.writer.compact().await
     }
 
-    /// Closes the engine now (as dropping the last handle would): later writes fail, the buffer is flushed
-    /// into a part when that is cheap, and the threads are joined. For a clean stop.
+    /// Closes the engine for a clean stop: later writes fail, the buffer is flushed into a part when that is
+    /// cheap (dropping the engine leaves it to the WAL replay, as a crash would), and the threads are joined.
     pub fn close(&self) {
+        self.inner
+            .shared
+            .flush_at_close
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.inner.close();
     }
 

@@ -260,11 +260,12 @@ impl Writer {
                     continue;
                 }
                 // Closing: the WAL holds every acknowledged point and the next start would replay it, but a
-                // clean stop should leave the directory compact (no WAL to replay, nothing for `du` to show),
-                // so the buffer is flushed when that is cheap.
+                // clean stop (`EmbeddedEngine::close`) should leave the directory compact (no WAL to replay,
+                // nothing for `du` to show), so then the buffer is flushed when that is cheap.
                 Err(RecvTimeoutError::Disconnected) => {
                     let points = read_lock(&self.shared.buffer).points();
-                    if dirty && points <= FLUSH_AT_CLOSE_MAX {
+                    let clean = self.shared.flush_at_close.load(Ordering::Relaxed);
+                    if clean && dirty && points <= FLUSH_AT_CLOSE_MAX {
                         self.flush_logged();
                     }
                     return;
