@@ -96,17 +96,47 @@ fn readiness(health: &Health) -> Readiness {
 is below `[store] min_free_bytes`, or bydata is shutting down after a component failed). Public, like `/health`.",
     responses(
         (status = 200, description = "Every component up, new data accepted", body = Readiness),
-        (status = 503, description = "Not ready: the answer says which component or why", body = Readiness),
+        (status = 503, description = "Not ready: `error.message` says which component or why; every field of \
+the 200 answer (`components`, `ingest_lag`, `disk`, …) is there too", body = crate::openapi::ErrorBody),
     ),
 )]
-pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let answer = readiness(&state.health);
-    let status = if answer.status == "ready" {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(answer))
+    let ready = answer.status == "ready";
+    let why = (!ready).then(|| why_not(&answer));
+    let mut body = serde_json::to_value(answer).unwrap_or_default();
+    match why {
+        None => (StatusCode::OK, Json(body)),
+        Some(message) => {
+            // The error shape every 5xx has, beside the readiness facts.
+            if let Some(map) = body.as_object_mut() {
+                map.insert(
+                    "error".into(),
+                    serde_json::json!({"code": "not_ready", "message": message}),
+                );
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
+    }
+}
+
+/// One sentence: the refusal, else the first component that is not up, else that bydata is starting.
+fn why_not(answer: &Readiness) -> String {
+    if let Some(refusal) = &answer.refusal {
+        return refusal.clone();
+    }
+    match answer.components.iter().find(|c| c.state != "up") {
+        Some(c) => format!(
+            "the {} is {}{}",
+            c.name,
+            c.state,
+            c.cause
+                .as_deref()
+                .map(|cause| format!(": {cause}"))
+                .unwrap_or_default()
+        ),
+        None => "bydata is starting".to_owned(),
+    }
 }
 
 /// The readiness facts in Prometheus text format.
@@ -163,5 +193,40 @@ pub(crate) fn render(health: &Health, out: &mut String) {
             out,
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bydata_store::health::State;
+
+    #[test]
+    fn not_ready_until_started_then_names_the_component_that_is_down() {
+        let health = Health::default();
+        health.set("store writer", true, State::Up);
+        let answer = readiness(&health);
+        assert_eq!(answer.status, "not_ready");
+        assert_eq!(why_not(&answer), "bydata is starting");
+        health.set_started();
+        assert_eq!(readiness(&health).status, "ready");
+        health.set(
+            "store writer",
+            true,
+            State::Down {
+                cause: "the WAL is gone".into(),
+            },
+        );
+        let answer = readiness(&health);
+        assert_eq!(answer.status, "not_ready");
+        assert_eq!(
+            why_not(&answer),
+            "the store writer is down: the WAL is gone"
+        );
+        let mut out = String::new();
+        render(&health, &mut out);
+        assert!(out.contains("\nbydata_component_up{component=\"store writer\"} 0\n"));
+        assert!(out.contains("\nbydata_disk_full 0\n"));
+        assert!(out.contains("\nbydata_accepting 1\n"));
     }
 }
