@@ -366,10 +366,16 @@ async fn a_full_disk_refuses_new_data_and_loses_nothing_acknowledged() {
                 "{id}: acknowledged message {seq} not stored"
             );
         }
-        report.push(format!(
-            "{id}: acked {:?} (before/during/after)",
-            by_phase(&acks)
-        ));
+        let phases = by_phase(&acks);
+        assert_eq!(
+            phases[DURING as usize], 0,
+            "{id}: a PUBACK while the disk was full"
+        );
+        assert!(
+            phases[BEFORE as usize] > 0 && phases[AFTER as usize] > 0,
+            "{id}: {phases:?}"
+        );
+        report.push(format!("{id}: acked {phases:?} (before/during/after)"));
     }
     let http = http_acks.lock().unwrap().clone();
     let values = stored(&b, "measurement=flow&field=n").await;
