@@ -15,6 +15,27 @@ pub(crate) struct Config {
     pub(crate) api: bydata_api::Config,
     pub(crate) ingest: bydata_ingest::Config,
     pub(crate) opendata: bydata_opendata::Settings,
+    pub(crate) supervise: SuperviseConfig,
+}
+
+/// How `serve` reacts to a failed component (`[supervise]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct SuperviseConfig {
+    /// After an essential component failed: how long bydata keeps answering (refusing new data, `/ready`
+    /// saying why) before it shuts down, so monitors and load balancers see the cause.
+    pub(crate) linger_ms: u64,
+    /// How often the data directory's free space and the store's threads are checked.
+    pub(crate) check_ms: u64,
+}
+
+impl Default for SuperviseConfig {
+    fn default() -> Self {
+        Self {
+            linger_ms: 2_000,
+            check_ms: 250,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +79,9 @@ pub(crate) struct StoreConfig {
     pub(crate) rollups: bool,
     /// Days rollups are kept; 0 keeps them forever.
     pub(crate) rollup_retention_days: u32,
+    /// Free space the data directory's filesystem must keep: below it, new data is refused (MQTT: no
+    /// PUBACK; HTTP writes: 507) while what was accepted is still stored.
+    pub(crate) min_free_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -72,6 +96,7 @@ impl Default for StoreConfig {
             retention_days: std::collections::BTreeMap::new(),
             rollups: d.rollups,
             rollup_retention_days: 0,
+            min_free_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -121,6 +146,7 @@ impl Default for Config {
             api: bydata_api::Config::default(),
             ingest: bydata_ingest::Config::default(),
             opendata: bydata_opendata::Settings::default(),
+            supervise: SuperviseConfig::default(),
         }
     }
 }
@@ -171,6 +197,10 @@ retention_days = {{}}
 rollups = {rollups}
 # Days rollups are kept; 0 keeps them forever.
 rollup_retention_days = 0
+# Free bytes the data directory's filesystem keeps in reserve. Below this, new data is refused (MQTT: no
+# PUBACK, the device status says "disk full"; line protocol: 507) so that the journal, the write-ahead log,
+# parts and the registry can still finish what was accepted; accepting resumes by itself once space is freed.
+min_free_bytes = {min_free}
 
 [store.influxdb2]
 # Used when engine = "influxdb2". The API token is read from the environment: BYDATA_INFLUX_TOKEN.
@@ -269,6 +299,13 @@ bucket_secs = {bucket}
 # environment: BYDATA_CKAN_TOKEN. Empty url: no push.
 url = ""
 organization = ""
+
+[supervise]
+# After a component bydata cannot run without fails: how long it keeps answering (refusing new data, /ready
+# naming the cause) before it shuts down in order and exits non-zero, in milliseconds.
+linger_ms = {linger}
+# How often the data directory's free space and the store's threads are checked, in milliseconds.
+check_ms = {check}
 "#,
             data_dir = d.data_dir.display(),
             lorawan = d.lorawan_addr,
@@ -278,6 +315,9 @@ organization = ""
             compact_after = d.store.compact_after_points,
             compact_idle = d.store.compact_when_idle_ms,
             rollups = d.store.rollups,
+            min_free = d.store.min_free_bytes,
+            linger = d.supervise.linger_ms,
+            check = d.supervise.check_ms,
             mqtt = d.broker.mqtt_addr,
             max_msg = d.broker.max_message_bytes,
             max_conn = d.broker.max_connections,

@@ -2,9 +2,11 @@
 //! crates together — the broker and the HTTP API at the edges, the ingest pipeline between journal and store.
 mod cli;
 mod config;
+mod demo;
 mod hooks;
 mod metrics;
 mod serve;
+mod supervise;
 
 use clap::Parser;
 

@@ -1,23 +1,27 @@
-//! `bydata serve`: open the data directory, start every part, and shut down in order.
+//! `bydata serve`: open the data directory, start every part under supervision, and shut down in order.
 //!
 //! Shutdown order: stop accepting (broker listener, HTTP), close the journal (final fsync; later appends fail,
-//! so nothing more is acknowledged), let the ingest pipeline drain the journal into the store, exit 0.
+//! so nothing more is acknowledged), let the ingest pipeline drain the journal into the store, close the
+//! store (flushing its write-ahead log into a part when that is cheap), exit 0. The same order follows the
+//! failure of an essential component (`supervise`), after new data was refused at once; then the exit is
+//! non-zero.
 use crate::cli::ServeArgs;
 use crate::config::{Config, Engine};
+use crate::supervise::Supervisor;
 use anyhow::Context;
 use bydata_schemas::UnixNanos;
+use bydata_store::health::{Health, Lag};
 use bydata_store::journal::{Journal, JournalConfig};
 use bydata_store::{
     EmbeddedEngine, InfluxConfig, InfluxStore, RedbRegistry, RegistryPort, Role, SeriesReader,
-    SeriesWriter, SharedRegistry,
+    SeriesWriter,
 };
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const DEMO_TOKEN_NAME: &str = "demo simulator (recreated at every --demo start)";
-const DEMO_DASHBOARD_TOKEN_NAME: &str =
-    "demo dashboard (read-only, recreated at every --demo start)";
+/// Most journal entries `/ready` counts as the ingest lag (counting reads record headers).
+const LAG_COUNT_MAX: u64 = 100_000;
 
 fn system_clock() -> UnixNanos {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
@@ -68,6 +72,29 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
+    let health = Arc::new(Health::default());
+    // Before any edge starts: every append asks whether new data is accepted.
+    journal.guard_intake(health.clone());
+    let mut supervisor = Supervisor::new(health.clone());
+    let check_every = Duration::from_millis(config.supervise.check_ms);
+    let disk_stop = CancellationToken::new();
+    {
+        let (health, dir, reserve, stop) = (
+            health.clone(),
+            config.data_dir.clone(),
+            config.store.min_free_bytes,
+            disk_stop.clone(),
+        );
+        supervisor.restartable("disk watcher", disk_stop.clone(), move || {
+            crate::supervise::watch_disk(
+                health.clone(),
+                dir.clone(),
+                reserve,
+                check_every,
+                stop.clone(),
+            )
+        });
+    }
 
     let hub = Arc::new(bydata_ingest::network_server::Hub::new(
         bydata_ingest::network_server::Deps {
@@ -102,6 +129,20 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.api.max_series_per_token,
     ));
     let queries = Arc::new(bydata_api::QueryGate::new(config.api.query.clone()));
+    let mut metrics = crate::metrics::registry(
+        vec![
+            Box::new(broker_metrics.clone()),
+            Box::new(ingest_metrics.clone()),
+            Box::new(lorawan_metrics.clone()),
+        ],
+        embedded.clone(),
+    );
+    bydata_api::register_metrics(
+        &mut metrics,
+        (&write_metrics, &http_metrics),
+        (&series_quota, &queries),
+        &health,
+    );
     let state = bydata_api::AppState {
         opendata,
         registry: registry.clone(),
@@ -109,18 +150,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         writer: writer.clone(),
         write_metrics: write_metrics.clone(),
         clock: clock.clone(),
-        metrics: Arc::new(crate::metrics::registry(
-            vec![
-                Box::new(broker_metrics.clone()),
-                Box::new(ingest_metrics.clone()),
-                Box::new(lorawan_metrics.clone()),
-                Box::new(write_metrics),
-                Box::new(http_metrics.clone()),
-                Box::new(series_quota.clone()),
-                Box::new(queries.clone()),
-            ],
-            embedded.clone(),
-        )),
+        metrics: Arc::new(metrics),
         ingest: Arc::new(crate::hooks::Hooks {
             hub: hub.clone(),
             config: config.ingest.clone(),
@@ -137,14 +167,22 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http_metrics,
         series_quota,
         queries,
+        health: health.clone(),
     };
-    let publisher = tokio::spawn(bydata_opendata::run_scheduler(
-        state.opendata.clone(),
-        shutdown.child_token(),
-    ));
+    {
+        let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());
+        supervisor.restartable("open-data scheduler", stop.clone(), move || {
+            bydata_opendata::run_scheduler(publisher.clone(), stop.clone())
+        });
+    }
     let http = bydata_api::bind(config.api.clone(), state, shutdown.clone()).await?;
-    let integrations = tokio::spawn(hub.clone().run(shutdown.child_token()));
-    let http = tokio::spawn(http);
+    {
+        let (hub, stop) = (hub.clone(), shutdown.child_token());
+        supervisor.restartable("integrations", stop.clone(), move || {
+            hub.clone().run(stop.clone())
+        });
+    }
+    supervisor.essential("HTTP server", shutdown.clone(), http);
 
     let broker_deps = bydata_broker::Deps {
         journal: journal.clone(),
@@ -156,41 +194,98 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let broker_shutdown = shutdown.child_token();
     let broker = bydata_broker::run(config.broker.clone(), broker_deps, broker_shutdown.clone());
-    // Fail fast if the MQTT port is taken: run() checks the bind before anything else.
-    let broker = tokio::spawn(broker);
+    // A taken MQTT port ends it at once (run() checks the bind before anything else): a failure.
+    supervisor.essential("MQTT broker", broker_shutdown.clone(), broker);
 
     // Semtech UDP from LoRaWAN gateways; a taken port fails the start like a taken MQTT port.
     let udp = tokio::net::UdpSocket::bind(config.lorawan_addr)
         .await
         .with_context(|| format!("cannot bind the LoRaWAN UDP port {}", config.lorawan_addr))?;
-    let lorawan = tokio::spawn(bydata_ingest::lorawan::listener::run(
-        config.lorawan.clone(),
-        udp,
-        bydata_ingest::lorawan::listener::Deps {
+    {
+        // Restartable: a new run binds the port again (the first uses the socket bound above).
+        let first = std::sync::Mutex::new(Some(udp));
+        let (addr, listener_config, stop) = (
+            config.lorawan_addr,
+            config.lorawan.clone(),
+            shutdown.child_token(),
+        );
+        let deps = bydata_ingest::lorawan::listener::Deps {
             registry: registry.clone(),
             journal: journal.clone(),
             clock: clock.clone(),
             metrics: lorawan_metrics,
             refusals: refusals.clone(),
-        },
-        shutdown.child_token(),
-    ));
+        };
+        supervisor.restartable("LoRaWAN listener", stop.clone(), move || {
+            let socket = first
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let (config, deps, stop) = (listener_config.clone(), deps.clone(), stop.clone());
+            async move {
+                let socket = match socket {
+                    Some(s) => s,
+                    None => tokio::net::UdpSocket::bind(addr).await.map_err(|e| {
+                        format!("cannot bind the LoRaWAN UDP port {addr} again: {e}")
+                    })?,
+                };
+                bydata_ingest::lorawan::listener::run(config, socket, deps, stop).await;
+                Ok::<(), String>(())
+            }
+        });
+    }
     let refusals_shutdown = CancellationToken::new();
-    let refusal_book = tokio::spawn(refusals.clone().run(refusals_shutdown.clone()));
+    {
+        let (book, stop) = (refusals.clone(), refusals_shutdown.clone());
+        supervisor.restartable("refusals flusher", stop.clone(), move || {
+            book.clone().run(stop.clone())
+        });
+    }
 
     let ingest_shutdown = CancellationToken::new();
-    let ingest = tokio::spawn(bydata_ingest::run(
-        config.ingest.clone(),
-        bydata_ingest::Deps {
-            journal: journal.clone(),
-            registry: registry.clone(),
-            writer,
-            reader: reader.clone(),
-            metrics: ingest_metrics,
-        },
+    supervisor.essential(
+        "ingest pipeline",
         ingest_shutdown.clone(),
-    ));
+        bydata_ingest::run(
+            config.ingest.clone(),
+            bydata_ingest::Deps {
+                journal: journal.clone(),
+                registry: registry.clone(),
+                writer,
+                reader: reader.clone(),
+                metrics: ingest_metrics.clone(),
+            },
+            ingest_shutdown.clone(),
+        ),
+    );
+    {
+        let (journal, ingest) = (journal.clone(), ingest_metrics);
+        health.set_lag_source(move || {
+            let position = ingest.position();
+            Lag {
+                bytes: journal.end_offset().saturating_sub(position),
+                entries: journal.count_records(position, LAG_COUNT_MAX).unwrap_or(0),
+            }
+        });
+    }
+    let journal_watch = CancellationToken::new();
+    {
+        let journal = journal.clone();
+        supervisor.watch("journal", check_every, journal_watch.clone(), move || {
+            journal.check()
+        });
+    }
+    let store_watch = CancellationToken::new();
+    if let Some(engine) = &embedded {
+        for (i, name) in ["store writer", "store merger"].into_iter().enumerate() {
+            let engine = engine.clone();
+            supervisor.watch(name, check_every, store_watch.clone(), move || {
+                engine.check()[i].1.clone()
+            });
+        }
+    }
 
+    health.set_started();
     println!("bydata is running");
     println!("  HTTP API   http://{}", config.api.http_addr);
     println!(
@@ -213,7 +308,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let demo = if args.demo {
         Some(tokio::spawn(
-            run_demo(
+            crate::demo::run_demo(
                 registry.clone(),
                 admin_token,
                 &config,
@@ -226,46 +321,60 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
 
-    // Run until a signal, or until a part stops on its own (an error).
-    let broker_result = tokio::select! {
+    // Run until a signal, or until an essential part fails.
+    let failure = tokio::select! {
         () = shutdown.cancelled() => None,
-        r = broker => Some(r),
+        f = supervisor.failure() => f,
     };
+    if let Some(f) = &failure {
+        // Refuse new data now; keep answering (so /ready shows why) for the linger, then stop in order.
+        health.stop_intake(f.component);
+        tracing::error!(component = f.component, cause = %f.cause,
+            "{} failed: new data is refused and bydata shuts down", f.component);
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(config.supervise.linger_ms)) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
     shutdown.cancel();
     broker_shutdown.cancel();
     if let Some(demo) = demo {
         let _ = demo.await;
     }
-    match http.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
-        Err(e) => tracing::error!(error = %e, "HTTP task failed"),
-    }
-    if let Err(e) = integrations.await {
-        tracing::error!(error = %e, "integrations task failed");
-    }
-    if let Err(e) = publisher.await {
-        tracing::error!(error = %e, "open-data publisher task failed");
-    }
-    if let Err(e) = lorawan.await {
-        tracing::error!(error = %e, "LoRaWAN listener task failed");
+    for name in [
+        "MQTT broker",
+        "HTTP server",
+        "integrations",
+        "open-data scheduler",
+        "LoRaWAN listener",
+    ] {
+        supervisor.join(name).await;
     }
     // The edges are closed: write the last aggregated refusals.
     refusals_shutdown.cancel();
-    if let Err(e) = refusal_book.await {
-        tracing::error!(error = %e, "refusal book task failed");
-    }
-    journal.close().context("final journal fsync failed")?;
+    supervisor.join("refusals flusher").await;
+    journal_watch.cancel();
+    supervisor.join("journal").await;
+    let closed = journal.close().context("final journal fsync failed");
     ingest_shutdown.cancel();
-    match ingest.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "ingest stopped with an error"),
-        Err(e) => tracing::error!(error = %e, "ingest task failed"),
+    supervisor.join("ingest pipeline").await;
+    store_watch.cancel();
+    supervisor.join("store writer").await;
+    supervisor.join("store merger").await;
+    if let Some(engine) = embedded {
+        // Flushes the write-ahead log into a part (when cheap), so a stopped data directory is compact.
+        let _ = tokio::task::spawn_blocking(move || engine.close()).await;
     }
-    match broker_result {
-        Some(Ok(Err(e))) => Err(e.into()),
-        Some(Err(e)) => Err(anyhow::anyhow!("broker task failed: {e}")),
-        _ => {
+    disk_stop.cancel();
+    supervisor.join("disk watcher").await;
+    // Failures while stopping (after the first one, which was logged above).
+    for f in supervisor.more_failures() {
+        tracing::error!(component = f.component, cause = %f.cause, "{} failed while stopping", f.component);
+    }
+    closed?;
+    match failure {
+        Some(f) => Err(anyhow::anyhow!("the {} failed: {}", f.component, f.cause)),
+        None => {
             tracing::info!("bydata stopped cleanly");
             Ok(())
         }
@@ -373,146 +482,4 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
         let _ = tokio::signal::ctrl_c().await;
         shutdown.cancel();
     });
-}
-
-async fn run_demo(
-    registry: SharedRegistry,
-    admin_token: Option<String>,
-    config: &Config,
-    shutdown: CancellationToken,
-    clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
-) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
-    // The simulator onboards through the HTTP API like any client; without the bootstrap secret at hand it
-    // gets a token of its own, replaced at every demo start so they do not pile up.
-    let token = match admin_token {
-        Some(t) => t,
-        None => {
-            for t in registry.tokens().await? {
-                if t.name == DEMO_TOKEN_NAME {
-                    registry.delete_token(&t.id).await?;
-                }
-            }
-            registry
-                .create_token(DEMO_TOKEN_NAME, Role::Admin, clock())
-                .await?
-                .1
-        }
-    };
-    // The demo's buildings, so the dashboard has something to compare and divide by (their devices carry
-    // `building=b1`, `b2`); and a read token for the dashboard link, replaced at every start.
-    for (id, name, area, kind) in [
-        ("b1", "Rådhuset (demo)", 19_500.0, "office"),
-        ("b2", "Dokk1 (demo)", 17_600.0, "library"),
-    ] {
-        let building = bydata_store::Building {
-            id: bydata_schemas::BuildingId::new(id)?,
-            name: name.to_owned(),
-            floor_area_m2: area,
-            kind: kind.to_owned(),
-            location: None,
-            price_area: "DK1".to_owned(),
-            created_at: clock(),
-        };
-        match registry.create_building(building).await {
-            Ok(_) | Err(bydata_store::Error::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    // An open dataset of the demo buildings' hourly consumption, so /opendata/catalog has something to list
-    // (the scheduler publishes it within a minute).
-    let dataset = bydata_store::StoredDataset {
-        id: "demo-energy-hourly".to_owned(),
-        definition: serde_json::json!({
-            "id": "demo-energy-hourly",
-            "title": {"da": "Energiforbrug pr. time (demo)", "en": "Hourly energy consumption (demo)"},
-            "description": {
-                "da": "Simulerede elmålere i to demo-bygninger: forbrug i kWh pr. time.",
-                "en": "Simulated electricity meters in two demo buildings: consumption in kWh per hour."
-            },
-            "keywords": ["energi", "demo"],
-            "themes": ["ENER"],
-            "licence": "CC-BY-4.0",
-            "update_frequency": "HOURLY",
-            "publisher": {"name": "bydata demo"},
-            "contact_point": {"name": "bydata demo", "email": "opendata@example.invalid"},
-            "selection": {"measurement": "energy_kwh", "publish_tags": ["building"]},
-            "aggregation": {"every": "1h", "fn": "increase"},
-        }),
-        created_at: clock(),
-    };
-    match registry.create_dataset(dataset).await {
-        Ok(_) | Err(bydata_store::Error::Conflict { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    println!(
-        "  open data  http://{}/opendata/catalog  (DCAT-AP-DK; files under /opendata/datasets/)",
-        config.api.http_addr
-    );
-    for t in registry.tokens().await? {
-        if t.name == DEMO_DASHBOARD_TOKEN_NAME {
-            registry.delete_token(&t.id).await?;
-        }
-    }
-    let (_, dashboard_token) = registry
-        .create_token(DEMO_DASHBOARD_TOKEN_NAME, Role::Read, clock())
-        .await?;
-    println!(
-        "  dashboard  http://{}/#token={dashboard_token}  (a read-only token for this demo)",
-        config.api.http_addr
-    );
-    let fleet = bydata_firmware_sim::FleetConfig {
-        http_url: format!("http://{}", config.api.http_addr),
-        mqtt_addr: config.broker.mqtt_addr,
-        token,
-        devices: 6,
-        rate: 0.2,
-        seed: 2030,
-        id_prefix: "demo".to_owned(),
-        duration: None,
-        max_messages_per_device: None,
-        backfill: Some((Duration::from_secs(24 * 3600), Duration::from_secs(15 * 60))),
-    };
-    let lorawan = bydata_firmware_sim::lorawan::LorawanFleetConfig {
-        api_url: fleet.http_url.clone(),
-        admin_token: fleet.token.clone(),
-        udp_server: config.lorawan_addr,
-        gateways: 2,
-        abp_devices: 1,
-        otaa_devices: 1,
-        interval: Duration::from_secs(30),
-        prefix: "demo".to_owned(),
-        seed: 2030,
-        payload: bydata_firmware_sim::lorawan::PayloadFormat::Cayenne,
-        codec: None,
-        duration: None,
-        uplinks_per_device: None,
-    };
-    println!("  demo       6 simulated devices (ids demo-*), with the last 24 h backfilled");
-    println!(
-        "             and 2 LoRaWAN gateways with an ABP and an OTAA device (demo-lora-*) over Semtech UDP"
-    );
-    Ok(async move {
-        let lorawan_shutdown = shutdown.clone();
-        let lorawan = async move {
-            match bydata_firmware_sim::lorawan::run_lorawan_fleet(lorawan, lorawan_shutdown).await {
-                Ok(report) => tracing::info!(
-                    frames = report.frames,
-                    joins = report.joins,
-                    "demo LoRaWAN devices stopped"
-                ),
-                Err(e) => tracing::error!(error = %e, "demo LoRaWAN devices failed"),
-            }
-        };
-        let mqtt = async move {
-            match bydata_firmware_sim::run_fleet(fleet, shutdown).await {
-                Ok(report) => tracing::info!(
-                    published = report.published,
-                    acknowledged = report.acknowledged,
-                    "demo devices stopped"
-                ),
-                Err(e) => tracing::error!(error = %e, "demo devices failed"),
-            }
-        };
-        tokio::join!(mqtt, lorawan);
-    })
 }

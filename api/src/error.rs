@@ -27,6 +27,11 @@ pub enum Error {
         /// Sent as `Retry-After` when waiting is the remedy.
         retry_after_secs: Option<u64>,
     },
+    /// New data is refused for now: the disk is full (507) or bydata is shutting down (503).
+    #[error("{reason}")]
+    NotAccepting {
+        reason: bydata_store::health::Refusal,
+    },
     #[error(transparent)]
     Store(bydata_store::Error),
     #[error("{message}")]
@@ -138,6 +143,10 @@ impl IntoResponse for Error {
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
             Error::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, *code),
+            Error::NotAccepting {
+                reason: bydata_store::health::Refusal::DiskFull { .. },
+            } => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
+            Error::NotAccepting { .. } => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             Error::Store(_) | Error::Internal { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }

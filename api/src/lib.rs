@@ -21,6 +21,7 @@ mod integrations;
 mod openapi;
 mod opendata;
 mod query;
+mod ready;
 mod series_quota;
 mod server;
 mod tokens;
@@ -105,6 +106,8 @@ pub struct AppState {
     pub series_quota: Arc<SeriesQuota>,
     /// Query limits, the heavy-query semaphore and the refusal counters (`QueryGate::new(config.query)`).
     pub queries: Arc<QueryGate>,
+    /// The supervised components, the ingest lag, free disk, and whether new data is accepted.
+    pub health: Arc<bydata_store::health::Health>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -183,6 +186,7 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .route("/api", get(api_page::api_page))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/health", get(health))
+        .route("/ready", get(ready::ready))
         .route("/metrics", get(metrics))
         .route("/api/v1/devices", post(devices::create).get(devices::list))
         .route(
@@ -300,7 +304,7 @@ async fn deadline(
     path = "/health",
     operation_id = "health",
     tag = "meta",
-    summary = "Liveness: answers while the server runs",
+    summary = "Liveness: answers while the server runs (readiness is `/ready`)",
     responses(
         (status = 200, description = "Running", body = Value),
     ),
@@ -323,14 +327,15 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     bydata_admission::metrics::encode(&state.metrics)
 }
 
-/// Registers the API's own collectors (writes, the HTTP edge, the series quota, queries) in `registry`.
+/// Registers the API's own collectors (writes, the HTTP edge, the series quota, queries, readiness) in
+/// `registry`.
 pub fn register_metrics(
     registry: &mut bydata_admission::metrics::Registry,
-    write: &Arc<WriteMetrics>,
-    http: &Arc<HttpMetrics>,
-    quota: &Arc<SeriesQuota>,
-    queries: &Arc<QueryGate>,
+    (write, http): (&Arc<WriteMetrics>, &Arc<HttpMetrics>),
+    (quota, queries): (&Arc<SeriesQuota>, &Arc<QueryGate>),
+    health: &Arc<bydata_store::health::Health>,
 ) {
+    registry.register_collector(Box::new(ready::ReadinessMetrics(health.clone())));
     registry.register_collector(Box::new(write.clone()));
     registry.register_collector(Box::new(http.clone()));
     registry.register_collector(Box::new(quota.clone()));

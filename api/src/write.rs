@@ -420,6 +420,8 @@ async fn check_device_tags(state: &AppState, body: &Body) -> Result<(), Error> {
         (status = 400, description = "Missing or unknown parameter, a line that does not parse, or more new series than the token may add (nothing is stored)", body = crate::openapi::ErrorBody),
         (status = 403, description = "The token may not write (needs an admin or write token)", body = crate::openapi::ErrorBody),
         (status = 413, description = "Body larger than the limit"),
+        (status = 503, description = "bydata is shutting down after a component failed; nothing is stored", body = crate::openapi::ErrorBody),
+        (status = 507, description = "Disk full: free space is below `[store] min_free_bytes`; nothing is stored, send again once space is freed", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = []), ("influx_token" = [])),
 )]
@@ -431,6 +433,9 @@ pub(crate) async fn write(
     body: Bytes,
 ) -> Result<Response, Error> {
     let result = async {
+        if let Some(reason) = state.health.refusal() {
+            return Err(Error::NotAccepting { reason });
+        }
         if let Some(unknown) = params.keys().find(|k| !PARAMS.contains(&k.as_str())) {
             return Err(Error::bad(
                 "unknown_parameter",

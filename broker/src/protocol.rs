@@ -127,6 +127,19 @@ impl DeviceProtocol {
                 inc(&self.deps.metrics.uplinks_journaled);
                 Ok(())
             }
+            Err(bydata_store::journal::Error::Refused { reason }) => {
+                // Not accepting now (disk full, or stopping): said once in the log by whoever decided it,
+                // and on the device's status here; no PUBACK, the connection closes, the device retries.
+                inc(&self.deps.metrics.journal_errors);
+                self.deps.refusals.record(
+                    device,
+                    (self.deps.clock)(),
+                    &RejectReason::NotAccepting {
+                        reason: reason.to_string(),
+                    },
+                );
+                Err(Error::InvalidProtocol)
+            }
             Err(e) => {
                 // Not journaled means not acknowledged: the device keeps the message and retries.
                 inc(&self.deps.metrics.journal_errors);

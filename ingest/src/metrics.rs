@@ -65,3 +65,10 @@ impl Collector for Metrics {
         )
     }
 }
+
+impl Metrics {
+    /// The journal offset up to which entries are stored.
+    pub fn position(&self) -> u64 {
+        get(&self.position)
+    }
+}

@@ -145,9 +145,25 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
         counted.written();
         series = Some(counted);
         backoff = Duration::from_millis(100);
-        deps.registry
+        if let Err(e) = deps
+            .registry
             .commit_ingest(CONSUMER, next, batch.status)
-            .await?;
+            .await
+        {
+            // Out of space: the position did not move, so the same entries are decoded and written again
+            // (the store keys points by series and time, so that stores them once). Any other registry
+            // failure ends the pipeline: redb must be reopened after an I/O error.
+            if !e.is_storage_full() {
+                return Err(e.into());
+            }
+            add(&deps.metrics.store_errors, 1);
+            tracing::warn!(error = %e, position, "committing the ingest position failed for lack of space; retrying");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = shutdown.cancelled() => return Ok(()),
+            }
+            continue;
+        }
         add(&deps.metrics.entries, entries_len as u64);
         add(&deps.metrics.values, values);
         deps.metrics.position.store(next, Ordering::Relaxed);

@@ -106,6 +106,8 @@ pub enum RejectReason {
         code: String,
         detail: String,
     },
+    /// bydata was not accepting new data (its disk is full, or it is shutting down); `reason` says which.
+    NotAccepting { reason: String },
 }
 
 impl fmt::Display for RejectReason {
@@ -138,6 +140,8 @@ impl fmt::Display for RejectReason {
                 f,
                 "connection refused: it carried a last will (to {topic:?}), which bydata does not accept; connect without a will"
             ),
+            // Already a whole sentence ("disk full: …"); the device keeps the message and sends it again.
+            RejectReason::NotAccepting { reason } => f.write_str(reason),
             RejectReason::KeepAliveZero => f.write_str(
                 "connection refused: keep-alive 0 is not accepted; set a keep-alive such as 60 s",
             ),

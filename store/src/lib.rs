@@ -5,11 +5,13 @@
 //! - [`Registry`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
 //! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
 //! - [`query`]: bucketed aggregates computed against any `SeriesReader`, priced and bounded before they read;
-//! - [`refusals`]: what the edges refused, aggregated per device and kept out of the journal.
+//! - [`refusals`]: what the edges refused, aggregated per device and kept out of the journal;
+//! - [`health`]: the supervised components' states and the intake gate every edge asks before accepting.
 //!
 //! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `Registry::commit_ingest`.
 mod aggregate;
 mod error;
+pub mod health;
 pub mod journal;
 pub mod query;
 pub mod refusals;

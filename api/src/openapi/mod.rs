@@ -28,6 +28,7 @@ write endpoint. Every operation except the public ones needs `Authorization: Bea
         openapi_json,
         crate::api_page::api_page,
         crate::health,
+        crate::ready::ready,
         crate::metrics,
         crate::dashboard::index,
         crate::dashboard::app_js,
@@ -216,6 +217,7 @@ pub(crate) mod tests {
         ("GET", "/api/openapi.json"),
         ("GET", "/api/v1/devices.geojson"),
         ("GET", "/health"),
+        ("GET", "/ready"),
         ("GET", "/metrics"),
         ("POST", "/api/v1/devices"),
         ("GET", "/api/v1/devices"),
@@ -396,6 +398,7 @@ pub(crate) mod tests {
             http_metrics: Arc::default(),
             series_quota: Arc::default(),
             queries: Arc::default(),
+            health: Arc::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

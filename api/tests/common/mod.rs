@@ -49,6 +49,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         http_metrics: Arc::default(),
         series_quota: Arc::default(),
         queries: Arc::default(),
+        health: Arc::default(),
     };
     with_own_metrics(state)
 }
@@ -58,10 +59,9 @@ pub fn with_own_metrics(mut state: AppState) -> AppState {
     let mut registry = bydata_admission::metrics::Registry::default();
     bydata_api::register_metrics(
         &mut registry,
-        &state.write_metrics,
-        &state.http_metrics,
-        &state.series_quota,
-        &state.queries,
+        (&state.write_metrics, &state.http_metrics),
+        (&state.series_quota, &state.queries),
+        &state.health,
     );
     state.metrics = Arc::new(registry);
     state

@@ -26,6 +26,9 @@ pub enum Error {
     Encode { source: serde_json::Error },
     #[error("journal is closed")]
     Closed,
+    /// New data is refused for now (the disk is full, or bydata is stopping); nothing was written.
+    #[error("{reason}")]
+    Refused { reason: crate::health::Refusal },
     /// After a failed write that could not be undone, or a failed fsync, the kernel may have dropped data we
     /// already acknowledged as written; appending more would only hide that. Reopening re-verifies the files.
     #[error(
@@ -35,6 +38,19 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The filesystem is out of space: appending can succeed once space is freed.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => crate::error::storage_full(source),
+            Error::Refused {
+                reason: crate::health::Refusal::DiskFull { .. },
+            } => true,
+            _ => false,
+        }
+    }
+}
 
 /// For `map_err`: an I/O error on `path`.
 pub(crate) fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {

@@ -45,6 +45,8 @@ impl Default for JournalConfig {
 pub struct Journal {
     shared: Arc<Shared>,
     syncer: Mutex<Option<JoinHandle<()>>>,
+    /// Asked before every append: while it refuses, nothing is written and the edge does not acknowledge.
+    intake: std::sync::OnceLock<Arc<crate::health::Health>>,
     /// Held for the journal's lifetime so a second writer on the same directory fails instead of interleaving.
     _lock: File,
 }
@@ -121,6 +123,7 @@ impl Journal {
         Ok(Journal {
             shared,
             syncer: Mutex::new(Some(syncer)),
+            intake: std::sync::OnceLock::new(),
             _lock: lock_file,
         })
     }
@@ -128,6 +131,9 @@ impl Journal {
     /// Appends one entry and returns its offset. The record is handed to the OS in one write and not fsynced:
     /// it survives the process being killed at once, and power loss once [`Journal::durable_offset`] passes it.
     pub fn append(&self, entry: &JournalEntry) -> Result<u64> {
+        if let Some(reason) = self.intake.get().and_then(|h| h.refusal()) {
+            return Err(Error::Refused { reason });
+        }
         // Encode outside the lock: the critical section is only the write.
         let record = codec::encode(entry)?;
         let len = record.len() as u64;
@@ -158,6 +164,63 @@ impl Journal {
         drop(st);
         shared.wake_syncer.notify_one();
         Ok(offset)
+    }
+
+    /// Makes every later append ask `health` first (set once; `serve` does it before any edge starts).
+    pub fn guard_intake(&self, health: Arc<crate::health::Health>) {
+        let _ = self.intake.set(health);
+    }
+
+    /// Why the journal cannot take appends any more, if it cannot: an earlier write or fsync failed, or
+    /// its sync thread ended while the journal was open.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let st = lock(&self.shared.state);
+        if st.failed {
+            return Err(Error::Failed.to_string());
+        }
+        let closing = st.closing;
+        drop(st);
+        let ended = lock(&self.syncer)
+            .as_ref()
+            .is_some_and(JoinHandle::is_finished);
+        if ended && !closing {
+            return Err("the journal's sync thread ended unexpectedly".into());
+        }
+        Ok(())
+    }
+
+    /// End offset of everything appended so far (durable or not).
+    pub fn end_offset(&self) -> u64 {
+        lock(&self.shared.state).written
+    }
+
+    /// How many records lie in `[from, durable offset)`, counting at most `max` (reads only record headers).
+    pub fn count_records(&self, from: u64, max: u64) -> Result<u64> {
+        let durable = self.durable_offset();
+        let mut pos = from;
+        let mut count = 0;
+        while count < max && pos < durable {
+            let (base, end) = self.shared.segment_containing(pos, durable)?;
+            let path = segment::path(&self.shared.dir, base);
+            let mut reader =
+                BufReader::with_capacity(1 << 14, File::open(&path).map_err(io_at(&path))?);
+            reader
+                .seek(SeekFrom::Start(pos - base))
+                .map_err(io_at(&path))?;
+            while count < max && pos < end {
+                let mut header = [0u8; codec::HEADER_LEN];
+                std::io::Read::read_exact(&mut reader, &mut header).map_err(io_at(&path))?;
+                let len = u64::from(u32::from_le_bytes([
+                    header[0], header[1], header[2], header[3],
+                ]));
+                reader
+                    .seek_relative(i64::try_from(len).unwrap_or(i64::MAX))
+                    .map_err(io_at(&path))?;
+                pos += codec::HEADER_LEN as u64 + len;
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     /// End offset of everything fsynced so far.

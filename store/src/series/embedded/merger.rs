@@ -80,6 +80,11 @@ fn merge_logged(shared: &Shared, start: usize, end: Option<usize>) -> Option<mer
     match merge_from(shared, start, end) {
         Ok(o) => Some(o),
         Err(_) if shared.closing.load(Ordering::Relaxed) => None,
+        Err(e) if e.is_storage_full() => {
+            // The unfinished output is removed; the inputs stay and are merged once there is room.
+            tracing::warn!(error = %e, "merging parts failed for lack of space; they stay as they are");
+            None
+        }
         Err(e) => {
             tracing::error!(error = %e, "merging parts failed; they stay as they are");
             None

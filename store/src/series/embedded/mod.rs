@@ -68,8 +68,9 @@ struct Inner {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Stops taking requests and waits for both threads (which finish what they are doing).
+    fn close(&self) {
         self.shared
             .closing
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -82,6 +83,12 @@ impl Drop for Inner {
         {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -210,6 +217,8 @@ impl EmbeddedEngine {
             tombstones_file: Mutex::new(()),
             next_number: AtomicU64::new(next_number),
             closing: std::sync::atomic::AtomicBool::new(false),
+            failure: Mutex::new(None),
+            flush_at_close: std::sync::atomic::AtomicBool::new(false),
         });
         let (writer, threads) = writer::spawn(shared.clone(), wal, pending, replayed_deletes)?;
         Ok(Self {
@@ -229,6 +238,50 @@ impl EmbeddedEngine {
     /// (normally the engine does this by itself when writes pause).
     pub async fn compact(&self) -> Result<()> {
         self.inner.writer.compact().await
+    }
+
+    /// Closes the engine for a clean stop: later writes fail, the buffer is flushed into a part when that is
+    /// cheap (dropping the engine leaves it to the WAL replay, as a crash would), and the threads are joined.
+    pub fn close(&self) {
+        self.inner
+            .shared
+            .flush_at_close
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inner.close();
+    }
+
+    /// The engine's threads, each with why it is not running when it is not (`series writer`,
+    /// `series merger`). A writer stopped by a failure it cannot recover from names the failure.
+    pub fn check(&self) -> [(&'static str, std::result::Result<(), String>); 2] {
+        let cause = self
+            .inner
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let threads = self.inner.threads.lock().unwrap_or_else(|p| p.into_inner());
+        let closing = self
+            .inner
+            .shared
+            .closing
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let state = |i: usize, what: &str| match threads.get(i) {
+            Some(t) if t.is_finished() && !closing => Err(format!(
+                "the {what} thread ended unexpectedly (a panic; the log above has it)"
+            )),
+            _ => Ok(()),
+        };
+        let writer = match cause {
+            Some(cause) => Err(cause),
+            None => state(0, "series writer"),
+        };
+        // The merger ends when the writer does: then the writer's failure is the one to report.
+        let merger = match writer {
+            Ok(()) => state(1, "series merger"),
+            Err(_) => Ok(()),
+        };
+        [("store writer", writer), ("store merger", merger)]
     }
 
     /// Points acknowledged but not yet flushed into a part (they are in the write-ahead log).

@@ -304,7 +304,11 @@ impl PartWriter {
         let tmp = dir.join(format!("{number:016}.part.tmp"));
         let file = File::create(&tmp).map_err(io("creating a part", &tmp))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(MAGIC).map_err(io("writing a part", &tmp))?;
+        if let Err(e) = out.write_all(MAGIC) {
+            drop(out);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("writing a part", &tmp)(e));
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             tmp,
@@ -429,7 +433,17 @@ impl PartWriter {
     }
 
     /// Writes index and footer, makes the file durable under its final name, and opens it.
-    pub(super) fn finish(mut self) -> Result<Part> {
+    pub(super) fn finish(self) -> Result<Part> {
+        let tmp = self.tmp.clone();
+        let result = self.finish_inner();
+        if result.is_err() {
+            // Out of space, most likely: the unfinished file must not hold on to what little is left.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn finish_inner(mut self) -> Result<Part> {
         self.index.append(&mut self.rollup_index);
         let crc = crc32fast::hash(&self.index);
         let index_at = self.offset;

@@ -38,6 +38,10 @@ pub(super) struct Shared {
     pub(super) next_number: AtomicU64,
     /// Set when the engine closes, so a long merge does not hold the shutdown up.
     pub(super) closing: std::sync::atomic::AtomicBool,
+    /// Why the writer stopped, when a failure made it stop (see `writer`).
+    pub(super) failure: Mutex<Option<String>>,
+    /// A clean close: the writer flushes its buffer before it ends (dropping the engine does not).
+    pub(super) flush_at_close: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -49,6 +53,21 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Records why the writer must stop (the first cause is kept).
+    pub(super) fn fail(&self, cause: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_none() {
+            *failure = Some(cause);
+        }
+    }
+
+    pub(super) fn failed(&self) -> bool {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     pub(super) fn parts(&self) -> Arc<Vec<Arc<Part>>> {
         read_lock(&self.parts).clone()
     }

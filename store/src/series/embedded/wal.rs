@@ -28,6 +28,8 @@ pub(super) struct Wal {
     number: u64,
     file: File,
     len: u64,
+    /// Device and inode of the segment `file` was opened as.
+    identity: (u64, u64),
 }
 
 /// One decoded write record.
@@ -140,24 +142,44 @@ impl Wal {
             }
         }
         let number = segments.last().map_or(0, |(n, _)| n + 1);
-        let (file, len) = Self::create(dir, number)?;
+        let (file, len, identity) = Self::create(dir, number)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             number,
             file,
             len,
+            identity,
         })
     }
 
-    fn create(dir: &Path, number: u64) -> Result<(File, u64)> {
+    fn create(dir: &Path, number: u64) -> Result<(File, u64, (u64, u64))> {
+        use std::os::unix::fs::MetadataExt;
         let path = segment_path(dir, number);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(io("creating a write-ahead log segment", &path))?;
+        let meta = file
+            .metadata()
+            .map_err(io("creating a write-ahead log segment", &path))?;
         sync_dir(dir)?;
-        Ok((file, 0))
+        Ok((file, 0, (meta.dev(), meta.ino())))
+    }
+
+    /// Fails unless the open segment is still the file at its path: a record written into a segment whose
+    /// directory was moved or removed would be acknowledged but never replayed.
+    fn check_in_place(&self, path: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        if (meta.dev(), meta.ino()) == self.identity {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the open segment is no longer at this path (its directory was moved or replaced)",
+            ))
+        }
     }
 
     /// Appends one record and makes it durable (fdatasync) before returning.
@@ -165,13 +187,21 @@ impl Wal {
         let mut framed = Vec::with_capacity(body.len() + super::files::FRAME_HEADER);
         frame(&mut framed, body);
         let path = segment_path(&self.dir, self.number);
+        self.check_in_place(&path)
+            .map_err(io("appending to the write-ahead log", &path))?;
         let written = self
             .file
             .write_all(&framed)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
-            // Take a partly written record back, so the records after it stay readable.
-            let _ = self.file.set_len(self.len);
+            // Take a partly written record back, so the records after it stay readable. If that fails too,
+            // the error is the one that cannot be retried: a torn record would hide every later one.
+            if let Err(undo) = self.file.set_len(self.len) {
+                return Err(io(
+                    "taking back a partly written write-ahead log record",
+                    &path,
+                )(undo));
+            }
             return Err(io("appending to the write-ahead log", &path)(e));
         }
         self.len += framed.len() as u64;
@@ -182,9 +212,10 @@ impl Wal {
     /// below it is sealed).
     pub(super) fn rotate(&mut self) -> Result<u64> {
         let number = self.number + 1;
-        let (file, len) = Self::create(&self.dir, number)?;
+        let (file, len, identity) = Self::create(&self.dir, number)?;
         self.file = file;
         self.len = len;
+        self.identity = identity;
         self.number = number;
         Ok(number)
     }

@@ -4,6 +4,11 @@
 //! Requests are taken in the order they arrive: the writes between two deletes are one group commit, and a
 //! delete is a WAL record of its own, so it covers exactly the writes answered before it.
 //!
+//! Failure policy: an error that more disk space can cure (ENOSPC, EDQUOT) fails the group it hit and the
+//! writer goes on; any other failure to write or rotate the WAL stops the writer (its thread ends, the
+//! cause is kept for `EmbeddedEngine::check`), because it could no longer promise that what it
+//! acknowledges is replayed after a crash — the same rule PostgreSQL applies to its WAL.
+//!
 //! Overflow policy of the request queue: it is bounded (`QUEUE`); a full queue makes `write` wait (on a
 //! blocking-pool thread), which is backpressure all the way to the HTTP client or the ingest pipeline. The
 //! merger's queue is bounded too; a flush notice that does not fit is dropped (the merger plans from the
@@ -28,6 +33,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 const QUEUE: usize = 64;
+/// Most buffered points flushed into a part at close (about half a second of work); a larger buffer is left
+/// to the WAL replay at the next start.
+const FLUSH_AT_CLOSE_MAX: usize = 1_000_000;
 
 /// A write request's series resolved to ids.
 enum Resolved {
@@ -168,6 +176,7 @@ pub(super) fn spawn(
         unsaved_tombstones,
         next_id,
         merger: merge_tx,
+        flush_failing: false,
     };
     let thread = std::thread::Builder::new()
         .name("series-writer".into())
@@ -190,6 +199,8 @@ struct Writer {
     unsaved_tombstones: bool,
     next_id: u64,
     merger: SyncSender<MergeRequest>,
+    /// The last flush failed for lack of space (logged once until one succeeds).
+    flush_failing: bool,
 }
 
 impl Writer {
@@ -197,18 +208,29 @@ impl Writer {
         // Replayed points wait for the first idle moment, like any other.
         let mut dirty = read_lock(&self.shared.buffer).points() > 0;
         loop {
+            if self.shared.failed() {
+                return;
+            }
             let first = match rx.recv_timeout(self.shared.config.compact_when_idle) {
                 Ok(r) => r,
                 Err(RecvTimeoutError::Timeout) => {
+                    // A flush that failed for lack of space is tried again at the next pause.
                     if dirty {
-                        self.flush_logged();
-                        dirty = false;
+                        dirty = !self.flush_logged();
                     }
                     continue;
                 }
-                // Closing: the WAL holds every acknowledged point, and the next start replays it; a flush
-                // here would make a shutdown wait for work that is not needed.
-                Err(RecvTimeoutError::Disconnected) => return,
+                // Closing: the WAL holds every acknowledged point and the next start would replay it, but a
+                // clean stop (`EmbeddedEngine::close`) should leave the directory compact (no WAL to replay,
+                // nothing for `du` to show), so then the buffer is flushed when that is cheap.
+                Err(RecvTimeoutError::Disconnected) => {
+                    let points = read_lock(&self.shared.buffer).points();
+                    let clean = self.shared.flush_at_close.load(Ordering::Relaxed);
+                    if clean && dirty && points <= FLUSH_AT_CLOSE_MAX {
+                        self.flush_logged();
+                    }
+                    return;
+                }
             };
             let mut writes: Vec<(Payload, Done)> = Vec::new();
             let mut compacts = Vec::new();
@@ -234,6 +256,7 @@ impl Writer {
                         }
                         answer(done, &result, "delete");
                         dirty = true;
+                        self.stop_on(&result);
                     }
                     Request::Compact { done } => compacts.push(done),
                 }
@@ -271,13 +294,29 @@ impl Writer {
         }
         let payloads: Vec<&Payload> = writes.iter().map(|(p, _)| p).collect();
         let result = self.write_group(&payloads);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "series write failed; nothing of the group was stored");
+        if let Err(e) = &result
+            && e.is_storage_full()
+        {
+            tracing::warn!(error = %e, "series write failed for lack of space; nothing of the group was stored");
         }
         for (_, done) in writes {
             answer(done, &result, "write");
         }
+        self.stop_on(&result);
         true
+    }
+
+    /// Records a WAL failure that more space cannot cure; returns whether the writer must stop.
+    fn stop_on(&self, result: &Result<()>) -> bool {
+        match result {
+            Err(e) if !e.is_storage_full() => {
+                self.shared.fail(format!(
+                    "the write-ahead log cannot be written ({e}); acknowledged writes could no longer be made durable"
+                ));
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A delete: the series matching `filter` now, one WAL record and its fsync, then the buffer loses the
@@ -394,9 +433,25 @@ impl Writer {
         Ok(())
     }
 
-    fn flush_logged(&mut self) {
-        if let Err(e) = self.flush() {
-            tracing::error!(error = %e, "flushing the buffer failed; the write-ahead log keeps the points");
+    /// Flushes, logging a failure (one lack-of-space failure in a row; a fatal one is the supervisor's to
+    /// report); returns whether it succeeded.
+    fn flush_logged(&mut self) -> bool {
+        match self.flush() {
+            Ok(()) => {
+                self.flush_failing = false;
+                true
+            }
+            Err(_) if self.shared.failed() => false,
+            Err(e) if e.is_storage_full() => {
+                if !std::mem::replace(&mut self.flush_failing, true) {
+                    tracing::warn!(error = %e, "flushing the buffer failed for lack of space; the write-ahead log keeps the points, and the flush is tried again at the next pause");
+                }
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "flushing the buffer failed; the write-ahead log keeps the points");
+                false
+            }
         }
     }
 
@@ -409,7 +464,14 @@ impl Writer {
         {
             return Ok(());
         }
-        let sealed = self.wal.rotate()?;
+        let sealed = match self.wal.rotate() {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                let result = Err(e);
+                self.stop_on(&result);
+                return result;
+            }
+        };
         if !self.pending.is_empty() {
             append_catalog(&shared.catalog, &self.pending)?;
             self.pending.clear();
