@@ -50,21 +50,15 @@ impl Error {
     /// The filesystem is out of space (or quota): the operation can succeed once space is freed.
     pub fn is_storage_full(&self) -> bool {
         match self {
-            Error::Io { source, .. } => storage_full(source),
+            Error::Io { source, .. } => crate::journal::storage_full(source),
             Error::Journal(e) => e.is_storage_full(),
             Error::Db { source, .. } => match &**source {
-                redb::Error::Io(e) => storage_full(e),
+                redb::Error::Io(e) => crate::journal::storage_full(e),
                 _ => false,
             },
             _ => false,
         }
     }
-}
-
-/// ENOSPC or EDQUOT.
-pub(crate) fn storage_full(e: &std::io::Error) -> bool {
-    const EDQUOT: i32 = 122;
-    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(EDQUOT)
 }
 
 /// Attaches what we were doing to any redb error.

@@ -43,7 +43,7 @@ impl Error {
     /// The filesystem is out of space: appending can succeed once space is freed.
     pub fn is_storage_full(&self) -> bool {
         match self {
-            Error::Io { source, .. } => crate::error::storage_full(source),
+            Error::Io { source, .. } => storage_full(source),
             Error::Refused {
                 reason: crate::health::Refusal::DiskFull { .. },
             } => true,
@@ -58,4 +58,10 @@ pub(crate) fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Er
         path: path.to_owned(),
         source,
     }
+}
+
+/// ENOSPC or EDQUOT (here, at the bottom of the store's modules, so every error type can ask).
+pub(crate) fn storage_full(e: &std::io::Error) -> bool {
+    const EDQUOT: i32 = 122;
+    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(EDQUOT)
 }

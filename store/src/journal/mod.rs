@@ -12,6 +12,7 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use error::storage_full;
 pub use error::{Error, Result};
 
 use bydata_schemas::JournalEntry;
