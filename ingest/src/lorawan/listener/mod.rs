@@ -13,7 +13,7 @@
 //! The uplink counter is committed before the journal append, so a frame replayed after a crash is refused.
 //! The same frame heard by several gateways is journaled once: it is held for `COLLECT_WINDOW` after the
 //! first copy, every gateway's RSSI and SNR heard in that time is kept with it (the uplink's `radio`), and
-//! then it is journaled. A copy arriving later, within `DEDUP_WINDOW`, is counted as a duplicate, not as a
+//! then it is journaled (its FPort a field of the entry). A copy arriving later, within `DEDUP_WINDOW`, is counted as a duplicate, not as a
 //! replay. A crash inside the collection window loses that frame: the counter was already committed (so it
 //! cannot be replayed), and a Semtech gateway never retransmits an uplink anyway. A refused frame of a known device is never journaled:
 //! a replay (its MIC holds) is counted on the device's status, anything unverifiable only in memory (see
@@ -65,6 +65,7 @@ fn empty_uplink(device: &DeviceId) -> Uplink {
         device: device.clone(),
         source: Source::Lorawan,
         topic: String::new(),
+        fport: None,
         payload: Vec::new(),
         radio: Vec::new(),
     }
@@ -325,7 +326,8 @@ impl Listener {
                     received_at: now,
                     device,
                     source: Source::Lorawan,
-                    topic: format!("lorawan/{}", up.fport.unwrap_or(0)),
+                    topic: String::new(),
+                    fport: Some(up.fport.unwrap_or(0)),
                     payload: up.payload,
                     radio: vec![reception],
                 };
