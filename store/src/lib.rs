@@ -18,9 +18,10 @@ pub mod series;
 
 pub use error::{Error, Result};
 pub use registry::{
-    Building, CodecSummary, DecodeRun, Device, DeviceStatus, ExternalDevice, Gateway,
-    GatewayStatus, Integration, IntegrationMode, LastError, LorawanSession, MqttCredentials,
-    OtaaDevice, PasswordCheck, Registry, Role, StoredCodec, StoredDataset, TokenInfo,
+    Advanced, Building, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
+    ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
+    LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck, Registry, Role, StoredCodec,
+    StoredDataset, TokenInfo,
 };
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};

@@ -1,7 +1,7 @@
 //! LoRaWAN devices' network sessions, keyed by DevAddr (what a frame carries in clear): the session keys and
 //! the frame counters. Keys are secrets: they are stored here and never returned by the API or logged
-//! (`Debug` redacts them). The uplink counter is advanced before a frame is journaled, so a frame replayed
-//! after a crash is refused.
+//! (`Debug` redacts them). The uplink counters of accepted frames are committed in groups, before the frames
+//! are journaled, so a frame replayed after a crash is refused.
 use super::{DEVICES, Device, Registry};
 use crate::error::{corrupt, db};
 use crate::{Error, Result};
@@ -116,7 +116,7 @@ struct Record {
     dev_eui: Eui64,
 }
 
-fn addr_key(dev_addr: u32) -> String {
+pub(super) fn addr_key(dev_addr: u32) -> String {
     format!("{dev_addr:08x}")
 }
 
@@ -131,7 +131,9 @@ impl Registry {
             what: "LoRaWAN DevAddr",
             dev_eui: session.dev_eui,
         };
-        self.create_network_device(device, Some(&record), record.dev_eui, &json)
+        let created = self.create_network_device(device, Some(&record), record.dev_eui, &json)?;
+        self.sessions_changed();
+        Ok(created)
     }
 
     /// Registers an OTAA LoRaWAN device (no session until it joins); `Conflict` if the id or DevEUI is taken.
@@ -361,6 +363,7 @@ impl Registry {
             made
         };
         txn.commit().map_err(db("completing a join"))?;
+        self.sessions_changed();
         Ok(Some(made))
     }
 

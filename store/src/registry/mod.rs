@@ -8,6 +8,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 
 mod buildings;
 mod codecs;
@@ -15,6 +16,7 @@ mod datasets;
 mod gateways;
 mod integrations;
 mod lorawan;
+mod lorawan_counters;
 mod status;
 mod tokens;
 pub use buildings::Building;
@@ -23,6 +25,7 @@ pub use datasets::StoredDataset;
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
+pub use lorawan_counters::{Advanced, CounterAdvance};
 pub use status::{DecodeRun, DeviceStatus, LastError};
 pub use tokens::{Role, TokenInfo};
 
@@ -81,6 +84,9 @@ pub enum PasswordCheck {
 #[derive(Debug)]
 pub struct Registry {
     db: Database,
+    /// Bumped after every committed write that can change which LoRaWAN session a DevAddr has (see
+    /// [`Registry::lorawan_generation`]).
+    lorawan_generation: AtomicU64,
 }
 
 impl Registry {
@@ -128,7 +134,10 @@ impl Registry {
                 .map_err(db("creating tables"))?;
         }
         txn.commit().map_err(db("creating tables"))?;
-        Ok(Self { db: database })
+        Ok(Self {
+            db: database,
+            lorawan_generation: AtomicU64::new(0),
+        })
     }
 
     /// Changes a device's codec; `false` if the device does not exist.
@@ -235,6 +244,7 @@ impl Registry {
             existed
         };
         txn.commit().map_err(db("deleting a device"))?;
+        self.sessions_changed();
         Ok(existed)
     }
 
@@ -265,6 +275,7 @@ impl Registry {
                 .map_err(db("rotating credentials"))?;
         }
         txn.commit().map_err(db("rotating credentials"))?;
+        self.sessions_changed();
         Ok(MqttCredentials::new(id, password))
     }
 
