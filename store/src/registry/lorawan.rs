@@ -436,40 +436,6 @@ impl Registry {
         }
     }
 
-    /// Records `fcnt` as the last accepted uplink counter (never moving it back).
-    pub fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()> {
-        let addr = addr_key(dev_addr);
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("advancing a frame counter"))?;
-        {
-            let mut sessions = txn
-                .open_table(LORAWAN_SESSIONS)
-                .map_err(db("advancing a frame counter"))?;
-            let current: Option<LorawanSession> = sessions
-                .get(addr.as_str())
-                .map_err(db("advancing a frame counter"))?
-                .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("lorawan session")))
-                .transpose()?;
-            let Some(mut session) = current else {
-                return Err(Error::NotFound {
-                    what: "LoRaWAN session",
-                    id: addr,
-                });
-            };
-            if session.fcnt_up.is_none_or(|last| fcnt > last) {
-                session.fcnt_up = Some(fcnt);
-                let json = serde_json::to_vec(&session).map_err(corrupt("lorawan session"))?;
-                sessions
-                    .insert(addr.as_str(), json.as_slice())
-                    .map_err(db("advancing a frame counter"))?;
-            }
-        }
-        txn.commit().map_err(db("advancing a frame counter"))?;
-        Ok(())
-    }
-
     /// Removes a device's session and OTAA registration (part of deleting the device).
     pub(super) fn remove_lorawan_session(
         txn: &redb::WriteTransaction,
