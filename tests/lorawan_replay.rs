@@ -218,3 +218,60 @@ async fn no_frame_accepted_before_a_kill_9_is_accepted_again() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_device_and_a_replaced_session_take_no_frame_after_the_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bydata::start(&dir.path().join("data")).await;
+    b.register_gateway("0016c001ff10a235", "Dokk1 roof").await;
+    let [old, _] = devices();
+    onboard(&b, &old, 1).await;
+    let gw = gateway(&b).await;
+    // The session is in the listener's cache once a frame has been checked against it.
+    push_acked(&gw, 1, &frame(&old, 1)).await;
+    b.wait_status(old.id, "frame 1 decoded", |s| s["decoded"] == 1)
+        .await;
+
+    let (code, body) = b
+        .delete(&format!("/api/v1/devices/{}", old.id), ADMIN)
+        .await;
+    assert_eq!(code, 204, "{body}");
+    push_acked(&gw, 2, &frame(&old, 2)).await;
+    eventually(
+        Duration::from_secs(10),
+        "the deleted device's frame refused",
+        || async { (frames(&b, "unknown_device").await == 1).then_some(()) },
+    )
+    .await;
+
+    // The DevAddr given to a new device with other keys: the old session's frames fail their MIC, the
+    // new session starts from its own counter.
+    let new = Device {
+        id: "lora-new",
+        session: Session {
+            nwk_s_key: NwkSKey::new([0x5a; 16]),
+            app_s_key: AppSKey::new([0xa5; 16]),
+            ..old.session.clone()
+        },
+    };
+    onboard(&b, &new, 2).await;
+    push_acked(&gw, 3, &frame(&old, 3)).await;
+    push_acked(&gw, 4, &frame(&new, 1)).await;
+    b.wait_status(new.id, "the new session's frame decoded", |s| {
+        s["decoded"] == 1
+    })
+    .await;
+    assert_eq!(frames(&b, "accepted").await, 2);
+    eventually(
+        Duration::from_secs(10),
+        "the old session's frame refused",
+        || async { (frames(&b, "rejected").await == 1).then_some(()) },
+    )
+    .await;
+    assert_eq!(stored(&b, new.id).await, [1.0]);
+    let s = b.status(new.id).await;
+    assert_eq!(
+        s["unverified_attempts"]["unverified_frames"], 1,
+        "the old keys' frame counts as unverified for the DevAddr's device now: {s}"
+    );
+}

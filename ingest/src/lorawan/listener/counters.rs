@@ -3,12 +3,21 @@
 //! durable (and may be journaled, `dedup`) only when the registry has taken its counter; one the registry
 //! refuses (a replay the cache could not see, a session deleted or replaced meanwhile) or cannot commit is
 //! dropped, never journaled.
+use super::dedup::FrameKey;
 use super::{Job, Listener, inc};
 use crate::lorawan::frame::FrameError;
 use bydata_schemas::{Eui64, UnixNanos};
 use bydata_store::{Advanced, CounterAdvance, GatewayStatus, LastError, Registry};
 use std::sync::Arc;
 use tokio::task::JoinError;
+
+fn key(a: &CounterAdvance) -> FrameKey {
+    FrameKey {
+        dev_addr: a.dev_addr,
+        fcnt: a.fcnt,
+        nwk_s_key: a.nwk_s_key,
+    }
+}
 
 /// Most counters waiting for the next commit; at this many the listener stops reading datagrams until the
 /// running commit ends.
@@ -85,7 +94,7 @@ impl Listener {
             match outcome {
                 Advanced::Committed => {
                     inc(&self.deps.metrics.frames_accepted);
-                    self.dedup.durable(a.dev_addr, a.fcnt);
+                    self.dedup.durable(&key(a));
                 }
                 Advanced::Stale { last } => {
                     let replay = FrameError::Replay { got: a.fcnt, last };
@@ -112,7 +121,7 @@ impl Listener {
     fn drop_frame(&mut self, a: &CounterAdvance, reason: &str) -> Option<(Eui64, UnixNanos)> {
         // The cache accepted a counter the registry did not take: read the session again.
         self.sessions.forget(a.dev_addr);
-        let held = self.dedup.drop_frame(a.dev_addr, a.fcnt)?;
+        let held = self.dedup.drop_frame(&key(a))?;
         if !reason.is_empty() {
             self.gateway_refused(held.gateway, held.uplink.received_at, reason.to_owned());
         }

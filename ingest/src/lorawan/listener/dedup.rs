@@ -18,6 +18,15 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(30);
 /// journals the durable ones early and reads no datagram until there is room.
 const MAX_HELD: usize = 50_000;
 
+/// A frame: its DevAddr and counter, and the session it belongs to (its NwkSKey), so that a DevAddr given
+/// to another session (a new device, a rejoin) starts afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct FrameKey {
+    pub(super) dev_addr: u32,
+    pub(super) fcnt: u32,
+    pub(super) nwk_s_key: [u8; 16],
+}
+
 /// An accepted frame waiting for its window and its counter.
 pub(super) struct Held {
     pub(super) uplink: Uplink,
@@ -32,10 +41,10 @@ type Appended = (usize, Option<String>);
 
 pub(super) struct Dedup {
     journal: Arc<Journal>,
-    /// (DevAddr, FCnt) of recent accepted frames → when.
-    recent: HashMap<(u32, u32), Instant>,
-    /// Accepted frames not yet journaled, by (DevAddr, FCnt).
-    held: HashMap<(u32, u32), Held>,
+    /// Recent accepted frames → when.
+    recent: HashMap<FrameKey, Instant>,
+    /// Accepted frames not yet journaled.
+    held: HashMap<FrameKey, Held>,
     append: Job<Appended>,
 }
 
@@ -57,15 +66,15 @@ impl Dedup {
         self.held.len() >= MAX_HELD
     }
 
-    /// Whether `(dev_addr, fcnt)` was accepted within `DEDUP_WINDOW`.
-    pub(super) fn is_recent(&self, dev_addr: u32, fcnt: u32) -> bool {
+    /// Whether `frame` was accepted within `DEDUP_WINDOW`.
+    pub(super) fn is_recent(&self, frame: &FrameKey) -> bool {
         self.recent
-            .get(&(dev_addr, fcnt))
+            .get(frame)
             .is_some_and(|at| at.elapsed() < DEDUP_WINDOW)
     }
 
     /// Holds a frame just accepted (its counter not yet committed).
-    pub(super) fn hold(&mut self, dev_addr: u32, fcnt: u32, uplink: Uplink, gateway: Eui64) {
+    pub(super) fn hold(&mut self, frame: FrameKey, uplink: Uplink, gateway: Eui64) {
         if self.recent.len() >= MAX_RECENT {
             self.recent.retain(|_, at| at.elapsed() < DEDUP_WINDOW);
             if self.recent.len() >= MAX_RECENT {
@@ -73,19 +82,19 @@ impl Dedup {
             }
         }
         let now = Instant::now();
-        self.recent.insert((dev_addr, fcnt), now);
+        self.recent.insert(frame, now);
         let held = Held {
             uplink,
             gateway,
             at: now,
             durable: false,
         };
-        self.held.insert((dev_addr, fcnt), held);
+        self.held.insert(frame, held);
     }
 
     /// Adds another gateway's reception to a held frame (a copy after the window only counts).
-    pub(super) fn add_reception(&mut self, dev_addr: u32, fcnt: u32, reception: Reception) {
-        if let Some(held) = self.held.get_mut(&(dev_addr, fcnt))
+    pub(super) fn add_reception(&mut self, frame: &FrameKey, reception: Reception) {
+        if let Some(held) = self.held.get_mut(frame)
             && !held
                 .uplink
                 .radio
@@ -97,15 +106,16 @@ impl Dedup {
     }
 
     /// The frame's counter is committed: it may be journaled once its window has passed.
-    pub(super) fn durable(&mut self, dev_addr: u32, fcnt: u32) {
-        if let Some(held) = self.held.get_mut(&(dev_addr, fcnt)) {
+    pub(super) fn durable(&mut self, frame: &FrameKey) {
+        if let Some(held) = self.held.get_mut(frame) {
             held.durable = true;
         }
     }
 
-    /// Removes a frame whose counter was not committed.
-    pub(super) fn drop_frame(&mut self, dev_addr: u32, fcnt: u32) -> Option<Held> {
-        self.held.remove(&(dev_addr, fcnt))
+    /// Removes a frame whose counter was not committed (its copies are no duplicates of anything).
+    pub(super) fn drop_frame(&mut self, frame: &FrameKey) -> Option<Held> {
+        self.recent.remove(frame);
+        self.held.remove(frame)
     }
 
     /// The running append's outcome (pending forever while none runs; cancel-safe).

@@ -1,6 +1,7 @@
 //! One radio packet's frame: a JoinRequest goes to `join`; a data-up frame is routed by its DevAddr to the
 //! device's session (`sessions`), its MIC checked with the full frame counter, a replay refused, its
 //! FRMPayload decrypted, and — accepted — held (`dedup`) while its counter is committed (`counters`).
+use super::dedup::FrameKey;
 use super::{Listener, inc};
 use crate::lorawan::{frame, semtech};
 use bydata_schemas::{DeviceId, Eui64, Reception, RejectReason, Source, UnixNanos, Uplink};
@@ -36,17 +37,23 @@ impl Listener {
             rssi: rxpk.rssi.map(f64::from),
             snr: rxpk.lsnr.filter(|s| s.is_finite()),
         };
+        let nwk_s_key = *cached.session.nwk_s_key.as_bytes();
+        let key = |fcnt| FrameKey {
+            dev_addr,
+            fcnt,
+            nwk_s_key,
+        };
         match frame::decode_uplink(phy, &cached.session) {
             // A copy of the frame just accepted, heard by another gateway: not an attack.
             Err(frame::FrameError::Replay { got, last })
-                if got == last && self.dedup.is_recent(dev_addr, got) =>
+                if got == last && self.dedup.is_recent(&key(got)) =>
             {
-                self.duplicate(dev_addr, got, reception)
+                self.duplicate(&key(got), reception)
             }
             // A copy of a frame accepted a moment ago, checked against a session read again since (whose
             // counter the registry has not reached yet): never held twice.
-            Ok(up) if self.dedup.is_recent(dev_addr, up.fcnt) => {
-                self.duplicate(dev_addr, up.fcnt, reception)
+            Ok(up) if self.dedup.is_recent(&key(up.fcnt)) => {
+                self.duplicate(&key(up.fcnt), reception)
             }
             Ok(up) => {
                 let fcnt = up.fcnt;
@@ -60,12 +67,12 @@ impl Listener {
                     payload: up.payload,
                     radio: vec![reception],
                 };
-                self.dedup.hold(dev_addr, fcnt, uplink, gateway);
+                self.dedup.hold(key(fcnt), uplink, gateway);
                 self.counters.push(CounterAdvance {
                     dev_addr,
                     fcnt,
                     device: cached.device,
-                    nwk_s_key: *cached.session.nwk_s_key.as_bytes(),
+                    nwk_s_key,
                 });
                 Ok(())
             }
@@ -73,9 +80,9 @@ impl Listener {
         }
     }
 
-    fn duplicate(&mut self, dev_addr: u32, fcnt: u32, reception: Reception) -> Result<(), String> {
+    fn duplicate(&mut self, frame: &FrameKey, reception: Reception) -> Result<(), String> {
         inc(&self.deps.metrics.frames_duplicate);
-        self.dedup.add_reception(dev_addr, fcnt, reception);
+        self.dedup.add_reception(frame, reception);
         Ok(())
     }
 
