@@ -75,11 +75,13 @@ impl Dedup {
 
     /// Holds a frame just accepted (its counter not yet committed).
     pub(super) fn hold(&mut self, frame: FrameKey, uplink: Uplink, gateway: Eui64) {
-        if self.recent.len() >= MAX_RECENT {
-            self.recent.retain(|_, at| at.elapsed() < DEDUP_WINDOW);
-            if self.recent.len() >= MAX_RECENT {
-                self.recent.clear();
+        // Full (more than MAX_RECENT frames in DEDUP_WINDOW): keep the last second's, where nearly all
+        // copies fall, before giving up on all.
+        for keep in [DEDUP_WINDOW, Duration::from_secs(1), Duration::ZERO] {
+            if self.recent.len() < MAX_RECENT {
+                break;
             }
+            self.recent.retain(|_, at| at.elapsed() < keep);
         }
         let now = Instant::now();
         self.recent.insert(frame, now);
