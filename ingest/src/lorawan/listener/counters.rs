@@ -8,6 +8,7 @@ use super::{Job, Listener, inc};
 use crate::lorawan::frame::FrameError;
 use bydata_schemas::{Eui64, UnixNanos};
 use bydata_store::{Advanced, CounterAdvance, GatewayStatus, LastError, Registry};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use tokio::task::JoinError;
 
@@ -23,7 +24,8 @@ fn key(a: &CounterAdvance) -> FrameKey {
 /// running commit ends.
 const MAX_PENDING: usize = 20_000;
 
-type Commit = (Vec<CounterAdvance>, bydata_store::Result<Vec<Advanced>>);
+/// The advances of a commit, and its outcome (`Err`: why nothing was committed).
+type Commit = (Vec<CounterAdvance>, Result<Vec<Advanced>, String>);
 
 pub(super) struct Counters {
     registry: Arc<Registry>,
@@ -56,7 +58,15 @@ impl Counters {
         let advances = std::mem::take(&mut self.pending);
         let registry = self.registry.clone();
         self.commit.start(move || {
-            let outcome = registry.advance_uplink_counters(&advances);
+            // A panic must not take the advances with it: their frames would wait for ever.
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                registry.advance_uplink_counters(&advances)
+            }));
+            let outcome = match outcome {
+                Ok(Ok(outcomes)) => Ok(outcomes),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("the commit panicked".to_owned()),
+            };
             (advances, outcome)
         });
     }
@@ -73,7 +83,7 @@ impl Listener {
         let (advances, outcome) = match done {
             Ok(done) => done,
             Err(e) => {
-                // The task panicked or was cancelled: its advances are gone with it.
+                // Cancelled (the runtime is stopping): its frames are never journaled.
                 tracing::error!(error = %e, "the LoRaWAN frame counter commit failed; its frames are lost");
                 return;
             }
