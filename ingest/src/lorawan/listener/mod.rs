@@ -99,8 +99,9 @@ struct Listener {
     deps: Deps,
     /// Gateway allow-list (a cache of the registry's answers).
     gateways: datagram::Gateways,
-    /// Status changes not yet written.
+    /// Status changes not yet written, and the write running.
     pending: HashMap<Eui64, GatewayStatus>,
+    status_write: Job<bydata_store::Result<()>>,
     /// Where each gateway's PULL_DATA came from: its downlink route.
     downlink: HashMap<Eui64, SocketAddr>,
     /// Sessions by DevAddr, as last read from the registry, with the counters accepted since.
@@ -121,6 +122,7 @@ pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: Cancel
         socket,
         gateways: datagram::Gateways::default(),
         pending: HashMap::new(),
+        status_write: status::idle(),
         downlink: HashMap::new(),
         sessions: sessions::Sessions::default(),
         counters: counters::Counters::new(deps.registry.clone()),
@@ -139,7 +141,8 @@ pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: Cancel
         let reading = !listener.counters.full() && !listener.dedup.full();
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = tick.tick() => listener.write_status().await,
+            _ = tick.tick() => listener.write_status(),
+            written = listener.status_write.finished() => status::status_written(written),
             _ = collect.tick(), if !listener.dedup.is_empty() => listener.release(COLLECT_WINDOW),
             done = listener.counters.finished() => listener.committed(done),
             appended = listener.dedup.appended() => dedup::log_failed_append(appended),
@@ -158,7 +161,7 @@ pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: Cancel
     listener.dedup.drain().await;
     listener.release(Duration::ZERO);
     listener.dedup.drain().await;
-    listener.write_status().await;
+    listener.flush_status().await;
 }
 
 /// One blocking job at a time on tokio's blocking pool (a registry commit, a batch of journal appends),
