@@ -119,6 +119,7 @@ impl DeviceProtocol {
             device: device.clone(),
             source: Source::Mqtt,
             topic: topic.to_owned(),
+            fport: None,
             payload: publish.payload.to_vec(),
             radio: Vec::new(),
         });

@@ -157,8 +157,10 @@ impl Decoders {
             Ok(c) => c,
             Err(reason) => return Err(script_error(&label, "load_failed", reason.clone())),
         };
-        let decoded =
-            codec.decode_uplink(fport(&uplink.topic), &uplink.payload, uplink.received_at);
+        // Uplinks from other sources (MQTT) pass 1, the first application port, so a codec written for a
+        // LoRaWAN device also decodes its bytes sent over MQTT.
+        let fport = uplink.fport.unwrap_or(1);
+        let decoded = codec.decode_uplink(fport, &uplink.payload, uplink.received_at);
         let output = match decoded {
             Ok(output) => {
                 slot.trips = 0;
@@ -230,15 +232,6 @@ fn script_error(codec: &str, code: &'static str, message: String) -> DecodeError
         code,
         message,
     }
-}
-
-/// The LoRaWAN FPort of an uplink journaled as `lorawan/{fport}`; other sources (MQTT) pass 1, the first
-/// application port, so a codec written for a LoRaWAN device also decodes its bytes sent over MQTT.
-fn fport(topic: &str) -> u8 {
-    topic
-        .strip_prefix("lorawan/")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1)
 }
 
 /// Loads `script` in the sandbox with the pipeline's limits and decodes each example

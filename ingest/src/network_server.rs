@@ -234,7 +234,8 @@ impl Hub {
             received_at: now,
             device,
             source: source(ns),
-            topic: format!("lorawan/{fport}"),
+            topic: String::new(),
+            fport: Some(fport),
             payload: up.payload,
             radio: up
                 .rx

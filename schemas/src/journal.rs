@@ -50,7 +50,12 @@ pub struct Uplink {
     pub received_at: UnixNanos,
     pub device: DeviceId,
     pub source: Source,
+    /// The MQTT topic it was published on; empty for LoRaWAN uplinks (journals written before `fport` was
+    /// a field hold `lorawan/{fport}` here, and the journal reads the FPort back from it).
     pub topic: String,
+    /// The LoRaWAN FPort the frame came on (from a gateway or a network server; 0 for a frame without one,
+    /// which carries no application payload); `None` for MQTT and HTTP uplinks.
+    pub fport: Option<u8>,
     pub payload: Vec<u8>,
     /// For LoRaWAN: every gateway that heard the frame, with its signal (empty for other sources).
     pub radio: Vec<Reception>,

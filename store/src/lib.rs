@@ -21,10 +21,10 @@ pub mod series;
 
 pub use error::{Error, Result};
 pub use registry::{
-    Building, CodecSummary, DecodeRun, Device, DeviceStatus, ExternalDevice, Gateway,
-    GatewayStatus, Integration, IntegrationMode, LastError, LorawanSession, MqttCredentials,
-    OtaaDevice, PasswordCheck, RedbRegistry, RegistryPort, Role, SessionForAddr, SharedRegistry,
-    StoredCodec, StoredDataset, TokenInfo,
+    Advanced, Building, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
+    ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
+    LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck, RedbRegistry, RegistryPort, Role,
+    SessionForAddr, SharedRegistry, StoredCodec, StoredDataset, TokenInfo,
 };
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};

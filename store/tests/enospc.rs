@@ -63,6 +63,7 @@ fn a_journal_out_of_space_keeps_every_acknowledged_entry() {
             device: device.clone(),
             source: Source::Mqtt,
             topic: "devices/tank-1/up".into(),
+            fport: None,
             payload: vec![b'x'; 3000],
             radio: Vec::new(),
         })

@@ -13,28 +13,44 @@ pub(crate) const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
 
 const KIND_UPLINK_V1: u8 = 1;
 const KIND_REJECTED_V1: u8 = 2;
-/// An uplink with radio receptions (JSON) after the payload; written only when there are receptions, so
-/// MQTT and HTTP uplinks keep the smaller v1 layout.
+/// An uplink with radio receptions (JSON) after the payload. Written by bydata before the FPort had a field
+/// of its own (the FPort was then the topic `lorawan/{fport}`); still read.
 const KIND_UPLINK_V2: u8 = 3;
+/// A LoRaWAN uplink: v1's fields, then the FPort (a presence byte, then the port) and the radio receptions
+/// (JSON, empty when none). Written for LoRaWAN sources and uplinks with an FPort; MQTT and HTTP uplinks
+/// keep the smaller v1 layout.
+const KIND_UPLINK_V3: u8 = 4;
 
 /// Encodes one entry as a complete record, so that appending it is a single write.
 pub(crate) fn encode(entry: &JournalEntry) -> Result<Vec<u8>> {
     let mut out = vec![0; HEADER_LEN];
     match entry {
         JournalEntry::Uplink(u) => {
-            out.push(if u.radio.is_empty() {
+            let kind = if u.fport.is_some() || over_lorawan(u.source) {
+                KIND_UPLINK_V3
+            } else if u.radio.is_empty() {
                 KIND_UPLINK_V1
             } else {
                 KIND_UPLINK_V2
-            });
+            };
+            out.push(kind);
             out.extend_from_slice(&u.received_at.to_le_bytes());
             out.push(u.source.as_u8());
             put_str16(&mut out, "device id", u.device.as_str())?;
             put_str16(&mut out, "topic", &u.topic)?;
             put_bytes32(&mut out, "payload", &u.payload)?;
-            if !u.radio.is_empty() {
-                let radio =
-                    serde_json::to_vec(&u.radio).map_err(|source| Error::Encode { source })?;
+            if kind == KIND_UPLINK_V3 {
+                match u.fport {
+                    Some(fport) => out.extend_from_slice(&[1, fport]),
+                    None => out.push(0),
+                }
+            }
+            if kind != KIND_UPLINK_V1 {
+                let radio = if u.radio.is_empty() {
+                    Vec::new()
+                } else {
+                    serde_json::to_vec(&u.radio).map_err(|source| Error::Encode { source })?
+                };
                 put_bytes32(&mut out, "radio receptions", &radio)?;
             }
         }
@@ -160,22 +176,33 @@ fn read_exact_or_torn(
 fn decode_body(body: &[u8]) -> std::result::Result<JournalEntry, &'static str> {
     let mut b = Body(body);
     let entry = match b.u8()? {
-        kind @ (KIND_UPLINK_V1 | KIND_UPLINK_V2) => {
+        kind @ (KIND_UPLINK_V1 | KIND_UPLINK_V2 | KIND_UPLINK_V3) => {
             let received_at = b.i64()?;
             let source = Source::from_u8(b.u8()?).ok_or("unknown source")?;
             let device = b.device()?;
             let topic = b.str16()?.to_owned();
             let payload = b.bytes32()?.to_vec();
-            let radio = if kind == KIND_UPLINK_V2 {
-                serde_json::from_slice(b.bytes32()?).map_err(|_| "invalid radio receptions")?
-            } else {
-                Vec::new()
+            let fport = match kind {
+                KIND_UPLINK_V3 => match b.u8()? {
+                    0 => None,
+                    1 => Some(b.u8()?),
+                    _ => return Err("invalid FPort presence byte"),
+                },
+                _ => fport_in_topic(source, &topic),
+            };
+            let radio = match kind {
+                KIND_UPLINK_V1 => Vec::new(),
+                _ => match b.bytes32()? {
+                    [] => Vec::new(),
+                    json => serde_json::from_slice(json).map_err(|_| "invalid radio receptions")?,
+                },
             };
             JournalEntry::Uplink(Uplink {
                 received_at,
                 device,
                 source,
                 topic,
+                fport,
                 payload,
                 radio,
             })
@@ -197,6 +224,20 @@ fn decode_body(body: &[u8]) -> std::result::Result<JournalEntry, &'static str> {
         return Err("trailing bytes after entry");
     }
     Ok(entry)
+}
+
+/// Whether uplinks from `source` are LoRaWAN frames (which always get the v3 layout, so that a v1 or v2
+/// record of such a source is one written before the FPort had a field).
+fn over_lorawan(source: Source) -> bool {
+    matches!(source, Source::Lorawan | Source::Chirpstack | Source::Tts)
+}
+
+/// The FPort of a LoRaWAN uplink journaled before the FPort had a field: its topic was `lorawan/{fport}`.
+fn fport_in_topic(source: Source, topic: &str) -> Option<u8> {
+    if !over_lorawan(source) {
+        return None;
+    }
+    topic.strip_prefix("lorawan/")?.parse().ok()
 }
 
 struct Body<'a>(&'a [u8]);

@@ -13,6 +13,7 @@ fn uplink(i: usize) -> JournalEntry {
         device: DeviceId::new(format!("dev-{}", i % 7)).unwrap(),
         source: Source::Mqtt,
         topic: format!("devices/dev-{}/up", i % 7),
+        fport: None,
         payload: format!("{{\"n\":{i}}}").into_bytes(),
         radio: Vec::new(),
     })
@@ -396,6 +397,101 @@ async fn waiting_for_durability_is_cancel_safe() {
     assert!(j.durable_offset() > offset);
 }
 
+/// Records as bydata wrote them before the FPort had a field (hex of whole records, header included): a
+/// gateway's frame with its reception (v2 layout), a ChirpStack uplink without receptions and an MQTT
+/// message (v1 layout).
+const OLD_RECORDS: [&str; 3] = [
+    "63000000adbbb9b50300c00a1d19e57e180309006c6f72612d726f6f6d09006c6f726177616e2f320400000003670110370000\
+     005b7b2267617465776179223a2230303136633030316666313061323335222c2272737369223a2d36302e302c22736e722\
+     23a372e357d5d",
+    "26000000e10ecad60101c00a1d19e57e1804080063732d6d657465720a006c6f726177616e2f3130020000000102",
+    "31000000b62b4c3b0102c00a1d19e57e18010600726f6f6d2d311100646576696365732f726f6f6d2d312f75700800000\
+     07b2274223a32317d",
+];
+
+#[test]
+fn records_written_before_the_fport_field_read_the_same_with_their_fport() {
+    let at = 1_765_100_000_000_000_000;
+    let up = |received_at, device: &str, source, topic: &str, fport, payload: &[u8], radio| {
+        JournalEntry::Uplink(Uplink {
+            received_at,
+            device: DeviceId::new(device).unwrap(),
+            source,
+            topic: topic.into(),
+            fport,
+            payload: payload.to_vec(),
+            radio,
+        })
+    };
+    let expected = [
+        up(
+            at,
+            "lora-room",
+            Source::Lorawan,
+            "lorawan/2",
+            Some(2),
+            &[0x03, 0x67, 0x01, 0x10],
+            vec![Reception {
+                gateway: "0016c001ff10a235".into(),
+                rssi: Some(-60.0),
+                snr: Some(7.5),
+            }],
+        ),
+        up(
+            at + 1,
+            "cs-meter",
+            Source::Chirpstack,
+            "lorawan/10",
+            Some(10),
+            &[0x01, 0x02],
+            Vec::new(),
+        ),
+        up(
+            at + 2,
+            "room-1",
+            Source::Mqtt,
+            "devices/room-1/up",
+            None,
+            b"{\"t\":21}",
+            Vec::new(),
+        ),
+    ];
+    for (hex, expected) in OLD_RECORDS.iter().zip(&expected) {
+        let bytes = hex::decode(hex).unwrap();
+        match codec::read_record(&mut &bytes[..], bytes.len() as u64, &mut Vec::new()).unwrap() {
+            Next::Record { entry, len } => {
+                assert_eq!(&entry, expected);
+                assert_eq!(len, bytes.len() as u64);
+            }
+            other => panic!("{hex}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn lorawan_uplinks_carry_their_fport_in_a_field() {
+    for fport in [None, Some(0), Some(2), Some(255)] {
+        let entry = JournalEntry::Uplink(Uplink {
+            received_at: 7,
+            device: DeviceId::new("lora-room").unwrap(),
+            source: Source::Lorawan,
+            topic: String::new(),
+            fport,
+            payload: vec![1, 2, 3],
+            radio: Vec::new(),
+        });
+        let bytes = codec::encode(&entry).unwrap();
+        assert_eq!(bytes[codec::HEADER_LEN], 4, "the v3 layout");
+        match codec::read_record(&mut &bytes[..], bytes.len() as u64, &mut Vec::new()).unwrap() {
+            Next::Record { entry: read, .. } => assert_eq!(read, entry),
+            other => panic!("{other:?}"),
+        }
+    }
+    // MQTT keeps the smaller v1 layout.
+    let mqtt = codec::encode(&uplink(1)).unwrap();
+    assert_eq!(mqtt[codec::HEADER_LEN], 1);
+}
+
 fn entry_strategy() -> impl Strategy<Value = JournalEntry> {
     let device = "[a-z0-9][a-z0-9._-]{0,63}".prop_map(|s| DeviceId::new(s).unwrap());
     let reason = prop_oneof![
@@ -425,20 +521,24 @@ fn entry_strategy() -> impl Strategy<Value = JournalEntry> {
             any::<i64>(),
             device.clone(),
             source,
-            ".{0,80}",
+            prop_oneof![".{0,80}", "lorawan/[0-9]{1,3}"],
+            proptest::option::of(any::<u8>()),
             proptest::collection::vec(any::<u8>(), 0..300),
             proptest::collection::vec(reception, 0..4),
         )
-            .prop_map(|(received_at, device, source, topic, payload, radio)| {
-                JournalEntry::Uplink(Uplink {
-                    received_at,
-                    device,
-                    source,
-                    topic,
-                    payload,
-                    radio,
-                })
-            }),
+            .prop_map(
+                |(received_at, device, source, topic, fport, payload, radio)| {
+                    JournalEntry::Uplink(Uplink {
+                        received_at,
+                        device,
+                        source,
+                        topic,
+                        fport,
+                        payload,
+                        radio,
+                    })
+                },
+            ),
         (any::<i64>(), device, reason).prop_map(|(received_at, device, reason)| {
             JournalEntry::Rejected(EdgeRejection {
                 received_at,

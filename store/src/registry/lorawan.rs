@@ -1,7 +1,7 @@
 //! LoRaWAN devices' network sessions, keyed by DevAddr (what a frame carries in clear): the session keys and
 //! the frame counters. Keys are secrets: they are stored here and never returned by the API or logged
-//! (`Debug` redacts them). The uplink counter is advanced before a frame is journaled, so a frame replayed
-//! after a crash is refused.
+//! (`Debug` redacts them). The uplink counters of accepted frames are committed in groups, before the frames
+//! are journaled, so a frame replayed after a crash is refused.
 use super::{DEVICES, Device, Registry};
 use crate::error::{corrupt, db};
 use crate::{Error, Result};
@@ -116,7 +116,7 @@ struct Record {
     dev_eui: Eui64,
 }
 
-fn addr_key(dev_addr: u32) -> String {
+pub(super) fn addr_key(dev_addr: u32) -> String {
     format!("{dev_addr:08x}")
 }
 
@@ -135,7 +135,9 @@ impl Registry {
             what: "LoRaWAN DevAddr",
             dev_eui: session.dev_eui,
         };
-        self.create_network_device(device, Some(&record), record.dev_eui, &json)
+        let created = self.create_network_device(device, Some(&record), record.dev_eui, &json)?;
+        self.sessions_changed();
+        Ok(created)
     }
 
     /// Registers an OTAA LoRaWAN device (no session until it joins); `Conflict` if the id or DevEUI is taken.
@@ -365,6 +367,7 @@ impl Registry {
             made
         };
         txn.commit().map_err(db("completing a join"))?;
+        self.sessions_changed();
         Ok(Some(made))
     }
 
@@ -435,40 +438,6 @@ impl Registry {
             Some(a) => self.lorawan_session(a),
             None => Ok(None),
         }
-    }
-
-    /// Records `fcnt` as the last accepted uplink counter (never moving it back).
-    pub(crate) fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()> {
-        let addr = addr_key(dev_addr);
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("advancing a frame counter"))?;
-        {
-            let mut sessions = txn
-                .open_table(LORAWAN_SESSIONS)
-                .map_err(db("advancing a frame counter"))?;
-            let current: Option<LorawanSession> = sessions
-                .get(addr.as_str())
-                .map_err(db("advancing a frame counter"))?
-                .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("lorawan session")))
-                .transpose()?;
-            let Some(mut session) = current else {
-                return Err(Error::NotFound {
-                    what: "LoRaWAN session",
-                    id: addr,
-                });
-            };
-            if session.fcnt_up.is_none_or(|last| fcnt > last) {
-                session.fcnt_up = Some(fcnt);
-                let json = serde_json::to_vec(&session).map_err(corrupt("lorawan session"))?;
-                sessions
-                    .insert(addr.as_str(), json.as_slice())
-                    .map_err(db("advancing a frame counter"))?;
-            }
-        }
-        txn.commit().map_err(db("advancing a frame counter"))?;
-        Ok(())
     }
 
     /// Removes a device's session and OTAA registration (part of deleting the device).

@@ -7,6 +7,7 @@ use bydata_schemas::{Codec, DeviceId, Domain, Location, TagKey, Transport, UnixN
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 
 mod buildings;
 mod codecs;
@@ -14,6 +15,7 @@ mod datasets;
 mod gateways;
 mod integrations;
 mod lorawan;
+mod lorawan_counters;
 mod open;
 mod port;
 mod status;
@@ -24,6 +26,7 @@ pub use datasets::StoredDataset;
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
+pub use lorawan_counters::{Advanced, CounterAdvance};
 pub use port::{RedbRegistry, RegistryPort, SessionForAddr, SharedRegistry};
 pub use status::{DecodeRun, DeviceStatus, LastError};
 pub use tokens::{Role, TokenInfo};
@@ -83,6 +86,9 @@ pub enum PasswordCheck {
 #[derive(Debug)]
 pub(crate) struct Registry {
     db: Database,
+    /// Bumped after every committed write that can change which LoRaWAN session a DevAddr has (see
+    /// [`Registry::lorawan_generation`]).
+    lorawan_generation: AtomicU64,
 }
 
 impl Registry {
@@ -190,6 +196,7 @@ impl Registry {
             existed
         };
         txn.commit().map_err(db("deleting a device"))?;
+        self.sessions_changed();
         Ok(existed)
     }
 
@@ -220,6 +227,7 @@ impl Registry {
                 .map_err(db("rotating credentials"))?;
         }
         txn.commit().map_err(db("rotating credentials"))?;
+        self.sessions_changed();
         Ok(MqttCredentials::new(id, password))
     }
 

@@ -54,6 +54,9 @@ impl Registry {
                 .map_err(db("creating tables"))?;
         }
         txn.commit().map_err(db("creating tables"))?;
-        Ok(Self { db: database })
+        Ok(Self {
+            db: database,
+            lorawan_generation: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 }

@@ -6,9 +6,9 @@
 //! pool. The synchronous type is private to this crate, so code outside it cannot open a redb transaction on
 //! an async worker by accident. Method names and meanings are those of the backend's, documented there.
 use super::{
-    Building, CodecSummary, Device, DeviceStatus, ExternalDevice, Gateway, GatewayStatus,
-    Integration, LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck, Registry, Role,
-    StoredCodec, StoredDataset, TokenInfo,
+    Advanced, Building, CodecSummary, CounterAdvance, Device, DeviceStatus, ExternalDevice,
+    Gateway, GatewayStatus, Integration, LorawanSession, MqttCredentials, OtaaDevice,
+    PasswordCheck, Registry, Role, StoredCodec, StoredDataset, TokenInfo,
 };
 use crate::{Error, Result};
 use bydata_schemas::{BuildingId, Codec, CodecName, DeviceId, Eui64, IntegrationId, UnixNanos};
@@ -121,7 +121,12 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<LorawanSession>>;
     async fn lorawan_session(&self, dev_addr: u32) -> Result<Option<LorawanSession>>;
     async fn lorawan_session_of(&self, device: &DeviceId) -> Result<Option<LorawanSession>>;
-    async fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()>;
+    /// Advances many frames' uplink counters in one transaction (the LoRaWAN listener's group commit).
+    async fn advance_uplink_counters(&self, advances: Vec<CounterAdvance>)
+    -> Result<Vec<Advanced>>;
+    /// Changes after every write that can change which session a DevAddr has: a session cache read at one
+    /// generation is stale once this differs. Cheap (no I/O): asked for every frame.
+    fn lorawan_generation(&self) -> u64;
 
     // Integrations (network servers).
     async fn create_integration(
@@ -324,9 +329,15 @@ impl RegistryPort for RedbRegistry {
         let device = device.clone();
         self.run(move |r| r.lorawan_session_of(&device)).await
     }
-    async fn advance_uplink_counter(&self, dev_addr: u32, fcnt: u32) -> Result<()> {
-        self.run(move |r| r.advance_uplink_counter(dev_addr, fcnt))
+    async fn advance_uplink_counters(
+        &self,
+        advances: Vec<CounterAdvance>,
+    ) -> Result<Vec<Advanced>> {
+        self.run(move |r| r.advance_uplink_counters(&advances))
             .await
+    }
+    fn lorawan_generation(&self) -> u64 {
+        self.inner.lorawan_generation()
     }
     async fn integration(&self, id: &IntegrationId) -> Result<Option<Integration>> {
         let id = id.clone();

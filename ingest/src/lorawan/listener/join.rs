@@ -1,10 +1,14 @@
 //! OTAA joins through the listener: a JoinRequest checked, its DevNonce refused if used before, a session
 //! derived and committed, and the JoinAccept sent back through the gateway that heard it.
-use super::{JOIN_DEDUP_WINDOW, Listener, MAX_RECENT, inc};
+use super::{Listener, MAX_RECENT, inc};
 use crate::lorawan::{frame, semtech};
 use bydata_schemas::{Eui64, UnixNanos};
 use bydata_store::LorawanSession;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long after a join a copy of its request (heard by another gateway) counts as a duplicate; copies
+/// arrive within milliseconds, and a request resent later is a reused DevNonce.
+const JOIN_DEDUP_WINDOW: Duration = Duration::from_secs(1);
 
 impl Listener {
     /// An OTAA JoinRequest: checked against the device's AppKey, its DevNonce refused if used before, and
