@@ -208,8 +208,8 @@ impl Hub {
                 return Ok(());
             }
         };
-        let external =
-            wait(self.deps.registry.external_device(&up.dev_eui)).map_err(InboundError::Registry)?;
+        let external = wait(self.deps.registry.external_device(&up.dev_eui))
+            .map_err(InboundError::Registry)?;
         // Only devices registered as served by a network server, and only through their integration if they
         // name one: an integration cannot speak for bydata's own ABP/OTAA devices or another's devices.
         let Some(device) = external
