@@ -5,12 +5,14 @@
 //! - [`Registry`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
 //! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
 //! - [`query`]: bucketed aggregates computed against any `SeriesReader`, priced and bounded before they read;
+//! - [`kpi`]: a building's consumption KPIs (per m², a year earlier, CO2e) on top of `query`;
 //! - [`refusals`]: what the edges refused, aggregated per device and kept out of the journal.
 //!
 //! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `Registry::commit_ingest`.
 mod aggregate;
 mod error;
 pub mod journal;
+pub mod kpi;
 pub mod query;
 pub mod refusals;
 mod registry;
