@@ -1,11 +1,7 @@
 //! Buildings and the climate team's KPIs: `POST/GET /api/v1/buildings`, `GET/DELETE /api/v1/buildings/{id}`,
 //! and `GET /api/v1/buildings/{id}/kpis` — consumption per calendar bucket from the building's cumulative
-//! meters (`increase`, all its meters summed), per m² of floor area, the same bucket a year earlier, and CO2e.
-//!
-//! CO2e is computed hour by hour: each hour's consumption times that hour's emission factor, read from the
-//! series `emission_factor` (g CO2e/kWh, tag `area` = the building's price area, e.g. imported hourly from
-//! Energinet via line protocol), summed into the bucket. An hour without a factor uses the fallback constant
-//! (`emission_factor_g_per_kwh`, default `FALLBACK_G_PER_KWH`), and the answer says how many hours did.
+//! meters, per m² of floor area, the same bucket a year earlier, and CO2e, computed by `store::kpi`; here
+//! only parameters, the registry lookup and the JSON answer.
 use crate::auth::{Admin, Reader};
 use crate::query::{DEFAULT_TZ, name, time, time_in};
 use crate::{AppState, Error};
@@ -13,19 +9,15 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
-use bydata_schemas::{BuildingId, Location, MeasurementName, SeriesKey, UnixNanos, format_rfc3339};
-use bydata_store::query::{self, AggFn, Every, Query};
-use bydata_store::{Building, SeriesFilter};
-use chrono::{Datelike, Months, TimeZone};
+use bydata_schemas::{BuildingId, Location, SeriesKey, format_rfc3339};
+use bydata_store::Building;
+use bydata_store::kpi::{FALLBACK_G_PER_KWH, KpiRequest, building_kpis, year_before};
+use bydata_store::query::Every;
+use chrono::{Datelike, TimeZone};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
-
-/// The fallback emission factor (g CO2e per kWh) for hours without a stored factor. A placeholder of the right
-/// order for Danish electricity in the 2020s: set the real hourly factors (Energinet publishes them) or pass
-/// `emission_factor_g_per_kwh` for the year you report.
-pub(crate) const FALLBACK_G_PER_KWH: f64 = 150.0;
+use std::collections::HashMap;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -204,15 +196,6 @@ const KPI_PARAMS: [&str; 7] = [
     "emission_factor_g_per_kwh",
 ];
 
-/// The same local wall-clock time twelve months earlier.
-fn year_before(tz: Tz, t: UnixNanos) -> Option<UnixNanos> {
-    let local = tz.timestamp_nanos(t).naive_local();
-    let earlier = local.checked_sub_months(Months::new(12))?;
-    tz.from_local_datetime(&earlier)
-        .earliest()?
-        .timestamp_nanos_opt()
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/buildings/{id}/kpis",
@@ -302,117 +285,58 @@ pub(crate) async fn kpis(
             )
         })?;
 
-    let consumption = |from, to, every| Query {
-        filter: SeriesFilter {
-            measurement: Some(measurement.clone()),
-            field: Some(field.clone()),
-            tags: BTreeMap::from([("building".to_owned(), building.id.to_string())]),
-        },
-        from,
-        to,
-        every: Some(every),
-        func: AggFn::Increase,
-        group_by: Some("building".to_owned()),
-        tz,
-    };
-    let reader = state.reader.as_ref();
-    let one = |mut all: Vec<query::ResultSeries>| all.pop();
-    let this = one(query::run(reader, &consumption(from, to, every)).await?);
-    let last = one(query::run(reader, &consumption(ly_from, ly_to, every)).await?);
-    let hourly = one(query::run(
-        reader,
-        &consumption(from, to, Every::Fixed(3_600_000_000_000)),
-    )
-    .await?);
-    let factors = one(query::run(
-        reader,
-        &Query {
-            filter: SeriesFilter {
-                measurement: Some(
-                    MeasurementName::new("emission_factor")
-                        .map_err(|e| Error::bad("invalid_parameter", e.to_string()))?,
-                ),
-                field: Some(name("field", SeriesKey::DEFAULT_FIELD)?),
-                tags: BTreeMap::from([("area".to_owned(), building.price_area.clone())]),
-            },
+    let kpis = building_kpis(
+        state.reader.as_ref(),
+        &KpiRequest {
+            building: building.id.to_string(),
+            floor_area_m2: building.floor_area_m2,
+            price_area: building.price_area.clone(),
+            measurement: measurement.clone(),
+            field: field.clone(),
+            every,
+            tz,
             from,
             to,
-            every: Some(Every::Fixed(3_600_000_000_000)),
-            func: AggFn::Mean,
-            group_by: Some("area".to_owned()),
-            tz,
+            last_year: (ly_from, ly_to),
+            fallback_g_per_kwh: fallback,
         },
     )
-    .await?);
-
-    let bounds = query::bucket_bounds(from, to, every, tz)?;
-    let starts = &bounds[..bounds.len().saturating_sub(1)];
-    // CO2e per bucket, hour by hour.
-    let factor_at: HashMap<UnixNanos, f64> = factors
+    .await?;
+    let buckets: Vec<Value> = kpis
+        .buckets
         .iter()
-        .flat_map(|s| s.points.iter())
-        .filter_map(|(t, v)| v.map(|v| (*t, v)))
-        .collect();
-    let mut co2_kg = vec![None::<f64>; starts.len()];
-    let mut fallback_hours = 0u64;
-    for (t, kwh) in hourly.iter().flat_map(|s| s.points.iter()) {
-        let Some(kwh) = kwh else { continue };
-        let Some(i) = starts.iter().rposition(|s| s <= t) else {
-            continue;
-        };
-        let g = factor_at.get(t).copied().unwrap_or_else(|| {
-            fallback_hours += 1;
-            fallback
-        });
-        *co2_kg[i].get_or_insert(0.0) += kwh * g / 1000.0;
-    }
-    let value_at = |s: &Option<query::ResultSeries>, i: usize| {
-        s.as_ref()
-            .and_then(|s| s.points.get(i))
-            .and_then(|(_, v)| *v)
-    };
-    let area = building.floor_area_m2;
-    let buckets: Vec<Value> = starts
-        .iter()
-        .enumerate()
-        .map(|(i, start)| {
-            let now_v = value_at(&this, i);
-            let then_v = value_at(&last, i);
+        .map(|b| {
             json!({
-                "time": time_in(tz, *start),
-                "consumption": now_v,
-                "per_m2": now_v.map(|v| v / area),
-                "last_year": then_v,
-                "change_pct": now_v.zip(then_v).filter(|(_, b)| *b != 0.0).map(|(a, b)| (a - b) / b * 100.0),
-                "co2e_kg": co2_kg.get(i).copied().flatten(),
+                "time": time_in(tz, b.start),
+                "consumption": b.consumption,
+                "per_m2": b.per_m2,
+                "last_year": b.last_year,
+                "change_pct": b.change_pct,
+                "co2e_kg": b.co2e_kg,
             })
         })
         .collect();
-    let sum = |k: &str| -> Option<f64> {
-        let vals: Vec<f64> = buckets.iter().filter_map(|b| b[k].as_f64()).collect();
-        (!vals.is_empty()).then(|| vals.iter().sum())
-    };
-    let unit = this.as_ref().and_then(|s| s.unit.clone());
+    let totals = kpis.totals();
     Ok(Json(json!({
         "building": building_json(&building),
         "measurement": measurement,
         "field": field,
-        "unit": unit,
+        "unit": kpis.unit,
         "every": every.to_string(),
         "tz": tz.name(),
         "from": time_in(tz, from),
         "to": time_in(tz, to),
         "buckets": buckets,
         "totals": {
-            "consumption": sum("consumption"),
-            "per_m2": sum("per_m2"),
-            "last_year": sum("last_year"),
-            "co2e_kg": sum("co2e_kg"),
+            "consumption": totals.consumption,
+            "per_m2": totals.per_m2,
+            "last_year": totals.last_year,
+            "co2e_kg": totals.co2e_kg,
         },
         "emission_factor": {
             "series": format!("emission_factor{{area={}}} (g CO2e/kWh, hourly)", building.price_area),
             "fallback_g_per_kwh": fallback,
-            "hours_on_fallback": fallback_hours,
+            "hours_on_fallback": kpis.hours_on_fallback,
         },
     })))
 }

@@ -76,6 +76,24 @@ impl From<bydata_opendata::Error> for Error {
     }
 }
 
+/// A line-protocol body that cannot be read or parsed (`POST /api/v2/write`).
+impl From<bydata_ingest::line_protocol::LineProtocolError> for Error {
+    fn from(e: bydata_ingest::line_protocol::LineProtocolError) -> Self {
+        Error::bad("invalid_line_protocol", e.message)
+    }
+}
+
+impl From<bydata_ingest::line_protocol::BodyError> for Error {
+    fn from(e: bydata_ingest::line_protocol::BodyError) -> Self {
+        use bydata_ingest::line_protocol::BodyError as E;
+        let code = match e {
+            E::NotUtf8 { .. } | E::NotGzip { .. } => "invalid_body",
+            E::TooLarge => "body_too_large",
+        };
+        Error::bad(code, e.to_string())
+    }
+}
+
 impl From<bydata_store::Error> for Error {
     fn from(e: bydata_store::Error) -> Self {
         match e {

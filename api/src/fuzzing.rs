@@ -1,8 +1,7 @@
 //! Entry points for the fuzz targets under `fuzz/` (not an API: hidden from the docs, kept this small so the
-//! internals they reach stay private).
+//! internals they reach stay private). Line-protocol bodies are fuzzed in `ingest::line_protocol`, where
+//! they are read.
 use bydata_schemas::UnixNanos;
-use bydata_schemas::line_protocol::Precision;
-use bydata_store::SeriesPoints;
 use bydata_store::query::Query;
 use std::collections::HashMap;
 
@@ -12,15 +11,4 @@ use std::collections::HashMap;
 pub fn query_params(pairs: &[(String, String)], now: UnixNanos) -> Result<Query, crate::Error> {
     let params: HashMap<String, String> = pairs.iter().cloned().collect();
     crate::query::parse(&params, now).map(|(query, _format)| query)
-}
-
-/// A body of `POST /api/v2/write` as the handler reads it before the registry check: the points grouped by
-/// series key, in the order the store receives them, or the 400 the client would get.
-#[doc(hidden)]
-pub fn write_body(
-    text: &str,
-    precision: Precision,
-    now: UnixNanos,
-) -> Result<Vec<SeriesPoints>, crate::Error> {
-    crate::write::parse_body(text, precision, now).map(|body| body.groups)
 }

@@ -96,7 +96,7 @@ pub struct AppState {
     /// Every part's metrics, the API's own included (see [`register_metrics`]): one registry, filled by the
     /// binary, encoded at `/metrics`.
     pub metrics: Arc<bydata_admission::metrics::Registry>,
-    /// What only the ingest side can do (run codecs), wired by the binary so `api` does not depend on it.
+    /// What only the ingest runtime can do (run codecs), wired by the binary so `api` needs none of its state.
     pub ingest: Arc<dyn IngestHooks>,
     /// The edges' refusals (a device's unauthenticated attempts are shown on its status from here).
     pub refusals: Arc<bydata_store::refusals::Refusals>,

@@ -1,11 +1,11 @@
-//! Bodies of `POST /api/v2/write` through the handler's own reading (`api::fuzzing::write_body`: line by line
-//! with its series cache, names validated, points grouped by series key), checked against the plain reading
+//! Bodies of `POST /api/v2/write` through the handler's own reading (`ingest::line_protocol::parse_body`: line
+//! by line with its series cache, names validated, points grouped by series key), checked against the plain reading
 //! of the same body (`line_protocol::parse`, one line at a time): the same bodies are refused, each series key
 //! comes once (the store's `write_grouped` contract), and every series and time ends with the value written
 //! last, as InfluxDB keeps it.
 #![no_main]
 
-use bydata_api::fuzzing::write_body;
+use bydata_ingest::line_protocol::parse_body;
 use bydata_schemas::line_protocol::{self, FieldValue, Precision};
 use bydata_schemas::{MeasurementName, SeriesKey};
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let expected = plain(body, precision);
-    let groups = write_body(body, precision, NOW);
+    let groups = parse_body(body, precision, NOW).map(|body| body.groups);
     assert_eq!(groups.is_ok(), expected.is_some(), "{body:?}: {groups:?}");
     let (Ok(groups), Some(expected)) = (groups, expected) else {
         return;

@@ -10,6 +10,7 @@ mod cardinality;
 pub mod codec;
 mod decoders;
 pub mod integrations;
+pub mod line_protocol;
 pub use decoders::check_codec;
 pub mod lorawan;
 mod metrics;

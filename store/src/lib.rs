@@ -2,17 +2,19 @@
 //!
 //! - [`journal`]: the raw journal, an append-only segmented log of what the edges accepted (durable before
 //!   acknowledgement, replayable);
-//! - [`Registry`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
+//! - [`RegistryPort`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
 //! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
 //! - [`query`]: bucketed aggregates computed against any `SeriesReader`, priced and bounded before they read;
+//! - [`kpi`]: a building's consumption KPIs (per m², a year earlier, CO2e) on top of `query`;
 //! - [`refusals`]: what the edges refused, aggregated per device and kept out of the journal;
 //! - [`health`]: the supervised components' states and the intake gate every edge asks before accepting.
 //!
-//! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `Registry::commit_ingest`.
+//! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `RegistryPort::commit_ingest`.
 mod aggregate;
 mod error;
 pub mod health;
 pub mod journal;
+pub mod kpi;
 pub mod query;
 pub mod refusals;
 mod registry;

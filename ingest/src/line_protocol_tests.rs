@@ -1,4 +1,4 @@
-//! Tests of the body reading of `write` beyond what the HTTP tests (`api/tests/write.rs`) see.
+//! Tests of the body reading beyond what the HTTP tests (`api/tests/write.rs`) see.
 use super::*;
 
 const NOW: UnixNanos = 1_790_000_000_000_000_000;
