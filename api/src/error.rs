@@ -94,6 +94,17 @@ impl From<bydata_ingest::line_protocol::BodyError> for Error {
     }
 }
 
+impl From<bydata_ingest::series_quota::QuotaError> for Error {
+    fn from(e: bydata_ingest::series_quota::QuotaError) -> Self {
+        match e {
+            bydata_ingest::series_quota::QuotaError::Limit(message) => {
+                Error::bad("series_limit", message)
+            }
+            bydata_ingest::series_quota::QuotaError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<bydata_store::Error> for Error {
     fn from(e: bydata_store::Error) -> Self {
         match e {

@@ -22,14 +22,13 @@ mod openapi;
 mod opendata;
 mod query;
 mod ready;
-mod series_quota;
 mod server;
 mod tokens;
 mod write;
 
 pub use error::Error;
 pub use query::{QueryGate, QueryLimits};
-pub use series_quota::SeriesQuota;
+pub use bydata_ingest::series_quota::SeriesQuota;
 pub use server::Metrics as HttpMetrics;
 pub use write::Metrics as WriteMetrics;
 
@@ -77,7 +76,7 @@ impl Default for Config {
             header_timeout_ms: 10_000,
             idle_timeout_secs: 60,
             request_timeout_secs: 60,
-            max_series_per_token: 100_000,
+            max_series_per_token: bydata_ingest::series_quota::DEFAULT_MAX_SERIES_PER_TOKEN,
             query: QueryLimits::default(),
         }
     }

@@ -92,7 +92,7 @@ fn points(
         if let Some(n) = handle.block_on(state.reader.count_unknown(keys))? {
             new += n as u64;
             if new > room {
-                return Err(state.series_quota.refusal(token, added, new, true));
+                return Err(state.series_quota.refusal(token, added, new, true).into());
             }
         }
         Ok(())
@@ -202,17 +202,18 @@ pub(crate) async fn write(
         }
     };
     let keys: Vec<&SeriesKey> = points.iter().map(|s| &s.series).collect();
-    let reservation = match state.series_quota.reserve(&state, &token, &keys).await {
+    let ports = (state.registry.as_ref(), state.reader.as_ref());
+    let reservation = match state.series_quota.reserve(ports, &token, &keys).await {
         Ok(r) => r,
         Err(e) => {
             state.write_metrics.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(e);
+            return Err(e.into());
         }
     };
     let count: u64 = points.iter().map(|s| s.points.len() as u64).sum();
     state.writer.write_grouped(points).await?;
     if let Some(reservation) = reservation {
-        reservation.commit(&state).await?;
+        reservation.commit(state.registry.as_ref()).await?;
     }
     state.write_metrics.requests.fetch_add(1, Ordering::Relaxed);
     state

@@ -17,6 +17,7 @@ mod metrics;
 pub mod network_server;
 mod pipeline;
 pub mod redecode;
+pub mod series_quota;
 
 pub use metrics::Metrics;
 pub use pipeline::{Config, Deps, run};

@@ -6,10 +6,9 @@
 //! message that says why. Series already known cost nothing; a request that would cross the quota is
 //! refused whole (nothing written), like any other bad request. The count is kept per token in the registry;
 //! room for a request in flight is reserved, so parallel requests cannot overshoot together.
-use crate::{AppState, Error};
 use bydata_admission::metrics::{Collector, DescriptorEncoder, counter, get};
 use bydata_schemas::SeriesKey;
-use bydata_store::TokenInfo;
+use bydata_store::{RegistryPort, SeriesReader, TokenInfo};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,18 +18,31 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub struct SeriesQuota {
     max_per_token: u64,
     reserved: Mutex<HashMap<String, u64>>,
-    pub(crate) refused: AtomicU64,
+    refused: AtomicU64,
 }
+
+/// The default quota (`[api] max_series_per_token`).
+pub const DEFAULT_MAX_SERIES_PER_TOKEN: u64 = 100_000;
 
 impl Default for SeriesQuota {
     fn default() -> Self {
-        Self::new(crate::Config::default().max_series_per_token)
+        Self::new(DEFAULT_MAX_SERIES_PER_TOKEN)
     }
+}
+
+/// Why a write was refused by the quota, or could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// The write would add more series than the token may; the message says why and what to do.
+    #[error("{0}")]
+    Limit(String),
+    #[error(transparent)]
+    Store(#[from] bydata_store::Error),
 }
 
 /// Room reserved for one request's new series; released when dropped, recorded by [`Reservation::commit`].
 #[derive(Debug)]
-pub(crate) struct Reservation {
+pub struct Reservation {
     quota: Arc<SeriesQuota>,
     token: String,
     new: u64,
@@ -47,7 +59,7 @@ impl SeriesQuota {
 
     /// How many new series the token may still add, given the `added` it has stored, counting requests in
     /// flight.
-    pub(crate) fn room(&self, token: &TokenInfo, added: u64) -> u64 {
+    pub fn room(&self, token: &TokenInfo, added: u64) -> u64 {
         let in_flight = self
             .reserved
             .lock()
@@ -60,40 +72,37 @@ impl SeriesQuota {
 
     /// The refusal of a write that would add `new` series to the `added` the token has (`at_least`: it was
     /// stopped while being read, so it holds more), counted.
-    pub(crate) fn refusal(&self, token: &TokenInfo, added: u64, new: u64, at_least: bool) -> Error {
+    pub fn refusal(&self, token: &TokenInfo, added: u64, new: u64, at_least: bool) -> QuotaError {
         self.refused.fetch_add(1, Ordering::Relaxed);
         let more = if at_least { "at least " } else { "" };
-        Error::bad(
-            "series_limit",
-            format!(
+        QuotaError::Limit(format!(
                 "this write would add {more}{new} new series, and token {:?} may add at most {} in all (it has added {added}). \
                  A series is a measurement, its tag set and a field: a tag whose value changes with every line (a time, \
                  a counter, a request id) makes a new series each time — write such values as fields. To allow more, \
                  raise [api] max_series_per_token.",
                 token.name, self.max_per_token
-            ),
-        )
+            ))
     }
 
     /// Reserves room for the series among `keys` the store does not hold yet, or refuses the request.
-    pub(crate) async fn reserve(
+    pub async fn reserve(
         self: &Arc<Self>,
-        state: &AppState,
+        (registry, reader): (&dyn RegistryPort, &dyn SeriesReader),
         token: &TokenInfo,
         keys: &[&SeriesKey],
-    ) -> Result<Option<Reservation>, Error> {
+    ) -> Result<Option<Reservation>, QuotaError> {
         let distinct: Vec<&SeriesKey> = keys
             .iter()
             .copied()
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let new = match state.reader.count_unknown(&distinct).await? {
+        let new = match reader.count_unknown(&distinct).await? {
             // A store that cannot tell (InfluxDB) keeps its own limits.
             None | Some(0) => return Ok(None),
             Some(n) => n as u64,
         };
-        let added = state.registry.token_series(&token.id).await?;
+        let added = registry.token_series(&token.id).await?;
         let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
         let in_flight = reserved.get(&token.id).copied().unwrap_or(0);
         if added + in_flight + new > self.max_per_token {
@@ -111,12 +120,8 @@ impl SeriesQuota {
 
 impl Reservation {
     /// The write succeeded: the series count against the token from now on.
-    pub(crate) async fn commit(self, state: &AppState) -> Result<(), Error> {
-        state
-            .registry
-            .add_token_series(&self.token, self.new)
-            .await?;
-        Ok(())
+    pub async fn commit(self, registry: &dyn RegistryPort) -> bydata_store::Result<()> {
+        registry.add_token_series(&self.token, self.new).await
     }
 }
 
