@@ -3,7 +3,6 @@
 //! meters, per m² of floor area, the same bucket a year earlier, and CO2e, computed by `store::kpi`; here
 //! only parameters, the registry lookup and the JSON answer.
 use crate::auth::{Admin, Reader};
-use crate::query::{DEFAULT_TZ, name, time, time_in};
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -13,6 +12,8 @@ use bydata_schemas::{BuildingId, Location, SeriesKey, format_rfc3339};
 use bydata_store::Building;
 use bydata_store::kpi::{FALLBACK_G_PER_KWH, KpiRequest, building_kpis, year_before};
 use bydata_store::query::Every;
+use bydata_store::query::params::{DEFAULT_TZ, name, time};
+use bydata_store::query::time_in;
 use chrono::{Datelike, TimeZone};
 use chrono_tz::Tz;
 use serde::Deserialize;

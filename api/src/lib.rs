@@ -27,8 +27,8 @@ mod server;
 mod tokens;
 mod write;
 
+pub use bydata_store::query::{QueryGate, QueryLimits};
 pub use error::Error;
-pub use query::{QueryGate, QueryLimits};
 pub use series_quota::SeriesQuota;
 pub use server::Metrics as HttpMetrics;
 pub use write::Metrics as WriteMetrics;
