@@ -1,11 +1,11 @@
 //! `GET /api/v1/query` and `GET /api/v1/devices/{id}/latest`: parameters in, store query out, JSON or CSV back.
 //!
 //! Parsing, pricing, limits (`QueryGate`), rendering and the streamed answer live in `bydata_store::query`;
-//! here the handlers, their docs and the glue from the store's answer to a response body.
+//! here the handlers and their docs; the store's answer is a stream of chunks, the response body.
 use crate::auth::Reader;
 use crate::{AppState, Error};
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -15,8 +15,6 @@ use bydata_store::query::{self, Format};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 #[utoipa::path(
     get,
@@ -53,7 +51,7 @@ pub(crate) async fn query(
     let answer = query::answer::start(state.reader.clone(), gate.clone(), q, format)
         .await
         .inspect_err(|e| gate.count(e))?;
-    let body = Body::from_stream(Stream(answer));
+    let body = Body::from_stream(answer);
     Ok(match format {
         Format::Json => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Format::Csv(_) => (
@@ -118,15 +116,4 @@ pub(crate) async fn latest(
         }
     }
     Ok(Json(json!({"device": device, "latest": latest})))
-}
-
-/// The response body: the store's answer, chunk by chunk; an error cuts the connection.
-struct Stream(query::answer::Answer);
-
-impl futures_core::Stream for Stream {
-    type Item = Result<Bytes, bydata_store::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_chunk(cx).map(|c| c.map(|r| r.map(Bytes::from)))
-    }
 }

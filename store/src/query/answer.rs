@@ -146,3 +146,15 @@ impl Answer {
         std::future::poll_fn(|cx| self.poll_chunk(cx)).await
     }
 }
+
+/// The answer as a stream of byte chunks: what an HTTP body is made from.
+impl futures_core::Stream for Answer {
+    type Item = Result<Vec<u8>>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        self.poll_chunk(cx)
+    }
+}
