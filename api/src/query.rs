@@ -10,11 +10,9 @@ use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bydata_schemas::DeviceId;
-use bydata_store::SeriesFilter;
 use bydata_store::query::{self, Format};
-use chrono_tz::Tz;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 #[utoipa::path(
     get,
@@ -97,23 +95,6 @@ pub(crate) async fn latest(
     if state.registry.device(&device).await?.is_none() {
         return Err(not_found());
     }
-    let filter = SeriesFilter {
-        measurement: None,
-        field: None,
-        tags: BTreeMap::from([("device".to_owned(), device.to_string())]),
-    };
-    let tz: Tz = query::DEFAULT_TZ.parse().unwrap_or(Tz::UTC);
-    let mut latest = Vec::new();
-    for s in state.reader.series(&filter).await? {
-        if let Some((t, v)) = state.reader.last_before(&s.key, i64::MAX).await? {
-            latest.push(json!({
-                "measurement": s.key.measurement,
-                "field": s.key.field,
-                "unit": s.unit,
-                "time": query::time_in(tz, t),
-                "value": v,
-            }));
-        }
-    }
+    let latest = query::latest(state.reader.as_ref(), &device).await?;
     Ok(Json(json!({"device": device, "latest": latest})))
 }

@@ -19,6 +19,7 @@
 pub mod answer;
 mod buckets;
 mod every;
+mod latest;
 mod limits;
 mod narrow;
 pub mod params;
@@ -30,6 +31,7 @@ pub use crate::aggregate::{AggFn, Folder, Partial};
 pub use buckets::{MAX_BUCKETS, bucket_bounds};
 pub use every::Every;
 use every::NANOS_PER_SEC;
+pub use latest::{Latest, latest};
 pub use limits::{QueryGate, QueryLimits};
 pub use params::{DEFAULT_TZ, ParamError};
 pub use plan::{Chunks, Cost, Limits, MAX_RAW_POINTS, Plan, plan, run};
