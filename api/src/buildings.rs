@@ -3,18 +3,15 @@
 //! meters, per m² of floor area, the same bucket a year earlier, and CO2e, computed by `store::kpi`; here
 //! only parameters, the registry lookup and the JSON answer.
 use crate::auth::{Admin, Reader};
-use crate::query::{DEFAULT_TZ, name, time, time_in};
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
-use bydata_schemas::{BuildingId, Location, SeriesKey, format_rfc3339};
+use bydata_schemas::{BuildingId, Location, format_rfc3339};
 use bydata_store::Building;
-use bydata_store::kpi::{FALLBACK_G_PER_KWH, KpiRequest, building_kpis, year_before};
-use bydata_store::query::Every;
-use chrono::{Datelike, TimeZone};
-use chrono_tz::Tz;
+use bydata_store::kpi::{building_kpis, check_kpi_params, kpi_request};
+use bydata_store::query::time_in;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -186,16 +183,6 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-const KPI_PARAMS: [&str; 7] = [
-    "measurement",
-    "field",
-    "every",
-    "from",
-    "to",
-    "tz",
-    "emission_factor_g_per_kwh",
-];
-
 #[utoipa::path(
     get,
     path = "/api/v1/buildings/{id}/kpis",
@@ -225,83 +212,11 @@ pub(crate) async fn kpis(
     Path(id): Path<String>,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Json<Value>, Error> {
-    if let Some(unknown) = params.keys().find(|k| !KPI_PARAMS.contains(&k.as_str())) {
-        return Err(Error::bad(
-            "unknown_parameter",
-            format!(
-                "unknown parameter {unknown:?}; known: {}",
-                KPI_PARAMS.join(", ")
-            ),
-        ));
-    }
+    check_kpi_params(&params)?;
     let building = find(&state, &id).await?;
-    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let measurement = name("measurement", get("measurement").unwrap_or("electricity"))?;
-    let field = name("field", get("field").unwrap_or(SeriesKey::DEFAULT_FIELD))?;
-    let every: Every = get("every").unwrap_or("1mo").parse()?;
-    let tz: Tz = get("tz").unwrap_or(DEFAULT_TZ).parse().map_err(|_| {
-        Error::bad(
-            "invalid_parameter",
-            "tz must be an IANA time zone such as Europe/Copenhagen",
-        )
-    })?;
-    let fallback = match get("emission_factor_g_per_kwh") {
-        Some(v) => v
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite() && *f >= 0.0)
-            .ok_or_else(|| {
-                Error::bad(
-                    "invalid_parameter",
-                    "emission_factor_g_per_kwh must be a number >= 0",
-                )
-            })?,
-        None => FALLBACK_G_PER_KWH,
-    };
-    // Default: this calendar year so far, in the query's time zone.
-    let now = (state.clock)();
-    let year_start = {
-        let local = tz.timestamp_nanos(now).date_naive();
-        chrono::NaiveDate::from_ymd_opt(local.year(), 1, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .and_then(|d| tz.from_local_datetime(&d).earliest())
-            .and_then(|d| d.timestamp_nanos_opt())
-            .unwrap_or(now)
-    };
-    let from = get("from")
-        .map(|v| time("from", v))
-        .transpose()?
-        .unwrap_or(year_start);
-    let to = get("to").map(|v| time("to", v)).transpose()?.unwrap_or(now);
-    if from >= to {
-        return Err(Error::bad("invalid_range", "from must be before to"));
-    }
-    let (ly_from, ly_to) = year_before(tz, from)
-        .zip(year_before(tz, to))
-        .ok_or_else(|| {
-            Error::bad(
-                "invalid_range",
-                "the range is too early to compare with a year before",
-            )
-        })?;
-
-    let kpis = building_kpis(
-        state.reader.as_ref(),
-        &KpiRequest {
-            building: building.id.to_string(),
-            floor_area_m2: building.floor_area_m2,
-            price_area: building.price_area.clone(),
-            measurement: measurement.clone(),
-            field: field.clone(),
-            every,
-            tz,
-            from,
-            to,
-            last_year: (ly_from, ly_to),
-            fallback_g_per_kwh: fallback,
-        },
-    )
-    .await?;
+    let r = kpi_request(&params, &building, (state.clock)())?;
+    let kpis = building_kpis(state.reader.as_ref(), &r).await?;
+    let (tz, fallback) = (r.tz, r.fallback_g_per_kwh);
     let buckets: Vec<Value> = kpis
         .buckets
         .iter()
@@ -319,13 +234,13 @@ pub(crate) async fn kpis(
     let totals = kpis.totals();
     Ok(Json(json!({
         "building": building_json(&building),
-        "measurement": measurement,
-        "field": field,
+        "measurement": r.measurement,
+        "field": r.field,
         "unit": kpis.unit,
-        "every": every.to_string(),
+        "every": r.every.to_string(),
         "tz": tz.name(),
-        "from": time_in(tz, from),
-        "to": time_in(tz, to),
+        "from": time_in(tz, r.from),
+        "to": time_in(tz, r.to),
         "buckets": buckets,
         "totals": {
             "consumption": totals.consumption,

@@ -105,6 +105,20 @@ impl From<bydata_ingest::series_quota::QuotaError> for Error {
     }
 }
 
+/// Query parameters that are not a query (`GET /api/v1/query`, a building's KPIs).
+impl From<bydata_store::query::ParamError> for Error {
+    fn from(e: bydata_store::query::ParamError) -> Self {
+        use bydata_store::query::ParamError as E;
+        match e {
+            E::Unknown(m) => Error::bad("unknown_parameter", m),
+            E::Missing(m) => Error::bad("missing_parameter", m),
+            E::Invalid(m) => Error::bad("invalid_parameter", m),
+            E::Range(m) => Error::bad("invalid_range", m),
+            E::Query(e) => Error::from(e),
+        }
+    }
+}
+
 impl From<bydata_store::Error> for Error {
     fn from(e: bydata_store::Error) -> Self {
         match e {
@@ -117,6 +131,19 @@ impl From<bydata_store::Error> for Error {
             bydata_store::Error::QueryTooLarge { refusal } => Error::BadRequest {
                 code: "query_too_large",
                 message: refusal.to_string(),
+            },
+            bydata_store::Error::QueryBusy {
+                message,
+                retry_after_secs,
+            } => Error::Unavailable {
+                code: "busy",
+                message,
+                retry_after_secs: Some(retry_after_secs),
+            },
+            bydata_store::Error::QueryTimeout { message } => Error::Unavailable {
+                code: "query_timeout",
+                message,
+                retry_after_secs: None,
             },
             other => Error::Store(other),
         }

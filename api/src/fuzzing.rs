@@ -10,5 +10,7 @@ use std::collections::HashMap;
 #[doc(hidden)]
 pub fn query_params(pairs: &[(String, String)], now: UnixNanos) -> Result<Query, crate::Error> {
     let params: HashMap<String, String> = pairs.iter().cloned().collect();
-    crate::query::parse(&params, now).map(|(query, _format)| query)
+    bydata_store::query::params::parse(&params, now)
+        .map(|(query, _format)| query)
+        .map_err(crate::Error::from)
 }

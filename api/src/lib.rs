@@ -26,9 +26,9 @@ mod server;
 mod tokens;
 mod write;
 
-pub use error::Error;
-pub use query::{QueryGate, QueryLimits};
 pub use bydata_ingest::series_quota::SeriesQuota;
+pub use bydata_store::query::{QueryGate, QueryLimits};
+pub use error::Error;
 pub use server::Metrics as HttpMetrics;
 pub use write::Metrics as WriteMetrics;
 

@@ -76,12 +76,12 @@ impl SeriesQuota {
         self.refused.fetch_add(1, Ordering::Relaxed);
         let more = if at_least { "at least " } else { "" };
         QuotaError::Limit(format!(
-                "this write would add {more}{new} new series, and token {:?} may add at most {} in all (it has added {added}). \
+            "this write would add {more}{new} new series, and token {:?} may add at most {} in all (it has added {added}). \
                  A series is a measurement, its tag set and a field: a tag whose value changes with every line (a time, \
                  a counter, a request id) makes a new series each time — write such values as fields. To allow more, \
                  raise [api] max_series_per_token.",
-                token.name, self.max_per_token
-            ))
+            token.name, self.max_per_token
+        ))
     }
 
     /// Reserves room for the series among `keys` the store does not hold yet, or refuses the request.

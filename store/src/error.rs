@@ -1,5 +1,5 @@
 /// What can go wrong in the store. Callers map `NotFound`/`Conflict`/`InvalidQuery`/`QueryTooLarge` to client
-/// errors and everything else to a server error.
+/// errors, `QueryBusy`/`QueryTimeout` to "unavailable", and everything else to a server error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("database error while {context}: {source}")]
@@ -26,6 +26,15 @@ pub enum Error {
     QueryTooLarge {
         refusal: Box<crate::query::TooLarge>,
     },
+    /// Too many heavy queries running: this one waited its turn too long. Waiting `retry_after_secs` helps.
+    #[error("{message}")]
+    QueryBusy {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// A query's deadline passed (before its answer began, or while it was written).
+    #[error("{message}")]
+    QueryTimeout { message: String },
     #[error("stored {what} is unreadable: {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("password hashing failed: {detail}")]

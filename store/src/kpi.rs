@@ -5,6 +5,10 @@
 //! CO2e is computed hour by hour: each hour's consumption times that hour's emission factor, read from the
 //! series `emission_factor` (g CO2e/kWh, tag `area` = the building's price area), summed into the bucket. An
 //! hour without a factor uses the caller's fallback, and [`Kpis::hours_on_fallback`] counts them.
+mod params;
+
+pub use params::{check_kpi_params, kpi_request};
+
 use crate::Result;
 use crate::query::{self, AggFn, Every, Query, ResultSeries};
 use crate::series::{SeriesFilter, SeriesReader};

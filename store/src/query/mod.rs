@@ -12,18 +12,31 @@
 //! A query runs in two steps: `plan` prices it from the store's index (series matched, buckets, estimated raw
 //! points) and refuses it over its `Limits` before any point is read; `Plan::chunks` then computes the answer a
 //! chunk of series at a time, so memory stays bounded whatever the answer's size. `run` does both and collects.
+//!
+//! What the API answers with sits here too, free of HTTP: `params` (the query string into a `Query` and a
+//! `Format`), `limits` (`QueryGate`: limits, heavy-query permits, the deadline, refusal counters), `render`
+//! (JSON and CSV bytes a chunk at a time) and `answer` (the streamed answer).
+pub mod answer;
 mod buckets;
 mod every;
+mod latest;
+mod limits;
 mod narrow;
+pub mod params;
 mod plan;
 mod refusal;
+mod render;
 
 pub use crate::aggregate::{AggFn, Folder, Partial};
 pub use buckets::{MAX_BUCKETS, bucket_bounds};
 pub use every::Every;
 use every::NANOS_PER_SEC;
+pub use latest::{Latest, latest};
+pub use limits::{QueryGate, QueryLimits};
+pub use params::{DEFAULT_TZ, ParamError};
 pub use plan::{Chunks, Cost, Limits, MAX_RAW_POINTS, Plan, plan, run};
 pub use refusal::{TooLarge, thousands};
+pub use render::{CSV, CSV_DANISH_EXCEL, CsvDialect, Format, csv_field, time_in};
 
 use crate::series::SeriesFilter;
 use crate::{Error, Result};
@@ -163,6 +176,9 @@ fn increase_within(mut prev: Option<f64>, bucket: &[(UnixNanos, f64)]) -> f64 {
     }
     sum
 }
+
+#[cfg(test)]
+mod stream_tests;
 
 #[cfg(test)]
 mod tests {

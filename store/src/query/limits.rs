@@ -1,9 +1,13 @@
 //! What keeps queries from taking the server down: the limits one query must fit (`[api.query]`), a deadline
 //! per query, and a semaphore for heavy queries — so a few large queries wait their turn (or are told the
 //! server is busy) while a dashboard's small queries never wait behind them. Refusals are counted here.
+use super::{Cost, Limits, thousands};
 use crate::Error;
-use bydata_admission::metrics::{Collector, DescriptorEncoder, as_gauge, counters, gauge, get};
-use bydata_store::query::{Cost, Limits};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::TypedMetric;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,17 +115,16 @@ impl QueryGate {
         match tokio::time::timeout_at(until, self.heavy.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             // A timeout, or a closed semaphore (never closed; handled alike).
-            _ => Err(Error::Unavailable {
-                code: "busy",
+            _ => Err(Error::QueryBusy {
                 message: format!(
                     "the server is already answering as many large queries as it runs at once ({permits}), and \
                      this one ({cost}) waited {wait} s for its turn. Retry in a few seconds, or narrow it below \
                      {work} series × buckets (or raw points), which never waits: {NARROW}",
                     permits = self.permits,
                     wait = self.queue_timeout.as_secs(),
-                    work = bydata_store::query::thousands(self.limits.heavy_work),
+                    work = thousands(self.limits.heavy_work),
                 ),
-                retry_after_secs: Some(self.queue_timeout.as_secs().max(1)),
+                retry_after_secs: self.queue_timeout.as_secs().max(1),
             }),
         }
     }
@@ -129,54 +132,51 @@ impl QueryGate {
     /// The refusal of a query whose deadline passed; `cost` when it was known.
     pub(super) fn timed_out(&self, cost: Option<&Cost>) -> Error {
         let this = cost.map(|c| format!(" ({c})")).unwrap_or_default();
-        Error::Unavailable {
-            code: "query_timeout",
+        Error::QueryTimeout {
             message: format!(
                 "this query{this} did not finish within its deadline of {} s. Narrow it: {NARROW}",
                 self.deadline.as_secs()
             ),
-            retry_after_secs: None,
         }
     }
 
     /// Counts a refused (or cut) query by its reason; other errors are not the gate's.
-    pub(super) fn count(&self, e: &Error) {
+    pub fn count(&self, e: &Error) {
         let counter = match e {
-            Error::BadRequest {
-                code: "query_too_large",
-                ..
-            } => &self.too_large,
-            Error::Unavailable { code: "busy", .. } => &self.busy,
-            Error::Unavailable {
-                code: "query_timeout",
-                ..
-            } => &self.timeout,
+            Error::QueryTooLarge { .. } => &self.too_large,
+            Error::QueryBusy { .. } => &self.busy,
+            Error::QueryTimeout { .. } => &self.timeout,
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 
+/// `bydata_query_refused_total{reason}` and `bydata_query_heavy_running`, encoded as
+/// `bydata_admission::metrics`' helpers encode every other crate's.
 impl Collector for QueryGate {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
-        let e = &mut enc;
-        counters(
-            e,
+        let mut family = enc.encode_descriptor(
             "bydata_query_refused",
             "Queries refused before or while answering, by reason",
-            "reason",
-            &[
-                ("too_large", get(&self.too_large)),
-                ("busy", get(&self.busy)),
-                ("timeout", get(&self.timeout)),
-            ],
+            None,
+            ConstCounter::<u64>::TYPE,
         )?;
+        for (reason, count) in [
+            ("too_large", &self.too_large),
+            ("busy", &self.busy),
+            ("timeout", &self.timeout),
+        ] {
+            ConstCounter::new(count.load(Ordering::Relaxed))
+                .encode(family.encode_family(&[("reason", reason)])?)?;
+        }
         let running = self.permits.saturating_sub(self.heavy.available_permits());
-        gauge(
-            e,
+        let g = ConstGauge::new(i64::try_from(running).unwrap_or(i64::MAX));
+        g.encode(enc.encode_descriptor(
             "bydata_query_heavy_running",
             "Heavy queries running now",
-            as_gauge(running as u64),
-        )
+            None,
+            g.metric_type(),
+        )?)
     }
 }

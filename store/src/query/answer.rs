@@ -1,17 +1,14 @@
 //! Running a query as a streamed answer: priced and checked first (a refusal is an ordinary error response),
 //! heavy ones admitted by the gate, then computed and rendered a chunk at a time by a task that sends the
-//! bytes over a bounded channel to the response body — so memory holds a chunk, not the answer, and a client
+//! bytes over a bounded channel to the answer (which the API turns into its response body) — so memory holds a chunk, not the answer, and a client
 //! that stops reading stops the work. The deadline covers everything: hit before the first bytes, it is a
 //! 503; hit later, the body ends with an error, which cuts the connection (the client sees an incomplete
 //! answer, never a short one that looks whole).
-use super::Format;
-use super::gate::QueryGate;
-use super::render::Render;
-use crate::Error;
-use axum::body::{Body, Bytes};
-use bydata_store::SeriesReader;
-use bydata_store::query::{self, Plan, Query};
-use std::pin::Pin;
+use super::limits::QueryGate;
+use super::render::{Format, Render};
+use super::{Plan, Query};
+use crate::series::SeriesReader;
+use crate::{Error, Result};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -21,17 +18,17 @@ use tokio::time::Instant;
 const AHEAD: usize = 2;
 
 /// Plans `q`, waits for a heavy-query permit if it needs one, and starts the answer; returns its body once
-/// the first chunk is rendered, or the error that came before it.
-pub(super) async fn start(
+/// the first chunk is rendered, or the error that came before it (which the caller counts: `QueryGate::count`).
+pub async fn start(
     reader: Arc<dyn SeriesReader>,
     gate: Arc<QueryGate>,
     q: Query,
     format: Format,
-) -> Result<Body, Error> {
+) -> Result<Answer> {
     let deadline = Instant::now() + gate.deadline;
     let plan = tokio::time::timeout_at(
         deadline,
-        query::plan(reader.as_ref(), &q, &gate.store_limits()),
+        super::plan(reader.as_ref(), &q, &gate.store_limits()),
     )
     .await
     .map_err(|_| gate.timed_out(None))??;
@@ -46,13 +43,13 @@ pub(super) async fn start(
     };
     let (tx, mut rx) = mpsc::channel(AHEAD);
     tokio::spawn(produce(plan, reader, format, deadline, gate, permit, tx));
-    let first = rx.recv().await.ok_or_else(|| Error::Internal {
-        message: "the query task ended without an answer".into(),
+    let first = rx.recv().await.ok_or_else(|| Error::Task {
+        detail: "the query task ended without an answer".into(),
     })??;
-    Ok(Body::from_stream(Stream {
+    Ok(Answer {
         first: Some(first),
         rx,
-    }))
+    })
 }
 
 /// Computes and renders the answer until done, the deadline, an error or the client leaving. An error after
@@ -64,7 +61,7 @@ async fn produce(
     deadline: Instant,
     gate: Arc<QueryGate>,
     permit: Option<OwnedSemaphorePermit>,
-    tx: mpsc::Sender<Result<Bytes, Error>>,
+    tx: mpsc::Sender<Result<Vec<u8>>>,
 ) {
     // Held until the answer is out: a heavy query counts as running while the client reads it.
     let _permit = permit;
@@ -93,10 +90,10 @@ async fn write(
     plan: Plan,
     reader: &dyn SeriesReader,
     format: Format,
-    tx: &mpsc::Sender<Result<Bytes, Error>>,
+    tx: &mpsc::Sender<Result<Vec<u8>>>,
     started: &mut bool,
     deadline: Instant,
-) -> Result<(), Error> {
+) -> Result<()> {
     let mut render = Render::new(&plan, format);
     let mut pending = render.head()?;
     let mut chunks = plan.chunks();
@@ -111,39 +108,53 @@ async fn write(
             (render, bytes)
         })
         .await
-        .map_err(|e| Error::Internal {
-            message: format!("rendering the answer: {e}"),
+        .map_err(|e| Error::Task {
+            detail: format!("rendering the answer: {e}"),
         })?;
         render = back;
         pending.extend(bytes?);
-        if tx
-            .send(Ok(Bytes::from(std::mem::take(&mut pending))))
-            .await
-            .is_err()
-        {
+        if tx.send(Ok(std::mem::take(&mut pending))).await.is_err() {
             // The client left: nothing more to do.
             return Ok(());
         }
         *started = true;
     }
     pending.extend(render.tail()?);
-    let _ = tx.send(Ok(Bytes::from(pending))).await;
+    let _ = tx.send(Ok(pending)).await;
     Ok(())
 }
 
-/// The response body: the first chunk (already rendered when the response started), then the channel.
-struct Stream {
-    first: Option<Bytes>,
-    rx: mpsc::Receiver<Result<Bytes, Error>>,
+/// A started answer: the first chunk (already rendered when the answer started), then the channel. An error
+/// after the first chunk means the answer is cut: the reader must not present what came as whole.
+#[derive(Debug)]
+pub struct Answer {
+    first: Option<Vec<u8>>,
+    rx: mpsc::Receiver<Result<Vec<u8>>>,
 }
 
-impl futures_core::Stream for Stream {
-    type Item = Result<Bytes, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+impl Answer {
+    /// The next chunk of bytes, an error that cuts the answer, or `None` at its end.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Vec<u8>>>> {
         if let Some(first) = self.first.take() {
             return Poll::Ready(Some(Ok(first)));
         }
         self.rx.poll_recv(cx)
+    }
+
+    /// `poll_chunk` as a future.
+    pub async fn next(&mut self) -> Option<Result<Vec<u8>>> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+}
+
+/// The answer as a stream of byte chunks: what an HTTP body is made from.
+impl futures_core::Stream for Answer {
+    type Item = Result<Vec<u8>>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        self.poll_chunk(cx)
     }
 }

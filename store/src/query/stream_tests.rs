@@ -1,13 +1,16 @@
 //! The streamed answer against the whole-answer rendering it replaced, and the gate's refusals that need a
 //! hand on its internals (a deadline of zero, a store that underestimates).
-use super::answer;
-use super::gate::{QueryGate, QueryLimits};
-use super::*;
-use bydata_schemas::{Point, SeriesKey, Unit};
-use bydata_store::query::{self, ResultSeries};
-use bydata_store::{EmbeddedEngine, SeriesInfo, SeriesReader, SeriesWriter};
-use http_body_util::BodyExt;
-use std::collections::BTreeSet;
+use super::answer::{self, Answer};
+use super::limits::{QueryGate, QueryLimits};
+use super::params::parse;
+use super::render::{self, CSV, CSV_DANISH_EXCEL, CsvDialect, Format, csv_field, time_in};
+use crate::query::{self, Query, ResultSeries};
+use crate::series::SeriesFilter;
+use crate::{EmbeddedEngine, Error, SeriesInfo, SeriesReader, SeriesWriter};
+use bydata_schemas::{MeasurementName, Point, SeriesKey, Unit, parse_rfc3339};
+use chrono::TimeZone;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,32 +260,27 @@ struct Underestimating(Arc<EmbeddedEngine>);
 
 #[async_trait::async_trait]
 impl SeriesReader for Underestimating {
-    async fn series(&self, f: &SeriesFilter) -> bydata_store::Result<Vec<SeriesInfo>> {
+    async fn series(&self, f: &SeriesFilter) -> crate::Result<Vec<SeriesInfo>> {
         self.0.series(f).await
     }
-    async fn range(
-        &self,
-        k: &SeriesKey,
-        from: i64,
-        to: i64,
-    ) -> bydata_store::Result<Vec<(i64, f64)>> {
+    async fn range(&self, k: &SeriesKey, from: i64, to: i64) -> crate::Result<Vec<(i64, f64)>> {
         self.0.range(k, from, to).await
     }
-    async fn last_before(
-        &self,
-        k: &SeriesKey,
-        before: i64,
-    ) -> bydata_store::Result<Option<(i64, f64)>> {
+    async fn last_before(&self, k: &SeriesKey, before: i64) -> crate::Result<Option<(i64, f64)>> {
         self.0.last_before(k, before).await
     }
-    async fn estimate_points(
-        &self,
-        _: &SeriesKey,
-        _: i64,
-        _: i64,
-    ) -> bydata_store::Result<Option<u64>> {
+    async fn estimate_points(&self, _: &SeriesKey, _: i64, _: i64) -> crate::Result<Option<u64>> {
         Ok(Some(0))
     }
+}
+
+/// Every chunk of an answer, or the error that cut it.
+async fn collect(mut answer: Answer) -> crate::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(chunk) = answer.next().await {
+        out.extend(chunk?);
+    }
+    Ok(out)
 }
 
 fn gate(limits: QueryLimits) -> Arc<QueryGate> {
@@ -290,9 +288,10 @@ fn gate(limits: QueryLimits) -> Arc<QueryGate> {
 }
 
 fn refused(gate: &Arc<QueryGate>, reason: &str) -> String {
-    let mut registry = bydata_admission::metrics::Registry::default();
+    let mut registry = prometheus_client::registry::Registry::default();
     registry.register_collector(Box::new(gate.clone()));
-    let out = bydata_admission::metrics::encode(&registry);
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).expect("encode");
     out.lines()
         .find(|l| {
             l.starts_with(&format!(
@@ -332,7 +331,7 @@ async fn the_raw_point_limit_holds_while_reading_and_cuts_a_started_answer() {
     let body = answer::start(reader.clone(), g.clone(), q.clone(), format)
         .await
         .expect("started");
-    let read = body.collect().await;
+    let read = collect(body).await;
     let error = read.expect_err("the answer is cut");
     assert!(
         error.to_string().contains("more than 280 raw points"),
@@ -348,8 +347,8 @@ async fn the_raw_point_limit_holds_while_reading_and_cuts_a_started_answer() {
         ..QueryLimits::default()
     });
     match answer::start(reader, g, q, format).await {
-        Err(Error::BadRequest { code, message }) => {
-            assert_eq!(code, "query_too_large");
+        Err(e @ Error::QueryTooLarge { .. }) => {
+            let message = e.to_string();
             assert!(
                 message.starts_with("this query returns more than 200 raw points"),
                 "{message}"
@@ -372,12 +371,7 @@ async fn a_query_past_its_deadline_before_its_answer_is_a_503_saying_how_to_narr
     g.deadline = Duration::ZERO;
     let g = Arc::new(g);
     match answer::start(e, g.clone(), q, format).await {
-        Err(
-            e @ Error::Unavailable {
-                code: "query_timeout",
-                ..
-            },
-        ) => {
+        Err(e @ Error::QueryTimeout { .. }) => {
             assert_eq!(
                 e.to_string(),
                 "this query (3 series × 24 buckets) did not finish within its deadline of 0 s. Narrow it: a wider \

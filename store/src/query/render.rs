@@ -3,18 +3,69 @@
 //! CSV columns), the series as they come, then a tail. The concatenation is byte for byte what serialising
 //! the whole answer at once gives, so streaming changed no client's view. A JSON point of a bucket cut by
 //! `from` or `to` carries `"partial": true`; CSV has no place for it and is unchanged.
-use super::{CsvDialect, Format, csv_field, time_in};
+use super::{Plan, Query, ResultSeries};
 use crate::Error;
-use bydata_schemas::{MeasurementName, Unit};
-use bydata_store::query::{Plan, Query, ResultSeries};
-use chrono::TimeZone;
+use bydata_schemas::{MeasurementName, Unit, UnixNanos};
+use chrono::{SecondsFormat, TimeZone};
+use chrono_tz::Tz;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::Arc;
 
+/// An answer's format: JSON, or CSV in a dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv(CsvDialect),
+}
+
+/// How a CSV answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvDialect {
+    pub(super) separator: char,
+    pub(super) decimal_comma: bool,
+    /// A UTF-8 byte-order mark first: how Excel knows the file is UTF-8 (æ, ø, å, °C).
+    pub(super) bom: bool,
+    /// `2026-03-29 02:00:00` plus a `utc_offset` column, which Excel reads as a date and time; RFC 3339
+    /// (`2026-03-29T02:00:00+02:00`) it would keep as text.
+    pub(super) excel_time: bool,
+}
+
+/// RFC 4180: comma-separated, decimal point, RFC 3339 times.
+pub const CSV: CsvDialect = CsvDialect {
+    separator: ',',
+    decimal_comma: false,
+    bom: false,
+    excel_time: false,
+};
+
+/// What Excel with Danish regional settings opens by double-click: semicolons (the list separator where the
+/// comma is the decimal sign), decimal commas, a BOM for UTF-8, and date-times it recognises.
+pub const CSV_DANISH_EXCEL: CsvDialect = CsvDialect {
+    separator: ';',
+    decimal_comma: true,
+    bom: true,
+    excel_time: true,
+};
+
+/// A time as RFC 3339 in `tz`.
+pub fn time_in(tz: Tz, t: UnixNanos) -> String {
+    tz.timestamp_nanos(t)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// A CSV field, quoted when it holds the separator, a quote or a line break.
+pub fn csv_field(s: &str, separator: char) -> String {
+    if s.contains([separator, '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
 /// What every chunk of one answer is rendered with.
 #[derive(Debug, Clone)]
-pub(super) struct Render {
+pub(crate) struct Render {
     query: Query,
     format: Format,
     /// The overall unit: the answer series' one unit, if they share it.
@@ -43,13 +94,13 @@ struct AnswerPoint<'a> {
 }
 
 fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
-    serde_json::to_writer(out, value).map_err(|e| Error::Internal {
-        message: format!("encoding the answer: {e}"),
+    serde_json::to_writer(out, value).map_err(|e| Error::Task {
+        detail: format!("encoding the answer: {e}"),
     })
 }
 
 impl Render {
-    pub(super) fn new(plan: &Plan, format: Format) -> Self {
+    pub(crate) fn new(plan: &Plan, format: Format) -> Self {
         let query = plan.query().clone();
         let units: BTreeSet<Option<&Unit>> = plan.answer_series().map(|(_, u)| u).collect();
         let unit = match units.len() {
@@ -81,7 +132,7 @@ impl Render {
     }
 
     /// What comes before the first series.
-    pub(super) fn head(&self) -> Result<Vec<u8>, Error> {
+    pub(crate) fn head(&self) -> Result<Vec<u8>, Error> {
         let q = &self.query;
         let mut out = Vec::new();
         match self.format {
@@ -121,7 +172,7 @@ impl Render {
     }
 
     /// The next series of the answer.
-    pub(super) fn series(&mut self, chunk: &[ResultSeries]) -> Result<Vec<u8>, Error> {
+    pub(crate) fn series(&mut self, chunk: &[ResultSeries]) -> Result<Vec<u8>, Error> {
         match self.format {
             Format::Json => self.json_series(chunk),
             Format::Csv(d) => Ok(self.csv_series(chunk, d).into_bytes()),
@@ -129,7 +180,7 @@ impl Render {
     }
 
     /// What comes after the last series.
-    pub(super) fn tail(&self) -> Result<Vec<u8>, Error> {
+    pub(crate) fn tail(&self) -> Result<Vec<u8>, Error> {
         let q = &self.query;
         let mut out = Vec::new();
         if self.format == Format::Json {

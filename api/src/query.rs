@@ -1,0 +1,100 @@
+//! `GET /api/v1/query` and `GET /api/v1/devices/{id}/latest`: parameters in, store query out, JSON or CSV back.
+//!
+//! Parsing, pricing, limits (`QueryGate`), rendering and the streamed answer live in `bydata_store::query`;
+//! here the handlers and their docs; the store's answer is a stream of chunks, the response body.
+use crate::auth::Reader;
+use crate::{AppState, Error};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bydata_schemas::DeviceId;
+use bydata_store::query::{self, Format};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/query",
+    operation_id = "query",
+    tag = "query",
+    summary = "Query a measurement: raw points or aggregated buckets, as JSON or CSV",
+    params(
+        ("measurement" = String, Query, description = "Measurement name (required)"),
+        ("field" = Option<String>, Query, description = "Field (default `value`)"),
+        ("device" = Option<String>, Query, description = "Only this device's series"),
+        ("from" = Option<String>, Query, description = "RFC 3339 start, inclusive (default: 24 h before `to`)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 end, exclusive (default: now)"),
+        ("every" = Option<String>, Query, description = "Bucket width such as `15m`, `1h`, `1d`, `1mo`; without it raw points"),
+        ("fn" = Option<String>, Query, description = "Aggregate per bucket (needs `every`): mean (default), min, max, sum, count, last, first, increase, …"),
+        ("group_by" = Option<String>, Query, description = "Tag key to merge series by"),
+        ("tz" = Option<String>, Query, description = "IANA time zone for bucket boundaries and times (default Europe/Copenhagen)"),
+        ("format" = Option<String>, Query, description = "`json` (default), `csv` or `csv-da` (Excel with Danish settings). Tag filters: `tag.KEY=VALUE`"),
+    ),
+    responses(
+        (status = 200, description = "The series", content((crate::openapi::QueryAnswerDoc = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Missing, unknown or invalid parameter (`invalid_parameter`, …), or a query over its limits (`query_too_large`: more values, raw points or series than allowed; the message says what the query would cost and how to narrow it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Too many large queries at once (`busy`, with `Retry-After`), or the query's deadline passed before its answer began (`query_timeout`; past the first bytes the answer is cut instead)", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn query(
+    State(state): State<AppState>,
+    _: Reader,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> Result<Response, Error> {
+    let (q, format) = query::params::parse(&params, (state.clock)())?;
+    let gate = state.queries.clone();
+    let answer = query::answer::start(state.reader.clone(), gate.clone(), q, format)
+        .await
+        .inspect_err(|e| gate.count(e))?;
+    let body = Body::from_stream(answer);
+    Ok(match format {
+        Format::Json => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Format::Csv(_) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"bydata.csv\"",
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+    })
+}
+
+/// The latest value of each of a device's measurements, with unit and time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices/{id}/latest",
+    operation_id = "device_latest",
+    tag = "query",
+    summary = "A device's newest value of every series",
+    params(
+        ("id" = String, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 200, description = "Newest values", body = Value),
+        (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn latest(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let not_found = || Error::NotFound {
+        what: "device",
+        id: id.clone(),
+    };
+    let device = DeviceId::new(id.as_str()).map_err(|_| not_found())?;
+    if state.registry.device(&device).await?.is_none() {
+        return Err(not_found());
+    }
+    let latest = query::latest(state.reader.as_ref(), &device).await?;
+    Ok(Json(json!({"device": device, "latest": latest})))
+}
