@@ -53,6 +53,8 @@ use tokio_util::sync::CancellationToken;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How long a frame waits for copies from other gateways before it is journaled (ChirpStack uses 200 ms).
 const COLLECT_WINDOW: Duration = Duration::from_millis(200);
+/// Most datagrams read in one wake-up of the listener before its timers and finished jobs are looked at.
+const DRAIN_MAX: usize = 256;
 /// Most (DevAddr, FCnt) pairs remembered for de-duplication.
 const MAX_RECENT: usize = 100_000;
 
@@ -146,14 +148,9 @@ pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: Cancel
             _ = collect.tick(), if !listener.dedup.is_empty() => listener.release(COLLECT_WINDOW),
             done = listener.counters.finished() => listener.committed(done),
             appended = listener.dedup.appended() => dedup::log_failed_append(appended),
-            received = listener.socket.recv_from(&mut buf), if reading => match received {
-                Ok((n, from)) => {
-                    let bytes = buf.get(..n).unwrap_or_default();
-                    listener.datagram(&mut rate, bytes, from).await;
-                }
-                // ICMP errors from an earlier send surface here on some systems; the socket is still good.
-                Err(e) => tracing::debug!(error = %e, "UDP receive error"),
-            },
+            received = listener.socket.recv_from(&mut buf), if reading => {
+                listener.drain(&mut rate, &mut buf, received).await;
+            }
         }
         listener.counters.start();
     }
@@ -162,6 +159,37 @@ pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: Cancel
     listener.release(Duration::ZERO);
     listener.dedup.drain().await;
     listener.flush_status().await;
+}
+
+impl Listener {
+    /// Handles the datagram just received and then every one already waiting in the socket's buffer (at
+    /// most `DRAIN_MAX`, and only while there is room for their frames): one wake-up of the task serves a
+    /// burst from many gateways instead of one datagram.
+    async fn drain(
+        &mut self,
+        rate: &mut bydata_admission::SourceRate,
+        buf: &mut [u8],
+        first: std::io::Result<(usize, SocketAddr)>,
+    ) {
+        let mut received = first;
+        for handled in 1.. {
+            match received {
+                Ok((n, from)) => {
+                    let bytes = buf.get(..n).unwrap_or_default();
+                    self.datagram(rate, bytes, from).await;
+                }
+                // ICMP errors from an earlier send surface here on some systems; the socket is still good.
+                Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+            }
+            if handled >= DRAIN_MAX || self.counters.full() || self.dedup.full() {
+                return;
+            }
+            received = match self.socket.try_recv_from(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                other => other,
+            };
+        }
+    }
 }
 
 /// One blocking job at a time on tokio's blocking pool (a registry commit, a batch of journal appends),
