@@ -82,11 +82,13 @@ async fn device(
 ) {
     let mut seq = 0u64;
     let mut mqtt: Option<Mqtt> = None;
+    // Paced retries after a refusal (the interval's first tick is at once; later ones 50 ms apart).
+    let mut retry = tokio::time::interval(Duration::from_millis(50));
     while !stop.load(Ordering::Relaxed) {
         if mqtt.is_none() {
+            retry.tick().await;
             mqtt = Mqtt::connect(options(addr, &id, &id, &password)).await.ok();
             if mqtt.is_none() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         }
@@ -106,7 +108,6 @@ async fn device(
             Err(_) => {
                 *refusals.lock().unwrap() += 1;
                 mqtt = None;
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
@@ -121,7 +122,10 @@ async fn writer(
     refused: Arc<Mutex<Vec<Value>>>,
 ) {
     let mut batch = 0u64;
+    // One request every 10 ms at most, whatever the answer.
+    let mut pace = tokio::time::interval(Duration::from_millis(10));
     while !stop.load(Ordering::Relaxed) {
+        pace.tick().await;
         let body: String = (0..20)
             .map(|i| {
                 let n = batch * 20 + i;
@@ -151,9 +155,7 @@ async fn writer(
                 .lock()
                 .unwrap()
                 .push(json!({"status": status, "body": body}));
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -209,12 +211,14 @@ async fn a_full_disk_refuses_new_data_and_loses_nothing_acknowledged() {
     let stop = Arc::new(AtomicBool::new(false));
 
     let mut device_acks: HashMap<String, Acks> = HashMap::new();
-    let refusals = Arc::new(Mutex::new(0u64));
+    let mut device_refusals: Vec<Arc<Mutex<u64>>> = Vec::new();
     let mut tasks = Vec::new();
     for id in ["tide-1", "tide-2"] {
         let pw = b.onboard(id, json!({})).await;
         let acks: Acks = Arc::default();
         device_acks.insert(id.to_owned(), acks.clone());
+        let refusals = Arc::new(Mutex::new(0u64));
+        device_refusals.push(refusals.clone());
         tasks.push(tokio::spawn(device(
             b.mqtt,
             id.to_owned(),
@@ -222,7 +226,7 @@ async fn a_full_disk_refuses_new_data_and_loses_nothing_acknowledged() {
             phase.clone(),
             stop.clone(),
             acks,
-            refusals.clone(),
+            refusals,
         )));
     }
     let http_acks: Acks = Arc::default();
@@ -237,7 +241,18 @@ async fn a_full_disk_refuses_new_data_and_loses_nothing_acknowledged() {
         http_acks.clone(),
         http_refused.clone(),
     )));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every client has had messages acknowledged before the disk fills.
+    let acked_in = |acks: &Acks, phase: u8| by_phase(&acks.lock().unwrap())[phase as usize];
+    let all_acked = |phase: u8, each: usize| {
+        acked_in(&http_acks, phase) >= each / 5
+            && device_acks.values().all(|a| acked_in(a, phase) >= each)
+    };
+    eventually(
+        Duration::from_secs(20),
+        "acknowledgements before",
+        || async { all_acked(BEFORE, 100).then_some(()) },
+    )
+    .await;
 
     // Fill the disk to half the reserve: below it, but room left to finish what was accepted.
     let filler = data.join("filler");
@@ -259,8 +274,27 @@ async fn a_full_disk_refuses_new_data_and_loses_nothing_acknowledged() {
         },
     )
     .await;
-    // A request that passed the gate just before it closed is still answered; then nothing more is.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A request that passed the gate just before it closed is still answered; then nothing more is: the
+    // phase turns once every client has been refused (each sends one message at a time).
+    let refusals_now =
+        || -> Vec<u64> { device_refusals.iter().map(|r| *r.lock().unwrap()).collect() };
+    let http_507s = || {
+        http_refused
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == 507)
+            .count()
+    };
+    let (mqtt_at_full, http_at_full) = (refusals_now(), http_507s());
+    eventually(Duration::from_secs(10), "every client refused", || async {
+        let refused_each = refusals_now()
+            .iter()
+            .zip(&mqtt_at_full)
+            .all(|(n, at)| n > at);
+        (refused_each && http_507s() > http_at_full).then_some(())
+    })
+    .await;
     phase.store(DURING, Ordering::Relaxed);
     let full_at = Instant::now();
     assert_eq!(code, 503, "{body}");
@@ -315,7 +349,20 @@ async fn a_full_disk_refuses_new_data_and_loses_nothing_acknowledged() {
     assert_eq!(code, 200);
     assert!(metrics.contains("\nbydata_disk_full 1\n"), "{metrics}");
     assert!(metrics.contains("\nbydata_accepting 0\n"), "{metrics}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Held full while every client is refused a few more times.
+    let (mqtt_during, http_during) = (refusals_now(), http_507s());
+    eventually(
+        Duration::from_secs(10),
+        "more refusals while full",
+        || async {
+            let each = refusals_now()
+                .iter()
+                .zip(&mqtt_during)
+                .all(|(n, at)| *n >= at + 3);
+            (each && http_507s() >= http_during + 3).then_some(())
+        },
+    )
+    .await;
     let held = full_at.elapsed();
 
     // Space returns: bydata resumes by itself.
@@ -338,7 +385,12 @@ async fn a_full_disk_refuses_new_data_and_loses_nothing_acknowledged() {
     .await;
     let resumed = freed.elapsed();
     assert_eq!(ready(&b).await.0, 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    eventually(
+        Duration::from_secs(20),
+        "acknowledgements after",
+        || async { all_acked(AFTER, 100).then_some(()) },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
@@ -401,7 +453,7 @@ async fn a_full_disk_refuses_new_data_and_loses_nothing_acknowledged() {
          (before/during/after), {} refused; {}; MQTT refusals {}",
         http_refused.lock().unwrap().len(),
         report.join("; "),
-        refusals.lock().unwrap()
+        refusals_now().iter().sum::<u64>()
     );
 
     // Logged once; a clean stop; the files verify.
