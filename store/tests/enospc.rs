@@ -6,37 +6,12 @@
 use bydata_schemas::{DeviceId, JournalEntry, MeasurementName, Point, SeriesKey, Source, Uplink};
 use bydata_store::journal::{Journal, JournalConfig};
 use bydata_store::{EmbeddedEngine, EngineConfig, SeriesWriter};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(path: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        Tmpfs(path.to_owned())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
+#[path = "../../tests/support/tmpfs.rs"]
+mod tmpfs;
+use tmpfs::{Tmpfs, is_root};
 
 /// Fills what is left of the filesystem with `path` (ends at ENOSPC).
 fn fill(path: &Path) {
