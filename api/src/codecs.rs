@@ -4,7 +4,6 @@
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bydata_schemas::{CodecExample, CodecName, format_rfc3339};
@@ -69,9 +68,8 @@ fn full_json(c: &StoredCodec) -> Value {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewCodec>, JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewCodec>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     if new.script.len() > MAX_SCRIPT_BYTES {
         return Err(Error::bad(
             "script_too_large",

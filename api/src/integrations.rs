@@ -7,7 +7,6 @@
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bydata_schemas::{IntegrationId, NetworkServer, format_rfc3339};
@@ -21,6 +20,7 @@ pub(crate) struct NewIntegration {
     /// A slug.
     #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     id: IntegrationId,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// `chirpstack` or `tts`.
     #[schema(value_type = crate::openapi::NetworkServerDoc)]
@@ -29,6 +29,7 @@ pub(crate) struct NewIntegration {
     #[schema(value_type = crate::openapi::ModeDoc)]
     mode: String,
     host: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     port: Option<u16>,
     username: Option<String>,
     password: Option<String>,
@@ -117,9 +118,8 @@ fn example_topic(id: &IntegrationId, ns: NetworkServer) -> String {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewIntegration>, JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewIntegration>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     let name = crate::error::display_name(&new.name)?.to_owned();
     let (mode, remote_password) = match new.mode.as_str() {
         "inbound" => {

@@ -8,12 +8,14 @@
 //! `/api/openapi.json` (and as HTML at `/api`), so the document cannot drift from the handlers.
 mod api_page;
 mod auth;
+mod body;
 mod buildings;
 mod codecs;
 mod dashboard;
 mod datasets;
 mod devices;
 mod error;
+mod fallback;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateways;
@@ -265,12 +267,8 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             deadline,
         ))
         .merge(long_running)
-        .fallback(|| async {
-            Error::NotFound {
-                what: "route",
-                id: "this path".into(),
-            }
-        })
+        .fallback(fallback::no_route)
+        .layer(axum::middleware::from_fn(fallback::in_our_shape))
         .with_state(state)
 }
 

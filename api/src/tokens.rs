@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewToken {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[schema(value_type = crate::openapi::RoleDoc)]
     role: Role,
@@ -33,9 +34,8 @@ pub(crate) struct NewToken {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     crate::error::display_name(&new.name)?;
     let (info, secret) = state
         .registry

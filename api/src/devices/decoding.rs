@@ -4,7 +4,6 @@ use super::parse_id;
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use bydata_schemas::{DeviceId, RedecodeReport, format_rfc3339};
 use bydata_store::DeviceStatus;
@@ -47,10 +46,9 @@ pub(crate) async fn redecode(
     State(state): State<AppState>,
     Admin(by): Admin,
     Path(id): Path<String>,
-    body: Result<Json<RedecodeRange>, JsonRejection>,
+    crate::body::Body(range): crate::body::Body<RedecodeRange>,
 ) -> Result<Json<RedecodeReport>, Error> {
     let id = parse_id(&id)?;
-    let Json(range) = body?;
     let time = |field: &str, v: &str| {
         bydata_schemas::parse_rfc3339(v).map_err(|_| {
             Error::bad(

@@ -16,6 +16,18 @@ pub(crate) struct LocationDoc {
     lon: f64,
 }
 
+/// A new device's domain: one of `Domain::KNOWN` (so the document, the check and the list cannot drift).
+pub(crate) fn domain_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .enum_values(Some(bydata_schemas::Domain::KNOWN))
+        .description(Some(
+            "What the device measures for; one of the known domains",
+        ))
+        .build()
+}
+
 /// How a device reaches bydata (`http` is refused for now: on the roadmap).
 #[derive(ToSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
