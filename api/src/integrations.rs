@@ -81,8 +81,32 @@ fn integration_json(state: &AppState, i: &Integration) -> Value {
     v["status"] = state
         .ingest
         .integration_status(&i.id)
+        .map(rfc3339_times)
         .unwrap_or(Value::Null);
     v
+}
+
+/// The status comes from ingest with Unix-nanosecond times (`last_event`, `last_connected`, an error's
+/// `time`); answers show every time in RFC 3339.
+fn rfc3339_times(mut status: Value) -> Value {
+    fn walk(v: &mut Value) {
+        if let Value::Object(map) = v {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    Value::Number(n)
+                        if matches!(key.as_str(), "last_event" | "last_connected" | "time") =>
+                    {
+                        if let Some(t) = n.as_i64() {
+                            *value = json!(format_rfc3339(t));
+                        }
+                    }
+                    _ => walk(value),
+                }
+            }
+        }
+    }
+    walk(&mut status);
+    status
 }
 
 /// Where the network server should publish, in its own topic template syntax.

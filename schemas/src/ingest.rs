@@ -19,7 +19,10 @@ pub struct CodecExample {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RedecodeReport {
     pub codec: String,
+    /// Shown in RFC 3339, like every time in an answer.
+    #[serde(serialize_with = "rfc3339")]
     pub from: UnixNanos,
+    #[serde(serialize_with = "rfc3339")]
     pub to: UnixNanos,
     pub uplinks: u64,
     pub decoded: u64,
@@ -27,4 +30,8 @@ pub struct RedecodeReport {
     pub values_written: u64,
     /// The first few decode errors, for the one who asked.
     pub errors: Vec<String>,
+}
+
+fn rfc3339<S: serde::Serializer>(t: &UnixNanos, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::format_rfc3339(*t))
 }

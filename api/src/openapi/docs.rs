@@ -306,8 +306,13 @@ pub(crate) struct TokenDoc {
     name: String,
     /// `admin`, `write` or `read`.
     role: String,
-    /// Unix nanoseconds.
-    created_at: i64,
+    /// RFC 3339.
+    created_at: String,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct TokenListDoc {
+    tokens: Vec<TokenDoc>,
 }
 
 /// A new token: the secret is shown only here.
@@ -317,5 +322,7 @@ pub(crate) struct CreatedTokenDoc {
     name: String,
     role: String,
     token: String,
+    /// RFC 3339.
+    created_at: String,
     note: String,
 }
