@@ -5,6 +5,37 @@ use axum::extract::Request;
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::LazyLock;
+
+/// The methods each route takes, from the OpenAPI document (a test keeps it equal to the router), with
+/// `HEAD` wherever `GET` is (axum answers it).
+static METHODS: LazyLock<Vec<(String, Vec<String>)>> = LazyLock::new(|| {
+    let doc: serde_json::Value =
+        serde_json::from_str(&crate::openapi::DOCUMENT).unwrap_or_default();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        let mut methods: Vec<String> = item
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(m, _)| m.to_uppercase())
+            .collect();
+        if methods.iter().any(|m| m == "GET") {
+            methods.push("HEAD".to_owned());
+        }
+        out.push((path.clone(), methods));
+    }
+    out
+});
+
+/// Whether `path` is an instance of the route `template` (`{x}` stands for one segment).
+fn fits(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
+}
 
 /// The router's fallback: no route has this path.
 pub(crate) async fn no_route(uri: Uri) -> Error {
@@ -33,15 +64,21 @@ pub(crate) async fn in_our_shape(request: Request, next: Next) -> Response {
         return response;
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        let mut allowed: Vec<String> = response
-            .headers()
-            .get(header::ALLOW)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .split(',')
-            .map(|m| m.trim().to_owned())
-            .filter(|m| !m.is_empty())
-            .collect();
+        let mut allowed: Vec<String> = METHODS
+            .iter()
+            .find(|(template, _)| fits(template, &path))
+            .map(|(_, methods)| methods.clone())
+            .unwrap_or_default();
+        allowed.extend(
+            response
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty()),
+        );
         allowed.sort();
         allowed.dedup();
         return Error::MethodNotAllowed {

@@ -4,6 +4,7 @@
 //! (`invalid_body` with `problems`, field by field). What passes the schema but not `T`'s own rules (a
 //! newtype's invariant) answers in the same shape, with the field's path.
 mod schema;
+mod words;
 
 use crate::Error;
 use axum::body::Bytes;
@@ -39,7 +40,7 @@ where
             return Err(one(
                 "",
                 format!(
-                    "the body is empty: send a JSON object ({})",
+                    "the body is empty: send a JSON object {}",
                     field_list(&T::name())
                 ),
             ));

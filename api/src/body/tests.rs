@@ -26,12 +26,12 @@ fn every_pattern_of_the_document_compiles_and_has_words() {
             "{p} does not compile"
         );
         assert!(
-            schema::PATTERN_WORDS.iter().any(|(q, _)| *q == p),
+            words::PATTERN_WORDS.iter().any(|(q, _)| *q == p),
             "{p} has no words in PATTERN_WORDS"
         );
     }
-    assert!(schema::matches("^[a-z0-9][a-z0-9._-]{0,63}$", "b7-co2"));
-    assert!(!schema::matches("^[a-z0-9][a-z0-9._-]{0,63}$", "Bad Id"));
+    assert!(words::matches("^[a-z0-9][a-z0-9._-]{0,63}$", "b7-co2"));
+    assert!(!words::matches("^[a-z0-9][a-z0-9._-]{0,63}$", "Bad Id"));
 }
 
 #[test]
