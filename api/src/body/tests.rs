@@ -77,3 +77,43 @@ fn non_json_says_so() {
     let e = parse::<crate::tokens::NewToken>(b"name=x&role=admin").unwrap_err();
     assert!(e.to_string().contains("the body is not JSON"), "{e}");
 }
+
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        "[a-zA-Z0-9 æøå/_.-]{0,20}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    "[a-z_]{1,12}",
+                    Just("id".to_owned()),
+                    Just("name".to_owned()),
+                    Just("location".to_owned()),
+                    Just("lorawan".to_owned()),
+                    Just("title".to_owned()),
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Whatever a client sends, the checker answers (a problem list, or the value), never a panic.
+    #[test]
+    fn any_body_is_answered_never_a_panic(value in any_json(), bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+        let _ = problems_of::<crate::devices::NewDevice>(&value);
+        let _ = problems_of::<bydata_opendata::NewDataset>(&value);
+        let _ = parse::<crate::devices::NewDevice>(value.to_string().as_bytes());
+        let _ = parse::<crate::gateways::NewGateway>(&bytes);
+    }
+}
