@@ -103,7 +103,7 @@ async fn every_problem_of_a_body_is_named_in_one_answer() {
                 ("location.lat", "must be at most 90"),
                 ("location.lon", "expected a number, found the string \"10\""),
                 ("tags.room", "expected a string, found the number 1"),
-                ("colour", "unknown field; the fields are"),
+                ("colour", "unknown field (the fields are codec, domain,"),
             ],
         ),
         (

@@ -202,7 +202,7 @@ fn check_object(
                 let known: Vec<&str> = properties.keys().map(String::as_str).collect();
                 out.push(Problem {
                     field: at.to_string(),
-                    message: format!("unknown field; the fields are {}", known.join(", ")),
+                    message: format!("unknown field (the fields are {})", known.join(", ")),
                 });
             }
             Some(s @ Value::Object(_)) => check(v, s, schemas, &at, out),
