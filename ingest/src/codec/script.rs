@@ -32,6 +32,7 @@
 
 mod engine;
 mod error;
+mod example_fields;
 mod example_shape;
 mod examples;
 mod output;
@@ -40,7 +41,8 @@ mod stored;
 mod trial;
 
 pub use error::{CodecCheckError, ExampleDifference, ExampleFailures, Problem, ScriptError};
-pub use example_shape::{decode_base64, decode_hex, examples_json, parse_examples};
+pub use example_fields::{decode_base64, decode_hex};
+pub use example_shape::{examples_json, parse_examples};
 pub use examples::{EXAMPLE_RECV_TIME, Example};
 pub use readings::readings;
 pub use stored::{Stored, stored};
