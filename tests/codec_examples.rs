@@ -184,6 +184,13 @@ async fn the_codec_test_runs_a_script_on_given_bytes_and_saves_nothing() {
     );
     let (code, body) = test(json!({"codec": "js:nope@3", "bytes_hex": ""})).await;
     assert_eq!(code, 404, "{body}");
+    // The path still shows a codec named `test` (there is none here).
+    let (code, body) = b.get("/api/v1/codecs/test", ADMIN).await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
 
     // Nothing was saved: still one codec version, and no device or value came of it.
     let (_, list) = b.get("/api/v1/codecs", ADMIN).await;
