@@ -71,6 +71,23 @@ async fn a_vendor_codec_is_accepted_with_its_own_examples_and_wrong_examples_are
         "{message}"
     );
 
+    // A key the codec sets to undefined is absent, and the answer says why.
+    let undefined = "function decodeUplink(i) { return {data: {level: i.bytes[0] ? i.bytes[0] : undefined, \
+                     vdd: 3}}; }";
+    let ts013 = json!([
+        {"fport": 1, "bytes_hex": "00", "expected": {"data": {"level": 0, "vdd": 3}, "errors": [], "warnings": []}},
+    ]);
+    let (code, body) = upload(&b, "level", undefined, ts013).await;
+    assert_eq!(code, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "data.level: expected 0, but the key is absent: the codec set level to undefined, and \
+                          JavaScript's undefined is dropped by JSON"
+        ),
+        "{message}"
+    );
+
     // The vendor's own examples pass as they are (TTN's shape, `unit: null` where the codec leaves it out).
     let (code, body) = upload(&b, "dl-mbx", DL_MBX, examples.clone()).await;
     assert_eq!(code, 201, "{body}");
