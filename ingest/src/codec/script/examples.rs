@@ -10,6 +10,7 @@ use super::{ExampleDifference, ExampleFailures, Output, ScriptCodec, ScriptError
 use crate::codec::DecodeContext;
 use bydata_schemas::UnixNanos;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// The receive time examples are decoded at unless they give one: 2026-01-01T00:00:00Z, fixed so that checks
 /// are repeatable.
@@ -94,20 +95,26 @@ fn compare(
             );
         }
     };
+    let numbers: HashMap<&str, f64> = stored
+        .readings
+        .iter()
+        .map(|r| (r.measurement.as_str(), r.value))
+        .collect();
     leaves(expected, &mut |leaf| {
-        if let Some(message) = difference(&leaf, &stored, &output) {
+        if let Some(message) = difference(&leaf, &numbers, &stored, &output) {
             differ(leaf.path, message);
         }
     });
 }
 
 /// How the stored value differs from the expected leaf, if it does and the leaf is compared at all.
-fn difference(leaf: &Leaf<'_>, stored: &Stored, output: &Output) -> Option<String> {
-    let number = stored
-        .readings
-        .iter()
-        .find(|r| r.measurement.as_str() == leaf.name)
-        .map(|r| r.value);
+fn difference(
+    leaf: &Leaf<'_>,
+    numbers: &HashMap<&str, f64>,
+    stored: &Stored,
+    output: &Output,
+) -> Option<String> {
+    let number = numbers.get(leaf.name).copied();
     let text = stored.state.get(leaf.name);
     let expected = shown(Some(leaf.value));
     let got = match (number, text) {
