@@ -23,7 +23,7 @@ pub use device::{
 };
 pub use error::{Error, Result};
 pub use eui::Eui64;
-pub use ingest::{CodecExample, RedecodeReport};
+pub use ingest::{CodecTrial, RedecodeReport, TrialReading};
 pub use integration::{IntegrationId, NetworkServer};
 pub use journal::{EdgeRejection, JournalEntry, Reception, RejectReason, Source, Uplink};
 pub use series::{MeasurementName, Point, Reading, SeriesKey};

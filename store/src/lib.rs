@@ -23,7 +23,7 @@ pub mod series;
 
 pub use error::{Error, Result};
 pub use registry::{
-    Advanced, Building, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
+    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
     LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck, RedbRegistry, RegistryPort, Role,
     SessionForAddr, SharedRegistry, StoredCodec, StoredDataset, TokenInfo,

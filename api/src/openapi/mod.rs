@@ -56,6 +56,7 @@ Times in answers are RFC 3339."
         crate::codecs::list,
         crate::codecs::get,
         crate::codecs::get_version,
+        crate::codecs::trial::test,
         crate::integrations::create,
         crate::integrations::list,
         crate::integrations::get,
@@ -270,6 +271,7 @@ pub(crate) mod tests {
         ("GET", "/api/v1/codecs"),
         ("GET", "/api/v1/codecs/{name}"),
         ("GET", "/api/v1/codecs/{name}/{version}"),
+        ("POST", "/api/v1/codecs/test"),
         ("POST", "/api/v1/integrations"),
         ("GET", "/api/v1/integrations"),
         ("GET", "/api/v1/integrations/{id}"),
@@ -354,13 +356,20 @@ pub(crate) mod tests {
     struct NoIngest;
 
     impl IngestHooks for NoIngest {
-        fn check_codec(
-            &self,
-            _: &str,
-            _: &[bydata_schemas::CodecExample],
-        ) -> Result<(), HookError> {
+        fn check_codec(&self, _: &str, _: &[Value]) -> Result<Value, HookError> {
             Err(HookError::CodecRejected {
                 reason: "no codec sandbox in this test".into(),
+            })
+        }
+        fn test_codec(
+            &self,
+            _: &str,
+            _: u8,
+            _: &[u8],
+            _: i64,
+        ) -> Result<bydata_schemas::CodecTrial, HookError> {
+            Err(HookError::Internal {
+                message: "no codec sandbox in this test".into(),
             })
         }
         fn integration_status(&self, _: &bydata_schemas::IntegrationId) -> Option<Value> {
