@@ -18,6 +18,7 @@ mod error;
 pub mod fuzzing;
 mod gateways;
 mod integrations;
+mod measurements;
 mod openapi;
 mod opendata;
 mod query;
@@ -201,6 +202,7 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         )
         .route("/api/v1/devices/{id}/latest", get(query::latest))
         .route("/api/v1/query", get(query::query))
+        .route("/api/v1/measurements", get(measurements::measurements))
         .route(
             "/api/v1/gateways",
             post(gateways::create).get(gateways::list),

@@ -102,10 +102,10 @@ pub async fn measurements(
     let mut by_name: BTreeMap<MeasurementName, Acc> = BTreeMap::new();
     for s in &series {
         let name = &s.key.measurement;
-        if let Some(search) = &filter.search {
-            if !name.as_str().to_lowercase().contains(search.as_str()) {
-                continue;
-            }
+        if let Some(search) = &filter.search
+            && !name.as_str().to_lowercase().contains(search.as_str())
+        {
+            continue;
         }
         let acc = by_name.entry(name.clone()).or_default();
         acc.series += 1;
