@@ -3,8 +3,9 @@
 # The end-to-end tests start the real bydata binary on free loopback ports. What else they use is installed
 # here when missing: VictoriaMetrics (Debian), the peer whose InfluxDB write API the InfluxDB adapter is tested
 # against; Mosquitto (Debian), standing in for a network server's MQTT broker; mosquitto-clients (Debian),
-# whose mosquitto_pub the README test pastes; Chromium (Debian), for the dashboard's browser test (its screenshot lands in target/test-artifacts/); the official InfluxDB Python
-# client is installed by its test into a venv under target/.
+# whose mosquitto_pub the README test pastes; Chromium (Debian), for the dashboard's browser test (its
+# screenshot lands in target/test-artifacts/); the official InfluxDB Python client is installed by its test
+# into a venv under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
