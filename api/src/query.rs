@@ -120,3 +120,14 @@ pub(crate) async fn latest(
     let latest = query::latest(state.reader.as_ref(), &device).await?;
     Ok(Json(json!({"device": device, "latest": latest})))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notices_fit_in_a_header() {
+        assert_eq!(
+            super::notice_header("no series matched tag.building=\"Rådhus\"\n"),
+            "no series matched tag.building=\"R\\u{e5}dhus\"\\u{a}"
+        );
+    }
+}

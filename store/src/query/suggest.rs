@@ -189,6 +189,19 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any name a client types and any names the store holds: suggestions come back, never a panic, and
+        /// an exact name is always its own nearest.
+        #[test]
+        fn nearest_never_panics(wanted in ".{0,12}", names in proptest::collection::vec(".{0,12}", 0..8)) {
+            let found = nearest(&wanted, names.iter().map(String::as_str));
+            proptest::prop_assert!(found.len() <= MAX_SUGGESTIONS);
+            if names.contains(&wanted) {
+                proptest::prop_assert_eq!(distance(&wanted.to_lowercase(), &found[0].to_lowercase()), 0);
+            }
+        }
+    }
+
     #[test]
     fn distances() {
         assert_eq!(distance("co22", "co2"), 1);
