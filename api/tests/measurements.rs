@@ -144,6 +144,17 @@ async fn an_empty_answer_says_nothing_matched_and_what_is_near() {
         (None, None),
         "{body}"
     );
+    // Series that match but hold no point in the range: said too, with where their newest point is.
+    let (_, body, _) = call(
+        &s,
+        get("/api/v1/query?measurement=co2&tag.room=r1&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z&every=1h"),
+    )
+    .await;
+    let notice = body["notice"].as_str().unwrap();
+    assert!(
+        notice.starts_with("1 series matched, but none has a point from 2020-01-01T01:00:00+01:00 to 2020-01-02T01:00:00+01:00; the newest is at 2025-11-22T"),
+        "{body}"
+    );
     // CSV has no place for it but the header.
     let res = bydata_api::router(s.clone())
         .oneshot(get("/api/v1/query?measurement=meter&field=kWh&format=csv"))

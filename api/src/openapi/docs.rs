@@ -141,7 +141,8 @@ pub(crate) struct QueryAnswerDoc {
     func: Option<String>,
     from: String,
     measurement: Option<String>,
-    /// Present when no series matched: what was asked, the nearest existing names, and where to list them.
+    /// Present when no series matched (what was asked, the nearest existing names, and where to list them), or
+    /// when series matched but none has a point in the range (where the newest is).
     notice: Option<String>,
     series: Vec<SeriesDoc>,
     to: String,

@@ -41,17 +41,11 @@ pub async fn start(
     } else {
         None
     };
-    // Nothing matched: say so, and what is near (the answer itself stays `"series": []`).
-    let notice = if plan.answer_series().next().is_none() {
-        let found = super::nothing_matched(reader.as_ref(), &plan.query().filter);
-        Some(
-            tokio::time::timeout_at(deadline, found)
-                .await
-                .map_err(|_| gate.timed_out(Some(&plan.cost())))??,
-        )
-    } else {
-        None
-    };
+    // Nothing matched: say so, and what is near (the answer itself stays `"series": []`); or series matched
+    // but the range holds none of their points: say where their newest point is.
+    let notice = tokio::time::timeout_at(deadline, notice(reader.as_ref(), &plan))
+        .await
+        .map_err(|_| gate.timed_out(Some(&plan.cost())))??;
     let (tx, mut rx) = mpsc::channel(AHEAD);
     let render = Render::new(&plan, format, notice.clone());
     tokio::spawn(produce(plan, render, reader, deadline, gate, permit, tx));
@@ -63,6 +57,20 @@ pub async fn start(
         rx,
         notice,
     })
+}
+
+/// What an answer says beside its series, if anything.
+async fn notice(reader: &dyn SeriesReader, plan: &Plan) -> Result<Option<String>> {
+    let q = plan.query();
+    if plan.answer_series().next().is_none() {
+        return Ok(Some(super::nothing_matched(reader, &q.filter).await?));
+    }
+    let keys: Vec<_> = plan
+        .series_keys()
+        .take(super::suggest::MAX_RANGE_CHECK + 1)
+        .cloned()
+        .collect();
+    super::nothing_in_range(reader, &keys, (q.from, q.to, q.tz)).await
 }
 
 /// Computes and renders the answer until done, the deadline, an error or the client leaving. An error after

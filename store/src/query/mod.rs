@@ -44,7 +44,7 @@ pub use plan::{Chunks, Cost, Limits, MAX_RAW_POINTS, Plan, plan, run};
 pub use refusal::{TooLarge, thousands};
 pub use render::{CSV, CSV_DANISH_EXCEL, CsvDialect, Format, csv_field, time_in};
 pub use round::{SIGNIFICANT, round, round_opt};
-pub use suggest::{nearest, nothing_matched};
+pub use suggest::{nearest, nothing_in_range, nothing_matched};
 
 use crate::series::SeriesFilter;
 use crate::{Error, Result};

@@ -3,6 +3,8 @@
 //! device id is the tag `device`) — by edit distance, so `co22` suggests `co2`.
 use crate::Result;
 use crate::series::{SeriesFilter, SeriesInfo, SeriesReader};
+use bydata_schemas::{SeriesKey, UnixNanos};
+use chrono_tz::Tz;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Most names suggested for one part of a query.
@@ -19,6 +21,47 @@ pub async fn nothing_matched(reader: &dyn SeriesReader, filter: &SeriesFilter) -
         })
         .await?;
     Ok(notice(filter, &all))
+}
+
+/// Most matched series looked at for [`nothing_in_range`]; beyond, the answer's nulls speak for themselves.
+pub(super) const MAX_RANGE_CHECK: usize = 100;
+
+/// When series matched but none holds a point in `[from, to)` (an answer of nulls only): says so, with the
+/// newest point before `to`, so a range that misses the data is told apart from a quiet device. `None` when a
+/// series has a point in the range, or when more than [`MAX_RANGE_CHECK`] series matched.
+pub async fn nothing_in_range(
+    reader: &dyn SeriesReader,
+    keys: &[SeriesKey],
+    (from, to, tz): (UnixNanos, UnixNanos, Tz),
+) -> Result<Option<String>> {
+    if keys.is_empty() || keys.len() > MAX_RANGE_CHECK {
+        return Ok(None);
+    }
+    let mut newest: Option<UnixNanos> = None;
+    for key in keys {
+        if reader
+            .last_before(key, to)
+            .await?
+            .is_some_and(|(t, _)| t >= from)
+        {
+            return Ok(None);
+        }
+        let latest = reader.last_before(key, UnixNanos::MAX).await?;
+        newest = newest.max(latest.map(|(t, _)| t));
+    }
+    let time = |t| super::time_in(tz, t);
+    let matched = match keys.len() {
+        1 => "1 series matched".to_owned(),
+        n => format!("{n} series matched"),
+    };
+    let range = format!("from {} to {}", time(from), time(to));
+    Ok(Some(match newest {
+        Some(t) => format!(
+            "{matched}, but none has a point {range}; the newest is at {}: widen from/to",
+            time(t)
+        ),
+        None => format!("{matched}, but none has a point {range}"),
+    }))
 }
 
 /// The notice, from the store's series.
