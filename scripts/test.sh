@@ -2,9 +2,10 @@
 # The whole test suite, as CI runs it: formatting, lints, then every unit, property and end-to-end test.
 # The end-to-end tests start the real bydata binary on free loopback ports. What else they use is installed
 # here when missing: VictoriaMetrics (Debian), the peer whose InfluxDB write API the InfluxDB adapter is tested
-# against; Mosquitto (Debian), standing in for a network server's MQTT broker; Chromium (Debian), for the
-# dashboard's browser test (its screenshot lands in target/test-artifacts/); the official InfluxDB Python
-# client is installed by its test into a venv under target/.
+# against; Mosquitto (Debian), standing in for a network server's MQTT broker; mosquitto-clients (Debian),
+# whose mosquitto_pub the README test pastes; Chromium (Debian), for the dashboard's browser test (its
+# screenshot lands in target/test-artifacts/); the official InfluxDB Python client is installed by its test
+# into a venv under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,11 @@ fi
 if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
   echo "== installing mosquitto (Debian package)"
   apt-get install -y -q mosquitto >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mosquitto >/dev/null; }
+fi
+
+if ! command -v mosquitto_pub >/dev/null; then
+  echo "== installing mosquitto-clients (Debian package, for the README test's mosquitto_pub)"
+  apt-get install -y -q mosquitto-clients >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mosquitto-clients >/dev/null; }
 fi
 
 if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then

@@ -1,8 +1,12 @@
-//! The command line: `serve`, `config print`, `device add|list|rm` (through the HTTP API, so they work
-//! while `serve` runs), and `sim`.
+//! The command line: `serve`, `config print`, `device add|list|status|rm` (through the HTTP API, so they
+//! work while `serve` runs; in `cli/device.rs`), `sim` and `store verify`.
+mod device;
+mod show;
+
 use crate::config::Config;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use device::{ApiArgs, DeviceCommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +50,7 @@ enum Command {
 enum StoreCommand {
     /// Check every journal record and every series block against its checksum; exit 1 on any damage.
     Verify {
+        /// The data directory to check (journal, series, registry), of a bydata that is not running.
         #[arg(long, env = "BYDATA_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
     },
@@ -53,18 +58,25 @@ enum StoreCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// A TOML config file (see `bydata config print`).
+    /// A TOML config file (see `bydata config print`); flags override it.
     #[arg(long, env = "BYDATA_CONFIG")]
     pub(crate) config: Option<PathBuf>,
+    /// Where bydata keeps everything: journal, series, registry, open-data files [default: ./data].
     #[arg(long, env = "BYDATA_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Address of the MQTT broker devices connect to, HOST:PORT [default: 127.0.0.1:1883; 0.0.0.0:1883
+    /// for every interface].
     #[arg(long, env = "BYDATA_MQTT_ADDR")]
     pub(crate) mqtt_addr: Option<SocketAddr>,
+    /// Address of the HTTP API, dashboard and open data, HOST:PORT [default: 127.0.0.1:8080].
     #[arg(long, env = "BYDATA_HTTP_ADDR")]
     pub(crate) http_addr: Option<SocketAddr>,
+    /// Address of the LoRaWAN listener, Semtech UDP from registered gateways, HOST:PORT [default:
+    /// 127.0.0.1:1700].
     #[arg(long, env = "BYDATA_LORAWAN_ADDR")]
     pub(crate) lorawan_addr: Option<SocketAddr>,
-    /// Also run simulated devices in-process, so data is visible at once.
+    /// Also run simulated devices in-process (their last 24 h backfilled), demo buildings, an open
+    /// dataset and a dashboard link, so data is visible at once.
     #[arg(long)]
     pub(crate) demo: bool,
 }
@@ -73,59 +85,6 @@ pub(crate) struct ServeArgs {
 enum ConfigCommand {
     /// Print the default configuration as commented TOML.
     Print,
-}
-
-#[derive(Debug, Args)]
-struct ApiArgs {
-    /// The bydata HTTP API.
-    #[arg(long, env = "BYDATA_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// An admin token.
-    #[arg(long, env = "BYDATA_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
-}
-
-#[derive(Debug, Subcommand)]
-enum DeviceCommand {
-    /// Onboard a device; prints its MQTT credentials once.
-    Add {
-        #[command(flatten)]
-        api: ApiArgs,
-        #[arg(long)]
-        name: String,
-        /// Device id (default: derived from the name).
-        #[arg(long)]
-        id: Option<String>,
-        #[arg(long, default_value = "building")]
-        domain: String,
-        #[arg(long, requires = "lon")]
-        lat: Option<f64>,
-        #[arg(long, requires = "lat")]
-        lon: Option<f64>,
-        /// A tag, KEY=VALUE; repeatable.
-        #[arg(long = "tag", value_parser = parse_tag)]
-        tags: Vec<(String, String)>,
-        /// auto (SenML or flat JSON), senml, json or cayenne (Cayenne LPP, binary).
-        #[arg(long, default_value = "auto")]
-        codec: String,
-    },
-    /// List devices.
-    List {
-        #[command(flatten)]
-        api: ApiArgs,
-    },
-    /// Delete a device (its stored data stays).
-    Rm {
-        #[command(flatten)]
-        api: ApiArgs,
-        id: String,
-    },
-}
-
-fn parse_tag(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 #[derive(Debug, Args)]
@@ -174,83 +133,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", Config::commented_default());
             Ok(())
         }
-        Command::Device { command } => device(command).await,
+        Command::Device { command } => device::run(command).await,
         Command::Sim(args) => sim(args).await,
         Command::Store {
             command: StoreCommand::Verify { data_dir },
         } => verify(&data_dir),
     }
-}
-
-async fn call(request: reqwest::RequestBuilder, token: &str) -> anyhow::Result<serde_json::Value> {
-    let response = request
-        .bearer_auth(token)
-        .send()
-        .await
-        .context("cannot reach the bydata API (is `bydata serve` running? see --url)")?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(text);
-        bail!("{status}: {message}");
-    }
-    Ok(if text.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_str(&text)?
-    })
-}
-
-async fn device(command: DeviceCommand) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    match command {
-        DeviceCommand::Add {
-            api,
-            name,
-            id,
-            domain,
-            lat,
-            lon,
-            tags,
-            codec,
-        } => {
-            let mut body = serde_json::json!({
-                "name": name, "transport": "mqtt", "domain": domain, "codec": codec,
-                "tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-            });
-            if let Some(id) = id {
-                body["id"] = id.into();
-            }
-            if let (Some(lat), Some(lon)) = (lat, lon) {
-                body["location"] = serde_json::json!({"lat": lat, "lon": lon});
-            }
-            let url = format!("{}/api/v1/devices", api.url);
-            let created = call(http.post(url).json(&body), &api.token).await?;
-            println!("{}", serde_json::to_string_pretty(&created)?);
-        }
-        DeviceCommand::List { api } => {
-            let url = format!("{}/api/v1/devices", api.url);
-            let list = call(http.get(url), &api.token).await?;
-            for d in list["devices"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<32} {:<10} {:<10} {}",
-                    d["id"].as_str().unwrap_or(""),
-                    d["transport"].as_str().unwrap_or(""),
-                    d["domain"].as_str().unwrap_or(""),
-                    d["name"].as_str().unwrap_or("")
-                );
-            }
-        }
-        DeviceCommand::Rm { api, id } => {
-            let url = format!("{}/api/v1/devices/{id}", api.url);
-            call(http.delete(url), &api.token).await?;
-            println!("deleted {id}");
-        }
-    }
-    Ok(())
 }
 
 async fn sim(args: SimArgs) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! `bydata`: the one binary. It parses the command line and config, opens the data directory, and wires the
 //! crates together — the broker and the HTTP API at the edges, the ingest pipeline between journal and store.
+mod bootstrap;
 mod cli;
 mod config;
 mod demo;
@@ -15,8 +16,10 @@ fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // rumqttd logs every ordinary disconnect at ERROR; bydata logs what matters about connections itself.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off"));
+    // Colours only for a terminal: redirected to a file or journald, escape codes are noise.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -13,8 +13,7 @@ use bydata_schemas::UnixNanos;
 use bydata_store::health::{Health, Lag};
 use bydata_store::journal::{Journal, JournalConfig};
 use bydata_store::{
-    EmbeddedEngine, InfluxConfig, InfluxStore, RedbRegistry, RegistryPort, Role, SeriesReader,
-    SeriesWriter,
+    EmbeddedEngine, InfluxConfig, InfluxStore, RedbRegistry, SeriesReader, SeriesWriter,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +62,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (reader, writer, embedded) = open_store(&config)?;
     let clock: Arc<dyn Fn() -> UnixNanos + Send + Sync> = Arc::new(system_clock);
 
-    let admin_token = bootstrap_admin(registry.as_ref()).await?;
+    let (admin_token, admin) =
+        crate::bootstrap::admin_token(registry.as_ref(), system_clock()).await?;
     let refusals = Arc::new(bydata_store::refusals::Refusals::new(
         registry.clone(),
         clock(),
@@ -305,6 +305,14 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "  LoRaWAN    udp://{}  (Semtech UDP from registered gateways: POST /api/v1/gateways)",
         config.lorawan_addr
     );
+    println!("  admin      {}", admin.says());
+    if !args.demo {
+        // The demo prints a dashboard link with a fresh read token; otherwise say how to make one.
+        println!(
+            "  dashboard  http://{}/#token=<a read token>  (POST /api/v1/tokens {{\"name\": \"dashboard\", \"role\": \"read\"}})",
+            config.api.http_addr
+        );
+    }
 
     let demo = if args.demo {
         Some(tokio::spawn(
@@ -437,28 +445,6 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
             (store.clone(), store, None)
         }
     })
-}
-
-/// Sets or creates the bootstrap admin token. Returns a token the demo simulator may use, if one is at hand.
-async fn bootstrap_admin(registry: &dyn RegistryPort) -> anyhow::Result<Option<String>> {
-    let now = system_clock();
-    if let Ok(token) = std::env::var("BYDATA_ADMIN_TOKEN") {
-        if token.len() < 16 {
-            anyhow::bail!("BYDATA_ADMIN_TOKEN must be at least 16 characters");
-        }
-        registry.set_bootstrap_token(&token, now).await?;
-        tracing::info!("admin token taken from BYDATA_ADMIN_TOKEN");
-        return Ok(Some(token));
-    }
-    if registry.has_admin_token().await? {
-        return Ok(None);
-    }
-    let (_, token) = registry
-        .create_token("bootstrap admin", Role::Admin, now)
-        .await?;
-    println!("Admin token (shown only once; bydata keeps only its hash):");
-    println!("  {token}");
-    Ok(Some(token))
 }
 
 fn spawn_signal_handler(shutdown: CancellationToken) {

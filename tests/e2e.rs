@@ -229,6 +229,7 @@ async fn cli_manages_devices_and_the_simulator_publishes() {
     let added = run(&[
         "device",
         "add",
+        "--json",
         "--name",
         "Heat meter Dokk1",
         "--id",

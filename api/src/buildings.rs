@@ -192,7 +192,7 @@ pub(crate) async fn delete(
     summary = "A building's consumption KPIs per calendar bucket",
     params(
         ("id" = String, Path, description = "Building id"),
-        ("measurement" = Option<String>, Query, description = "Meter measurement (default `electricity`)"),
+        ("measurement" = Option<String>, Query, description = "Meters' measurement, a cumulative counter (default `energy_kwh`, what the demo meters write)"),
         ("field" = Option<String>, Query, description = "Field (default `value`)"),
         ("every" = Option<String>, Query, description = "Calendar bucket: `1d`, `1w`, `1mo` (default), `1y`, …"),
         ("from" = Option<String>, Query, description = "RFC 3339 start"),
@@ -201,7 +201,7 @@ pub(crate) async fn delete(
         ("emission_factor_g_per_kwh" = Option<f64>, Query, description = "Fallback g CO2e/kWh for hours without a stored factor"),
     ),
     responses(
-        (status = 200, description = "KPIs", body = crate::openapi::KpisDoc),
+        (status = 200, description = "KPIs, rounded to 12 significant digits. `meters` counts the series found; with none, `notice` says what was looked for and the nearest names that exist", body = crate::openapi::KpisDoc),
         (status = 400, description = "Unknown or invalid parameter", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such building", body = crate::openapi::ErrorBody),
     ),
@@ -243,6 +243,8 @@ pub(crate) async fn kpis(
         "from": time_in(tz, r.from),
         "to": time_in(tz, r.to),
         "buckets": buckets,
+        "meters": kpis.meters,
+        "notice": kpis.notice,
         "totals": {
             "consumption": totals.consumption,
             "per_m2": totals.per_m2,

@@ -20,6 +20,7 @@ mod fallback;
 pub mod fuzzing;
 mod gateways;
 mod integrations;
+mod measurements;
 mod openapi;
 mod opendata;
 mod query;
@@ -218,6 +219,7 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         )
         .route("/api/v1/devices/{id}/latest", get(query::latest))
         .route("/api/v1/query", get(query::query))
+        .route("/api/v1/measurements", get(measurements::measurements))
         .route(
             "/api/v1/gateways",
             post(gateways::create).get(gateways::list),

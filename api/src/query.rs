@@ -7,7 +7,7 @@ use crate::{AppState, Error};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query as QueryParams, State};
-use axum::http::header;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bydata_schemas::DeviceId;
 use bydata_store::query::{self, Format};
@@ -33,7 +33,8 @@ use std::collections::HashMap;
         ("format" = Option<String>, Query, description = "`json` (default), `csv` or `csv-da` (Excel with Danish settings). Tag filters: `tag.KEY=VALUE`"),
     ),
     responses(
-        (status = 200, description = "The series", content((crate::openapi::QueryAnswerDoc = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "The series. When no series matched, `series` is empty and `notice` (and, for CSV too, the header `X-Bydata-Notice`) says so and names the nearest measurements, fields, devices and tag values that exist", content((crate::openapi::QueryAnswerDoc = "application/json"), (String = "text/csv")),
+            headers(("X-Bydata-Notice" = String, description = "Only when no series matched: the notice (non-ASCII characters as `\\u{…}`)"))),
         (status = 400, description = "Missing, unknown or invalid parameter (`invalid_parameter`, …), or a query over its limits (`query_too_large`: more values, raw points or series than allowed; the message says what the query would cost and how to narrow it)", body = crate::openapi::ErrorBody),
         (status = 503, description = "Too many large queries at once (`busy`, with `Retry-After`), or the query's deadline passed before its answer began (`query_timeout`; past the first bytes the answer is cut instead)", body = crate::openapi::ErrorBody),
     ),
@@ -49,8 +50,9 @@ pub(crate) async fn query(
     let answer = query::answer::start(state.reader.clone(), gate.clone(), q, format)
         .await
         .inspect_err(|e| gate.count(e))?;
+    let notice = answer.notice().map(notice_header);
     let body = Body::from_stream(answer);
-    Ok(match format {
+    let mut response = match format {
         Format::Json => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Format::Csv(_) => (
             [
@@ -63,7 +65,27 @@ pub(crate) async fn query(
             body,
         )
             .into_response(),
-    })
+    };
+    if let Some(notice) = notice {
+        response.headers_mut().insert(NOTICE, notice);
+    }
+    Ok(response)
+}
+
+/// The header an empty answer carries (CSV has no other place for the notice).
+const NOTICE: HeaderName = HeaderName::from_static("x-bydata-notice");
+
+/// A notice as a header value: printable ASCII, anything else escaped as `\u{…}`.
+fn notice_header(notice: &str) -> HeaderValue {
+    let mut text = String::with_capacity(notice.len());
+    for c in notice.chars() {
+        if c == ' ' || c.is_ascii_graphic() {
+            text.push(c);
+        } else {
+            text.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("no series matched"))
 }
 
 /// The latest value of each of a device's measurements, with unit and time.
@@ -97,4 +119,15 @@ pub(crate) async fn latest(
     }
     let latest = query::latest(state.reader.as_ref(), &device).await?;
     Ok(Json(json!({"device": device, "latest": latest})))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notices_fit_in_a_header() {
+        assert_eq!(
+            super::notice_header("no series matched tag.building=\"Rådhus\"\n"),
+            "no series matched tag.building=\"R\\u{e5}dhus\"\\u{a}"
+        );
+    }
 }

@@ -53,7 +53,7 @@ async fn kpis_give_consumption_per_m2_last_year_and_co2e() {
     for t in (secs("2024-12-31T00:00:00Z")..secs("2026-03-01T00:00:00Z")).step_by(3600) {
         value += if t >= new_year { 1.0 } else { 2.0 };
         lines.push_str(&format!(
-            "electricity,building=dokk1,meter=m1 value={value} {t}\n"
+            "energy_kwh,building=dokk1,meter=m1 value={value} {t}\n"
         ));
     }
     // Hourly emission factors for January 2026 only (100 g/kWh); February falls back.
@@ -84,17 +84,19 @@ async fn kpis_give_consumption_per_m2_last_year_and_co2e() {
     assert_eq!(b[0]["per_m2"], 0.744);
     assert_eq!(b[0]["last_year"], 1488.0);
     assert_eq!(b[0]["change_pct"], -50.0);
-    // 744 kWh at 100 g/kWh.
-    assert!(
-        (b[0]["co2e_kg"].as_f64().unwrap() - 74.4).abs() < 1e-9,
-        "{k}"
+    // 744 kWh at 100 g/kWh, summed hour by hour, rounded: no float noise.
+    assert_eq!(b[0]["co2e_kg"], 74.4, "{k}");
+    assert_eq!(
+        k["measurement"], "energy_kwh",
+        "the default is what meters write"
+    );
+    assert_eq!(
+        (k["meters"].as_u64(), k.get("notice")),
+        (Some(1), Some(&Value::Null))
     );
     // February: 672 kWh, no stored factors: the fallback (150 g/kWh), and the answer says so.
     assert_eq!(b[1]["consumption"], 672.0);
-    assert!(
-        (b[1]["co2e_kg"].as_f64().unwrap() - 100.8).abs() < 1e-9,
-        "{k}"
-    );
+    assert_eq!(b[1]["co2e_kg"], 100.8, "{k}");
     assert_eq!(k["emission_factor"]["hours_on_fallback"], 672);
     assert_eq!(k["totals"]["consumption"], 1416.0);
 
@@ -107,6 +109,22 @@ async fn kpis_give_consumption_per_m2_last_year_and_co2e() {
     assert!(
         (k["buckets"][0]["co2e_kg"].as_f64().unwrap() - 33.6).abs() < 1e-9,
         "{k}"
+    );
+
+    // No meters: the answer says so, and what exists near the name.
+    let (code, k) = send(
+        &s,
+        get("/api/v1/buildings/dokk1/kpis?measurement=energy_kw&every=1mo&from=2026-01-01T00:00:00%2B01:00&to=2026-03-01T00:00:00%2B01:00"),
+    )
+    .await;
+    assert_eq!(
+        (code, k["meters"].as_u64()),
+        (StatusCode::OK, Some(0)),
+        "{k}"
+    );
+    assert_eq!(
+        k["notice"],
+        "no series matched measurement=\"energy_kw\" tag.building=\"dokk1\"; did you mean measurement \"energy_kwh\"? GET /api/v1/measurements lists what exists"
     );
 
     let (code, _) = send(&s, get("/api/v1/buildings/nope/kpis")).await;

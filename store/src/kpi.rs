@@ -7,10 +7,10 @@
 //! hour without a factor uses the caller's fallback, and [`Kpis::hours_on_fallback`] counts them.
 mod params;
 
-pub use params::{check_kpi_params, kpi_request};
+pub use params::{DEFAULT_MEASUREMENT, check_kpi_params, kpi_request};
 
 use crate::Result;
-use crate::query::{self, AggFn, Every, Query, ResultSeries};
+use crate::query::{self, AggFn, Every, Query, ResultSeries, round_opt};
 use crate::series::{SeriesFilter, SeriesReader};
 use bydata_schemas::{MeasurementName, SeriesKey, Unit, UnixNanos};
 use chrono::{Months, TimeZone};
@@ -64,6 +64,10 @@ pub struct Kpis {
     pub buckets: Vec<KpiBucket>,
     /// Hours whose CO2e used the fallback factor.
     pub hours_on_fallback: u64,
+    /// The meters found (series of the measurement and field tagged with the building).
+    pub meters: u64,
+    /// When no meter was found: what was looked for and the nearest names that exist.
+    pub notice: Option<String>,
 }
 
 /// Sums over the buckets, of the finite values present (`None` if there are none).
@@ -84,7 +88,7 @@ impl Kpis {
                 .filter_map(get)
                 .filter(|v| v.is_finite())
                 .collect();
-            (!vals.is_empty()).then(|| vals.iter().sum())
+            (!vals.is_empty()).then(|| query::round(vals.iter().sum()))
         };
         KpiTotals {
             consumption: sum(|b| b.consumption),
@@ -113,12 +117,18 @@ fn name(text: &str) -> Result<MeasurementName> {
 /// Computes the KPIs of `r` from `reader`: four queries (consumption now, a year earlier, hourly, and the
 /// hourly emission factors) and the CO2e joined hour by hour.
 pub async fn building_kpis(reader: &dyn SeriesReader, r: &KpiRequest) -> Result<Kpis> {
+    let meters = SeriesFilter {
+        measurement: Some(r.measurement.clone()),
+        field: Some(r.field.clone()),
+        tags: BTreeMap::from([("building".to_owned(), r.building.clone())]),
+    };
+    let found = reader.count_series(&meters).await? as u64;
+    let notice = match found {
+        0 => Some(query::nothing_matched(reader, &meters).await?),
+        _ => None,
+    };
     let consumption = |from, to, every| Query {
-        filter: SeriesFilter {
-            measurement: Some(r.measurement.clone()),
-            field: Some(r.field.clone()),
-            tags: BTreeMap::from([("building".to_owned(), r.building.clone())]),
-        },
+        filter: meters.clone(),
         from,
         to,
         every: Some(every),
@@ -181,16 +191,19 @@ pub async fn building_kpis(reader: &dyn SeriesReader, r: &KpiRequest) -> Result<
         .map(|(i, start)| {
             let now_v = value_at(&this, i);
             let then_v = value_at(&last, i);
+            // Rounded to what the data carries, like every answer (`query::round`).
             KpiBucket {
                 start: *start,
-                consumption: now_v,
-                per_m2: now_v.map(|v| v / r.floor_area_m2),
-                last_year: then_v,
-                change_pct: now_v
-                    .zip(then_v)
-                    .filter(|(_, b)| *b != 0.0)
-                    .map(|(a, b)| (a - b) / b * 100.0),
-                co2e_kg: co2_kg.get(i).copied().flatten(),
+                consumption: round_opt(now_v),
+                per_m2: round_opt(now_v.map(|v| v / r.floor_area_m2)),
+                last_year: round_opt(then_v),
+                change_pct: round_opt(
+                    now_v
+                        .zip(then_v)
+                        .filter(|(_, b)| *b != 0.0)
+                        .map(|(a, b)| (a - b) / b * 100.0),
+                ),
+                co2e_kg: round_opt(co2_kg.get(i).copied().flatten()),
             }
         })
         .collect();
@@ -198,6 +211,8 @@ pub async fn building_kpis(reader: &dyn SeriesReader, r: &KpiRequest) -> Result<
         unit: this.and_then(|s| s.unit),
         buckets,
         hours_on_fallback,
+        meters: found,
+        notice,
     })
 }
 
@@ -236,13 +251,19 @@ mod tests {
         };
         let kpis = Kpis {
             unit: None,
-            buckets: vec![bucket(Some(5.0)), bucket(None), bucket(Some(7.0))],
+            buckets: vec![bucket(Some(0.1)), bucket(None), bucket(Some(0.2))],
             hours_on_fallback: 0,
+            meters: 1,
+            notice: None,
         };
         let totals = kpis.totals();
-        assert_eq!(totals.consumption, Some(12.0));
-        assert_eq!(totals.per_m2, Some(1.2));
+        // 0.1 + 0.2 is 0.30000000000000004 in floats: totals are rounded like every answer.
+        assert_eq!(
+            totals.consumption.map(|v| v.to_string()),
+            Some("0.3".into())
+        );
+        assert_eq!(totals.per_m2.map(|v| v.to_string()), Some("0.03".into()));
         assert_eq!(totals.last_year, None);
-        assert_eq!(totals.co2e_kg, Some(12.0));
+        assert_eq!(totals.co2e_kg.map(|v| v.to_string()), Some("0.3".into()));
     }
 }

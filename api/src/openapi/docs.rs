@@ -153,6 +153,9 @@ pub(crate) struct QueryAnswerDoc {
     func: Option<String>,
     from: String,
     measurement: Option<String>,
+    /// Present when no series matched (what was asked, the nearest existing names, and where to list them), or
+    /// when series matched but none has a point in the range (where the newest is).
+    notice: Option<String>,
     series: Vec<SeriesDoc>,
     to: String,
     tz: String,
@@ -268,6 +271,10 @@ pub(crate) struct KpisDoc {
     to: String,
     buckets: Vec<KpiBucketDoc>,
     totals: KpiTotalsDoc,
+    /// Meters found: series of the measurement and field tagged with the building.
+    meters: u64,
+    /// Present when no meter was found: what was looked for and the nearest existing names.
+    notice: Option<String>,
     /// `{"series", "fallback_g_per_kwh", "hours_on_fallback"}`
     emission_factor: Value,
 }

@@ -9,6 +9,10 @@ use chrono::{Datelike, TimeZone};
 use chrono_tz::Tz;
 use std::collections::HashMap;
 
+/// The meters' measurement unless a request names one: what bydata's own meter models and the demo write (a
+/// cumulative counter in kWh).
+pub const DEFAULT_MEASUREMENT: &str = "energy_kwh";
+
 const KPI_PARAMS: [&str; 7] = [
     "measurement",
     "field",
@@ -38,7 +42,10 @@ pub fn kpi_request(
     now: UnixNanos,
 ) -> Result<KpiRequest, ParamError> {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let measurement = name("measurement", get("measurement").unwrap_or("electricity"))?;
+    let measurement = name(
+        "measurement",
+        get("measurement").unwrap_or(DEFAULT_MEASUREMENT),
+    )?;
     let field = name("field", get("field").unwrap_or(SeriesKey::DEFAULT_FIELD))?;
     let every: Every = get("every").unwrap_or("1mo").parse()?;
     let tz: Tz = get("tz").unwrap_or(DEFAULT_TZ).parse().map_err(|_| {

@@ -41,23 +41,44 @@ pub async fn start(
     } else {
         None
     };
+    // Nothing matched: say so, and what is near (the answer itself stays `"series": []`); or series matched
+    // but the range holds none of their points: say where their newest point is.
+    let notice = tokio::time::timeout_at(deadline, notice(reader.as_ref(), &plan))
+        .await
+        .map_err(|_| gate.timed_out(Some(&plan.cost())))??;
     let (tx, mut rx) = mpsc::channel(AHEAD);
-    tokio::spawn(produce(plan, reader, format, deadline, gate, permit, tx));
+    let render = Render::new(&plan, format, notice.clone());
+    tokio::spawn(produce(plan, render, reader, deadline, gate, permit, tx));
     let first = rx.recv().await.ok_or_else(|| Error::Task {
         detail: "the query task ended without an answer".into(),
     })??;
     Ok(Answer {
         first: Some(first),
         rx,
+        notice,
     })
+}
+
+/// What an answer says beside its series, if anything.
+async fn notice(reader: &dyn SeriesReader, plan: &Plan) -> Result<Option<String>> {
+    let q = plan.query();
+    if plan.answer_series().next().is_none() {
+        return Ok(Some(super::nothing_matched(reader, &q.filter).await?));
+    }
+    let keys: Vec<_> = plan
+        .series_keys()
+        .take(super::suggest::MAX_RANGE_CHECK + 1)
+        .cloned()
+        .collect();
+    super::nothing_in_range(reader, &keys, (q.from, q.to, q.tz)).await
 }
 
 /// Computes and renders the answer until done, the deadline, an error or the client leaving. An error after
 /// the first bytes went out is counted here (before them, the handler answers and counts it).
 async fn produce(
     plan: Plan,
+    render: Render,
     reader: Arc<dyn SeriesReader>,
-    format: Format,
     deadline: Instant,
     gate: Arc<QueryGate>,
     permit: Option<OwnedSemaphorePermit>,
@@ -69,7 +90,7 @@ async fn produce(
     let mut started = false;
     let outcome = tokio::time::timeout_at(
         deadline,
-        write(plan, reader.as_ref(), format, &tx, &mut started, deadline),
+        write(plan, render, reader.as_ref(), &tx, &mut started, deadline),
     )
     .await;
     let error = match outcome {
@@ -88,13 +109,12 @@ async fn produce(
 /// error in that chunk (the raw-point limit, a store error) still becomes a proper HTTP status.
 async fn write(
     plan: Plan,
+    mut render: Render,
     reader: &dyn SeriesReader,
-    format: Format,
     tx: &mpsc::Sender<Result<Vec<u8>>>,
     started: &mut bool,
     deadline: Instant,
 ) -> Result<()> {
-    let mut render = Render::new(&plan, format);
     let mut pending = render.head()?;
     let mut chunks = plan.chunks();
     while let Some(series) = chunks.next(reader).await? {
@@ -130,9 +150,16 @@ async fn write(
 pub struct Answer {
     first: Option<Vec<u8>>,
     rx: mpsc::Receiver<Result<Vec<u8>>>,
+    notice: Option<String>,
 }
 
 impl Answer {
+    /// When no series matched: what was asked and the nearest names that exist (also in the JSON answer;
+    /// a CSV answer has no place for it, so the API sends it as a header).
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
     /// The next chunk of bytes, an error that cuts the answer, or `None` at its end.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Vec<u8>>>> {
         if let Some(first) = self.first.take() {

@@ -18,6 +18,7 @@
 //! (JSON and CSV bytes a chunk at a time) and `answer` (the streamed answer).
 pub mod answer;
 mod buckets;
+mod catalog;
 mod every;
 mod latest;
 mod limits;
@@ -26,9 +27,14 @@ pub mod params;
 mod plan;
 mod refusal;
 mod render;
+mod round;
+mod suggest;
 
 pub use crate::aggregate::{AggFn, Folder, Partial};
 pub use buckets::{MAX_BUCKETS, bucket_bounds};
+pub use catalog::{
+    CatalogFilter, MAX_TAG_VALUES, MeasurementInfo, TagValues, catalog_filter, measurements,
+};
 pub use every::Every;
 use every::NANOS_PER_SEC;
 pub use latest::{Latest, latest};
@@ -37,6 +43,8 @@ pub use params::{DEFAULT_TZ, ParamError};
 pub use plan::{Chunks, Cost, Limits, MAX_RAW_POINTS, Plan, plan, run};
 pub use refusal::{TooLarge, thousands};
 pub use render::{CSV, CSV_DANISH_EXCEL, CsvDialect, Format, csv_field, time_in};
+pub use round::{SIGNIFICANT, round, round_opt};
+pub use suggest::{nearest, nothing_in_range, nothing_matched};
 
 use crate::series::SeriesFilter;
 use crate::{Error, Result};

@@ -297,6 +297,11 @@ impl Plan {
         self.heads.iter().map(|h| (&h.tags, h.unit.as_ref()))
     }
 
+    /// The keys of the series the plan reads.
+    pub fn series_keys(&self) -> impl Iterator<Item = &SeriesKey> {
+        self.series.iter().map(|s| &s.key)
+    }
+
     /// The aligned bucket starts, and the last bucket's end; `None` for a raw query.
     pub fn bounds(&self) -> Option<&[UnixNanos]> {
         match &self.kind {

@@ -76,6 +76,8 @@ pub(crate) struct Render {
     buckets: Option<Arc<Vec<(String, bool)>>>,
     /// Whether a series has been written (JSON needs the comma before the next).
     wrote_series: bool,
+    /// JSON: `"notice"`, said when nothing matched.
+    notice: Option<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -100,7 +102,7 @@ fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<()
 }
 
 impl Render {
-    pub(crate) fn new(plan: &Plan, format: Format) -> Self {
+    pub(crate) fn new(plan: &Plan, format: Format, notice: Option<String>) -> Self {
         let query = plan.query().clone();
         let units: BTreeSet<Option<&Unit>> = plan.answer_series().map(|(_, u)| u).collect();
         let unit = match units.len() {
@@ -128,6 +130,7 @@ impl Render {
             buckets,
             query,
             wrote_series: false,
+            notice,
         }
     }
 
@@ -147,6 +150,10 @@ impl Render {
                 json(&mut out, &time_in(q.tz, q.from))?;
                 out.extend_from_slice(b",\"measurement\":");
                 json::<Option<MeasurementName>>(&mut out, &q.filter.measurement)?;
+                if let Some(notice) = &self.notice {
+                    out.extend_from_slice(b",\"notice\":");
+                    json(&mut out, notice)?;
+                }
                 out.extend_from_slice(b",\"series\":[");
             }
             Format::Csv(d) => {
@@ -195,6 +202,16 @@ impl Render {
         Ok(out)
     }
 
+    /// A value as the answer shows it: computed values (buckets) rounded to what the data carries, raw points
+    /// as they were written.
+    fn value(&self, v: Option<f64>) -> Option<f64> {
+        if self.buckets.is_some() {
+            super::round_opt(v)
+        } else {
+            v
+        }
+    }
+
     fn json_series(&mut self, chunk: &[ResultSeries]) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         let mut raw_times: Vec<String> = Vec::new();
@@ -214,7 +231,7 @@ impl Render {
                     };
                     AnswerPoint {
                         time,
-                        value: *value,
+                        value: self.value(*value),
                         partial,
                     }
                 })
@@ -270,7 +287,7 @@ impl Render {
                     ));
                 }
                 out.push(sep);
-                if let Some(v) = v {
+                if let Some(v) = self.value(*v) {
                     let text = v.to_string();
                     out.push_str(&if d.decimal_comma {
                         text.replace('.', ",")

@@ -116,7 +116,7 @@ fn whole_json(q: &Query, series: &[ResultSeries]) -> Vec<u8> {
                     .iter()
                     .map(|(t, v)| P {
                         time: time_in(q.tz, *t),
-                        value: *v,
+                        value: shown(q, *v),
                     })
                     .collect(),
                 tags: &s.tags,
@@ -128,6 +128,15 @@ fn whole_json(q: &Query, series: &[ResultSeries]) -> Vec<u8> {
         unit,
     })
     .expect("json")
+}
+
+/// A value as answers show it: computed (bucketed) values rounded, raw points as written.
+fn shown(q: &Query, v: Option<f64>) -> Option<f64> {
+    if q.every.is_some() {
+        query::round_opt(v)
+    } else {
+        v
+    }
 }
 
 /// The CSV the handler wrote before answers streamed.
@@ -174,7 +183,7 @@ fn whole_csv(q: &Query, series: &[ResultSeries], d: CsvDialect) -> String {
                 ));
             }
             out.push(sep);
-            if let Some(v) = v {
+            if let Some(v) = shown(q, *v) {
                 let text = v.to_string();
                 out.push_str(&if d.decimal_comma {
                     text.replace('.', ",")
@@ -193,7 +202,7 @@ async fn streamed(reader: &dyn SeriesReader, q: &Query, format: Format) -> Vec<u
     let plan = query::plan(reader, q, &query::Limits::default())
         .await
         .expect("plan");
-    let mut render = render::Render::new(&plan, format);
+    let mut render = render::Render::new(&plan, format, None);
     let mut out = render.head().expect("head");
     let mut chunks = plan.chunks();
     while let Some(chunk) = chunks.next(reader).await.expect("chunk") {
