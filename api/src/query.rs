@@ -72,12 +72,12 @@ pub(crate) async fn query(
     path = "/api/v1/devices/{id}/latest",
     operation_id = "device_latest",
     tag = "query",
-    summary = "A device's newest value of every series",
+    summary = "A device's newest value of every series, and its text state",
     params(
         ("id" = String, Path, description = "Device id"),
     ),
     responses(
-        (status = 200, description = "Newest values", body = Value),
+        (status = 200, description = "Newest values, and the latest text of fields sent as text", body = crate::devices::decoding::LatestDoc),
         (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
@@ -96,5 +96,8 @@ pub(crate) async fn latest(
         return Err(not_found());
     }
     let latest = query::latest(state.reader.as_ref(), &device).await?;
-    Ok(Json(json!({"device": device, "latest": latest})))
+    let text = crate::devices::decoding::state_json(&state.registry.status(&device).await?);
+    Ok(Json(
+        json!({"device": device, "latest": latest, "state": text}),
+    ))
 }
