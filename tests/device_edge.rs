@@ -310,4 +310,20 @@ async fn every_message_is_stored_or_explained() {
     dev.publish_acked("devices/edge-client/up", r#"{"co2": 1}"#)
         .await
         .unwrap();
+    drop(dev);
+
+    // The text state survives a restart, and goes with its device.
+    let mut b = b;
+    assert!(b.terminate().await.success());
+    let b = Bydata::start(&dir.path().join("data")).await;
+    let l = latest(&b, "edge-mixed").await;
+    assert_eq!(
+        l["state"]["firmware"]["value"], "1.2.3",
+        "after a restart: {l}"
+    );
+    let (code, _) = b.delete("/api/v1/devices/edge-mixed", ADMIN).await;
+    assert_eq!(code, 204);
+    b.onboard("edge-mixed", json!({})).await;
+    let l = latest(&b, "edge-mixed").await;
+    assert_eq!(l["state"], json!({}), "a new device of the same id: {l}");
 }

@@ -82,7 +82,7 @@ pub(crate) struct RedecodeRange {
     ),
     request_body = RedecodeRange,
     responses(
-        (status = 200, description = "Report", body = Value),
+        (status = 200, description = "Report", body = RedecodeAnswer),
         (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
         (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
@@ -94,7 +94,7 @@ pub(crate) async fn redecode(
     Admin(by): Admin,
     Path(id): Path<String>,
     body: Result<Json<RedecodeRange>, JsonRejection>,
-) -> Result<Json<RedecodeReport>, Error> {
+) -> Result<Json<RedecodeAnswer>, Error> {
     let id = parse_id(&id)?;
     let Json(range) = body?;
     let time = |field: &str, v: &str| {
@@ -118,7 +118,38 @@ pub(crate) async fn redecode(
         .redecode(id.clone(), from, to, range.force)
         .await?;
     tracing::info!(device = %id, by = %by.id, "re-decode requested");
-    Ok(Json(report))
+    Ok(Json(RedecodeAnswer::from(report)))
+}
+
+/// What a re-decode did.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+pub(crate) struct RedecodeAnswer {
+    /// The codec version that decoded, e.g. `js:climate@2`.
+    codec: String,
+    /// The range re-decoded, RFC 3339 (its end at most 2 s before the request).
+    from: String,
+    to: String,
+    uplinks: u64,
+    decoded: u64,
+    rejected: u64,
+    values_written: u64,
+    /// The first few decode errors.
+    errors: Vec<String>,
+}
+
+impl From<RedecodeReport> for RedecodeAnswer {
+    fn from(r: RedecodeReport) -> Self {
+        Self {
+            codec: r.codec,
+            from: format_rfc3339(r.from),
+            to: format_rfc3339(r.to),
+            uplinks: r.uplinks,
+            decoded: r.decoded,
+            rejected: r.rejected,
+            values_written: r.values_written,
+            errors: r.errors,
+        }
+    }
 }
 
 fn status_json(

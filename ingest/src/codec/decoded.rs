@@ -49,11 +49,21 @@ pub(crate) struct Sorter {
     /// Text fields whose text reads as a number, or as a time.
     numeric_text: Vec<String>,
     time_text: Vec<String>,
+    /// Whether the format reads its time from the time keys (flat JSON), so a time-like text is worth a hint.
+    time_keys: bool,
     /// Other warnings, in the order they arose.
     notes: Vec<String>,
 }
 
 impl Sorter {
+    /// For flat JSON: a text that reads as a time under another key gets a hint naming the time keys.
+    pub(crate) fn with_time_keys() -> Self {
+        Self {
+            time_keys: true,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn reading(&mut self, reading: Reading) {
         self.readings.push(reading);
     }
@@ -62,7 +72,7 @@ impl Sorter {
         let trimmed = value.trim();
         if !trimmed.is_empty() && trimmed.parse::<f64>().is_ok_and(f64::is_finite) {
             self.numeric_text.push(field.to_string());
-        } else if parse_rfc3339(trimmed).is_ok() {
+        } else if self.time_keys && parse_rfc3339(trimmed).is_ok() {
             self.time_text.push(field.to_string());
         }
         self.texts.push(TextValue {
@@ -89,6 +99,7 @@ impl Sorter {
             numeric_text,
             time_text,
             notes,
+            time_keys: _,
         } = self;
         let skipped_list = || {
             skipped

@@ -22,7 +22,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext) -> Result<Decoded, Decod
             found: json_type(&value),
         });
     };
-    let mut sorter = Sorter::default();
+    let mut sorter = Sorter::with_time_keys();
     let time = match message_time(&map)? {
         None => ctx.received_at,
         Some(t) => {

@@ -2,8 +2,8 @@
 //!
 //! - The value is RFC 3339 text, or a number since the Unix epoch: seconds, or milliseconds above 1e11 (as
 //!   seconds that would be the year 5138), microseconds above 1e14, nanoseconds above 1e17.
-//! - `t` is a time only when it is text or a number of at least 1e9 (September 2001 as seconds): below that a
-//!   `t` is a measurement (a temperature, say), as it always was.
+//! - `t` is a time only when it reads as one — RFC 3339 text, or a number of at least 1e9 (September 2001 as
+//!   seconds): otherwise a `t` is a field like any other (a temperature, say), as it always was.
 //! - When more than one is given, the first in the order `time`, `timestamp`, `ts`, `t` is the message time
 //!   and the others are ignored with a warning; none of them is ever stored as a measurement.
 
@@ -23,7 +23,7 @@ pub(super) fn is_time_key(key: &str, value: &Value) -> bool {
     match key {
         "t" => match value {
             Value::Number(n) => n.as_f64().is_some_and(|n| n >= T_TIME_FROM),
-            Value::String(_) => true,
+            Value::String(s) => parse_rfc3339(s).is_ok(),
             _ => false,
         },
         _ => TIME_KEYS.contains(&key),
@@ -102,6 +102,10 @@ mod tests {
             "a small t is a measurement"
         );
         assert!(!is_time_key("t", &json!(true)));
+        assert!(
+            !is_time_key("t", &json!("hot")),
+            "text that is not a time is text"
+        );
         assert!(is_time_key("timestamp", &json!(null)));
         assert!(!is_time_key("date", &json!(s)));
         let map = json!({"ts": s, "time": "2026-12-07T06:10:01Z", "t": 3})
