@@ -271,4 +271,19 @@ mod tests {
             assert_eq!(uplink_fport(rest), want, "{rest}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_topic_rest_is_read_without_panic(rest in "\\PC{0,12}", port in 0u16..1000) {
+            if let Some(Some(fport)) = uplink_fport(&rest) {
+                proptest::prop_assert!((1..=223).contains(&fport));
+                proptest::prop_assert_eq!(rest, format!("up/{fport}"));
+            }
+            let numbered = format!("up/{port}");
+            proptest::prop_assert_eq!(
+                uplink_fport(&numbered),
+                (1..=223).contains(&port).then(|| u8::try_from(port).ok())
+            );
+        }
+    }
 }
