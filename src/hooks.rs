@@ -3,7 +3,7 @@
 use bydata_api::HookError;
 use bydata_broker::SinkError;
 use bydata_ingest::network_server::Hub;
-use bydata_schemas::{CodecExample, DeviceId, IntegrationId, RedecodeReport, UnixNanos};
+use bydata_schemas::{CodecTrial, DeviceId, IntegrationId, RedecodeReport, UnixNanos};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,10 +17,32 @@ pub(crate) struct Hooks {
 }
 
 impl bydata_api::IngestHooks for Hooks {
-    fn check_codec(&self, script: &str, examples: &[CodecExample]) -> Result<(), HookError> {
-        bydata_ingest::check_codec(&self.config, script, examples).map_err(|e| {
-            HookError::CodecRejected {
-                reason: e.to_string(),
+    fn check_codec(
+        &self,
+        script: &str,
+        examples: &[serde_json::Value],
+    ) -> Result<serde_json::Value, HookError> {
+        use bydata_ingest::codec::script::{CodecCheckError, examples_json, parse_examples};
+        let rejected = |e: CodecCheckError| HookError::CodecRejected {
+            reason: e.to_string(),
+        };
+        let examples = parse_examples(examples).map_err(|p| rejected(CodecCheckError::Shape(p)))?;
+        bydata_ingest::check_codec(&self.config, script, &examples).map_err(rejected)?;
+        Ok(examples_json(&examples))
+    }
+
+    fn test_codec(
+        &self,
+        script: &str,
+        fport: u8,
+        bytes: &[u8],
+        recv_time: UnixNanos,
+    ) -> Result<CodecTrial, HookError> {
+        let limits = self.config.codec_limits();
+        bydata_ingest::codec::script::trial(limits, script, fport, bytes, recv_time).map_err(|e| {
+            tracing::error!(error = %e, "the codec sandbox failed");
+            HookError::Internal {
+                message: e.to_string(),
             }
         })
     }

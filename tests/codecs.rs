@@ -1,7 +1,8 @@
 //! JavaScript codecs end to end: uploaded with example vectors through the API (refused when an example
 //! fails), attached to a device, run on its uplinks from a real MQTT client; a codec that loops forever,
 //! allocates without bound or throws is stopped within its limits, the device's status says why, and the
-//! platform carries on. Every decode is traced to the codec version that produced it.
+//! platform carries on. Every decode is traced to the codec version that produced it. (Examples and the codec
+//! test: `codec_examples.rs`.)
 #![allow(clippy::unwrap_used)]
 mod common;
 

@@ -178,11 +178,11 @@ async fn tokens_guard_every_endpoint() {
     for (bad, needle) in [
         (
             json!({"name": "x", "transport": "mqtt", "domain": "energy", "location": {"lat": 95, "lon": 10}}),
-            "WGS84",
+            "location.lat: must be at most 90",
         ),
         (
             json!({"name": "x", "transport": "mqtt", "domain": "energy", "id": "a/b"}),
-            "device id",
+            "id: \"a/b\" is not valid",
         ),
         (
             json!({"name": "x", "transport": "mqtt", "domain": "energy", "tags": {"device": "y"}}),

@@ -16,14 +16,24 @@ function readToken() {
   }
 }
 
+// What to tell a person whose token does not get them in: none given, one bydata does not know, or one
+// whose role may not read.
+const TOKEN_WORDS = {
+  unauthenticated: "a read token is needed: paste one below (an admin creates it: POST /api/v1/tokens with role \"read\")",
+  invalid_token: "this token is not valid: it is mistyped or was revoked; paste another below",
+  forbidden: "this token may not read the dashboard: it needs a read or admin token",
+};
+
 async function api(path) {
   const r = await fetch(path, { headers: { Authorization: "Bearer " + token } });
-  if (r.status === 401) {
+  if (r.ok) return r.json();
+  const body = await r.json().catch(() => ({}));
+  const code = (body.error && body.error.code) || "";
+  if (r.status === 401 || r.status === 403) {
     $("token-form").hidden = false;
-    throw new Error("a read token is needed");
+    throw new Error(TOKEN_WORDS[code] || TOKEN_WORDS[token ? "invalid_token" : "unauthenticated"]);
   }
-  if (!r.ok) throw new Error(path + ": " + r.status);
-  return r.json();
+  throw new Error(path + ": " + ((body.error && body.error.message) || r.status));
 }
 
 function svg(tag, attrs, parent) {
@@ -155,6 +165,13 @@ function deviceState(s) {
   return ["ok", "sending"];
 }
 
+/// A time from an answer (RFC 3339; older answers gave Unix nanoseconds) as the reader's local date and time.
+const when = (t) => {
+  if (t === null || t === undefined || t === "") return "–";
+  const d = typeof t === "number" ? new Date(t / 1e6) : new Date(t);
+  return isNaN(d) ? String(t) : d.toLocaleString("da-DK", { dateStyle: "short", timeStyle: "medium" });
+};
+
 const ago = (t) => {
   if (!t) return "–";
   const s = Math.max(0, (Date.now() - Date.parse(t)) / 1000);
@@ -208,9 +225,9 @@ async function showDevice(d, s) {
     box.appendChild(p);
   };
   line(`Last seen ${ago(s.last_seen)}; ${s.received} messages received, ${s.decoded} decoded into ${s.values_stored} values, ${s.rejected} refused.`);
-  if (s.last_error) line(`Last refusal (${s.last_error.time}): ${s.last_error.reason}`, "error");
-  if (s.last_warning) line(`Last warning (${s.last_warning.time}): ${s.last_warning.reason}`, "warning");
-  for (const r of s.decoded_by || []) line(`Decoded by ${r.codec}: ${r.uplinks} uplinks, ${r.from} – ${r.to}`);
+  if (s.last_error) line(`Last refusal (${when(s.last_error.time)}): ${s.last_error.reason}`, "error");
+  if (s.last_warning) line(`Last warning (${when(s.last_warning.time)}): ${s.last_warning.reason}`, "warning");
+  for (const r of s.decoded_by || []) line(`Decoded by ${r.codec}: ${r.uplinks} uplinks, ${when(r.from)} – ${when(r.to)}`);
   if ((s.last_radio || []).length) line("Heard by " + s.last_radio.map((r) => `${r.gateway} (${r.rssi} dBm, SNR ${r.snr} dB)`).join(", "));
   const values = (latest.latest || []).map((l) => `${l.measurement} ${fmt(l.value, 2)} ${l.unit || ""}`).join(" · ");
   line(values ? "Latest values: " + values : "No values stored yet.");

@@ -5,7 +5,6 @@
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
 use bydata_schemas::{BuildingId, Location, format_rfc3339};
@@ -22,9 +21,12 @@ pub(crate) struct NewBuilding {
     /// A slug; also the `building` tag of its series.
     #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     id: BuildingId,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(exclusive_minimum = 0, maximum = 10_000_000)]
     floor_area_m2: f64,
     /// office, school, …
+    #[schema(min_length = 1, max_length = 64)]
     kind: String,
     #[schema(value_type = Option<crate::openapi::LocationDoc>)]
     location: Option<Location>,
@@ -68,9 +70,8 @@ fn building_json(b: &Building) -> Value {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewBuilding>, JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewBuilding>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     let name = crate::error::display_name(&new.name)?.to_owned();
     if !(new.floor_area_m2.is_finite() && new.floor_area_m2 > 0.0 && new.floor_area_m2 < 1e7) {
         return Err(Error::bad(

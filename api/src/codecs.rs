@@ -1,19 +1,22 @@
 //! JavaScript payload codecs: `POST /api/v1/codecs` uploads a script with its example vectors and stores it
-//! as the next version of its name — only if every example decodes to what it says; `GET /api/v1/codecs`
-//! lists every version, `GET /api/v1/codecs/{name}[/{version}]` shows one with its script.
+//! as the next version of its name — only if every example decodes to what it says (an upload identical to
+//! the newest version is that version); `POST /api/v1/codecs/test` runs a script on given bytes without
+//! saving anything (`trial`); `GET /api/v1/codecs` lists every version, `GET /api/v1/codecs/{name}[/{version}]`
+//! shows one with its script.
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bydata_schemas::{CodecExample, CodecName, format_rfc3339};
+use bydata_schemas::{CodecName, format_rfc3339};
 use bydata_store::{CodecSummary, StoredCodec};
+
+pub(crate) mod trial;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Largest script accepted (minified vendor bundles reach ~170 KB).
-const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
 /// Largest request body: the script JSON-escaped plus its examples.
 pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Most example vectors per upload.
@@ -28,7 +31,12 @@ pub(crate) struct NewCodec {
     #[serde(default)]
     description: String,
     script: String,
-    /// `[{"fport": 1, "bytes_hex": "0100e2", "expected": {"temperature": 22.6}}]`
+    /// `[{"description": "…", "fport": 1, "bytes_hex": "0100e2", "expected": {"temperature": 22.6}}]`
+    /// (`bytes_base64` instead of `bytes_hex`; an optional RFC 3339 `recv_time`). `expected` is the data object,
+    /// or TS013's output `{"data", "errors", "warnings"}`; TTN's device-repository shape `{"description",
+    /// "input": {"fPort", "bytes": [1, 2], "recvTime"}, "output": {"data", "errors", "warnings"}}` is accepted
+    /// too. Examples may be partial: only the keys they give are checked, on what bydata stores — numbers and
+    /// text; nulls and `unit` texts are not compared. Other keys are refused.
     examples: Vec<Value>,
 }
 
@@ -58,10 +66,16 @@ fn full_json(c: &StoredCodec) -> Value {
     operation_id = "create_codec",
     tag = "codecs",
     summary = "Upload a codec as the next version of its name (every example must decode as stated)",
+    description = "Every example is decoded and compared with what it states, on what bydata would store; \
+every difference of every example is listed in one answer. An upload identical to the newest version of the \
+name (the same script byte for byte, description and examples) creates nothing and answers that version with \
+200, so devices following the newest version stay where they are; a changed description or example is a new \
+version.",
     request_body = NewCodec,
     responses(
-        (status = 201, description = "Stored", body = crate::openapi::CodecDoc),
-        (status = 400, description = "Invalid body, script, or an example that does not decode as stated", body = crate::openapi::ErrorBody),
+        (status = 201, description = "Stored as a new version", body = crate::openapi::CodecDoc),
+        (status = 200, description = "Identical to the newest version, which is answered; nothing stored", body = crate::openapi::CodecDoc),
+        (status = 400, description = "Invalid body, script, or examples that do not decode as stated (all listed)", body = crate::openapi::ErrorBody),
         (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
@@ -69,17 +83,10 @@ fn full_json(c: &StoredCodec) -> Value {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewCodec>, JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewCodec>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     if new.script.len() > MAX_SCRIPT_BYTES {
-        return Err(Error::bad(
-            "script_too_large",
-            format!(
-                "the script has {} bytes; at most {MAX_SCRIPT_BYTES} are accepted",
-                new.script.len()
-            ),
-        ));
+        return Err(script_too_large(new.script.len()));
     }
     if new.examples.is_empty() || new.examples.len() > MAX_EXAMPLES {
         return Err(Error::bad(
@@ -96,30 +103,37 @@ pub(crate) async fn create(
             "description must be at most 2000 characters",
         ));
     }
-    let examples = Value::Array(new.examples);
-    let checked: Vec<CodecExample> = serde_json::from_value(examples.clone()).map_err(|e| {
-        Error::bad(
-            "codec_rejected",
-            format!("examples must be [{{\"fport\", \"bytes_hex\", \"expected\"}}]: {e}"),
-        )
-    })?;
     let hooks = state.ingest.clone();
-    let script = new.script;
-    let script =
-        tokio::task::spawn_blocking(move || hooks.check_codec(&script, &checked).map(|()| script))
-            .await
-            .map_err(|e| {
-                Error::Store(bydata_store::Error::Task {
-                    detail: e.to_string(),
-                })
-            })??;
+    let (script, examples) = (new.script, new.examples);
+    let (script, examples) = tokio::task::spawn_blocking(move || {
+        hooks
+            .check_codec(&script, &examples)
+            .map(|examples| (script, examples))
+    })
+    .await
+    .map_err(|e| {
+        Error::Store(bydata_store::Error::Task {
+            detail: e.to_string(),
+        })
+    })??;
     let (name, now) = (new.name, (state.clock)());
-    let stored = state
+    let added = state
         .registry
         .add_codec_version(&name, new.description, script, examples, now)
         .await?;
+    let stored = added.codec;
+    if !added.created {
+        return Ok((StatusCode::OK, Json(full_json(&stored))));
+    }
     tracing::info!(codec = %stored.name, version = stored.version, by = %by.id, "codec version stored");
     Ok((StatusCode::CREATED, Json(full_json(&stored))))
+}
+
+pub(crate) fn script_too_large(size: usize) -> Error {
+    Error::bad(
+        "script_too_large",
+        format!("the script has {size} bytes; at most {MAX_SCRIPT_BYTES} are accepted"),
+    )
 }
 
 #[utoipa::path(
@@ -211,4 +225,13 @@ pub(crate) async fn get_version(
         id: format!("{name}@{}", version.chars().take(20).collect::<String>()),
     })?;
     one(state, &name, Some(version)).await
+}
+
+/// `GET /api/v1/codecs/test`: the codec named `test` (the path is also `POST`'s codec test; documented as
+/// `GET /api/v1/codecs/{name}`).
+pub(crate) async fn get_named_test(
+    State(state): State<AppState>,
+    _: Reader,
+) -> Result<Json<Value>, Error> {
+    one(state, "test", None).await
 }

@@ -7,7 +7,6 @@
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bydata_opendata::{Dataset, NewDataset};
@@ -35,9 +34,8 @@ use utoipa::ToSchema;
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewDataset>, JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewDataset>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     new.check(&state.opendata.settings().minimums)?;
     let definition = serde_json::to_value(&new).map_err(|e| Error::Internal {
         message: e.to_string(),
@@ -96,13 +94,9 @@ pub(crate) async fn publish(
     State(state): State<AppState>,
     Admin(by): Admin,
     Path(id): Path<String>,
-    body: Result<Json<PublishRequest>, JsonRejection>,
+    crate::body::OptionalBody(request): crate::body::OptionalBody<PublishRequest>,
 ) -> Result<Json<Value>, Error> {
-    let request = match body {
-        Ok(Json(r)) => r,
-        Err(JsonRejection::MissingJsonContentType(_)) => PublishRequest::default(),
-        Err(e) => return Err(e.into()),
-    };
+    let request = request.unwrap_or_default();
     let wanted = id.clone();
     let d = state
         .registry

@@ -19,6 +19,19 @@ pub enum Error {
     Conflict { what: &'static str, id: String },
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// A JSON body with problems, every one named (`400 invalid_body` with `problems`).
+    #[error("{}", problems_message(problems))]
+    InvalidBody { problems: Vec<crate::body::Problem> },
+    /// No route has this path (`404 not_found`).
+    #[error("there is no {path:?} here; the API's routes are listed at /api")]
+    NoRoute { path: String },
+    /// The path exists, but not with this method (`405 method_not_allowed`, with `Allow`).
+    #[error("{method} is not allowed on {path:?}; it allows {}", allowed.join(", "))]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: Vec<String>,
+    },
     /// The server cannot take this request now: too busy, or out of time. The message says what to do.
     #[error("{message}")]
     Unavailable {
@@ -180,6 +193,26 @@ pub(crate) fn deleted(
     }
 }
 
+/// `2 problems: title: expected …; id: required`.
+fn problems_message(problems: &[crate::body::Problem]) -> String {
+    let each: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            if p.field.is_empty() {
+                p.message.clone()
+            } else {
+                format!("{}: {}", p.field, p.message)
+            }
+        })
+        .collect();
+    let n = problems.len();
+    format!(
+        "{n} problem{}: {}",
+        if n == 1 { "" } else { "s" },
+        each.join("; ")
+    )
+}
+
 impl Error {
     pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Self {
         Error::BadRequest {
@@ -198,6 +231,11 @@ impl IntoResponse for Error {
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            Error::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid_body"),
+            Error::NoRoute { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            Error::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
             Error::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, *code),
             Error::NotAccepting {
                 reason: bydata_store::health::Refusal::DiskFull { .. },
@@ -220,11 +258,18 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        let mut response = (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response();
+        let mut detail = json!({"code": code, "message": message});
+        if let Error::InvalidBody { problems } = &self {
+            detail["problems"] = json!(problems);
+        }
+        let mut response = (status, Json(json!({ "error": detail }))).into_response();
+        if let Error::MethodNotAllowed { allowed, .. } = &self
+            && let Ok(allow) = axum::http::HeaderValue::from_str(&allowed.join(", "))
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, allow);
+        }
         if let Some(secs) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -238,12 +283,5 @@ impl IntoResponse for Error {
             );
         }
         response
-    }
-}
-
-/// JSON bodies that fail to parse get our error shape instead of axum's plain-text rejection.
-impl From<axum::extract::rejection::JsonRejection> for Error {
-    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
-        Error::bad("invalid_body", r.body_text())
     }
 }

@@ -3,7 +3,6 @@
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bydata_schemas::{Eui64, Location, format_rfc3339};
@@ -17,6 +16,7 @@ pub(crate) struct NewGateway {
     /// 16 hex digits.
     #[schema(value_type = String, pattern = "^[0-9a-fA-F]{16}$")]
     eui: Eui64,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[schema(value_type = Option<crate::openapi::LocationDoc>)]
     location: Option<Location>,
@@ -69,9 +69,8 @@ fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewGateway>, JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewGateway>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     let name = crate::error::display_name(&new.name)?;
     let gateway = state
         .registry

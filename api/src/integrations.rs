@@ -7,7 +7,6 @@
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bydata_schemas::{IntegrationId, NetworkServer, format_rfc3339};
@@ -21,6 +20,7 @@ pub(crate) struct NewIntegration {
     /// A slug.
     #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     id: IntegrationId,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// `chirpstack` or `tts`.
     #[schema(value_type = crate::openapi::NetworkServerDoc)]
@@ -29,6 +29,7 @@ pub(crate) struct NewIntegration {
     #[schema(value_type = crate::openapi::ModeDoc)]
     mode: String,
     host: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     port: Option<u16>,
     username: Option<String>,
     password: Option<String>,
@@ -80,8 +81,32 @@ fn integration_json(state: &AppState, i: &Integration) -> Value {
     v["status"] = state
         .ingest
         .integration_status(&i.id)
+        .map(rfc3339_times)
         .unwrap_or(Value::Null);
     v
+}
+
+/// The status comes from ingest with Unix-nanosecond times (`last_event`, `last_connected`, an error's
+/// `time`); answers show every time in RFC 3339.
+fn rfc3339_times(mut status: Value) -> Value {
+    fn walk(v: &mut Value) {
+        if let Value::Object(map) = v {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    Value::Number(n)
+                        if matches!(key.as_str(), "last_event" | "last_connected" | "time") =>
+                    {
+                        if let Some(t) = n.as_i64() {
+                            *value = json!(format_rfc3339(t));
+                        }
+                    }
+                    _ => walk(value),
+                }
+            }
+        }
+    }
+    walk(&mut status);
+    status
 }
 
 /// Where the network server should publish, in its own topic template syntax.
@@ -117,9 +142,8 @@ fn example_topic(id: &IntegrationId, ns: NetworkServer) -> String {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewIntegration>, JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewIntegration>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     let name = crate::error::display_name(&new.name)?.to_owned();
     let (mode, remote_password) = match new.mode.as_str() {
         "inbound" => {

@@ -8,12 +8,14 @@
 //! `/api/openapi.json` (and as HTML at `/api`), so the document cannot drift from the handlers.
 mod api_page;
 mod auth;
+mod body;
 mod buildings;
 mod codecs;
 mod dashboard;
 mod datasets;
 mod devices;
 mod error;
+mod fallback;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateways;
@@ -111,13 +113,25 @@ pub struct AppState {
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
 pub trait IngestHooks: Send + Sync {
-    /// Loads `script` in the codec sandbox and decodes each example; `Err` explains the first failure (a load
-    /// error, or which example decoded to what instead). Blocking: called on a blocking thread.
+    /// Reads the examples (bydata's or TTN's shape), loads `script` in the codec sandbox and decodes each;
+    /// answers the examples as stored (bydata's shape, only what is checked), or `Err` listing every problem
+    /// (a load error, or every difference of every example). Blocking: called on a blocking thread.
     fn check_codec(
         &self,
         script: &str,
-        examples: &[bydata_schemas::CodecExample],
-    ) -> Result<(), HookError>;
+        examples: &[serde_json::Value],
+    ) -> Result<serde_json::Value, HookError>;
+
+    /// Runs `script` once on `bytes` (fPort `fport`, received at `recv_time`) in the codec sandbox and says
+    /// what bydata would store, saving nothing. The codec's failures are part of the answer; `Err` only when
+    /// the sandbox itself failed. Blocking: called on a blocking thread.
+    fn test_codec(
+        &self,
+        script: &str,
+        fport: u8,
+        bytes: &[u8],
+        recv_time: UnixNanos,
+    ) -> Result<bydata_schemas::CodecTrial, HookError>;
 
     /// What an integration has received and how it went (connected, counts, last error), if known.
     fn integration_status(&self, id: &bydata_schemas::IntegrationId) -> Option<serde_json::Value>;
@@ -215,6 +229,13 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(codecs::MAX_BODY_BYTES))
                 .get(codecs::list),
         )
+        .route(
+            "/api/v1/codecs/test",
+            post(codecs::trial::test)
+                .layer(axum::extract::DefaultBodyLimit::max(codecs::MAX_BODY_BYTES))
+                // A codec may be named `test`: this path still shows it.
+                .get(codecs::get_named_test),
+        )
         .route("/api/v1/codecs/{name}", get(codecs::get))
         .route("/api/v1/codecs/{name}/{version}", get(codecs::get_version))
         .route(
@@ -265,12 +286,8 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             deadline,
         ))
         .merge(long_running)
-        .fallback(|| async {
-            Error::NotFound {
-                what: "route",
-                id: "this path".into(),
-            }
-        })
+        .fallback(fallback::no_route)
+        .layer(axum::middleware::from_fn(fallback::in_our_shape))
         .with_state(state)
 }
 

@@ -4,6 +4,7 @@ use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bydata_schemas::format_rfc3339;
 use bydata_store::{Role, TokenInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewToken {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[schema(value_type = crate::openapi::RoleDoc)]
     role: Role,
@@ -33,9 +35,8 @@ pub(crate) struct NewToken {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
-    body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+    crate::body::Body(new): crate::body::Body<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let Json(new) = body?;
     crate::error::display_name(&new.name)?;
     let (info, secret) = state
         .registry
@@ -46,6 +47,7 @@ pub(crate) async fn create(
         StatusCode::CREATED,
         Json(json!({
             "id": info.id, "name": info.name, "role": info.role, "token": secret,
+            "created_at": format_rfc3339(info.created_at),
             "note": "the token is shown only once; bydata keeps only its hash",
         })),
     ))
@@ -58,16 +60,26 @@ pub(crate) async fn create(
     tag = "tokens",
     summary = "List tokens (never their secrets)",
     responses(
-        (status = 200, description = "All tokens", body = Vec<crate::openapi::TokenDoc>),
+        (status = 200, description = "All tokens", body = crate::openapi::TokenListDoc),
         (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    _: Admin,
-) -> Result<Json<Vec<TokenInfo>>, Error> {
-    Ok(Json(state.registry.tokens().await?))
+pub(crate) async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Value>, Error> {
+    let tokens = state.registry.tokens().await?;
+    Ok(Json(json!({
+        "tokens": tokens.iter().map(token_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// A token as answers show it: never its secret, times in RFC 3339.
+fn token_json(t: &TokenInfo) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "role": t.role,
+        "created_at": format_rfc3339(t.created_at),
+    })
 }
 
 #[utoipa::path(

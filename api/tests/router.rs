@@ -52,7 +52,7 @@ async fn onboarding_shows_the_password_once() {
     let (code, created) = send(&s, req).await;
     assert_eq!(code, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    assert!(id.starts_with("traffic-counter-n-rrebrogade-"), "{id}");
+    assert!(id.starts_with("traffic-counter-noerrebrogade-"), "{id}");
     let password = created["mqtt"]["password"].as_str().unwrap().to_owned();
     let req = Request::get(format!("/api/v1/devices/{id}"))
         .header("authorization", format!("Bearer {ADMIN}"))

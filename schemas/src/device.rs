@@ -60,11 +60,40 @@ pub(crate) use string_newtype;
 pub struct DeviceId(String);
 string_newtype!(DeviceId, "device id", check_slug);
 
-/// A device's domain (`building`, `energy`, `mobility`, …): a lowercase slug, so cities can add their own.
+/// A device's domain (`building`, `energy`, `mobility`, …). A new device names one of [`Domain::KNOWN`]
+/// ([`Domain::known`]), so a typo such as `buildings` is refused; reading a stored device accepts any slug, so
+/// data written before the list existed still loads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Domain(String);
 string_newtype!(Domain, "domain", check_slug);
+
+impl Domain {
+    /// The domains a new device may name: what the demo, the README and city dashboards use.
+    pub const KNOWN: [&'static str; 11] = [
+        "air",
+        "building",
+        "energy",
+        "environment",
+        "lighting",
+        "mobility",
+        "noise",
+        "parking",
+        "waste",
+        "water",
+        "weather",
+    ];
+
+    /// A domain for a new device: one of [`Domain::KNOWN`], or an error that lists them.
+    pub fn known(value: impl Into<String>) -> Result<Self> {
+        let value = value.into();
+        if Self::KNOWN.contains(&value.as_str()) {
+            Ok(Self(value))
+        } else {
+            Err(Error::UnknownDomain { value })
+        }
+    }
+}
 
 /// A building's id: a slug like a device id (`dokk1`, `rådhuset` is not: `raadhuset`). It is also the value of
 /// the `building` tag on the building's series, which is how consumption is found.
@@ -271,6 +300,23 @@ mod tests {
         let id: DeviceId = serde_json::from_str("\"b7\"").expect("valid");
         assert_eq!(id.as_str(), "b7");
         assert!(serde_json::from_str::<DeviceId>("\"a/b\"").is_err());
+    }
+
+    #[test]
+    fn new_devices_name_a_known_domain() {
+        for d in Domain::KNOWN {
+            assert!(Domain::known(d).is_ok(), "{d}");
+            assert!(Domain::new(d).is_ok(), "{d}");
+        }
+        let e = Domain::known("buildings").expect_err("a typo");
+        assert!(
+            e.to_string()
+                .contains("\"buildings\" is not one of air, building, energy"),
+            "{e}"
+        );
+        // Stored devices keep loading whatever their domain.
+        let stored: Domain = serde_json::from_str("\"harbour\"").expect("any slug loads");
+        assert_eq!(stored.as_str(), "harbour");
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub enum Error {
         "latitude {lat} / longitude {lon} is not a WGS84 position (lat -90..=90, lon -180..=180)"
     )]
     Location { lat: f64, lon: f64 },
+    #[error("domain {value:?} is not one of {}", crate::Domain::KNOWN.join(", "))]
+    UnknownDomain { value: String },
     #[error("invalid time {value:?}: expected RFC 3339, e.g. 2026-11-22T10:00:00Z")]
     Time { value: String },
 }

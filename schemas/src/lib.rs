@@ -14,6 +14,7 @@ pub mod line_protocol;
 pub mod lorawan;
 pub mod opendata;
 mod series;
+mod slug;
 mod time;
 mod unit;
 
@@ -22,9 +23,10 @@ pub use device::{
 };
 pub use error::{Error, Result};
 pub use eui::Eui64;
-pub use ingest::{CodecExample, RedecodeReport};
+pub use ingest::{CodecTrial, RedecodeReport, TrialReading};
 pub use integration::{IntegrationId, NetworkServer};
 pub use journal::{EdgeRejection, JournalEntry, Reception, RejectReason, Source, Uplink};
 pub use series::{MeasurementName, Point, Reading, SeriesKey};
+pub use slug::slugify;
 pub use time::{UnixNanos, format_rfc3339, parse_rfc3339};
 pub use unit::Unit;

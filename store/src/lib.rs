@@ -24,7 +24,7 @@ pub mod series;
 pub use error::{Error, Result};
 pub use registry::MAX_STATE_FIELDS;
 pub use registry::{
-    Advanced, Building, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
+    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
     LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck, RedbRegistry, RegistryPort, Role,
     SessionForAddr, SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,

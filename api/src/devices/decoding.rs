@@ -5,7 +5,6 @@ use super::parse_id;
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use bydata_schemas::{DeviceId, RedecodeReport, format_rfc3339};
 use bydata_store::DeviceStatus;
@@ -82,7 +81,7 @@ pub(crate) struct RedecodeRange {
     ),
     request_body = RedecodeRange,
     responses(
-        (status = 200, description = "Report", body = RedecodeAnswer),
+        (status = 200, description = "Report", body = Value),
         (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
         (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
@@ -93,10 +92,9 @@ pub(crate) async fn redecode(
     State(state): State<AppState>,
     Admin(by): Admin,
     Path(id): Path<String>,
-    body: Result<Json<RedecodeRange>, JsonRejection>,
-) -> Result<Json<RedecodeAnswer>, Error> {
+    crate::body::Body(range): crate::body::Body<RedecodeRange>,
+) -> Result<Json<RedecodeReport>, Error> {
     let id = parse_id(&id)?;
-    let Json(range) = body?;
     let time = |field: &str, v: &str| {
         bydata_schemas::parse_rfc3339(v).map_err(|_| {
             Error::bad(
@@ -118,38 +116,7 @@ pub(crate) async fn redecode(
         .redecode(id.clone(), from, to, range.force)
         .await?;
     tracing::info!(device = %id, by = %by.id, "re-decode requested");
-    Ok(Json(RedecodeAnswer::from(report)))
-}
-
-/// What a re-decode did.
-#[derive(utoipa::ToSchema, serde::Serialize)]
-pub(crate) struct RedecodeAnswer {
-    /// The codec version that decoded, e.g. `js:climate@2`.
-    codec: String,
-    /// The range re-decoded, RFC 3339 (its end at most 2 s before the request).
-    from: String,
-    to: String,
-    uplinks: u64,
-    decoded: u64,
-    rejected: u64,
-    values_written: u64,
-    /// The first few decode errors.
-    errors: Vec<String>,
-}
-
-impl From<RedecodeReport> for RedecodeAnswer {
-    fn from(r: RedecodeReport) -> Self {
-        Self {
-            codec: r.codec,
-            from: format_rfc3339(r.from),
-            to: format_rfc3339(r.to),
-            uplinks: r.uplinks,
-            decoded: r.decoded,
-            rejected: r.rejected,
-            values_written: r.values_written,
-            errors: r.errors,
-        }
-    }
+    Ok(Json(report))
 }
 
 fn status_json(

@@ -16,6 +16,18 @@ pub(crate) struct LocationDoc {
     lon: f64,
 }
 
+/// A new device's domain: one of `Domain::KNOWN` (so the document, the check and the list cannot drift).
+pub(crate) fn domain_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .enum_values(Some(bydata_schemas::Domain::KNOWN))
+        .description(Some(
+            "What the device measures for; one of the known domains",
+        ))
+        .build()
+}
+
 /// How a device reaches bydata (`http` is refused for now: on the roadmap).
 #[derive(ToSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -296,8 +308,13 @@ pub(crate) struct TokenDoc {
     name: String,
     /// `admin`, `write` or `read`.
     role: String,
-    /// Unix nanoseconds.
-    created_at: i64,
+    /// RFC 3339.
+    created_at: String,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct TokenListDoc {
+    tokens: Vec<TokenDoc>,
 }
 
 /// A new token: the secret is shown only here.
@@ -307,5 +324,7 @@ pub(crate) struct CreatedTokenDoc {
     name: String,
     role: String,
     token: String,
+    /// RFC 3339.
+    created_at: String,
     note: String,
 }

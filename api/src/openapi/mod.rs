@@ -21,8 +21,12 @@ pub(crate) use docs::*;
         version = env!("CARGO_PKG_VERSION"),
         description = "bydata's HTTP API: onboarding devices, gateways, codecs, integrations and buildings; \
 device status; time-series queries (JSON or CSV); API tokens; and an InfluxDB v2 compatible line-protocol \
-write endpoint. Every operation except the public ones needs `Authorization: Bearer <token>`; errors are \
-`{\"error\": {\"code\", \"message\"}}`."
+write endpoint. Every operation except the public ones needs `Authorization: Bearer <token>`. Every error, on \
+every path, is `{\"error\": {\"code\", \"message\"}}`: a JSON body with problems answers `400 invalid_body` \
+naming each in `problems` (`[{\"field\": \"title.en\", \"message\": \"required\"}]`, every problem of the body \
+at once; a body is read as JSON whatever its Content-Type); an unknown path answers `404 not_found`; a method \
+the path does not take answers `405 method_not_allowed` with the allowed ones in `Allow` and the message. \
+Times in answers are RFC 3339."
     ),
     paths(
         openapi_json,
@@ -52,6 +56,7 @@ write endpoint. Every operation except the public ones needs `Authorization: Bea
         crate::codecs::list,
         crate::codecs::get,
         crate::codecs::get_version,
+        crate::codecs::trial::test,
         crate::integrations::create,
         crate::integrations::list,
         crate::integrations::get,
@@ -77,7 +82,10 @@ write endpoint. Every operation except the public ones needs `Authorization: Bea
         crate::tokens::delete,
         crate::write::write,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(
+        schemas(ErrorBody, ErrorDetail, ProblemDoc),
+        responses(NotFoundResponse, MethodNotAllowedResponse)
+    ),
     modifiers(&Common),
     tags(
         (name = "meta", description = "The API document, health and metrics (public)"),
@@ -108,7 +116,33 @@ pub(crate) struct ErrorDetail {
     code: String,
     /// What went wrong and how to fix it.
     message: String,
+    /// For `invalid_body`: every problem of the body, field by field.
+    problems: Option<Vec<ProblemDoc>>,
 }
+
+/// One problem of a request body.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct ProblemDoc {
+    /// A dotted path into the JSON body (`title.en`, `examples[0].fport`); empty for the body itself.
+    field: String,
+    /// What is wrong with it, and what is expected.
+    message: String,
+}
+
+/// Any path no route has: `404 not_found`, the message naming the path and pointing at `/api`.
+#[allow(dead_code)] // for the document only
+#[derive(utoipa::ToResponse)]
+#[response(description = "No route has this path (`not_found`)")]
+pub(crate) struct NotFoundResponse(#[to_schema] ErrorBody);
+
+/// A method the path does not take: `405 method_not_allowed`, with `Allow`.
+#[allow(dead_code)] // for the document only
+#[derive(utoipa::ToResponse)]
+#[response(
+    description = "The path does not take this method (`method_not_allowed`); `Allow` lists the ones it takes",
+    headers(("Allow" = String, description = "The methods the path takes"))
+)]
+pub(crate) struct MethodNotAllowedResponse(#[to_schema] ErrorBody);
 
 /// Adds what every operation shares, so the annotations cannot forget it: the security schemes, `401` on
 /// every authenticated operation and `500` on every operation that reaches the registry or the store.
@@ -237,6 +271,7 @@ pub(crate) mod tests {
         ("GET", "/api/v1/codecs"),
         ("GET", "/api/v1/codecs/{name}"),
         ("GET", "/api/v1/codecs/{name}/{version}"),
+        ("POST", "/api/v1/codecs/test"),
         ("POST", "/api/v1/integrations"),
         ("GET", "/api/v1/integrations"),
         ("GET", "/api/v1/integrations/{id}"),
@@ -321,13 +356,20 @@ pub(crate) mod tests {
     struct NoIngest;
 
     impl IngestHooks for NoIngest {
-        fn check_codec(
-            &self,
-            _: &str,
-            _: &[bydata_schemas::CodecExample],
-        ) -> Result<(), HookError> {
+        fn check_codec(&self, _: &str, _: &[Value]) -> Result<Value, HookError> {
             Err(HookError::CodecRejected {
                 reason: "no codec sandbox in this test".into(),
+            })
+        }
+        fn test_codec(
+            &self,
+            _: &str,
+            _: u8,
+            _: &[u8],
+            _: i64,
+        ) -> Result<bydata_schemas::CodecTrial, HookError> {
+            Err(HookError::Internal {
+                message: "no codec sandbox in this test".into(),
             })
         }
         fn integration_status(&self, _: &bydata_schemas::IntegrationId) -> Option<Value> {

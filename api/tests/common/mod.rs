@@ -75,8 +75,8 @@ impl bydata_api::IngestHooks for FakeIngest {
     fn check_codec(
         &self,
         script: &str,
-        examples: &[bydata_schemas::CodecExample],
-    ) -> Result<(), bydata_api::HookError> {
+        examples: &[Value],
+    ) -> Result<Value, bydata_api::HookError> {
         let rejected = |reason: &str| bydata_api::HookError::CodecRejected {
             reason: reason.into(),
         };
@@ -85,12 +85,24 @@ impl bydata_api::IngestHooks for FakeIngest {
         }
         if examples
             .iter()
-            .all(|e| e.expected == serde_json::json!({"ok": true}))
+            .all(|e| e["expected"] == serde_json::json!({"ok": true}))
         {
-            Ok(())
+            Ok(Value::Array(examples.to_vec()))
         } else {
             Err(rejected("example 0 decoded to something else"))
         }
+    }
+
+    fn test_codec(
+        &self,
+        _: &str,
+        _: u8,
+        _: &[u8],
+        _: i64,
+    ) -> Result<bydata_schemas::CodecTrial, bydata_api::HookError> {
+        Err(bydata_api::HookError::Internal {
+            message: "no codec sandbox in these tests".into(),
+        })
     }
 
     fn integration_status(&self, _: &bydata_schemas::IntegrationId) -> Option<Value> {

@@ -163,7 +163,7 @@ proptest! {
         let records = Value::Array(vec![value.clone(), json!({"n": "a", "vs": value.clone()})]);
         let _ = decode(&Codec::Senml, records.to_string().as_bytes(), &ctx());
         if let Value::Object(data) = value {
-            let output = super::script::Output { data, warnings: Vec::new() };
+            let output = super::script::Output { data, warnings: Vec::new(), undefined_keys: Vec::new() };
             let _ = super::script::readings(&output, &ctx());
         }
     }

@@ -23,18 +23,30 @@
 //!   BigInts become numbers. A NaN or ±Infinity in `data` refuses the decode naming its path (JSON has no such
 //!   numbers, and every format here refuses a message whole rather than store part of it). A non-empty
 //!   `errors` is [`ScriptError::CodecErrors`]: TS013's decode with errors has no data.
-//! - [`readings`] flattens `data` into readings; [`ScriptCodec::check_examples`] checks a codec against its
-//!   examples.
+//!   The keys set to `undefined` are noted ([`Output::undefined_keys`]) so that an example expecting one is
+//!   told why it is absent.
+//! - [`readings`] flattens `data` into readings and [`stored`] says what bydata would keep of a decode (numbers
+//!   and text state); [`parse_examples`] reads examples in bydata's or TTN's shape and
+//!   [`ScriptCodec::check_examples`] checks a codec against them on what would be stored; [`trial`] runs a
+//!   codec once for `POST /api/v1/codecs/test`.
 
 mod engine;
 mod error;
+mod example_fields;
+mod example_shape;
 mod examples;
 mod output;
 mod readings;
+mod stored;
+mod trial;
 
-pub use error::{CodecCheckError, ExampleFailure, ScriptError};
+pub use error::{CodecCheckError, ExampleDifference, ExampleFailures, Problem, ScriptError};
+pub use example_fields::{decode_base64, decode_hex};
+pub use example_shape::{examples_json, parse_examples};
 pub use examples::{EXAMPLE_RECV_TIME, Example};
 pub use readings::readings;
+pub use stored::{Stored, stored};
+pub use trial::trial;
 
 use bydata_schemas::UnixNanos;
 use engine::Engine;
@@ -84,6 +96,9 @@ const WATCHDOG_GRACE: Duration = Duration::from_secs(1);
 pub struct Output {
     pub data: Map<String, Value>,
     pub warnings: Vec<String>,
+    /// Keys (at any depth) the codec set to `undefined`, which JSON drops: not in `data`, named when an
+    /// example expects them.
+    pub undefined_keys: Vec<String>,
 }
 
 /// A loaded JavaScript codec: a thread (4 MiB of stack, reserved rather than used) holding a QuickJS runtime

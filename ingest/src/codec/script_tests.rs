@@ -535,64 +535,11 @@ fn output_rules() {
 }
 
 #[test]
-fn examples_pass_and_fail() {
-    let mut c = codec(CLIMATE);
-    let example = |fport: u8, hex: &str, expected: Value| Example {
-        fport,
-        bytes_hex: hex.into(),
-        expected,
-    };
-    let good = example(
-        1,
-        "0100E5 022d",
-        json!({"temperature": 22.900000000000002, "humidity": 45}),
-    );
-    assert_eq!(c.check_examples(std::slice::from_ref(&good)), Ok(()));
-    let mut fails = |ex: Example| c.check_examples(&[good.clone(), ex]).expect_err("fails");
-    assert_eq!(
-        fails(example(1, "0100e5", json!({"temperature": 23}))),
-        ExampleFailure::Mismatch {
-            example: 2,
-            path: "data.temperature".into(),
-            expected: Some(json!(23)),
-            got: Some(json!(22.9))
-        }
-    );
-    assert_eq!(
-        fails(example(1, "0100e5", json!({"temperature": 22.9, "co2": 1}))).to_string(),
-        "example 2: data.co2 is absent, expected 1"
-    );
-    assert_eq!(
-        fails(example(1, "0100e5022d", json!({"temperature": 22.9}))).to_string(),
-        "example 2: data.humidity is 45, expected absent"
-    );
-    assert_eq!(
-        fails(example(1, "0100e", json!({}))),
-        ExampleFailure::OddHex {
-            example: 2,
-            digits: 5
-        }
-    );
-    assert_eq!(
-        fails(example(1, "01 0x", json!({}))).to_string(),
-        "example 2: bytes_hex has 'x' at offset 4, which is not a hex digit"
-    );
-    assert_eq!(
-        fails(example(2, "01", json!({}))).to_string(),
-        "example 2: the codec reported 1 error: unsupported fPort 2"
-    );
-    let parsed: Example = serde_json::from_value(
-        json!({"fport": 1, "bytes_hex": "022d", "expected": {"humidity": 45}}),
-    )
-    .unwrap();
-    assert_eq!(c.check_examples(&[parsed]), Ok(()));
-}
-
-#[test]
 fn readings_flatten_the_data() {
     let output = |data: Value| Output {
         data: data.as_object().unwrap().clone(),
         warnings: Vec::new(),
+        undefined_keys: Vec::new(),
     };
     let ctx = ctx();
     let got = readings(

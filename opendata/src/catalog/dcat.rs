@@ -65,7 +65,7 @@ pub(crate) fn catalog_node(
     c.insert("dct:modified".into(), date(&info.modified));
     c.insert(
         "foaf:homepage".into(),
-        Value::Object(node(&format!("{base}/opendata/datasets"), "foaf:Document")),
+        Value::Object(node(&format!("{base}/opendata"), "foaf:Document")),
     );
     c.insert(
         "dct:language".into(),

@@ -105,16 +105,9 @@ pub(super) fn theme_label(code: &str) -> Option<Bilingual> {
     })
 }
 
+/// An agent's anchor from its name, Danish letters written out (`Teknik og Miljø` → `teknik-og-miljoe`).
 fn slug(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.to_lowercase().chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').to_owned()
+    bydata_schemas::slugify(name, usize::MAX)
 }
 
 pub(super) fn node(id: &str, ty: &str) -> Map<String, Value> {

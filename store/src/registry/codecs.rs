@@ -1,5 +1,7 @@
 //! Uploaded JavaScript codecs: every upload under a name is a new, immutable version (1, 2, …), so a value
-//! can always be traced to the exact script that produced it and an older version can be re-run.
+//! can always be traced to the exact script that produced it and an older version can be re-run — except an
+//! upload identical to the newest version (same script byte for byte, same description and examples), which
+//! is that version: re-running an upload script does not move the devices that follow the newest version.
 use super::Registry;
 use crate::Result;
 use crate::error::{corrupt, db};
@@ -51,8 +53,17 @@ impl From<&StoredCodec> for CodecSummary {
     }
 }
 
+/// What an upload did: stored a new version, or found it identical to the newest one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodecAdded {
+    pub codec: StoredCodec,
+    /// `false` when the upload was identical to the newest version, which is returned instead.
+    pub created: bool,
+}
+
 impl Registry {
-    /// Stores `script` as the next version of codec `name` (1 for a new name) and returns it. The caller has
+    /// Stores `script` as the next version of codec `name` (1 for a new name) and returns it, unless the
+    /// newest version has the same script, description and examples: then that one is returned. The caller has
     /// checked the script against its examples.
     pub(crate) fn add_codec_version(
         &self,
@@ -61,17 +72,30 @@ impl Registry {
         script: String,
         examples: serde_json::Value,
         now: UnixNanos,
-    ) -> Result<StoredCodec> {
+    ) -> Result<CodecAdded> {
         let txn = self.db.begin_write().map_err(db("storing a codec"))?;
         let stored = {
             let mut codecs = txn.open_table(CODECS).map_err(db("storing a codec"))?;
-            let latest = codecs
+            let newest = codecs
                 .range((name.as_str(), 0)..=(name.as_str(), u32::MAX))
                 .map_err(db("storing a codec"))?
                 .next_back()
                 .transpose()
                 .map_err(db("storing a codec"))?
-                .map_or(0, |(k, _)| k.value().1);
+                .map(|(k, v)| (k.value().1, v.value().to_vec()));
+            let latest = newest.as_ref().map_or(0, |(v, _)| *v);
+            if let Some((_, raw)) = newest {
+                let newest: StoredCodec = serde_json::from_slice(&raw).map_err(corrupt("codec"))?;
+                if newest.script == script
+                    && newest.description == description
+                    && newest.examples == examples
+                {
+                    return Ok(CodecAdded {
+                        codec: newest,
+                        created: false,
+                    });
+                }
+            }
             let stored = StoredCodec {
                 name: name.clone(),
                 version: latest + 1,
@@ -88,7 +112,10 @@ impl Registry {
             stored
         };
         txn.commit().map_err(db("storing a codec"))?;
-        Ok(stored)
+        Ok(CodecAdded {
+            codec: stored,
+            created: true,
+        })
     }
 
     /// A codec version, or its newest version when `version` is `None`.
@@ -164,12 +191,14 @@ mod tests {
                     serde_json::json!([]),
                     1,
                 )
-                .expect("v1");
+                .expect("v1")
+                .codec;
             assert_eq!(v1.version, 1);
             assert_eq!(v1.sha256.len(), 64);
             let other = reg
                 .add_codec_version(&b, String::new(), "x".into(), serde_json::json!([]), 2)
-                .expect("b1");
+                .expect("b1")
+                .codec;
             assert_eq!(other.version, 1);
             let v2 = reg
                 .add_codec_version(
@@ -179,8 +208,31 @@ mod tests {
                     serde_json::json!([{"fport": 1}]),
                     3,
                 )
-                .expect("v2");
+                .expect("v2")
+                .codec;
             assert_eq!(v2.version, 2);
+            // The same upload again is version 2, not a new one; a changed example is a new version.
+            let again = reg
+                .add_codec_version(
+                    &a,
+                    "two".into(),
+                    "y".into(),
+                    serde_json::json!([{"fport": 1}]),
+                    4,
+                )
+                .expect("again");
+            assert_eq!((again.codec.version, again.created), (2, false));
+            assert_eq!(again.codec.created_at, 3);
+            let changed = reg
+                .add_codec_version(
+                    &a,
+                    "two".into(),
+                    "y".into(),
+                    serde_json::json!([{"fport": 2}]),
+                    5,
+                )
+                .expect("changed");
+            assert_eq!((changed.codec.version, changed.created), (3, true));
         }
         let reg = Registry::open(&path).expect("reopen");
         assert_eq!(
@@ -197,7 +249,7 @@ mod tests {
                 .description,
             "one"
         );
-        assert_eq!(reg.codec(&a, Some(3)).expect("read"), None);
+        assert_eq!(reg.codec(&a, Some(4)).expect("read"), None);
         assert_eq!(reg.codec_latest_version(&b).expect("read"), Some(1));
         let all: Vec<(String, u32)> = reg
             .codecs()
@@ -210,6 +262,7 @@ mod tests {
             [
                 ("elsys".into(), 1),
                 ("elsys".into(), 2),
+                ("elsys".into(), 3),
                 ("elsys-ers".into(), 1)
             ]
         );

@@ -22,7 +22,7 @@ mod state;
 mod status;
 mod tokens;
 pub use buildings::Building;
-pub use codecs::{CodecSummary, StoredCodec};
+pub use codecs::{CodecAdded, CodecSummary, StoredCodec};
 pub use datasets::StoredDataset;
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};

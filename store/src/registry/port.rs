@@ -6,9 +6,9 @@
 //! pool. The synchronous type is private to this crate, so code outside it cannot open a redb transaction on
 //! an async worker by accident. Method names and meanings are those of the backend's, documented there.
 use super::{
-    Advanced, Building, CodecSummary, CounterAdvance, Device, DeviceStatus, ExternalDevice,
-    Gateway, GatewayStatus, Integration, LorawanSession, MqttCredentials, OtaaDevice,
-    PasswordCheck, Registry, Role, StoredCodec, StoredDataset, TokenInfo,
+    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, Device, DeviceStatus,
+    ExternalDevice, Gateway, GatewayStatus, Integration, LorawanSession, MqttCredentials,
+    OtaaDevice, PasswordCheck, Registry, Role, StoredCodec, StoredDataset, TokenInfo,
 };
 use crate::{Error, Result};
 use bydata_schemas::{BuildingId, Codec, CodecName, DeviceId, Eui64, IntegrationId, UnixNanos};
@@ -78,7 +78,7 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
         script: String,
         examples: serde_json::Value,
         now: UnixNanos,
-    ) -> Result<StoredCodec>;
+    ) -> Result<CodecAdded>;
     async fn codec(&self, name: &CodecName, version: Option<u32>) -> Result<Option<StoredCodec>>;
     async fn codec_latest_version(&self, name: &CodecName) -> Result<Option<u32>>;
     async fn codecs(&self) -> Result<Vec<CodecSummary>>;
@@ -408,7 +408,7 @@ impl RegistryPort for RedbRegistry {
         script: String,
         examples: serde_json::Value,
         now: UnixNanos,
-    ) -> Result<StoredCodec> {
+    ) -> Result<CodecAdded> {
         let name = name.clone();
         self.run(move |r| r.add_codec_version(&name, description, script, examples, now))
             .await

@@ -199,13 +199,19 @@ impl Engine {
             }
             let stringify: Function = js(ctx, host.get("stringify"))?;
             let json: Option<String> = js(ctx, stringify.call((result,)))?;
-            json.ok_or_else(|| {
+            let undefined: Function = js(ctx, host.get("undefinedKeys"))?;
+            let undefined: String = js(ctx, undefined.call(()))?;
+            let json = json.ok_or_else(|| {
                 Fault::Script(ScriptError::BadOutput {
                     reason: "decodeUplink's result has no JSON form".to_owned(),
                 })
-            })
+            })?;
+            Ok((json, undefined))
         })?;
-        output::parse(&json, &self.limits)
+        let (json, undefined) = json;
+        let mut output = output::parse(&json, &self.limits)?;
+        output.undefined_keys = undefined_keys(&undefined);
+        Ok(output)
     }
 
     /// Whether the runtime has kept so much memory that it should be replaced (measured every
@@ -269,6 +275,20 @@ impl Engine {
             }
         }
     }
+}
+
+/// The prelude's NUL-separated list of keys set to undefined, each once, at most 32.
+fn undefined_keys(joined: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for key in joined.split('\u{0}').filter(|k| !k.is_empty()) {
+        if keys.len() == 32 {
+            break;
+        }
+        if !keys.iter().any(|k| k == key) {
+            keys.push(key.to_owned());
+        }
+    }
+    keys
 }
 
 fn options(file_name: &str, strict: bool) -> EvalOptions {

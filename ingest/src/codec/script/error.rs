@@ -1,6 +1,8 @@
 //! Why a script codec could not be loaded or could not decode, as data; the `Display` text is what the sensor's
 //! owner reads, so it names the limit or the codec's own words rather than engine internals.
 
+use std::fmt;
+
 /// Why a script codec was refused at load or a decode produced nothing.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScriptError {
@@ -73,43 +75,80 @@ impl ScriptError {
     }
 }
 
-/// Why a codec was not accepted (`crate::check_codec`): its script does not load, or one of its examples does
-/// not decode to what it says.
+/// Why a codec was not accepted: its script does not load, its examples cannot be read, or some do not decode
+/// to what they say. Every problem of every example is listed, not just the first.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CodecCheckError {
     #[error("the script does not load: {0}")]
     Load(#[source] ScriptError),
+    #[error("the examples cannot be read: {}", Listed(.0))]
+    Shape(Vec<Problem>),
     #[error(transparent)]
-    Example(#[from] ExampleFailure),
+    Example(#[from] ExampleFailures),
 }
 
-/// Why [`ScriptCodec::check_examples`](super::ScriptCodec::check_examples) refused a codec. `example` counts
-/// from 1 (the first example is example 1). `expected`/`got` are `None` where the value is absent.
+/// A problem in a request body, at a dotted path into it (`examples[1].input.bytes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// `n problems: a; b; c`.
+struct Listed<'a, T>(&'a [T]);
+
+impl<T: fmt::Display> fmt::Display for Listed<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", count(self.0.len(), "problem"))?;
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why [`ScriptCodec::check_examples`](super::ScriptCodec::check_examples) refused a codec: every difference
+/// of every example.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ExampleFailure {
-    #[error("example {example}: bytes_hex has {digits} hex digits; two are needed per byte")]
-    OddHex { example: usize, digits: usize },
-    #[error(
-        "example {example}: bytes_hex has {found:?} at offset {offset}, which is not a hex digit"
-    )]
-    NotHex {
-        example: usize,
-        offset: usize,
-        found: char,
-    },
-    #[error("example {example}: {error}")]
-    Decode { example: usize, error: ScriptError },
-    #[error(
-        "example {example}: {path} is {}, expected {}",
-        shown(got.as_ref()), shown(expected.as_ref())
-    )]
-    Mismatch {
-        example: usize,
-        /// Where the first difference is, e.g. `data.temperature` or `data.values[2]`.
-        path: String,
-        expected: Option<serde_json::Value>,
-        got: Option<serde_json::Value>,
-    },
+#[error("the examples do not decode as stated: {}", Listed(.0))]
+pub struct ExampleFailures(pub Vec<ExampleDifference>);
+
+/// One difference between what an example states and what the codec gave (as bydata would store it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExampleDifference {
+    /// Counts from 1 (the first example is example 1).
+    pub example: usize,
+    pub description: Option<String>,
+    /// Where in the codec's result, e.g. `data.temperature`, `data.values[2]` or `errors`; empty for the
+    /// decode as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ExampleDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "example {}", self.example)?;
+        if let Some(d) = self.description.as_deref().filter(|d| !d.is_empty()) {
+            write!(
+                f,
+                " ({})",
+                shown(Some(&serde_json::Value::String(d.to_owned())))
+            )?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ", {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)
+    }
 }
 
 fn at_line(line: Option<u32>) -> String {
@@ -133,7 +172,7 @@ fn count(n: usize, what: &str) -> String {
 }
 
 /// A JSON value in a message, shortened: a codec's output can be 64 KiB.
-fn shown(value: Option<&serde_json::Value>) -> String {
+pub(super) fn shown(value: Option<&serde_json::Value>) -> String {
     const MAX: usize = 80;
     let Some(value) = value else {
         return "absent".to_owned();

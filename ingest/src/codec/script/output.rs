@@ -52,7 +52,11 @@ pub(super) fn parse(json: &str, limits: &Limits) -> Result<Output, ScriptError> 
     if let Some((path, value)) = non_finite(&data) {
         return Err(ScriptError::NonFinite { path, value });
     }
-    Ok(Output { data, warnings })
+    Ok(Output {
+        data,
+        warnings,
+        undefined_keys: Vec::new(),
+    })
 }
 
 /// TS013's `warnings` / `errors`: an array of strings. Absent or null is none; a lone string is one; other
