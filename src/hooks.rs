@@ -26,7 +26,9 @@ impl bydata_api::IngestHooks for Hooks {
         let rejected = |e: CodecCheckError| HookError::CodecRejected {
             reason: e.to_string(),
         };
-        let examples = parse_examples(examples).map_err(|p| rejected(CodecCheckError::Shape(p)))?;
+        let examples = parse_examples(examples).map_err(|problems| HookError::InvalidExamples {
+            problems: problems.into_iter().map(|p| (p.field, p.message)).collect(),
+        })?;
         bydata_ingest::check_codec(&self.config, script, &examples).map_err(rejected)?;
         Ok(examples_json(&examples))
     }

@@ -62,7 +62,15 @@ async fn a_vendor_codec_is_accepted_with_its_own_examples_and_wrong_examples_are
     let mut unknown = examples.clone();
     unknown[1]["comment"] = json!("kept but never checked");
     let (code, body) = upload(&b, "dl-mbx", DL_MBX, unknown).await;
-    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("invalid_body")),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["problems"][0]["field"], "examples[1].comment",
+        "{body}"
+    );
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains(

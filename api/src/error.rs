@@ -59,6 +59,15 @@ impl From<crate::HookError> for Error {
         };
         match &e {
             crate::HookError::CodecRejected { .. } => bad("codec_rejected"),
+            crate::HookError::InvalidExamples { problems } => Error::InvalidBody {
+                problems: problems
+                    .iter()
+                    .map(|(field, message)| crate::body::Problem {
+                        field: field.clone(),
+                        message: message.clone(),
+                    })
+                    .collect(),
+            },
             crate::HookError::RedecodeRunning { .. } => bad("redecode_running"),
             crate::HookError::RedecodeRefused { .. } => bad("invalid_redecode"),
             crate::HookError::Internal { message } => Error::Internal {

@@ -64,11 +64,12 @@ pub(crate) async fn in_our_shape(request: Request, next: Next) -> Response {
         return response;
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
+        // Every documented path the request fits: `/api/v1/codecs/test` is also `/api/v1/codecs/{name}`.
         let mut allowed: Vec<String> = METHODS
             .iter()
-            .find(|(template, _)| fits(template, &path))
-            .map(|(_, methods)| methods.clone())
-            .unwrap_or_default();
+            .filter(|(template, _)| fits(template, &path))
+            .flat_map(|(_, methods)| methods.iter().cloned())
+            .collect();
         allowed.extend(
             response
                 .headers()

@@ -159,6 +159,9 @@ pub enum HookError {
     /// The codec's script does not load, or an example does not decode to what it says.
     #[error("{reason}")]
     CodecRejected { reason: String },
+    /// The examples cannot be read: each problem at its path in the body (`examples[1].input.bytes`).
+    #[error("the examples cannot be read")]
+    InvalidExamples { problems: Vec<(String, String)> },
     /// A re-decode of the device is running; one at a time per device.
     #[error("a re-decode of {device} is running; try again when it is done")]
     RedecodeRunning { device: bydata_schemas::DeviceId },

@@ -10,7 +10,6 @@ use crate::auth::Admin;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use bydata_ingest::codec::script::{decode_base64, decode_hex};
 use bydata_schemas::{CodecName, CodecTrial, format_rfc3339, parse_rfc3339};
 use serde::{Deserialize, Serialize};
@@ -88,9 +87,8 @@ would refuse answers 200 with `ok: false` and the reason in `errors`.",
 pub(crate) async fn test(
     State(state): State<AppState>,
     _: Admin,
-    body: Result<Json<CodecTest>, JsonRejection>,
+    crate::body::Body(t): crate::body::Body<CodecTest>,
 ) -> Result<Json<CodecTestAnswer>, Error> {
-    let Json(t) = body?;
     let mut problems: Vec<(&str, String)> = Vec::new();
     let bytes = match (&t.bytes_hex, &t.bytes_base64) {
         (Some(hex), None) => decode_hex(hex)
@@ -194,10 +192,15 @@ fn parse_codec(text: &str) -> Result<(CodecName, Option<u32>), String> {
 }
 
 fn invalid(problems: &[(&str, String)]) -> Error {
-    let listed: Vec<String> = problems.iter().map(|(f, m)| format!("{f}: {m}")).collect();
-    let n = problems.len();
-    let noun = if n == 1 { "problem" } else { "problems" };
-    Error::bad("invalid_body", format!("{n} {noun}: {}", listed.join("; ")))
+    Error::InvalidBody {
+        problems: problems
+            .iter()
+            .map(|(field, message)| crate::body::Problem {
+                field: (*field).to_owned(),
+                message: message.clone(),
+            })
+            .collect(),
+    }
 }
 
 fn answer(

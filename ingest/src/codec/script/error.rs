@@ -81,8 +81,6 @@ impl ScriptError {
 pub enum CodecCheckError {
     #[error("the script does not load: {0}")]
     Load(#[source] ScriptError),
-    #[error("the examples cannot be read: {}", Listed(.0))]
-    Shape(Vec<Problem>),
     #[error(transparent)]
     Example(#[from] ExampleFailures),
 }
