@@ -441,7 +441,7 @@ async fn publishes_bydata_would_not_journal_are_refused() {
         s["last_error"]["reason"]
             .as_str()
             .unwrap()
-            .contains("devices/<its id>/up"),
+            .contains("publishes its uplinks on devices/meter-1/up"),
         "{s}"
     );
     // A will is refused at CONNECT, after the login, with the reason on the device's status.

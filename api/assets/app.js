@@ -117,6 +117,18 @@ async function drawLatest(building, devices) {
       body.appendChild(tr);
       rows++;
     }
+    // Fields the device sent as text (a firmware version, a door's "open") are its state, shown as written.
+    for (const [field, t] of Object.entries(latest.state || {})) {
+      const tr = document.createElement("tr");
+      tr.className = "text-state";
+      for (const text of [d.name, field, t.value, t.time.slice(11, 16)]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      body.appendChild(tr);
+      rows++;
+    }
   }
   $("latest").dataset.rows = String(rows);
 }
@@ -219,6 +231,8 @@ async function showDevice(d, s) {
   if ((s.last_radio || []).length) line("Heard by " + s.last_radio.map((r) => `${r.gateway} (${r.rssi} dBm, SNR ${r.snr} dB)`).join(", "));
   const values = (latest.latest || []).map((l) => `${l.measurement} ${fmt(l.value, 2)} ${l.unit || ""}`).join(" · ");
   line(values ? "Latest values: " + values : "No values stored yet.");
+  const texts = Object.entries(latest.state || {}).map(([field, t]) => `${field} "${t.value}" (${t.time})`).join(" · ");
+  if (texts) line("Text state: " + texts);
 }
 
 async function refresh(state) {

@@ -94,12 +94,12 @@ fn notice_header(notice: &str) -> HeaderValue {
     path = "/api/v1/devices/{id}/latest",
     operation_id = "device_latest",
     tag = "query",
-    summary = "A device's newest value of every series",
+    summary = "A device's newest value of every series, and its text state",
     params(
         ("id" = String, Path, description = "Device id"),
     ),
     responses(
-        (status = 200, description = "Newest values", body = Value),
+        (status = 200, description = "Newest values, and the latest text of fields sent as text", body = crate::devices::decoding::LatestDoc),
         (status = 404, description = "No such device", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
@@ -118,7 +118,10 @@ pub(crate) async fn latest(
         return Err(not_found());
     }
     let latest = query::latest(state.reader.as_ref(), &device).await?;
-    Ok(Json(json!({"device": device, "latest": latest})))
+    let text = crate::devices::decoding::state_json(&state.registry.status(&device).await?);
+    Ok(Json(
+        json!({"device": device, "latest": latest, "state": text}),
+    ))
 }
 
 #[cfg(test)]

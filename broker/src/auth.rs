@@ -4,6 +4,7 @@
 use crate::Deps;
 use crate::gate::{Gate, Identity, Verdict};
 use crate::metrics::inc;
+use bydata_schemas::RejectReason;
 use bydata_store::refusals::{UnverifiedKind, truncate};
 use rumqttd::protocol::{ConnectReturnCode, Login};
 use std::future::Future;
@@ -36,21 +37,52 @@ pub(crate) async fn login(
         reason,
         claimed: truncate(client_id, 64),
     };
-    let Some(who) = Identity::parse(client_id) else {
-        inc(&deps.metrics.auth_bad_client_id);
-        return Err(refuse(
-            ConnectReturnCode::ClientIdentifierNotValid,
-            "the client id is not a device id",
-        ));
+    // A client id other than the username: the login is checked for the username's device, so that its owner
+    // learns why the device cannot connect — only once the password verified, so a stranger cannot write to
+    // a device's status this way.
+    let mismatch = login.is_some_and(|l| l.username != client_id);
+    let name = match login {
+        Some(l) if mismatch => l.username.as_str(),
+        _ => client_id,
     };
-    let Some(login) = login.filter(|l| l.username == client_id) else {
+    let Some(who) = Identity::parse(name) else {
+        inc(&deps.metrics.auth_bad_client_id);
+        return Err(if mismatch {
+            refuse(
+                ConnectReturnCode::BadUserNamePassword,
+                "the username is not a device id",
+            )
+        } else {
+            refuse(
+                ConnectReturnCode::ClientIdentifierNotValid,
+                "the client id is not a device id",
+            )
+        });
+    };
+    let Some(login) = login else {
         inc(&deps.metrics.auth_bad_client_id);
         return Err(refuse(
             ConnectReturnCode::BadUserNamePassword,
-            "the username must equal the client id",
+            "a device logs in with its id as username and its password",
         ));
     };
     match gate.check(source, &who, &login.password).await {
+        Verdict::Valid if mismatch => {
+            inc(&deps.metrics.auth_bad_client_id);
+            if let Identity::Device(device) = &who {
+                let reason = RejectReason::ClientIdMismatch {
+                    client_id: truncate(client_id, 64),
+                };
+                if deps.refusals.record(device, (deps.clock)(), &reason) {
+                    tracing::warn!(%device, %reason, "MQTT connection refused");
+                }
+            }
+            Err(Refusal {
+                code: ConnectReturnCode::ClientIdentifierNotValid,
+                reason: "the client id differs from the username (the device id)",
+                claimed: truncate(name, 64),
+            })
+        }
         Verdict::Valid => {
             inc(&deps.metrics.connects_accepted);
             Ok(who)

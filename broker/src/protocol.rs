@@ -34,6 +34,20 @@ fn quoted(bytes: &[u8]) -> String {
     truncate(&String::from_utf8_lossy(bytes), MAX_QUOTED)
 }
 
+/// What follows `devices/{id}/` in an uplink topic: `up` (`Some(None)`), or `up/{fport}` with an FPort of 1 to
+/// 223 written plainly (`Some(Some(fport))`) — the LoRaWAN application ports, which a codec may tell apart.
+/// Anything else is not an uplink topic (`None`).
+pub(crate) fn uplink_fport(rest: &str) -> Option<Option<u8>> {
+    match rest.strip_prefix("up")? {
+        "" => Some(None),
+        port => {
+            let port = port.strip_prefix('/')?;
+            let n: u8 = port.parse().ok()?;
+            ((1..=223).contains(&n) && n.to_string() == port).then_some(Some(n))
+        }
+    }
+}
+
 /// A topic bydata could never journal: wildcards or NUL have no place in a PUBLISH topic.
 fn unusable_topic(topic: &str) -> bool {
     topic.contains(['+', '#', '\0'])
@@ -104,22 +118,28 @@ impl DeviceProtocol {
         let Some(device) = &self.device else {
             return Err(Error::InvalidProtocol);
         };
-        // Only `devices/{id}/up` is journaled, so only it is acknowledged: a PUBACK means "in the journal".
-        let topic = match std::str::from_utf8(&publish.topic) {
-            Ok(t) if t.strip_prefix(device_prefix(device).as_str()) == Some("up") => t,
-            _ => {
-                inc(&self.deps.metrics.publish_denied);
-                return Err(self.reject(RejectReason::PublishDenied {
-                    topic: quoted(&publish.topic),
-                }));
-            }
+        // Only `devices/{id}/up` and `devices/{id}/up/{fport}` are journaled, so only they are acknowledged: a
+        // PUBACK means "in the journal". At QoS 0 there is no PUBACK to withhold; the refusal is on the
+        // device's status and in the metrics all the same.
+        let uplink = std::str::from_utf8(&publish.topic).ok().and_then(|t| {
+            Some((
+                t,
+                uplink_fport(t.strip_prefix(device_prefix(device).as_str())?)?,
+            ))
+        });
+        let Some((topic, fport)) = uplink else {
+            inc(&self.deps.metrics.publish_denied);
+            return Err(self.reject(RejectReason::UplinkTopic {
+                topic: quoted(&publish.topic),
+                uplink: format!("{}up", device_prefix(device)),
+            }));
         };
         let entry = JournalEntry::Uplink(Uplink {
             received_at: (self.deps.clock)(),
             device: device.clone(),
             source: Source::Mqtt,
             topic: topic.to_owned(),
-            fport: None,
+            fport,
             payload: publish.payload.to_vec(),
             radio: Vec::new(),
         });
@@ -223,5 +243,47 @@ impl Protocol for DeviceProtocol {
 
     fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, Error> {
         self.inner.write(packet, write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uplink_fport;
+
+    #[test]
+    fn uplink_topics() {
+        let cases = [
+            ("up", Some(None)),
+            ("up/1", Some(Some(1))),
+            ("up/100", Some(Some(100))),
+            ("up/223", Some(Some(223))),
+            ("up/0", None),
+            ("up/224", None),
+            ("up/007", None),
+            ("up/+1", None),
+            ("up/", None),
+            ("up/1/x", None),
+            ("upx", None),
+            ("data", None),
+            ("", None),
+        ];
+        for (rest, want) in cases {
+            assert_eq!(uplink_fport(rest), want, "{rest}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_topic_rest_is_read_without_panic(rest in "\\PC{0,12}", port in 0u16..1000) {
+            if let Some(Some(fport)) = uplink_fport(&rest) {
+                proptest::prop_assert!((1..=223).contains(&fport));
+                proptest::prop_assert_eq!(rest, format!("up/{fport}"));
+            }
+            let numbered = format!("up/{port}");
+            proptest::prop_assert_eq!(
+                uplink_fport(&numbered),
+                (1..=223).contains(&port).then(|| u8::try_from(port).ok())
+            );
+        }
     }
 }

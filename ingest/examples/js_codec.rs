@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cpu_before = process_cpu_seconds();
         for i in 0..n {
             let output = codec.decode_uplink(1, payload, ctx.received_at + i64::from(i))?;
-            values += readings(&output, &ctx)?.0.len();
+            values += readings(&output, &ctx)?.readings.len();
         }
         let elapsed = started.elapsed().max(Duration::from_nanos(1));
         let cpu = (process_cpu_seconds() - cpu_before).max(1e-9);

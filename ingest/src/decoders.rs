@@ -5,7 +5,7 @@
 //! `LATEST_FOR` per name, so a new upload decodes new uplinks within a second. A script that fails to load
 //! is remembered as failed, so each of its uplinks is rejected with the load error instead of re-running it.
 use crate::codec::script::{self, Limits, ScriptCodec, ScriptError};
-use crate::codec::{DecodeContext, DecodeError, decode};
+use crate::codec::{DecodeContext, DecodeError, TextValue, decode};
 use bydata_schemas::{Codec, CodecName, Reading, ScriptRef, Uplink};
 use bydata_store::SharedRegistry;
 use std::collections::HashMap;
@@ -27,10 +27,23 @@ const SUSPENDED_FOR: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) struct Decoded {
     pub(crate) readings: Vec<Reading>,
+    /// Text, for the device's latest state.
+    pub(crate) state: Vec<TextValue>,
     /// The codec and version that produced the readings, e.g. `cayenne` or `js:elsys@3`.
     pub(crate) label: String,
-    /// The codec's warnings, and keys it returned that are not numbers (skipped).
+    /// The codec's warnings, then what was kept as text or skipped (see `codec::Decoded`).
     pub(crate) warnings: Vec<String>,
+}
+
+impl Decoded {
+    fn new(values: crate::codec::Decoded, label: String) -> Self {
+        Self {
+            readings: values.readings,
+            state: values.state,
+            label,
+            warnings: values.warnings,
+        }
+    }
 }
 
 pub(crate) struct Decoders {
@@ -79,11 +92,10 @@ impl Decoders {
         ctx: &DecodeContext,
     ) -> Result<Decoded, DecodeError> {
         let Codec::Script(r) = codec else {
-            return Ok(Decoded {
-                readings: decode(codec, &uplink.payload, ctx)?,
-                label: codec.to_string(),
-                warnings: Vec::new(),
-            });
+            return Ok(Decoded::new(
+                decode(codec, &uplink.payload, ctx)?,
+                codec.to_string(),
+            ));
         };
         let version = self.version(r)?;
         let label = format!("js:{}@{version}", r.name);
@@ -157,8 +169,9 @@ impl Decoders {
             Ok(c) => c,
             Err(reason) => return Err(script_error(&label, "load_failed", reason.clone())),
         };
-        // Uplinks from other sources (MQTT) pass 1, the first application port, so a codec written for a
-        // LoRaWAN device also decodes its bytes sent over MQTT.
+        // LoRaWAN uplinks carry their FPort, MQTT ones published on `devices/{id}/up/{fport}` theirs; others
+        // (`devices/{id}/up`) pass 1, the first application port, so a codec written for a LoRaWAN device
+        // also decodes its bytes sent over MQTT.
         let fport = uplink.fport.unwrap_or(1);
         let decoded = codec.decode_uplink(fport, &uplink.payload, uplink.received_at);
         let output = match decoded {
@@ -183,19 +196,7 @@ impl Decoders {
                 return Err(script_error(&label, e.code(), e.to_string()));
             }
         };
-        let (readings, skipped) = script::readings(&output, ctx)?;
-        let mut warnings = output.warnings.clone();
-        if !skipped.is_empty() {
-            warnings.push(format!(
-                "not stored (not numbers or booleans): {}",
-                skipped.join(", ")
-            ));
-        }
-        Ok(Decoded {
-            readings,
-            label,
-            warnings,
-        })
+        Ok(Decoded::new(script::readings(&output, ctx)?, label))
     }
 
     fn version(&mut self, r: &ScriptRef) -> Result<u32, DecodeError> {

@@ -251,6 +251,9 @@ impl Batch {
                             add(&deps.metrics.decoded, 1);
                             status.decoded += 1;
                             status.values_stored += values;
+                            for text in &decoded.state {
+                                status.keep_text(text.field.as_str(), &text.value, text.time);
+                            }
                             status.last_decoded = status.last_decoded.max(Some(u.received_at));
                             status.decoded_with(&decoded.label, u.received_at);
                             if !decoded.warnings.is_empty() {

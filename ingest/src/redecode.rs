@@ -12,6 +12,9 @@
 //! Which uplinks: for codecs whose readings carry the receive time (JavaScript, Cayenne LPP) those received
 //! in the range; for the JSON codecs, whose readings carry their own times, every uplink of the device, so a
 //! reading backdated into the range is found wherever it arrived.
+//!
+//! The device's text state is left as it is: it holds the *latest* text of each field, which the live pipeline
+//! keeps, and decoding old uplinks again must not move it back. A text-only uplink counts as decoded.
 use crate::Config;
 use crate::codec::DecodeContext;
 use crate::decoders::Decoders;

@@ -90,8 +90,14 @@ pub struct EdgeRejection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RejectReason {
-    /// Published anywhere but its own `devices/{id}/up` (an integration: outside `integrations/{id}/`).
+    /// An integration published outside `integrations/{id}/` (journals written before `UplinkTopic` also
+    /// hold devices' refused publishes as this).
     PublishDenied { topic: String },
+    /// A device published anywhere but `devices/{id}/up` or `devices/{id}/up/{fport}`; `uplink` is the
+    /// topic it should use.
+    UplinkTopic { topic: String, uplink: String },
+    /// A device whose password verified connected with a client id other than its id.
+    ClientIdMismatch { client_id: String },
     /// Subscribed outside its own `devices/{id}/` subtree.
     SubscribeDenied { filter: String },
     /// A payload larger than the configured limit.
@@ -121,6 +127,16 @@ impl fmt::Display for RejectReason {
             RejectReason::PublishDenied { topic } => write!(
                 f,
                 "publish to {topic:?} refused: a device publishes its uplinks on devices/<its id>/up and nowhere else; connection closed"
+            ),
+            RejectReason::UplinkTopic { topic, uplink } => write!(
+                f,
+                "publish to {topic:?} refused: this device publishes its uplinks on {uplink} (or \
+                 {uplink}/<FPort 1-223> to give its codec an FPort) and nowhere else; connection closed"
+            ),
+            RejectReason::ClientIdMismatch { client_id } => write!(
+                f,
+                "connection refused: connected with client id {client_id:?}; a device must use its id as \
+                 both client id and username (CONNACK 2, identifier rejected)"
             ),
             RejectReason::SubscribeDenied { filter } => write!(
                 f,

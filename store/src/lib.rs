@@ -22,11 +22,12 @@ mod secret;
 pub mod series;
 
 pub use error::{Error, Result};
+pub use registry::MAX_STATE_FIELDS;
 pub use registry::{
     Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
     LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck, RedbRegistry, RegistryPort, Role,
-    SessionForAddr, SharedRegistry, StoredCodec, StoredDataset, TokenInfo,
+    SessionForAddr, SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
 };
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};

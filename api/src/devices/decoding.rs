@@ -1,5 +1,6 @@
 //! What a device sent and how it decoded: its status (counters, last error and warning, codec runs, radio,
-//! unverified attempts) and re-decoding a range of its stored raw uplinks.
+//! unverified attempts, which fields it sent as text), its text state (shown with its latest values) and
+//! re-decoding a range of its stored raw uplinks. Every time in these answers is RFC 3339 text.
 use super::parse_id;
 use crate::auth::{Admin, Reader};
 use crate::{AppState, Error};
@@ -9,6 +10,51 @@ use bydata_schemas::{DeviceId, RedecodeReport, format_rfc3339};
 use bydata_store::DeviceStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// A device's latest text of one field.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+pub(crate) struct TextStateDoc {
+    /// The text as the device sent it (cut to 256 bytes).
+    value: String,
+    /// When it was sent (the message's time), RFC 3339.
+    time: String,
+}
+
+/// One series' newest value.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+pub(crate) struct LatestValueDoc {
+    measurement: String,
+    field: String,
+    value: f64,
+    unit: Option<String>,
+    /// RFC 3339, in Europe/Copenhagen.
+    time: String,
+}
+
+/// A device's newest value of every series, and its text state.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+pub(crate) struct LatestDoc {
+    device: String,
+    latest: Vec<LatestValueDoc>,
+    /// The latest text of each field the device sent as text (strings of flat JSON, SenML `vs`, a codec's
+    /// text), by field name: kept as its state rather than as a series. At most 64 fields.
+    state: BTreeMap<String, TextStateDoc>,
+}
+
+/// The device's text state as the API shows it: `{"field": {"value", "time"}}`.
+pub(crate) fn state_json(s: &DeviceStatus) -> BTreeMap<String, TextStateDoc> {
+    s.state
+        .iter()
+        .map(|(field, t)| {
+            let text = TextStateDoc {
+                value: t.value.clone(),
+                time: format_rfc3339(t.time),
+            };
+            (field.clone(), text)
+        })
+        .collect()
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +151,7 @@ fn status_json(
             "uplinks": r.uplinks,
         })).collect::<Vec<_>>(),
         "last_radio": s.last_radio,
+        "state_fields": s.state.keys().collect::<Vec<_>>(),
         "unverified_attempts": {
             "wrong_password": u.wrong_password,
             "unverified_frames": u.unverified_frames,

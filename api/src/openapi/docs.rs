@@ -126,6 +126,8 @@ pub(crate) struct DeviceStatusDoc {
     decoded_by: Vec<Value>,
     /// The gateways that heard the last LoRaWAN uplink, with their signal.
     last_radio: Vec<Value>,
+    /// Fields the device sent as text, kept as its state (`/latest` shows their values) rather than as series.
+    state_fields: Vec<String>,
     unverified_attempts: UnverifiedDoc,
 }
 

@@ -73,14 +73,18 @@ pub enum DecodeError {
     },
 
     // Flat JSON objects.
-    #[error("value of {key:?} is {found}; only numbers and booleans are stored")]
-    UnsupportedValue { key: String, found: JsonType },
     #[error("{key:?} is not a valid measurement name: {reason}")]
     InvalidName { key: String, reason: &'static str },
-    #[error("\"time\" is {found}; expected an RFC 3339 string or seconds since the epoch")]
-    TimeType { found: JsonType },
-    #[error("time {value:?} is not RFC 3339 (e.g. 2026-11-22T10:00:00Z)")]
-    TimeText { value: String },
+    #[error(
+        "time key {key:?} is {found}; a time is RFC 3339 text (e.g. 2026-11-22T10:00:00Z) or a number of \
+         seconds or milliseconds since the epoch"
+    )]
+    TimeType { key: String, found: JsonType },
+    #[error(
+        "time key {key:?} is {value:?}, which is not an RFC 3339 time (e.g. 2026-11-22T10:00:00Z); give \
+         RFC 3339 text or seconds or milliseconds since the epoch"
+    )]
+    TimeText { key: String, value: String },
     #[error("time {} s cannot be stored (outside the years 1677 to 2262)", short_number(*seconds))]
     TimeOutOfRange { seconds: f64 },
 
@@ -95,11 +99,8 @@ pub enum DecodeError {
         found: JsonType,
     },
     #[error(
-        "SenML record {record} has a {} value ({field}); only numbers and booleans are stored",
-        if *field == "vd" { "data" } else { "string" }
+        "SenML record {record} has more than one of v, vb, vs and vd; a record carries one value"
     )]
-    SenmlUnsupportedValue { record: usize, field: &'static str },
-    #[error("SenML record {record} has both v and vb; a record carries one value")]
     SenmlMultipleValues { record: usize },
     #[error(
         "SenML record {record} has both a value and a sum (s); send the sum in a record of its own"
@@ -138,8 +139,13 @@ pub enum DecodeError {
     Cayenne(#[from] super::cayenne::CayenneError),
 
     // Checks on every reading, whatever the format.
-    #[error("message contains no readings")]
+    #[error("message contains no values (numbers, booleans or text)")]
     NoReadings,
+    #[error(
+        "message contains nothing bydata keeps: {skipped}; send numbers or booleans (stored as series) \
+         or text (kept as the device's state)"
+    )]
+    NothingStored { skipped: String },
     #[error("message has {count} readings; at most {limit} are accepted in one message")]
     TooManyReadings { count: usize, limit: usize },
     #[error("value of {measurement:?} is not finite")]
@@ -204,14 +210,6 @@ mod tests {
         assert_eq!(
             DecodeError::TimeOutOfRange { seconds: 1e12 }.to_string(),
             "time 1000000000000 s cannot be stored (outside the years 1677 to 2262)"
-        );
-        assert_eq!(
-            DecodeError::SenmlUnsupportedValue {
-                record: 4,
-                field: "vd"
-            }
-            .to_string(),
-            "SenML record 4 has a data value (vd); only numbers and booleans are stored"
         );
     }
 }

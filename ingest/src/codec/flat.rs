@@ -1,79 +1,68 @@
-//! Flat JSON objects: `{"temperature": 21.5, "co2": 640, "time": "2026-11-22T10:00:00Z"}`.
+//! Flat JSON objects: `{"temperature": 21.5, "co2": 640, "firmware": "1.2.3", "time": "2026-11-22T10:00:00Z"}`.
 //!
-//! - Every key except `time` is a measurement name (validated as is, never rewritten); its value must be a
-//!   number or a boolean (`true` = 1, `false` = 0). Anything else, nested objects included, rejects the message.
-//! - `time` (optional) is an RFC 3339 string or a number of seconds since the epoch — or milliseconds when it
-//!   is above 1e11, which as seconds would be the year 5138. Absent, the receive time is used.
+//! - The message time is read from `time`, `timestamp`, `ts` or `t` (rules in `time.rs`); absent, the
+//!   receive time is used. A time key is never a measurement.
+//! - Every other key is a field name (validated as is, never rewritten; an invalid name refuses the message).
+//!   A number is a reading, a boolean too (`true` = 1, `false` = 0); a string is text, kept as the device's
+//!   latest state; null, an object or an array is skipped and named in a warning (see `decoded.rs`).
 //! - Units come from [`Unit::for_measurement`]; readings are sorted by measurement name (serde_json's map is
 //!   ordered by key). A key given twice keeps its last value, as serde_json does.
 
+use super::decoded::{Decoded, Sorter};
 use super::json::json_type;
-use super::{DecodeContext, DecodeError, NANOS_PER_SEC, invalid_reason, numeric_time};
-use bydata_schemas::{MeasurementName, Reading, Unit, UnixNanos, parse_rfc3339};
+use super::time::{is_time_key, message_time};
+use super::{DecodeContext, DecodeError, invalid_reason};
+use bydata_schemas::{MeasurementName, Reading, Unit};
 use serde_json::Value;
 
-const TIME_KEY: &str = "time";
-/// Epoch numbers above this are milliseconds.
-const MILLIS_ABOVE: f64 = 1e11;
-
-pub(super) fn decode(value: Value, ctx: &DecodeContext) -> Result<Vec<Reading>, DecodeError> {
+pub(super) fn decode(value: Value, ctx: &DecodeContext) -> Result<Decoded, DecodeError> {
     let Value::Object(map) = value else {
         return Err(DecodeError::WrongType {
             expected: "a JSON object of measurements",
             found: json_type(&value),
         });
     };
-    let time = match map.get(TIME_KEY) {
+    let mut sorter = Sorter::with_time_keys();
+    let time = match message_time(&map)? {
         None => ctx.received_at,
-        Some(t) => time(t)?,
+        Some(t) => {
+            if !t.ignored.is_empty() {
+                sorter.note(format!(
+                    "time keys ignored: {} (the message time is taken from {:?})",
+                    t.ignored.join(", "),
+                    t.key
+                ));
+            }
+            t.time
+        }
     };
-    map.iter()
-        .filter(|(key, _)| key.as_str() != TIME_KEY)
-        .map(|(key, v)| {
-            let measurement =
-                MeasurementName::new(key.as_str()).map_err(|e| DecodeError::InvalidName {
-                    key: key.clone(),
-                    reason: invalid_reason(&e),
-                })?;
-            let value = match v {
-                // Without serde_json's arbitrary_precision every number has an f64 form.
-                Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-                Value::Bool(b) => f64::from(u8::from(*b)),
-                other => {
-                    return Err(DecodeError::UnsupportedValue {
-                        key: key.clone(),
-                        found: json_type(other),
-                    });
-                }
-            };
-            Ok(Reading {
-                unit: Unit::for_measurement(measurement.as_str()),
-                measurement,
-                time,
-                value,
-            })
-        })
-        .collect()
-}
-
-fn time(value: &Value) -> Result<UnixNanos, DecodeError> {
-    match value {
-        Value::String(s) => {
-            parse_rfc3339(s).map_err(|_| DecodeError::TimeText { value: s.clone() })
-        }
-        Value::Number(n) => {
-            let n = n.as_f64().unwrap_or(f64::NAN);
-            let nanos = if n > MILLIS_ABOVE {
-                numeric_time(n, NANOS_PER_SEC / 1000)
-            } else {
-                numeric_time(n, NANOS_PER_SEC)
-            };
-            nanos.ok_or(DecodeError::TimeOutOfRange { seconds: n })
-        }
-        other => Err(DecodeError::TimeType {
-            found: json_type(other),
-        }),
+    for (key, v) in map.iter().filter(|(k, v)| !is_time_key(k, v)) {
+        let measurement =
+            MeasurementName::new(key.as_str()).map_err(|e| DecodeError::InvalidName {
+                key: key.clone(),
+                reason: invalid_reason(&e),
+            })?;
+        let value = match v {
+            // Without serde_json's arbitrary_precision every number has an f64 form.
+            Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            Value::Bool(b) => f64::from(u8::from(*b)),
+            Value::String(s) => {
+                sorter.text(measurement, s, time);
+                continue;
+            }
+            other => {
+                sorter.skip(key.clone(), json_type(other).to_string());
+                continue;
+            }
+        };
+        sorter.reading(Reading {
+            unit: Unit::for_measurement(measurement.as_str()),
+            measurement,
+            time,
+            value,
+        });
     }
+    sorter.finish(ctx)
 }
 
 #[cfg(test)]
@@ -81,7 +70,7 @@ mod tests {
     use super::super::JsonType;
     use super::super::tests::{Row, ctx, rows};
     use super::*;
-    use bydata_schemas::Codec;
+    use bydata_schemas::{Codec, UnixNanos, parse_rfc3339};
 
     fn decode(payload: &str) -> Result<Vec<Row>, DecodeError> {
         rows(Codec::Json, payload)
@@ -132,31 +121,16 @@ mod tests {
     fn rejected() {
         let cases: &[(&str, DecodeError)] = &[
             (
-                r#"{"co2": 1, "status": "ok"}"#,
-                DecodeError::UnsupportedValue {
-                    key: "status".into(),
-                    found: JsonType::String,
-                },
-            ),
-            (
                 r#"{"co2": null}"#,
-                DecodeError::UnsupportedValue {
-                    key: "co2".into(),
-                    found: JsonType::Null,
+                DecodeError::NothingStored {
+                    skipped: "co2 (null)".into(),
                 },
             ),
             (
-                r#"{"env": {"co2": 1}}"#,
-                DecodeError::UnsupportedValue {
-                    key: "env".into(),
-                    found: JsonType::Object,
-                },
-            ),
-            (
-                r#"{"co2": [1, 2]}"#,
-                DecodeError::UnsupportedValue {
-                    key: "co2".into(),
-                    found: JsonType::Array,
+                r#"{"status": "ok", "co2 ppm": 1}"#,
+                DecodeError::InvalidName {
+                    key: "co2 ppm".into(),
+                    reason: "may only contain A-Z, a-z, 0-9, '-', '_' and '.'",
                 },
             ),
             (
@@ -176,12 +150,14 @@ mod tests {
             (
                 r#"{"co2": 1, "time": "yesterday"}"#,
                 DecodeError::TimeText {
+                    key: "time".into(),
                     value: "yesterday".into(),
                 },
             ),
             (
                 r#"{"co2": 1, "time": true}"#,
                 DecodeError::TimeType {
+                    key: "time".into(),
                     found: JsonType::Boolean,
                 },
             ),

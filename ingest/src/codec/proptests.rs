@@ -1,7 +1,7 @@
 //! Property tests: no payload makes a decoder panic, and generated messages decode to the readings they encode.
 
+use super::decode;
 use super::tests::ctx;
-use super::{DecodeError, decode};
 use bydata_schemas::{Codec, Unit};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -24,7 +24,9 @@ fn name() -> impl Strategy<Value = String> {
         Just("temperature".to_owned()),
         Just("co2".to_owned()),
     ]
-    .prop_filter("time is reserved in flat JSON", |n| n != "time")
+    .prop_filter("time keys are reserved in flat JSON", |n| {
+        !super::TIME_KEYS.contains(&n.as_str())
+    })
 }
 
 proptest! {
@@ -84,7 +86,7 @@ proptest! {
             }
             None => ctx.received_at,
         };
-        let readings = decode(&Codec::Auto, Value::Object(object).to_string().as_bytes(), &ctx).expect("valid");
+        let readings = decode(&Codec::Auto, Value::Object(object).to_string().as_bytes(), &ctx).expect("valid").readings;
         prop_assert_eq!(readings.len(), values.len());
         // BTreeMap order is the promised order: sorted by name.
         for (r, (name, v)) in readings.iter().zip(&values) {
@@ -116,7 +118,7 @@ proptest! {
             }
             pack.push(record);
         }
-        let readings = decode(&Codec::Auto, Value::Array(pack).to_string().as_bytes(), &ctx).expect("valid");
+        let readings = decode(&Codec::Auto, Value::Array(pack).to_string().as_bytes(), &ctx).expect("valid").readings;
         prop_assert_eq!(readings.len(), names.len());
         let origin = base_time.map_or(ctx.received_at, |bt| bt * 1_000_000_000);
         for (i, (r, name)) in readings.iter().zip(&names).enumerate() {
@@ -135,16 +137,68 @@ proptest! {
     }
 
     #[test]
-    fn one_bad_value_rejects_the_whole_message(
+    fn text_is_kept_beside_the_numbers(
         values in btree_map(name(), finite(), 1..10),
-        bad in "[a-z]{1,8}",
+        text in "[a-zA-Z0-9 .:-]{0,300}",
     ) {
-        let mut object: Map<String, Value> = values.into_iter().map(|(k, v)| (k, json!(v))).collect();
-        object.insert("zz_status".into(), json!(bad));
-        let err = decode(&Codec::Json, Value::Object(object).to_string().as_bytes(), &ctx()).expect_err("rejected");
-        prop_assert!(
-            matches!(err, DecodeError::UnsupportedValue { ref key, .. } if key == "zz_status"),
-            "{err:?}"
-        );
+        let mut object: Map<String, Value> = values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        object.insert("zz_status".into(), json!(text));
+        let decoded = decode(&Codec::Json, Value::Object(object).to_string().as_bytes(), &ctx()).expect("kept");
+        prop_assert_eq!(decoded.readings.len(), values.len());
+        prop_assert_eq!(decoded.state.len(), 1);
+        prop_assert_eq!(decoded.state[0].field.as_str(), "zz_status");
+        let kept = &decoded.state[0].value;
+        prop_assert!(kept.len() <= super::MAX_TEXT_BYTES && text.starts_with(kept.as_str()));
+        prop_assert!(decoded.warnings[0].contains("zz_status"));
     }
+
+    #[test]
+    fn arbitrary_json_never_panics(value in json_value()) {
+        let text = value.to_string();
+        for codec in CODECS {
+            if let Ok(d) = decode(&codec, text.as_bytes(), &ctx()) {
+                prop_assert!(!d.readings.is_empty() || !d.state.is_empty());
+            }
+        }
+        let records = Value::Array(vec![value.clone(), json!({"n": "a", "vs": value.clone()})]);
+        let _ = decode(&Codec::Senml, records.to_string().as_bytes(), &ctx());
+        if let Value::Object(data) = value {
+            let output = super::script::Output { data, warnings: Vec::new(), undefined_keys: Vec::new() };
+            let _ = super::script::readings(&output, &ctx());
+        }
+    }
+}
+
+/// Any JSON value, nested a few levels, with keys that are sometimes time keys or SenML fields.
+fn json_value() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        "[a-z_]{1,6}",
+        Just("time".to_owned()),
+        Just("ts".to_owned()),
+        Just("t".to_owned()),
+        Just("timestamp".to_owned()),
+        Just("n".to_owned()),
+        Just("v".to_owned()),
+        Just("vs".to_owned()),
+        Just("vd".to_owned()),
+        Just("a b".to_owned()),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |v| v.is_finite())
+            .prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "\\PC{0,12}".prop_map(Value::from),
+        Just(Value::from("2026-11-22T10:00:00Z")),
+        Just(Value::from("21.5")),
+    ];
+    leaf.prop_recursive(3, 32, 6, move |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..6).prop_map(Value::Array),
+            btree_map(key.clone(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
 }

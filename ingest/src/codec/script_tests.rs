@@ -542,7 +542,7 @@ fn readings_flatten_the_data() {
         undefined_keys: Vec::new(),
     };
     let ctx = ctx();
-    let (got, skipped) = readings(
+    let got = readings(
         &output(
             json!({"temperature": 21.5, "occupied": true, "env": {"co2": 640, "label": "x"},
                        "temps": [20, 21], "note": null, "empty": {}}),
@@ -551,6 +551,7 @@ fn readings_flatten_the_data() {
     )
     .unwrap();
     let rows: Vec<_> = got
+        .readings
         .iter()
         .map(|r| {
             (
@@ -570,8 +571,20 @@ fn readings_flatten_the_data() {
             ("temps_1", None, 21.0),
         ]
     );
-    assert!(got.iter().all(|r| r.time == ctx.received_at));
-    assert_eq!(skipped, ["env_label", "note"]);
+    assert!(got.readings.iter().all(|r| r.time == ctx.received_at));
+    let texts: Vec<_> = got
+        .state
+        .iter()
+        .map(|t| (t.field.as_str(), t.value.as_str()))
+        .collect();
+    assert_eq!(texts, [("env_label", "x")]);
+    assert_eq!(
+        got.warnings,
+        [
+            "kept as text state, not as series: env_label (see the device's latest state)",
+            "not stored (not a number, boolean or text): note (null)"
+        ]
+    );
     let refused = |data: Value| readings(&output(data), &ctx).expect_err("refused");
     assert_eq!(
         refused(json!({"a b": 1})),
@@ -580,7 +593,15 @@ fn readings_flatten_the_data() {
             reason: "may only contain A-Z, a-z, 0-9, '-', '_' and '.'"
         }
     );
-    assert_eq!(refused(json!({"status": "ok"})), DecodeError::NoReadings);
+    // Text alone is decoded (kept as state); nothing at all is refused.
+    assert_eq!(
+        readings(&output(json!({"button": "open"})), &ctx)
+            .unwrap()
+            .state
+            .len(),
+        1
+    );
+    assert_eq!(refused(json!({"empty": {}})), DecodeError::NoReadings);
     assert!(matches!(
         refused(json!({"a_b": 1, "a": {"b": 2}})),
         DecodeError::Duplicate { .. }

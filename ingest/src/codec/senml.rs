@@ -4,8 +4,9 @@
 //!   changed (§4.1). A record with only base fields yields no reading.
 //! - **Value**: `v` (+ `bv`), `vb` (true = 1, false = 0) or `s`, the sum (+ `bs`) — a sum is stored as the
 //!   measurement's value, since bydata stores cumulative counters (energy, water) as plain values; a record
-//!   with both a value and a sum is refused, as it would need two series under one name. `vs` and `vd` (string
-//!   and data values) reject the message: only numbers and booleans are stored.
+//!   with both a value and a sum is refused, as it would need two series under one name. A string value (`vs`)
+//!   is text, kept as the device's latest state under the record's name; a data value (`vd`) is skipped and
+//!   named in a warning.
 //! - **Name**: `bn` + `n`. If that is not a valid measurement name, only the part after the last `:` or `/`
 //!   is kept (`urn:dev:ow:10e2073a01080063:temp` → `temp`, `/3303/0/5700` → `5700`); the device is already
 //!   identified by its authenticated id, so the URN prefix adds nothing. If that part is still invalid the
@@ -17,6 +18,7 @@
 //! - Fields ending in `_` must be understood (§4.4) and none are, so they reject the message; other unknown
 //!   fields are ignored. `bver` above 10 is a future SenML version and is refused.
 
+use super::decoded::{Decoded, Sorter};
 use super::json::json_type;
 use super::{DecodeContext, DecodeError, JsonType, NANOS_PER_SEC, invalid_reason, numeric_time};
 use bydata_schemas::{MeasurementName, Reading, Unit, UnixNanos};
@@ -38,7 +40,14 @@ struct Base {
     sum: f64,
 }
 
-pub(super) fn decode(value: Value, ctx: &DecodeContext) -> Result<Vec<Reading>, DecodeError> {
+/// A record's value.
+enum Resolved {
+    Number(f64),
+    Text(String),
+    Data,
+}
+
+pub(super) fn decode(value: Value, ctx: &DecodeContext) -> Result<Decoded, DecodeError> {
     let Value::Array(records) = value else {
         return Err(DecodeError::WrongType {
             expected: "a SenML pack (a JSON array of records)",
@@ -46,7 +55,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext) -> Result<Vec<Reading>, 
         });
     };
     let mut base = Base::default();
-    let mut readings = Vec::with_capacity(records.len());
+    let mut sorter = Sorter::default();
     for (i, record) in records.iter().enumerate() {
         let Value::Object(fields) = record else {
             return Err(DecodeError::SenmlRecordType {
@@ -58,11 +67,9 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext) -> Result<Vec<Reading>, 
             number: i + 1,
             fields,
         };
-        if let Some(reading) = record.resolve(&mut base, ctx)? {
-            readings.push(reading);
-        }
+        record.resolve(&mut base, ctx, &mut sorter)?;
     }
-    Ok(readings)
+    sorter.finish(ctx)
 }
 
 struct Record<'a> {
@@ -72,12 +79,14 @@ struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// Updates `base` from this record, then resolves its reading (`None` for a base-only record).
+    /// Updates `base` from this record, then resolves its value into `sorter` (nothing for a base-only
+    /// record).
     fn resolve(
         &self,
         base: &mut Base,
         ctx: &DecodeContext,
-    ) -> Result<Option<Reading>, DecodeError> {
+        sorter: &mut Sorter,
+    ) -> Result<(), DecodeError> {
         let record = self.number;
         if let Some(field) = self.fields.keys().find(|k| k.ends_with('_')) {
             return Err(DecodeError::SenmlMustUnderstand {
@@ -105,32 +114,40 @@ impl Record<'_> {
         if let Some(bs) = self.number_field("bs")? {
             base.sum = bs;
         }
-        for field in ["vs", "vd"] {
-            if self.fields.contains_key(field) {
-                return Err(DecodeError::SenmlUnsupportedValue { record, field });
-            }
-        }
         self.number_field("ut")?;
-        let value = match (
-            self.number_field("v")?,
-            self.bool_field("vb")?,
-            self.number_field("s")?,
-        ) {
-            (Some(_), Some(_), _) => return Err(DecodeError::SenmlMultipleValues { record }),
-            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
-                return Err(DecodeError::SenmlValueAndSum { record });
-            }
-            (Some(v), None, None) => base.value + v,
-            (None, Some(vb), None) => f64::from(u8::from(vb)),
-            (None, None, Some(s)) => base.sum + s,
-            (None, None, None) => {
+        let text = self.string_field("vs")?;
+        let data = self.string_field("vd")?;
+        let (number, boolean) = (self.number_field("v")?, self.bool_field("vb")?);
+        let sum = self.number_field("s")?;
+        let given = [
+            number.is_some(),
+            boolean.is_some(),
+            text.is_some(),
+            data.is_some(),
+        ]
+        .into_iter()
+        .filter(|g| *g)
+        .count();
+        if given > 1 {
+            return Err(DecodeError::SenmlMultipleValues { record });
+        }
+        if given == 1 && sum.is_some() {
+            return Err(DecodeError::SenmlValueAndSum { record });
+        }
+        let value = match (number, boolean, text, data, sum) {
+            (Some(v), ..) => Resolved::Number(base.value + v),
+            (_, Some(vb), ..) => Resolved::Number(f64::from(u8::from(vb))),
+            (_, _, Some(text), ..) => Resolved::Text(text.to_owned()),
+            (_, _, _, Some(_), _) => Resolved::Data,
+            (_, _, _, _, Some(s)) => Resolved::Number(base.sum + s),
+            (None, None, None, None, None) => {
                 let base_only = !self.fields.is_empty()
                     && self
                         .fields
                         .keys()
                         .all(|k| BASE_FIELDS.contains(&k.as_str()));
                 return if base_only {
-                    Ok(None)
+                    Ok(())
                 } else {
                     Err(DecodeError::SenmlNoValue { record })
                 };
@@ -160,12 +177,21 @@ impl Record<'_> {
             None => Unit::for_measurement(measurement.as_str()),
         };
         let seconds = base.time + self.number_field("t")?.unwrap_or(0.0);
-        Ok(Some(Reading {
-            measurement,
-            unit,
-            time: resolve_time(seconds, ctx.received_at)?,
-            value,
-        }))
+        let time = resolve_time(seconds, ctx.received_at)?;
+        match value {
+            Resolved::Number(value) => sorter.reading(Reading {
+                measurement,
+                unit,
+                time,
+                value,
+            }),
+            Resolved::Text(text) => sorter.text(measurement, &text, time),
+            Resolved::Data => sorter.skip(
+                format!("record {record} ({})", measurement.as_str()),
+                "a data value (vd)",
+            ),
+        }
+        Ok(())
     }
 
     fn field(&self, name: &'static str, expected: JsonType) -> Result<Option<&Value>, DecodeError> {
@@ -318,19 +344,26 @@ mod tests {
     fn rejected() {
         let cases: &[(&str, DecodeError)] = &[
             (
-                // RFC 8428 §5.1.6, collection of resources: a string value in record 2.
-                r#"[{"bn":"urn:dev:ow:10e2073a01080063:","n":"temp","u":"Cel","v":23.1},
-                    {"n":"label","vs":"Machine Room"},{"n":"open","vb":false},{"n":"nfc-reader","vd":"aGkgCg"}]"#,
-                DecodeError::SenmlUnsupportedValue {
-                    record: 2,
-                    field: "vs",
-                },
+                r#"[{"n":"a","v":1,"vs":"x"}]"#,
+                DecodeError::SenmlMultipleValues { record: 1 },
+            ),
+            (
+                r#"[{"n":"a","vs":"x","s":1}]"#,
+                DecodeError::SenmlValueAndSum { record: 1 },
             ),
             (
                 r#"[{"n":"nfc","vd":"aGkgCg"}]"#,
-                DecodeError::SenmlUnsupportedValue {
+                DecodeError::NothingStored {
+                    skipped: "record 1 (nfc) (a data value (vd))".into(),
+                },
+            ),
+            (
+                r#"[{"n":"a","vs":1}]"#,
+                DecodeError::SenmlFieldType {
                     record: 1,
-                    field: "vd",
+                    field: "vs",
+                    expected: JsonType::String,
+                    found: JsonType::Number,
                 },
             ),
             (

@@ -18,6 +18,7 @@ mod lorawan;
 mod lorawan_counters;
 mod open;
 mod port;
+mod state;
 mod status;
 mod tokens;
 pub use buildings::Building;
@@ -28,6 +29,7 @@ pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
 pub use lorawan_counters::{Advanced, CounterAdvance};
 pub use port::{RedbRegistry, RegistryPort, SessionForAddr, SharedRegistry};
+pub use state::{MAX_STATE_FIELDS, TextState};
 pub use status::{DecodeRun, DeviceStatus, LastError};
 pub use tokens::{Role, TokenInfo};
 

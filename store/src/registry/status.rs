@@ -2,13 +2,14 @@
 //! the consumers' journal positions. The ingest consumer commits its position and the status it derived in
 //! one transaction (`commit_ingest`), so after any crash the counters match exactly the entries consumed;
 //! refusals at the edges, which never enter the journal, are added on their own (`add_statuses`).
+use super::state::{self, TextState};
 use super::{DEVICE_STATUS, DEVICES, POSITIONS, Registry};
 use crate::Result;
 use crate::error::{corrupt, db};
 use bydata_schemas::{DeviceId, UnixNanos};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The last thing that went wrong with a device's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +38,9 @@ pub struct DeviceStatus {
     /// The gateways that heard the last LoRaWAN uplink, with their signal.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_radio: Vec<bydata_schemas::Reception>,
+    /// The latest text of each field that sent text, by field name (bounded: `state.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state: BTreeMap<String, TextState>,
 }
 
 /// A span of uplinks (by receive time) decoded by one codec version, e.g. `js:elsys@3` or `cayenne`.
@@ -65,7 +69,15 @@ impl DeviceStatus {
         );
     }
 
+    /// Keeps `value` as the latest text of `field`, unless the device sent a newer one.
+    pub fn keep_text(&mut self, field: &str, value: &str, time: UnixNanos) {
+        state::keep(&mut self.state, field, value, time);
+    }
+
     fn merge(&mut self, d: &DeviceStatus) {
+        for (field, text) in &d.state {
+            self.keep_text(field, &text.value, text.time);
+        }
         for run in &d.decoded_by {
             push_run(&mut self.decoded_by, run.clone());
         }

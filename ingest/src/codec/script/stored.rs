@@ -15,33 +15,23 @@ pub struct Stored {
     pub readings: Vec<Reading>,
     /// The text values under the same flattened names: a device's latest state, not series.
     pub state: BTreeMap<String, String>,
-    /// The codec's warnings, then bydata's own (keys it keeps nowhere).
+    /// The codec's warnings, then bydata's own (what went to text state, keys it keeps nowhere).
     pub warnings: Vec<String>,
 }
 
 /// Converts a decode's output as the pipeline does, or says why the pipeline would refuse the message.
 pub fn stored(output: &Output, ctx: &DecodeContext) -> Result<Stored, DecodeError> {
-    // The pipeline's conversion; the text state is what it keeps of the string fields.
-    let (readings, skipped) = readings(output, ctx)?;
-    let mut state = BTreeMap::new();
-    leaves(&output.data, &mut |leaf| {
-        if let Value::String(text) = leaf.value {
-            state.insert(leaf.name.to_owned(), text.clone());
-        }
-    });
-    let mut warnings = output.warnings.clone();
-    let dropped: Vec<&str> = skipped
-        .iter()
-        .map(String::as_str)
-        .filter(|name| !state.contains_key(*name))
+    // The pipeline's conversion, readings and text state alike.
+    let decoded = readings(output, ctx)?;
+    let state = decoded
+        .state
+        .into_iter()
+        .map(|t| (t.field.to_string(), t.value))
         .collect();
-    if !dropped.is_empty() {
-        warnings.push(format!("not stored (null): {}", dropped.join(", ")));
-    }
     Ok(Stored {
-        readings,
+        readings: decoded.readings,
         state,
-        warnings,
+        warnings: decoded.warnings,
     })
 }
 

@@ -96,7 +96,14 @@ mod tests {
         );
         assert_eq!(t.readings[0].unit.as_deref(), Some("Cel"));
         assert_eq!(t.state.get("mode").map(String::as_str), Some("eco"));
-        assert_eq!(t.warnings, ["low", "not stored (null): note"]);
+        assert_eq!(
+            t.warnings,
+            [
+                "low",
+                "kept as text state, not as series: mode (see the device's latest state)",
+                "not stored (not a number, boolean or text): note (null)"
+            ]
+        );
     }
 
     #[test]
