@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
-use common::{ADMIN, Bydata, Mqtt};
+use common::{ADMIN, Bydata};
 use serde_json::{Value, json};
 
 /// A vendor's codec and its own examples, from TTN's device repository (see the fixture's header).
@@ -13,27 +13,6 @@ const DL_MBX: &str = include_str!("fixtures/codecs/decentlab-dl-mbx.js");
 const DL_MBX_EXAMPLES: &str = include_str!("fixtures/codecs/decentlab-dl-mbx-examples.json");
 /// DL-MBX example 1: device 303, 1234 mm from 1 valid sample, 2.993 V.
 const DL_MBX_HEX: &str = "02012f000304d200010bb1";
-
-async fn upload(b: &Bydata, name: &str, script: &str, examples: Value) -> (u16, Value) {
-    b.post(
-        "/api/v1/codecs",
-        ADMIN,
-        &json!({"name": name, "description": "test", "script": script, "examples": examples}),
-    )
-    .await
-}
-
-async fn mqtt_device(b: &Bydata, id: &str, codec: &str) -> Mqtt {
-    let (code, body) = b
-        .post(
-            "/api/v1/devices",
-            ADMIN,
-            &json!({"id": id, "name": id, "transport": "mqtt", "domain": "building", "codec": codec}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
-    Mqtt::device(b.mqtt, id, body["mqtt"]["password"].as_str().unwrap()).await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vendor_codec_is_accepted_with_its_own_examples_and_wrong_examples_are_all_named() {
@@ -45,7 +24,7 @@ async fn a_vendor_codec_is_accepted_with_its_own_examples_and_wrong_examples_are
     let mut wrong = examples.clone();
     wrong[0]["output"]["data"]["distance"]["value"] = json!(1235);
     wrong[0]["output"]["data"]["battery_voltage"]["value"] = json!(3.1);
-    let (code, body) = upload(&b, "dl-mbx", DL_MBX, wrong).await;
+    let (code, body) = b.upload_codec("dl-mbx", DL_MBX, wrong).await;
     assert_eq!(
         (code, body["error"]["code"].as_str()),
         (400, Some("codec_rejected")),
@@ -61,7 +40,7 @@ async fn a_vendor_codec_is_accepted_with_its_own_examples_and_wrong_examples_are
     }
     let mut unknown = examples.clone();
     unknown[1]["comment"] = json!("kept but never checked");
-    let (code, body) = upload(&b, "dl-mbx", DL_MBX, unknown).await;
+    let (code, body) = b.upload_codec("dl-mbx", DL_MBX, unknown).await;
     assert_eq!(
         (code, body["error"]["code"].as_str()),
         (400, Some("invalid_body")),
@@ -85,7 +64,7 @@ async fn a_vendor_codec_is_accepted_with_its_own_examples_and_wrong_examples_are
     let ts013 = json!([
         {"fport": 1, "bytes_hex": "00", "expected": {"data": {"level": 0, "vdd": 3}, "errors": [], "warnings": []}},
     ]);
-    let (code, body) = upload(&b, "level", undefined, ts013).await;
+    let (code, body) = b.upload_codec("level", undefined, ts013).await;
     assert_eq!(code, 400, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
@@ -97,7 +76,7 @@ async fn a_vendor_codec_is_accepted_with_its_own_examples_and_wrong_examples_are
     );
 
     // The vendor's own examples pass as they are (TTN's shape, `unit: null` where the codec leaves it out).
-    let (code, body) = upload(&b, "dl-mbx", DL_MBX, examples.clone()).await;
+    let (code, body) = b.upload_codec("dl-mbx", DL_MBX, examples.clone()).await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["codec"], "js:dl-mbx@1", "{body}");
     // Stored in bydata's shape, with only what is checked.
@@ -107,14 +86,14 @@ async fn a_vendor_codec_is_accepted_with_its_own_examples_and_wrong_examples_are
     assert_eq!(body["examples"][1]["expected"]["device_id"], 303, "{body}");
 
     // The same upload again is the same version: 200, nothing new.
-    let (code, again) = upload(&b, "dl-mbx", DL_MBX, examples.clone()).await;
+    let (code, again) = b.upload_codec("dl-mbx", DL_MBX, examples.clone()).await;
     assert_eq!((code, again["version"].as_u64()), (200, Some(1)), "{again}");
     assert_eq!(again["created_at"], body["created_at"], "{again}");
     let (_, list) = b.get("/api/v1/codecs", ADMIN).await;
     assert_eq!(list["codecs"].as_array().unwrap().len(), 1, "{list}");
 
     // A device following it stores the vendor's numbers.
-    let mut dev = mqtt_device(&b, "level-1", "js:dl-mbx").await;
+    let mut dev = b.codec_device("level-1", "js:dl-mbx").await;
     let payload: Vec<u8> = (0..DL_MBX_HEX.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&DL_MBX_HEX[i..i + 2], 16).unwrap())
@@ -136,7 +115,7 @@ async fn the_codec_test_runs_a_script_on_given_bytes_and_saves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let b = Bydata::start(&dir.path().join("data")).await;
     let examples: Value = serde_json::from_str(DL_MBX_EXAMPLES).unwrap();
-    let (code, body) = upload(&b, "dl-mbx", DL_MBX, examples).await;
+    let (code, body) = b.upload_codec("dl-mbx", DL_MBX, examples).await;
     assert_eq!(code, 201, "{body}");
     let b = &b;
     let test = |body: Value| async move { b.post("/api/v1/codecs/test", ADMIN, &body).await };

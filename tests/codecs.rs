@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
-use common::{ADMIN, Bydata, Mqtt};
+use common::{ADMIN, Bydata};
 use serde_json::{Value, json};
 
 const CLIMATE: &str = include_str!("../ingest/src/codec/script/testdata/climate.js");
@@ -20,27 +20,6 @@ fn climate_example() -> Value {
            "expected": {"temperature": 22.9, "humidity": 45, "light": 300, "co2": 450, "vdd": 3}})
 }
 
-async fn upload(b: &Bydata, name: &str, script: &str, examples: Value) -> (u16, Value) {
-    b.post(
-        "/api/v1/codecs",
-        ADMIN,
-        &json!({"name": name, "description": "test", "script": script, "examples": examples}),
-    )
-    .await
-}
-
-async fn mqtt_device(b: &Bydata, id: &str, codec: &str) -> Mqtt {
-    let (code, body) = b
-        .post(
-            "/api/v1/devices",
-            ADMIN,
-            &json!({"id": id, "name": id, "transport": "mqtt", "domain": "building", "codec": codec}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
-    Mqtt::device(b.mqtt, id, body["mqtt"]["password"].as_str().unwrap()).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uploaded_codec_decodes_uplinks_and_each_decode_names_its_version() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,7 +28,7 @@ async fn an_uploaded_codec_decodes_uplinks_and_each_decode_names_its_version() {
     // An example that does not hold refuses the upload, saying which and why.
     let mut wrong = climate_example();
     wrong["expected"]["temperature"] = json!(23.0);
-    let (code, body) = upload(&b, "climate", CLIMATE, json!([wrong])).await;
+    let (code, body) = b.upload_codec("climate", CLIMATE, json!([wrong])).await;
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"]["code"], "codec_rejected", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
@@ -57,16 +36,18 @@ async fn an_uploaded_codec_decodes_uplinks_and_each_decode_names_its_version() {
         message.contains("temperature") && message.contains("22.9"),
         "{message}"
     );
-    let (code, body) = upload(
-        &b,
-        "broken",
-        "function decodeUplink( {",
-        json!([climate_example()]),
-    )
-    .await;
+    let (code, body) = b
+        .upload_codec(
+            "broken",
+            "function decodeUplink( {",
+            json!([climate_example()]),
+        )
+        .await;
     assert_eq!(code, 400, "{body}");
 
-    let (code, body) = upload(&b, "climate", CLIMATE, json!([climate_example()])).await;
+    let (code, body) = b
+        .upload_codec("climate", CLIMATE, json!([climate_example()]))
+        .await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["codec"], "js:climate@1", "{body}");
     assert_eq!(body["sha256"].as_str().unwrap().len(), 64);
@@ -85,7 +66,7 @@ async fn an_uploaded_codec_decodes_uplinks_and_each_decode_names_its_version() {
         "{body}"
     );
 
-    let mut dev = mqtt_device(&b, "room-js", "js:climate").await;
+    let mut dev = b.codec_device("room-js", "js:climate").await;
     dev.publish_acked("devices/room-js/up", CLIMATE_BYTES.to_vec())
         .await
         .unwrap();
@@ -110,7 +91,9 @@ async fn an_uploaded_codec_decodes_uplinks_and_each_decode_names_its_version() {
 
     // Version 2 takes over new uplinks; the runs say which version decoded what.
     let v2 = CLIMATE.replace("const LOW_BATTERY_V = 2.5;", "const LOW_BATTERY_V = 2.0;");
-    let (code, body) = upload(&b, "climate", &v2, json!([climate_example()])).await;
+    let (code, body) = b
+        .upload_codec("climate", &v2, json!([climate_example()]))
+        .await;
     assert_eq!((code, body["version"].as_u64()), (201, Some(2)), "{body}");
     // The pipeline looks up a codec's newest version at most once a second: send until v2 decodes one.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -160,10 +143,10 @@ async fn a_codec_that_loops_hoards_or_throws_is_stopped_and_the_platform_carries
     let dir = tempfile::tempdir().unwrap();
     let b = Bydata::start(&dir.path().join("data")).await;
     let example = json!({"fport": 1, "bytes_hex": "07", "expected": {"level": 7}});
-    let (code, body) = upload(&b, "hostile", HOSTILE, json!([example])).await;
+    let (code, body) = b.upload_codec("hostile", HOSTILE, json!([example])).await;
     assert_eq!(code, 201, "{body}");
-    let mut dev = mqtt_device(&b, "victim", "js:hostile").await;
-    let mut bystander = mqtt_device(&b, "bystander", "auto").await;
+    let mut dev = b.codec_device("victim", "js:hostile").await;
+    let mut bystander = b.codec_device("bystander", "auto").await;
 
     let cases: [(u8, &str); 4] = [
         (0xff, "time_limit"),
@@ -234,10 +217,10 @@ async fn redecoding_a_range_replaces_what_the_old_version_produced_and_nothing_e
     let v1 = "function decodeUplink(i) { return { data: { temp: i.bytes[0] } }; }";
     let v2 = "function decodeUplink(i) { return { data: { temperature: i.bytes[0] / 2 } }; }";
     let ex = |expected: Value| json!([{"fport": 1, "bytes_hex": "14", "expected": expected}]);
-    let (code, body) = upload(&b, "scale", v1, ex(json!({"temp": 20}))).await;
+    let (code, body) = b.upload_codec("scale", v1, ex(json!({"temp": 20}))).await;
     assert_eq!(code, 201, "{body}");
-    let mut dev = mqtt_device(&b, "meter-js", "js:scale").await;
-    let mut other = mqtt_device(&b, "other-js", "js:scale").await;
+    let mut dev = b.codec_device("meter-js", "js:scale").await;
+    let mut other = b.codec_device("other-js", "js:scale").await;
     for v in [10u8, 20] {
         dev.publish_acked("devices/meter-js/up", vec![v])
             .await
@@ -253,7 +236,9 @@ async fn redecoding_a_range_replaces_what_the_old_version_produced_and_nothing_e
         .await;
     assert_eq!(b.latest("meter-js", "temp").await, Some(20.0));
 
-    let (code, body) = upload(&b, "scale", v2, ex(json!({"temperature": 10}))).await;
+    let (code, body) = b
+        .upload_codec("scale", v2, ex(json!({"temperature": 10})))
+        .await;
     assert_eq!(code, 201, "{body}");
     let from = "2000-01-01T00:00:00Z";
     let to = "2100-01-01T00:00:00Z";
@@ -298,7 +283,7 @@ async fn redecoding_a_range_replaces_what_the_old_version_produced_and_nothing_e
     // A version that fails on some stored uplinks changes nothing, unless forced.
     let v3 = "function decodeUplink(i) { if (i.bytes[0] === 20) throw new Error('no'); return { data: { t3: 1 } }; }";
     let v3_examples = json!([{"fport": 1, "bytes_hex": "01", "expected": {"t3": 1}}]);
-    let (code, body) = upload(&b, "scale", v3, v3_examples).await;
+    let (code, body) = b.upload_codec("scale", v3, v3_examples).await;
     assert_eq!(code, 201, "{body}");
     let (code, body) =
         common::eventually(std::time::Duration::from_secs(10), "v3 in use", || async {

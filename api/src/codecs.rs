@@ -163,16 +163,24 @@ fn parse_name(name: &str) -> Result<CodecName, Error> {
 
 async fn one(state: AppState, name: &str, version: Option<u32>) -> Result<Json<Value>, Error> {
     let name = parse_name(name)?;
-    let wanted = name.clone();
-    let found = state.registry.codec(&wanted, version).await?;
-    let codec = found.ok_or_else(|| Error::NotFound {
+    let codec = stored(&state, &name, version).await?;
+    Ok(Json(full_json(&codec)))
+}
+
+/// A stored codec version (the newest when `version` is `None`), or 404 naming it.
+pub(crate) async fn stored(
+    state: &AppState,
+    name: &CodecName,
+    version: Option<u32>,
+) -> Result<StoredCodec, Error> {
+    let found = state.registry.codec(name, version).await?;
+    found.ok_or_else(|| Error::NotFound {
         what: "codec",
         id: match version {
             Some(v) => format!("{name}@{v}"),
             None => name.to_string(),
         },
-    })?;
-    Ok(Json(full_json(&codec)))
+    })
 }
 
 #[utoipa::path(

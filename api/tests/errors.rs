@@ -6,49 +6,9 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use bydata_api::AppState;
-use common::{ADMIN, NOW, call, state};
-use serde_json::{Value, json};
-
-fn req(method: &str, path: &str, content_type: &str, body: &str) -> Request<Body> {
-    Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {ADMIN}"))
-        .header("content-type", content_type)
-        .body(Body::from(body.to_owned()))
-        .unwrap()
-}
-
-async fn send(s: &AppState, method: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-    let (code, body, _) = call(s, req(method, path, "application/json", &body.to_string())).await;
-    (code, body)
-}
-
-/// The documented error shape: `{"error": {"code", "message"[, "problems"]}}` and nothing else.
-fn assert_error_shape(body: &Value, context: &str) {
-    let outer = body
-        .as_object()
-        .unwrap_or_else(|| panic!("{context}: {body}"));
-    assert_eq!(
-        outer.keys().collect::<Vec<_>>(),
-        ["error"],
-        "{context}: {body}"
-    );
-    let e = body["error"].as_object().unwrap();
-    assert!(
-        e["code"].is_string() && e["message"].is_string(),
-        "{context}: {body}"
-    );
-    for key in e.keys() {
-        assert!(
-            ["code", "message", "problems"].contains(&key.as_str()),
-            "{context}: {body}"
-        );
-    }
-}
+use axum::http::StatusCode;
+use common::{NOW, assert_error_shape, call, req, send, state};
+use serde_json::json;
 
 /// Whether a concrete path fits a documented template (`{…}` matches one segment).
 fn fits(template: &str, path: &str) -> bool {

@@ -174,6 +174,20 @@ impl Bydata {
         body["mqtt"]["password"].as_str().unwrap().to_owned()
     }
 
+    /// Uploads a JavaScript codec with the admin token: (status, answer).
+    pub async fn upload_codec(&self, name: &str, script: &str, examples: Value) -> (u16, Value) {
+        let body = serde_json::json!({"name": name, "description": "test", "script": script, "examples": examples});
+        self.post("/api/v1/codecs", ADMIN, &body).await
+    }
+
+    /// Onboards an MQTT device decoded by `codec` (`js:NAME[@V]`, `cayenne`, …) and connects it.
+    pub async fn codec_device(&self, id: &str, codec: &str) -> Mqtt {
+        let body = serde_json::json!({"id": id, "name": id, "transport": "mqtt", "domain": "building", "codec": codec});
+        let (code, body) = self.post("/api/v1/devices", ADMIN, &body).await;
+        assert_eq!(code, 201, "{body}");
+        Mqtt::device(self.mqtt, id, body["mqtt"]["password"].as_str().unwrap()).await
+    }
+
     /// Registers a LoRaWAN gateway with the admin token.
     pub async fn register_gateway(&self, eui: &str, name: &str) {
         let (code, body) = self

@@ -153,14 +153,7 @@ pub(crate) async fn test(
     let (script, label) = match (t.script, stored) {
         (Some(script), _) => (script, None),
         (None, Some((name, version))) => {
-            let found = state.registry.codec(&name, version).await?;
-            let codec = found.ok_or_else(|| Error::NotFound {
-                what: "codec",
-                id: match version {
-                    Some(v) => format!("{name}@{v}"),
-                    None => name.to_string(),
-                },
-            })?;
+            let codec = super::stored(&state, &name, version).await?;
             let label = format!("js:{}@{}", codec.name, codec.version);
             (codec.script, Some(label))
         }

@@ -147,3 +147,43 @@ pub async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value, H
         headers,
     )
 }
+
+/// A request with the admin token, a Content-Type and a body.
+pub fn req(method: &str, path: &str, content_type: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", content_type)
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+/// A JSON request with the admin token → (status, JSON).
+pub async fn send(s: &AppState, method: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+    let (code, body, _) = call(s, req(method, path, "application/json", &body.to_string())).await;
+    (code, body)
+}
+
+/// The documented error shape: `{"error": {"code", "message"[, "problems"]}}` and nothing else.
+pub fn assert_error_shape(body: &Value, context: &str) {
+    let outer = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{context}: {body}"));
+    assert_eq!(
+        outer.keys().collect::<Vec<_>>(),
+        ["error"],
+        "{context}: {body}"
+    );
+    let e = body["error"].as_object().unwrap();
+    assert!(
+        e["code"].is_string() && e["message"].is_string(),
+        "{context}: {body}"
+    );
+    for key in e.keys() {
+        assert!(
+            ["code", "message", "problems"].contains(&key.as_str()),
+            "{context}: {body}"
+        );
+    }
+}

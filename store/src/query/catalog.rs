@@ -3,7 +3,7 @@
 //! `tag.KEY=VALUE`) or by part of a name (`search`). Tag values are bounded per key, with their count, so a
 //! tag that names thousands of devices still answers small.
 use super::ParamError;
-use super::params::name;
+use super::params::{name, refuse_unknown};
 use crate::Result;
 use crate::series::{SeriesFilter, SeriesReader};
 use bydata_schemas::{DeviceId, MeasurementName};
@@ -46,15 +46,7 @@ pub struct TagValues {
 
 /// The query string of `GET /api/v1/measurements` into a filter; unknown parameters are refused.
 pub fn catalog_filter(params: &HashMap<String, String>) -> Result<CatalogFilter, ParamError> {
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !KNOWN.contains(&k.as_str()) && !k.starts_with("tag."))
-    {
-        return Err(ParamError::Unknown(format!(
-            "unknown parameter {unknown:?}; known: {}, tag.KEY",
-            KNOWN.join(", ")
-        )));
-    }
+    refuse_unknown(params, &KNOWN)?;
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let mut filter = CatalogFilter {
         measurement: get("measurement")

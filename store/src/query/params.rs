@@ -54,20 +54,29 @@ pub fn time(param: &str, value: &str) -> Result<UnixNanos, ParamError> {
     parse_rfc3339(value).map_err(|e| ParamError::Invalid(format!("{param}: {e}")))
 }
 
+/// Refuses a parameter that is neither in `known` nor `tag.KEY`, so a typo is never silently ignored.
+pub(crate) fn refuse_unknown(
+    params: &HashMap<String, String>,
+    known: &[&str],
+) -> Result<(), ParamError> {
+    match params
+        .keys()
+        .find(|k| !known.contains(&k.as_str()) && !k.starts_with("tag."))
+    {
+        Some(unknown) => Err(ParamError::Unknown(format!(
+            "unknown parameter {unknown:?}; known: {}, tag.KEY",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Turns the query string into a store query, refusing anything unknown so a typo is never silently ignored.
 pub fn parse(
     params: &HashMap<String, String>,
     now: UnixNanos,
 ) -> Result<(Query, Format), ParamError> {
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !KNOWN.contains(&k.as_str()) && !k.starts_with("tag."))
-    {
-        return Err(ParamError::Unknown(format!(
-            "unknown parameter {unknown:?}; known: {}, tag.KEY",
-            KNOWN.join(", ")
-        )));
-    }
+    refuse_unknown(params, &KNOWN)?;
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let measurement = name(
         "measurement",
