@@ -16,6 +16,28 @@ pub(crate) struct Config {
     pub(crate) ingest: bydata_ingest::Config,
     pub(crate) opendata: bydata_opendata::Settings,
     pub(crate) supervise: SuperviseConfig,
+    /// The certificate and key for `mqtts_addr` and `https_addr` (`[tls]`; absent: no TLS listener).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls: Option<TlsConfig>,
+}
+
+/// PEM files for the TLS listeners (`[tls]`); renewed files are picked up without a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsConfig {
+    /// The certificate chain, leaf first (PEM).
+    pub(crate) cert_pem: PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub(crate) key_pem: PathBuf,
+}
+
+impl TlsConfig {
+    pub(crate) fn files(&self) -> bydata_admission::tls::TlsFiles {
+        bydata_admission::tls::TlsFiles {
+            cert_pem: self.cert_pem.clone(),
+            key_pem: self.key_pem.clone(),
+        }
+    }
 }
 
 /// How `serve` reacts to a failed component (`[supervise]`).
@@ -147,11 +169,43 @@ impl Default for Config {
             ingest: bydata_ingest::Config::default(),
             opendata: bydata_opendata::Settings::default(),
             supervise: SuperviseConfig::default(),
+            tls: None,
         }
     }
 }
 
 impl Config {
+    /// Refuses, in words, an edge with no listener and a TLS listener without `[tls]`.
+    pub(crate) fn check_listeners(&self) -> anyhow::Result<()> {
+        let edges = [
+            (
+                "MQTT",
+                "mqtt_addr",
+                "mqtts_addr",
+                self.broker.mqtt_addr,
+                self.broker.mqtts_addr,
+            ),
+            (
+                "HTTP",
+                "http_addr",
+                "https_addr",
+                self.api.http_addr,
+                self.api.https_addr,
+            ),
+        ];
+        for (edge, plain_key, tls_key, plain, tls) in edges {
+            anyhow::ensure!(
+                plain.is_some() || tls.is_some(),
+                "no {edge} listener: {plain_key} and {tls_key} are both \"off\"; set one of them"
+            );
+            anyhow::ensure!(
+                tls.is_none() || self.tls.is_some(),
+                "{tls_key} is set but the config has no [tls] section (cert_pem and key_pem)"
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
@@ -209,8 +263,10 @@ org = ""
 bucket = ""
 
 [broker]
-# Where devices connect with MQTT 3.1.1 (client id = username = device id).
+# Where devices connect with MQTT 3.1.1 (client id = username = device id); "off" turns it off.
 mqtt_addr = "{mqtt}"
+# MQTT over TLS (e.g. "0.0.0.0:8883"), with the certificate in [tls]; "off" turns it off.
+mqtts_addr = "{mqtts}"
 # Largest MQTT message accepted, in bytes; larger ones are refused, counted and shown on the device status.
 max_message_bytes = {max_msg}
 # Most simultaneous MQTT connections. Each costs three open files (the device's socket and the two ends of
@@ -232,8 +288,10 @@ password_queue_ms = {queue_ms}
 verified_cache_secs = {verified}
 
 [api]
-# Where the HTTP API listens.
+# Where the HTTP API listens; "off" turns it off.
 http_addr = "{http}"
+# The API over HTTPS (e.g. "0.0.0.0:8443"), with the certificate in [tls]; "off" turns it off.
+https_addr = "{https}"
 # Most simultaneous HTTP connections, and from one address; over a cap a client gets 503 or 429 at once.
 max_connections = {http_conn}
 max_connections_per_source = {http_conn_source}
@@ -306,6 +364,12 @@ organization = ""
 linger_ms = {linger}
 # How often the data directory's free space and the store's threads are checked, in milliseconds.
 check_ms = {check}
+
+# [tls]
+# The certificate chain (leaf first) and its private key, PEM, for mqtts_addr and https_addr. Renewed files
+# are picked up within seconds, without a restart.
+# cert_pem = "/etc/bydata/fullchain.pem"
+# key_pem = "/etc/bydata/privkey.pem"
 "#,
             data_dir = d.data_dir.display(),
             lorawan = d.lorawan_addr,
@@ -318,7 +382,8 @@ check_ms = {check}
             min_free = d.store.min_free_bytes,
             linger = d.supervise.linger_ms,
             check = d.supervise.check_ms,
-            mqtt = d.broker.mqtt_addr,
+            mqtt = bydata_schemas::listen::display(d.broker.mqtt_addr),
+            mqtts = bydata_schemas::listen::display(d.broker.mqtts_addr),
             max_msg = d.broker.max_message_bytes,
             max_conn = d.broker.max_connections,
             inflight = d.broker.max_inflight,
@@ -328,7 +393,8 @@ check_ms = {check}
             checks = d.broker.password_checks,
             queue_ms = d.broker.password_queue_ms,
             verified = d.broker.verified_cache_secs,
-            http = d.api.http_addr,
+            http = bydata_schemas::listen::display(d.api.http_addr),
+            https = bydata_schemas::listen::display(d.api.https_addr),
             http_conn = d.api.max_connections,
             http_conn_source = d.api.max_connections_per_source,
             header_ms = d.api.header_timeout_ms,
@@ -365,6 +431,22 @@ mod tests {
     fn printed_default_parses_back_to_the_default() {
         let parsed: Config = toml::from_str(&Config::commented_default()).expect("valid TOML");
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn listeners_turn_off_and_tls_parses() {
+        let parsed: Config = toml::from_str(
+            "[broker]\nmqtt_addr = \"off\"\nmqtts_addr = \"127.0.0.1:8883\"\n[tls]\ncert_pem = \"c.pem\"\nkey_pem = \"k.pem\"",
+        )
+        .expect("valid");
+        assert_eq!(parsed.broker.mqtt_addr, None);
+        assert_eq!(
+            parsed.broker.mqtts_addr,
+            Some(([127, 0, 0, 1], 8883).into())
+        );
+        assert_eq!(parsed.tls.expect("tls").cert_pem, PathBuf::from("c.pem"));
+        let err = toml::from_str::<Config>("[api]\nhttp_addr = \"of\"").expect_err("refused");
+        assert!(err.to_string().contains("nor \"off\""), "{err}");
     }
 
     #[test]

@@ -18,6 +18,12 @@ pub(crate) async fn run_demo(
     shutdown: CancellationToken,
     clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
+    // The simulated devices speak plain MQTT and onboard over plain HTTP.
+    let (Some(http_addr), Some(mqtt_addr)) = (config.api.http_addr, config.broker.mqtt_addr) else {
+        anyhow::bail!(
+            "the demo needs the plain listeners: http_addr and mqtt_addr must not be \"off\""
+        );
+    };
     // The simulator onboards through the HTTP API like any client; without the bootstrap secret at hand it
     // gets a token of its own, replaced at every demo start so they do not pile up.
     let token = match admin_token {
@@ -82,7 +88,7 @@ pub(crate) async fn run_demo(
     }
     println!(
         "  open data  http://{}/opendata/catalog  (DCAT-AP-DK; files under /opendata/datasets/)",
-        config.api.http_addr
+        http_addr
     );
     for t in registry.tokens().await? {
         if t.name == DEMO_DASHBOARD_TOKEN_NAME {
@@ -94,11 +100,11 @@ pub(crate) async fn run_demo(
         .await?;
     println!(
         "  dashboard  http://{}/#token={dashboard_token}  (a read-only token for this demo)",
-        config.api.http_addr
+        http_addr
     );
     let fleet = bydata_firmware_sim::FleetConfig {
-        http_url: format!("http://{}", config.api.http_addr),
-        mqtt_addr: config.broker.mqtt_addr,
+        http_url: format!("http://{http_addr}"),
+        mqtt_addr,
         token,
         devices: 6,
         rate: 0.2,

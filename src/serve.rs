@@ -26,6 +26,15 @@ fn system_clock() -> UnixNanos {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
+/// The API's own base URL: plain HTTP if it listens, else HTTPS.
+fn api_url(api: &bydata_api::Config) -> String {
+    match (api.http_addr, api.https_addr) {
+        (Some(addr), _) => format!("http://{addr}"),
+        (None, Some(addr)) => format!("https://{addr}"),
+        (None, None) => String::new(),
+    }
+}
+
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
@@ -35,14 +44,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.data_dir = d;
     }
     if let Some(a) = args.mqtt_addr {
-        config.broker.mqtt_addr = a;
+        config.broker.mqtt_addr = Some(a);
     }
     if let Some(a) = args.http_addr {
-        config.api.http_addr = a;
+        config.api.http_addr = Some(a);
     }
     if let Some(a) = args.lorawan_addr {
         config.lorawan_addr = a;
     }
+    config.check_listeners()?;
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
@@ -116,7 +126,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             &config.data_dir,
             config.opendata.clone(),
-            format!("http://{}", config.api.http_addr),
+            api_url(&config.api),
             std::env::var("BYDATA_CKAN_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),
@@ -175,7 +185,12 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bydata_opendata::run_scheduler(publisher.clone(), stop.clone())
         });
     }
-    let http = bydata_api::bind(config.api.clone(), state, shutdown.clone()).await?;
+    // Loaded once for both edges; a bad pair of files fails the start, naming the file.
+    let tls = match &config.tls {
+        Some(tls) => Some(bydata_admission::tls::Tls::load(tls.files())?),
+        None => None,
+    };
+    let http = bydata_api::bind(config.api.clone(), state, tls.clone(), shutdown.clone()).await?;
     {
         let (hub, stop) = (hub.clone(), shutdown.child_token());
         supervisor.restartable("integrations", stop.clone(), move || {
@@ -193,7 +208,12 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         integrations: Some(Arc::new(crate::hooks::Sink(hub.clone()))),
     };
     let broker_shutdown = shutdown.child_token();
-    let broker = bydata_broker::run(config.broker.clone(), broker_deps, broker_shutdown.clone());
+    let broker = bydata_broker::run(
+        config.broker.clone(),
+        broker_deps,
+        tls,
+        broker_shutdown.clone(),
+    );
     // A taken MQTT port ends it at once (run() checks the bind before anything else): a failure.
     supervisor.essential("MQTT broker", broker_shutdown.clone(), broker);
 
@@ -287,11 +307,18 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     health.set_started();
     println!("bydata is running");
-    println!("  HTTP API   http://{}", config.api.http_addr);
-    println!(
-        "  MQTT       mqtt://{}  (devices/<device id>/up)",
-        config.broker.mqtt_addr
-    );
+    if let Some(addr) = config.api.http_addr {
+        println!("  HTTP API   http://{addr}");
+    }
+    if let Some(addr) = config.api.https_addr {
+        println!("  HTTPS API  https://{addr}");
+    }
+    if let Some(addr) = config.broker.mqtt_addr {
+        println!("  MQTT       mqtt://{addr}  (devices/<device id>/up)");
+    }
+    if let Some(addr) = config.broker.mqtts_addr {
+        println!("  MQTTS      mqtts://{addr}  (devices/<device id>/up, TLS)");
+    }
     println!("  data dir   {}", config.data_dir.display());
     println!(
         "  limits     {} MQTT connections ({} per address), {} HTTP connections ({} per address); file limit {}",
@@ -309,8 +336,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !args.demo {
         // The demo prints a dashboard link with a fresh read token; otherwise say how to make one.
         println!(
-            "  dashboard  http://{}/#token=<a read token>  (POST /api/v1/tokens {{\"name\": \"dashboard\", \"role\": \"read\"}})",
-            config.api.http_addr
+            "  dashboard  {}/#token=<a read token>  (POST /api/v1/tokens {{\"name\": \"dashboard\", \"role\": \"read\"}})",
+            api_url(&config.api)
         );
     }
 

@@ -7,6 +7,7 @@
 //!   so a flood of refusals cannot flood the log.
 //! - [`raise_file_limit`] and [`Budget`]: the process's file limit raised at start and shared out between the
 //!   edges, so a flood of connections meets a cap before it meets `EMFILE`.
+//! - [`tls`]: TLS from PEM files named in the config, reloaded when they are renewed.
 //! - [`accept`]: an accept loop step that survives `EMFILE` and other accept errors without spinning.
 //!
 //! Everything here is in memory and bounded: maps keyed by a source are capped and pruned.
@@ -15,6 +16,7 @@ mod files;
 mod log_limit;
 pub mod metrics;
 mod rate;
+pub mod tls;
 
 pub use caps::{ConnectionCaps, Refused, Ticket, source_key};
 pub use files::{Budget, raise_file_limit};

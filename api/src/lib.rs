@@ -49,8 +49,12 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where the HTTP API listens.
-    pub http_addr: SocketAddr,
+    /// Where the HTTP API listens, or `off`.
+    #[serde(with = "bydata_schemas::listen")]
+    pub http_addr: Option<SocketAddr>,
+    /// Where the API listens over HTTPS (needs `[tls]`), or `off`.
+    #[serde(with = "bydata_schemas::listen")]
+    pub https_addr: Option<SocketAddr>,
     /// Most simultaneous HTTP connections (lowered at start if the process's file limit cannot hold them).
     pub max_connections: usize,
     /// Most simultaneous HTTP connections from one address (IPv6: one /64).
@@ -73,7 +77,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            https_addr: None,
             max_connections: 1024,
             max_connections_per_source: 128,
             header_timeout_ms: 10_000,
@@ -374,28 +379,59 @@ pub enum ServeError {
     },
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("cannot start the HTTP server: {0}")]
+    Config(String),
 }
 
-/// Binds the listener now (so a busy port fails `serve` at once) and returns the server future, which runs
-/// until `shutdown` is cancelled and in-flight requests are done.
+/// Binds the listeners now (so a busy port fails `serve` at once) and returns the server future, which runs
+/// until `shutdown` is cancelled and in-flight requests are done. `https_addr` needs `tls`.
 pub async fn bind(
     config: Config,
     state: AppState,
+    tls: Option<bydata_admission::tls::Tls>,
     shutdown: CancellationToken,
 ) -> Result<impl std::future::Future<Output = Result<(), ServeError>>, ServeError> {
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.http_addr,
-            source,
-        })?;
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })
+    };
+    let plain = match config.http_addr {
+        Some(addr) => Some(server::Listener {
+            tcp: bind(addr).await?,
+            tls: None,
+        }),
+        None => None,
+    };
+    let secure = match (config.https_addr, &tls) {
+        (Some(addr), Some(tls)) => {
+            let acceptor = tls
+                .acceptor(&[b"http/1.1"])
+                .map_err(|e| ServeError::Config(e.to_string()))?;
+            Some(server::Listener {
+                tcp: bind(addr).await?,
+                tls: Some(acceptor),
+            })
+        }
+        (Some(_), None) => {
+            return Err(ServeError::Config(
+                "https_addr is set but there is no [tls] section with cert_pem and key_pem".into(),
+            ));
+        }
+        (None, _) => None,
+    };
+    if plain.is_none() && secure.is_none() {
+        return Err(ServeError::Config(
+            "no HTTP listener: http_addr and https_addr are both off".into(),
+        ));
+    }
     let metrics = state.http_metrics.clone();
     let app = router_with_timeout(
         state,
         Duration::from_secs(config.request_timeout_secs.max(1)),
     );
     Ok(async move {
-        server::serve(listener, app, config, metrics, shutdown).await;
+        server::serve(plain, secure, app, config, metrics, shutdown).await;
         Ok(())
     })
 }

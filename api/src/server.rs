@@ -3,6 +3,8 @@
 //!
 //! - **Connections are capped** in total and per source address (`bydata_admission::ConnectionCaps`); one over
 //!   a cap gets a short `503` / `429` and is closed at once.
+//! - **Over TLS** (`https_addr`), the handshake runs in the connection's task after the caps, within
+//!   `header_timeout_ms`; a connection over a cap there is closed without an answer.
 //! - **Headers must arrive within `header_timeout_ms`**, counted from when the server waits for a request —
 //!   which also closes a keep-alive connection idle that long (hyper's header-read timer).
 //! - **A request has a deadline** (`request_timeout_secs`, applied in `lib.rs`), so a body trickled in cannot
@@ -14,6 +16,7 @@ use crate::Config;
 use bydata_admission::metrics::{
     Collector, DescriptorEncoder, as_gauge, counters, gauge, gauges, get,
 };
+use bydata_admission::tls::TlsAcceptor;
 use bydata_admission::{ConnectionCaps, LogLimiter, Refused};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -37,6 +40,7 @@ pub struct Metrics {
     refused_total_cap: AtomicU64,
     refused_source_cap: AtomicU64,
     header_timeouts: AtomicU64,
+    tls_handshake_failed: AtomicU64,
     stalled: AtomicU64,
     pub(crate) request_timeouts: AtomicU64,
     caps: std::sync::OnceLock<Arc<ConnectionCaps>>,
@@ -86,13 +90,39 @@ impl Collector for Metrics {
                 ("stalled", get(&self.stalled)),
                 ("request", get(&self.request_timeouts)),
             ],
+        )?;
+        counters(
+            e,
+            "bydata_http_tls_handshakes_failed",
+            "HTTPS connections whose TLS handshake failed",
+            "reason",
+            &[("error", get(&self.tls_handshake_failed))],
         )
     }
 }
 
-/// Serves `app` on `listener` until `shutdown`, then lets requests in flight finish.
+/// A listener of the HTTP edge: plain, or TLS with `tls`.
+pub(crate) struct Listener {
+    pub(crate) tcp: TcpListener,
+    pub(crate) tls: Option<TlsAcceptor>,
+}
+
+/// What the accept loops share.
+struct Edge {
+    caps: Arc<ConnectionCaps>,
+    log: LogLimiter<IpAddr>,
+    builder: hyper::server::conn::http1::Builder,
+    header_timeout: Duration,
+    stall: Duration,
+    app: axum::Router,
+    metrics: Arc<Metrics>,
+}
+
+/// Serves `app` on `plain` and `secure` (either may be absent) until `shutdown`, then lets requests in flight
+/// finish. Both share the connection caps.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    plain: Option<Listener>,
+    secure: Option<Listener>,
     app: axum::Router,
     config: Config,
     metrics: Arc<Metrics>,
@@ -100,45 +130,100 @@ pub(crate) async fn serve(
 ) {
     let caps = ConnectionCaps::new(config.max_connections, config.max_connections_per_source);
     let _ = metrics.caps.set(caps.clone());
-    let log = LogLimiter::new(Duration::from_secs(60), 10_000);
-    let graceful = GracefulShutdown::new();
+    let header_timeout = Duration::from_millis(config.header_timeout_ms.max(1));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(config.header_timeout_ms.max(1)))
+        .header_read_timeout(header_timeout)
         .keep_alive(true);
-    let stall = Duration::from_secs(config.idle_timeout_secs.max(1));
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = bydata_admission::accept(&listener, "http") => accepted,
-            () = shutdown.cancelled() => break,
-        };
-        let source = bydata_admission::source_key(peer.ip());
-        let ticket = match caps.try_admit(source) {
-            Ok(ticket) => ticket,
-            Err(refused) => {
-                refuse(&stream, refused, &metrics);
-                if let Some(held_back) = log.check(source) {
-                    tracing::warn!(%source, cap = refused.label(), held_back, "HTTP connection refused: too many connections");
-                }
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(Stalling::new(stream, stall));
-        let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(builder.serve_connection(io, service));
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let _ticket = ticket;
-            if let Err(e) = connection.await {
-                count_error(&e, peer.ip(), &metrics);
-            }
-        });
-    }
-    drop(listener);
+    let edge = Edge {
+        caps,
+        log: LogLimiter::new(Duration::from_secs(60), 10_000),
+        builder,
+        header_timeout,
+        stall: Duration::from_secs(config.idle_timeout_secs.max(1)),
+        app,
+        metrics,
+    };
+    let graceful = GracefulShutdown::new();
+    tokio::join!(
+        edge.accept_loop(plain, &graceful, &shutdown),
+        edge.accept_loop(secure, &graceful, &shutdown),
+    );
     // Requests in flight finish; idle connections close at once.
     let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+}
+
+impl Edge {
+    async fn accept_loop(
+        &self,
+        listener: Option<Listener>,
+        graceful: &GracefulShutdown,
+        shutdown: &CancellationToken,
+    ) {
+        let Some(Listener { tcp: listener, tls }) = listener else {
+            return;
+        };
+        let name = if tls.is_some() { "https" } else { "http" };
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = bydata_admission::accept(&listener, name) => accepted,
+                () = shutdown.cancelled() => break,
+            };
+            let source = bydata_admission::source_key(peer.ip());
+            let ticket = match self.caps.try_admit(source) {
+                Ok(ticket) => ticket,
+                Err(refused) => {
+                    if tls.is_some() {
+                        // No plain-text answer on a TLS port: counted and closed.
+                        count_refusal(refused, &self.metrics);
+                    } else {
+                        refuse(&stream, refused, &self.metrics);
+                    }
+                    if let Some(held_back) = self.log.check(source) {
+                        tracing::warn!(%source, cap = refused.label(), held_back, "HTTP connection refused: too many connections");
+                    }
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(self.app.clone());
+            let metrics = self.metrics.clone();
+            let Some(tls) = tls.clone() else {
+                let io = TokioIo::new(Stalling::new(stream, self.stall));
+                let connection = graceful.watch(self.builder.serve_connection(io, service));
+                tokio::spawn(async move {
+                    let _ticket = ticket;
+                    if let Err(e) = connection.await {
+                        count_error(&e, peer.ip(), &metrics);
+                    }
+                });
+                continue;
+            };
+            // The handshake runs in the connection's task, within the header timeout, holding the ticket.
+            let (builder, stall, header_timeout) =
+                (self.builder.clone(), self.stall, self.header_timeout);
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let _ticket = ticket;
+                let stream = match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        metrics.tls_handshake_failed.fetch_add(1, Ordering::Relaxed);
+                        return tracing::debug!(%peer, error = %e, "HTTPS handshake failed");
+                    }
+                    Err(_) => {
+                        metrics.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                };
+                let io = TokioIo::new(Stalling::new(stream, stall));
+                if let Err(e) = watcher.watch(builder.serve_connection(io, service)).await {
+                    count_error(&e, peer.ip(), &metrics);
+                }
+            });
+        }
+    }
 }
 
 fn count_error(e: &hyper::Error, peer: IpAddr, metrics: &Metrics) {
@@ -156,19 +241,17 @@ fn count_error(e: &hyper::Error, peer: IpAddr, metrics: &Metrics) {
 
 /// Tells a client over a cap why, without waiting for it (a non-blocking write of a short answer), and closes.
 fn refuse(stream: &TcpStream, refused: Refused, metrics: &Metrics) {
-    let (counter, status, message) = match refused {
+    count_refusal(refused, metrics);
+    let (status, message) = match refused {
         Refused::Total => (
-            &metrics.refused_total_cap,
             "503 Service Unavailable",
             "bydata holds as many HTTP connections as it allows; try again shortly",
         ),
         Refused::Source => (
-            &metrics.refused_source_cap,
             "429 Too Many Requests",
             "too many connections from your address; close some and try again",
         ),
     };
-    counter.fetch_add(1, Ordering::Relaxed);
     let code = match refused {
         Refused::Total => "busy",
         Refused::Source => "too_many_connections",
@@ -179,6 +262,14 @@ fn refuse(stream: &TcpStream, refused: Refused, metrics: &Metrics) {
         body.len()
     );
     let _ = stream.try_write(answer.as_bytes());
+}
+
+fn count_refusal(refused: Refused, metrics: &Metrics) {
+    let counter = match refused {
+        Refused::Total => &metrics.refused_total_cap,
+        Refused::Source => &metrics.refused_source_cap,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A stream whose writes fail with `TimedOut` once one has waited `limit` without progress.

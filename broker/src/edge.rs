@@ -5,7 +5,7 @@
 //! device-facing address itself, and rumqttd on a loopback port of its own:
 //!
 //! ```text
-//! device ──TCP──▶ edge: caps (total, per source) → CONNECT within connect_timeout → login (gate)
+//! device ──TCP──▶ edge: caps (total, per source) → [TLS handshake +] CONNECT within connect_timeout → login (gate)
 //!                   │ refused: CONNACK with a return code, or closed; counted; logged once per source a minute
 //!                   └ accepted: CONNECT forwarded ──▶ rumqttd (loopback) — relayed both ways until either closes
 //! ```
@@ -16,6 +16,7 @@ use crate::auth::{self, Refusal};
 use crate::gate::{Gate, Identity};
 use crate::metrics::inc;
 use crate::{Config, Deps};
+use bydata_admission::tls::TlsAcceptor;
 use bydata_admission::{ConnectionCaps, LogLimiter, Refused, Ticket};
 use bydata_schemas::RejectReason;
 use bytes::{Buf, BytesMut};
@@ -24,7 +25,7 @@ use rumqttd::protocol::{ConnAck, ConnectReturnCode, Error, LastWill, Login, Pack
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -64,10 +65,19 @@ impl Edge {
     }
 
     /// Accepts connections until `shutdown`; each runs in a task of its own until it closes or `shutdown`.
-    pub(crate) async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
+    ///
+    /// With `tls`, each connection's TLS handshake runs in its task, inside the CONNECT deadline (a client over a
+    /// cap is closed before any handshake).
+    pub(crate) async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        shutdown: CancellationToken,
+    ) {
+        let edge_name = if tls.is_some() { "mqtts" } else { "mqtt" };
         loop {
             let (stream, peer) = tokio::select! {
-                accepted = bydata_admission::accept(&listener, "mqtt") => accepted,
+                accepted = bydata_admission::accept(&listener, edge_name) => accepted,
                 () = shutdown.cancelled() => return,
             };
             // IPv6 addresses count per /64 (what one subscriber holds) for caps, backoff and logging alike.
@@ -76,9 +86,10 @@ impl Edge {
                 Ok(ticket) => {
                     let edge = self.clone();
                     let shutdown = shutdown.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
                         tokio::select! {
-                            () = edge.connection(stream, source, ticket) => {}
+                            () = edge.admitted(stream, tls, source, ticket) => {}
                             () = shutdown.cancelled() => {}
                         }
                     });
@@ -100,11 +111,40 @@ impl Edge {
         }
     }
 
-    async fn connection(&self, mut stream: TcpStream, source: IpAddr, _ticket: Ticket) {
+    /// One admitted connection: the TLS handshake (if any) and the whole CONNECT within `connect_timeout`.
+    async fn admitted(
+        &self,
+        stream: TcpStream,
+        tls: Option<TlsAcceptor>,
+        source: IpAddr,
+        ticket: Ticket,
+    ) {
         let _ = stream.set_nodelay(true);
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let Some(tls) = tls else {
+            return self.connection(stream, deadline, source, ticket).await;
+        };
+        match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+            Ok(Ok(stream)) => self.connection(stream, deadline, source, ticket).await,
+            Ok(Err(e)) => {
+                inc(&self.deps.metrics.tls_handshake_failed);
+                tracing::debug!(%source, error = %e, "MQTT TLS handshake failed");
+            }
+            Err(_) => inc(&self.deps.metrics.connect_timeout),
+        }
+    }
+
+    async fn connection<S>(
+        &self,
+        mut stream: S,
+        deadline: tokio::time::Instant,
+        source: IpAddr,
+        _ticket: Ticket,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
         let mut buffer = BytesMut::with_capacity(512);
-        let read =
-            tokio::time::timeout(self.connect_timeout, read_connect(&mut stream, &mut buffer));
+        let read = tokio::time::timeout_at(deadline, read_connect(&mut stream, &mut buffer));
         let connect = match read.await {
             Ok(Ok(connect)) => connect,
             Ok(Err(ConnectError::Closed)) => return,
@@ -244,7 +284,7 @@ pub(crate) fn parse_connect(bytes: &BytesMut) -> Result<Option<Connect>, Connect
 
 /// Reads until `buffer` holds a whole CONNECT (and maybe more).
 async fn read_connect(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buffer: &mut BytesMut,
 ) -> Result<Connect, ConnectError> {
     loop {
@@ -262,7 +302,7 @@ async fn read_connect(
 }
 
 /// Sends a CONNACK refusing the connection, then the connection is dropped (closed).
-async fn connack(stream: &mut TcpStream, code: ConnectReturnCode) {
+async fn connack(stream: &mut (impl AsyncWrite + Unpin), code: ConnectReturnCode) {
     let mut out = BytesMut::new();
     let ack = Packet::ConnAck(
         ConnAck {
@@ -278,8 +318,8 @@ async fn connack(stream: &mut TcpStream, code: ConnectReturnCode) {
 }
 
 /// Copies bytes both ways until either side closes (MQTT never half-closes), then closes both.
-async fn relay(mut client: TcpStream, mut upstream: TcpStream) {
-    let (client_read, mut client_write) = client.split();
+async fn relay(client: impl AsyncRead + AsyncWrite + Unpin, mut upstream: TcpStream) {
+    let (client_read, mut client_write) = tokio::io::split(client);
     let (upstream_read, mut upstream_write) = upstream.split();
     let mut from_client = BufReader::with_capacity(RELAY_BUFFER, client_read);
     let mut from_upstream = BufReader::with_capacity(RELAY_BUFFER, upstream_read);

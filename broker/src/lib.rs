@@ -34,8 +34,12 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where devices connect (MQTT 3.1.1 over TCP).
-    pub mqtt_addr: SocketAddr,
+    /// Where devices connect (MQTT 3.1.1 over TCP), or `off`.
+    #[serde(with = "bydata_schemas::listen")]
+    pub mqtt_addr: Option<SocketAddr>,
+    /// Where devices connect with MQTT over TLS (needs `[tls]`), or `off`.
+    #[serde(with = "bydata_schemas::listen")]
+    pub mqtts_addr: Option<SocketAddr>,
     /// Largest MQTT message accepted, in bytes (topic and payload); larger ones are refused and counted.
     pub max_message_bytes: usize,
     /// Most simultaneous connections (lowered at start if the process's file limit cannot hold them: each
@@ -61,7 +65,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            mqtt_addr: Some(SocketAddr::from(([127, 0, 0, 1], 1883))),
+            mqtts_addr: None,
             max_message_bytes: 64 * 1024,
             max_connections: 10_000,
             max_connections_per_source: 256,
@@ -151,17 +156,46 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Runs the broker until `shutdown` is cancelled. Returns an error at once if the address cannot be bound.
+/// Runs the broker until `shutdown` is cancelled. Returns an error at once if an address cannot be bound.
 ///
+/// Listens on `mqtt_addr` and, with `tls`, on `mqtts_addr` (either may be off); both share the connection caps.
 /// The rumqttd router runs on its own OS thread (it cannot be stopped; it ends with the process); the edge, the
 /// rumqttd listener and the connections run on the caller's multi-thread tokio runtime.
-pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.mqtt_addr)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.mqtt_addr,
-            source,
-        })?;
+pub async fn run(
+    config: Config,
+    deps: Deps,
+    tls: Option<bydata_admission::tls::Tls>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })
+    };
+    let plain = match config.mqtt_addr {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let secure = match (config.mqtts_addr, &tls) {
+        (Some(addr), Some(tls)) => {
+            let acceptor = tls.acceptor(&[]).map_err(|e| Error::Start {
+                detail: e.to_string(),
+            })?;
+            Some((bind(addr).await?, acceptor))
+        }
+        (Some(_), None) => {
+            return Err(Error::Start {
+                detail: "mqtts_addr is set but there is no [tls] section with cert_pem and key_pem"
+                    .to_owned(),
+            });
+        }
+        (None, _) => None,
+    };
+    if plain.is_none() && secure.is_none() {
+        return Err(Error::Start {
+            detail: "no MQTT listener: mqtt_addr and mqtts_addr are both off".to_owned(),
+        });
+    }
     let gate = gate::Gate::new(deps.registry.clone(), deps.metrics.clone(), config.gate())
         .map_err(|e| Error::Start {
             detail: e.to_string(),
@@ -173,9 +207,25 @@ pub async fn run(config: Config, deps: Deps, shutdown: CancellationToken) -> Res
     );
     let _ = deps.metrics.caps.set(caps.clone());
     let edge = edge::Edge::new(&config, deps, gate, caps, upstream);
-    let addr = config.mqtt_addr;
+    let addr = config.mqtt_addr.or(config.mqtts_addr).unwrap_or(upstream);
+    let serve_plain = {
+        let (edge, shutdown) = (edge.clone(), shutdown.clone());
+        async move {
+            if let Some(listener) = plain {
+                edge.serve(listener, None, shutdown).await;
+            }
+        }
+    };
+    let serve_secure = {
+        let shutdown = shutdown.clone();
+        async move {
+            if let Some((listener, acceptor)) = secure {
+                edge.serve(listener, Some(acceptor), shutdown).await;
+            }
+        }
+    };
     tokio::select! {
-        () = edge.serve(listener, shutdown.clone()) => Ok(()),
+        ((), ()) = async { tokio::join!(serve_plain, serve_secure) } => Ok(()),
         result = &mut rumqttd => Err(Error::Listener {
             addr,
             detail: match result {

@@ -11,6 +11,7 @@ mod ingest;
 mod integration;
 mod journal;
 pub mod line_protocol;
+pub mod listen;
 pub mod lorawan;
 pub mod opendata;
 mod series;
