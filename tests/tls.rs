@@ -118,6 +118,15 @@ async fn mqtt_over_tls_and_https_with_a_ca_made_here() {
     let answer: serde_json::Value = serde_json::from_slice(&onboarded.stdout).unwrap();
     let password = answer["mqtt"]["password"].as_str().unwrap().to_owned();
 
+    // The broker's listeners bind after the API's: wait for the MQTTS port.
+    eventually(Duration::from_secs(10), "the MQTTS port", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", mqtts))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+
     // mosquitto_pub over TLS, QoS 1: exits 0 once PUBACKed, and the value is stored.
     let port = mqtts.to_string();
     let published = run(
@@ -180,6 +189,41 @@ async fn mqtt_over_tls_and_https_with_a_ca_made_here() {
     assert!(silent < Duration::from_secs(5), "closed after {silent:?}");
     let stalled = closed_after(mqtts, &[0x16, 0x03, 0x01]);
     assert!(stalled < Duration::from_secs(5), "closed after {stalled:?}");
+
+    // Renewed files (here from another CA) are served without a restart: key first, then the certificate,
+    // each by rename, as a renewal tool writes them.
+    let renewed = dir.path().join("renewed");
+    std::fs::create_dir(&renewed).unwrap();
+    make_certs(&renewed);
+    for name in ["server.key", "server.pem"] {
+        std::fs::rename(renewed.join(name), dir.path().join(name)).unwrap();
+    }
+    let new_ca = renewed.join("ca.pem");
+    let new_ca = new_ca.to_str().unwrap();
+    eventually(
+        Duration::from_secs(15),
+        "the renewed certificate served",
+        || async {
+            let out = run(
+                "curl",
+                &[
+                    "-sS",
+                    "--fail",
+                    "--cacert",
+                    new_ca,
+                    &format!("{base}/health"),
+                ],
+            );
+            out.status.success().then_some(())
+        },
+    )
+    .await;
+    let old = run(
+        "curl",
+        &["-sS", "--fail", "--cacert", ca, &format!("{base}/health")],
+    );
+    assert!(!old.status.success(), "{}", text(&old));
+    assert!(b.log().contains("TLS certificate reloaded"), "{}", b.log());
 }
 
 #[test]
