@@ -256,3 +256,56 @@ fn a_tls_listener_without_tls_files_or_no_listener_at_all_is_refused_in_words() 
         assert!(stderr.contains(says), "{config}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_listeners_turned_off_leave_only_tls_and_startup_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let (mqtts, https) = (free_port(), free_port());
+    let config = format!(
+        "data_dir = \"{data}\"\nlorawan_addr = \"127.0.0.1:{udp}\"\n\
+         [broker]\nmqtt_addr = \"off\"\nmqtts_addr = \"127.0.0.1:{mqtts}\"\n\
+         [api]\nhttp_addr = \"off\"\nhttps_addr = \"127.0.0.1:{https}\"\n\
+         [tls]\ncert_pem = \"{cert}\"\nkey_pem = \"{key}\"\n",
+        data = dir.path().join("data").display(),
+        udp = common::free_udp_port(),
+        cert = dir.path().join("server.pem").display(),
+        key = dir.path().join("server.key").display(),
+    );
+    let path = dir.path().join("bydata.toml");
+    std::fs::write(&path, config).unwrap();
+    let stdout = dir.path().join("stdout.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bydata"))
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("BYDATA_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn,rumqttd=off")
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ca = dir.path().join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let health = format!("https://127.0.0.1:{https}/health");
+    eventually(Duration::from_secs(30), "HTTPS /health", || async {
+        let out = run("curl", &["-sS", "--fail", "--cacert", ca, &health]);
+        out.status.success().then_some(())
+    })
+    .await;
+    let printed = eventually(Duration::from_secs(10), "the startup lines", || async {
+        let text = std::fs::read_to_string(&stdout).unwrap_or_default();
+        text.contains("  LoRaWAN ").then_some(text)
+    })
+    .await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        printed.contains(&format!("HTTPS API  https://127.0.0.1:{https}")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("MQTTS      mqtts://127.0.0.1:{mqtts}")),
+        "{printed}"
+    );
+    assert!(!printed.contains("HTTP API   http://"), "{printed}");
+    assert!(!printed.contains("mqtt://"), "{printed}");
+}
