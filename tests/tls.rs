@@ -43,6 +43,27 @@ fn run(program: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("{program} runs: {e}"))
 }
 
+/// `mosquitto_pub` as device `tls-1` at QoS 1, over TLS when given the CA file.
+fn publish(port: &str, password: &str, cafile: Option<&str>, payload: &str) -> Output {
+    let mut args = vec![
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port,
+        "-i",
+        "tls-1",
+        "-u",
+        "tls-1",
+        "-P",
+        password,
+    ];
+    if let Some(ca) = cafile {
+        args.extend(["--cafile", ca]);
+    }
+    args.extend(["-q", "1", "-t", "devices/tls-1/up", "-m", payload]);
+    run("mosquitto_pub", &args)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
@@ -129,29 +150,7 @@ async fn mqtt_over_tls_and_https_with_a_ca_made_here() {
 
     // mosquitto_pub over TLS, QoS 1: exits 0 once PUBACKed, and the value is stored.
     let port = mqtts.to_string();
-    let published = run(
-        "mosquitto_pub",
-        &[
-            "--cafile",
-            ca,
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-i",
-            "tls-1",
-            "-u",
-            "tls-1",
-            "-P",
-            &password,
-            "-q",
-            "1",
-            "-t",
-            "devices/tls-1/up",
-            "-m",
-            r#"{"co2": 1}"#,
-        ],
-    );
+    let published = publish(&port, &password, Some(ca), r#"{"co2": 1}"#);
     assert!(published.status.success(), "{}", text(&published));
     let co2 = eventually(Duration::from_secs(10), "co2 stored", || {
         b.latest("tls-1", "co2")
@@ -160,27 +159,7 @@ async fn mqtt_over_tls_and_https_with_a_ca_made_here() {
     assert_eq!(co2, 1.0);
 
     // Plain MQTT on the TLS port fails (the CONNECT is no TLS handshake).
-    let plain = run(
-        "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-i",
-            "tls-1",
-            "-u",
-            "tls-1",
-            "-P",
-            &password,
-            "-q",
-            "1",
-            "-t",
-            "devices/tls-1/up",
-            "-m",
-            r#"{"co2": 2}"#,
-        ],
-    );
+    let plain = publish(&port, &password, None, r#"{"co2": 2}"#);
     assert!(!plain.status.success(), "{}", text(&plain));
 
     // A client that starts nothing (no ClientHello) is closed by the CONNECT deadline (500 ms here), and so
