@@ -1,7 +1,7 @@
 //! The bootstrap admin token: taken from `BYDATA_ADMIN_TOKEN`, or generated and printed once at the first
 //! start; and what `serve` says about it at every start, so a restart tells how to get one back.
 use bydata_schemas::UnixNanos;
-use bydata_store::{RegistryPort, Role};
+use bydata_store::{NewToken, RegistryPort, Role};
 
 /// Where this start's admin token came from: what `serve` says about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub(crate) async fn admin_token(
         return Ok((None, AdminToken::Earlier));
     }
     let (_, token) = registry
-        .create_token("bootstrap admin", Role::Admin, now)
+        .create_token(NewToken::new("bootstrap admin", None, Role::Admin), now)
         .await?;
     println!("Admin token (shown only once; bydata keeps only its hash):");
     println!("  {token}");

@@ -2,7 +2,7 @@
 //! HTTP API like any client, with demo buildings, an open dataset and a read-only dashboard link.
 use crate::config::Config;
 use bydata_schemas::UnixNanos;
-use bydata_store::{Role, SharedRegistry};
+use bydata_store::{NewToken, OrgId, Role, SharedRegistry};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,12 +30,12 @@ pub(crate) async fn run_demo(
         Some(t) => t,
         None => {
             for t in registry.tokens().await? {
-                if t.name == DEMO_TOKEN_NAME {
-                    registry.delete_token(&t.id).await?;
+                if t.name == DEMO_TOKEN_NAME && t.revoked_at.is_none() {
+                    registry.revoke_token(&t.id, clock()).await?;
                 }
             }
             registry
-                .create_token(DEMO_TOKEN_NAME, Role::Admin, clock())
+                .create_token(NewToken::new(DEMO_TOKEN_NAME, None, Role::Admin), clock())
                 .await?
                 .1
         }
@@ -47,6 +47,7 @@ pub(crate) async fn run_demo(
         ("b2", "Dokk1 (demo)", 17_600.0, "library"),
     ] {
         let building = bydata_store::Building {
+            org: Default::default(),
             id: bydata_schemas::BuildingId::new(id)?,
             name: name.to_owned(),
             floor_area_m2: area,
@@ -63,6 +64,7 @@ pub(crate) async fn run_demo(
     // An open dataset of the demo buildings' hourly consumption, so /opendata/catalog has something to list
     // (the scheduler publishes it within a minute).
     let dataset = bydata_store::StoredDataset {
+        org: Default::default(),
         id: "demo-energy-hourly".to_owned(),
         definition: serde_json::json!({
             "id": "demo-energy-hourly",
@@ -91,12 +93,19 @@ pub(crate) async fn run_demo(
         http_addr
     );
     for t in registry.tokens().await? {
-        if t.name == DEMO_DASHBOARD_TOKEN_NAME {
-            registry.delete_token(&t.id).await?;
+        if t.name == DEMO_DASHBOARD_TOKEN_NAME && t.revoked_at.is_none() {
+            registry.revoke_token(&t.id, clock()).await?;
         }
     }
     let (_, dashboard_token) = registry
-        .create_token(DEMO_DASHBOARD_TOKEN_NAME, Role::Read, clock())
+        .create_token(
+            NewToken::new(
+                DEMO_DASHBOARD_TOKEN_NAME,
+                Some(OrgId::default_org()),
+                Role::Viewer,
+            ),
+            clock(),
+        )
         .await?;
     println!(
         "  dashboard  http://{}/#token={dashboard_token}  (a read-only token for this demo)",

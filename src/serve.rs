@@ -178,6 +178,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         series_quota,
         queries,
         health: health.clone(),
+        key_use: Arc::default(),
     };
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());

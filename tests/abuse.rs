@@ -325,7 +325,7 @@ async fn series_cardinality_is_capped_per_token_and_per_device() {
         .post(
             "/api/v1/tokens",
             ADMIN,
-            &json!({"name": "telegraf", "role": "write"}),
+            &json!({"name": "telegraf", "role": "editor"}),
         )
         .await;
     let token = token["token"].as_str().unwrap().to_owned();

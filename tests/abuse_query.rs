@@ -36,7 +36,7 @@ async fn large_queries_are_refused_before_they_cost_anything() {
         .post(
             "/api/v1/tokens",
             ADMIN,
-            &json!({"name": "attacker", "role": "read"}),
+            &json!({"name": "attacker", "role": "viewer"}),
         )
         .await;
     assert_eq!(code, 201, "{token}");

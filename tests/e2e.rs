@@ -141,7 +141,7 @@ async fn tokens_guard_every_endpoint() {
         .post(
             "/api/v1/tokens",
             ADMIN,
-            &json!({"name": "grafana", "role": "read"}),
+            &json!({"name": "grafana", "role": "viewer"}),
         )
         .await;
     assert_eq!(code, 201);

@@ -73,7 +73,7 @@ async fn the_official_influxdb_client_writes_unchanged() {
         .post(
             "/api/v1/tokens",
             ADMIN,
-            &json!({"name": "influx client", "role": "write"}),
+            &json!({"name": "influx client", "role": "editor"}),
         )
         .await;
     assert_eq!(code, 201);

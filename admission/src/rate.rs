@@ -48,6 +48,15 @@ impl SourceRate {
             false
         }
     }
+
+    /// Whether `source` has a token left, without taking it.
+    pub fn has_tokens(&self, source: IpAddr, now: Instant) -> bool {
+        self.buckets
+            .get(&source_key(source))
+            .is_none_or(|(tokens, at)| {
+                tokens + now.saturating_duration_since(*at).as_secs_f64() * self.per_sec >= 1.0
+            })
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +72,8 @@ mod tests {
         assert_eq!((0..20).filter(|_| rate.allow(ip, t0)).count(), 5);
         assert!(rate.allow(ip, t0 + Duration::from_millis(100)));
         assert!(!rate.allow(ip, t0 + Duration::from_millis(100)));
+        assert!(!rate.has_tokens(ip, t0 + Duration::from_millis(100)));
+        assert!(rate.has_tokens(ip, t0 + Duration::from_millis(200)));
         // Another source has its own bucket.
         assert!(rate.allow("10.0.0.2".parse().expect("ip"), t0));
     }

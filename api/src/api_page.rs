@@ -13,6 +13,7 @@ use std::sync::LazyLock;
     get,
     path = "/api",
     operation_id = "api_page",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "meta",
     summary = "This API as a readable HTML page",
     responses((status = 200, description = "HTML", content_type = "text/html", body = String))

@@ -2,12 +2,12 @@
 //! and `GET /api/v1/buildings/{id}/kpis` — consumption per calendar bucket from the building's cumulative
 //! meters, per m² of floor area, the same bucket a year earlier, and CO2e, computed by `store::kpi`; here
 //! only parameters, the registry lookup and the JSON answer.
-use crate::auth::{Admin, Reader};
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
-use bydata_schemas::{BuildingId, Location, format_rfc3339};
+use bydata_schemas::{BuildingId, Location, OrgId, Role, format_rfc3339};
 use bydata_store::Building;
 use bydata_store::kpi::{building_kpis, check_kpi_params, kpi_request};
 use bydata_store::query::time_in;
@@ -34,6 +34,9 @@ pub(crate) struct NewBuilding {
     #[serde(default = "default_area")]
     #[schema(value_type = crate::openapi::PriceAreaDoc)]
     price_area: String,
+    /// The organisation it belongs to; needed only by someone who may create in several.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    org: Option<OrgId>,
 }
 
 fn default_area() -> String {
@@ -48,6 +51,7 @@ fn building_json(b: &Building) -> Value {
         "kind": b.kind,
         "location": b.location,
         "price_area": b.price_area,
+        "org": b.org,
         "created_at": format_rfc3339(b.created_at),
     })
 }
@@ -56,6 +60,7 @@ fn building_json(b: &Building) -> Value {
     post,
     path = "/api/v1/buildings",
     operation_id = "create_building",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "buildings",
     summary = "Register a building",
     request_body = NewBuilding,
@@ -69,9 +74,10 @@ fn building_json(b: &Building) -> Value {
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     crate::body::Body(new): crate::body::Body<NewBuilding>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
+    let org = by.target_org(new.org.clone(), Role::Editor)?;
     let name = crate::error::display_name(&new.name)?.to_owned();
     if !(new.floor_area_m2.is_finite() && new.floor_area_m2 > 0.0 && new.floor_area_m2 < 1e7) {
         return Err(Error::bad(
@@ -100,9 +106,10 @@ pub(crate) async fn create(
         location: new.location,
         price_area: new.price_area,
         created_at: (state.clock)(),
+        org,
     };
     let building = state.registry.create_building(building).await?;
-    tracing::info!(building = %building.id, by = %by.id, "building registered");
+    tracing::info!(building = %building.id, by = %by.actor, "building registered");
     Ok((StatusCode::CREATED, Json(building_json(&building))))
 }
 
@@ -110,6 +117,7 @@ pub(crate) async fn create(
     get,
     path = "/api/v1/buildings",
     operation_id = "list_buildings",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "buildings",
     summary = "List buildings",
     responses(
@@ -117,26 +125,35 @@ pub(crate) async fn create(
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    by: Principal,
+) -> Result<Json<Value>, Error> {
     let all = state.registry.buildings().await?;
-    Ok(Json(
-        json!({"buildings": all.iter().map(building_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({"buildings": all
+        .iter()
+        .filter(|b| by.sees(&b.org))
+        .map(building_json)
+        .collect::<Vec<_>>()})))
 }
 
-async fn find(state: &AppState, id: &str) -> Result<Building, Error> {
+/// The building `id` if `by` may act on it with `role` (404 for another organisation's).
+async fn find(state: &AppState, by: &Principal, id: &str, role: Role) -> Result<Building, Error> {
     let not_found = || Error::NotFound {
         what: "building",
         id: id.chars().take(64).collect(),
     };
     let id = BuildingId::new(id).map_err(|_| not_found())?;
-    state.registry.building(&id).await?.ok_or_else(not_found)
+    let building = state.registry.building(&id).await?.ok_or_else(not_found)?;
+    by.require(&building.org, role, "building", &building.id)?;
+    Ok(building)
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/buildings/{id}",
     operation_id = "get_building",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "buildings",
     summary = "One building",
     params(
@@ -150,16 +167,19 @@ async fn find(state: &AppState, id: &str) -> Result<Building, Error> {
 )]
 pub(crate) async fn get(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    Ok(Json(building_json(&find(&state, &id).await?)))
+    Ok(Json(building_json(
+        &find(&state, &by, &id, Role::Viewer).await?,
+    )))
 }
 
 #[utoipa::path(
     delete,
     path = "/api/v1/buildings/{id}",
     operation_id = "delete_building",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "buildings",
     summary = "Delete a building",
     params(
@@ -174,13 +194,13 @@ pub(crate) async fn get(
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let building = find(&state, &id).await?;
+    let building = find(&state, &by, &id, Role::Editor).await?;
     let wanted = building.id.clone();
     state.registry.delete_building(&wanted).await?;
-    tracing::info!(building = %building.id, by = %by.id, "building deleted");
+    tracing::info!(building = %building.id, by = %by.actor, "building deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,6 +208,7 @@ pub(crate) async fn delete(
     get,
     path = "/api/v1/buildings/{id}/kpis",
     operation_id = "building_kpis",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "buildings",
     summary = "A building's consumption KPIs per calendar bucket",
     params(
@@ -209,13 +230,14 @@ pub(crate) async fn delete(
 )]
 pub(crate) async fn kpis(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(id): Path<String>,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Json<Value>, Error> {
     check_kpi_params(&params)?;
-    let building = find(&state, &id).await?;
-    let r = kpi_request(&params, &building, (state.clock)())?;
+    let building = find(&state, &by, &id, Role::Viewer).await?;
+    let mut r = kpi_request(&params, &building, (state.clock)())?;
+    r.scope = by.scope(&state.registry).await?;
     let kpis = building_kpis(state.reader.as_ref(), &r).await?;
     let (tz, fallback) = (r.tz, r.fallback_g_per_kwh);
     let buckets: Vec<Value> = kpis

@@ -3,11 +3,12 @@
 //! the newest version is that version); `POST /api/v1/codecs/test` runs a script on given bytes without
 //! saving anything (`trial`); `GET /api/v1/codecs` lists every version, `GET /api/v1/codecs/{name}[/{version}]`
 //! shows one with its script.
-use crate::auth::{Admin, Reader};
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bydata_schemas::Role;
 use bydata_schemas::{CodecName, format_rfc3339};
 use bydata_store::{CodecSummary, StoredCodec};
 
@@ -38,6 +39,10 @@ pub(crate) struct NewCodec {
     /// too. Examples may be partial: only the keys they give are checked, on what bydata stores — numbers and
     /// text; nulls and `unit` texts are not compared. Other keys are refused.
     examples: Vec<Value>,
+    /// The organisation it belongs to (every version of a name stays in the organisation of its first);
+    /// needed only by someone who may upload in several.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    org: Option<bydata_schemas::OrgId>,
 }
 
 fn summary_json(c: &CodecSummary) -> Value {
@@ -64,6 +69,7 @@ fn full_json(c: &StoredCodec) -> Value {
     post,
     path = "/api/v1/codecs",
     operation_id = "create_codec",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "codecs",
     summary = "Upload a codec as the next version of its name (every example must decode as stated)",
     description = "Every example is decoded and compared with what it states, on what bydata would store; \
@@ -82,9 +88,10 @@ version.",
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     crate::body::Body(new): crate::body::Body<NewCodec>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
+    let org = by.target_org(new.org.clone(), Role::Editor)?;
     if new.script.len() > MAX_SCRIPT_BYTES {
         return Err(script_too_large(new.script.len()));
     }
@@ -119,13 +126,13 @@ pub(crate) async fn create(
     let (name, now) = (new.name, (state.clock)());
     let added = state
         .registry
-        .add_codec_version(&name, new.description, script, examples, now)
+        .add_codec_version(&name, new.description, script, examples, org, now)
         .await?;
     let stored = added.codec;
     if !added.created {
         return Ok((StatusCode::OK, Json(full_json(&stored))));
     }
-    tracing::info!(codec = %stored.name, version = stored.version, by = %by.id, "codec version stored");
+    tracing::info!(codec = %stored.name, version = stored.version, by = %by.actor, "codec version stored");
     Ok((StatusCode::CREATED, Json(full_json(&stored))))
 }
 
@@ -140,6 +147,7 @@ pub(crate) fn script_too_large(size: usize) -> Error {
     get,
     path = "/api/v1/codecs",
     operation_id = "list_codecs",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "codecs",
     summary = "List every codec version",
     responses(
@@ -147,10 +155,13 @@ pub(crate) fn script_too_large(size: usize) -> Error {
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    by: Principal,
+) -> Result<Json<Value>, Error> {
     let all = state.registry.codecs().await?;
     Ok(Json(json!({
-        "codecs": all.iter().map(summary_json).collect::<Vec<_>>(),
+        "codecs": all.iter().filter(|c| by.sees(&c.org)).map(summary_json).collect::<Vec<_>>(),
     })))
 }
 
@@ -161,32 +172,43 @@ fn parse_name(name: &str) -> Result<CodecName, Error> {
     })
 }
 
-async fn one(state: AppState, name: &str, version: Option<u32>) -> Result<Json<Value>, Error> {
+async fn one(
+    state: AppState,
+    by: &Principal,
+    name: &str,
+    version: Option<u32>,
+) -> Result<Json<Value>, Error> {
     let name = parse_name(name)?;
-    let codec = stored(&state, &name, version).await?;
+    let codec = stored(&state, by, &name, version).await?;
     Ok(Json(full_json(&codec)))
 }
 
-/// A stored codec version (the newest when `version` is `None`), or 404 naming it.
+/// A stored codec version (the newest when `version` is `None`) that `by` may see, or 404 naming it (also
+/// for another organisation's).
 pub(crate) async fn stored(
     state: &AppState,
+    by: &Principal,
     name: &CodecName,
     version: Option<u32>,
 ) -> Result<StoredCodec, Error> {
+    let id = match version {
+        Some(v) => format!("{name}@{v}"),
+        None => name.to_string(),
+    };
     let found = state.registry.codec(name, version).await?;
-    found.ok_or_else(|| Error::NotFound {
+    let codec = found.ok_or_else(|| Error::NotFound {
         what: "codec",
-        id: match version {
-            Some(v) => format!("{name}@{v}"),
-            None => name.to_string(),
-        },
-    })
+        id: id.clone(),
+    })?;
+    by.require(&codec.org, Role::Viewer, "codec", id)?;
+    Ok(codec)
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/codecs/{name}",
     operation_id = "get_codec",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "codecs",
     summary = "A codec's newest version with its script",
     params(
@@ -200,16 +222,17 @@ pub(crate) async fn stored(
 )]
 pub(crate) async fn get(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    one(state, &name, None).await
+    one(state, &by, &name, None).await
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/codecs/{name}/{version}",
     operation_id = "get_codec_version",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "codecs",
     summary = "One codec version with its script",
     params(
@@ -224,7 +247,7 @@ pub(crate) async fn get(
 )]
 pub(crate) async fn get_version(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, Error> {
     // Parsed here rather than by `Path<u32>`, whose rejection is plain text instead of our error shape.
@@ -232,14 +255,14 @@ pub(crate) async fn get_version(
         what: "codec version",
         id: format!("{name}@{}", version.chars().take(20).collect::<String>()),
     })?;
-    one(state, &name, Some(version)).await
+    one(state, &by, &name, Some(version)).await
 }
 
 /// `GET /api/v1/codecs/test`: the codec named `test` (the path is also `POST`'s codec test; documented as
 /// `GET /api/v1/codecs/{name}`).
 pub(crate) async fn get_named_test(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
 ) -> Result<Json<Value>, Error> {
-    one(state, "test", None).await
+    one(state, &by, "test", None).await
 }

@@ -1,7 +1,7 @@
 //! The web dashboard at `/`: one HTML page, a stylesheet and a script, compiled into the binary (no CDN, no
 //! build step), and `GET /api/v1/devices.geojson` for its map. The page asks the API with a read token taken
 //! from the URL fragment (`/#token=…`, never sent to the server in the URL) or typed in, kept in the browser.
-use crate::auth::Reader;
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::extract::State;
 use axum::http::header;
@@ -19,6 +19,7 @@ const CACHE: &str = "no-cache";
     get,
     path = "/",
     operation_id = "dashboard",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "dashboard",
     summary = "The web dashboard (HTML)",
     responses(
@@ -39,6 +40,7 @@ pub(crate) async fn index() -> impl IntoResponse {
     get,
     path = "/assets/app.js",
     operation_id = "dashboard_js",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "dashboard",
     summary = "The dashboard's script",
     responses(
@@ -59,6 +61,7 @@ pub(crate) async fn app_js() -> impl IntoResponse {
     get,
     path = "/assets/app.css",
     operation_id = "dashboard_css",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "dashboard",
     summary = "The dashboard's stylesheet",
     responses(
@@ -80,6 +83,7 @@ pub(crate) async fn app_css() -> impl IntoResponse {
     get,
     path = "/api/v1/devices.geojson",
     operation_id = "devices_geojson",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "dashboard",
     summary = "Devices with a location as a GeoJSON FeatureCollection",
     responses(
@@ -89,11 +93,12 @@ pub(crate) async fn app_css() -> impl IntoResponse {
 )]
 pub(crate) async fn devices_geojson(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
 ) -> Result<impl IntoResponse, Error> {
     let devices = state.registry.devices().await?;
     let features: Vec<Value> = devices
         .iter()
+        .filter(|d| by.sees_device(&d.id, &d.org))
         .filter_map(|d| {
             let l = d.location?;
             Some(json!({

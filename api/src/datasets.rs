@@ -4,13 +4,13 @@
 //! configured minimums, and the refusal names every rule that falls short.
 //!
 //! Thin handlers: the definition, its rules and publishing are `bydata_opendata`'s.
-use crate::auth::{Admin, Reader};
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bydata_opendata::{Dataset, NewDataset};
-use bydata_schemas::format_rfc3339;
+use bydata_schemas::{Role, format_rfc3339};
 use bydata_store::StoredDataset;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,8 +20,10 @@ use utoipa::ToSchema;
     post,
     path = "/api/v1/datasets",
     operation_id = "create_dataset",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "datasets",
     summary = "Define an open dataset (refused when its privacy rules fall short)",
+    params(TargetOrg),
     request_body = NewDataset,
     responses(
         (status = 201, description = "Stored", body = Object),
@@ -33,9 +35,11 @@ use utoipa::ToSchema;
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
+    axum::extract::Query(target): axum::extract::Query<TargetOrg>,
     crate::body::Body(new): crate::body::Body<NewDataset>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
+    let org = by.target_org(target.org, Role::Editor)?;
     new.check(&state.opendata.settings().minimums)?;
     let definition = serde_json::to_value(&new).map_err(|e| Error::Internal {
         message: e.to_string(),
@@ -44,16 +48,46 @@ pub(crate) async fn create(
         id: new.id.clone(),
         definition,
         created_at: (state.clock)(),
+        org,
     };
     let stored = state.registry.create_dataset(stored).await?;
-    tracing::info!(dataset = %stored.id, by = %by.id, "dataset defined");
+    tracing::info!(dataset = %stored.id, by = %by.actor, "dataset defined");
     Ok((StatusCode::CREATED, Json(dataset_json(&stored))))
+}
+
+/// `?org=`: the organisation a new dataset belongs to, needed only by someone who may create in several.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TargetOrg {
+    /// The organisation, needed only by someone who may create in several.
+    #[param(value_type = Option<String>)]
+    org: Option<bydata_schemas::OrgId>,
 }
 
 fn dataset_json(d: &StoredDataset) -> Value {
     let mut v = d.definition.clone();
+    v["org"] = json!(d.org);
     v["created_at"] = json!(format_rfc3339(d.created_at));
     v
+}
+
+/// The dataset `id` if `by` may act on it with `role` (404 for another organisation's).
+async fn find(
+    state: &AppState,
+    by: &Principal,
+    id: &str,
+    role: Role,
+) -> Result<StoredDataset, Error> {
+    let d = state
+        .registry
+        .dataset(id)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "dataset",
+            id: id.chars().take(64).collect(),
+        })?;
+    by.require(&d.org, role, "dataset", &d.id)?;
+    Ok(d)
 }
 
 /// The definition plus how publishing goes: the last run, the last CKAN push, the periods published.
@@ -78,6 +112,7 @@ pub(crate) struct PublishRequest {
     post,
     path = "/api/v1/datasets/{id}/publish",
     operation_id = "publish_dataset",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "datasets",
     summary = "Publish now: compute the due periods (or one period), write new versions where the bytes changed",
     params(("id" = String, Path, description = "Dataset id")),
@@ -92,25 +127,17 @@ pub(crate) struct PublishRequest {
 )]
 pub(crate) async fn publish(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
     crate::body::OptionalBody(request): crate::body::OptionalBody<PublishRequest>,
 ) -> Result<Json<Value>, Error> {
     let request = request.unwrap_or_default();
-    let wanted = id.clone();
-    let d = state
-        .registry
-        .dataset(&wanted)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "dataset",
-            id: id.chars().take(64).collect(),
-        })?;
+    let d = find(&state, &by, &id, Role::Editor).await?;
     let report = state
         .opendata
         .publish(&Dataset::parse(&d)?, request.period.as_deref())
         .await?;
-    tracing::info!(dataset = %d.id, by = %by.id, "published on demand");
+    tracing::info!(dataset = %d.id, by = %by.actor, "published on demand");
     Ok(Json(serde_json::to_value(&report).map_err(|e| {
         Error::Internal {
             message: e.to_string(),
@@ -122,15 +149,19 @@ pub(crate) async fn publish(
     get,
     path = "/api/v1/datasets",
     operation_id = "list_datasets",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "datasets",
     summary = "List dataset definitions",
     responses((status = 200, description = "All datasets", body = Object)),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    by: Principal,
+) -> Result<Json<Value>, Error> {
     let all = state.registry.datasets().await?;
     let mut datasets = Vec::with_capacity(all.len());
-    for d in &all {
+    for d in all.iter().filter(|d| by.sees(&d.org)) {
         datasets.push(dataset_with_status(&state, d).await);
     }
     Ok(Json(json!({"datasets": datasets})))
@@ -140,6 +171,7 @@ pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Jso
     get,
     path = "/api/v1/datasets/{id}",
     operation_id = "get_dataset",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "datasets",
     summary = "One dataset definition",
     params(("id" = String, Path, description = "Dataset id")),
@@ -151,15 +183,10 @@ pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Jso
 )]
 pub(crate) async fn get(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let wanted = id.clone();
-    let found = state.registry.dataset(&wanted).await?;
-    let d = found.ok_or_else(|| Error::NotFound {
-        what: "dataset",
-        id: id.chars().take(64).collect(),
-    })?;
+    let d = find(&state, &by, &id, Role::Viewer).await?;
     Ok(Json(dataset_with_status(&state, &d).await))
 }
 
@@ -167,6 +194,7 @@ pub(crate) async fn get(
     delete,
     path = "/api/v1/datasets/{id}",
     operation_id = "delete_dataset",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "datasets",
     summary = "Delete a dataset definition",
     params(("id" = String, Path, description = "Dataset id")),
@@ -179,14 +207,11 @@ pub(crate) async fn get(
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let old = state.registry.dataset(&id).await?;
-    state.registry.delete_dataset(&id).await?;
-    let existed = old.is_some();
-    if let Some(old) = old {
-        state.opendata.remove(&old).await?;
-    }
-    crate::error::deleted(existed, "dataset", id, &by.id)
+    let old = find(&state, &by, &id, Role::Editor).await?;
+    let existed = state.registry.delete_dataset(&id).await?;
+    state.opendata.remove(&old).await?;
+    crate::error::deleted(existed, "dataset", id, &by.actor)
 }

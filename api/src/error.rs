@@ -7,12 +7,15 @@ use serde_json::json;
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("missing or malformed Authorization header: send `Authorization: Bearer <token>`")]
+    #[error(
+        "missing or malformed Authorization header: send `Authorization: Bearer <key>`, or log in"
+    )]
     Unauthenticated,
-    #[error("this token is not valid")]
-    BadToken,
-    #[error("this token's role may not do this: it needs {needs}")]
-    Forbidden { needs: &'static str },
+    /// Credentials that were sent but do not authenticate: the reason (unknown, revoked, expired).
+    #[error("{reason}")]
+    BadCredentials { reason: String },
+    #[error("you may not do this: it needs {needs}")]
+    Forbidden { needs: String },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{what} {id:?} already exists")]
@@ -189,10 +192,10 @@ pub(crate) fn deleted(
     existed: bool,
     what: &'static str,
     id: impl std::fmt::Display,
-    by: &str,
+    by: &crate::auth::Actor,
 ) -> Result<axum::http::StatusCode, Error> {
     if existed {
-        tracing::info!(what, id = %id, by, "deleted");
+        tracing::info!(what, id = %id, by = %by, "deleted");
         Ok(axum::http::StatusCode::NO_CONTENT)
     } else {
         Err(Error::NotFound {
@@ -235,7 +238,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            Error::BadToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            Error::BadCredentials { .. } => (StatusCode::UNAUTHORIZED, "invalid_token"),
             Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
@@ -245,6 +248,10 @@ impl IntoResponse for Error {
             Error::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }
+            Error::Unavailable {
+                code: "too_many_failures",
+                ..
+            } => (StatusCode::TOO_MANY_REQUESTS, "too_many_failures"),
             Error::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, *code),
             Error::NotAccepting {
                 reason: bydata_store::health::Refusal::DiskFull { .. },

@@ -1,11 +1,11 @@
 //! LoRaWAN gateway registry: `POST/GET /api/v1/gateways`, `GET/DELETE /api/v1/gateways/{eui}`. Only a
 //! registered gateway's packets are heard (Semtech UDP has no authentication of its own).
-use crate::auth::{Admin, Reader};
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bydata_schemas::{Eui64, Location, format_rfc3339};
+use bydata_schemas::{Eui64, Location, OrgId, Role, format_rfc3339};
 use bydata_store::{Gateway, GatewayStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,13 +20,21 @@ pub(crate) struct NewGateway {
     name: String,
     #[schema(value_type = Option<crate::openapi::LocationDoc>)]
     location: Option<Location>,
+    /// The organisation it belongs to; needed only by someone who may create in several.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    org: Option<OrgId>,
 }
 
-fn parse_eui(eui: &str) -> Result<Eui64, Error> {
-    Eui64::new(eui).map_err(|_| Error::NotFound {
+/// The gateway `eui` if `by` may act on it with `role` (404 for another organisation's).
+async fn find(state: &AppState, by: &Principal, eui: &str, role: Role) -> Result<Gateway, Error> {
+    let not_found = || Error::NotFound {
         what: "gateway",
         id: eui.chars().take(40).collect(),
-    })
+    };
+    let eui = Eui64::new(eui).map_err(|_| not_found())?;
+    let gateway = state.registry.gateway(&eui).await?.ok_or_else(not_found)?;
+    by.require(&gateway.org, role, "gateway", eui)?;
+    Ok(gateway)
 }
 
 fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {
@@ -34,6 +42,7 @@ fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {
         "eui": g.eui,
         "name": g.name,
         "location": g.location,
+        "org": g.org,
         "created_at": format_rfc3339(g.created_at),
         "status": {
             "last_seen": s.last_seen.map(format_rfc3339),
@@ -55,6 +64,7 @@ fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {
     post,
     path = "/api/v1/gateways",
     operation_id = "create_gateway",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "gateways",
     summary = "Register a LoRaWAN gateway",
     request_body = NewGateway,
@@ -68,9 +78,10 @@ fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     crate::body::Body(new): crate::body::Body<NewGateway>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
+    let org = by.target_org(new.org.clone(), Role::Editor)?;
     let name = crate::error::display_name(&new.name)?;
     let gateway = state
         .registry
@@ -79,9 +90,10 @@ pub(crate) async fn create(
             name: name.to_owned(),
             location: new.location,
             created_at: (state.clock)(),
+            org,
         })
         .await?;
-    tracing::info!(gateway = %gateway.eui, by = %by.id, "gateway registered");
+    tracing::info!(gateway = %gateway.eui, by = %by.actor, "gateway registered");
     Ok((
         StatusCode::CREATED,
         Json(gateway_json(&gateway, &GatewayStatus::default())),
@@ -92,6 +104,7 @@ pub(crate) async fn create(
     get,
     path = "/api/v1/gateways",
     operation_id = "list_gateways",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "gateways",
     summary = "List gateways with their status",
     responses(
@@ -99,9 +112,15 @@ pub(crate) async fn create(
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    by: Principal,
+) -> Result<Json<Value>, Error> {
     let mut out = Vec::new();
     for g in state.registry.gateways().await? {
+        if !by.sees(&g.org) {
+            continue;
+        }
         let status = state.registry.gateway_status(&g.eui).await?;
         out.push(gateway_json(&g, &status));
     }
@@ -112,6 +131,7 @@ pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Jso
     get,
     path = "/api/v1/gateways/{eui}",
     operation_id = "get_gateway",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "gateways",
     summary = "One gateway with its status",
     params(
@@ -125,19 +145,11 @@ pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Jso
 )]
 pub(crate) async fn get(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(eui): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let eui = parse_eui(&eui)?;
-    let gateway = state
-        .registry
-        .gateway(&eui)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "gateway",
-            id: eui.to_string(),
-        })?;
-    let status = state.registry.gateway_status(&eui).await?;
+    let gateway = find(&state, &by, &eui, Role::Viewer).await?;
+    let status = state.registry.gateway_status(&gateway.eui).await?;
     Ok(Json(gateway_json(&gateway, &status)))
 }
 
@@ -145,6 +157,7 @@ pub(crate) async fn get(
     delete,
     path = "/api/v1/gateways/{eui}",
     operation_id = "delete_gateway",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "gateways",
     summary = "Remove a gateway",
     params(
@@ -159,10 +172,10 @@ pub(crate) async fn get(
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(eui): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let eui = parse_eui(&eui)?;
+    let eui = find(&state, &by, &eui, Role::Editor).await?.eui;
     let existed = state.registry.delete_gateway(&eui).await?;
-    crate::error::deleted(existed, "gateway", eui, &by.id)
+    crate::error::deleted(existed, "gateway", eui, &by.actor)
 }

@@ -4,11 +4,12 @@
 //! credentials returned once here, under `integrations/{id}/`. `mode: "subscribe"`: bydata connects to the
 //! network server's broker (`host`, `port`, `username`, `password`, `topic`) and subscribes to its uplink
 //! events. Either way, events reach devices onboarded with their DevEUI.
-use crate::auth::{Admin, Reader};
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bydata_schemas::Role;
 use bydata_schemas::{IntegrationId, NetworkServer, format_rfc3339};
 use bydata_store::{Integration, IntegrationMode};
 use serde::Deserialize;
@@ -35,6 +36,9 @@ pub(crate) struct NewIntegration {
     password: Option<String>,
     topic: Option<String>,
     client_id: Option<String>,
+    /// The organisation it belongs to; needed only by someone who may create in several.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    org: Option<bydata_schemas::OrgId>,
 }
 
 impl std::fmt::Debug for NewIntegration {
@@ -51,6 +55,7 @@ fn integration_json(state: &AppState, i: &Integration) -> Value {
         "id": i.id,
         "name": i.name,
         "network_server": i.network_server,
+        "org": i.org,
         "created_at": format_rfc3339(i.created_at),
     });
     match &i.mode {
@@ -128,6 +133,7 @@ fn example_topic(id: &IntegrationId, ns: NetworkServer) -> String {
     post,
     path = "/api/v1/integrations",
     operation_id = "create_integration",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "integrations",
     summary = "Create a network-server integration",
     request_body = NewIntegration,
@@ -141,9 +147,10 @@ fn example_topic(id: &IntegrationId, ns: NetworkServer) -> String {
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     crate::body::Body(new): crate::body::Body<NewIntegration>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
+    let org = by.target_org(new.org.clone(), Role::Editor)?;
     let name = crate::error::display_name(&new.name)?.to_owned();
     let (mode, remote_password) = match new.mode.as_str() {
         "inbound" => {
@@ -222,12 +229,13 @@ pub(crate) async fn create(
         network_server: new.network_server,
         mode,
         created_at: (state.clock)(),
+        org,
     };
     let (integration, password) = state
         .registry
         .create_integration(integration, remote_password)
         .await?;
-    tracing::info!(integration = %integration.id, by = %by.id, "integration registered");
+    tracing::info!(integration = %integration.id, by = %by.actor, "integration registered");
     let mut body = integration_json(&state, &integration);
     if let Some(password) = password {
         body["mqtt"]["password"] = json!(password);
@@ -252,6 +260,7 @@ fn valid_topic_filter(filter: &str) -> bool {
     get,
     path = "/api/v1/integrations",
     operation_id = "list_integrations",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "integrations",
     summary = "List integrations",
     responses(
@@ -259,24 +268,46 @@ fn valid_topic_filter(filter: &str) -> bool {
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    by: Principal,
+) -> Result<Json<Value>, Error> {
     let all = state.registry.integrations().await?;
     Ok(Json(json!({
-        "integrations": all.iter().map(|i| integration_json(&state, i)).collect::<Vec<_>>(),
+        "integrations": all
+            .iter()
+            .filter(|i| by.sees(&i.org))
+            .map(|i| integration_json(&state, i))
+            .collect::<Vec<_>>(),
     })))
 }
 
-fn parse_id(id: &str) -> Result<IntegrationId, Error> {
-    IntegrationId::new(id).map_err(|_| Error::NotFound {
+/// The integration `id` if `by` may act on it with `role` (404 for another organisation's).
+async fn find(
+    state: &AppState,
+    by: &Principal,
+    id: &str,
+    role: Role,
+) -> Result<Integration, Error> {
+    let not_found = || Error::NotFound {
         what: "integration",
         id: id.chars().take(64).collect(),
-    })
+    };
+    let id = IntegrationId::new(id).map_err(|_| not_found())?;
+    let integration = state
+        .registry
+        .integration(&id)
+        .await?
+        .ok_or_else(not_found)?;
+    by.require(&integration.org, role, "integration", &integration.id)?;
+    Ok(integration)
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/integrations/{id}",
     operation_id = "get_integration",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "integrations",
     summary = "One integration",
     params(
@@ -290,16 +321,10 @@ fn parse_id(id: &str) -> Result<IntegrationId, Error> {
 )]
 pub(crate) async fn get(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let id = parse_id(&id)?;
-    let wanted = id.clone();
-    let found = state.registry.integration(&wanted).await?;
-    let integration = found.ok_or_else(|| Error::NotFound {
-        what: "integration",
-        id: id.to_string(),
-    })?;
+    let integration = find(&state, &by, &id, Role::Viewer).await?;
     Ok(Json(integration_json(&state, &integration)))
 }
 
@@ -307,6 +332,7 @@ pub(crate) async fn get(
     delete,
     path = "/api/v1/integrations/{id}",
     operation_id = "delete_integration",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "integrations",
     summary = "Delete an integration",
     params(
@@ -321,13 +347,13 @@ pub(crate) async fn get(
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let id = parse_id(&id)?;
+    let id = find(&state, &by, &id, Role::Editor).await?.id;
     let wanted = id.clone();
     let existed = state.registry.delete_integration(&wanted).await?;
-    crate::error::deleted(existed, "integration", id, &by.id)
+    crate::error::deleted(existed, "integration", id, &by.actor)
 }
 
 #[cfg(test)]

@@ -23,12 +23,15 @@ mod integrations;
 mod measurements;
 mod openapi;
 mod opendata;
+mod orgs;
 mod query;
 mod ready;
 mod server;
 mod tokens;
 mod write;
 
+pub use auth::KeyUse;
+pub use auth::keys::ClientAddr;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
 pub use error::Error;
@@ -115,6 +118,8 @@ pub struct AppState {
     pub queries: Arc<QueryGate>,
     /// The supervised components, the ingest lag, free disk, and whether new data is accepted.
     pub health: Arc<bydata_store::health::Health>,
+    /// Failed authentications per source, and when keys were last used (`KeyUse::default()`).
+    pub key_use: Arc<KeyUse>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -194,12 +199,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
+    let policy = axum::middleware::from_fn_with_state(state.clone(), auth::policy::authorize);
     let long_running = Router::new()
         .route(
             "/api/v1/devices/{id}/redecode",
             post(devices::decoding::redecode),
         )
-        .route("/api/v1/datasets/{id}/publish", post(datasets::publish));
+        .route("/api/v1/datasets/{id}/publish", post(datasets::publish))
+        .route_layer(policy.clone());
     Router::new()
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::app_js))
@@ -285,12 +292,20 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             "/opendata/datasets/{id}/{period}/{version}/{file}",
             get(opendata::version_file),
         )
+        .route("/api/v1/orgs", post(orgs::create).get(orgs::list))
+        .route("/api/v1/orgs/{id}", get(orgs::get).delete(orgs::delete))
+        .route("/api/v1/orgs/{id}/members", get(orgs::members))
+        .route(
+            "/api/v1/orgs/{id}/members/{member}",
+            axum::routing::put(orgs::put_member).delete(orgs::delete_member),
+        )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),
         )
+        .route_layer(policy)
         .layer(axum::middleware::from_fn_with_state(
             (timeout, state.http_metrics.clone()),
             deadline,
@@ -329,6 +344,7 @@ async fn deadline(
     get,
     path = "/health",
     operation_id = "health",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "meta",
     summary = "Liveness: answers while the server runs (readiness is `/ready`)",
     responses(
@@ -343,6 +359,7 @@ async fn health() -> axum::Json<serde_json::Value> {
     get,
     path = "/metrics",
     operation_id = "metrics",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "meta",
     summary = "Counters in Prometheus text format",
     responses(

@@ -1,7 +1,7 @@
 //! `GET /api/v1/measurements`: what there is to query — each measurement's fields, units, tag keys with their
 //! values (at most 100 per key, with the count), and series counts; filtered like a query. The listing lives
 //! in `bydata_store::query::catalog`; here the handler, its document and the answer's shape.
-use crate::auth::Reader;
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Query as QueryParams, State};
@@ -67,6 +67,7 @@ impl From<MeasurementInfo> for Measurement {
     get,
     path = "/api/v1/measurements",
     operation_id = "measurements",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "query",
     summary = "What there is to query: measurements, fields, units, tag keys and values, series counts",
     params(
@@ -82,10 +83,11 @@ impl From<MeasurementInfo> for Measurement {
 )]
 pub(crate) async fn measurements(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Json<MeasurementsAnswer>, Error> {
-    let filter = query::catalog_filter(&params)?;
+    let mut filter = query::catalog_filter(&params)?;
+    filter.scope = by.scope(&state.registry).await?;
     let found = query::measurements(state.reader.as_ref(), &filter).await?;
     let series = found.iter().map(|m| m.series).sum();
     Ok(Json(MeasurementsAnswer {

@@ -27,6 +27,7 @@ pub(crate) struct CatalogParams {
     get,
     path = "/opendata/catalog",
     operation_id = "opendata_catalog",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "opendata",
     summary = "The open-data catalog in DCAT-AP-DK (JSON-LD; Turtle with format=ttl)",
     params(("format" = Option<String>, Query, description = "`jsonld` (default) or `ttl`")),
@@ -69,6 +70,7 @@ pub(crate) async fn catalog(
     get,
     path = "/opendata/data.json",
     operation_id = "opendata_data_json",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "opendata",
     summary = "The catalog as data.json (the shape Open Data DK harvests from OS2iot)",
     responses((status = 200, description = "The catalog", body = Object)),
@@ -125,6 +127,7 @@ fn prefers_html(accept: &str) -> bool {
     get,
     path = "/opendata",
     operation_id = "opendata_index",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "opendata",
     summary = "The published datasets as an HTML page",
     responses((status = 200, description = "HTML", content_type = "text/html", body = String)),
@@ -146,6 +149,7 @@ pub(crate) struct DatasetParams {
     get,
     path = "/opendata/datasets/{id}",
     operation_id = "opendata_dataset",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "opendata",
     summary = "A published dataset: metadata, periods, versions, file URLs and SHA-256 checksums (JSON, or HTML for browsers)",
     params(
@@ -208,6 +212,7 @@ pub(crate) async fn dataset(
     get,
     path = "/opendata/datasets/{id}/{period}/{file}",
     operation_id = "opendata_file",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "opendata",
     summary = "A period's current file (the newest version, or the running period's file)",
     params(
@@ -232,6 +237,7 @@ pub(crate) async fn current_file(
     get,
     path = "/opendata/datasets/{id}/{period}/{version}/{file}",
     operation_id = "opendata_file_version",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "opendata",
     summary = "One version of a period's file (immutable)",
     params(

@@ -2,14 +2,13 @@
 //!
 //! Parsing, pricing, limits (`QueryGate`), rendering and the streamed answer live in `bydata_store::query`;
 //! here the handlers and their docs; the store's answer is a stream of chunks, the response body.
-use crate::auth::Reader;
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bydata_schemas::DeviceId;
 use bydata_store::query::{self, Format};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -18,6 +17,7 @@ use std::collections::HashMap;
     get,
     path = "/api/v1/query",
     operation_id = "query",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "query",
     summary = "Query a measurement: raw points or aggregated buckets, as JSON or CSV",
     params(
@@ -42,10 +42,11 @@ use std::collections::HashMap;
 )]
 pub(crate) async fn query(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, Error> {
-    let (q, format) = query::params::parse(&params, (state.clock)())?;
+    let (mut q, format) = query::params::parse(&params, (state.clock)())?;
+    q.filter.scope = by.scope(&state.registry).await?;
     let gate = state.queries.clone();
     let answer = query::answer::start(state.reader.clone(), gate.clone(), q, format)
         .await
@@ -93,6 +94,7 @@ fn notice_header(notice: &str) -> HeaderValue {
     get,
     path = "/api/v1/devices/{id}/latest",
     operation_id = "device_latest",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "query",
     summary = "A device's newest value of every series, and its text state",
     params(
@@ -106,18 +108,14 @@ fn notice_header(notice: &str) -> HeaderValue {
 )]
 pub(crate) async fn latest(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let not_found = || Error::NotFound {
-        what: "device",
-        id: id.clone(),
-    };
-    let device = DeviceId::new(id.as_str()).map_err(|_| not_found())?;
-    if state.registry.device(&device).await?.is_none() {
-        return Err(not_found());
-    }
-    let latest = query::latest(state.reader.as_ref(), &device).await?;
+    let device = crate::devices::visible(&state, &by, &id, bydata_schemas::Role::Viewer)
+        .await?
+        .id;
+    let scope = by.scope(&state.registry).await?;
+    let latest = query::latest(state.reader.as_ref(), &device, scope).await?;
     let text = crate::devices::decoding::state_json(&state.registry.status(&device).await?);
     Ok(Json(
         json!({"device": device, "latest": latest, "state": text}),

@@ -91,6 +91,7 @@ fn readiness(health: &Health) -> Readiness {
     get,
     path = "/ready",
     operation_id = "ready",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "meta",
     summary = "Readiness: each component's state, the ingest lag and free disk; 503 when not ready",
     description = "503 when a component is not up, or new data is refused (the data directory's free space \

@@ -18,9 +18,9 @@ use bydata_admission::metrics::{
 };
 use bydata_admission::tls::TlsAcceptor;
 use bydata_admission::{ConnectionCaps, LogLimiter, Refused};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
@@ -187,7 +187,15 @@ impl Edge {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(self.app.clone());
+            let app = self.app.clone();
+            // Every request knows its client's address (failed logins are slowed per address).
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(crate::ClientAddr(peer.ip()));
+                    tower::ServiceExt::oneshot(app.clone(), request)
+                });
             let metrics = self.metrics.clone();
             let Some(tls) = tls.clone() else {
                 let io = TokioIo::new(Stalling::new(stream, self.stall));

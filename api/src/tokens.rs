@@ -1,11 +1,13 @@
-//! API tokens: created by an admin, shown once, stored hashed.
-use crate::auth::Admin;
+//! API keys (`/api/v1/tokens`): made by an organisation's admin for that organisation, with a role, an optional
+//! expiry and an optional restriction to devices or measurements; shown once, stored hashed, revocable.
+//! Platform keys (no organisation) are made by a platform admin.
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bydata_schemas::format_rfc3339;
-use bydata_store::{Role, TokenInfo};
+use bydata_schemas::{DeviceId, MeasurementName, OrgId, Role, format_rfc3339, parse_rfc3339};
+use bydata_store::{NewToken as StoredNewToken, Restriction, TokenInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,94 +18,217 @@ pub(crate) struct NewToken {
     name: String,
     #[schema(value_type = crate::openapi::RoleDoc)]
     role: Role,
+    /// The organisation; needed only by someone who is admin of several. Leave out with `platform`.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    org: Option<OrgId>,
+    /// A platform key, for every organisation (only a platform admin makes them).
+    #[serde(default)]
+    platform: bool,
+    /// RFC 3339; after it the key no longer works.
+    expires_at: Option<String>,
+    /// Only these devices (of the organisation).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, max_items = 1000)]
+    devices: Vec<DeviceId>,
+    /// Only these measurements.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, max_items = 1000)]
+    measurements: Vec<MeasurementName>,
 }
 
 #[utoipa::path(
     post,
     path = "/api/v1/tokens",
     operation_id = "create_token",
+    extensions(("x-bydata-policy" = json!("admin"))),
     tag = "tokens",
-    summary = "Create an API token (the secret is shown once)",
+    summary = "Create an API key for an organisation (the secret is shown once)",
     request_body = NewToken,
     responses(
         (status = 201, description = "Created", body = crate::openapi::CreatedTokenDoc),
         (status = 400, description = "Invalid body or parameters", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin of the organisation (a platform key needs a platform admin)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "A restricted-to device is not the organisation's", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     crate::body::Body(new): crate::body::Body<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    crate::error::display_name(&new.name)?;
+    let name = crate::error::display_name(&new.name)?.to_owned();
+    let org = match (new.platform, new.org) {
+        (true, Some(_)) => {
+            return Err(Error::bad(
+                "invalid_scope",
+                "a key is either for one organisation (org) or for the platform (platform: true), not both",
+            ));
+        }
+        (true, None) if by.is_platform_admin() => None,
+        (true, None) => {
+            return Err(Error::Forbidden {
+                needs: "a platform admin to make a platform key".into(),
+            });
+        }
+        (false, asked) => Some(by.target_org(asked, Role::Admin)?),
+    };
+    let now = (state.clock)();
+    let expires_at = new
+        .expires_at
+        .as_deref()
+        .map(|t| {
+            parse_rfc3339(t).map_err(|_| {
+                Error::bad(
+                    "invalid_time",
+                    "expires_at must be an RFC 3339 time such as 2027-06-30T00:00:00Z",
+                )
+            })
+        })
+        .transpose()?;
+    if expires_at.is_some_and(|t| t <= now) {
+        return Err(Error::bad(
+            "invalid_time",
+            "expires_at is in the past: give a time to come",
+        ));
+    }
+    for device in &new.devices {
+        let found = state.registry.device(device).await?;
+        if found.is_none_or(|d| Some(&d.org) != org.as_ref() && org.is_some()) {
+            return Err(Error::NotFound {
+                what: "device",
+                id: device.to_string(),
+            });
+        }
+    }
     let (info, secret) = state
         .registry
-        .create_token(&new.name, new.role, (state.clock)())
+        .create_token(
+            StoredNewToken {
+                name,
+                org,
+                role: new.role,
+                expires_at,
+                restriction: Restriction {
+                    devices: new.devices,
+                    measurements: new.measurements,
+                },
+            },
+            now,
+        )
         .await?;
-    tracing::info!(token = %info.id, role = ?info.role, by = %by.id, "token created");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": info.id, "name": info.name, "role": info.role, "token": secret,
-            "created_at": format_rfc3339(info.created_at),
-            "note": "the token is shown only once; bydata keeps only its hash",
-        })),
-    ))
+    tracing::info!(token = %info.id, role = %info.role, org = ?info.org, by = %by.actor, "key created");
+    let mut body = token_json(&info, now);
+    body["token"] = json!(secret);
+    body["note"] = json!("the key is shown only once; bydata keeps only its hash");
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/tokens",
     operation_id = "list_tokens",
+    extensions(("x-bydata-policy" = json!("admin"))),
     tag = "tokens",
-    summary = "List tokens (never their secrets)",
+    summary = "The keys of the organisations you administer (never their secrets)",
     responses(
-        (status = 200, description = "All tokens", body = crate::openapi::TokenListDoc),
-        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Keys, with when each was last used", body = crate::openapi::TokenListDoc),
+        (status = 403, description = "Not an admin of any organisation", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Value>, Error> {
-    let tokens = state.registry.tokens().await?;
-    Ok(Json(json!({
-        "tokens": tokens.iter().map(token_json).collect::<Vec<_>>(),
-    })))
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    by: Principal,
+) -> Result<Json<Value>, Error> {
+    let now = (state.clock)();
+    let tokens: Vec<Value> = state
+        .registry
+        .tokens()
+        .await?
+        .into_iter()
+        .filter(|t| administers(&by, t))
+        .map(|mut t| {
+            t.last_used_at = state.key_use.last_used(&t.id, t.last_used_at);
+            token_json(&t, now)
+        })
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })))
 }
 
-/// A token as answers show it: never its secret, times in RFC 3339.
-fn token_json(t: &TokenInfo) -> Value {
-    json!({
+/// Whether `by` may see and revoke key `t`: an admin of its organisation, or a platform admin.
+fn administers(by: &Principal, t: &TokenInfo) -> bool {
+    match &t.org {
+        Some(org) => by.role_in(org) == Some(Role::Admin),
+        None => by.is_platform_admin(),
+    }
+}
+
+/// A key as answers show it: never its secret, times in RFC 3339.
+fn token_json(t: &TokenInfo, now: bydata_schemas::UnixNanos) -> Value {
+    let state = if t.revoked_at.is_some() {
+        "revoked"
+    } else if t.expires_at.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    };
+    let mut v = json!({
         "id": t.id,
         "name": t.name,
+        "org": t.org,
         "role": t.role,
         "created_at": format_rfc3339(t.created_at),
-    })
+        "expires_at": t.expires_at.map(format_rfc3339),
+        "last_used_at": t.last_used_at.map(format_rfc3339),
+        "revoked_at": t.revoked_at.map(format_rfc3339),
+        "state": state,
+    });
+    if !t.restriction.devices.is_empty() {
+        v["devices"] = json!(t.restriction.devices);
+    }
+    if !t.restriction.measurements.is_empty() {
+        v["measurements"] = json!(t.restriction.measurements);
+    }
+    v
 }
 
 #[utoipa::path(
     delete,
     path = "/api/v1/tokens/{id}",
     operation_id = "delete_token",
+    extensions(("x-bydata-policy" = json!("admin"))),
     tag = "tokens",
-    summary = "Revoke a token",
+    summary = "Revoke a key (it stops working at once and stays listed as revoked)",
     params(
-        ("id" = String, Path, description = "Token id"),
+        ("id" = String, Path, description = "Key id"),
     ),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, description = "The token's role may not do this (needs an admin token)", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin of the organisation", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such key in your organisations", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let wanted = id.clone();
-    let existed = state.registry.delete_token(&wanted).await?;
-    crate::error::deleted(existed, "token", id, &by.id)
+    let not_found = || Error::NotFound {
+        what: "token",
+        id: id.chars().take(64).collect(),
+    };
+    let key = state
+        .registry
+        .tokens()
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(not_found)?;
+    if !administers(&by, &key) {
+        return Err(not_found());
+    }
+    let revoked = state.registry.revoke_token(&id, (state.clock)()).await?;
+    crate::error::deleted(revoked.is_some(), "token", id, &by.actor)
 }

@@ -5,7 +5,7 @@
 //! request with a 400 naming the line, and nothing is written. The valid request becomes one store write
 //! (one transaction in the embedded engine), durable when the 204 is sent. Lines go straight to the store,
 //! not through the raw journal: they arrive already decoded, and there is no device identity to record.
-use crate::auth::Writer;
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bydata_admission::metrics::{Collector, DescriptorEncoder, counter, counters, get};
 use bydata_ingest::line_protocol::{Body, body_text, parse_body_checked};
+use bydata_ingest::series_quota::QuotaOwner;
 use bydata_schemas::line_protocol::Precision;
-use bydata_schemas::{DeviceId, SeriesKey, UnixNanos};
-use bydata_store::TokenInfo;
+use bydata_schemas::{DeviceId, OrgId, SeriesKey, UnixNanos};
+use bydata_store::Scope;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -83,20 +84,64 @@ fn points(
     text: &str,
     precision: Precision,
     now: UnixNanos,
-    (state, token, added): (&AppState, &TokenInfo, u64),
+    (state, token, added): (&AppState, &QuotaOwner, u64),
+    org: Option<&OrgId>,
     handle: &tokio::runtime::Handle,
 ) -> Result<Body, Error> {
     let room = state.series_quota.room(token, added);
     let mut new = 0u64;
-    parse_body_checked(text, precision, now, |keys| {
-        if let Some(n) = handle.block_on(state.reader.count_unknown(keys))? {
+    let mut body = parse_body_checked(text, precision, now, |keys| {
+        let owned: Vec<SeriesKey> = keys.iter().map(|k| owned_by(k, org)).collect();
+        let keys: Vec<&SeriesKey> = owned.iter().collect();
+        if let Some(n) = handle.block_on(state.reader.count_unknown(&keys))? {
             new += n as u64;
             if new > room {
                 return Err(state.series_quota.refusal(token, added, new, true).into());
             }
         }
-        Ok(())
-    })
+        Ok::<(), Error>(())
+    })?;
+    for group in &mut body.groups {
+        group.series = owned_by(&group.series, org);
+    }
+    Ok(body)
+}
+
+/// `key` as stored for a writer of `org`: tagged `org={org}`, so the series belongs to it (see
+/// `bydata_store::Scope`). A platform key's series keep the tags they were written with.
+fn owned_by(key: &SeriesKey, org: Option<&OrgId>) -> SeriesKey {
+    let mut key = key.clone();
+    if let Some(org) = org {
+        key.tags.insert(Scope::ORG_TAG.to_owned(), org.to_string());
+    }
+    key
+}
+
+/// A writer of an organisation may not name another in the `org` tag, nor write measurements its key is
+/// not restricted to.
+fn check_org_tags(body: &Body, by: &Principal, org: Option<&OrgId>) -> Result<(), Error> {
+    for group in &body.groups {
+        let key = &group.series;
+        if let (Some(org), Some(tagged)) = (org, key.tag(Scope::ORG_TAG))
+            && tagged != org.as_str()
+        {
+            return Err(Error::bad(
+                "reserved_tag",
+                format!(
+                    "series {key}: the org tag names the organisation a series belongs to; this key writes for {org}: leave the tag out"
+                ),
+            ));
+        }
+        if !by.restriction.allows_measurement(key.measurement.as_str()) {
+            return Err(Error::Forbidden {
+                needs: format!(
+                    "a key allowed to write {}: this key is restricted to other measurements",
+                    key.measurement
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Identity is never taken from a payload: a registered device's series are written by that device alone.
@@ -120,6 +165,7 @@ async fn check_device_tags(state: &AppState, body: &Body) -> Result<(), Error> {
     post,
     path = "/api/v2/write",
     operation_id = "write",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "write",
     summary = "Write line protocol (InfluxDB v2 compatible)",
     params(
@@ -140,11 +186,25 @@ async fn check_device_tags(state: &AppState, body: &Body) -> Result<(), Error> {
 )]
 pub(crate) async fn write(
     State(state): State<AppState>,
-    Writer(token): Writer,
+    by: Principal,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
+    let (Some(id), crate::auth::Actor::Key { name, .. }) = (by.key_id(), &by.actor) else {
+        return Err(Error::Forbidden {
+            needs: "an API key: line protocol is written by machines (create a key with the editor role)".into(),
+        });
+    };
+    let token = QuotaOwner {
+        id: id.to_owned(),
+        name: name.clone(),
+    };
+    // A key of one organisation writes that organisation's series; a platform key writes as tagged.
+    let org: Option<OrgId> = match (by.platform, by.orgs.keys().next()) {
+        (None, Some(org)) => Some(org.clone()),
+        _ => None,
+    };
     let result = async {
         if let Some(reason) = state.health.refusal() {
             return Err(Error::NotAccepting { reason });
@@ -175,6 +235,7 @@ pub(crate) async fn write(
         // Decompressing and parsing up to 32 MB is CPU work: off the async workers.
         let added = state.registry.token_series(&token.id).await?;
         let (parse_state, token, now) = (state.clone(), token.clone(), (state.clock)());
+        let parse_org = org.clone();
         let handle = tokio::runtime::Handle::current();
         let body = tokio::task::spawn_blocking(move || {
             let text = body_text(&body, gzip(&headers)?)?;
@@ -183,6 +244,7 @@ pub(crate) async fn write(
                 precision,
                 now,
                 (&parse_state, &token, added),
+                parse_org.as_ref(),
                 &handle,
             )
         })
@@ -191,6 +253,7 @@ pub(crate) async fn write(
             message: format!("parsing a write failed: {e}"),
         })??;
         check_device_tags(&state, &body).await?;
+        check_org_tags(&body, &by, org.as_ref())?;
         Ok((body.groups, body.skipped))
     }
     .await;

@@ -78,7 +78,7 @@ async fn tokens_are_listed_like_every_list_with_rfc3339_times() {
         &s,
         "POST",
         "/api/v1/tokens",
-        &json!({"name": "grafana", "role": "read"}),
+        &json!({"name": "grafana", "role": "viewer"}),
     )
     .await;
     assert_eq!(code, StatusCode::CREATED);
@@ -100,7 +100,7 @@ async fn tokens_are_listed_like_every_list_with_rfc3339_times() {
     let grafana = tokens.iter().find(|t| t["name"] == "grafana").unwrap();
     assert_eq!(
         (grafana["role"].as_str(), grafana["created_at"].as_str()),
-        (Some("read"), Some(now.as_str()))
+        (Some("viewer"), Some(now.as_str()))
     );
 }
 
@@ -133,6 +133,7 @@ async fn ids_from_names_read_like_them_and_unknown_domains_are_refused_with_the_
 
     // A device stored before the list (or by another rule) still loads and lists.
     let old = bydata_store::Device {
+        org: Default::default(),
         id: bydata_schemas::DeviceId::new("harbour-1").unwrap(),
         name: "Harbour".into(),
         transport: bydata_schemas::Transport::Mqtt,

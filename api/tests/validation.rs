@@ -160,7 +160,7 @@ async fn every_problem_of_a_body_is_named_in_one_answer() {
             "/api/v1/tokens",
             json!({"role": "superuser", "name": 7}),
             vec![
-                ("role", "\"superuser\" is not one of admin, write, read"),
+                ("role", "\"superuser\" is not one of viewer, editor, admin"),
                 ("name", "expected a string, found the number 7"),
             ],
         ),
@@ -201,7 +201,7 @@ async fn a_json_body_is_read_whatever_its_content_type_and_anything_else_is_name
     let dir = tempfile::tempdir().unwrap();
     let s = state(dir.path()).await;
     // curl -d sends application/x-www-form-urlencoded: the README's token example must work as pasted.
-    let body = r#"{"name": "telegraf", "role": "write"}"#;
+    let body = r#"{"name": "telegraf", "role": "editor"}"#;
     for content_type in ["application/x-www-form-urlencoded", "text/plain", ""] {
         let (code, answer, _) = call(&s, req("POST", "/api/v1/tokens", content_type, body)).await;
         assert_eq!(code, StatusCode::CREATED, "{content_type}: {answer}");

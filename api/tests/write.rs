@@ -6,7 +6,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bydata_api::AppState;
-use bydata_store::Role;
+use bydata_store::{NewToken, OrgId, Role};
 use common::{ADMIN, call, state};
 use serde_json::Value;
 use std::io::Write;
@@ -90,7 +90,10 @@ async fn auth_gzip_precision_and_device_series() {
     assert_eq!(call(&s, req).await.0, StatusCode::UNAUTHORIZED);
     let (_, read) = s
         .registry
-        .create_token("dash", Role::Read, 0)
+        .create_token(
+            NewToken::new("dash", Some(OrgId::default()), Role::Viewer),
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -99,7 +102,10 @@ async fn auth_gzip_precision_and_device_series() {
     );
     let (_, writer) = s
         .registry
-        .create_token("telegraf", Role::Write, 0)
+        .create_token(
+            NewToken::new("telegraf", Some(OrgId::default()), Role::Editor),
+            0,
+        )
         .await
         .unwrap();
 

@@ -33,6 +33,7 @@ impl Harness {
             .expect("registry")
             .shared();
         let device = bydata_store::Device {
+            org: Default::default(),
             id: DeviceId::new(DEVICE).expect("id"),
             name: "fuzz".into(),
             transport: Transport::Mqtt,

@@ -9,6 +9,7 @@ async fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
         .shared();
     let (_, creds) = registry
         .create_device(bydata_store::Device {
+            org: Default::default(),
             id: DeviceId::new("meter-1").expect("id"),
             name: "m".into(),
             transport: Transport::Mqtt,

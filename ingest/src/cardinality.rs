@@ -58,6 +58,7 @@ impl DeviceSeries {
             Some(n) => *n,
             None => {
                 let filter = SeriesFilter {
+                    scope: None,
                     measurement: None,
                     field: None,
                     tags: BTreeMap::from([("device".to_owned(), device.to_string())]),

@@ -134,6 +134,7 @@ pub async fn redecode(
     let mut tags = BTreeMap::new();
     tags.insert("device".to_owned(), device.to_string());
     let all = SeriesFilter {
+        scope: None,
         measurement: None,
         field: None,
         tags: tags.clone(),
@@ -150,6 +151,7 @@ pub async fn redecode(
     measurements.dedup();
     for measurement in measurements {
         let filter = SeriesFilter {
+            scope: None,
             measurement: Some(measurement),
             field: None,
             tags: tags.clone(),

@@ -8,7 +8,7 @@
 //! room for a request in flight is reserved, so parallel requests cannot overshoot together.
 use bydata_admission::metrics::{Collector, DescriptorEncoder, counter, get};
 use bydata_schemas::SeriesKey;
-use bydata_store::{RegistryPort, SeriesReader, TokenInfo};
+use bydata_store::{RegistryPort, SeriesReader};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +19,13 @@ pub struct SeriesQuota {
     max_per_token: u64,
     reserved: Mutex<HashMap<String, u64>>,
     refused: AtomicU64,
+}
+
+/// The API key a write is counted against: its id and (for messages) its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaOwner {
+    pub id: String,
+    pub name: String,
 }
 
 /// The default quota (`[api] max_series_per_token`).
@@ -59,7 +66,7 @@ impl SeriesQuota {
 
     /// How many new series the token may still add, given the `added` it has stored, counting requests in
     /// flight.
-    pub fn room(&self, token: &TokenInfo, added: u64) -> u64 {
+    pub fn room(&self, token: &QuotaOwner, added: u64) -> u64 {
         let in_flight = self
             .reserved
             .lock()
@@ -72,7 +79,7 @@ impl SeriesQuota {
 
     /// The refusal of a write that would add `new` series to the `added` the token has (`at_least`: it was
     /// stopped while being read, so it holds more), counted.
-    pub fn refusal(&self, token: &TokenInfo, added: u64, new: u64, at_least: bool) -> QuotaError {
+    pub fn refusal(&self, token: &QuotaOwner, added: u64, new: u64, at_least: bool) -> QuotaError {
         self.refused.fetch_add(1, Ordering::Relaxed);
         let more = if at_least { "at least " } else { "" };
         QuotaError::Limit(format!(
@@ -88,7 +95,7 @@ impl SeriesQuota {
     pub async fn reserve(
         self: &Arc<Self>,
         (registry, reader): (&dyn RegistryPort, &dyn SeriesReader),
-        token: &TokenInfo,
+        token: &QuotaOwner,
         keys: &[&SeriesKey],
     ) -> Result<Option<Reservation>, QuotaError> {
         let distinct: Vec<&SeriesKey> = keys

@@ -113,6 +113,8 @@ pub struct Dataset {
     pub id: String,
     pub created_at: UnixNanos,
     pub definition: NewDataset,
+    /// Whose series it publishes: only its organisation's.
+    pub org: bydata_schemas::OrgId,
 }
 
 impl Dataset {
@@ -128,6 +130,7 @@ impl Dataset {
             id: stored.id.clone(),
             created_at: stored.created_at,
             definition,
+            org: stored.org.clone(),
         })
     }
 }

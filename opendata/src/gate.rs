@@ -20,6 +20,8 @@ pub(crate) struct Gate<'a> {
     pub(crate) now: UnixNanos,
     pub(crate) locations: &'a HashMap<String, Location>,
     pub(crate) secret: &'a [u8; 32],
+    /// The dataset's organisation's series only.
+    pub(crate) scope: &'a std::sync::Arc<bydata_store::Scope>,
 }
 
 impl Gate<'_> {
@@ -36,6 +38,7 @@ impl Gate<'_> {
             now,
             locations,
             secret,
+            scope,
         } = *self;
         // The grid starts at the period's start, so buckets tile it; only buckets wholly inside the dataset's
         // temporal coverage (and ended) are published.
@@ -49,6 +52,7 @@ impl Gate<'_> {
         if spec.from < end && spec.to.is_none_or(|t| t > start) {
             let q = Query {
                 filter: SeriesFilter {
+                    scope: Some(scope.clone()),
                     measurement: Some(spec.measurement.clone()),
                     field: Some(spec.field.clone()),
                     tags: def.selection.tags.clone(),

@@ -42,6 +42,8 @@ pub struct KpiRequest {
     pub last_year: (UnixNanos, UnixNanos),
     /// g CO2e/kWh for hours without a stored factor.
     pub fallback_g_per_kwh: f64,
+    /// Whose meters may be read (`None`: everyone's). Emission factors are everyone's.
+    pub scope: Option<std::sync::Arc<crate::series::Scope>>,
 }
 
 /// One bucket's KPIs; `None` where there is no data.
@@ -118,6 +120,7 @@ fn name(text: &str) -> Result<MeasurementName> {
 /// hourly emission factors) and the CO2e joined hour by hour.
 pub async fn building_kpis(reader: &dyn SeriesReader, r: &KpiRequest) -> Result<Kpis> {
     let meters = SeriesFilter {
+        scope: r.scope.clone(),
         measurement: Some(r.measurement.clone()),
         field: Some(r.field.clone()),
         tags: BTreeMap::from([("building".to_owned(), r.building.clone())]),
@@ -145,6 +148,7 @@ pub async fn building_kpis(reader: &dyn SeriesReader, r: &KpiRequest) -> Result<
         reader,
         &Query {
             filter: SeriesFilter {
+                scope: None,
                 measurement: Some(name("emission_factor")?),
                 field: Some(name(SeriesKey::DEFAULT_FIELD)?),
                 tags: BTreeMap::from([("area".to_owned(), r.price_area.clone())]),

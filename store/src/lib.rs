@@ -21,17 +21,19 @@ mod registry;
 mod secret;
 pub mod series;
 
+pub use bydata_schemas::{OrgId, Role};
 pub use error::{Error, Result};
 pub use registry::MAX_STATE_FIELDS;
 pub use registry::{
     Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
-    LorawanSession, MqttCredentials, OtaaDevice, PasswordCheck, RedbRegistry, RegistryPort, Role,
-    SessionForAddr, SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
+    LorawanSession, Member, MqttCredentials, NewToken, OrgContents, Organisation, OtaaDevice,
+    PasswordCheck, RedbRegistry, RegistryPort, Restriction, SessionForAddr, SharedRegistry,
+    StoredCodec, StoredDataset, TextState, TokenInfo,
 };
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{
-    EmbeddedEngine, EngineConfig, SeriesFilter, SeriesInfo, SeriesPoints, SeriesReader,
+    EmbeddedEngine, EngineConfig, Scope, SeriesFilter, SeriesInfo, SeriesPoints, SeriesReader,
     SeriesWriter, VerifyReport,
 };

@@ -176,6 +176,7 @@ mod tests {
             .expect("open")
             .shared();
         reg.create_device(Device {
+            org: Default::default(),
             id: DeviceId::new(id).expect("id"),
             name: "x".into(),
             transport: Transport::Mqtt,

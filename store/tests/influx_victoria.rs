@@ -336,6 +336,7 @@ async fn live_influxdb2_round_trip() {
     );
     assert_eq!(store.last_before(&exact, t0).await.unwrap(), None);
     let filter = SeriesFilter {
+        scope: None,
         measurement: Some(MeasurementName::new(&measurement).unwrap()),
         field: None,
         tags: BTreeMap::new(),
@@ -358,6 +359,7 @@ async fn live_influxdb2_round_trip() {
     // and write one back at a deleted time. The point at 5 s stays (InfluxDB's stop is inclusive; the
     // adapter sends end - 1 ns).
     let device = SeriesFilter {
+        scope: None,
         measurement: Some(MeasurementName::new(&measurement).unwrap()),
         field: None,
         tags: BTreeMap::from([("device".to_owned(), "t1".to_owned())]),

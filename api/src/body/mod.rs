@@ -95,12 +95,32 @@ static SCHEMAS: LazyLock<serde_json::Map<String, Value>> = LazyLock::new(|| {
 });
 
 /// `T`'s top-level fields, to say what an empty body should hold.
+/// `with name, role (optional: org, expires_at)`: the required fields first, then the others.
 fn field_list(name: &str) -> String {
-    match SCHEMAS.get(name).and_then(|s| s["properties"].as_object()) {
-        Some(p) if !p.is_empty() => format!(
-            "with {}",
-            p.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
-        ),
+    let Some(schema) = SCHEMAS.get(name) else {
+        return "see /api".to_owned();
+    };
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    match schema["properties"].as_object() {
+        Some(p) if !p.is_empty() => {
+            let optional: Vec<&str> = p
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !required.contains(k))
+                .collect();
+            match (required.is_empty(), optional.is_empty()) {
+                (false, false) => format!(
+                    "with {} (optional: {})",
+                    required.join(", "),
+                    optional.join(", ")
+                ),
+                (false, true) => format!("with {}", required.join(", ")),
+                (true, _) => format!("with any of {}", optional.join(", ")),
+            }
+        }
         _ => "see /api".to_owned(),
     }
 }

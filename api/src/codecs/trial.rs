@@ -6,7 +6,7 @@
 //! form wants the outcome in one shape. 400 is for a request that cannot be run (no script, bad hex, …),
 //! 404 for a stored codec that does not exist.
 use super::{MAX_SCRIPT_BYTES, script_too_large};
-use crate::auth::Admin;
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::State;
@@ -70,6 +70,7 @@ pub(crate) struct ReadingAnswer {
     post,
     path = "/api/v1/codecs/test",
     operation_id = "test_codec",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "codecs",
     summary = "Run a codec on given bytes and see what bydata would store, saving nothing",
     description = "Runs `script` (or the stored `codec`) once in the codec sandbox, with the limits the \
@@ -86,7 +87,7 @@ would refuse answers 200 with `ok: false` and the reason in `errors`.",
 )]
 pub(crate) async fn test(
     State(state): State<AppState>,
-    _: Admin,
+    by: Principal,
     crate::body::Body(t): crate::body::Body<CodecTest>,
 ) -> Result<Json<CodecTestAnswer>, Error> {
     let mut problems: Vec<(&str, String)> = Vec::new();
@@ -153,7 +154,7 @@ pub(crate) async fn test(
     let (script, label) = match (t.script, stored) {
         (Some(script), _) => (script, None),
         (None, Some((name, version))) => {
-            let codec = super::stored(&state, &name, version).await?;
+            let codec = super::stored(&state, &by, &name, version).await?;
             let label = format!("js:{}@{}", codec.name, codec.version);
             (codec.script, Some(label))
         }

@@ -1,8 +1,8 @@
 //! What a device sent and how it decoded: its status (counters, last error and warning, codec runs, radio,
 //! unverified attempts, which fields it sent as text), its text state (shown with its latest values) and
 //! re-decoding a range of its stored raw uplinks. Every time in these answers is RFC 3339 text.
-use super::parse_id;
-use crate::auth::{Admin, Reader};
+use super::visible;
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -74,6 +74,7 @@ pub(crate) struct RedecodeRange {
     post,
     path = "/api/v1/devices/{id}/redecode",
     operation_id = "redecode_device",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "devices",
     summary = "Re-decode a device's stored raw uplinks in a time range with its current codec",
     params(
@@ -90,11 +91,13 @@ pub(crate) struct RedecodeRange {
 )]
 pub(crate) async fn redecode(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
     crate::body::Body(range): crate::body::Body<RedecodeRange>,
 ) -> Result<Json<RedecodeReport>, Error> {
-    let id = parse_id(&id)?;
+    let id = visible(&state, &by, &id, bydata_schemas::Role::Editor)
+        .await?
+        .id;
     let time = |field: &str, v: &str| {
         bydata_schemas::parse_rfc3339(v).map_err(|_| {
             Error::bad(
@@ -104,18 +107,11 @@ pub(crate) async fn redecode(
         })
     };
     let (from, to) = (time("from", &range.from)?, time("to", &range.to)?);
-    let wanted = id.clone();
-    if state.registry.device(&wanted).await?.is_none() {
-        return Err(Error::NotFound {
-            what: "device",
-            id: id.to_string(),
-        });
-    }
     let report = state
         .ingest
         .redecode(id.clone(), from, to, range.force)
         .await?;
-    tracing::info!(device = %id, by = %by.id, "re-decode requested");
+    tracing::info!(device = %id, by = %by.actor, "re-decode requested");
     Ok(Json(report))
 }
 
@@ -165,6 +161,7 @@ fn status_json(
     get,
     path = "/api/v1/devices/{id}/status",
     operation_id = "device_status",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "devices",
     summary = "What a device has sent and how decoding went",
     params(
@@ -178,16 +175,12 @@ fn status_json(
 )]
 pub(crate) async fn status(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let id = parse_id(&id)?;
-    if state.registry.device(&id).await?.is_none() {
-        return Err(Error::NotFound {
-            what: "device",
-            id: id.to_string(),
-        });
-    }
+    let id = visible(&state, &by, &id, bydata_schemas::Role::Viewer)
+        .await?
+        .id;
     let status = state.registry.status(&id).await?;
     Ok(Json(status_json(
         &id,

@@ -3,12 +3,14 @@
 pub(crate) mod decoding;
 mod lorawan;
 
-use crate::auth::{Admin, Reader};
+use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bydata_schemas::{Codec, DeviceId, Domain, Location, TagKey, Transport, format_rfc3339};
+use bydata_schemas::{
+    Codec, DeviceId, Domain, Location, OrgId, Role, TagKey, Transport, format_rfc3339,
+};
 use bydata_store::Device;
 use lorawan::{NewLorawan, abp_session, otaa_device};
 use rand::Rng;
@@ -16,8 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// Tags bydata sets itself on every series of a device.
-const RESERVED_TAGS: [&str; 2] = ["device", "domain"];
+/// Tags bydata sets itself on every series of a device (and `org`, which names a line-protocol series'
+/// organisation).
+const RESERVED_TAGS: [&str; 3] = ["device", "domain", "org"];
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +47,9 @@ pub(crate) struct NewDevice {
     codec: Codec,
     /// LoRaWAN activation, for `transport: "lorawan"`.
     lorawan: Option<NewLorawan>,
+    /// The organisation it belongs to; needed only by someone who may onboard in several.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    org: Option<OrgId>,
 }
 
 pub(crate) fn device_json(d: &Device) -> Value {
@@ -55,6 +61,7 @@ pub(crate) fn device_json(d: &Device) -> Value {
         "location": d.location,
         "tags": d.tags,
         "codec": d.codec,
+        "org": d.org,
         "created_at": format_rfc3339(d.created_at),
         "publish_topic": (d.transport == Transport::Mqtt).then(|| format!("devices/{}/up", d.id)),
     })
@@ -63,8 +70,29 @@ pub(crate) fn device_json(d: &Device) -> Value {
 fn parse_id(id: &str) -> Result<DeviceId, Error> {
     DeviceId::new(id).map_err(|_| Error::NotFound {
         what: "device",
-        id: id.to_owned(),
+        id: id.chars().take(64).collect(),
     })
+}
+
+/// The device `id` if `principal` may act on it with `role`: 404 if there is none or it is another
+/// organisation's (or outside the key's restriction), 403 if the principal's role there is too low.
+pub(crate) async fn visible(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    role: Role,
+) -> Result<Device, Error> {
+    let not_found = || Error::NotFound {
+        what: "device",
+        id: id.chars().take(64).collect(),
+    };
+    let id = parse_id(id)?;
+    let device = state.registry.device(&id).await?.ok_or_else(not_found)?;
+    if !principal.restriction.allows_device(id.as_str()) {
+        return Err(not_found());
+    }
+    principal.require(&device.org, role, "device", &id)?;
+    Ok(device)
 }
 
 /// A readable id from the name, with a random suffix so two "Room sensor"s do not collide.
@@ -80,6 +108,7 @@ fn id_from_name(name: &str) -> Result<DeviceId, Error> {
     post,
     path = "/api/v1/devices",
     operation_id = "create_device",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "devices",
     summary = "Onboard a device (MQTT credentials or LoRaWAN keys are shown once)",
     request_body = NewDevice,
@@ -93,9 +122,10 @@ fn id_from_name(name: &str) -> Result<DeviceId, Error> {
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     crate::body::Body(new): crate::body::Body<NewDevice>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
+    let org = by.target_org(new.org.clone(), Role::Editor)?;
     match (new.transport, &new.lorawan) {
         (Transport::Mqtt, None) | (Transport::Lorawan, Some(_)) => {}
         (Transport::Mqtt, Some(_)) => {
@@ -128,7 +158,7 @@ pub(crate) async fn create(
         return Err(Error::bad(
             "reserved_tag",
             format!(
-                "tag {:?} is set by bydata itself (device and domain are reserved)",
+                "tag {:?} is set by bydata itself (device, domain and org are reserved)",
                 k.as_str()
             ),
         ));
@@ -146,7 +176,7 @@ pub(crate) async fn create(
         Some(id) => id,
         None => id_from_name(name)?,
     };
-    check_codec_exists(&state, &new.codec).await?;
+    check_codec_exists(&state, &by, &org, &new.codec).await?;
     let device = Device {
         id,
         name: name.to_owned(),
@@ -156,6 +186,7 @@ pub(crate) async fn create(
         tags: new.tags,
         codec: new.codec,
         created_at: (state.clock)(),
+        org,
     };
     if let Some(lorawan) = &new.lorawan {
         if lorawan.integration.is_some() && lorawan.activation != "network_server" {
@@ -218,7 +249,7 @@ pub(crate) async fn create(
                 ));
             }
         };
-        tracing::info!(device = %device.id, by = %by.id, activation = %lorawan.activation, "LoRaWAN device onboarded");
+        tracing::info!(device = %device.id, by = %by.actor, activation = %lorawan.activation, "LoRaWAN device onboarded");
         let mut body = device_json(&device);
         body["lorawan"] = summary;
         if lorawan.activation != "network_server" {
@@ -227,20 +258,26 @@ pub(crate) async fn create(
         return Ok((StatusCode::CREATED, Json(body)));
     }
     let (device, creds) = state.registry.create_device(device).await?;
-    tracing::info!(device = %device.id, by = %by.id, "device onboarded");
+    tracing::info!(device = %device.id, by = %by.actor, "device onboarded");
     let mut body = device_json(&device);
     body["mqtt"] = json!(creds);
     body["note"] = json!("the MQTT password is shown only once; bydata keeps only its hash");
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-/// A device may only name an uploaded codec (and an existing version of it).
-async fn check_codec_exists(state: &AppState, codec: &Codec) -> Result<(), Error> {
+/// A device may only name a codec uploaded in its organisation (and an existing version of it).
+async fn check_codec_exists(
+    state: &AppState,
+    by: &Principal,
+    org: &OrgId,
+    codec: &Codec,
+) -> Result<(), Error> {
     let Codec::Script(r) = codec else {
         return Ok(());
     };
     let (name, version) = (r.name.clone(), r.version);
-    if state.registry.codec(&name, version).await?.is_none() {
+    let stored = state.registry.codec(&name, version).await?;
+    if stored.is_none_or(|c| c.org != *org || !by.sees(&c.org)) {
         return Err(Error::bad(
             "unknown_codec",
             format!("codec {codec} does not exist: upload it first (POST /api/v1/codecs)"),
@@ -253,8 +290,11 @@ async fn check_codec_exists(state: &AppState, codec: &Codec) -> Result<(), Error
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeviceChange {
     /// `auto`, `senml`, `json`, `cayenne`, `js:{name}` or `js:{name}@{version}`.
-    #[schema(value_type = String, pattern = "^(auto|senml|json|cayenne|js:[a-z0-9][a-z0-9._-]{0,63}(@[0-9]{1,9})?)$")]
-    codec: Codec,
+    #[schema(value_type = Option<String>, pattern = "^(auto|senml|json|cayenne|js:[a-z0-9][a-z0-9._-]{0,63}(@[0-9]{1,9})?)$")]
+    codec: Option<Codec>,
+    /// Move the device to this organisation (its history goes with it). Needs the admin role in both.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    org: Option<OrgId>,
 }
 
 /// `PATCH /api/v1/devices/{id}` with `{"codec": "js:elsys@2"}`: new uplinks are decoded with it; stored
@@ -263,6 +303,7 @@ pub(crate) struct DeviceChange {
     patch,
     path = "/api/v1/devices/{id}",
     operation_id = "update_device",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "devices",
     summary = "Change a device's codec (new uplinks only; re-decode for stored ones)",
     params(
@@ -279,22 +320,52 @@ pub(crate) struct DeviceChange {
 )]
 pub(crate) async fn update(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
     crate::body::Body(change): crate::body::Body<DeviceChange>,
 ) -> Result<Json<Value>, Error> {
-    let id = parse_id(&id)?;
-    check_codec_exists(&state, &change.codec).await?;
-    let wanted = id.clone();
-    let device = state
-        .registry
-        .set_codec(&wanted, change.codec)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "device",
-            id: id.to_string(),
-        })?;
-    tracing::info!(device = %device.id, codec = %device.codec, by = %by.id, "device codec changed");
+    if change.codec.is_none() && change.org.is_none() {
+        return Err(Error::bad(
+            "empty_change",
+            "send codec, org or both: there is nothing to change",
+        ));
+    }
+    let needed = if change.org.is_some() {
+        Role::Admin
+    } else {
+        Role::Editor
+    };
+    let mut device = visible(&state, &by, &id, needed).await?;
+    if let Some(org) = change.org.filter(|org| *org != device.org) {
+        by.require(&org, Role::Admin, "organisation", &org)?;
+        if state.registry.org(&org).await?.is_none() {
+            return Err(Error::NotFound {
+                what: "organisation",
+                id: org.to_string(),
+            });
+        }
+        device = state
+            .registry
+            .move_device(&device.id, org)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "device",
+                id: id.clone(),
+            })?;
+        tracing::info!(device = %device.id, org = %device.org, by = %by.actor, "device moved");
+    }
+    if let Some(codec) = change.codec {
+        check_codec_exists(&state, &by, &device.org, &codec).await?;
+        device = state
+            .registry
+            .set_codec(&device.id, codec)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "device",
+                id: id.clone(),
+            })?;
+        tracing::info!(device = %device.id, codec = %device.codec, by = %by.actor, "device codec changed");
+    }
     Ok(Json(device_json(&device)))
 }
 
@@ -302,6 +373,7 @@ pub(crate) async fn update(
     get,
     path = "/api/v1/devices",
     operation_id = "list_devices",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "devices",
     summary = "List devices",
     responses(
@@ -309,12 +381,16 @@ pub(crate) async fn update(
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Json<Value>, Error> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    by: Principal,
+) -> Result<Json<Value>, Error> {
     let devices: Vec<Value> = state
         .registry
         .devices()
         .await?
         .iter()
+        .filter(|d| by.sees_device(&d.id, &d.org))
         .map(device_json)
         .collect();
     Ok(Json(json!({ "devices": devices })))
@@ -324,6 +400,7 @@ pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Jso
     get,
     path = "/api/v1/devices/{id}",
     operation_id = "get_device",
+    extensions(("x-bydata-policy" = json!("viewer"))),
     tag = "devices",
     summary = "One device",
     params(
@@ -337,18 +414,10 @@ pub(crate) async fn list(State(state): State<AppState>, _: Reader) -> Result<Jso
 )]
 pub(crate) async fn get(
     State(state): State<AppState>,
-    _: Reader,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let id = parse_id(&id)?;
-    let device = state
-        .registry
-        .device(&id)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "device",
-            id: id.to_string(),
-        })?;
+    let device = visible(&state, &by, &id, Role::Viewer).await?;
     Ok(Json(device_json(&device)))
 }
 
@@ -356,6 +425,7 @@ pub(crate) async fn get(
     delete,
     path = "/api/v1/devices/{id}",
     operation_id = "delete_device",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "devices",
     summary = "Delete a device",
     params(
@@ -370,20 +440,21 @@ pub(crate) async fn get(
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let id = parse_id(&id)?;
+    let id = visible(&state, &by, &id, Role::Editor).await?.id;
     let wanted = id.clone();
     let existed = state.registry.delete_device(&wanted).await?;
     state.refusals.forget(&id);
-    crate::error::deleted(existed, "device", id, &by.id)
+    crate::error::deleted(existed, "device", id, &by.actor)
 }
 
 #[utoipa::path(
     post,
     path = "/api/v1/devices/{id}/credentials",
     operation_id = "rotate_device_credentials",
+    extensions(("x-bydata-policy" = json!("editor"))),
     tag = "devices",
     summary = "Rotate an MQTT device's password (shown once)",
     params(
@@ -399,17 +470,13 @@ pub(crate) async fn delete(
 )]
 pub(crate) async fn rotate(
     State(state): State<AppState>,
-    Admin(by): Admin,
+    by: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let id = parse_id(&id)?;
+    let device = visible(&state, &by, &id, Role::Editor).await?;
+    let id = device.id;
     // MQTT credentials would let a LoRaWAN device in through the broker too: its keys are its identity.
-    if state
-        .registry
-        .device(&id)
-        .await?
-        .is_some_and(|d| d.transport != Transport::Mqtt)
-    {
+    if device.transport != Transport::Mqtt {
         return Err(Error::bad(
             "not_an_mqtt_device",
             format!("{id} is not an MQTT device; it has no MQTT credentials to rotate"),
@@ -417,7 +484,7 @@ pub(crate) async fn rotate(
     }
     let rotate_id = id.clone();
     let creds = state.registry.rotate_credentials(&rotate_id).await?;
-    tracing::info!(device = %id, by = %by.id, "device credentials rotated");
+    tracing::info!(device = %id, by = %by.actor, "device credentials rotated");
     Ok(Json(json!({
         "id": id,
         "mqtt": creds,

@@ -299,39 +299,53 @@ pub(crate) struct KpiTotalsDoc {
     co2e_kg: Option<f64>,
 }
 
-/// What a token may do: `admin` everything, `write` series, `read` only queries.
+/// A role in an organisation: `viewer` reads, `editor` also changes devices, gateways, codecs, buildings,
+/// datasets and integrations and writes line protocol, `admin` also manages members and keys.
 #[derive(ToSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum RoleDoc {
+    Viewer,
+    Editor,
     Admin,
-    Write,
-    Read,
 }
 
-/// A token's public description.
+/// An API key's public description (never its secret).
 #[derive(ToSchema, serde::Serialize)]
 pub(crate) struct TokenDoc {
     id: String,
     name: String,
-    /// `admin`, `write` or `read`.
+    /// The organisation; absent for a platform key.
+    org: Option<String>,
+    /// `viewer`, `editor` or `admin` (in `org`, or on the whole platform).
     role: String,
+    /// Only these devices (absent: all of the organisation's).
+    devices: Option<Vec<String>>,
+    /// Only these measurements (absent: all).
+    measurements: Option<Vec<String>>,
     /// RFC 3339.
     created_at: String,
+    /// RFC 3339; absent: never expires.
+    expires_at: Option<String>,
+    /// RFC 3339; absent: never used (updated at most every 30 s).
+    last_used_at: Option<String>,
+    /// RFC 3339; present once revoked.
+    revoked_at: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    state: String,
 }
 
+/// Keys.
 #[derive(ToSchema, serde::Serialize)]
 pub(crate) struct TokenListDoc {
     tokens: Vec<TokenDoc>,
 }
 
-/// A new token: the secret is shown only here.
+/// A new key: the secret is shown only here.
 #[derive(ToSchema, serde::Serialize)]
 pub(crate) struct CreatedTokenDoc {
-    id: String,
-    name: String,
-    role: String,
+    #[serde(flatten)]
+    key: TokenDoc,
+    /// The secret: send it as `Authorization: Bearer <token>`. Shown once.
     token: String,
-    /// RFC 3339.
-    created_at: String,
     note: String,
 }

@@ -78,6 +78,13 @@ Times in answers are RFC 3339."
         crate::opendata::dataset,
         crate::opendata::current_file,
         crate::opendata::version_file,
+        crate::orgs::create,
+        crate::orgs::list,
+        crate::orgs::get,
+        crate::orgs::delete,
+        crate::orgs::members,
+        crate::orgs::put_member,
+        crate::orgs::delete_member,
         crate::tokens::create,
         crate::tokens::list,
         crate::tokens::delete,
@@ -99,7 +106,8 @@ Times in answers are RFC 3339."
         (name = "buildings", description = "Buildings and their energy KPIs"),
         (name = "datasets", description = "Open datasets and their privacy gate"),
         (name = "opendata", description = "Published open data: catalogs (DCAT-AP-DK, data.json) and versioned files (public)"),
-        (name = "tokens", description = "API tokens"),
+        (name = "organisations", description = "Organisations and their members"),
+        (name = "tokens", description = "API keys: per organisation, with a role, an optional expiry and restriction"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
     )
 )]
@@ -184,6 +192,7 @@ impl Modify for Common {
                 &mut item.get,
                 &mut item.post,
                 &mut item.patch,
+                &mut item.put,
                 &mut item.delete,
             ]
             .into_iter()
@@ -205,10 +214,17 @@ impl Modify for Common {
     }
 }
 
+/// The document, built once.
+static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+
+/// The document (routes, their policies in `x-bydata-policy`, schemas).
+pub(crate) fn document() -> &'static utoipa::openapi::OpenApi {
+    &DOC
+}
+
 /// The document as served: built once.
 pub(crate) static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    DOC.to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot encode the API document: {e}\"}}"))
 });
 
@@ -217,6 +233,7 @@ pub(crate) static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     get,
     path = "/api/openapi.json",
     operation_id = "openapi",
+    extensions(("x-bydata-policy" = json!("public"))),
     tag = "meta",
     summary = "This API's OpenAPI 3.1 document",
     responses((status = 200, description = "The document", content_type = "application/json", body = Value))
@@ -294,6 +311,13 @@ pub(crate) mod tests {
         ("GET", "/opendata/datasets/{id}"),
         ("GET", "/opendata/datasets/{id}/{period}/{file}"),
         ("GET", "/opendata/datasets/{id}/{period}/{version}/{file}"),
+        ("POST", "/api/v1/orgs"),
+        ("GET", "/api/v1/orgs"),
+        ("GET", "/api/v1/orgs/{id}"),
+        ("DELETE", "/api/v1/orgs/{id}"),
+        ("GET", "/api/v1/orgs/{id}/members"),
+        ("PUT", "/api/v1/orgs/{id}/members/{member}"),
+        ("DELETE", "/api/v1/orgs/{id}/members/{member}"),
         ("POST", "/api/v1/tokens"),
         ("GET", "/api/v1/tokens"),
         ("DELETE", "/api/v1/tokens/{id}"),
@@ -443,6 +467,7 @@ pub(crate) mod tests {
             series_quota: Arc::default(),
             queries: Arc::default(),
             health: Arc::default(),
+            key_use: Arc::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

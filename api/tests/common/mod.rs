@@ -50,6 +50,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         series_quota: Arc::default(),
         queries: Arc::default(),
         health: Arc::default(),
+        key_use: Arc::default(),
     };
     with_own_metrics(state)
 }

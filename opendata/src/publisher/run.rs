@@ -98,6 +98,16 @@ impl Publisher {
         let identifiers = self.registry().device_identifiers().await?;
         let devices = self.registry().devices().await?;
         let identifiers = Arc::new(Identifiers::new(identifiers));
+        // A dataset publishes only its organisation's series (see `bydata_store::Scope`).
+        let scope = Arc::new(bydata_store::Scope {
+            orgs: [dataset.org.to_string()].into(),
+            devices: devices
+                .iter()
+                .filter(|d| d.org == dataset.org)
+                .map(|d| d.id.to_string())
+                .collect(),
+            ..Default::default()
+        });
         let locations: HashMap<String, Location> = devices
             .into_iter()
             .filter_map(|d| Some((d.id.to_string(), d.location?)))
@@ -115,6 +125,7 @@ impl Publisher {
             now,
             locations: &locations,
             secret: &secret,
+            scope: &scope,
         };
         let mut outcomes = Vec::new();
         let mut unit = None;

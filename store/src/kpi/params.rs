@@ -83,6 +83,7 @@ pub fn kpi_request(
             ParamError::Range("the range is too early to compare with a year before".into())
         })?;
     Ok(KpiRequest {
+        scope: None,
         building: building.id.to_string(),
         floor_area_m2: building.floor_area_m2,
         price_area: building.price_area.clone(),

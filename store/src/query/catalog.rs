@@ -21,6 +21,8 @@ pub struct CatalogFilter {
     pub tags: BTreeMap<String, String>,
     /// Part of the measurement's name, case ignored.
     pub search: Option<String>,
+    /// Whose series (`None`: everyone's).
+    pub scope: Option<std::sync::Arc<crate::series::Scope>>,
 }
 
 /// One measurement: what its series hold.
@@ -79,6 +81,7 @@ pub async fn measurements(
 ) -> Result<Vec<MeasurementInfo>> {
     let series = reader
         .series(&SeriesFilter {
+            scope: filter.scope.clone(),
             measurement: filter.measurement.clone(),
             field: None,
             tags: filter.tags.clone(),

@@ -19,8 +19,14 @@ pub struct Latest {
 }
 
 /// The newest value of each of `device`'s series, with unit and time.
-pub async fn latest(reader: &dyn SeriesReader, device: &DeviceId) -> Result<Vec<Latest>> {
+/// A device's newest value of each of its series that `scope` sees (`None`: all).
+pub async fn latest(
+    reader: &dyn SeriesReader,
+    device: &DeviceId,
+    scope: Option<std::sync::Arc<crate::series::Scope>>,
+) -> Result<Vec<Latest>> {
     let filter = SeriesFilter {
+        scope,
         measurement: None,
         field: None,
         tags: BTreeMap::from([("device".to_owned(), device.to_string())]),

@@ -132,6 +132,7 @@ pub fn parse(
     };
     let query = Query {
         filter: SeriesFilter {
+            scope: None,
             measurement: Some(measurement),
             field: Some(field),
             tags,

@@ -185,6 +185,7 @@ mod tests {
     fn query(from: &str, to: &str, every: &str) -> Query {
         Query {
             filter: SeriesFilter {
+                scope: None,
                 measurement: None,
                 field: None,
                 tags: Default::default(),

@@ -11,10 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 const MAX_SUGGESTIONS: usize = 3;
 
 /// The notice for `filter`, which matched no series: what it asked for and, per part that exists nowhere,
-/// the nearest names that do. Lists the store's series (only done for empty answers).
+/// the nearest names that do. Lists the series the filter's scope sees (only done for empty answers), so
+/// no name of another organisation is suggested.
 pub async fn nothing_matched(reader: &dyn SeriesReader, filter: &SeriesFilter) -> Result<String> {
     let all = reader
         .series(&SeriesFilter {
+            scope: filter.scope.clone(),
             measurement: None,
             field: None,
             tags: BTreeMap::new(),
@@ -223,6 +225,7 @@ mod tests {
 
     fn filter(m: &str, tags: &[(&str, &str)]) -> SeriesFilter {
         SeriesFilter {
+            scope: None,
             measurement: Some(MeasurementName::new(m).expect("name")),
             field: Some(MeasurementName::new("value").expect("field")),
             tags: tags

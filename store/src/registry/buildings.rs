@@ -3,7 +3,7 @@
 use super::Registry;
 use crate::error::{corrupt, db};
 use crate::{Error, Result};
-use bydata_schemas::{BuildingId, Location, UnixNanos};
+use bydata_schemas::{BuildingId, Location, OrgId, UnixNanos};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,8 @@ pub struct Building {
     /// The electricity price area whose emission factors apply (`DK1` west of the Great Belt, `DK2` east).
     pub price_area: String,
     pub created_at: UnixNanos,
+    #[serde(default)]
+    pub org: OrgId,
 }
 
 impl Registry {

@@ -5,7 +5,7 @@
 use super::Registry;
 use crate::Result;
 use crate::error::{corrupt, db};
-use bydata_schemas::{CodecName, UnixNanos};
+use bydata_schemas::{CodecName, OrgId, UnixNanos};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,6 +25,9 @@ pub struct StoredCodec {
     /// The example vectors it passed when it was uploaded (`[{fport, bytes_hex, expected}]`).
     pub examples: serde_json::Value,
     pub created_at: UnixNanos,
+    /// The organisation whose codec it is (every version of a name belongs to the organisation of its first).
+    #[serde(default)]
+    pub org: OrgId,
 }
 
 /// A codec version as listed (without its script).
@@ -37,6 +40,7 @@ pub struct CodecSummary {
     pub examples: usize,
     pub script_bytes: usize,
     pub created_at: UnixNanos,
+    pub org: OrgId,
 }
 
 impl From<&StoredCodec> for CodecSummary {
@@ -49,6 +53,7 @@ impl From<&StoredCodec> for CodecSummary {
             examples: c.examples.as_array().map_or(0, Vec::len),
             script_bytes: c.script.len(),
             created_at: c.created_at,
+            org: c.org.clone(),
         }
     }
 }
@@ -71,6 +76,7 @@ impl Registry {
         description: String,
         script: String,
         examples: serde_json::Value,
+        org: OrgId,
         now: UnixNanos,
     ) -> Result<CodecAdded> {
         let txn = self.db.begin_write().map_err(db("storing a codec"))?;
@@ -86,6 +92,12 @@ impl Registry {
             let latest = newest.as_ref().map_or(0, |(v, _)| *v);
             if let Some((_, raw)) = newest {
                 let newest: StoredCodec = serde_json::from_slice(&raw).map_err(corrupt("codec"))?;
+                if newest.org != org {
+                    return Err(crate::Error::Conflict {
+                        what: "codec",
+                        id: name.to_string(),
+                    });
+                }
                 if newest.script == script
                     && newest.description == description
                     && newest.examples == examples
@@ -104,6 +116,7 @@ impl Registry {
                 script,
                 examples,
                 created_at: now,
+                org,
             };
             let json = serde_json::to_vec(&stored).map_err(corrupt("codec"))?;
             codecs
@@ -189,6 +202,7 @@ mod tests {
                     "one".into(),
                     "function decodeUplink(){}".into(),
                     serde_json::json!([]),
+                    OrgId::default(),
                     1,
                 )
                 .expect("v1")
@@ -196,7 +210,14 @@ mod tests {
             assert_eq!(v1.version, 1);
             assert_eq!(v1.sha256.len(), 64);
             let other = reg
-                .add_codec_version(&b, String::new(), "x".into(), serde_json::json!([]), 2)
+                .add_codec_version(
+                    &b,
+                    String::new(),
+                    "x".into(),
+                    serde_json::json!([]),
+                    OrgId::default(),
+                    2,
+                )
                 .expect("b1")
                 .codec;
             assert_eq!(other.version, 1);
@@ -206,6 +227,7 @@ mod tests {
                     "two".into(),
                     "y".into(),
                     serde_json::json!([{"fport": 1}]),
+                    OrgId::default(),
                     3,
                 )
                 .expect("v2")
@@ -218,6 +240,7 @@ mod tests {
                     "two".into(),
                     "y".into(),
                     serde_json::json!([{"fport": 1}]),
+                    OrgId::default(),
                     4,
                 )
                 .expect("again");
@@ -229,6 +252,7 @@ mod tests {
                     "two".into(),
                     "y".into(),
                     serde_json::json!([{"fport": 2}]),
+                    OrgId::default(),
                     5,
                 )
                 .expect("changed");

@@ -4,7 +4,7 @@
 use super::Registry;
 use crate::error::{corrupt, db};
 use crate::{Error, Result};
-use bydata_schemas::UnixNanos;
+use bydata_schemas::{OrgId, UnixNanos};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,8 @@ pub struct StoredDataset {
     pub id: String,
     pub definition: serde_json::Value,
     pub created_at: UnixNanos,
+    #[serde(default)]
+    pub org: OrgId,
 }
 
 impl Registry {

@@ -3,7 +3,7 @@
 use super::{LastError, Registry};
 use crate::error::{corrupt, db};
 use crate::{Error, Result};
-use bydata_schemas::{Eui64, Location, UnixNanos};
+use bydata_schemas::{Eui64, Location, OrgId, UnixNanos};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,8 @@ pub struct Gateway {
     pub name: String,
     pub location: Option<Location>,
     pub created_at: UnixNanos,
+    #[serde(default)]
+    pub org: OrgId,
 }
 
 /// What a gateway sent and how it went, kept by the UDP edge.
@@ -190,6 +192,7 @@ mod tests {
 
     fn gw(eui: &str) -> Gateway {
         Gateway {
+            org: Default::default(),
             eui: Eui64::new(eui).expect("eui"),
             name: "Dokk1 roof".into(),
             location: None,

@@ -6,7 +6,7 @@
 use super::{PasswordCheck, Registry};
 use crate::error::{corrupt, db};
 use crate::{Error, Result, secret};
-use bydata_schemas::{IntegrationId, NetworkServer, UnixNanos};
+use bydata_schemas::{IntegrationId, NetworkServer, OrgId, UnixNanos};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,8 @@ pub struct Integration {
     pub network_server: NetworkServer,
     pub mode: IntegrationMode,
     pub created_at: UnixNanos,
+    #[serde(default)]
+    pub org: OrgId,
 }
 
 /// How the events reach bydata.
@@ -186,6 +188,7 @@ mod tests {
         let (_, password) = reg
             .create_integration(
                 Integration {
+                    org: Default::default(),
                     id: id.clone(),
                     name: "ChirpStack".into(),
                     network_server: NetworkServer::Chirpstack,
@@ -209,6 +212,7 @@ mod tests {
         let remote = IntegrationId::new("tts").expect("id");
         reg.create_integration(
             Integration {
+                org: Default::default(),
                 id: remote.clone(),
                 name: "TTS".into(),
                 network_server: NetworkServer::Tts,

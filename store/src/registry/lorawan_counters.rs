@@ -125,6 +125,7 @@ mod tests {
 
     fn abp(reg: &Registry, id: &str, dev_addr: u32, key: u8) -> LorawanSession {
         let device = Device {
+            org: Default::default(),
             id: DeviceId::new(id).expect("id"),
             name: id.into(),
             transport: Transport::Lorawan,

@@ -3,7 +3,7 @@
 //! transaction. This file holds the devices; each other kind of metadata has a file of its own.
 use crate::error::{corrupt, db};
 use crate::{Error, Result, secret};
-use bydata_schemas::{Codec, DeviceId, Domain, Location, TagKey, Transport, UnixNanos};
+use bydata_schemas::{Codec, DeviceId, Domain, Location, OrgId, TagKey, Transport, UnixNanos};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ mod integrations;
 mod lorawan;
 mod lorawan_counters;
 mod open;
+mod orgs;
 mod port;
 mod state;
 mod status;
@@ -28,10 +29,11 @@ pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
 pub use lorawan_counters::{Advanced, CounterAdvance};
+pub use orgs::{Member, OrgContents, Organisation};
 pub use port::{RedbRegistry, RegistryPort, SessionForAddr, SharedRegistry};
 pub use state::{MAX_STATE_FIELDS, TextState};
 pub use status::{DecodeRun, DeviceStatus, LastError};
-pub use tokens::{Role, TokenInfo};
+pub use tokens::{NewToken, Restriction, TokenInfo};
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const DEVICE_SECRETS: TableDefinition<&str, &str> = TableDefinition::new("device_secrets");
@@ -54,6 +56,9 @@ pub struct Device {
     #[serde(default)]
     pub codec: Codec,
     pub created_at: UnixNanos,
+    /// The organisation it belongs to (its series follow it when it moves).
+    #[serde(default)]
+    pub org: OrgId,
 }
 
 /// MQTT credentials of a device; the password exists only in this value, returned once.
@@ -94,29 +99,43 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// Changes a device's codec; `false` if the device does not exist.
+    /// Changes a device's codec; `None` if the device does not exist.
     pub(crate) fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>> {
-        let txn = self.db.begin_write().map_err(db("changing a codec"))?;
+        self.modify_device(id, "changing a codec", |d| d.codec = codec)
+    }
+
+    /// Moves a device to another organisation; its series follow it (they are owned through the device).
+    pub(crate) fn move_device(&self, id: &DeviceId, org: OrgId) -> Result<Option<Device>> {
+        self.modify_device(id, "moving a device", |d| d.org = org)
+    }
+
+    fn modify_device(
+        &self,
+        id: &DeviceId,
+        context: &'static str,
+        change: impl FnOnce(&mut Device),
+    ) -> Result<Option<Device>> {
+        let txn = self.db.begin_write().map_err(db(context))?;
         let updated = {
-            let mut devices = txn.open_table(DEVICES).map_err(db("changing a codec"))?;
+            let mut devices = txn.open_table(DEVICES).map_err(db(context))?;
             let current: Option<Device> = devices
                 .get(id.as_str())
-                .map_err(db("changing a codec"))?
+                .map_err(db(context))?
                 .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("device")))
                 .transpose()?;
             match current {
                 None => None,
                 Some(mut device) => {
-                    device.codec = codec;
+                    change(&mut device);
                     let json = serde_json::to_vec(&device).map_err(corrupt("device"))?;
                     devices
                         .insert(id.as_str(), json.as_slice())
-                        .map_err(db("changing a codec"))?;
+                        .map_err(db(context))?;
                     Some(device)
                 }
             }
         };
-        txn.commit().map_err(db("changing a codec"))?;
+        txn.commit().map_err(db(context))?;
         Ok(updated)
     }
 
@@ -274,6 +293,7 @@ mod tests {
             tags: BTreeMap::new(),
             codec: Codec::Auto,
             created_at: 0,
+            org: OrgId::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! metadata (its own file here) can rely on its tables existing.
 use super::{
     DEVICE_SECRETS, DEVICE_STATUS, DEVICES, POSITIONS, Registry, TOKENS, buildings, codecs,
-    datasets, gateways, integrations, lorawan, tokens,
+    datasets, gateways, integrations, lorawan, orgs, tokens,
 };
 use crate::Result;
 use crate::error::db;
@@ -52,6 +52,11 @@ impl Registry {
                 .map_err(db("creating tables"))?;
             txn.open_table(integrations::INTEGRATION_SECRETS)
                 .map_err(db("creating tables"))?;
+            txn.open_table(tokens::TOKEN_USED)
+                .map_err(db("creating tables"))?;
+            txn.open_table(orgs::MEMBERS)
+                .map_err(db("creating tables"))?;
+            Self::ensure_default_org(&txn)?;
         }
         txn.commit().map_err(db("creating tables"))?;
         Ok(Self {

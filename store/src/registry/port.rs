@@ -7,11 +7,14 @@
 //! an async worker by accident. Method names and meanings are those of the backend's, documented there.
 use super::{
     Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, Device, DeviceStatus,
-    ExternalDevice, Gateway, GatewayStatus, Integration, LorawanSession, MqttCredentials,
-    OtaaDevice, PasswordCheck, Registry, Role, StoredCodec, StoredDataset, TokenInfo,
+    ExternalDevice, Gateway, GatewayStatus, Integration, LorawanSession, Member, MqttCredentials,
+    NewToken, OrgContents, Organisation, OtaaDevice, PasswordCheck, Registry, StoredCodec,
+    StoredDataset, TokenInfo,
 };
 use crate::{Error, Result};
-use bydata_schemas::{BuildingId, Codec, CodecName, DeviceId, Eui64, IntegrationId, UnixNanos};
+use bydata_schemas::{
+    BuildingId, Codec, CodecName, DeviceId, Eui64, IntegrationId, OrgId, UnixNanos,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +34,7 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     async fn devices(&self) -> Result<Vec<Device>>;
     async fn delete_device(&self, id: &DeviceId) -> Result<bool>;
     async fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>>;
+    async fn move_device(&self, id: &DeviceId, org: OrgId) -> Result<Option<Device>>;
     async fn rotate_credentials(&self, id: &DeviceId) -> Result<MqttCredentials>;
     async fn check_password(&self, id: &DeviceId, password: &str) -> Result<PasswordCheck>;
     async fn device_password_hash(&self, id: &DeviceId) -> Result<Option<String>>;
@@ -55,20 +59,26 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
         times: Vec<UnixNanos>,
     ) -> Result<()>;
 
-    // API tokens.
-    async fn create_token(
-        &self,
-        name: &str,
-        role: Role,
-        now: UnixNanos,
-    ) -> Result<(TokenInfo, String)>;
+    // Organisations and their members.
+    async fn create_org(&self, org: Organisation) -> Result<Organisation>;
+    async fn org(&self, id: &OrgId) -> Result<Option<Organisation>>;
+    async fn orgs(&self) -> Result<Vec<Organisation>>;
+    async fn org_contents(&self, id: &OrgId) -> Result<OrgContents>;
+    async fn delete_org(&self, id: &OrgId) -> Result<bool>;
+    async fn put_member(&self, member: Member) -> Result<Member>;
+    async fn remove_member(&self, org: &OrgId, member: &str) -> Result<bool>;
+    async fn members(&self) -> Result<Vec<Member>>;
+
+    // API keys.
+    async fn create_token(&self, new: NewToken, now: UnixNanos) -> Result<(TokenInfo, String)>;
     async fn set_bootstrap_token(&self, token: &str, now: UnixNanos) -> Result<()>;
     async fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>>;
     async fn tokens(&self) -> Result<Vec<TokenInfo>>;
     async fn has_admin_token(&self) -> Result<bool>;
     async fn token_series(&self, id: &str) -> Result<u64>;
     async fn add_token_series(&self, id: &str, n: u64) -> Result<()>;
-    async fn delete_token(&self, id: &str) -> Result<bool>;
+    async fn revoke_token(&self, id: &str, now: UnixNanos) -> Result<Option<TokenInfo>>;
+    async fn record_token_use(&self, uses: Vec<(String, UnixNanos)>) -> Result<()>;
 
     // Codecs, buildings and datasets.
     async fn add_codec_version(
@@ -77,6 +87,7 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
         description: String,
         script: String,
         examples: serde_json::Value,
+        org: OrgId,
         now: UnixNanos,
     ) -> Result<CodecAdded>;
     async fn codec(&self, name: &CodecName, version: Option<u32>) -> Result<Option<StoredCodec>>;
@@ -204,6 +215,10 @@ impl RegistryPort for RedbRegistry {
         let id = id.clone();
         self.run(move |r| r.delete_device(&id)).await
     }
+    async fn move_device(&self, id: &DeviceId, org: OrgId) -> Result<Option<Device>> {
+        let id = id.clone();
+        self.run(move |r| r.move_device(&id, org)).await
+    }
     async fn set_codec(&self, id: &DeviceId, codec: Codec) -> Result<Option<Device>> {
         let id = id.clone();
         self.run(move |r| r.set_codec(&id, codec)).await
@@ -231,14 +246,36 @@ impl RegistryPort for RedbRegistry {
         let consumer = consumer.to_owned();
         self.run(move |r| r.position(&consumer)).await
     }
-    async fn create_token(
-        &self,
-        name: &str,
-        role: Role,
-        now: UnixNanos,
-    ) -> Result<(TokenInfo, String)> {
-        let name = name.to_owned();
-        self.run(move |r| r.create_token(&name, role, now)).await
+    async fn create_org(&self, org: Organisation) -> Result<Organisation> {
+        self.run(move |r| r.create_org(org)).await
+    }
+    async fn org(&self, id: &OrgId) -> Result<Option<Organisation>> {
+        let id = id.clone();
+        self.run(move |r| r.org(&id)).await
+    }
+    async fn orgs(&self) -> Result<Vec<Organisation>> {
+        self.run(move |r| r.orgs()).await
+    }
+    async fn org_contents(&self, id: &OrgId) -> Result<OrgContents> {
+        let id = id.clone();
+        self.run(move |r| r.org_contents(&id)).await
+    }
+    async fn delete_org(&self, id: &OrgId) -> Result<bool> {
+        let id = id.clone();
+        self.run(move |r| r.delete_org(&id)).await
+    }
+    async fn put_member(&self, member: Member) -> Result<Member> {
+        self.run(move |r| r.put_member(member)).await
+    }
+    async fn remove_member(&self, org: &OrgId, member: &str) -> Result<bool> {
+        let (org, member) = (org.clone(), member.to_owned());
+        self.run(move |r| r.remove_member(&org, &member)).await
+    }
+    async fn members(&self) -> Result<Vec<Member>> {
+        self.run(move |r| r.members()).await
+    }
+    async fn create_token(&self, new: NewToken, now: UnixNanos) -> Result<(TokenInfo, String)> {
+        self.run(move |r| r.create_token(new, now)).await
     }
     async fn set_bootstrap_token(&self, token: &str, now: UnixNanos) -> Result<()> {
         let token = token.to_owned();
@@ -262,9 +299,12 @@ impl RegistryPort for RedbRegistry {
         let id = id.to_owned();
         self.run(move |r| r.add_token_series(&id, n)).await
     }
-    async fn delete_token(&self, id: &str) -> Result<bool> {
+    async fn revoke_token(&self, id: &str, now: UnixNanos) -> Result<Option<TokenInfo>> {
         let id = id.to_owned();
-        self.run(move |r| r.delete_token(&id)).await
+        self.run(move |r| r.revoke_token(&id, now)).await
+    }
+    async fn record_token_use(&self, uses: Vec<(String, UnixNanos)>) -> Result<()> {
+        self.run(move |r| r.record_token_use(&uses)).await
     }
     async fn codec(&self, name: &CodecName, version: Option<u32>) -> Result<Option<StoredCodec>> {
         let name = name.clone();
@@ -407,10 +447,11 @@ impl RegistryPort for RedbRegistry {
         description: String,
         script: String,
         examples: serde_json::Value,
+        org: OrgId,
         now: UnixNanos,
     ) -> Result<CodecAdded> {
         let name = name.clone();
-        self.run(move |r| r.add_codec_version(&name, description, script, examples, now))
+        self.run(move |r| r.add_codec_version(&name, description, script, examples, org, now))
             .await
     }
     async fn create_building(&self, building: Building) -> Result<Building> {

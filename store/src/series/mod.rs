@@ -61,19 +61,58 @@ pub struct SeriesInfo {
     pub unit: Option<Unit>,
 }
 
-/// Which series a read is about: one measurement and field, and tags that must match exactly.
+/// Which series a read is about: one measurement and field, tags that must match exactly, and whose series
+/// the reader may see (`None`: everyone's, for the platform and for bydata's own work).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesFilter {
+    pub scope: Option<std::sync::Arc<Scope>>,
     pub measurement: Option<MeasurementName>,
     pub field: Option<MeasurementName>,
     pub tags: BTreeMap<String, String>,
 }
 
+/// The series one reader may see. A series belongs to the organisation in its `org` tag (line protocol
+/// written with an organisation's key carries it); otherwise to its device's organisation (so a moved device
+/// takes its history along; the caller lists the devices of the reader's organisations); a series with
+/// neither belongs to the default organisation. A key restricted to devices or measurements sees only those.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub orgs: std::collections::BTreeSet<String>,
+    pub devices: std::collections::BTreeSet<String>,
+    pub only_devices: Option<std::collections::BTreeSet<String>>,
+    pub only_measurements: Option<std::collections::BTreeSet<String>>,
+}
+
+impl Scope {
+    /// The tag that names a line-protocol series' organisation.
+    pub const ORG_TAG: &'static str = "org";
+
+    pub fn sees(&self, key: &SeriesKey) -> bool {
+        let device = key.tag("device");
+        let owned = match (key.tag(Self::ORG_TAG), device) {
+            (Some(org), _) => self.orgs.contains(org),
+            (None, Some(device)) => self.devices.contains(device),
+            (None, None) => self.orgs.contains(bydata_schemas::OrgId::DEFAULT),
+        };
+        owned
+            && self
+                .only_devices
+                .as_ref()
+                .is_none_or(|only| device.is_some_and(|d| only.contains(d)))
+            && self
+                .only_measurements
+                .as_ref()
+                .is_none_or(|only| only.contains(key.measurement.as_str()))
+    }
+}
+
 impl SeriesFilter {
     pub fn matches(&self, key: &SeriesKey) -> bool {
-        self.measurement
-            .as_ref()
-            .is_none_or(|m| *m == key.measurement)
+        self.scope.as_ref().is_none_or(|scope| scope.sees(key))
+            && self
+                .measurement
+                .as_ref()
+                .is_none_or(|m| *m == key.measurement)
             && self.field.as_ref().is_none_or(|f| *f == key.field)
             && self
                 .tags

@@ -16,6 +16,7 @@ const HOUR: i64 = 60 * MINUTE;
 fn query(from: i64, to: i64, every: Every, func: AggFn) -> Query {
     Query {
         filter: SeriesFilter {
+            scope: None,
             measurement: Some(MeasurementName::new("temperature").expect("name")),
             field: None,
             tags: BTreeMap::new(),

@@ -67,6 +67,7 @@ async fn writes_are_idempotent_and_durable() {
     assert_eq!(e.last_before(&key("a"), 10).await.expect("last"), None);
     let all = e
         .series(&SeriesFilter {
+            scope: None,
             measurement: Some(MeasurementName::new("temperature").expect("name")),
             field: None,
             tags: BTreeMap::new(),
@@ -203,11 +204,13 @@ fn op() -> impl Strategy<Value = Op> {
 pub(super) fn delete_filter(device: Option<String>) -> SeriesFilter {
     match device {
         Some(d) => SeriesFilter {
+            scope: None,
             measurement: None,
             field: None,
             tags: BTreeMap::from([("device".to_owned(), d)]),
         },
         None => SeriesFilter {
+            scope: None,
             measurement: Some(MeasurementName::new("temperature").expect("name")),
             field: None,
             tags: BTreeMap::new(),

@@ -241,6 +241,7 @@ fn flux_queries_quote_every_user_string() {
     let all = flux::series(
         "b",
         &SeriesFilter {
+            scope: None,
             measurement: None,
             field: None,
             tags: BTreeMap::new(),
@@ -250,6 +251,7 @@ fn flux_queries_quote_every_user_string() {
     let some = flux::series(
         "b",
         &SeriesFilter {
+            scope: None,
             measurement: None,
             field: Some(name("value")),
             tags: [("device".to_owned(), "b7".to_owned())].into(),

@@ -6,6 +6,7 @@ use super::*;
 
 fn filter(measurement: Option<&str>, tags: &[(&str, &str)]) -> SeriesFilter {
     SeriesFilter {
+        scope: None,
         measurement: measurement.map(name),
         field: None,
         tags: tags

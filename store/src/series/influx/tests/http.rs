@@ -276,6 +276,7 @@ async fn series_lists_keys_with_the_unit_of_the_latest_write() {
     let fake = Fake::start(vec![(200, answer.to_owned())]).await;
     let store = fake.store();
     let filter = SeriesFilter {
+        scope: None,
         measurement: None,
         field: None,
         tags: BTreeMap::new(),
