@@ -16,6 +16,7 @@ pub(crate) struct Config {
     pub(crate) ingest: bydata_ingest::Config,
     pub(crate) opendata: bydata_opendata::Settings,
     pub(crate) supervise: SuperviseConfig,
+    pub(crate) registry: RegistryConfig,
     /// The certificate and key for `mqtts_addr` and `https_addr` (`[tls]`; absent: no TLS listener).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tls: Option<TlsConfig>,
@@ -38,6 +39,16 @@ impl TlsConfig {
             key_pem: self.key_pem.clone(),
         }
     }
+}
+
+/// The registry (`[registry]`): where the key its secrets are sealed under is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RegistryConfig {
+    /// The secrets key file (64 hex digits), outside the data dir; created at the first start if missing.
+    /// Absent: `$XDG_CONFIG_HOME/bydata/secrets.key`. `BYDATA_SECRETS_KEY` (the key itself) overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) secrets_key_file: Option<PathBuf>,
 }
 
 /// How `serve` reacts to a failed component (`[supervise]`).
@@ -169,6 +180,7 @@ impl Default for Config {
             ingest: bydata_ingest::Config::default(),
             opendata: bydata_opendata::Settings::default(),
             supervise: SuperviseConfig::default(),
+            registry: RegistryConfig::default(),
             tls: None,
         }
     }
@@ -365,6 +377,13 @@ linger_ms = {linger}
 # How often the data directory's free space and the store's threads are checked, in milliseconds.
 check_ms = {check}
 
+[registry]
+# LoRaWAN session and root keys and network-server broker passwords are sealed (ChaCha20-Poly1305) in the
+# registry under a secrets key kept outside the data dir: BYDATA_SECRETS_KEY (64 hex digits or base64 of 32
+# bytes), else this file. Unset: $XDG_CONFIG_HOME/bydata/secrets.key (~/.config/bydata/secrets.key). A missing
+# file is created at the first start (mode 0600); once secrets are sealed, bydata starts only with their key.
+# secrets_key_file = "/etc/bydata/secrets.key"
+
 # [tls]
 # The certificate chain (leaf first) and its private key, PEM, for mqtts_addr and https_addr. Renewed files
 # are picked up within seconds, without a restart.
@@ -447,6 +466,17 @@ mod tests {
         assert_eq!(parsed.tls.expect("tls").cert_pem, PathBuf::from("c.pem"));
         let err = toml::from_str::<Config>("[api]\nhttp_addr = \"of\"").expect_err("refused");
         assert!(err.to_string().contains("nor \"off\""), "{err}");
+    }
+
+    #[test]
+    fn a_secrets_key_file_parses() {
+        let parsed: Config =
+            toml::from_str("[registry]\nsecrets_key_file = \"/etc/bydata/secrets.key\"")
+                .expect("valid");
+        assert_eq!(
+            parsed.registry.secrets_key_file,
+            Some(PathBuf::from("/etc/bydata/secrets.key"))
+        );
     }
 
     #[test]

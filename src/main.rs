@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod hooks;
 mod metrics;
+mod secrets;
 mod serve;
 mod supervise;
 

@@ -65,7 +65,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .context("cannot open the journal")?,
     );
-    let registry = RedbRegistry::open_async(&config.data_dir.join("registry.redb"))
+    // Files and a look into redb: off the async workers, as every registry call.
+    let secrets = {
+        let (file, dir) = (
+            config.registry.secrets_key_file.clone(),
+            config.data_dir.clone(),
+        );
+        tokio::task::spawn_blocking(move || crate::secrets::key(file.as_deref(), &dir)).await??
+    };
+    let registry = RedbRegistry::open_async(&config.data_dir.join("registry.redb"), secrets)
         .await
         .context("cannot open the registry")?
         .shared();

@@ -134,7 +134,13 @@ fn push(gateway: [u8; 8], token: u16, phy: &[u8]) -> Vec<u8> {
 async fn abp_frames_become_values_once_and_replays_and_forgeries_are_refused() {
     use bydata_ingest::lorawan::frame::{AppSKey, DevAddr, NwkSKey, Session, build_uplink};
     let dir = tempfile::tempdir().unwrap();
-    let b = Bydata::start(&dir.path().join("data")).await;
+    let secrets_key = "a1".repeat(32);
+    let mut b = Bydata::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[("BYDATA_SECRETS_KEY", &secrets_key)],
+    )
+    .await;
     let second: [u8; 8] = [0x00, 0x16, 0xc0, 0x01, 0xff, 0x10, 0xa2, 0x36];
     register_gateway(&b, "0016c001ff10a235", "Dokk1 roof").await;
     register_gateway(&b, "0016c001ff10a236", "Godsbanen").await;
@@ -271,6 +277,59 @@ async fn abp_frames_become_values_once_and_replays_and_forgeries_are_refused() {
         )
     })
     .await;
+
+    // At rest the keys are sealed: the registry holds them in no form, and another key (or none) is refused.
+    assert!(b.terminate().await.success());
+    let file = std::fs::read(dir.path().join("data/registry.redb")).unwrap();
+    for hex in [nwk, app] {
+        for needle in [
+            key(hex).to_vec(),
+            hex.as_bytes().to_vec(),
+            hex.to_uppercase().into_bytes(),
+        ] {
+            assert!(
+                !file.windows(needle.len()).any(|w| w == needle),
+                "registry.redb holds {hex}"
+            );
+        }
+    }
+    let empty_config = tempfile::tempdir().unwrap();
+    for (env, says) in [
+        (
+            Some("b2".repeat(32)),
+            "the secrets key does not open the stored LoRaWAN keys",
+        ),
+        (None, "no secrets key"),
+    ] {
+        let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_bydata"));
+        serve
+            .args([
+                "serve",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--mqtt-addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--lorawan-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", empty_config.path())
+            .env_remove("BYDATA_SECRETS_KEY");
+        if let Some(key) = &env {
+            serve.env("BYDATA_SECRETS_KEY", key);
+        }
+        let out = serve.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{stderr}");
+        assert!(
+            stderr.contains("BYDATA_SECRETS_KEY or [registry] secrets_key_file"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(empty_config.path()).unwrap().count(),
+        0,
+        "no key file made up for a data dir that has one"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,9 +29,12 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(dir: &Path) -> Self {
-        let registry = RedbRegistry::open(&dir.join("registry.redb"))
-            .expect("registry")
-            .shared();
+        let registry = RedbRegistry::open(
+            &dir.join("registry.redb"),
+            bydata_store::SecretKey::from_bytes([1; 32]),
+        )
+        .expect("registry")
+        .shared();
         let device = bydata_store::Device {
             org: Default::default(),
             id: DeviceId::new(DEVICE).expect("id"),

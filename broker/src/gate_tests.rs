@@ -4,9 +4,12 @@ use bydata_schemas::{Codec, Domain, Transport};
 
 async fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
     let dir = tempfile::tempdir().expect("tmp");
-    let registry = bydata_store::RedbRegistry::open(&dir.path().join("r.redb"))
-        .expect("open")
-        .shared();
+    let registry = bydata_store::RedbRegistry::open(
+        &dir.path().join("r.redb"),
+        bydata_store::SecretKey::from_bytes([1; 32]),
+    )
+    .expect("open")
+    .shared();
     let (_, creds) = registry
         .create_device(bydata_store::Device {
             org: Default::default(),

@@ -37,6 +37,19 @@ pub enum Error {
     QueryTimeout { message: String },
     #[error("stored {what} is unreadable: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    /// The secrets key does not open what the registry sealed under another key.
+    #[error(
+        "the secrets key does not open the stored LoRaWAN keys: start bydata with the key this data dir was \
+         written with (BYDATA_SECRETS_KEY or [registry] secrets_key_file)"
+    )]
+    SecretsKey,
+    #[error(
+        "{origin} is not a secrets key: write 64 hex digits or the base64 of 32 bytes (e.g. `openssl rand \
+         -hex 32`)"
+    )]
+    InvalidSecretsKey { origin: String },
+    #[error("the operating system's random number generator failed")]
+    Random,
     #[error("password hashing failed: {detail}")]
     Hash { detail: String },
     #[error("blocking task failed: {detail}")]

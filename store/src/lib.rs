@@ -3,6 +3,7 @@
 //! - [`journal`]: the raw journal, an append-only segmented log of what the edges accepted (durable before
 //!   acknowledgement, replayable);
 //! - [`RegistryPort`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
+//!   the secrets it must read back (LoRaWAN keys, remote broker passwords) [`sealed`](SecretKey) at rest;
 //! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
 //! - [`query`]: bucketed aggregates computed against any `SeriesReader`, priced and bounded before they read;
 //! - [`kpi`]: a building's consumption KPIs (per m², a year earlier, CO2e) on top of `query`;
@@ -18,6 +19,7 @@ pub mod kpi;
 pub mod query;
 pub mod refusals;
 mod registry;
+mod sealed;
 mod secret;
 pub mod series;
 
@@ -31,6 +33,7 @@ pub use registry::{
     PasswordCheck, RedbRegistry, RegistryPort, Restriction, SessionForAddr, SharedRegistry,
     StoredCodec, StoredDataset, TextState, TokenInfo,
 };
+pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};
 pub use series::{

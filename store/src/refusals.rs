@@ -172,9 +172,12 @@ mod tests {
 
     async fn registry_with(id: &str) -> (tempfile::TempDir, SharedRegistry) {
         let dir = tempfile::tempdir().expect("tmp");
-        let reg = crate::RedbRegistry::open(&dir.path().join("r.redb"))
-            .expect("open")
-            .shared();
+        let reg = crate::RedbRegistry::open(
+            &dir.path().join("r.redb"),
+            crate::SecretKey::from_bytes([1; 32]),
+        )
+        .expect("open")
+        .shared();
         reg.create_device(Device {
             org: Default::default(),
             id: DeviceId::new(id).expect("id"),

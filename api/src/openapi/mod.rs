@@ -432,9 +432,12 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn every_documented_operation_is_routed() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = bydata_store::RedbRegistry::open(&dir.path().join("registry.redb"))
-            .unwrap()
-            .shared();
+        let registry = bydata_store::RedbRegistry::open(
+            &dir.path().join("registry.redb"),
+            bydata_store::SecretKey::from_bytes([1; 32]),
+        )
+        .unwrap()
+        .shared();
         registry
             .set_bootstrap_token("admin-token", 0)
             .await

@@ -14,9 +14,12 @@ pub const ADMIN: &str = "router-test-admin-token";
 pub const NOW: i64 = 1_763_800_000_000_000_000;
 
 pub async fn state(dir: &std::path::Path) -> AppState {
-    let registry = RedbRegistry::open(&dir.join("registry.redb"))
-        .unwrap()
-        .shared();
+    let registry = RedbRegistry::open(
+        &dir.join("registry.redb"),
+        bydata_store::SecretKey::from_bytes([1; 32]),
+    )
+    .unwrap()
+    .shared();
     registry.set_bootstrap_token(ADMIN, 0).await.unwrap();
     let engine = Arc::new(EmbeddedEngine::open(&dir.join("series")).unwrap());
     let registry_for_refusals = registry.clone();

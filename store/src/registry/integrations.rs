@@ -1,8 +1,9 @@
 //! Network-server integrations. An *inbound* integration is an MQTT identity of its own
 //! (`integration:{id}`, password shown once and stored as an Argon2id hash) that ChirpStack or The Things
 //! Stack publishes into bydata's broker with; a *subscribe* integration is bydata connecting to the network
-//! server's broker, so bydata must keep that broker's password to log in — it is stored as given, never
-//! returned by the API nor logged (`Debug` redacts it).
+//! server's broker, so bydata must keep that broker's password to log in — it is stored sealed under the
+//! secrets key (`sealing`), never returned by the API nor logged (`Debug` redacts it).
+use super::sealing::{open_text, seal_text};
 use super::{PasswordCheck, Registry};
 use crate::error::{corrupt, db};
 use crate::{Error, Result, secret};
@@ -11,9 +12,12 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 pub(super) const INTEGRATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("integrations");
-/// Inbound: the password hash. Subscribe: the remote broker's password (if any).
+/// Inbound: the password hash. (Subscribe: the remote broker's password, in clear, before sealing.)
 pub(super) const INTEGRATION_SECRETS: TableDefinition<&str, &str> =
     TableDefinition::new("integration_secrets");
+/// Subscribe: the remote broker's password (if any), sealed.
+pub(super) const INTEGRATION_REMOTE_PASSWORDS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("integration_remote_passwords");
 
 const PASSWORD_LEN: usize = 32;
 
@@ -58,19 +62,28 @@ impl Registry {
         integration: Integration,
         remote_password: Option<String>,
     ) -> Result<(Integration, Option<String>)> {
-        let (stored_secret, shown) = match &integration.mode {
+        let key = integration.id.as_str();
+        let (hash, sealed, shown) = match &integration.mode {
             IntegrationMode::Inbound => {
                 let password = secret::generate(PASSWORD_LEN);
-                (Some(secret::hash_password(&password)?), Some(password))
+                (
+                    Some(secret::hash_password(&password)?),
+                    None,
+                    Some(password),
+                )
             }
-            IntegrationMode::Subscribe { .. } => (remote_password, None),
+            IntegrationMode::Subscribe { .. } => {
+                let sealed = remote_password
+                    .map(|p| seal_text(&self.secrets, INTEGRATION_REMOTE_PASSWORDS, key, &p))
+                    .transpose()?;
+                (None, sealed, None)
+            }
         };
         let context = "creating an integration";
         let json = serde_json::to_vec(&integration).map_err(corrupt("integration"))?;
         let txn = self.db.begin_write().map_err(db(context))?;
         {
             let mut table = txn.open_table(INTEGRATIONS).map_err(db(context))?;
-            let key = integration.id.as_str();
             if table.get(key).map_err(db(context))?.is_some() {
                 return Err(Error::Conflict {
                     what: "integration",
@@ -78,9 +91,17 @@ impl Registry {
                 });
             }
             table.insert(key, json.as_slice()).map_err(db(context))?;
-            if let Some(s) = &stored_secret {
+            if let Some(hash) = &hash {
                 let mut secrets = txn.open_table(INTEGRATION_SECRETS).map_err(db(context))?;
-                secrets.insert(key, s.as_str()).map_err(db(context))?;
+                secrets.insert(key, hash.as_str()).map_err(db(context))?;
+            }
+            if let Some(sealed) = &sealed {
+                let mut passwords = txn
+                    .open_table(INTEGRATION_REMOTE_PASSWORDS)
+                    .map_err(db(context))?;
+                passwords
+                    .insert(key, sealed.as_slice())
+                    .map_err(db(context))?;
             }
         }
         txn.commit().map_err(db(context))?;
@@ -120,6 +141,10 @@ impl Registry {
             let existed = table.remove(id.as_str()).map_err(db(context))?.is_some();
             let mut secrets = txn.open_table(INTEGRATION_SECRETS).map_err(db(context))?;
             secrets.remove(id.as_str()).map_err(db(context))?;
+            let mut passwords = txn
+                .open_table(INTEGRATION_REMOTE_PASSWORDS)
+                .map_err(db(context))?;
+            passwords.remove(id.as_str()).map_err(db(context))?;
             existed
         };
         txn.commit().map_err(db(context))?;
@@ -155,13 +180,23 @@ impl Registry {
 
     /// A subscribe integration's password for the remote broker.
     pub(crate) fn integration_remote_password(&self, id: &IntegrationId) -> Result<Option<String>> {
-        match self.integration(id)? {
-            Some(Integration {
-                mode: IntegrationMode::Subscribe { .. },
-                ..
-            }) => self.integration_secret(id),
-            _ => Ok(None),
-        }
+        let context = "reading an integration";
+        let txn = self.db.begin_read().map_err(db(context))?;
+        let passwords = txn
+            .open_table(INTEGRATION_REMOTE_PASSWORDS)
+            .map_err(db(context))?;
+        let value = passwords.get(id.as_str()).map_err(db(context))?;
+        value
+            .map(|v| {
+                open_text(
+                    &self.secrets,
+                    INTEGRATION_REMOTE_PASSWORDS,
+                    id.as_str(),
+                    v.value(),
+                    "integration password",
+                )
+            })
+            .transpose()
     }
 
     fn integration_secret(&self, id: &IntegrationId) -> Result<Option<String>> {

@@ -1,21 +1,22 @@
 //! LoRaWAN devices' network sessions, keyed by DevAddr (what a frame carries in clear): the session keys and
-//! the frame counters. Keys are secrets: they are stored here and never returned by the API or logged
-//! (`Debug` redacts them). The uplink counters of accepted frames are committed in groups, before the frames
+//! the frame counters. Keys are secrets: their rows are sealed under the secrets key (`sealing`), and they are
+//! never returned by the API or logged (`Debug` redacts them). The uplink counters of accepted frames are committed in groups, before the frames
 //! are journaled, so a frame replayed after a crash is refused.
+use super::sealing::{open_json, seal_json};
 use super::{DEVICES, Device, Registry};
 use crate::error::{corrupt, db};
-use crate::{Error, Result};
+use crate::{Error, Result, SecretKey};
 use bydata_schemas::{DeviceId, Eui64, IntegrationId};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-/// DevAddr (8 hex digits) → session.
+/// DevAddr (8 hex digits) → session (sealed JSON).
 pub(super) const LORAWAN_SESSIONS: TableDefinition<&str, &[u8]> =
     TableDefinition::new("lorawan_sessions");
 /// Device id → its DevAddr, to find the session of a device.
 pub(super) const LORAWAN_DEVICES: TableDefinition<&str, &str> =
     TableDefinition::new("lorawan_devices");
-/// DevEUI → an OTAA device's root key and the DevNonces it used.
+/// DevEUI → an OTAA device's root key and the DevNonces it used (sealed JSON).
 pub(super) const LORAWAN_OTAA: TableDefinition<&str, &[u8]> = TableDefinition::new("lorawan_otaa");
 /// Device id → its DevEUI, for devices served by an external network server.
 pub(super) const LORAWAN_EXTERNAL_DEVICES: TableDefinition<&str, &str> =
@@ -127,11 +128,18 @@ impl Registry {
         device: Device,
         session: LorawanSession,
     ) -> Result<Device> {
-        let json = serde_json::to_vec(&session).map_err(corrupt("lorawan session"))?;
+        let key = addr_key(session.dev_addr);
+        let json = seal_json(
+            &self.secrets,
+            LORAWAN_SESSIONS,
+            &key,
+            &session,
+            "lorawan session",
+        )?;
         let record = Record {
             table: LORAWAN_SESSIONS,
             index: LORAWAN_DEVICES,
-            key: addr_key(session.dev_addr),
+            key,
             what: "LoRaWAN DevAddr",
             dev_eui: session.dev_eui,
         };
@@ -142,11 +150,12 @@ impl Registry {
 
     /// Registers an OTAA LoRaWAN device (no session until it joins); `Conflict` if the id or DevEUI is taken.
     pub(crate) fn create_otaa_device(&self, device: Device, otaa: OtaaDevice) -> Result<Device> {
-        let json = serde_json::to_vec(&otaa).map_err(corrupt("otaa device"))?;
+        let key = otaa.dev_eui.to_string();
+        let json = seal_json(&self.secrets, LORAWAN_OTAA, &key, &otaa, "otaa device")?;
         let record = Record {
             table: LORAWAN_OTAA,
             index: LORAWAN_OTAA_DEVICES,
-            key: otaa.dev_eui.to_string(),
+            key,
             what: "DevEUI",
             dev_eui: otaa.dev_eui,
         };
@@ -179,7 +188,7 @@ impl Registry {
 
     /// Fills the DevEUI index from the ABP sessions and OTAA registrations of a registry written before the
     /// index existed (so a DevEUI stays unique across activations). Part of opening the registry.
-    pub(super) fn index_dev_euis(txn: &redb::WriteTransaction) -> Result<()> {
+    pub(super) fn index_dev_euis(txn: &redb::WriteTransaction, secrets: &SecretKey) -> Result<()> {
         let context = "indexing DevEUIs";
         let mut euis = txn.open_table(DEV_EUIS).map_err(db(context))?;
         if !euis.is_empty().map_err(db(context))? {
@@ -188,16 +197,21 @@ impl Registry {
         let mut found: Vec<(String, String)> = Vec::new();
         let sessions = txn.open_table(LORAWAN_SESSIONS).map_err(db(context))?;
         for row in sessions.iter().map_err(db(context))? {
-            let (_, v) = row.map_err(db(context))?;
-            let s: LorawanSession =
-                serde_json::from_slice(v.value()).map_err(corrupt("lorawan session"))?;
+            let (k, v) = row.map_err(db(context))?;
+            let s: LorawanSession = open_json(
+                secrets,
+                LORAWAN_SESSIONS,
+                k.value(),
+                v.value(),
+                "lorawan session",
+            )?;
             found.push((s.dev_eui.to_string(), s.device.to_string()));
         }
         let otaas = txn.open_table(LORAWAN_OTAA).map_err(db(context))?;
         for row in otaas.iter().map_err(db(context))? {
-            let (_, v) = row.map_err(db(context))?;
+            let (k, v) = row.map_err(db(context))?;
             let o: OtaaDevice =
-                serde_json::from_slice(v.value()).map_err(corrupt("otaa device"))?;
+                open_json(secrets, LORAWAN_OTAA, k.value(), v.value(), "otaa device")?;
             found.push((o.dev_eui.to_string(), o.device.to_string()));
         }
         for (eui, device) in found {
@@ -286,11 +300,12 @@ impl Registry {
         let otaas = txn
             .open_table(LORAWAN_OTAA)
             .map_err(db("reading an OTAA device"))?;
+        let key = dev_eui.to_string();
         let value = otaas
-            .get(dev_eui.to_string().as_str())
+            .get(key.as_str())
             .map_err(db("reading an OTAA device"))?;
         value
-            .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("otaa device")))
+            .map(|v| open_json(&self.secrets, LORAWAN_OTAA, &key, v.value(), "otaa device"))
             .transpose()
     }
 
@@ -313,7 +328,7 @@ impl Registry {
             let current: Option<OtaaDevice> = otaas
                 .get(eui.as_str())
                 .map_err(db("completing a join"))?
-                .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("otaa device")))
+                .map(|v| open_json(&self.secrets, LORAWAN_OTAA, &eui, v.value(), "otaa device"))
                 .transpose()?;
             let Some(mut otaa) = current else {
                 return Err(Error::NotFound {
@@ -328,7 +343,7 @@ impl Registry {
             if otaa.dev_nonces.len() > NONCES_KEPT {
                 otaa.dev_nonces.remove(0);
             }
-            let json = serde_json::to_vec(&otaa).map_err(corrupt("otaa device"))?;
+            let json = seal_json(&self.secrets, LORAWAN_OTAA, &eui, &otaa, "otaa device")?;
             otaas
                 .insert(eui.as_str(), json.as_slice())
                 .map_err(db("completing a join"))?;
@@ -354,9 +369,16 @@ impl Registry {
                 });
             };
             let made = session(addr);
-            let json = serde_json::to_vec(&made).map_err(corrupt("lorawan session"))?;
+            let key = addr_key(addr);
+            let json = seal_json(
+                &self.secrets,
+                LORAWAN_SESSIONS,
+                &key,
+                &made,
+                "lorawan session",
+            )?;
             sessions
-                .insert(addr_key(addr).as_str(), json.as_slice())
+                .insert(key.as_str(), json.as_slice())
                 .map_err(db("completing a join"))?;
             let mut by_device = txn
                 .open_table(LORAWAN_DEVICES)
@@ -392,9 +414,14 @@ impl Registry {
         }
         let otaa = txn.open_table(LORAWAN_OTAA).map_err(db(context))?;
         for row in otaa.iter().map_err(db(context))? {
-            let row = row.map_err(db(context))?;
-            let device: OtaaDevice =
-                serde_json::from_slice(row.1.value()).map_err(corrupt("otaa device"))?;
+            let (k, v) = row.map_err(db(context))?;
+            let device: OtaaDevice = open_json(
+                &self.secrets,
+                LORAWAN_OTAA,
+                k.value(),
+                v.value(),
+                "otaa device",
+            )?;
             out.push(device.join_eui.to_string());
         }
         out.sort();
@@ -411,11 +438,20 @@ impl Registry {
         let sessions = txn
             .open_table(LORAWAN_SESSIONS)
             .map_err(db("reading a LoRaWAN session"))?;
+        let key = addr_key(dev_addr);
         let value = sessions
-            .get(addr_key(dev_addr).as_str())
+            .get(key.as_str())
             .map_err(db("reading a LoRaWAN session"))?;
         value
-            .map(|v| serde_json::from_slice(v.value()).map_err(corrupt("lorawan session")))
+            .map(|v| {
+                open_json(
+                    &self.secrets,
+                    LORAWAN_SESSIONS,
+                    &key,
+                    v.value(),
+                    "lorawan session",
+                )
+            })
             .transpose()
     }
 

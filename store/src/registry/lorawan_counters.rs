@@ -2,8 +2,9 @@
 //! cache of sessions learns that sessions changed.
 use super::Registry;
 use super::lorawan::{LORAWAN_SESSIONS, LorawanSession, addr_key};
+use super::sealing::{open_json, seal_json};
 use crate::Result;
-use crate::error::{corrupt, db};
+use crate::error::db;
 use bydata_schemas::DeviceId;
 use redb::ReadableTable;
 use std::collections::HashMap;
@@ -74,14 +75,24 @@ impl Registry {
             for a in advances {
                 let session = match sessions.entry(a.dev_addr) {
                     Entry::Occupied(e) => e.into_mut(),
-                    Entry::Vacant(e) => e.insert(
-                        table
-                            .get(addr_key(a.dev_addr).as_str())
-                            .map_err(db(context))?
-                            .map(|v| serde_json::from_slice(v.value()))
-                            .transpose()
-                            .map_err(corrupt("lorawan session"))?,
-                    ),
+                    Entry::Vacant(e) => {
+                        let key = addr_key(a.dev_addr);
+                        e.insert(
+                            table
+                                .get(key.as_str())
+                                .map_err(db(context))?
+                                .map(|v| {
+                                    open_json(
+                                        &self.secrets,
+                                        LORAWAN_SESSIONS,
+                                        &key,
+                                        v.value(),
+                                        "lorawan session",
+                                    )
+                                })
+                                .transpose()?,
+                        )
+                    }
                 };
                 let outcome = match session.as_mut() {
                     Some(s) if s.device != a.device || s.nwk_s_key != a.nwk_s_key => {
@@ -103,9 +114,16 @@ impl Registry {
             changed.dedup();
             for addr in changed {
                 if let Some(Some(session)) = sessions.get(&addr) {
-                    let json = serde_json::to_vec(session).map_err(corrupt("lorawan session"))?;
+                    let key = addr_key(addr);
+                    let sealed = seal_json(
+                        &self.secrets,
+                        LORAWAN_SESSIONS,
+                        &key,
+                        session,
+                        "lorawan session",
+                    )?;
                     table
-                        .insert(addr_key(addr).as_str(), json.as_slice())
+                        .insert(key.as_str(), sealed.as_slice())
                         .map_err(db(context))?;
                 }
             }

@@ -19,6 +19,7 @@ mod lorawan_counters;
 mod open;
 mod orgs;
 mod port;
+mod sealing;
 mod state;
 mod status;
 mod tokens;
@@ -96,6 +97,8 @@ pub(crate) struct Registry {
     /// Bumped after every committed write that can change which LoRaWAN session a DevAddr has (see
     /// [`Registry::lorawan_generation`]).
     lorawan_generation: AtomicU64,
+    /// What LoRaWAN keys and remote passwords are sealed under (`sealing`).
+    secrets: crate::SecretKey,
 }
 
 impl Registry {

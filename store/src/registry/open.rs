@@ -1,19 +1,28 @@
 //! Opening the registry: the database file, and every table created in one transaction, so each kind of
-//! metadata (its own file here) can rely on its tables existing.
+//! metadata (its own file here) can rely on its tables existing; in the same transaction the secrets key is
+//! checked and rows written in clear before sealing are sealed (`sealing`).
 use super::{
     DEVICE_SECRETS, DEVICE_STATUS, DEVICES, POSITIONS, Registry, TOKENS, buildings, codecs,
-    datasets, gateways, integrations, lorawan, orgs, tokens,
+    datasets, gateways, integrations, lorawan, orgs, sealing, tokens,
 };
-use crate::Result;
 use crate::error::db;
+use crate::{Result, SecretKey};
 use redb::Database;
 use std::path::Path;
 
 impl Registry {
+    /// Tests: a registry under a fixed secrets key.
+    #[cfg(test)]
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let database = Database::create(path).map_err(db("opening the registry"))?;
+        Self::open_sealed(path, SecretKey::from_bytes([7; 32]))
+    }
+
+    /// Opens (or creates) the registry; its secrets are sealed under `key`. [`crate::Error::SecretsKey`] if
+    /// `key` does not open the secrets already sealed.
+    pub(crate) fn open_sealed(path: &Path, key: SecretKey) -> Result<Self> {
+        let mut database = Database::create(path).map_err(db("opening the registry"))?;
         let txn = database.begin_write().map_err(db("opening the registry"))?;
-        {
+        let sealed = {
             txn.open_table(DEVICES).map_err(db("creating tables"))?;
             txn.open_table(DEVICE_SECRETS)
                 .map_err(db("creating tables"))?;
@@ -47,21 +56,38 @@ impl Registry {
                 .map_err(db("creating tables"))?;
             txn.open_table(lorawan::LORAWAN_EXTERNAL_DEVICES)
                 .map_err(db("creating tables"))?;
-            Self::index_dev_euis(&txn)?;
             txn.open_table(integrations::INTEGRATIONS)
                 .map_err(db("creating tables"))?;
             txn.open_table(integrations::INTEGRATION_SECRETS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(integrations::INTEGRATION_REMOTE_PASSWORDS)
                 .map_err(db("creating tables"))?;
             txn.open_table(tokens::TOKEN_USED)
                 .map_err(db("creating tables"))?;
             txn.open_table(orgs::MEMBERS)
                 .map_err(db("creating tables"))?;
             Self::ensure_default_org(&txn)?;
-        }
+            let sealed = sealing::check_and_seal(&txn, &key)?;
+            Self::index_dev_euis(&txn, &key)?;
+            sealed
+        };
         txn.commit().map_err(db("creating tables"))?;
+        if sealed.any() {
+            // redb does not overwrite the pages it frees: compacting moves live pages over them and cuts
+            // the file, so the old clear copies do not linger in it.
+            database.compact().map_err(db("compacting the registry"))?;
+            tracing::info!(
+                "sealed {} LoRaWAN sessions, {} OTAA root keys and {} integration passwords under the \
+                 secrets key",
+                sealed.sessions,
+                sealed.otaa_keys,
+                sealed.passwords
+            );
+        }
         Ok(Self {
             db: database,
             lorawan_generation: std::sync::atomic::AtomicU64::new(0),
+            secrets: key,
         })
     }
 }

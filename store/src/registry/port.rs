@@ -165,17 +165,24 @@ pub struct RedbRegistry {
 }
 
 impl RedbRegistry {
-    /// Opens (or creates) the registry file. Call it from outside the runtime or in `spawn_blocking`, or
+    /// Opens (or creates) the registry file, its secrets sealed under `key` ([`Error::SecretsKey`] if `key`
+    /// does not open those already sealed). Call it from outside the runtime or in `spawn_blocking`, or
     /// use [`RedbRegistry::open_async`].
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, key: crate::SecretKey) -> Result<Self> {
         Ok(Self {
-            inner: Arc::new(Registry::open(path)?),
+            inner: Arc::new(Registry::open_sealed(path, key)?),
         })
     }
 
-    pub async fn open_async(path: &Path) -> Result<Self> {
+    pub async fn open_async(path: &Path, key: crate::SecretKey) -> Result<Self> {
         let path = path.to_owned();
-        run_blocking(move || Self::open(&path)).await
+        run_blocking(move || Self::open(&path, key)).await
+    }
+
+    /// Whether the registry file at `path` (of a bydata not running) holds secrets sealed under some key:
+    /// then only that key opens it. `false` if there is no file.
+    pub fn holds_sealed_secrets(path: &Path) -> Result<bool> {
+        super::sealing::holds_sealed_secrets(path)
     }
 
     /// This registry as the shared port.
