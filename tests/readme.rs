@@ -2,7 +2,7 @@
 //! `T=…` carry over), against the real binary started with `serve --demo` on free ports in a fresh data
 //! directory — as a new user would, after the README's first command. Placeholders are filled with what was
 //! printed before them: `<the admin token>` from serve's output, `<password>` from the device-create answer,
-//! `<write token>` from the token answer. Every command must exit 0 and answer no `error`; every read of data
+//! `<editor key>` from the token answer. Every command must exit 0 and answer no `error`; every read of data
 //! (query, KPIs, latest) must show a value, not only nulls — polled, since a publish is stored a moment
 //! after its PUBACK. `mosquitto_pub` is Debian's `mosquitto-clients` (installed by `scripts/test.sh`).
 #![allow(clippy::unwrap_used)]
@@ -299,12 +299,12 @@ async fn every_readme_command_works_when_pasted_in_order_on_a_fresh_demo() {
             if let Some(p) = v["mqtt"]["password"].as_str() {
                 known.insert("<password>".into(), p.to_owned());
             }
-            if let (Some(t), Some("write")) = (v["token"].as_str(), v["role"].as_str()) {
-                known.insert("<write token>".into(), t.to_owned());
+            if let (Some(t), Some("editor")) = (v["token"].as_str(), v["role"].as_str()) {
+                known.insert("<editor key>".into(), t.to_owned());
             }
         }
     }
-    for needed in ["<password>", "<write token>"] {
+    for needed in ["<password>", "<editor key>"] {
         assert!(
             known.contains_key(needed),
             "the README no longer uses {needed}: update this test"
@@ -324,8 +324,8 @@ fn commands_are_read_as_pasted() {
         ]
     );
     assert_eq!(
-        placeholders("a '<password>' b <write token> c<d"),
-        ["<password>", "<write token>"]
+        placeholders("a '<password>' b <editor key> c<d"),
+        ["<password>", "<editor key>"]
     );
     assert!(shows_data("{\"points\":[{\"time\":\"t\",\"value\":640}]}"));
     assert!(!shows_data(

@@ -142,7 +142,7 @@ pub(crate) async fn get(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not a platform admin", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such organisation", body = crate::openapi::ErrorBody),
-        (status = 409, description = "It still holds devices, gateways, codecs, buildings, datasets, integrations or keys (the message counts them)", body = crate::openapi::ErrorBody),
+        (status = 400, description = "It still holds devices, gateways, codecs, buildings, datasets, integrations or keys (`org_not_empty`; the message counts them), or it is the default organisation", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])),
 )]

@@ -34,14 +34,6 @@ impl Policy {
             role => role.parse().ok().map(Policy::Role),
         }
     }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Policy::Public => "public",
-            Policy::Platform => "platform",
-            Policy::Role(role) => role.as_str(),
-        }
-    }
 }
 
 /// (method, route path as in the document) → policy, read from the generated document once. An operation
