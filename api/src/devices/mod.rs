@@ -232,6 +232,19 @@ pub(crate) async fn create(
                     ));
                 }
                 let (dev_eui, integration) = (lorawan.dev_eui, lorawan.integration.clone());
+                if let Some(id) = &integration {
+                    // Only an integration of the device's own organisation may deliver its uplinks.
+                    let found = state.registry.integration(id).await?;
+                    if found.is_none_or(|i| i.org != device.org) {
+                        return Err(Error::bad(
+                            "unknown_integration",
+                            format!(
+                                "lorawan.integration {id:?} is not an integration of organisation {}: create it there first (POST /api/v1/integrations)",
+                                device.org
+                            ),
+                        ));
+                    }
+                }
                 let summary = json!({"activation": "network_server", "dev_eui": dev_eui,
                                      "integration": integration});
                 let device = state

@@ -193,3 +193,48 @@ pub trait SeriesReader: Send + Sync {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    fn key(measurement: &str, tags: &[(&str, &str)]) -> SeriesKey {
+        SeriesKey {
+            measurement: MeasurementName::new(measurement).expect("name"),
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            field: MeasurementName::new("value").expect("field"),
+        }
+    }
+
+    #[test]
+    fn a_series_belongs_to_its_org_tag_else_to_its_device_else_to_the_default_org() {
+        let a = Scope {
+            orgs: ["a".to_owned()].into(),
+            devices: ["dev-a".to_owned()].into(),
+            ..Scope::default()
+        };
+        assert!(a.sees(&key("co2", &[("device", "dev-a")])));
+        assert!(!a.sees(&key("co2", &[("device", "dev-b")])));
+        assert!(a.sees(&key("heat", &[("org", "a")])));
+        assert!(!a.sees(&key("heat", &[("org", "b")])));
+        // Another organisation's line protocol naming A's device is still the other organisation's.
+        assert!(!a.sees(&key("co2", &[("org", "b"), ("device", "dev-a")])));
+        assert!(!a.sees(&key("emission_factor", &[("area", "DK1")])));
+        let default = Scope {
+            orgs: ["default".to_owned()].into(),
+            ..Scope::default()
+        };
+        assert!(default.sees(&key("emission_factor", &[("area", "DK1")])));
+        let restricted = Scope {
+            only_devices: Some(["dev-a".to_owned()].into()),
+            only_measurements: Some(["co2".to_owned()].into()),
+            ..a
+        };
+        assert!(restricted.sees(&key("co2", &[("device", "dev-a")])));
+        assert!(!restricted.sees(&key("temperature", &[("device", "dev-a")])));
+        assert!(!restricted.sees(&key("co2", &[("org", "a")])));
+    }
+}
