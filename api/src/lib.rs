@@ -21,6 +21,7 @@ pub mod fuzzing;
 mod gateways;
 mod integrations;
 mod measurements;
+mod oidc;
 mod openapi;
 mod opendata;
 mod orgs;
@@ -35,6 +36,7 @@ pub use auth::keys::ClientAddr;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
 pub use error::Error;
+pub use oidc::{ClientAuth, Identity, OidcConfig, OidcError, Refusal, RoleMapping, Secret};
 pub use server::Metrics as HttpMetrics;
 pub use write::Metrics as WriteMetrics;
 
