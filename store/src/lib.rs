@@ -30,7 +30,7 @@ pub use registry::{
     Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
     LorawanSession, Member, MqttCredentials, NewToken, OrgContents, Organisation, OtaaDevice,
-    PasswordCheck, RedbRegistry, RegistryPort, Restriction, SessionForAddr, SharedRegistry,
+    PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session, SessionForAddr, SharedRegistry,
     StoredCodec, StoredDataset, TextState, TokenInfo,
 };
 pub use sealed::SecretKey;
