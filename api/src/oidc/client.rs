@@ -86,10 +86,6 @@ impl Client {
         })
     }
 
-    pub(crate) fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// The discovery document, fetched when not cached or older than [`DISCOVERY_TTL`]; a stale copy is
     /// used while the provider cannot be reached.
     async fn discovery(&self) -> Result<Arc<Discovery>> {
