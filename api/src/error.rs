@@ -20,7 +20,7 @@ pub enum Error {
     #[error("{message}")]
     Session { message: String },
     /// A request with a session cookie that may change something, without the session's CSRF token.
-    #[error("send the X-CSRF-Token header with the session's CSRF token (from GET /auth/me) to change anything")]
+    #[error("send X-CSRF-Token: the session's CSRF token (GET /auth/me) to change anything")]
     Csrf,
     /// A logged-in person whose identity provider groups give no role anywhere.
     #[error("your identity provider groups map to no organisation (received: {}); ask an admin to map one in \
