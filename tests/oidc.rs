@@ -149,7 +149,13 @@ impl Browser {
     }
 
     /// From bydata's `/auth/login` through the provider's login form to the callback URL it sends back.
-    async fn to_callback(&mut self, b: &Bydata, issuer: &str, email: &str, pw: &str) -> String {
+    async fn through_provider(
+        &mut self,
+        b: &Bydata,
+        issuer: &str,
+        email: &str,
+        pw: &str,
+    ) -> String {
         let r = self
             .http
             .get(b.url("/auth/login?next=/api/v1/devices"))
@@ -207,7 +213,7 @@ impl Browser {
 
     /// Logs in; answers the session cookie's value.
     async fn login(&mut self, b: &Bydata, issuer: &str, email: &str, pw: &str) -> String {
-        let callback = self.to_callback(b, issuer, email, pw).await;
+        let callback = self.through_provider(b, issuer, email, pw).await;
         let r = self.bydata_get(&callback).await;
         assert_eq!(r.status(), StatusCode::FOUND, "{}", r.text().await.unwrap());
         assert_eq!(location(&r), "/api/v1/devices");
@@ -304,7 +310,7 @@ role = "viewer"
     // Alice logs in: editor of buildings, viewer of traffic.
     let mut alice = Browser::new();
     let callback = alice
-        .to_callback(&b, &issuer, "alice@example.test", "alice-pw")
+        .through_provider(&b, &issuer, "alice@example.test", "alice-pw")
         .await;
     let r = alice.bydata_get(&callback).await;
     assert_eq!(r.status(), StatusCode::FOUND);
@@ -408,7 +414,7 @@ role = "viewer"
     // A tampered state, with a good code.
     let mut eve = Browser::new();
     let callback = eve
-        .to_callback(&b, &issuer, "bob@example.test", "bob-pw")
+        .through_provider(&b, &issuer, "bob@example.test", "bob-pw")
         .await;
     let tampered = callback.replace("state=", "state=x");
     assert_eq!(
