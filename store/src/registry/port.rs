@@ -8,8 +8,7 @@
 use super::{
     Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, LorawanSession, Member, MqttCredentials,
-    NewToken, OrgContents, Organisation, OtaaDevice, PasswordCheck, Registry, Session,
-    StoredCodec,
+    NewToken, OrgContents, Organisation, OtaaDevice, PasswordCheck, Registry, Session, StoredCodec,
     StoredDataset, TokenInfo,
 };
 use crate::{Error, Result};
