@@ -4,7 +4,8 @@
 # here when missing: VictoriaMetrics (Debian), the peer whose InfluxDB write API the InfluxDB adapter is tested
 # against; Mosquitto (Debian), standing in for a network server's MQTT broker; mosquitto-clients (Debian),
 # whose mosquitto_pub the README test pastes; Chromium (Debian), for the dashboard's browser test (its
-# screenshot lands in target/test-artifacts/); the official InfluxDB Python client is installed by its test
+# screenshot lands in target/test-artifacts/); Node.js and npm (Debian) with oidc-provider (npm, pinned in
+# testing/oidc-provider/package-lock.json), the OpenID Provider the login tests run on loopback; the official InfluxDB Python client is installed by its test
 # into a venv under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,16 @@ fi
 if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then
   echo "== installing chromium (Debian package, for the dashboard's browser test)"
   apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+fi
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "== installing nodejs and npm (Debian packages, for the OpenID Provider of the login tests)"
+  apt-get install -y -q nodejs npm >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null; }
+fi
+
+if [ ! -d testing/oidc-provider/node_modules/oidc-provider ]; then
+  echo "== installing oidc-provider (npm ci, versions pinned by its package-lock.json)"
+  (cd testing/oidc-provider && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 echo "== cargo fmt --check"

@@ -20,6 +20,9 @@ pub(crate) struct Config {
     /// The certificate and key for `mqtts_addr` and `https_addr` (`[tls]`; absent: no TLS listener).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tls: Option<TlsConfig>,
+    /// The identity provider people log in with (`[oidc]`; absent: no login, API keys only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) oidc: Option<bydata_api::OidcConfig>,
 }
 
 /// PEM files for the TLS listeners (`[tls]`); renewed files are picked up without a restart.
@@ -182,6 +185,7 @@ impl Default for Config {
             supervise: SuperviseConfig::default(),
             registry: RegistryConfig::default(),
             tls: None,
+            oidc: None,
         }
     }
 }
@@ -389,6 +393,34 @@ check_ms = {check}
 # are picked up within seconds, without a restart.
 # cert_pem = "/etc/bydata/fullchain.pem"
 # key_pem = "/etc/bydata/privkey.pem"
+
+# [oidc]
+# People log in with OpenID Connect (authorization code + PKCE) at /auth/login; machines keep using API keys.
+# The issuer exactly as the provider's discovery document names it (Entra ID: its v2.0 issuer of your tenant).
+# issuer = "https://login.microsoftonline.com/<tenant-id>/v2.0"
+# client_id = "<application (client) id>"
+# The client secret, or a file holding it; neither with client_auth = "none" (a public client, PKCE only).
+# client_secret_file = "/etc/bydata/oidc-secret"
+# "basic" (client_secret_basic, the default) or "post" (client_secret_post) or "none".
+# client_auth = "basic"
+# bydata's public URL; register <public_url>/auth/callback as a redirect URI and <public_url>/ as the
+# post-logout redirect URI at the provider. Browsers only keep the session cookie over HTTPS (or localhost).
+# public_url = "https://iot.example.dk"
+# Scopes asked for besides openid, email and profile.
+# scopes = []
+# The ID token claim whose values map to roles ("groups"; Entra ID app roles come in "roles").
+# groups_claim = "groups"
+# Holders of these claim values are platform admins.
+# platform_admins = []
+# How long a session lasts at most, and how long unused, in minutes.
+# session_minutes = 480
+# idle_minutes = 60
+# Which claim value gives which role (viewer, editor, admin) in which organisation; organisation members
+# added in bydata (by e-mail or subject) get their roles too.
+# [[oidc.roles]]
+# claim_value = "<group object id>"
+# org = "buildings"
+# role = "editor"
 "#,
             data_dir = d.data_dir.display(),
             lorawan = d.lorawan_addr,
@@ -477,6 +509,23 @@ mod tests {
             parsed.registry.secrets_key_file,
             Some(PathBuf::from("/etc/bydata/secrets.key"))
         );
+    }
+
+    #[test]
+    fn oidc_parses_with_its_role_mappings() {
+        let parsed: Config = toml::from_str(
+            "[oidc]\nissuer = \"https://idp.example\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\
+             public_url = \"https://iot.example\"\n[[oidc.roles]]\nclaim_value = \"g\"\norg = \"traffic\"\n\
+             role = \"viewer\"",
+        )
+        .expect("valid");
+        let oidc = parsed.oidc.expect("oidc");
+        assert_eq!(
+            (oidc.roles.len(), oidc.groups_claim.as_str()),
+            (1, "groups")
+        );
+        assert_eq!(oidc.session_minutes, 480);
+        assert!(toml::from_str::<Config>("[oidc]\nissuer = \"x\"\nclient = \"c\"").is_err());
     }
 
     #[test]

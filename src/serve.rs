@@ -161,6 +161,13 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (&series_quota, &queries),
         &health,
     );
+    // [oidc] is checked (and its secret file read) at start; the provider is first asked at the first login.
+    let login = match &config.oidc {
+        Some(oidc) => Some(Arc::new(
+            bydata_api::Login::new(oidc).map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+        None => None,
+    };
     let state = bydata_api::AppState {
         opendata,
         registry: registry.clone(),
@@ -187,6 +194,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         queries,
         health: health.clone(),
         key_use: Arc::default(),
+        login,
     };
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());

@@ -16,6 +16,20 @@ pub enum Error {
     BadCredentials { reason: String },
     #[error("you may not do this: it needs {needs}")]
     Forbidden { needs: String },
+    /// A session cookie that names no live session: the reason (expired, idle, unknown, malformed).
+    #[error("{message}")]
+    Session { message: String },
+    /// A request with a session cookie that may change something, without the session's CSRF token.
+    #[error("send X-CSRF-Token: the session's CSRF token (GET /auth/me) to change anything")]
+    Csrf,
+    /// A logged-in person whose identity provider groups give no role anywhere.
+    #[error("your identity provider groups map to no organisation (received: {}); ask an admin to map one in \
+             [[oidc.roles]] or to add you as a member of an organisation",
+            if groups.is_empty() { "none".to_owned() } else { groups.join(", ") })]
+    NoRole { groups: Vec<String> },
+    /// A login that did not complete: the provider refused, or its answer did not verify.
+    #[error("{message}")]
+    LoginRefused { message: String },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{what} {id:?} already exists")]
@@ -239,6 +253,10 @@ impl IntoResponse for Error {
         let (status, code) = match &self {
             Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Error::BadCredentials { .. } => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            Error::Session { .. } => (StatusCode::UNAUTHORIZED, "invalid_session"),
+            Error::Csrf => (StatusCode::FORBIDDEN, "csrf"),
+            Error::NoRole { .. } => (StatusCode::FORBIDDEN, "no_role"),
+            Error::LoginRefused { .. } => (StatusCode::UNAUTHORIZED, "login_refused"),
             Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),

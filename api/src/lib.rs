@@ -20,7 +20,9 @@ mod fallback;
 pub mod fuzzing;
 mod gateways;
 mod integrations;
+mod login;
 mod measurements;
+mod oidc;
 mod openapi;
 mod opendata;
 mod orgs;
@@ -35,6 +37,8 @@ pub use auth::keys::ClientAddr;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
 pub use error::Error;
+pub use login::Login;
+pub use oidc::{ClientAuth, Identity, OidcConfig, OidcError, Refusal, RoleMapping, Secret};
 pub use server::Metrics as HttpMetrics;
 pub use write::Metrics as WriteMetrics;
 
@@ -120,6 +124,8 @@ pub struct AppState {
     pub health: Arc<bydata_store::health::Health>,
     /// Failed authentications per source, and when keys were last used (`KeyUse::default()`).
     pub key_use: Arc<KeyUse>,
+    /// Logging in with the identity provider (`[oidc]`); `None`: API keys only.
+    pub login: Option<Arc<Login>>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -301,6 +307,10 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))
+        .route("/auth/login", get(login::routes::login))
+        .route("/auth/callback", get(login::routes::callback))
+        .route("/auth/logout", post(login::routes::logout))
+        .route("/auth/me", get(login::routes::me))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),

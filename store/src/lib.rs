@@ -30,8 +30,8 @@ pub use registry::{
     Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
     LorawanSession, Member, MqttCredentials, NewToken, OrgContents, Organisation, OtaaDevice,
-    PasswordCheck, RedbRegistry, RegistryPort, Restriction, SessionForAddr, SharedRegistry,
-    StoredCodec, StoredDataset, TextState, TokenInfo,
+    PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session, SessionForAddr,
+    SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
 };
 pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};

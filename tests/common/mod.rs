@@ -82,6 +82,16 @@ impl Bydata {
 
     pub async fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Bydata {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Self::start_at(http, data_dir, extra, env).await
+    }
+
+    /// Starts bydata with its HTTP API on `http` (for a peer that must know bydata's URL beforehand).
+    pub async fn start_at(
+        http: SocketAddr,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Bydata {
         let mqtt = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let lorawan = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
         let log = data_dir.with_extension(format!("{}.log", http.port()));

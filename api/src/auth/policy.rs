@@ -128,7 +128,14 @@ pub(crate) async fn authorize(
         Principal::anonymous()
     } else {
         let source = request.extensions().get::<keys::ClientAddr>().copied();
-        match keys::authenticate(&state, request.headers(), source).await {
+        match crate::login::session::authenticate(
+            &state,
+            request.method(),
+            request.headers(),
+            source,
+        )
+        .await
+        {
             Ok(principal) => principal,
             Err(e) => return e.into_response(),
         }

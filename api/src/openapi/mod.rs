@@ -88,6 +88,10 @@ Times in answers are RFC 3339."
         crate::tokens::create,
         crate::tokens::list,
         crate::tokens::delete,
+        crate::login::routes::login,
+        crate::login::routes::callback,
+        crate::login::routes::logout,
+        crate::login::routes::me,
         crate::write::write,
     ),
     components(
@@ -107,6 +111,7 @@ Times in answers are RFC 3339."
         (name = "datasets", description = "Open datasets and their privacy gate"),
         (name = "opendata", description = "Published open data: catalogs (DCAT-AP-DK, data.json) and versioned files (public)"),
         (name = "organisations", description = "Organisations and their members"),
+        (name = "login", description = "People logging in with the identity provider (OpenID Connect): a session cookie, with X-CSRF-Token for changes"),
         (name = "tokens", description = "API keys: per organisation, with a role, an optional expiry and restriction"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
     )
@@ -321,6 +326,10 @@ pub(crate) mod tests {
         ("POST", "/api/v1/tokens"),
         ("GET", "/api/v1/tokens"),
         ("DELETE", "/api/v1/tokens/{id}"),
+        ("GET", "/auth/login"),
+        ("GET", "/auth/callback"),
+        ("POST", "/auth/logout"),
+        ("GET", "/auth/me"),
         ("POST", "/api/v2/write"),
     ];
 
@@ -471,6 +480,7 @@ pub(crate) mod tests {
             queries: Arc::default(),
             health: Arc::default(),
             key_use: Arc::default(),
+            login: None,
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

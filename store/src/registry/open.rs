@@ -3,7 +3,7 @@
 //! checked and rows written in clear before sealing are sealed (`sealing`).
 use super::{
     DEVICE_SECRETS, DEVICE_STATUS, DEVICES, POSITIONS, Registry, TOKENS, buildings, codecs,
-    datasets, gateways, integrations, lorawan, orgs, sealing, tokens,
+    datasets, gateways, integrations, lorawan, orgs, sealing, sessions, tokens,
 };
 use crate::error::db;
 use crate::{Result, SecretKey};
@@ -32,6 +32,8 @@ impl Registry {
             txn.open_table(tokens::TOKEN_SERIES)
                 .map_err(db("creating tables"))?;
             txn.open_table(POSITIONS).map_err(db("creating tables"))?;
+            txn.open_table(sessions::SESSIONS)
+                .map_err(db("creating tables"))?;
             txn.open_table(codecs::CODECS)
                 .map_err(db("creating tables"))?;
             txn.open_table(buildings::BUILDINGS)

@@ -8,7 +8,7 @@
 use super::{
     Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, LorawanSession, Member, MqttCredentials,
-    NewToken, OrgContents, Organisation, OtaaDevice, PasswordCheck, Registry, StoredCodec,
+    NewToken, OrgContents, Organisation, OtaaDevice, PasswordCheck, Registry, Session, StoredCodec,
     StoredDataset, TokenInfo,
 };
 use crate::{Error, Result};
@@ -156,6 +156,13 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     async fn inbound_integration_password_hash(&self, id: &IntegrationId)
     -> Result<Option<String>>;
     async fn integration_remote_password(&self, id: &IntegrationId) -> Result<Option<String>>;
+
+    // login sessions (the id is the cookie's secret; only its hash is stored)
+    async fn create_session(&self, session: Session) -> Result<String>;
+    async fn session(&self, id: &str) -> Result<Option<Session>>;
+    async fn touch_session(&self, id: &str, now: UnixNanos) -> Result<()>;
+    async fn delete_session(&self, id: &str) -> Result<Option<Session>>;
+    async fn purge_sessions(&self, now: UnixNanos, idle_before: UnixNanos) -> Result<usize>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -511,5 +518,24 @@ impl RegistryPort for RedbRegistry {
     ) -> Result<(Integration, Option<String>)> {
         self.run(move |r| r.create_integration(integration, remote_password))
             .await
+    }
+
+    async fn create_session(&self, session: Session) -> Result<String> {
+        self.run(move |r| r.create_session(&session)).await
+    }
+    async fn session(&self, id: &str) -> Result<Option<Session>> {
+        let id = id.to_owned();
+        self.run(move |r| r.session(&id)).await
+    }
+    async fn touch_session(&self, id: &str, now: UnixNanos) -> Result<()> {
+        let id = id.to_owned();
+        self.run(move |r| r.touch_session(&id, now)).await
+    }
+    async fn delete_session(&self, id: &str) -> Result<Option<Session>> {
+        let id = id.to_owned();
+        self.run(move |r| r.delete_session(&id)).await
+    }
+    async fn purge_sessions(&self, now: UnixNanos, idle_before: UnixNanos) -> Result<usize> {
+        self.run(move |r| r.purge_sessions(now, idle_before)).await
     }
 }
