@@ -7,6 +7,7 @@
 //! Each handler carries a `#[utoipa::path]` annotation; `openapi` collects them into the document served at
 //! `/api/openapi.json` (and as HTML at `/api`), so the document cannot drift from the handlers.
 mod api_page;
+mod audit;
 mod auth;
 mod body;
 mod buildings;
@@ -301,6 +302,7 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::delete))
+        .route("/api/v1/audit", get(audit::list))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),

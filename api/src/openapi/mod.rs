@@ -88,6 +88,7 @@ Times in answers are RFC 3339."
         crate::tokens::create,
         crate::tokens::list,
         crate::tokens::delete,
+        crate::audit::list,
         crate::write::write,
     ),
     components(
@@ -108,6 +109,7 @@ Times in answers are RFC 3339."
         (name = "opendata", description = "Published open data: catalogs (DCAT-AP-DK, data.json) and versioned files (public)"),
         (name = "organisations", description = "Organisations and their members"),
         (name = "tokens", description = "API keys: per organisation, with a role, an optional expiry and restriction"),
+        (name = "audit", description = "The audit log: every change, who made it, when and from where"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
     )
 )]
@@ -321,6 +323,7 @@ pub(crate) mod tests {
         ("POST", "/api/v1/tokens"),
         ("GET", "/api/v1/tokens"),
         ("DELETE", "/api/v1/tokens/{id}"),
+        ("GET", "/api/v1/audit"),
         ("POST", "/api/v2/write"),
     ];
 
