@@ -305,4 +305,8 @@ async fn no_secret_is_ever_in_the_log() {
         );
     }
     assert!(text.contains("device.rotate_credentials"));
+    eprintln!(
+        "audit entries: {} bytes of JSON each on average",
+        text.len() / log.len()
+    );
 }
