@@ -2,6 +2,7 @@
 //! and `GET /api/v1/buildings/{id}/kpis` — consumption per calendar bucket from the building's cumulative
 //! meters, per m² of floor area, the same bucket a year earlier, and CO2e, computed by `store::kpi`; here
 //! only parameters, the registry lookup and the JSON answer.
+use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
@@ -75,6 +76,7 @@ fn building_json(b: &Building) -> Value {
 pub(crate) async fn create(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     crate::body::Body(new): crate::body::Body<NewBuilding>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let org = by.target_org(new.org.clone(), Role::Editor)?;
@@ -108,7 +110,17 @@ pub(crate) async fn create(
         created_at: (state.clock)(),
         org,
     };
-    let building = state.registry.create_building(building).await?;
+    let change = Change::new("building.create", format!("building:{}", building.id))
+        .org(&building.org)
+        .after(building_json(&building));
+    let building = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.create_building(building),
+    )
+    .await?;
     tracing::info!(building = %building.id, by = %by.actor, "building registered");
     Ok((StatusCode::CREATED, Json(building_json(&building))))
 }
@@ -195,11 +207,21 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let building = find(&state, &by, &id, Role::Editor).await?;
-    let wanted = building.id.clone();
-    state.registry.delete_building(&wanted).await?;
+    let change = Change::new("building.delete", format!("building:{}", building.id))
+        .org(&building.org)
+        .before(building_json(&building));
+    record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.delete_building(&building.id),
+    )
+    .await?;
     tracing::info!(building = %building.id, by = %by.actor, "building deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 //! the newest version is that version); `POST /api/v1/codecs/test` runs a script on given bytes without
 //! saving anything (`trial`); `GET /api/v1/codecs` lists every version, `GET /api/v1/codecs/{name}[/{version}]`
 //! shows one with its script.
+use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
@@ -89,6 +90,7 @@ version.",
 pub(crate) async fn create(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     crate::body::Body(new): crate::body::Body<NewCodec>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let org = by.target_org(new.org.clone(), Role::Editor)?;
@@ -124,10 +126,20 @@ pub(crate) async fn create(
         })
     })??;
     let (name, now) = (new.name, (state.clock)());
-    let added = state
-        .registry
-        .add_codec_version(&name, new.description, script, examples, org, now)
-        .await?;
+    // The script is not repeated in the log: the store adds its version and SHA-256.
+    let change = Change::new("codec.create", format!("codec:{name}"))
+        .org(&org)
+        .after(json!({"name": name, "description": new.description, "org": org}));
+    let added = record(
+        &state,
+        &by,
+        source,
+        change,
+        state
+            .registry
+            .add_codec_version(&name, new.description, script, examples, org, now),
+    )
+    .await?;
     let stored = added.codec;
     if !added.created {
         return Ok((StatusCode::OK, Json(full_json(&stored))));

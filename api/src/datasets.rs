@@ -4,6 +4,7 @@
 //! configured minimums, and the refusal names every rule that falls short.
 //!
 //! Thin handlers: the definition, its rules and publishing are `bydata_opendata`'s.
+use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
@@ -36,6 +37,7 @@ use utoipa::ToSchema;
 pub(crate) async fn create(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     axum::extract::Query(target): axum::extract::Query<TargetOrg>,
     crate::body::Body(new): crate::body::Body<NewDataset>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
@@ -50,7 +52,17 @@ pub(crate) async fn create(
         created_at: (state.clock)(),
         org,
     };
-    let stored = state.registry.create_dataset(stored).await?;
+    let change = Change::new("dataset.create", format!("dataset:{}", stored.id))
+        .org(&stored.org)
+        .after(dataset_json(&stored));
+    let stored = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.create_dataset(stored),
+    )
+    .await?;
     tracing::info!(dataset = %stored.id, by = %by.actor, "dataset defined");
     Ok((StatusCode::CREATED, Json(dataset_json(&stored))))
 }
@@ -128,6 +140,7 @@ pub(crate) struct PublishRequest {
 pub(crate) async fn publish(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
     crate::body::OptionalBody(request): crate::body::OptionalBody<PublishRequest>,
 ) -> Result<Json<Value>, Error> {
@@ -138,11 +151,15 @@ pub(crate) async fn publish(
         .publish(&Dataset::parse(&d)?, request.period.as_deref())
         .await?;
     tracing::info!(dataset = %d.id, by = %by.actor, "published on demand");
-    Ok(Json(serde_json::to_value(&report).map_err(|e| {
-        Error::Internal {
-            message: e.to_string(),
-        }
-    })?))
+    let report = serde_json::to_value(&report).map_err(|e| Error::Internal {
+        message: e.to_string(),
+    })?;
+    // Files change, not the registry: recorded once they are published.
+    let change = Change::new("dataset.publish", format!("dataset:{}", d.id))
+        .org(&d.org)
+        .after(report.clone());
+    crate::audit::append(&state, &by, source, change).await?;
+    Ok(Json(report))
 }
 
 #[utoipa::path(
@@ -208,10 +225,22 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let old = find(&state, &by, &id, Role::Editor).await?;
-    let existed = state.registry.delete_dataset(&id).await?;
+    let change = Change::new("dataset.delete", format!("dataset:{}", old.id))
+        .org(&old.org)
+        .before(dataset_json(&old));
+    // The record goes with the registry's change; withdrawing the files follows it.
+    let existed = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.delete_dataset(&id),
+    )
+    .await?;
     state.opendata.remove(&old).await?;
     crate::error::deleted(existed, "dataset", id, &by.actor)
 }

@@ -1,5 +1,6 @@
 //! LoRaWAN gateway registry: `POST/GET /api/v1/gateways`, `GET/DELETE /api/v1/gateways/{eui}`. Only a
 //! registered gateway's packets are heard (Semtech UDP has no authentication of its own).
+use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
@@ -79,20 +80,29 @@ fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {
 pub(crate) async fn create(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     crate::body::Body(new): crate::body::Body<NewGateway>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let org = by.target_org(new.org.clone(), Role::Editor)?;
     let name = crate::error::display_name(&new.name)?;
-    let gateway = state
-        .registry
-        .create_gateway(Gateway {
-            eui: new.eui,
-            name: name.to_owned(),
-            location: new.location,
-            created_at: (state.clock)(),
-            org,
-        })
-        .await?;
+    let gateway = Gateway {
+        eui: new.eui,
+        name: name.to_owned(),
+        location: new.location,
+        created_at: (state.clock)(),
+        org,
+    };
+    let change = Change::new("gateway.create", format!("gateway:{}", gateway.eui))
+        .org(&gateway.org)
+        .after(gateway_json(&gateway, &GatewayStatus::default()));
+    let gateway = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.create_gateway(gateway),
+    )
+    .await?;
     tracing::info!(gateway = %gateway.eui, by = %by.actor, "gateway registered");
     Ok((
         StatusCode::CREATED,
@@ -173,9 +183,21 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(eui): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let eui = find(&state, &by, &eui, Role::Editor).await?.eui;
-    let existed = state.registry.delete_gateway(&eui).await?;
+    let gateway = find(&state, &by, &eui, Role::Editor).await?;
+    let change = Change::new("gateway.delete", format!("gateway:{}", gateway.eui))
+        .org(&gateway.org)
+        .before(gateway_json(&gateway, &GatewayStatus::default()));
+    let eui = gateway.eui;
+    let existed = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.delete_gateway(&eui),
+    )
+    .await?;
     crate::error::deleted(existed, "gateway", eui, &by.actor)
 }

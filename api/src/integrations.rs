@@ -4,6 +4,7 @@
 //! credentials returned once here, under `integrations/{id}/`. `mode: "subscribe"`: bydata connects to the
 //! network server's broker (`host`, `port`, `username`, `password`, `topic`) and subscribes to its uplink
 //! events. Either way, events reach devices onboarded with their DevEUI.
+use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
@@ -148,6 +149,7 @@ fn example_topic(id: &IntegrationId, ns: NetworkServer) -> String {
 pub(crate) async fn create(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     crate::body::Body(new): crate::body::Body<NewIntegration>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let org = by.target_org(new.org.clone(), Role::Editor)?;
@@ -231,10 +233,22 @@ pub(crate) async fn create(
         created_at: (state.clock)(),
         org,
     };
-    let (integration, password) = state
-        .registry
-        .create_integration(integration, remote_password)
-        .await?;
+    let change = Change::new(
+        "integration.create",
+        format!("integration:{}", integration.id),
+    )
+    .org(&integration.org)
+    .after(integration_json(&state, &integration));
+    let (integration, password) = record(
+        &state,
+        &by,
+        source,
+        change,
+        state
+            .registry
+            .create_integration(integration, remote_password),
+    )
+    .await?;
     tracing::info!(integration = %integration.id, by = %by.actor, "integration registered");
     let mut body = integration_json(&state, &integration);
     if let Some(password) = password {
@@ -348,11 +362,25 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let id = find(&state, &by, &id, Role::Editor).await?.id;
-    let wanted = id.clone();
-    let existed = state.registry.delete_integration(&wanted).await?;
+    let integration = find(&state, &by, &id, Role::Editor).await?;
+    let change = Change::new(
+        "integration.delete",
+        format!("integration:{}", integration.id),
+    )
+    .org(&integration.org)
+    .before(integration_json(&state, &integration));
+    let id = integration.id;
+    let existed = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.delete_integration(&id),
+    )
+    .await?;
     crate::error::deleted(existed, "integration", id, &by.actor)
 }
 

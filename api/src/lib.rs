@@ -7,6 +7,7 @@
 //! Each handler carries a `#[utoipa::path]` annotation; `openapi` collects them into the document served at
 //! `/api/openapi.json` (and as HTML at `/api`), so the document cannot drift from the handlers.
 mod api_page;
+mod audit;
 mod auth;
 mod body;
 mod buildings;
@@ -311,6 +312,7 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .route("/auth/callback", get(login::routes::callback))
         .route("/auth/logout", post(login::routes::logout))
         .route("/auth/me", get(login::routes::me))
+        .route("/api/v1/audit", get(audit::list))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),

@@ -1,6 +1,7 @@
 //! Organisations (`/api/v1/orgs`) and their members: a platform admin creates and deletes organisations;
 //! everyone sees the organisations they belong to; an organisation's admins manage its members (people, by
 //! the e-mail or subject their identity provider gives; keys are `/api/v1/tokens`).
+use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
@@ -65,17 +66,18 @@ async fn find(
 pub(crate) async fn create(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     crate::body::Body(new): crate::body::Body<NewOrg>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let name = crate::error::display_name(&new.name)?.to_owned();
-    let org = state
-        .registry
-        .create_org(Organisation {
-            id: new.id,
-            name,
-            created_at: (state.clock)(),
-        })
-        .await?;
+    let org = Organisation {
+        id: new.id,
+        name,
+        created_at: (state.clock)(),
+    };
+    // Organisations are the platform's objects: their entries have no organisation.
+    let change = Change::new("org.create", format!("org:{}", org.id)).after(org_json(&org, None));
+    let org = record(&state, &by, source, change, state.registry.create_org(org)).await?;
     tracing::info!(org = %org.id, by = %by.actor, "organisation created");
     Ok((
         StatusCode::CREATED,
@@ -149,6 +151,7 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let org = find(&state, &by, &id, Role::Admin).await?;
@@ -175,7 +178,15 @@ pub(crate) async fn delete(
             ),
         });
     }
-    let existed = state.registry.delete_org(&org.id).await?;
+    let change = Change::new("org.delete", format!("org:{}", org.id)).before(org_json(&org, None));
+    let existed = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.delete_org(&org.id),
+    )
+    .await?;
     crate::error::deleted(existed, "organisation", org.id, &by.actor)
 }
 
@@ -184,6 +195,17 @@ pub(crate) async fn delete(
 pub(crate) struct MemberRole {
     #[schema(value_type = crate::openapi::RoleDoc)]
     role: Role,
+}
+
+/// A member as the API shows them, or `null`: the audit log's "before".
+async fn existing_member(state: &AppState, org: &OrgId, member: &str) -> Result<Value, Error> {
+    Ok(state
+        .registry
+        .members()
+        .await?
+        .iter()
+        .find(|m| m.org == *org && m.member == member)
+        .map_or(Value::Null, member_json))
 }
 
 fn member_json(m: &Member) -> Value {
@@ -258,19 +280,33 @@ pub(crate) async fn members(
 pub(crate) async fn put_member(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path((id, member)): Path<(String, String)>,
     crate::body::Body(change): crate::body::Body<MemberRole>,
 ) -> Result<Json<Value>, Error> {
     let org = find(&state, &by, &id, Role::Admin).await?;
-    let member = state
-        .registry
-        .put_member(Member {
-            org: org.id,
-            member: member_key(&member)?,
-            role: change.role,
-            added_at: (state.clock)(),
-        })
-        .await?;
+    let member = Member {
+        org: org.id,
+        member: member_key(&member)?,
+        role: change.role,
+        added_at: (state.clock)(),
+    };
+    let before = existing_member(&state, &member.org, &member.member).await?;
+    let change = Change::new(
+        "member.put",
+        format!("member:{}/{}", member.org, member.member),
+    )
+    .org(&member.org)
+    .before(before)
+    .after(member_json(&member));
+    let member = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.put_member(member),
+    )
+    .await?;
     tracing::info!(org = %member.org, member = %member.member, role = %member.role, by = %by.actor, "member set");
     Ok(Json(member_json(&member)))
 }
@@ -295,10 +331,22 @@ pub(crate) async fn put_member(
 pub(crate) async fn delete_member(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path((id, member)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let org = find(&state, &by, &id, Role::Admin).await?;
     let member = member_key(&member)?;
-    let existed = state.registry.remove_member(&org.id, &member).await?;
+    let before = existing_member(&state, &org.id, &member).await?;
+    let change = Change::new("member.delete", format!("member:{}/{member}", org.id))
+        .org(&org.id)
+        .before(before);
+    let existed = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.remove_member(&org.id, &member),
+    )
+    .await?;
     crate::error::deleted(existed, "member", member, &by.actor)
 }

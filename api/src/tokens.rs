@@ -1,6 +1,7 @@
 //! API keys (`/api/v1/tokens`): made by an organisation's admin for that organisation, with a role, an optional
 //! expiry and an optional restriction to devices or measurements; shown once, stored hashed, revocable.
 //! Platform keys (no organisation) are made by a platform admin.
+use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
@@ -55,6 +56,7 @@ pub(crate) struct NewToken {
 pub(crate) async fn create(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     crate::body::Body(new): crate::body::Body<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let name = crate::error::display_name(&new.name)?.to_owned();
@@ -101,9 +103,29 @@ pub(crate) async fn create(
             });
         }
     }
-    let (info, secret) = state
-        .registry
-        .create_token(
+    let planned = TokenInfo {
+        id: String::new(),
+        name: name.clone(),
+        org: org.clone(),
+        role: new.role,
+        created_at: now,
+        expires_at,
+        restriction: Restriction {
+            devices: new.devices.clone(),
+            measurements: new.measurements.clone(),
+        },
+        revoked_at: None,
+        last_used_at: None,
+    };
+    // The store names the object with the id it generates; the secret is never in the summary.
+    let mut change = Change::new("token.create", "token:").after(token_json(&planned, now));
+    change.org = org.clone();
+    let (info, secret) = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.create_token(
             StoredNewToken {
                 name,
                 org,
@@ -115,8 +137,9 @@ pub(crate) async fn create(
                 },
             },
             now,
-        )
-        .await?;
+        ),
+    )
+    .await?;
     tracing::info!(token = %info.id, role = %info.role, org = ?info.org, by = %by.actor, "key created");
     let mut body = token_json(&info, now);
     body["token"] = json!(secret);
@@ -213,6 +236,7 @@ fn token_json(t: &TokenInfo, now: bydata_schemas::UnixNanos) -> Value {
 pub(crate) async fn delete(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let not_found = || Error::NotFound {
@@ -229,6 +253,20 @@ pub(crate) async fn delete(
     if !administers(&by, &key) {
         return Err(not_found());
     }
-    let revoked = state.registry.revoke_token(&id, (state.clock)()).await?;
+    let now = (state.clock)();
+    let mut after = key.clone();
+    after.revoked_at = after.revoked_at.or(Some(now));
+    let mut change = Change::new("token.revoke", format!("token:{id}"))
+        .before(token_json(&key, now))
+        .after(token_json(&after, now));
+    change.org = key.org.clone();
+    let revoked = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.revoke_token(&id, now),
+    )
+    .await?;
     crate::error::deleted(revoked.is_some(), "token", id, &by.actor)
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`journal`]: the raw journal, an append-only segmented log of what the edges accepted (durable before
 //!   acknowledgement, replayable);
-//! - [`RegistryPort`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions;
+//! - [`RegistryPort`]: devices, hashed credentials and tokens, per-device ingest status, consumer positions,
+//!   and the [`audit`] log, each entry committed in the transaction of the change it records;
 //!   the secrets it must read back (LoRaWAN keys, remote broker passwords) [`sealed`](SecretKey) at rest;
 //! - [`series`]: the time-series port (`SeriesWriter`/`SeriesReader`) and its embedded engine;
 //! - [`query`]: bucketed aggregates computed against any `SeriesReader`, priced and bounded before they read;
@@ -12,6 +13,7 @@
 //!
 //! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `RegistryPort::commit_ingest`.
 mod aggregate;
+pub mod audit;
 mod error;
 pub mod health;
 pub mod journal;
@@ -23,6 +25,7 @@ mod sealed;
 mod secret;
 pub mod series;
 
+pub use audit::{AuditEntry, AuditFilter};
 pub use bydata_schemas::{OrgId, Role};
 pub use error::{Error, Result};
 pub use registry::MAX_STATE_FIELDS;

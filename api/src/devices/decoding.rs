@@ -92,12 +92,12 @@ pub(crate) struct RedecodeRange {
 pub(crate) async fn redecode(
     State(state): State<AppState>,
     by: Principal,
+    source: crate::audit::Source,
     Path(id): Path<String>,
     crate::body::Body(range): crate::body::Body<RedecodeRange>,
 ) -> Result<Json<RedecodeReport>, Error> {
-    let id = visible(&state, &by, &id, bydata_schemas::Role::Editor)
-        .await?
-        .id;
+    let device = visible(&state, &by, &id, bydata_schemas::Role::Editor).await?;
+    let (id, org) = (device.id, device.org);
     let time = |field: &str, v: &str| {
         bydata_schemas::parse_rfc3339(v).map_err(|_| {
             Error::bad(
@@ -112,6 +112,14 @@ pub(crate) async fn redecode(
         .redecode(id.clone(), from, to, range.force)
         .await?;
     tracing::info!(device = %id, by = %by.actor, "re-decode requested");
+    // Stored values change, not the registry: recorded after the re-decode is done.
+    let change = crate::audit::Change::new("device.redecode", format!("device:{id}"))
+        .org(&org)
+        .after(
+            serde_json::json!({"from": range.from, "to": range.to, "force": range.force,
+                                  "report": report}),
+        );
+    crate::audit::append(&state, &by, source, change).await?;
     Ok(Json(report))
 }
 

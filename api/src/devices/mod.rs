@@ -3,6 +3,7 @@
 pub(crate) mod decoding;
 mod lorawan;
 
+use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::Json;
@@ -123,6 +124,7 @@ fn id_from_name(name: &str) -> Result<DeviceId, Error> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     crate::body::Body(new): crate::body::Body<NewDevice>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let org = by.target_org(new.org.clone(), Role::Editor)?;
@@ -188,6 +190,16 @@ pub(crate) async fn create(
         created_at: (state.clock)(),
         org,
     };
+    let created = device_json(&device);
+    let change = |lorawan: Option<&Value>| {
+        let mut after = created.clone();
+        if let Some(l) = lorawan {
+            after["lorawan"] = l.clone();
+        }
+        Change::new("device.create", format!("device:{}", device.id))
+            .org(&device.org)
+            .after(after)
+    };
     if let Some(lorawan) = &new.lorawan {
         if lorawan.integration.is_some() && lorawan.activation != "network_server" {
             return Err(Error::bad(
@@ -203,10 +215,15 @@ pub(crate) async fn create(
                     "dev_eui": session.dev_eui,
                     "dev_addr": format!("{:08x}", session.dev_addr),
                 });
-                let device = state
-                    .registry
-                    .create_lorawan_device(device, session)
-                    .await?;
+                let change = change(Some(&summary));
+                let device = record(
+                    &state,
+                    &by,
+                    source,
+                    change,
+                    state.registry.create_lorawan_device(device, session),
+                )
+                .await?;
                 (device, summary)
             }
             "otaa" => {
@@ -216,7 +233,15 @@ pub(crate) async fn create(
                     "dev_eui": otaa.dev_eui,
                     "join_eui": otaa.join_eui,
                 });
-                let device = state.registry.create_otaa_device(device, otaa).await?;
+                let change = change(Some(&summary));
+                let device = record(
+                    &state,
+                    &by,
+                    source,
+                    change,
+                    state.registry.create_otaa_device(device, otaa),
+                )
+                .await?;
                 (device, summary)
             }
             "network_server" => {
@@ -247,10 +272,17 @@ pub(crate) async fn create(
                 }
                 let summary = json!({"activation": "network_server", "dev_eui": dev_eui,
                                      "integration": integration});
-                let device = state
-                    .registry
-                    .create_external_lorawan_device(device, dev_eui, integration)
-                    .await?;
+                let change = change(Some(&summary));
+                let device = record(
+                    &state,
+                    &by,
+                    source,
+                    change,
+                    state
+                        .registry
+                        .create_external_lorawan_device(device, dev_eui, integration),
+                )
+                .await?;
                 (device, summary)
             }
             other => {
@@ -270,7 +302,15 @@ pub(crate) async fn create(
         }
         return Ok((StatusCode::CREATED, Json(body)));
     }
-    let (device, creds) = state.registry.create_device(device).await?;
+    let change = change(None);
+    let (device, creds) = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.create_device(device),
+    )
+    .await?;
     tracing::info!(device = %device.id, by = %by.actor, "device onboarded");
     let mut body = device_json(&device);
     body["mqtt"] = json!(creds);
@@ -334,6 +374,7 @@ pub(crate) struct DeviceChange {
 pub(crate) async fn update(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
     crate::body::Body(change): crate::body::Body<DeviceChange>,
 ) -> Result<Json<Value>, Error> {
@@ -357,26 +398,45 @@ pub(crate) async fn update(
                 id: org.to_string(),
             });
         }
-        device = state
-            .registry
-            .move_device(&device.id, org)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "device",
-                id: id.clone(),
-            })?;
+        // Recorded in the organisation the device leaves (the mover is an admin of both).
+        let mut after = device.clone();
+        after.org = org.clone();
+        let change = Change::new("device.move", format!("device:{}", device.id))
+            .org(&device.org)
+            .before(device_json(&device))
+            .after(device_json(&after));
+        let moved = record(
+            &state,
+            &by,
+            source,
+            change,
+            state.registry.move_device(&device.id, org.clone()),
+        );
+        device = moved.await?.ok_or_else(|| Error::NotFound {
+            what: "device",
+            id: id.clone(),
+        })?;
         tracing::info!(device = %device.id, org = %device.org, by = %by.actor, "device moved");
     }
     if let Some(codec) = change.codec {
         check_codec_exists(&state, &by, &device.org, &codec).await?;
-        device = state
-            .registry
-            .set_codec(&device.id, codec)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "device",
-                id: id.clone(),
-            })?;
+        let mut after = device.clone();
+        after.codec = codec.clone();
+        let change = Change::new("device.update", format!("device:{}", device.id))
+            .org(&device.org)
+            .before(device_json(&device))
+            .after(device_json(&after));
+        let changed = record(
+            &state,
+            &by,
+            source,
+            change,
+            state.registry.set_codec(&device.id, codec),
+        );
+        device = changed.await?.ok_or_else(|| Error::NotFound {
+            what: "device",
+            id: id.clone(),
+        })?;
         tracing::info!(device = %device.id, codec = %device.codec, by = %by.actor, "device codec changed");
     }
     Ok(Json(device_json(&device)))
@@ -454,11 +514,22 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let id = visible(&state, &by, &id, Role::Editor).await?.id;
-    let wanted = id.clone();
-    let existed = state.registry.delete_device(&wanted).await?;
+    let device = visible(&state, &by, &id, Role::Editor).await?;
+    let change = Change::new("device.delete", format!("device:{}", device.id))
+        .org(&device.org)
+        .before(device_json(&device));
+    let id = device.id;
+    let existed = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.delete_device(&id),
+    )
+    .await?;
     state.refusals.forget(&id);
     crate::error::deleted(existed, "device", id, &by.actor)
 }
@@ -484,6 +555,7 @@ pub(crate) async fn delete(
 pub(crate) async fn rotate(
     State(state): State<AppState>,
     by: Principal,
+    source: Source,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     let device = visible(&state, &by, &id, Role::Editor).await?;
@@ -495,8 +567,18 @@ pub(crate) async fn rotate(
             format!("{id} is not an MQTT device; it has no MQTT credentials to rotate"),
         ));
     }
-    let rotate_id = id.clone();
-    let creds = state.registry.rotate_credentials(&rotate_id).await?;
+    // The summary says that the password changed, never what it is.
+    let change = Change::new("device.rotate_credentials", format!("device:{id}"))
+        .org(&device.org)
+        .after(json!({"mqtt_password": "replaced"}));
+    let creds = record(
+        &state,
+        &by,
+        source,
+        change,
+        state.registry.rotate_credentials(&id),
+    )
+    .await?;
     tracing::info!(device = %id, by = %by.actor, "device credentials rotated");
     Ok(Json(json!({
         "id": id,

@@ -92,6 +92,7 @@ Times in answers are RFC 3339."
         crate::login::routes::callback,
         crate::login::routes::logout,
         crate::login::routes::me,
+        crate::audit::list,
         crate::write::write,
     ),
     components(
@@ -113,6 +114,7 @@ Times in answers are RFC 3339."
         (name = "organisations", description = "Organisations and their members"),
         (name = "login", description = "People logging in with the identity provider (OpenID Connect): a session cookie, with X-CSRF-Token for changes"),
         (name = "tokens", description = "API keys: per organisation, with a role, an optional expiry and restriction"),
+        (name = "audit", description = "The audit log: every change, who made it, when and from where"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
     )
 )]
@@ -330,6 +332,7 @@ pub(crate) mod tests {
         ("GET", "/auth/callback"),
         ("POST", "/auth/logout"),
         ("GET", "/auth/me"),
+        ("GET", "/api/v1/audit"),
         ("POST", "/api/v2/write"),
     ];
 

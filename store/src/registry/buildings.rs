@@ -48,7 +48,7 @@ impl Registry {
                 .insert(building.id.as_str(), json.as_slice())
                 .map_err(db(context))?;
         }
-        txn.commit().map_err(db(context))?;
+        self.commit(txn, context)?;
         Ok(building)
     }
 
@@ -83,7 +83,7 @@ impl Registry {
             let mut table = txn.open_table(BUILDINGS).map_err(db(context))?;
             table.remove(id.as_str()).map_err(db(context))?.is_some()
         };
-        txn.commit().map_err(db(context))?;
+        self.commit_if(txn, context, existed)?;
         Ok(existed)
     }
 }

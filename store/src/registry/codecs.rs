@@ -124,7 +124,11 @@ impl Registry {
                 .map_err(db("storing a codec"))?;
             stored
         };
-        txn.commit().map_err(db("storing a codec"))?;
+        crate::audit::amend(|e| {
+            e.after["version"] = serde_json::json!(stored.version);
+            e.after["sha256"] = serde_json::json!(stored.sha256);
+        });
+        self.commit(txn, "storing a codec")?;
         Ok(CodecAdded {
             codec: stored,
             created: true,

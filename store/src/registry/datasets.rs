@@ -42,7 +42,7 @@ impl Registry {
                 .insert(dataset.id.as_str(), json.as_slice())
                 .map_err(db(context))?;
         }
-        txn.commit().map_err(db(context))?;
+        self.commit(txn, context)?;
         Ok(dataset)
     }
 
@@ -74,7 +74,7 @@ impl Registry {
             let mut table = txn.open_table(DATASETS).map_err(db(context))?;
             table.remove(id).map_err(db(context))?.is_some()
         };
-        txn.commit().map_err(db(context))?;
+        self.commit_if(txn, context, existed)?;
         Ok(existed)
     }
 }

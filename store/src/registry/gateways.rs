@@ -80,7 +80,7 @@ impl Registry {
                 .insert(key.as_str(), json.as_slice())
                 .map_err(db("registering a gateway"))?;
         }
-        txn.commit().map_err(db("registering a gateway"))?;
+        self.commit(txn, "registering a gateway")?;
         Ok(gateway)
     }
 
@@ -124,7 +124,7 @@ impl Registry {
                 .map_err(db("removing a gateway"))?;
             existed
         };
-        txn.commit().map_err(db("removing a gateway"))?;
+        self.commit_if(txn, "removing a gateway", existed)?;
         Ok(existed)
     }
 

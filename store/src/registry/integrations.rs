@@ -104,7 +104,7 @@ impl Registry {
                     .map_err(db(context))?;
             }
         }
-        txn.commit().map_err(db(context))?;
+        self.commit(txn, context)?;
         Ok((integration, shown))
     }
 
@@ -147,7 +147,7 @@ impl Registry {
             passwords.remove(id.as_str()).map_err(db(context))?;
             existed
         };
-        txn.commit().map_err(db(context))?;
+        self.commit_if(txn, context, existed)?;
         Ok(existed)
     }
 

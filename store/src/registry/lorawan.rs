@@ -291,7 +291,7 @@ impl Registry {
             euis.insert(eui.as_str(), device.id.as_str())
                 .map_err(db(context))?;
         }
-        txn.commit().map_err(db(context))?;
+        self.commit(txn, context)?;
         Ok(device)
     }
 

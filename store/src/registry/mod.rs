@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
+mod audit_log;
 mod buildings;
 mod codecs;
 mod datasets;
@@ -140,7 +141,7 @@ impl Registry {
                 }
             }
         };
-        txn.commit().map_err(db(context))?;
+        self.commit_if(txn, context, updated.is_some())?;
         Ok(updated)
     }
 
@@ -172,7 +173,7 @@ impl Registry {
                 .insert(device.id.as_str(), hash.as_str())
                 .map_err(db("creating a device"))?;
         }
-        txn.commit().map_err(db("creating a device"))?;
+        self.commit(txn, "creating a device")?;
         let creds = MqttCredentials::new(&device.id, password);
         Ok((device, creds))
     }
@@ -221,7 +222,7 @@ impl Registry {
             Self::remove_lorawan_session(&txn, id)?;
             existed
         };
-        txn.commit().map_err(db("deleting a device"))?;
+        self.commit_if(txn, "deleting a device", existed)?;
         self.sessions_changed();
         Ok(existed)
     }
@@ -252,7 +253,7 @@ impl Registry {
                 .insert(id.as_str(), hash.as_str())
                 .map_err(db("rotating credentials"))?;
         }
-        txn.commit().map_err(db("rotating credentials"))?;
+        self.commit(txn, "rotating credentials")?;
         self.sessions_changed();
         Ok(MqttCredentials::new(id, password))
     }
@@ -288,7 +289,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn device(id: &str) -> Device {
+    pub(super) fn device(id: &str) -> Device {
         Device {
             id: DeviceId::new(id).expect("id"),
             name: "Room 1.12".into(),

@@ -2,8 +2,8 @@
 //! metadata (its own file here) can rely on its tables existing; in the same transaction the secrets key is
 //! checked and rows written in clear before sealing are sealed (`sealing`).
 use super::{
-    DEVICE_SECRETS, DEVICE_STATUS, DEVICES, POSITIONS, Registry, TOKENS, buildings, codecs,
-    datasets, gateways, integrations, lorawan, orgs, sealing, sessions, tokens,
+    DEVICE_SECRETS, DEVICE_STATUS, DEVICES, POSITIONS, Registry, TOKENS, audit_log, buildings,
+    codecs, datasets, gateways, integrations, lorawan, orgs, sealing, sessions, tokens,
 };
 use crate::error::db;
 use crate::{Result, SecretKey};
@@ -67,6 +67,8 @@ impl Registry {
             txn.open_table(tokens::TOKEN_USED)
                 .map_err(db("creating tables"))?;
             txn.open_table(orgs::MEMBERS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(audit_log::AUDIT)
                 .map_err(db("creating tables"))?;
             Self::ensure_default_org(&txn)?;
             let sealed = sealing::check_and_seal(&txn, &key)?;

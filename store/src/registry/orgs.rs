@@ -86,7 +86,7 @@ impl Registry {
                 .insert(org.id.as_str(), json.as_slice())
                 .map_err(db(context))?;
         }
-        txn.commit().map_err(db(context))?;
+        self.commit(txn, context)?;
         Ok(org)
     }
 
@@ -161,7 +161,7 @@ impl Registry {
             }
             existed
         };
-        txn.commit().map_err(db(context))?;
+        self.commit_if(txn, context, existed)?;
         Ok(existed)
     }
 
@@ -191,7 +191,7 @@ impl Registry {
                 )
                 .map_err(db(context))?;
         }
-        txn.commit().map_err(db(context))?;
+        self.commit(txn, context)?;
         Ok(member)
     }
 
@@ -205,7 +205,7 @@ impl Registry {
                 .map_err(db(context))?
                 .is_some()
         };
-        txn.commit().map_err(db(context))?;
+        self.commit_if(txn, context, existed)?;
         Ok(existed)
     }
 

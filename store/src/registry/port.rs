@@ -11,6 +11,7 @@ use super::{
     NewToken, OrgContents, Organisation, OtaaDevice, PasswordCheck, Registry, Session, StoredCodec,
     StoredDataset, TokenInfo,
 };
+use crate::audit::{AuditEntry, AuditFilter, Pending};
 use crate::{Error, Result};
 use bydata_schemas::{
     BuildingId, Codec, CodecName, DeviceId, Eui64, IntegrationId, OrgId, UnixNanos,
@@ -163,6 +164,11 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     async fn touch_session(&self, id: &str, now: UnixNanos) -> Result<()>;
     async fn delete_session(&self, id: &str) -> Result<Option<Session>>;
     async fn purge_sessions(&self, now: UnixNanos, idle_before: UnixNanos) -> Result<usize>;
+    // The audit log (entries of registry changes are written by the changes themselves, see `crate::audit`).
+    /// Appends an entry for a change made outside the registry; answers its `seq`.
+    async fn append_audit(&self, entry: AuditEntry) -> Result<u64>;
+    /// Entries matching the filter, newest first.
+    async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -202,7 +208,9 @@ impl RedbRegistry {
         f: impl FnOnce(&Registry) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let inner = self.inner.clone();
-        run_blocking(move || f(&inner)).await
+        // A change made inside an audit scope carries its entry into the transaction that makes it.
+        let audit = Pending::current();
+        run_blocking(move || Pending::enter(audit, || f(&inner))).await
     }
 }
 
@@ -424,6 +432,13 @@ impl RegistryPort for RedbRegistry {
     async fn integration_remote_password(&self, id: &IntegrationId) -> Result<Option<String>> {
         let id = id.clone();
         self.run(move |r| r.integration_remote_password(&id)).await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> Result<u64> {
+        self.run(move |r| r.append_audit(entry)).await
+    }
+    async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>> {
+        self.run(move |r| r.audit(&filter)).await
     }
 
     async fn create_device(&self, device: Device) -> Result<(Device, MqttCredentials)> {

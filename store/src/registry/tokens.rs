@@ -103,6 +103,10 @@ impl Registry {
             revoked_at: None,
             last_used_at: None,
         };
+        crate::audit::amend(|e| {
+            e.object = format!("token:{}", info.id);
+            e.after["id"] = serde_json::json!(info.id);
+        });
         self.put_token(&token, &info)?;
         Ok((info, token))
     }
@@ -156,7 +160,7 @@ impl Registry {
                 .insert(secret::token_hash(token).as_str(), json.as_slice())
                 .map_err(db("creating a token"))?;
         }
-        txn.commit().map_err(db("creating a token"))
+        self.commit(txn, "creating a token")
     }
 
     /// The token's description if the secret is a valid token.
@@ -283,7 +287,7 @@ impl Registry {
                 revoked = Some(info);
             }
         }
-        txn.commit().map_err(db(context))?;
+        self.commit_if(txn, context, revoked.is_some())?;
         Ok(revoked)
     }
 }
