@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
 mod buildings;
+mod bulk;
 mod codecs;
 mod datasets;
 mod gateways;
@@ -286,7 +287,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn device(id: &str) -> Device {
+    pub(super) fn device(id: &str) -> Device {
         Device {
             id: DeviceId::new(id).expect("id"),
             name: "Room 1.12".into(),
