@@ -38,7 +38,9 @@ Times in answers are RFC 3339."
         crate::dashboard::app_js,
         crate::dashboard::app_css,
         crate::dashboard::devices_geojson,
+        crate::broker_info::broker,
         crate::devices::create,
+        crate::devices::bulk::create,
         crate::devices::list,
         crate::devices::get,
         crate::devices::update,
@@ -471,6 +473,7 @@ pub(crate) mod tests {
             queries: Arc::default(),
             health: Arc::default(),
             key_use: Arc::default(),
+            mqtt: Default::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

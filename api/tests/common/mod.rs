@@ -54,6 +54,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         queries: Arc::default(),
         health: Arc::default(),
         key_use: Arc::default(),
+        mqtt: Default::default(),
     };
     with_own_metrics(state)
 }
