@@ -21,6 +21,7 @@ mod fallback;
 pub mod fuzzing;
 mod gateways;
 mod integrations;
+mod manage;
 mod measurements;
 mod openapi;
 mod opendata;
@@ -216,6 +217,8 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .route("/assets/app.js", get(dashboard::app_js))
         .route("/assets/app.css", get(dashboard::app_css))
         .route("/api/v1/devices.geojson", get(dashboard::devices_geojson))
+        .route("/manage", get(manage::page))
+        .route("/manage/assets/{file}", get(manage::asset))
         .route("/api/v1/broker", get(broker_info::broker))
         .route("/api", get(api_page::api_page))
         .route("/api/openapi.json", get(openapi::openapi_json))

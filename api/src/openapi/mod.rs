@@ -38,6 +38,8 @@ Times in answers are RFC 3339."
         crate::dashboard::app_js,
         crate::dashboard::app_css,
         crate::dashboard::devices_geojson,
+        crate::manage::page,
+        crate::manage::asset,
         crate::broker_info::broker,
         crate::devices::create,
         crate::devices::bulk::create,
@@ -100,6 +102,7 @@ Times in answers are RFC 3339."
     tags(
         (name = "meta", description = "The API document, health and metrics (public)"),
         (name = "dashboard", description = "The web dashboard and its map data"),
+        (name = "manage", description = "The management pages (HTML, script, stylesheet)"),
         (name = "devices", description = "Onboarding, credentials, status and re-decoding"),
         (name = "query", description = "Reading time series"),
         (name = "gateways", description = "LoRaWAN gateways (Semtech UDP)"),
