@@ -3,9 +3,9 @@
 # The end-to-end tests start the real bydata binary on free loopback ports. What else they use is installed
 # here when missing: VictoriaMetrics (Debian), the peer whose InfluxDB write API the InfluxDB adapter is tested
 # against; Mosquitto (Debian), standing in for a network server's MQTT broker; mosquitto-clients (Debian),
-# whose mosquitto_pub the README test pastes; Chromium (Debian), for the dashboard's browser test (its
-# screenshot lands in target/test-artifacts/); the official InfluxDB Python client is installed by its test
-# into a venv under target/.
+# whose mosquitto_pub the README and management-page tests run; Chromium and chromium-driver (Debian), for the
+# dashboard's and the management pages' browser tests (screenshots land in target/test-artifacts/); the
+# official InfluxDB Python client is installed by its test into a venv under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,11 @@ fi
 if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then
   echo "== installing chromium (Debian package, for the dashboard's browser test)"
   apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+fi
+
+if ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium-driver (Debian package, for the management pages' browser test)"
+  apt-get install -y -q chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium-driver >/dev/null; }
 fi
 
 echo "== cargo fmt --check"

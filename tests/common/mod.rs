@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod dcat;
 pub mod raw_mqtt;
+pub mod webdriver;
 
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS};
 use serde_json::Value;
