@@ -195,5 +195,4 @@ async fn a_person_onboards_a_device_sees_it_send_and_a_viewer_cannot_create() {
         .unwrap()
         .status();
     assert_eq!(code, 403);
-    browser.quit().await;
 }

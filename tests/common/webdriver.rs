@@ -175,11 +175,6 @@ impl Browser {
         }
     }
 
-    /// Ends the session (closing Chromium), then chromedriver.
-    pub async fn quit(self) {
-        let _ = self.client.delete(&self.base).send().await;
-    }
-
     pub async fn screenshot(&self, to: &Path) {
         use base64::Engine;
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
@@ -192,7 +187,20 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Ending chromedriver ends the browser it started.
+        // End the session first, so Chromium closes even when the test failed (plain HTTP: a drop cannot
+        // await); killing chromedriver alone would leave Chromium running.
+        use std::io::{Read, Write};
+        if let Some(rest) = self.base.strip_prefix("http://")
+            && let Some((host, path)) = rest.split_once('/')
+            && let Ok(mut tcp) = std::net::TcpStream::connect(host)
+        {
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = write!(
+                tcp,
+                "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = tcp.read_to_end(&mut Vec::new());
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
