@@ -3,10 +3,11 @@
 # The end-to-end tests start the real bydata binary on free loopback ports. What else they use is installed
 # here when missing: VictoriaMetrics (Debian), the peer whose InfluxDB write API the InfluxDB adapter is tested
 # against; Mosquitto (Debian), standing in for a network server's MQTT broker; mosquitto-clients (Debian),
-# whose mosquitto_pub the README test pastes; Chromium (Debian), for the dashboard's browser test (its
-# screenshot lands in target/test-artifacts/); Node.js and npm (Debian) with oidc-provider (npm, pinned in
-# testing/oidc-provider/package-lock.json), the OpenID Provider the login tests run on loopback; the official InfluxDB Python client is installed by its test
-# into a venv under target/.
+# whose mosquitto_pub the README and management-page tests run; Chromium and chromium-driver (Debian), for the
+# dashboard's and the management pages' browser tests (screenshots land in target/test-artifacts/); Node.js and
+# npm (Debian) with oidc-provider (npm, pinned in testing/oidc-provider/package-lock.json), the OpenID Provider
+# the login tests run on loopback; the official InfluxDB Python client is installed by its test into a venv
+# under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,11 @@ fi
 if [ ! -d testing/oidc-provider/node_modules/oidc-provider ]; then
   echo "== installing oidc-provider (npm ci, versions pinned by its package-lock.json)"
   (cd testing/oidc-provider && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+if ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium-driver (Debian package, for the management pages' browser test)"
+  apt-get install -y -q chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium-driver >/dev/null; }
 fi
 
 echo "== cargo fmt --check"

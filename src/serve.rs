@@ -195,6 +195,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         health: health.clone(),
         key_use: Arc::default(),
         login,
+        mqtt: bydata_api::MqttPorts {
+            port: config.broker.mqtt_addr.map(|a| a.port()),
+            tls_port: config.broker.mqtts_addr.map(|a| a.port()),
+        },
     };
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());

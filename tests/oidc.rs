@@ -4,82 +4,33 @@
 #![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
 mod common;
 
+use common::oidc_provider::Provider;
 use common::{ADMIN, Bydata, free_port};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const SECRET: &str = "test-client-secret~with/odd+chars";
 
-/// The provider's process, stopped when the test ends.
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts testing/oidc-provider with one confidential client for bydata at `bydata` and three people.
+/// The provider with one confidential client for bydata at `bydata` and three people.
 fn start_provider(dir: &Path, bydata: SocketAddr) -> Provider {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testing/oidc-provider");
-    assert!(
-        root.join("node_modules/oidc-provider").is_dir(),
-        "the OpenID Provider is not installed: run scripts/test.sh (or `npm ci` in testing/oidc-provider)"
-    );
-    let config = json!({
-        "port": 0,
-        "clients": [{
-            "client_id": "bydata",
-            "client_secret": SECRET,
-            "redirect_uris": [format!("http://{bydata}/auth/callback")],
-            "post_logout_redirect_uris": [format!("http://{bydata}/")],
-        }],
-        "users": [
+    common::oidc_provider::start_provider(
+        dir,
+        bydata,
+        SECRET,
+        json!([
             {"sub": "u-alice", "email": "Alice@Example.test", "password": "alice-pw",
              "name": "Alice", "groups": ["grp-buildings-editors", "grp-traffic-viewers"]},
             {"sub": "u-bob", "email": "bob@example.test", "password": "bob-pw",
              "groups": ["grp-traffic-viewers"]},
             {"sub": "u-carol", "email": "carol@example.test", "password": "carol-pw",
              "groups": ["grp-marketing"]},
-        ],
-    });
-    let path = dir.join("op.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let mut child = Command::new("node")
-        .arg(root.join("provider.mjs"))
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node runs (scripts/test.sh installs it)");
-    let stdout = child.stdout.take().unwrap();
-    let mut provider = Provider {
-        child,
-        issuer: String::new(),
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(issuer) = line.strip_prefix("ready ") {
-                let _ = tx.send(issuer.to_owned());
-            }
-        }
-    });
-    provider.issuer = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the provider says ready");
-    provider
+        ]),
+    )
 }
 
 /// A browser's cookies for one site (names are enough: each site's cookies go only to it).

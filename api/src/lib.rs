@@ -10,6 +10,7 @@ mod api_page;
 mod audit;
 mod auth;
 mod body;
+mod broker_info;
 mod buildings;
 mod codecs;
 mod dashboard;
@@ -22,6 +23,7 @@ pub mod fuzzing;
 mod gateways;
 mod integrations;
 mod login;
+mod manage;
 mod measurements;
 mod oidc;
 mod openapi;
@@ -35,6 +37,7 @@ mod write;
 
 pub use auth::KeyUse;
 pub use auth::keys::ClientAddr;
+pub use broker_info::MqttPorts;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
 pub use error::Error;
@@ -127,6 +130,8 @@ pub struct AppState {
     pub key_use: Arc<KeyUse>,
     /// Logging in with the identity provider (`[oidc]`); `None`: API keys only.
     pub login: Option<Arc<Login>>,
+    /// Where devices connect (shown to people onboarding them).
+    pub mqtt: MqttPorts,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -219,12 +224,21 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .route("/assets/app.js", get(dashboard::app_js))
         .route("/assets/app.css", get(dashboard::app_css))
         .route("/api/v1/devices.geojson", get(dashboard::devices_geojson))
+        .route("/manage", get(manage::page))
+        .route("/manage/assets/{file}", get(manage::asset))
+        .route("/api/v1/broker", get(broker_info::broker))
         .route("/api", get(api_page::api_page))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/health", get(health))
         .route("/ready", get(ready::ready))
         .route("/metrics", get(metrics))
         .route("/api/v1/devices", post(devices::create).get(devices::list))
+        .route(
+            "/api/v1/devices/bulk",
+            post(devices::bulk::create).layer(axum::extract::DefaultBodyLimit::max(
+                devices::bulk::MAX_BYTES + 4096,
+            )),
+        )
         .route(
             "/api/v1/devices/{id}",
             get(devices::get)

@@ -102,7 +102,18 @@ fn points(
         Ok::<(), Error>(())
     })?;
     for group in &mut body.groups {
-        group.series = owned_by(&group.series, org);
+        let key = &group.series;
+        if let (Some(org), Some(tagged)) = (org, key.tag(Scope::ORG_TAG))
+            && tagged != org.as_str()
+        {
+            return Err(Error::bad(
+                "reserved_tag",
+                format!(
+                    "series {key}: the org tag names the organisation a series belongs to; this key writes for {org}: leave the tag out"
+                ),
+            ));
+        }
+        group.series = owned_by(key, org);
     }
     Ok(body)
 }
@@ -117,21 +128,10 @@ fn owned_by(key: &SeriesKey, org: Option<&OrgId>) -> SeriesKey {
     key
 }
 
-/// A writer of an organisation may not name another in the `org` tag, nor write measurements its key is
-/// not restricted to.
-fn check_org_tags(body: &Body, by: &Principal, org: Option<&OrgId>) -> Result<(), Error> {
+/// A key restricted to some measurements writes only those.
+fn check_measurements(body: &Body, by: &Principal) -> Result<(), Error> {
     for group in &body.groups {
         let key = &group.series;
-        if let (Some(org), Some(tagged)) = (org, key.tag(Scope::ORG_TAG))
-            && tagged != org.as_str()
-        {
-            return Err(Error::bad(
-                "reserved_tag",
-                format!(
-                    "series {key}: the org tag names the organisation a series belongs to; this key writes for {org}: leave the tag out"
-                ),
-            ));
-        }
         if !by.restriction.allows_measurement(key.measurement.as_str()) {
             return Err(Error::Forbidden {
                 needs: format!(
@@ -253,7 +253,7 @@ pub(crate) async fn write(
             message: format!("parsing a write failed: {e}"),
         })??;
         check_device_tags(&state, &body).await?;
-        check_org_tags(&body, &by, org.as_ref())?;
+        check_measurements(&body, &by)?;
         Ok((body.groups, body.skipped))
     }
     .await;

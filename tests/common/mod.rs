@@ -4,7 +4,9 @@
 
 pub mod browser;
 pub mod dcat;
+pub mod oidc_provider;
 pub mod raw_mqtt;
+pub mod webdriver;
 
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS};
 use serde_json::Value;

@@ -1,5 +1,6 @@
 //! Onboarding: devices registered, changed, listed, deleted, their MQTT credentials rotated. What a device
 //! sent and how it decoded is in `decoding`; LoRaWAN activation details in `lorawan`.
+pub(crate) mod bulk;
 pub(crate) mod decoding;
 mod lorawan;
 

@@ -38,7 +38,11 @@ Times in answers are RFC 3339."
         crate::dashboard::app_js,
         crate::dashboard::app_css,
         crate::dashboard::devices_geojson,
+        crate::manage::page,
+        crate::manage::asset,
+        crate::broker_info::broker,
         crate::devices::create,
+        crate::devices::bulk::create,
         crate::devices::list,
         crate::devices::get,
         crate::devices::update,
@@ -103,6 +107,7 @@ Times in answers are RFC 3339."
     tags(
         (name = "meta", description = "The API document, health and metrics (public)"),
         (name = "dashboard", description = "The web dashboard and its map data"),
+        (name = "manage", description = "The management pages (HTML, script, stylesheet)"),
         (name = "devices", description = "Onboarding, credentials, status and re-decoding"),
         (name = "query", description = "Reading time series"),
         (name = "gateways", description = "LoRaWAN gateways (Semtech UDP)"),
@@ -484,6 +489,7 @@ pub(crate) mod tests {
             health: Arc::default(),
             key_use: Arc::default(),
             login: None,
+            mqtt: Default::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

@@ -55,6 +55,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         health: Arc::default(),
         key_use: Arc::default(),
         login: None,
+        mqtt: Default::default(),
     };
     with_own_metrics(state)
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicU64;
 
 mod audit_log;
 mod buildings;
+mod bulk;
 mod codecs;
 mod datasets;
 mod gateways;

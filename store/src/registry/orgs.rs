@@ -222,3 +222,40 @@ impl Registry {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_from_before_organisations_opens_with_everything_in_the_default_one() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("registry.redb");
+        {
+            // A device row as bydata wrote it before organisations: no `org`.
+            let db = redb::Database::create(&path).expect("db");
+            let txn = db.begin_write().expect("txn");
+            {
+                let mut devices = txn.open_table(super::super::DEVICES).expect("table");
+                let old = br#"{"id":"old-1","name":"Old","transport":"mqtt","domain":"building","location":null,"created_at":1}"#;
+                devices.insert("old-1", old.as_slice()).expect("insert");
+            }
+            txn.commit().expect("commit");
+        }
+        let reg = Registry::open(&path).expect("open");
+        let devices = reg.devices().expect("devices");
+        assert_eq!(devices.len(), 1);
+        assert!(devices[0].org.is_default());
+        assert!(reg.org(&OrgId::default()).expect("org").is_some());
+        assert_eq!(
+            reg.org_contents(&OrgId::default())
+                .expect("contents")
+                .devices,
+            1
+        );
+        assert!(matches!(
+            reg.delete_org(&OrgId::default()),
+            Err(Error::InvalidQuery { .. })
+        ));
+    }
+}

@@ -31,6 +31,8 @@ pub type SessionForAddr = Box<dyn FnOnce(u32) -> LorawanSession + Send>;
 pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     // Devices and their MQTT credentials.
     async fn create_device(&self, device: Device) -> Result<(Device, MqttCredentials)>;
+    /// Many MQTT devices in one transaction: all of them, or none (`Conflict` names an id that exists).
+    async fn create_devices(&self, devices: Vec<Device>) -> Result<Vec<(Device, MqttCredentials)>>;
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>>;
     async fn devices(&self) -> Result<Vec<Device>>;
     async fn delete_device(&self, id: &DeviceId) -> Result<bool>;
@@ -443,6 +445,9 @@ impl RegistryPort for RedbRegistry {
 
     async fn create_device(&self, device: Device) -> Result<(Device, MqttCredentials)> {
         self.run(move |r| r.create_device(device)).await
+    }
+    async fn create_devices(&self, devices: Vec<Device>) -> Result<Vec<(Device, MqttCredentials)>> {
+        self.run(move |r| r.create_devices(devices)).await
     }
     async fn commit_ingest(
         &self,
