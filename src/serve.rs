@@ -193,7 +193,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         series_quota,
         queries,
         health: health.clone(),
-        key_use: Arc::default(),
+        auth_cache: Arc::default(),
         login,
         mqtt: bydata_api::MqttPorts {
             port: config.broker.mqtt_addr.map(|a| a.port()),

@@ -259,7 +259,7 @@ pub(crate) async fn kpis(
     check_kpi_params(&params)?;
     let building = find(&state, &by, &id, Role::Viewer).await?;
     let mut r = kpi_request(&params, &building, (state.clock)())?;
-    r.scope = by.scope(&state.registry).await?;
+    r.scope = by.scope(&state.registry, &state.auth_cache.owners).await?;
     let kpis = building_kpis(state.reader.as_ref(), &r).await?;
     let (tz, fallback) = (r.tz, r.fallback_g_per_kwh);
     let buckets: Vec<Value> = kpis

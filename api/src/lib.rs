@@ -35,7 +35,7 @@ mod server;
 mod tokens;
 mod write;
 
-pub use auth::KeyUse;
+pub use auth::AuthCache;
 pub use auth::keys::ClientAddr;
 pub use broker_info::MqttPorts;
 pub use bydata_ingest::series_quota::SeriesQuota;
@@ -126,8 +126,9 @@ pub struct AppState {
     pub queries: Arc<QueryGate>,
     /// The supervised components, the ingest lag, free disk, and whether new data is accepted.
     pub health: Arc<bydata_store::health::Health>,
-    /// Failed authentications per source, and when keys were last used (`KeyUse::default()`).
-    pub key_use: Arc<KeyUse>,
+    /// Failed authentications per source, when keys were last used, which organisation owns which device
+    /// (`AuthCache::default()`).
+    pub auth_cache: Arc<AuthCache>,
     /// Logging in with the identity provider (`[oidc]`); `None`: API keys only.
     pub login: Option<Arc<Login>>,
     /// Where devices connect (shown to people onboarding them).

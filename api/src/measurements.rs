@@ -87,7 +87,7 @@ pub(crate) async fn measurements(
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Json<MeasurementsAnswer>, Error> {
     let mut filter = query::catalog_filter(&params)?;
-    filter.scope = by.scope(&state.registry).await?;
+    filter.scope = by.scope(&state.registry, &state.auth_cache.owners).await?;
     let found = query::measurements(state.reader.as_ref(), &filter).await?;
     let series = found.iter().map(|m| m.series).sum();
     Ok(Json(MeasurementsAnswer {

@@ -46,7 +46,7 @@ pub(crate) async fn query(
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, Error> {
     let (mut q, format) = query::params::parse(&params, (state.clock)())?;
-    q.filter.scope = by.scope(&state.registry).await?;
+    q.filter.scope = by.scope(&state.registry, &state.auth_cache.owners).await?;
     let gate = state.queries.clone();
     let answer = query::answer::start(state.reader.clone(), gate.clone(), q, format)
         .await
@@ -114,7 +114,7 @@ pub(crate) async fn latest(
     let device = crate::devices::visible(&state, &by, &id, bydata_schemas::Role::Viewer)
         .await?
         .id;
-    let scope = by.scope(&state.registry).await?;
+    let scope = by.scope(&state.registry, &state.auth_cache.owners).await?;
     let latest = query::latest(state.reader.as_ref(), &device, scope).await?;
     let text = crate::devices::decoding::state_json(&state.registry.status(&device).await?);
     Ok(Json(

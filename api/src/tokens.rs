@@ -172,7 +172,7 @@ pub(crate) async fn list(
         .into_iter()
         .filter(|t| administers(&by, t))
         .map(|mut t| {
-            t.last_used_at = state.key_use.last_used(&t.id, t.last_used_at);
+            t.last_used_at = state.auth_cache.last_used(&t.id, t.last_used_at);
             token_json(&t, now)
         })
         .collect();

@@ -22,23 +22,26 @@ const FAILURES_PER_SEC: u32 = 1;
 /// How often key use is written to the registry (a crash loses at most this much of "last used").
 const USE_FLUSH: Duration = Duration::from_secs(30);
 
-/// What authentication keeps between requests.
+/// What authentication and authorization keep between requests: failures per address, when keys were last
+/// used, and which organisation owns which device (for series scopes; reloaded when the registry changed).
 #[derive(Debug)]
-pub struct KeyUse {
+pub struct AuthCache {
     failures: Mutex<SourceRate>,
     pending: Mutex<(HashMap<String, UnixNanos>, Instant)>,
+    pub(crate) owners: super::principal::Owners,
 }
 
-impl Default for KeyUse {
+impl Default for AuthCache {
     fn default() -> Self {
         Self {
             failures: Mutex::new(SourceRate::new(FAILURES_PER_SEC, FAILURE_BURST, 65_536)),
             pending: Mutex::new((HashMap::new(), Instant::now())),
+            owners: super::principal::Owners::default(),
         }
     }
 }
 
-impl KeyUse {
+impl AuthCache {
     /// Takes one failure from `source`'s allowance; `false` when it is spent.
     fn fail(&self, source: IpAddr) -> bool {
         self.failures
@@ -89,7 +92,7 @@ pub(crate) async fn authenticate(
     source: Option<ClientAddr>,
 ) -> Result<Principal, Error> {
     let source = source.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
-    let guard = &state.key_use;
+    let guard = &state.auth_cache;
     if !guard.may_try(source) {
         return Err(too_many());
     }

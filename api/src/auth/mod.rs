@@ -11,5 +11,5 @@ pub(crate) mod keys;
 pub(crate) mod policy;
 mod principal;
 
-pub use keys::KeyUse;
+pub use keys::AuthCache;
 pub(crate) use principal::{Actor, Principal};

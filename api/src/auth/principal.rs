@@ -148,35 +148,28 @@ impl Principal {
     pub(crate) async fn scope(
         &self,
         registry: &SharedRegistry,
+        owners: &Owners,
     ) -> Result<Option<Arc<Scope>>, Error> {
         if self.platform.is_some() && self.restriction.is_none() {
             return Ok(None);
         }
-        let devices = if self.platform.is_some() {
-            registry.devices().await?
-        } else {
-            registry
-                .devices()
-                .await?
-                .into_iter()
-                .filter(|d| self.sees(&d.org))
-                .collect()
-        };
+        let owned = owners.get(registry).await?;
         let orgs: BTreeSet<String> = if self.platform.is_some() {
-            registry
-                .orgs()
-                .await?
-                .into_iter()
-                .map(|o| o.id.to_string())
-                .collect()
+            owned.orgs.iter().map(ToString::to_string).collect()
         } else {
             self.orgs.keys().map(ToString::to_string).collect()
         };
+        let devices = owned
+            .devices
+            .iter()
+            .filter(|(_, org)| self.platform.is_some() || self.sees(org))
+            .map(|(device, _)| device.clone())
+            .collect();
         let set = |v: &[String]| (!v.is_empty()).then(|| v.iter().cloned().collect());
         let r = &self.restriction;
         Ok(Some(Arc::new(Scope {
             orgs,
-            devices: devices.into_iter().map(|d| d.id.to_string()).collect(),
+            devices,
             only_devices: set(&r
                 .devices
                 .iter()
@@ -188,6 +181,43 @@ impl Principal {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()),
         })))
+    }
+}
+
+/// Which organisation owns each device, and which organisations exist: read from the registry when it has
+/// changed since the last read (`RegistryPort::changes`), so a series scope costs no registry scan per request.
+#[derive(Debug, Default)]
+pub(crate) struct Owners {
+    cached: tokio::sync::Mutex<Option<(u64, Arc<Owned>)>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Owned {
+    devices: Vec<(String, OrgId)>,
+    orgs: Vec<OrgId>,
+}
+
+impl Owners {
+    async fn get(&self, registry: &SharedRegistry) -> Result<Arc<Owned>, Error> {
+        let mut cached = self.cached.lock().await;
+        // Read the counter before the registry, so a change made during the read makes the next call reload.
+        let now = registry.changes();
+        if let Some((at, owned)) = cached.as_ref()
+            && *at == now
+        {
+            return Ok(owned.clone());
+        }
+        let owned = Arc::new(Owned {
+            devices: registry
+                .devices()
+                .await?
+                .into_iter()
+                .map(|d| (d.id.to_string(), d.org))
+                .collect(),
+            orgs: registry.orgs().await?.into_iter().map(|o| o.id).collect(),
+        });
+        *cached = Some((now, owned.clone()));
+        Ok(owned)
     }
 }
 

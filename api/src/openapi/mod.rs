@@ -487,7 +487,7 @@ pub(crate) mod tests {
             series_quota: Arc::default(),
             queries: Arc::default(),
             health: Arc::default(),
-            key_use: Arc::default(),
+            auth_cache: Arc::default(),
             login: None,
             mqtt: Default::default(),
         };

@@ -53,7 +53,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         series_quota: Arc::default(),
         queries: Arc::default(),
         health: Arc::default(),
-        key_use: Arc::default(),
+        auth_cache: Arc::default(),
         login: None,
         mqtt: Default::default(),
     };

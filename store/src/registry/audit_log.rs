@@ -15,7 +15,15 @@ impl Registry {
         if let Some(entry) = audit::take() {
             Self::insert_audit(&txn, entry)?;
         }
-        txn.commit().map_err(db(context))
+        txn.commit().map_err(db(context))?;
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// How many changes [`Registry::commit`] has committed since the registry was opened.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// [`Registry::commit`] for a write that may have changed nothing (deleting what is already gone): the

@@ -103,6 +103,9 @@ pub(crate) struct Registry {
     lorawan_generation: AtomicU64,
     /// What LoRaWAN keys and remote passwords are sealed under (`sealing`).
     secrets: crate::SecretKey,
+    /// Bumped after every change committed through [`Registry::commit`] (everything the API changes), so a
+    /// caller's cache of, say, which organisation owns which device can tell it is stale without I/O.
+    changes: AtomicU64,
 }
 
 impl Registry {

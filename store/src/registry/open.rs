@@ -91,6 +91,7 @@ impl Registry {
         Ok(Self {
             db: database,
             lorawan_generation: std::sync::atomic::AtomicU64::new(0),
+            changes: std::sync::atomic::AtomicU64::new(0),
             secrets: key,
         })
     }

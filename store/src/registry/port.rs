@@ -141,6 +141,9 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     /// Changes after every write that can change which session a DevAddr has: a session cache read at one
     /// generation is stale once this differs. Cheap (no I/O): asked for every frame.
     fn lorawan_generation(&self) -> u64;
+    /// Changes after every change the API makes (devices, their organisations, keys, …): a cache read at one
+    /// value is stale once this differs. Cheap (no I/O): asked for every request that reads series.
+    fn changes(&self) -> u64;
 
     // Integrations (network servers).
     async fn create_integration(
@@ -402,6 +405,9 @@ impl RegistryPort for RedbRegistry {
     }
     fn lorawan_generation(&self) -> u64 {
         self.inner.lorawan_generation()
+    }
+    fn changes(&self) -> u64 {
+        self.inner.changes()
     }
     async fn integration(&self, id: &IntegrationId) -> Result<Option<Integration>> {
         let id = id.clone();
