@@ -26,6 +26,7 @@ mod sessions;
 mod state;
 mod status;
 mod tokens;
+mod unsealed;
 pub use buildings::Building;
 pub use codecs::{CodecAdded, CodecSummary, StoredCodec};
 pub use datasets::StoredDataset;

@@ -3,7 +3,7 @@
 //! checked and rows written in clear before sealing are sealed (`sealing`).
 use super::{
     DEVICE_SECRETS, DEVICE_STATUS, DEVICES, POSITIONS, Registry, TOKENS, audit_log, buildings,
-    codecs, datasets, gateways, integrations, lorawan, orgs, sealing, sessions, tokens,
+    codecs, datasets, gateways, integrations, lorawan, orgs, sessions, tokens, unsealed,
 };
 use crate::error::db;
 use crate::{Result, SecretKey};
@@ -71,7 +71,7 @@ impl Registry {
             txn.open_table(audit_log::AUDIT)
                 .map_err(db("creating tables"))?;
             Self::ensure_default_org(&txn)?;
-            let sealed = sealing::check_and_seal(&txn, &key)?;
+            let sealed = unsealed::check_and_seal(&txn, &key)?;
             Self::index_dev_euis(&txn, &key)?;
             sealed
         };

@@ -200,7 +200,7 @@ impl RedbRegistry {
     /// Whether the registry file at `path` (of a bydata not running) holds secrets sealed under some key:
     /// then only that key opens it. `false` if there is no file.
     pub fn holds_sealed_secrets(path: &Path) -> Result<bool> {
-        super::sealing::holds_sealed_secrets(path)
+        super::unsealed::holds_sealed_secrets(path)
     }
 
     /// This registry as the shared port.
