@@ -275,6 +275,10 @@ pub(crate) mod tests {
     /// below then fails until the document lists it.
     const ROUTES: &[(&str, &str)] = &[
         ("GET", "/"),
+        ("GET", "/manage"),
+        ("GET", "/manage/assets/{file}"),
+        ("GET", "/api/v1/broker"),
+        ("POST", "/api/v1/devices/bulk"),
         ("GET", "/assets/app.js"),
         ("GET", "/assets/app.css"),
         ("GET", "/api"),
