@@ -52,11 +52,12 @@ pub fn start_provider(dir: &Path, bydata: SocketAddr, secret: &str, users: Value
         child,
         issuer: String::new(),
     };
-    let (tx, rx) = std::sync::mpsc::channel();
+    // One line matters ("ready …"); the reader keeps draining the pipe so the provider never blocks on it.
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(issuer) = line.strip_prefix("ready ") {
-                let _ = tx.send(issuer.to_owned());
+                let _ = tx.try_send(issuer.to_owned());
             }
         }
     });

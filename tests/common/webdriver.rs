@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -90,30 +90,24 @@ impl Browser {
 
     /// The first element matching `css`, waiting up to 10 s for it to be there and displayed.
     pub async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let shown = self
-                .script(
-                    "const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;",
-                    json!([css]),
-                )
-                .await;
-            if shown == true {
-                let v = self
-                    .call(
-                        reqwest::Method::POST,
-                        "/element",
-                        Some(json!({"using": "css selector", "value": css})),
-                    )
-                    .await;
-                return v[ELEMENT]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("find {css}: {v}"))
-                    .to_owned();
-            }
-            assert!(Instant::now() < deadline, "no visible {css} on the page");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_for(
+            &format!("a visible {css}"),
+            Duration::from_secs(10),
+            "const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;",
+            json!([css]),
+        )
+        .await;
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("find {css}: {v}"))
+            .to_owned()
     }
 
     pub async fn click(&self, css: &str) {
@@ -157,21 +151,22 @@ impl Browser {
         .await
     }
 
-    /// Polls `js` until it returns something other than null/false/"" (which is answered), for `timeout`.
+    /// Polls `js` until it returns something other than null/false/"" (which is answered), for `timeout`;
+    /// on time-out the panic shows the page's text.
     pub async fn wait_for(&self, what: &str, timeout: Duration, js: &str, args: Value) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let answered = super::eventually_or(timeout, || async {
             let v = self.script(js, args.clone()).await;
-            if !(v.is_null() || v == false || v == "") {
-                return v;
-            }
-            if Instant::now() > deadline {
+            (!(v.is_null() || v == false || v == "")).then_some(v)
+        })
+        .await;
+        match answered {
+            Some(v) => v,
+            None => {
                 let page = self
                     .script("return document.body.innerText;", json!([]))
                     .await;
                 panic!("timed out waiting for {what}; the page says:\n{page}");
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
