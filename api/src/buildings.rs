@@ -151,14 +151,11 @@ pub(crate) async fn list(
 
 /// The building `id` if `by` may act on it with `role` (404 for another organisation's).
 async fn find(state: &AppState, by: &Principal, id: &str, role: Role) -> Result<Building, Error> {
-    let not_found = || Error::NotFound {
-        what: "building",
-        id: id.chars().take(64).collect(),
+    let found = match BuildingId::new(id) {
+        Ok(b) => state.registry.building(&b).await?,
+        Err(_) => None,
     };
-    let id = BuildingId::new(id).map_err(|_| not_found())?;
-    let building = state.registry.building(&id).await?.ok_or_else(not_found)?;
-    by.require(&building.org, role, "building", &building.id)?;
-    Ok(building)
+    by.owned(found, |b| &b.org, role, "building", id)
 }
 
 #[utoipa::path(

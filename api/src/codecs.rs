@@ -208,12 +208,7 @@ pub(crate) async fn stored(
         None => name.to_string(),
     };
     let found = state.registry.codec(name, version).await?;
-    let codec = found.ok_or_else(|| Error::NotFound {
-        what: "codec",
-        id: id.clone(),
-    })?;
-    by.require(&codec.org, Role::Viewer, "codec", id)?;
-    Ok(codec)
+    by.owned(found, |c| &c.org, Role::Viewer, "codec", &id)
 }
 
 #[utoipa::path(

@@ -90,16 +90,8 @@ async fn find(
     id: &str,
     role: Role,
 ) -> Result<StoredDataset, Error> {
-    let d = state
-        .registry
-        .dataset(id)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "dataset",
-            id: id.chars().take(64).collect(),
-        })?;
-    by.require(&d.org, role, "dataset", &d.id)?;
-    Ok(d)
+    let found = state.registry.dataset(id).await?;
+    by.owned(found, |d| &d.org, role, "dataset", id)
 }
 
 /// The definition plus how publishing goes: the last run, the last CKAN push, the periods published.

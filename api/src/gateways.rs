@@ -28,14 +28,11 @@ pub(crate) struct NewGateway {
 
 /// The gateway `eui` if `by` may act on it with `role` (404 for another organisation's).
 async fn find(state: &AppState, by: &Principal, eui: &str, role: Role) -> Result<Gateway, Error> {
-    let not_found = || Error::NotFound {
-        what: "gateway",
-        id: eui.chars().take(40).collect(),
+    let found = match Eui64::new(eui) {
+        Ok(e) => state.registry.gateway(&e).await?,
+        Err(_) => None,
     };
-    let eui = Eui64::new(eui).map_err(|_| not_found())?;
-    let gateway = state.registry.gateway(&eui).await?.ok_or_else(not_found)?;
-    by.require(&gateway.org, role, "gateway", eui)?;
-    Ok(gateway)
+    by.owned(found, |g| &g.org, role, "gateway", eui)
 }
 
 fn gateway_json(g: &Gateway, s: &GatewayStatus) -> Value {

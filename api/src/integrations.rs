@@ -303,18 +303,11 @@ async fn find(
     id: &str,
     role: Role,
 ) -> Result<Integration, Error> {
-    let not_found = || Error::NotFound {
-        what: "integration",
-        id: id.chars().take(64).collect(),
+    let found = match IntegrationId::new(id) {
+        Ok(i) => state.registry.integration(&i).await?,
+        Err(_) => None,
     };
-    let id = IntegrationId::new(id).map_err(|_| not_found())?;
-    let integration = state
-        .registry
-        .integration(&id)
-        .await?
-        .ok_or_else(not_found)?;
-    by.require(&integration.org, role, "integration", &integration.id)?;
-    Ok(integration)
+    by.owned(found, |i| &i.org, role, "integration", id)
 }
 
 #[utoipa::path(

@@ -96,7 +96,8 @@ pub(crate) async fn create(
     }
     for device in &new.devices {
         let found = state.registry.device(device).await?;
-        if found.is_none_or(|d| Some(&d.org) != org.as_ref() && org.is_some()) {
+        // A key of an organisation is restricted only to its own devices.
+        if found.is_none_or(|d| org.as_ref().is_some_and(|o| *o != d.org)) {
             return Err(Error::NotFound {
                 what: "device",
                 id: device.to_string(),

@@ -107,6 +107,24 @@ impl Principal {
         }
     }
 
+    /// `found`, read by the `what` named `id`, if the principal may act on it with `role`: 404 when there is
+    /// none or it is another organisation's, 403 naming the role when the principal's is too low.
+    pub(crate) fn owned<T>(
+        &self,
+        found: Option<T>,
+        org: impl FnOnce(&T) -> &OrgId,
+        role: Role,
+        what: &'static str,
+        id: &str,
+    ) -> Result<T, Error> {
+        let object = found.ok_or_else(|| Error::NotFound {
+            what,
+            id: id.chars().take(64).collect(),
+        })?;
+        self.require(org(&object), role, what, id)?;
+        Ok(object)
+    }
+
     /// The organisation a new object goes to: `asked`, or the only one the principal is a member of (the
     /// default organisation for platform keys). It must hold `role` there.
     pub(crate) fn target_org(&self, asked: Option<OrgId>, role: Role) -> Result<OrgId, Error> {

@@ -69,13 +69,6 @@ pub(crate) fn device_json(d: &Device) -> Value {
     })
 }
 
-fn parse_id(id: &str) -> Result<DeviceId, Error> {
-    DeviceId::new(id).map_err(|_| Error::NotFound {
-        what: "device",
-        id: id.chars().take(64).collect(),
-    })
-}
-
 /// The device `id` if `principal` may act on it with `role`: 404 if there is none or it is another
 /// organisation's (or outside the key's restriction), 403 if the principal's role there is too low.
 pub(crate) async fn visible(
@@ -84,17 +77,14 @@ pub(crate) async fn visible(
     id: &str,
     role: Role,
 ) -> Result<Device, Error> {
-    let not_found = || Error::NotFound {
-        what: "device",
-        id: id.chars().take(64).collect(),
+    let found = match DeviceId::new(id) {
+        // A key restricted to other devices finds none of them.
+        Ok(d) if principal.restriction.allows_device(d.as_str()) => {
+            state.registry.device(&d).await?
+        }
+        _ => None,
     };
-    let id = parse_id(id)?;
-    let device = state.registry.device(&id).await?.ok_or_else(not_found)?;
-    if !principal.restriction.allows_device(id.as_str()) {
-        return Err(not_found());
-    }
-    principal.require(&device.org, role, "device", &id)?;
-    Ok(device)
+    principal.owned(found, |d| &d.org, role, "device", id)
 }
 
 /// A readable id from the name, with a random suffix so two "Room sensor"s do not collide.
@@ -391,6 +381,11 @@ pub(crate) async fn update(
         Role::Editor
     };
     let mut device = visible(&state, &by, &id, needed).await?;
+    // Deleted by someone else between the read and the change.
+    let gone = || Error::NotFound {
+        what: "device",
+        id: id.clone(),
+    };
     if let Some(org) = change.org.filter(|org| *org != device.org) {
         by.require(&org, Role::Admin, "organisation", &org)?;
         if state.registry.org(&org).await?.is_none() {
@@ -413,10 +408,7 @@ pub(crate) async fn update(
             change,
             state.registry.move_device(&device.id, org.clone()),
         );
-        device = moved.await?.ok_or_else(|| Error::NotFound {
-            what: "device",
-            id: id.clone(),
-        })?;
+        device = moved.await?.ok_or_else(gone)?;
         tracing::info!(device = %device.id, org = %device.org, by = %by.actor, "device moved");
     }
     if let Some(codec) = change.codec {
@@ -434,10 +426,7 @@ pub(crate) async fn update(
             change,
             state.registry.set_codec(&device.id, codec),
         );
-        device = changed.await?.ok_or_else(|| Error::NotFound {
-            what: "device",
-            id: id.clone(),
-        })?;
+        device = changed.await?.ok_or_else(gone)?;
         tracing::info!(device = %device.id, codec = %device.codec, by = %by.actor, "device codec changed");
     }
     Ok(Json(device_json(&device)))
