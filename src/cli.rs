@@ -68,6 +68,10 @@ pub(crate) struct ServeArgs {
     /// for every interface].
     #[arg(long, env = "BYDATA_MQTT_ADDR")]
     pub(crate) mqtt_addr: Option<SocketAddr>,
+    /// Address devices connect to with MQTT over WebSockets (ws://HOST:PORT/mqtt), HOST:PORT [default:
+    /// 127.0.0.1:8083].
+    #[arg(long, env = "BYDATA_WS_ADDR")]
+    pub(crate) ws_addr: Option<SocketAddr>,
     /// Address of the HTTP API, dashboard and open data, HOST:PORT [default: 127.0.0.1:8080].
     #[arg(long, env = "BYDATA_HTTP_ADDR")]
     pub(crate) http_addr: Option<SocketAddr>,

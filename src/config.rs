@@ -209,6 +209,10 @@ impl Config {
                 self.api.https_addr,
             ),
         ];
+        anyhow::ensure!(
+            self.broker.wss_addr.is_none() || self.tls.is_some(),
+            "wss_addr is set but the config has no [tls] section (cert_pem and key_pem)"
+        );
         for (edge, plain_key, tls_key, plain, tls) in edges {
             anyhow::ensure!(
                 plain.is_some() || tls.is_some(),
@@ -279,10 +283,14 @@ org = ""
 bucket = ""
 
 [broker]
-# Where devices connect with MQTT 3.1.1 (client id = username = device id); "off" turns it off.
+# Where devices connect with MQTT 3.1.1 or 5 (client id = username = device id); "off" turns it off.
 mqtt_addr = "{mqtt}"
 # MQTT over TLS (e.g. "0.0.0.0:8883"), with the certificate in [tls]; "off" turns it off.
 mqtts_addr = "{mqtts}"
+# MQTT (3.1.1 or 5) over WebSockets: ws://ADDR/mqtt, subprotocol "mqtt"; "off" turns it off.
+ws_addr = "{ws}"
+# MQTT over secure WebSockets (e.g. "0.0.0.0:8084"), with the certificate in [tls]; "off" turns it off.
+wss_addr = "{wss}"
 # Largest MQTT message accepted, in bytes; larger ones are refused, counted and shown on the device status.
 max_message_bytes = {max_msg}
 # Most simultaneous MQTT connections. Each costs three open files (the device's socket and the two ends of
@@ -435,6 +443,8 @@ check_ms = {check}
             check = d.supervise.check_ms,
             mqtt = bydata_schemas::listen::display(d.broker.mqtt_addr),
             mqtts = bydata_schemas::listen::display(d.broker.mqtts_addr),
+            ws = bydata_schemas::listen::display(d.broker.ws_addr),
+            wss = bydata_schemas::listen::display(d.broker.wss_addr),
             max_msg = d.broker.max_message_bytes,
             max_conn = d.broker.max_connections,
             inflight = d.broker.max_inflight,

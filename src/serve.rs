@@ -46,6 +46,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(a) = args.mqtt_addr {
         config.broker.mqtt_addr = Some(a);
     }
+    if let Some(a) = args.ws_addr {
+        config.broker.ws_addr = Some(a);
+    }
     if let Some(a) = args.http_addr {
         config.api.http_addr = Some(a);
     }
@@ -198,6 +201,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mqtt: bydata_api::MqttPorts {
             port: config.broker.mqtt_addr.map(|a| a.port()),
             tls_port: config.broker.mqtts_addr.map(|a| a.port()),
+            ws_port: config.broker.ws_addr.map(|a| a.port()),
+            wss_port: config.broker.wss_addr.map(|a| a.port()),
         },
     };
     {
@@ -339,6 +344,12 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(addr) = config.broker.mqtts_addr {
         println!("  MQTTS      mqtts://{addr}  (devices/<device id>/up, TLS)");
+    }
+    if let Some(addr) = config.broker.ws_addr {
+        println!("  MQTT/WS    ws://{addr}/mqtt  (MQTT 3.1.1 and 5 over WebSockets)");
+    }
+    if let Some(addr) = config.broker.wss_addr {
+        println!("  MQTT/WSS   wss://{addr}/mqtt  (MQTT over WebSockets, TLS)");
     }
     println!("  data dir   {}", config.data_dir.display());
     println!(

@@ -173,6 +173,7 @@ async fn started(dir: &std::path::Path, run: &str) -> String {
         .args(["--http-addr", &http])
         .args(["--mqtt-addr", &format!("127.0.0.1:{}", free_port())])
         .args(["--lorawan-addr", &format!("127.0.0.1:{}", free_udp_port())])
+        .args(["--ws-addr", &format!("127.0.0.1:{}", free_port())])
         .env_remove("BYDATA_ADMIN_TOKEN")
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(Stdio::null())

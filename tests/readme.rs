@@ -65,6 +65,7 @@ struct Server {
     child: Child,
     http: SocketAddr,
     mqtt: SocketAddr,
+    ws: SocketAddr,
     stdout: std::path::PathBuf,
 }
 
@@ -80,6 +81,7 @@ impl Server {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mqtt = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let lorawan = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+        let ws = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let stdout = dir.join("serve.out");
         let child = Command::new(env!("CARGO_BIN_EXE_bydata"))
             .current_dir(dir)
@@ -87,6 +89,7 @@ impl Server {
             .args(["--http-addr", &http.to_string()])
             .args(["--mqtt-addr", &mqtt.to_string()])
             .args(["--lorawan-addr", &lorawan.to_string()])
+            .args(["--ws-addr", &ws.to_string()])
             .env_remove("BYDATA_ADMIN_TOKEN")
             .env("RUST_LOG", "warn,rumqttd=off")
             .stdout(std::fs::File::create(&stdout).unwrap())
@@ -97,6 +100,7 @@ impl Server {
             child,
             http,
             mqtt,
+            ws,
             stdout,
         }
     }
@@ -111,6 +115,7 @@ impl Server {
             .replace("127.0.0.1:8080", &self.http.to_string())
             .replace("127.0.0.1:1883", &self.mqtt.to_string())
             .replace("-p 1883", &format!("-p {}", self.mqtt.port()))
+            .replace("127.0.0.1:8083", &self.ws.to_string())
     }
 }
 

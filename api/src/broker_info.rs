@@ -6,14 +6,22 @@ use axum::extract::State;
 use serde::Serialize;
 use serde_json::json;
 
-/// The broker's device-facing ports, as configured (`[broker] mqtt_addr`, `mqtts_addr`).
+/// The broker's device-facing ports, as configured (`[broker] mqtt_addr`, `mqtts_addr`, `ws_addr`,
+/// `wss_addr`). Every listener speaks MQTT 3.1.1 and MQTT 5.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MqttPorts {
     /// Plain MQTT, or null when that listener is off.
     pub port: Option<u16>,
     /// MQTT over TLS, or null when that listener is off.
     pub tls_port: Option<u16>,
+    /// MQTT over WebSockets (path `/mqtt`, subprotocol `mqtt`), or null when that listener is off.
+    pub ws_port: Option<u16>,
+    /// MQTT over secure WebSockets, or null when that listener is off.
+    pub wss_port: Option<u16>,
 }
+
+/// Where MQTT over WebSockets is served on `ws_port` and `wss_port`.
+pub(crate) const WS_PATH: &str = "/mqtt";
 
 #[utoipa::path(
     get,
@@ -31,6 +39,10 @@ pub(crate) async fn broker(State(state): State<crate::AppState>) -> Json<serde_j
     Json(json!({
         "port": state.mqtt.port,
         "tls_port": state.mqtt.tls_port,
+        "ws_port": state.mqtt.ws_port,
+        "wss_port": state.mqtt.wss_port,
+        "ws_path": crate::broker_info::WS_PATH,
+        "mqtt_versions": ["3.1.1", "5"],
         "publish_topic": "devices/{id}/up",
     }))
 }

@@ -18,6 +18,8 @@ type AuthFuture = Pin<Box<dyn Future<Output = bool> + Send>>;
 #[derive(Debug)]
 pub(crate) struct Refusal {
     pub(crate) code: ConnectReturnCode,
+    /// The code an MQTT 5 client gets, where MQTT 5 has a closer one (busy, rate exceeded).
+    pub(crate) v5: ConnectReturnCode,
     pub(crate) reason: &'static str,
     /// The identity it claimed, if the client id named one (for the log; never the password).
     pub(crate) claimed: String,
@@ -34,6 +36,7 @@ pub(crate) async fn login(
 ) -> Result<Identity, Refusal> {
     let refuse = |code, reason| Refusal {
         code,
+        v5: code,
         reason,
         claimed: truncate(client_id, 64),
     };
@@ -79,6 +82,7 @@ pub(crate) async fn login(
             }
             Err(Refusal {
                 code: ConnectReturnCode::ClientIdentifierNotValid,
+                v5: ConnectReturnCode::ClientIdentifierNotValid,
                 reason: "the client id differs from the username (the device id)",
                 claimed: truncate(name, 64),
             })
@@ -110,17 +114,23 @@ pub(crate) async fn login(
         }
         Verdict::Backoff => {
             inc(&deps.metrics.auth_backoff);
-            Err(refuse(
-                ConnectReturnCode::ServiceUnavailable,
-                "too many failed logins from this address or for this id; waiting",
-            ))
+            Err(Refusal {
+                v5: ConnectReturnCode::ConnectionRateExceeded,
+                ..refuse(
+                    ConnectReturnCode::ServiceUnavailable,
+                    "too many failed logins from this address or for this id; waiting",
+                )
+            })
         }
         Verdict::Busy => {
             inc(&deps.metrics.auth_busy);
-            Err(refuse(
-                ConnectReturnCode::ServiceUnavailable,
-                "password checks are all busy",
-            ))
+            Err(Refusal {
+                v5: ConnectReturnCode::ServerBusy,
+                ..refuse(
+                    ConnectReturnCode::ServiceUnavailable,
+                    "password checks are all busy",
+                )
+            })
         }
         Verdict::Error => Err(refuse(
             ConnectReturnCode::ServiceUnavailable,

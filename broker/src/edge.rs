@@ -2,26 +2,29 @@
 //!
 //! rumqttd accepts every socket itself and cannot tell the auth handler where a connection comes from, so it
 //! cannot cap connections per source or slow down a source that keeps failing. bydata therefore listens on the
-//! device-facing address itself, and rumqttd on a loopback port of its own:
+//! device-facing addresses itself, and rumqttd on loopback ports of its own (one per MQTT version):
 //!
 //! ```text
-//! device ──TCP──▶ edge: caps (total, per source) → [TLS handshake +] CONNECT within connect_timeout → login (gate)
-//!                   │ refused: CONNACK with a return code, or closed; counted; logged once per source a minute
-//!                   └ accepted: CONNECT forwarded ──▶ rumqttd (loopback) — relayed both ways until either closes
+//! device ──TCP──▶ edge: caps (total, per source) → [TLS handshake +] [WebSocket handshake +]
+//!                   CONNECT (3.1.1 or 5) within connect_timeout → login (gate)
+//!                   │ refused: CONNACK with a code in the client's version, or closed; counted; logged once per
+//!                   │          source a minute
+//!                   └ accepted: CONNECT forwarded ──▶ rumqttd (loopback, the port of its version) — relayed both
+//!                               ways until either closes (MQTT 5: or right after a DISCONNECT from bydata)
 //! ```
 //!
 //! Nothing about an unauthenticated connection is written anywhere. What an authenticated device does wrong
-//! at CONNECT (a last will, keep-alive 0) is refused with a reason on its status.
+//! at CONNECT (a last will; keep-alive 0 in 3.1.1) is refused with a reason on its status.
 use crate::auth::{self, Refusal};
+use crate::connect::{Connect, ConnectError, Refuse, Version, connack, read_connect};
 use crate::gate::{Gate, Identity};
 use crate::metrics::inc;
-use crate::{Config, Deps};
+use crate::{Config, Deps, v5, websocket};
 use bydata_admission::tls::TlsAcceptor;
 use bydata_admission::{ConnectionCaps, LogLimiter, Refused, Ticket};
 use bydata_schemas::RejectReason;
-use bytes::{Buf, BytesMut};
-use rumqttd::protocol::v4::V4;
-use rumqttd::protocol::{ConnAck, ConnectReturnCode, Error, LastWill, Login, Packet, Protocol};
+use bytes::BytesMut;
+use rumqttd::protocol::ConnectReturnCode;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,20 +32,50 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-/// Most bytes a CONNECT may take (client id, username, password, a will to be refused).
-pub(crate) const MAX_CONNECT_BYTES: usize = 8 * 1024;
 /// Buffer per direction of a relayed connection.
 const RELAY_BUFFER: usize = 4 * 1024;
 /// One log line per source address per minute for refused connections.
 const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// How a listener's connections arrive.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    /// MQTT on TCP.
+    Tcp,
+    /// MQTT in TLS.
+    Tls(TlsAcceptor),
+    /// MQTT in WebSocket binary frames, on TCP or (with an acceptor) in TLS.
+    WebSocket(Option<TlsAcceptor>),
+}
+
+impl Transport {
+    /// The listener's name in logs and metrics.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Transport::Tcp => "mqtt",
+            Transport::Tls(_) => "mqtts",
+            Transport::WebSocket(None) => "ws",
+            Transport::WebSocket(Some(_)) => "wss",
+        }
+    }
+}
+
+/// The rumqttd listeners behind the edge, one per MQTT version.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Upstream {
+    pub(crate) v4: SocketAddr,
+    pub(crate) v5: SocketAddr,
+}
 
 /// What the edge shares between connections.
 pub(crate) struct Edge {
     pub(crate) deps: Deps,
     pub(crate) gate: Arc<Gate>,
     pub(crate) caps: Arc<ConnectionCaps>,
-    pub(crate) upstream: SocketAddr,
+    pub(crate) upstream: Upstream,
     pub(crate) connect_timeout: Duration,
+    /// Largest WebSocket message or frame (a whole MQTT packet fits).
+    pub(crate) max_ws_message: usize,
     pub(crate) log: LogLimiter<IpAddr>,
 }
 
@@ -52,7 +85,7 @@ impl Edge {
         deps: Deps,
         gate: Arc<Gate>,
         caps: Arc<ConnectionCaps>,
-        upstream: SocketAddr,
+        upstream: Upstream,
     ) -> Arc<Self> {
         Arc::new(Self {
             deps,
@@ -60,21 +93,23 @@ impl Edge {
             caps,
             upstream,
             connect_timeout: Duration::from_millis(u64::from(config.connect_timeout_ms.max(1))),
+            max_ws_message: (v5::max_packet_size(config.max_message_bytes) as usize)
+                .max(crate::connect::MAX_CONNECT_BYTES),
             log: LogLimiter::new(LOG_EVERY, 10_000),
         })
     }
 
     /// Accepts connections until `shutdown`; each runs in a task of its own until it closes or `shutdown`.
     ///
-    /// With `tls`, each connection's TLS handshake runs in its task, inside the CONNECT deadline (a client over a
-    /// cap is closed before any handshake).
+    /// With TLS or WebSocket, each connection's handshakes run in its task, inside the CONNECT deadline (a
+    /// client over a cap is closed before any handshake).
     pub(crate) async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
-        tls: Option<TlsAcceptor>,
+        transport: Transport,
         shutdown: CancellationToken,
     ) {
-        let edge_name = if tls.is_some() { "mqtts" } else { "mqtt" };
+        let edge_name = transport.name();
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = bydata_admission::accept(&listener, edge_name) => accepted,
@@ -86,10 +121,10 @@ impl Edge {
                 Ok(ticket) => {
                     let edge = self.clone();
                     let shutdown = shutdown.clone();
-                    let tls = tls.clone();
+                    let transport = transport.clone();
                     tokio::spawn(async move {
                         tokio::select! {
-                            () = edge.admitted(stream, tls, source, ticket) => {}
+                            () = edge.admitted(stream, transport, source, ticket) => {}
                             () = shutdown.cancelled() => {}
                         }
                     });
@@ -111,27 +146,68 @@ impl Edge {
         }
     }
 
-    /// One admitted connection: the TLS handshake (if any) and the whole CONNECT within `connect_timeout`.
+    /// One admitted connection: the TLS handshake (if any), the WebSocket handshake (if any) and the whole
+    /// CONNECT within `connect_timeout`.
     async fn admitted(
         &self,
         stream: TcpStream,
-        tls: Option<TlsAcceptor>,
+        transport: Transport,
         source: IpAddr,
         ticket: Ticket,
     ) {
         let _ = stream.set_nodelay(true);
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
-        let Some(tls) = tls else {
-            return self.connection(stream, deadline, source, ticket).await;
+        let tls = match &transport {
+            Transport::Tcp => return self.connection(stream, deadline, source, ticket).await,
+            Transport::WebSocket(None) => {
+                return self.websocket(stream, deadline, source, ticket).await;
+            }
+            Transport::Tls(tls) | Transport::WebSocket(Some(tls)) => tls,
         };
-        match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
-            Ok(Ok(stream)) => self.connection(stream, deadline, source, ticket).await,
+        let stream = match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+            Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 inc(&self.deps.metrics.tls_handshake_failed);
                 tracing::debug!(%source, error = %e, "MQTT TLS handshake failed");
+                return;
             }
-            Err(_) => inc(&self.deps.metrics.connect_timeout),
+            Err(_) => return inc(&self.deps.metrics.connect_timeout),
+        };
+        match transport {
+            Transport::WebSocket(_) => self.websocket(stream, deadline, source, ticket).await,
+            _ => self.connection(stream, deadline, source, ticket).await,
         }
+    }
+
+    /// The WebSocket handshake within the deadline, then the MQTT byte stream it carries goes the way of a
+    /// TCP connection's (through an in-memory pipe, pumped in this same task).
+    async fn websocket<S>(
+        &self,
+        stream: S,
+        deadline: tokio::time::Instant,
+        source: IpAddr,
+        ticket: Ticket,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let accept = websocket::accept(stream, self.max_ws_message);
+        let ws = match tokio::time::timeout_at(deadline, accept).await {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(websocket::HandshakeError::Refused(why))) => {
+                inc(&self.deps.metrics.ws_handshake_failed);
+                return self.log_refusal(source, "", why);
+            }
+            Ok(Err(websocket::HandshakeError::Broken)) => {
+                return inc(&self.deps.metrics.ws_handshake_failed);
+            }
+            Err(_) => return inc(&self.deps.metrics.connect_timeout),
+        };
+        inc(&self.deps.metrics.ws_connections);
+        let (outer, inner) = websocket::pipe();
+        tokio::join!(
+            websocket::pump(ws, outer),
+            self.connection(inner, deadline, source, ticket)
+        );
     }
 
     async fn connection<S>(
@@ -153,9 +229,23 @@ impl Edge {
                 self.log_refusal(
                     source,
                     "",
-                    &format!("MQTT protocol level {level}; bydata speaks MQTT 3.1.1 (level 4)"),
+                    &format!(
+                        "MQTT protocol level {level}; bydata speaks MQTT 3.1.1 (level 4) and MQTT 5 (level 5)"
+                    ),
                 );
-                connack(&mut stream, ConnectReturnCode::RefusedProtocolVersion).await;
+                let code = ConnectReturnCode::RefusedProtocolVersion;
+                connack(&mut stream, refuse(Version::V4, code, code, None)).await;
+                return;
+            }
+            Ok(Err(ConnectError::TooLarge(version))) => {
+                inc(&self.deps.metrics.connect_malformed);
+                let why = "a CONNECT larger than 8 KiB";
+                self.log_refusal(source, "", why);
+                // 3.1.1 has no code for it: the connection closes unanswered.
+                if version == Version::V5 {
+                    let code = ConnectReturnCode::PacketTooLarge;
+                    connack(&mut stream, refuse(version, code, code, Some(why))).await;
+                }
                 return;
             }
             Ok(Err(ConnectError::Malformed(detail))) => {
@@ -168,6 +258,14 @@ impl Edge {
                 return;
             }
         };
+        let version = connect.version;
+        let reason = |why: &'static str| connect.problem_info.then_some(why);
+        if let Some((code, why)) = unsupported(&connect) {
+            inc(&self.deps.metrics.connect_unsupported);
+            self.log_refusal(source, &connect.client_id, why);
+            connack(&mut stream, refuse(version, code, code, reason(why))).await;
+            return;
+        }
         let who = match auth::login(
             &self.deps,
             &self.gate,
@@ -180,40 +278,56 @@ impl Edge {
             Ok(who) => who,
             Err(Refusal {
                 code,
-                reason,
+                v5,
+                reason: why,
                 claimed,
             }) => {
-                self.log_refusal(source, &claimed, reason);
-                connack(&mut stream, code).await;
+                self.log_refusal(source, &claimed, why);
+                connack(&mut stream, refuse(version, code, v5, reason(why))).await;
                 return;
             }
         };
-        if let Some(reason) = self.refuse_authenticated(&who, &connect) {
-            connack(&mut stream, ConnectReturnCode::NotAuthorized).await;
+        if let Some(rejected) = self.refuse_authenticated(&who, &connect) {
+            let code = ConnectReturnCode::NotAuthorized;
+            let why = match rejected {
+                RejectReason::LastWill { .. } => {
+                    "bydata does not accept a last will; connect without one"
+                }
+                _ => "keep-alive 0 is not accepted; set a keep-alive such as 60 s",
+            };
+            connack(&mut stream, refuse(version, code, code, reason(why))).await;
             if let Identity::Device(device) = &who
                 && self
                     .deps
                     .refusals
-                    .record(device, (self.deps.clock)(), &reason)
+                    .record(device, (self.deps.clock)(), &rejected)
             {
-                tracing::warn!(%device, %reason, "MQTT connection refused");
+                tracing::warn!(%device, reason = %rejected, "MQTT connection refused");
             }
             return;
         }
-        let mut upstream = match TcpStream::connect(self.upstream).await {
+        let upstream = match version {
+            Version::V4 => self.upstream.v4,
+            Version::V5 => self.upstream.v5,
+        };
+        let mut upstream = match TcpStream::connect(upstream).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot reach the broker behind the MQTT edge");
-                connack(&mut stream, ConnectReturnCode::ServiceUnavailable).await;
+                let code = ConnectReturnCode::ServiceUnavailable;
+                connack(&mut stream, refuse(version, code, code, None)).await;
                 return;
             }
         };
         let _ = upstream.set_nodelay(true);
+        if version == Version::V5 {
+            inc(&self.deps.metrics.v5_connections);
+        }
         // The CONNECT as the client sent it, and whatever it sent after it.
         if upstream.write_all(&buffer).await.is_err() {
             return;
         }
-        relay(stream, upstream).await;
+        relay(stream, upstream, version).await;
     }
 
     /// What a device that has logged in may still not do at CONNECT.
@@ -225,7 +339,8 @@ impl Edge {
             tracing::debug!(%who, "last will refused");
             return Some(RejectReason::LastWill { topic });
         }
-        if connect.keep_alive == 0 {
+        // MQTT 5 can tell the client the keep-alive it gets instead (Server Keep Alive, `crate::v5`).
+        if connect.keep_alive == 0 && connect.version == Version::V4 {
             inc(&self.deps.metrics.connect_keep_alive);
             return Some(RejectReason::KeepAliveZero);
         }
@@ -240,167 +355,78 @@ impl Edge {
     }
 }
 
-/// The parts of a CONNECT the edge decides on.
-#[derive(Debug)]
-pub(crate) struct Connect {
-    pub(crate) client_id: String,
-    pub(crate) keep_alive: u16,
-    pub(crate) login: Option<Login>,
-    pub(crate) will: Option<LastWill>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ConnectError {
-    /// The client closed before a whole CONNECT arrived.
-    Closed,
-    /// A CONNECT of another MQTT version (the level it asked for).
-    Protocol(u8),
-    /// Not a CONNECT, or not a well-formed one; says what, in words.
-    Malformed(String),
-}
-
-/// Parses the first packet of a connection from `bytes` without consuming them: `Ok(None)` wants more bytes.
-/// Pure, so it can be fuzzed.
-pub(crate) fn parse_connect(bytes: &BytesMut) -> Result<Option<Connect>, ConnectError> {
-    let mut scratch = bytes.clone();
-    match V4.read_mut(&mut scratch, MAX_CONNECT_BYTES) {
-        Ok(Packet::Connect(connect, _, will, _, login)) => Ok(Some(Connect {
-            client_id: connect.client_id,
-            keep_alive: connect.keep_alive,
-            login,
-            will,
-        })),
-        Ok(_) => Err(ConnectError::Malformed(
-            "the first packet was not a CONNECT".into(),
-        )),
-        Err(Error::InsufficientBytes(_)) if bytes.len() < MAX_CONNECT_BYTES => Ok(None),
-        Err(Error::InsufficientBytes(_) | Error::PayloadSizeLimitExceeded(_)) => Err(
-            ConnectError::Malformed(format!("a CONNECT larger than {MAX_CONNECT_BYTES} bytes")),
-        ),
-        Err(Error::InvalidProtocolLevel(level)) => Err(ConnectError::Protocol(level)),
-        Err(e) => Err(ConnectError::Malformed(format!("malformed CONNECT: {e}"))),
+/// A refusing CONNACK's contents.
+fn refuse(
+    version: Version,
+    code: ConnectReturnCode,
+    v5: ConnectReturnCode,
+    reason: Option<&str>,
+) -> Refuse<'_> {
+    Refuse {
+        version,
+        code,
+        v5,
+        reason,
     }
 }
 
-/// Reads until `buffer` holds a whole CONNECT (and maybe more).
-async fn read_connect(
-    stream: &mut (impl AsyncRead + Unpin),
-    buffer: &mut BytesMut,
-) -> Result<Connect, ConnectError> {
-    loop {
-        if let Some(connect) = parse_connect(buffer)? {
-            return Ok(connect);
-        }
-        let room = MAX_CONNECT_BYTES.saturating_sub(buffer.len()).max(1);
-        let mut chunk = [0u8; 1024];
-        let want = room.min(chunk.len());
-        match stream.read(&mut chunk[..want]).await {
-            Ok(0) | Err(_) => return Err(ConnectError::Closed),
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
+/// What an MQTT 5 CONNECT asks for that bydata does not offer, and the code that says so.
+fn unsupported(connect: &Connect) -> Option<(ConnectReturnCode, &'static str)> {
+    if connect.auth_method {
+        return Some((
+            ConnectReturnCode::BadAuthenticationMethod,
+            "extended authentication is not offered; log in with username and password",
+        ));
     }
+    if !connect.user_properties_ok {
+        return Some((
+            ConnectReturnCode::QuotaExceeded,
+            "too many user properties: at most 16, of 1024 bytes in all",
+        ));
+    }
+    None
 }
 
-/// Sends a CONNACK refusing the connection, then the connection is dropped (closed).
-async fn connack(stream: &mut (impl AsyncWrite + Unpin), code: ConnectReturnCode) {
-    let mut out = BytesMut::new();
-    let ack = Packet::ConnAck(
-        ConnAck {
-            session_present: false,
-            code,
-        },
-        None,
-    );
-    if V4.write(ack, &mut out).is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(out.chunk())).await;
-        let _ = stream.shutdown().await;
-    }
-}
-
-/// Copies bytes both ways until either side closes (MQTT never half-closes), then closes both.
-async fn relay(client: impl AsyncRead + AsyncWrite + Unpin, mut upstream: TcpStream) {
+/// Copies bytes both ways until either side closes (MQTT never half-closes), then closes both. MQTT 5: a
+/// DISCONNECT bydata sends ends the connection once it has been passed on (`crate::v5`).
+async fn relay(
+    client: impl AsyncRead + AsyncWrite + Unpin,
+    mut upstream: TcpStream,
+    version: Version,
+) {
     let (client_read, mut client_write) = tokio::io::split(client);
-    let (upstream_read, mut upstream_write) = upstream.split();
+    let (mut upstream_read, mut upstream_write) = upstream.split();
     let mut from_client = BufReader::with_capacity(RELAY_BUFFER, client_read);
-    let mut from_upstream = BufReader::with_capacity(RELAY_BUFFER, upstream_read);
+    let to_client = async {
+        if version == Version::V4 {
+            let mut from_upstream = BufReader::with_capacity(RELAY_BUFFER, &mut upstream_read);
+            let _ = tokio::io::copy_buf(&mut from_upstream, &mut client_write).await;
+            return;
+        }
+        let mut framer = v5::Framer::default();
+        let mut chunk = vec![0u8; RELAY_BUFFER];
+        loop {
+            let n = match upstream_read.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            match framer.advance(&chunk[..n]) {
+                Ok(None) => {
+                    if client_write.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(end)) => {
+                    let _ = client_write.write_all(&chunk[..end]).await;
+                    let _ = client_write.shutdown().await;
+                    return;
+                }
+                Err(()) => return,
+            }
+        }
+    };
     tokio::select! {
         _ = tokio::io::copy_buf(&mut from_client, &mut upstream_write) => {}
-        _ = tokio::io::copy_buf(&mut from_upstream, &mut client_write) => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rumqttd::protocol::QoS;
-
-    fn encoded(packet: Packet) -> BytesMut {
-        let mut out = BytesMut::new();
-        V4.write(packet, &mut out).expect("encode");
-        out
-    }
-
-    fn connect(client_id: &str, will: Option<LastWill>) -> BytesMut {
-        encoded(Packet::Connect(
-            rumqttd::protocol::Connect {
-                keep_alive: 30,
-                client_id: client_id.into(),
-                clean_session: true,
-            },
-            None,
-            will,
-            None,
-            Some(Login {
-                username: client_id.into(),
-                password: "pw".into(),
-            }),
-        ))
-    }
-
-    #[test]
-    fn connects_are_read_whole_or_refused_in_words() {
-        let full = connect("meter-1", None);
-        for cut in 0..full.len() {
-            assert!(
-                matches!(parse_connect(&BytesMut::from(&full[..cut])), Ok(None)),
-                "{cut}"
-            );
-        }
-        let c = parse_connect(&full).expect("valid").expect("whole");
-        assert_eq!((c.client_id.as_str(), c.keep_alive), ("meter-1", 30));
-        assert_eq!(c.login.map(|l| l.password), Some("pw".to_owned()));
-        let will = LastWill {
-            topic: "devices/meter-1/status".into(),
-            message: "offline".into(),
-            qos: QoS::AtLeastOnce,
-            retain: false,
-        };
-        assert!(
-            parse_connect(&connect("meter-1", Some(will)))
-                .expect("valid")
-                .expect("whole")
-                .will
-                .is_some()
-        );
-        // MQTT 5 asks for level 5.
-        let mut v5 = full.clone();
-        v5[8] = 5;
-        assert_eq!(parse_connect(&v5).err(), Some(ConnectError::Protocol(5)));
-        // A PUBLISH first, garbage, or a CONNECT that never ends.
-        let publish = encoded(Packet::PingReq(rumqttd::protocol::PingReq));
-        assert!(matches!(
-            parse_connect(&publish),
-            Err(ConnectError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_connect(&BytesMut::from(&[0xff; 16][..])),
-            Err(ConnectError::Malformed(_))
-        ));
-        let mut endless = BytesMut::from(&[0x10, 0xff, 0xff, 0x7f][..]);
-        endless.resize(MAX_CONNECT_BYTES, 0);
-        assert!(matches!(
-            parse_connect(&endless),
-            Err(ConnectError::Malformed(_))
-        ));
+        () = to_client => {}
     }
 }

@@ -10,13 +10,20 @@
 //! PUBLISH to `devices/{id}/up` → appended to the journal *before* the router sees the packet (so before the
 //! PUBACK); any other topic → refused (counted on the device's status, aggregated), connection closed.
 //! SUBSCRIBE outside `devices/{id}/` → refused, connection closed.
+//!
+//! MQTT 5 takes the same path through its own rumqttd listener and wrapper ([`v5`]), which also resolves topic
+//! aliases, bounds user properties and answers refusals with reason codes instead of closing. MQTT over
+//! WebSockets ([`websocket`]) is unwrapped by the edge into the same byte stream as TCP.
 mod auth;
+mod connect;
 mod edge;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;
 mod metrics;
 mod protocol;
+mod v5;
+mod websocket;
 
 pub use metrics::Metrics;
 
@@ -40,6 +47,12 @@ pub struct Config {
     /// Where devices connect with MQTT over TLS (needs `[tls]`), or `off`.
     #[serde(with = "bydata_schemas::listen")]
     pub mqtts_addr: Option<SocketAddr>,
+    /// Where devices connect with MQTT over WebSockets (path `/mqtt`, subprotocol `mqtt`), or `off`.
+    #[serde(with = "bydata_schemas::listen")]
+    pub ws_addr: Option<SocketAddr>,
+    /// Where devices connect with MQTT over secure WebSockets (needs `[tls]`), or `off`.
+    #[serde(with = "bydata_schemas::listen")]
+    pub wss_addr: Option<SocketAddr>,
     /// Largest MQTT message accepted, in bytes (topic and payload); larger ones are refused and counted.
     pub max_message_bytes: usize,
     /// Most simultaneous connections (lowered at start if the process's file limit cannot hold them: each
@@ -67,6 +80,8 @@ impl Default for Config {
         Self {
             mqtt_addr: Some(SocketAddr::from(([127, 0, 0, 1], 1883))),
             mqtts_addr: None,
+            ws_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8083))),
+            wss_addr: None,
             max_message_bytes: 64 * 1024,
             max_connections: 10_000,
             max_connections_per_source: 256,
@@ -158,94 +173,54 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Runs the broker until `shutdown` is cancelled. Returns an error at once if an address cannot be bound.
 ///
-/// Listens on `mqtt_addr` and, with `tls`, on `mqtts_addr` (either may be off); both share the connection caps.
-/// The rumqttd router runs on its own OS thread (it cannot be stopped; it ends with the process); the edge, the
-/// rumqttd listener and the connections run on the caller's multi-thread tokio runtime.
+/// Listens on `mqtt_addr` and `ws_addr` and, with `tls`, on `mqtts_addr` and `wss_addr` (any may be off, not
+/// all); they share the connection caps. The rumqttd router runs on its own OS thread (it cannot be stopped; it
+/// ends with the process); the edge, the rumqttd listeners and the connections run on the caller's
+/// multi-thread tokio runtime.
 pub async fn run(
     config: Config,
     deps: Deps,
     tls: Option<bydata_admission::tls::Tls>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let bind = |addr: SocketAddr| async move {
-        tokio::net::TcpListener::bind(addr)
+    use edge::Transport;
+    let acceptor = |key: &str| match &tls {
+        Some(tls) => tls.acceptor(&[]).map_err(|e| Error::Start {
+            detail: e.to_string(),
+        }),
+        None => Err(Error::Start {
+            detail: format!("{key} is set but there is no [tls] section with cert_pem and key_pem"),
+        }),
+    };
+    let mut listeners = Vec::new();
+    for (key, addr) in [
+        ("mqtt_addr", config.mqtt_addr),
+        ("mqtts_addr", config.mqtts_addr),
+        ("ws_addr", config.ws_addr),
+        ("wss_addr", config.wss_addr),
+    ] {
+        let Some(addr) = addr else { continue };
+        let transport = match key {
+            "mqtt_addr" => Transport::Tcp,
+            "mqtts_addr" => Transport::Tls(acceptor(key)?),
+            "ws_addr" => Transport::WebSocket(None),
+            _ => Transport::WebSocket(Some(acceptor(key)?)),
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| Error::Bind { addr, source })
-    };
-    let plain = match config.mqtt_addr {
-        Some(addr) => Some(bind(addr).await?),
-        None => None,
-    };
-    let secure = match (config.mqtts_addr, &tls) {
-        (Some(addr), Some(tls)) => {
-            let acceptor = tls.acceptor(&[]).map_err(|e| Error::Start {
-                detail: e.to_string(),
-            })?;
-            Some((bind(addr).await?, acceptor))
-        }
-        (Some(_), None) => {
-            return Err(Error::Start {
-                detail: "mqtts_addr is set but there is no [tls] section with cert_pem and key_pem"
-                    .to_owned(),
-            });
-        }
-        (None, _) => None,
-    };
-    if plain.is_none() && secure.is_none() {
+            .map_err(|source| Error::Bind { addr, source })?;
+        listeners.push((listener, transport));
+    }
+    if listeners.is_empty() {
         return Err(Error::Start {
-            detail: "no MQTT listener: mqtt_addr and mqtts_addr are both off".to_owned(),
+            detail: "no MQTT listener: mqtt_addr, mqtts_addr, ws_addr and wss_addr are all off"
+                .to_owned(),
         });
     }
     let gate = gate::Gate::new(deps.registry.clone(), deps.metrics.clone(), config.gate())
         .map_err(|e| Error::Start {
             detail: e.to_string(),
         })?;
-    let (upstream, mut rumqttd) = start_rumqttd(&config, &deps, gate.clone()).await?;
-    let caps = bydata_admission::ConnectionCaps::new(
-        config.max_connections,
-        config.max_connections_per_source,
-    );
-    let _ = deps.metrics.caps.set(caps.clone());
-    let edge = edge::Edge::new(&config, deps, gate, caps, upstream);
-    let addr = config.mqtt_addr.or(config.mqtts_addr).unwrap_or(upstream);
-    let serve_plain = {
-        let (edge, shutdown) = (edge.clone(), shutdown.clone());
-        async move {
-            if let Some(listener) = plain {
-                edge.serve(listener, None, shutdown).await;
-            }
-        }
-    };
-    let serve_secure = {
-        let shutdown = shutdown.clone();
-        async move {
-            if let Some((listener, acceptor)) = secure {
-                edge.serve(listener, Some(acceptor), shutdown).await;
-            }
-        }
-    };
-    tokio::select! {
-        ((), ()) = async { tokio::join!(serve_plain, serve_secure) } => Ok(()),
-        result = &mut rumqttd => Err(Error::Listener {
-            addr,
-            detail: match result {
-                Ok(Ok(())) => "the broker behind the edge stopped".to_owned(),
-                Ok(Err(e)) => e,
-                Err(e) => e.to_string(),
-            },
-        }),
-    }
-}
-
-type RumqttdTask = tokio::task::JoinHandle<std::result::Result<(), String>>;
-
-/// Starts rumqttd's router and a listener on a free loopback port (rumqttd cannot report a port it picked, so
-/// one is picked first and, should another process take it meanwhile, another).
-async fn start_rumqttd(
-    config: &Config,
-    deps: &Deps,
-    gate: Arc<gate::Gate>,
-) -> Result<(SocketAddr, RumqttdTask)> {
     let router_config = rumqttd::RouterConfig {
         max_connections: config.max_connections,
         max_outgoing_packet_count: 200,
@@ -253,6 +228,7 @@ async fn start_rumqttd(
         max_segment_count: 10,
         ..Default::default()
     };
+    // One router on its own thread; both listeners (3.1.1 and 5) feed it.
     let router_tx = rumqttd::Router::new(0, router_config).spawn();
     let mut connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: config.connect_timeout_ms,
@@ -262,12 +238,67 @@ async fn start_rumqttd(
         external_auth: None,
         dynamic_filters: true,
     };
-    connections.set_auth_handler(auth::handler(gate));
-    let protocol = protocol::DeviceProtocol::new(
+    connections.set_auth_handler(auth::handler(gate.clone()));
+    let session = protocol::Session::new(
         deps.clone(),
         config.max_message_bytes,
         config.max_keep_alive_secs,
     );
+    let v4 = protocol::DeviceProtocol::new(
+        deps.clone(),
+        config.max_message_bytes,
+        config.max_keep_alive_secs,
+    );
+    let (v4, mut rumqttd_v4) = start_rumqttd(&connections, |settings| {
+        rumqttd::Server::new(settings, router_tx.clone(), v4.clone())
+    })
+    .await?;
+    let v5 = v5::DeviceProtocolV5::new(session, config.max_inflight);
+    let (v5, mut rumqttd_v5) = start_rumqttd(&connections, |settings| {
+        rumqttd::Server::new(settings, router_tx.clone(), v5.clone())
+    })
+    .await?;
+    let caps = bydata_admission::ConnectionCaps::new(
+        config.max_connections,
+        config.max_connections_per_source,
+    );
+    let _ = deps.metrics.caps.set(caps.clone());
+    let edge = edge::Edge::new(&config, deps, gate, caps, edge::Upstream { v4, v5 });
+    let addr = listeners
+        .first()
+        .and_then(|(l, _)| l.local_addr().ok())
+        .unwrap_or(v4);
+    let serve =
+        futures_util::future::join_all(listeners.into_iter().map(|(listener, transport)| {
+            edge.clone().serve(listener, transport, shutdown.clone())
+        }));
+    let stopped = |result: std::result::Result<std::result::Result<(), String>, _>| {
+        Err(Error::Listener {
+            addr,
+            detail: match result {
+                Ok(Ok(())) => "the broker behind the edge stopped".to_owned(),
+                Ok(Err(e)) => e,
+                Err(e) => format!("{e}"),
+            },
+        })
+    };
+    tokio::select! {
+        _ = serve => Ok(()),
+        result = &mut rumqttd_v4 => stopped(result),
+        result = &mut rumqttd_v5 => stopped(result),
+    }
+}
+
+type RumqttdTask = tokio::task::JoinHandle<std::result::Result<(), String>>;
+/// Starts a rumqttd listener (made by `server` from its settings) on a free loopback port (rumqttd cannot
+/// report a port it picked, so one is picked first and, should another process take it meanwhile, another).
+async fn start_rumqttd<P>(
+    connections: &rumqttd::ConnectionSettings,
+    server: impl Fn(rumqttd::ServerSettings) -> rumqttd::Server<P>,
+) -> Result<(SocketAddr, RumqttdTask)>
+where
+    P: rumqttd::protocol::Protocol + Clone + Send + Sync + 'static,
+{
     let mut last_error = String::new();
     for _ in 0..5 {
         let listen = std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -282,7 +313,7 @@ async fn start_rumqttd(
             next_connection_delay_ms: 0,
             connections: connections.clone(),
         };
-        let mut server = rumqttd::Server::new(settings, router_tx.clone(), protocol.clone());
+        let mut server = server(settings);
         let task: RumqttdTask = tokio::spawn(async move {
             server
                 .start(rumqttd::LinkType::Remote)

@@ -31,6 +31,12 @@ pub struct Metrics {
     pub(crate) too_large: AtomicU64,
     pub(crate) uplinks_journaled: AtomicU64,
     pub(crate) journal_errors: AtomicU64,
+    // --- mqtt5 (MQTT 5 and WebSockets) ---
+    pub(crate) v5_connections: AtomicU64,
+    pub(crate) ws_connections: AtomicU64,
+    pub(crate) ws_handshake_failed: AtomicU64,
+    pub(crate) connect_unsupported: AtomicU64,
+    pub(crate) user_properties: AtomicU64,
     pub(crate) caps: OnceLock<Arc<ConnectionCaps>>,
 }
 
@@ -80,6 +86,8 @@ impl Collector for Metrics {
                 ("malformed", get(&self.connect_malformed)),
                 ("timeout", get(&self.connect_timeout)),
                 ("tls_handshake", get(&self.tls_handshake_failed)),
+                ("websocket_handshake", get(&self.ws_handshake_failed)),
+                ("unsupported", get(&self.connect_unsupported)),
                 ("last_will", get(&self.connect_will)),
                 ("keep_alive", get(&self.connect_keep_alive)),
             ],
@@ -122,6 +130,18 @@ impl Collector for Metrics {
                 ("publish_denied", get(&self.publish_denied)),
                 ("subscribe_denied", get(&self.subscribe_denied)),
                 ("too_large", get(&self.too_large)),
+                ("user_properties", get(&self.user_properties)),
+            ],
+        )?;
+        counters(
+            e,
+            "bydata_mqtt_sessions",
+            "MQTT connections relayed to the broker by MQTT version and transport (a WebSocket one counts \
+             under its transport and its version)",
+            "kind",
+            &[
+                ("v5", get(&self.v5_connections)),
+                ("websocket", get(&self.ws_connections)),
             ],
         )?;
         counter(

@@ -14,12 +14,21 @@ use bytes::BytesMut;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
 
+/// The MQTT 3.1.1 wrapper: every refusal closes the connection (3.1.1 has no way to say why).
 #[derive(Clone)]
 pub(crate) struct DeviceProtocol {
     inner: V4,
-    deps: Deps,
-    max_message_bytes: usize,
-    max_keep_alive: u16,
+    session: Session,
+}
+
+/// Who an authenticated connection is, and the checks every MQTT version shares: identity at CONNECT, topic
+/// confinement, the journal append before the acknowledgement. Each version's wrapper decides only how a
+/// refusal is told (3.1.1: the connection closes; 5: a reason code).
+#[derive(Clone)]
+pub(crate) struct Session {
+    pub(crate) deps: Deps,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) max_keep_alive: u16,
     /// The connection's device, set from its CONNECT (the edge checked its password before forwarding it, and
     /// rumqttd's auth handler reads nothing after the CONNECT unless the edge's gate verified that login).
     device: Option<DeviceId>,
@@ -27,10 +36,26 @@ pub(crate) struct DeviceProtocol {
     integration: Option<IntegrationId>,
 }
 
+/// Why a PUBLISH was not taken: nothing of it is in the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PublishRefusal {
+    /// Not a topic this client may publish to (counted; the caller records it, in its version's words).
+    /// `reason` is the 3.1.1 refusal; `advice` says which topic to use instead.
+    NotAuthorized {
+        reason: RejectReason,
+        advice: String,
+    },
+    /// The journal is not accepting now (disk below its reserve, or stopping): the client keeps the message
+    /// and retries later.
+    NotAccepting(String),
+    /// The journal (or an integration's sink) failed, or integrations are off: logged, not acknowledged.
+    Failed,
+}
+
 /// Longest topic or filter quoted in a refusal (a device's status keeps the reason).
 const MAX_QUOTED: usize = 200;
 
-fn quoted(bytes: &[u8]) -> String {
+pub(crate) fn quoted(bytes: &[u8]) -> String {
     truncate(&String::from_utf8_lossy(bytes), MAX_QUOTED)
 }
 
@@ -57,6 +82,14 @@ impl DeviceProtocol {
     pub(crate) fn new(deps: Deps, max_message_bytes: usize, max_keep_alive: u16) -> Self {
         Self {
             inner: V4,
+            session: Session::new(deps, max_message_bytes, max_keep_alive),
+        }
+    }
+}
+
+impl Session {
+    pub(crate) fn new(deps: Deps, max_message_bytes: usize, max_keep_alive: u16) -> Self {
+        Self {
             deps,
             max_message_bytes,
             max_keep_alive: max_keep_alive.max(1),
@@ -65,9 +98,14 @@ impl DeviceProtocol {
         }
     }
 
-    /// Refuses what an authenticated connection sent: the device's status counts it (aggregated, at most one
-    /// registry write per interval, one log line per device and interval), and the connection closes.
-    fn reject(&self, reason: RejectReason) -> Error {
+    /// Whether the CONNECT has been read (a device or an integration is known).
+    pub(crate) fn identified(&self) -> bool {
+        self.device.is_some() || self.integration.is_some()
+    }
+
+    /// Counts what an authenticated connection did wrong on the device's status (aggregated, at most one
+    /// registry write per interval, one log line per device and interval).
+    pub(crate) fn record(&self, reason: RejectReason) {
         if let Some(integration) = &self.integration {
             tracing::warn!(%integration, %reason, "MQTT packet of an integration refused");
         }
@@ -79,49 +117,62 @@ impl DeviceProtocol {
         {
             tracing::warn!(device = %device, %reason, "MQTT packet refused");
         }
-        Error::MalformedPacket
+    }
+
+    /// A message over `max_message_bytes`: counted and recorded.
+    pub(crate) fn too_large(&self, size: usize) {
+        inc(&self.deps.metrics.too_large);
+        self.record(RejectReason::PayloadTooLarge {
+            size,
+            limit: self.max_message_bytes,
+        });
     }
 
     /// The CONNECT has been vetted by the edge (`crate::edge`) before it reaches rumqttd; these checks hold
     /// for any connection all the same. Nothing is recorded here: the login has not been checked yet.
-    fn on_connect(&mut self, packet: &mut Packet) -> Result<(), Error> {
-        let Packet::Connect(connect, _, will, _, _) = packet else {
-            return Ok(());
-        };
-        let identity = Identity::parse(&connect.client_id);
+    /// The keep-alive is capped at `max_keep_alive` (0, "never", too); returns whether it was changed.
+    pub(crate) fn connect(
+        &mut self,
+        client_id: &str,
+        will: bool,
+        keep_alive: &mut u16,
+    ) -> Result<bool, Error> {
+        let identity = Identity::parse(client_id);
         if identity.is_none() {
             inc(&self.deps.metrics.auth_bad_client_id);
             return Err(Error::InvalidProtocol);
         }
-        if will.is_some() {
+        if will {
             inc(&self.deps.metrics.connect_will);
             return Err(Error::InvalidProtocol);
         }
-        // MQTT 3.1.1 has no way to tell a client the server's keep-alive: a longer one is shortened, so an idle
-        // connection is dropped after 1.5 times the maximum (rumqttd's rule) rather than after hours.
-        connect.keep_alive = connect.keep_alive.min(self.max_keep_alive);
+        let capped = if *keep_alive == 0 {
+            self.max_keep_alive
+        } else {
+            (*keep_alive).min(self.max_keep_alive)
+        };
+        let changed = capped != *keep_alive;
+        *keep_alive = capped;
         match identity {
             Some(Identity::Device(d)) => self.device = Some(d),
             Some(Identity::Integration(i)) => self.integration = Some(i),
             None => {}
         }
-        Ok(())
+        Ok(changed)
     }
 
-    fn on_publish(&mut self, packet: &Packet) -> Result<(), Error> {
-        let Packet::Publish(publish, _) = packet else {
-            return Ok(());
-        };
+    /// Takes a PUBLISH: journaled (before this returns, so before any acknowledgement) or refused.
+    pub(crate) fn publish(&self, topic: &[u8], payload: &[u8]) -> Result<(), PublishRefusal> {
         if let Some(integration) = &self.integration {
-            return self.on_integration_publish(integration, &publish.topic, &publish.payload);
+            return self.integration_publish(integration, topic, payload);
         }
         let Some(device) = &self.device else {
-            return Err(Error::InvalidProtocol);
+            return Err(PublishRefusal::Failed);
         };
         // Only `devices/{id}/up` and `devices/{id}/up/{fport}` are journaled, so only they are acknowledged: a
         // PUBACK means "in the journal". At QoS 0 there is no PUBACK to withhold; the refusal is on the
         // device's status and in the metrics all the same.
-        let uplink = std::str::from_utf8(&publish.topic).ok().and_then(|t| {
+        let uplink = std::str::from_utf8(topic).ok().and_then(|t| {
             Some((
                 t,
                 uplink_fport(t.strip_prefix(device_prefix(device).as_str())?)?,
@@ -129,18 +180,35 @@ impl DeviceProtocol {
         });
         let Some((topic, fport)) = uplink else {
             inc(&self.deps.metrics.publish_denied);
-            return Err(self.reject(RejectReason::UplinkTopic {
-                topic: quoted(&publish.topic),
-                uplink: format!("{}up", device_prefix(device)),
-            }));
+            let uplink = format!("{}up", device_prefix(device));
+            return Err(PublishRefusal::NotAuthorized {
+                advice: format!(
+                    "this device publishes its uplinks on {uplink} (or {uplink}/<FPort 1-223>) and nowhere else"
+                ),
+                reason: RejectReason::UplinkTopic {
+                    topic: quoted(topic),
+                    uplink,
+                },
+            });
         };
+        self.journal_uplink(device, topic, fport, payload)
+    }
+
+    /// Appends a device's uplink to the journal.
+    fn journal_uplink(
+        &self,
+        device: &DeviceId,
+        topic: &str,
+        fport: Option<u8>,
+        payload: &[u8],
+    ) -> Result<(), PublishRefusal> {
         let entry = JournalEntry::Uplink(Uplink {
             received_at: (self.deps.clock)(),
             device: device.clone(),
             source: Source::Mqtt,
             topic: topic.to_owned(),
             fport,
-            payload: publish.payload.to_vec(),
+            payload: payload.to_vec(),
             radio: Vec::new(),
         });
         match self.deps.journal.append(&entry) {
@@ -150,34 +218,35 @@ impl DeviceProtocol {
             }
             Err(bydata_store::journal::Error::Refused { reason }) => {
                 // Not accepting now (disk full, or stopping): said once in the log by whoever decided it,
-                // and on the device's status here; no PUBACK, the connection closes, the device retries.
+                // and on the device's status here; no PUBACK, the device retries.
                 inc(&self.deps.metrics.journal_errors);
+                let reason = reason.to_string();
                 self.deps.refusals.record(
                     device,
                     (self.deps.clock)(),
                     &RejectReason::NotAccepting {
-                        reason: reason.to_string(),
+                        reason: reason.clone(),
                     },
                 );
-                Err(Error::InvalidProtocol)
+                Err(PublishRefusal::NotAccepting(reason))
             }
             Err(e) => {
                 // Not journaled means not acknowledged: the device keeps the message and retries.
                 inc(&self.deps.metrics.journal_errors);
                 tracing::error!(device = %device, error = %e, "cannot journal an uplink; closing the connection");
-                Err(Error::InvalidProtocol)
+                Err(PublishRefusal::Failed)
             }
         }
     }
 
     /// An inbound integration publishes under `integrations/{id}/`; the sink parses the event, finds the
     /// device by DevEUI and journals it before this returns (so before the PUBACK).
-    fn on_integration_publish(
+    fn integration_publish(
         &self,
         integration: &IntegrationId,
         topic: &[u8],
         payload: &[u8],
-    ) -> Result<(), Error> {
+    ) -> Result<(), PublishRefusal> {
         let prefix = integration.topic_prefix();
         let Some(rest) = std::str::from_utf8(topic)
             .ok()
@@ -185,59 +254,90 @@ impl DeviceProtocol {
             .and_then(|t| t.strip_prefix(prefix.as_str()))
         else {
             inc(&self.deps.metrics.publish_denied);
-            return Err(self.reject(RejectReason::PublishDenied {
-                topic: quoted(topic),
-            }));
+            return Err(PublishRefusal::NotAuthorized {
+                reason: RejectReason::PublishDenied {
+                    topic: quoted(topic),
+                },
+                advice: format!("an integration publishes under {prefix} and nowhere else"),
+            });
         };
         let Some(sink) = &self.deps.integrations else {
             tracing::warn!(%integration, "integration event refused: integrations are not enabled");
-            return Err(Error::InvalidProtocol);
+            return Err(PublishRefusal::Failed);
         };
         sink.publish(integration, rest, payload).map_err(|e| {
             inc(&self.deps.metrics.journal_errors);
             tracing::error!(%integration, error = %e, "cannot journal an integration event; closing the connection");
-            Error::InvalidProtocol
+            PublishRefusal::Failed
         })
     }
 
-    fn on_subscribe(&mut self, packet: &Packet) -> Result<(), Error> {
-        let Packet::Subscribe(subscribe, _) = packet else {
-            return Ok(());
-        };
-        let prefix = match (&self.device, &self.integration) {
-            (Some(device), _) => device_prefix(device),
-            (None, Some(integration)) => integration.topic_prefix(),
-            (None, None) => return Err(Error::InvalidProtocol),
-        };
-        if let Some(bad) = subscribe
-            .filters
-            .iter()
-            .find(|f| !f.path.starts_with(&prefix))
-        {
-            inc(&self.deps.metrics.subscribe_denied);
-            return Err(self.reject(RejectReason::SubscribeDenied {
-                filter: quoted(bad.path.as_bytes()),
-            }));
+    /// The subtree this connection may subscribe under (`None` before its CONNECT).
+    pub(crate) fn subscribe_prefix(&self) -> Option<String> {
+        match (&self.device, &self.integration) {
+            (Some(device), _) => Some(device_prefix(device)),
+            (None, Some(integration)) => Some(integration.topic_prefix()),
+            (None, None) => None,
         }
-        Ok(())
+    }
+
+    /// A SUBSCRIBE filter outside the subtree: counted (the caller records it).
+    pub(crate) fn subscribe_denied(&self) {
+        inc(&self.deps.metrics.subscribe_denied);
     }
 }
 
 impl Protocol for DeviceProtocol {
     fn read_mut(&mut self, stream: &mut BytesMut, max_size: usize) -> Result<Packet, Error> {
-        let mut packet = match self.inner.read_mut(stream, max_size) {
+        let packet = match self.inner.read_mut(stream, max_size) {
             Err(Error::PayloadSizeLimitExceeded(size)) => {
-                inc(&self.deps.metrics.too_large);
-                return Err(self.reject(RejectReason::PayloadTooLarge {
-                    size,
-                    limit: self.max_message_bytes,
-                }));
+                self.session.too_large(size);
+                return Err(Error::MalformedPacket);
             }
             other => other?,
         };
-        self.on_connect(&mut packet)?;
-        self.on_publish(&packet)?;
-        self.on_subscribe(&packet)?;
+        let mut packet = packet;
+        match &mut packet {
+            Packet::Connect(connect, _, will, _, _) => {
+                // MQTT 3.1.1 has no way to tell a client the server's keep-alive: a longer one is shortened,
+                // so an idle connection is dropped after 1.5 times the maximum (rumqttd's rule) rather than
+                // after hours. (Keep-alive 0 was refused by the edge.)
+                self.session.connect(
+                    &connect.client_id,
+                    will.is_some(),
+                    &mut connect.keep_alive,
+                )?;
+            }
+            Packet::Publish(publish, _) => {
+                // Every refusal closes the connection without a PUBACK.
+                match self.session.publish(&publish.topic, &publish.payload) {
+                    Ok(()) => {}
+                    Err(PublishRefusal::NotAuthorized { reason, .. }) => {
+                        self.session.record(reason);
+                        return Err(Error::MalformedPacket);
+                    }
+                    Err(_) => return Err(Error::InvalidProtocol),
+                }
+            }
+            Packet::Subscribe(subscribe, _) => {
+                let prefix = self
+                    .session
+                    .subscribe_prefix()
+                    .ok_or(Error::InvalidProtocol)?;
+                if let Some(bad) = subscribe
+                    .filters
+                    .iter()
+                    .find(|f| !f.path.starts_with(&prefix))
+                {
+                    self.session.subscribe_denied();
+                    self.session.record(RejectReason::SubscribeDenied {
+                        filter: quoted(bad.path.as_bytes()),
+                    });
+                    return Err(Error::MalformedPacket);
+                }
+            }
+            _ => {}
+        }
         Ok(packet)
     }
 

@@ -1,6 +1,7 @@
-//! The MQTT edge: the first bytes of a connection as the edge parses its CONNECT (anyone on the network
-//! sends these), and the packets after an authenticated CONNECT as the protocol wrapper handles them
-//! (PUBLISH to any topic, SUBSCRIBE to any filter, sizes, QoS, garbage) — journaling uplinks, refusing the rest.
+//! The MQTT edge: the first bytes of a connection as the edge parses its CONNECT (3.1.1 or 5; anyone on the
+//! network sends these), and the packets after an authenticated CONNECT as the protocol wrappers handle them
+//! (PUBLISH to any topic, SUBSCRIBE to any filter, sizes, QoS, MQTT 5 properties and topic aliases, garbage) —
+//! journaling uplinks, refusing the rest.
 #![no_main]
 
 use bydata_broker::fuzzing::{Harness, connect};
@@ -22,9 +23,9 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, bytes)) = data.split_first() else {
         return;
     };
-    if mode & 1 == 0 {
-        connect(bytes);
-    } else {
-        harness().session(bytes);
+    match mode & 3 {
+        1 => harness().session(bytes),
+        3 => harness().session_v5(bytes),
+        _ => connect(bytes),
     }
 });

@@ -119,6 +119,13 @@ pub enum RejectReason {
     },
     /// bydata was not accepting new data (its disk is full, or it is shutting down); `reason` says which.
     NotAccepting { reason: String },
+    /// An MQTT 5 packet refused with the reason code the client was sent (`code`, e.g. 0x87 not authorized);
+    /// `detail` says what was wrong and what to do. The connection stays open unless `closed`.
+    Mqtt5 {
+        code: u8,
+        detail: String,
+        closed: bool,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -163,6 +170,14 @@ impl fmt::Display for RejectReason {
             ),
             // Already a whole sentence ("disk full: …"); the device keeps the message and sends it again.
             RejectReason::NotAccepting { reason } => f.write_str(reason),
+            RejectReason::Mqtt5 {
+                code,
+                detail,
+                closed,
+            } => {
+                write!(f, "{detail} (MQTT 5 reason code 0x{code:02X}")?;
+                f.write_str(if *closed { "; connection closed)" } else { ")" })
+            }
             RejectReason::KeepAliveZero => f.write_str(
                 "connection refused: keep-alive 0 is not accepted; set a keep-alive such as 60 s",
             ),

@@ -74,6 +74,8 @@ pub struct Bydata {
     pub mqtt: SocketAddr,
     /// Semtech UDP (LoRaWAN gateways).
     pub lorawan: SocketAddr,
+    /// MQTT over WebSockets (`ws://{ws}/mqtt`).
+    pub ws: SocketAddr,
     pub client: reqwest::Client,
     log: PathBuf,
 }
@@ -109,6 +111,7 @@ impl Bydata {
     ) -> Bydata {
         let mqtt = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let lorawan = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+        let ws = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = data_dir.with_extension(format!("{}.log", http.port()));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bydata"))
@@ -121,6 +124,8 @@ impl Bydata {
             .arg(mqtt.to_string())
             .arg("--lorawan-addr")
             .arg(lorawan.to_string())
+            .arg("--ws-addr")
+            .arg(ws.to_string())
             .args(extra)
             .env("BYDATA_ADMIN_TOKEN", ADMIN)
             .envs(env.iter().copied())
@@ -135,6 +140,7 @@ impl Bydata {
             http,
             mqtt,
             lorawan,
+            ws,
             client: reqwest::Client::new(),
             log,
         };
