@@ -11,6 +11,7 @@
 //! PUBACK); any other topic → refused (counted on the device's status, aggregated), connection closed.
 //! SUBSCRIBE outside `devices/{id}/` → refused, connection closed.
 mod auth;
+pub mod downlink;
 mod edge;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -18,6 +19,7 @@ mod gate;
 mod metrics;
 mod protocol;
 
+pub use downlink::Downlinks;
 pub use metrics::Metrics;
 
 use bydata_schemas::UnixNanos;
@@ -60,6 +62,8 @@ pub struct Config {
     pub password_queue_ms: u32,
     /// How long a verified login is remembered, so reconnects skip the slow check, in seconds.
     pub verified_cache_secs: u32,
+    /// Delivering downlinks to MQTT devices (`[broker.downlinks]`).
+    pub downlinks: downlink::Config,
 }
 
 impl Default for Config {
@@ -76,6 +80,7 @@ impl Default for Config {
             password_checks: 0,
             password_queue_ms: 5_000,
             verified_cache_secs: 3_600,
+            downlinks: downlink::Config::default(),
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct Deps {
     pub refusals: Arc<Refusals>,
     /// Where inbound network-server integrations' events go; `None` refuses them.
     pub integrations: Option<Arc<dyn IntegrationSink>>,
+    /// The MQTT delivery of downlinks (`None`: no downlinks are delivered).
+    pub downlinks: Option<Arc<Downlinks>>,
 }
 
 /// Takes an event an inbound integration (ChirpStack, The Things Stack) published into the broker. Called
@@ -200,7 +207,20 @@ pub async fn run(
         .map_err(|e| Error::Start {
             detail: e.to_string(),
         })?;
-    let (upstream, mut rumqttd) = start_rumqttd(&config, &deps, gate.clone()).await?;
+    let (upstream, mut rumqttd, router_tx) = start_rumqttd(&config, &deps, gate.clone()).await?;
+    let downlinks = deps.downlinks.clone();
+    if let Some(downlinks) = downlinks {
+        // The delivery publishes through a local link; its receiving half only has to be kept and emptied.
+        let (tx, mut rx) = downlink::link(router_tx).map_err(|detail| Error::Start { detail })?;
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = async { while rx.next().await.is_ok() {} } => {}
+            }
+        });
+        tokio::spawn(downlinks.run(tx, shutdown.clone()));
+    }
     let caps = bydata_admission::ConnectionCaps::new(
         config.max_connections,
         config.max_connections_per_source,
@@ -245,7 +265,11 @@ async fn start_rumqttd(
     config: &Config,
     deps: &Deps,
     gate: Arc<gate::Gate>,
-) -> Result<(SocketAddr, RumqttdTask)> {
+) -> Result<(
+    SocketAddr,
+    RumqttdTask,
+    impl FnOnce(&'static str) -> rumqttd::local::LinkBuilder<'static> + use<>,
+)> {
     let router_config = rumqttd::RouterConfig {
         max_connections: config.max_connections,
         max_outgoing_packet_count: 200,
@@ -294,7 +318,9 @@ async fn start_rumqttd(
                 break;
             }
             if tokio::net::TcpStream::connect(listen).await.is_ok() {
-                return Ok((listen, task));
+                // A local link for the downlink delivery, named when it is made.
+                let local = move |id| rumqttd::local::LinkBuilder::new(id, router_tx);
+                return Ok((listen, task, local));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

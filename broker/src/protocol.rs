@@ -238,10 +238,16 @@ impl Protocol for DeviceProtocol {
         self.on_connect(&mut packet)?;
         self.on_publish(&packet)?;
         self.on_subscribe(&packet)?;
+        if let (Some(device), Some(downlinks)) = (&self.device, &self.deps.downlinks) {
+            downlinks.on_read(device, &packet);
+        }
         Ok(packet)
     }
 
     fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, Error> {
+        if let (Some(device), Some(downlinks)) = (&self.device, &self.deps.downlinks) {
+            downlinks.on_write(device, &packet);
+        }
         self.inner.write(packet, write)
     }
 }
