@@ -40,7 +40,7 @@ pub use auth::keys::ClientAddr;
 pub use broker_info::MqttPorts;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
-pub use devices::downlinks::{Downlinks, MAX_LORAWAN_DOWNLINK_BYTES};
+pub use devices::downlinks::{Downlinks, MAX_LORAWAN_DOWNLINK_BYTES, Wake};
 pub use error::Error;
 pub use login::Login;
 pub use oidc::{ClientAuth, Identity, OidcConfig, OidcError, Refusal, RoleMapping, Secret};

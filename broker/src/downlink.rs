@@ -347,10 +347,11 @@ impl Downlinks {
                     let age = f.since.elapsed();
                     (!f.written && age > WRITE_TIMEOUT) || (f.written && age > ack_timeout)
                 });
-                if expired && let Some(f) = session.in_flight.take() {
-                    if f.written {
-                        unacknowledged.push((device.clone(), f.id));
-                    }
+                if expired
+                    && let Some(f) = session.in_flight.take()
+                    && f.written
+                {
+                    unacknowledged.push((device.clone(), f.id));
                 }
             }
         }

@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// whether it fits the data rate of the moment is the LoRaWAN edge's to check when it sends it).
 pub const MAX_LORAWAN_DOWNLINK_BYTES: usize = 242;
 
+/// Tells the MQTT delivery that a device has a new downlink.
+pub type Wake = Arc<dyn Fn(&DeviceId) + Send + Sync>;
+
 /// What the API needs to know about downlinks beyond the registry: size limits per transport and how to tell
 /// the MQTT delivery that a device has a new downlink.
 #[derive(Clone)]
@@ -30,7 +33,7 @@ pub struct Downlinks {
     pub max_mqtt_bytes: usize,
     pub max_lorawan_bytes: usize,
     /// Called after a downlink was queued for an MQTT device, so a connected device gets it at once.
-    pub wake: Option<Arc<dyn Fn(&DeviceId) + Send + Sync>>,
+    pub wake: Option<Wake>,
 }
 
 impl Default for Downlinks {
