@@ -164,7 +164,8 @@ pub(crate) struct DownlinkDoc {
     created_at: String,
     /// RFC 3339.
     updated_at: String,
-    /// Why it failed (or why its last attempt did).
+    /// Why it failed (or why its last attempt did); absent when nothing went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// How it was last sent: `mqtt` or `gateway:{eui}`.
     via: Option<String>,
