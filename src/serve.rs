@@ -126,6 +126,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     ));
     let broker_metrics = Arc::new(bydata_broker::Metrics::default());
+    let downlinks = bydata_broker::Downlinks::new(
+        registry.clone(),
+        clock.clone(),
+        config.broker.downlinks.clone(),
+    );
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
     let lorawan_metrics = Arc::new(bydata_ingest::lorawan::listener::Metrics::default());
     let opendata = Arc::new(
@@ -204,6 +209,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ws_port: config.broker.ws_addr.map(|a| a.port()),
             wss_port: config.broker.wss_addr.map(|a| a.port()),
         },
+        downlinks: bydata_api::Downlinks {
+            // The topic (`devices/{id}/down/{fport}`, at most 82 bytes) counts towards the message size.
+            max_mqtt_bytes: config.broker.max_message_bytes.saturating_sub(128),
+            max_lorawan_bytes: bydata_api::MAX_LORAWAN_DOWNLINK_BYTES,
+            wake: Some({
+                let downlinks = downlinks.clone();
+                Arc::new(move |device: &bydata_schemas::DeviceId| downlinks.wake(device))
+            }),
+        },
     };
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());
@@ -232,6 +246,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics: broker_metrics,
         refusals: refusals.clone(),
         integrations: Some(Arc::new(crate::hooks::Sink(hub.clone()))),
+        downlinks: Some(downlinks),
     };
     let broker_shutdown = shutdown.child_token();
     let broker = bydata_broker::run(

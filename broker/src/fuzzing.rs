@@ -66,6 +66,7 @@ impl Harness {
                 clock: Arc::new(|| 0),
                 metrics: Arc::default(),
                 integrations: None,
+                downlinks: None,
             },
         }
     }

@@ -16,6 +16,7 @@
 //! WebSockets ([`websocket`]) is unwrapped by the edge into the same byte stream as TCP.
 mod auth;
 mod connect;
+pub mod downlink;
 mod edge;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -25,6 +26,7 @@ mod protocol;
 mod v5;
 mod websocket;
 
+pub use downlink::Downlinks;
 pub use metrics::Metrics;
 
 use bydata_schemas::UnixNanos;
@@ -73,6 +75,8 @@ pub struct Config {
     pub password_queue_ms: u32,
     /// How long a verified login is remembered, so reconnects skip the slow check, in seconds.
     pub verified_cache_secs: u32,
+    /// Delivering downlinks to MQTT devices (`[broker.downlinks]`).
+    pub downlinks: downlink::Config,
 }
 
 impl Default for Config {
@@ -91,6 +95,7 @@ impl Default for Config {
             password_checks: 0,
             password_queue_ms: 5_000,
             verified_cache_secs: 3_600,
+            downlinks: downlink::Config::default(),
         }
     }
 }
@@ -121,6 +126,8 @@ pub struct Deps {
     pub refusals: Arc<Refusals>,
     /// Where inbound network-server integrations' events go; `None` refuses them.
     pub integrations: Option<Arc<dyn IntegrationSink>>,
+    /// The MQTT delivery of downlinks (`None`: no downlinks are delivered).
+    pub downlinks: Option<Arc<Downlinks>>,
 }
 
 /// Takes an event an inbound integration (ChirpStack, The Things Stack) published into the broker. Called
@@ -258,6 +265,21 @@ pub async fn run(
         rumqttd::Server::new(settings, router_tx.clone(), v5.clone())
     })
     .await?;
+    if let Some(downlinks) = deps.downlinks.clone() {
+        // The delivery publishes through a local link; its receiving half only has to be kept and emptied.
+        let router = router_tx.clone();
+        let (tx, mut rx) =
+            downlink::link(move |id| rumqttd::local::LinkBuilder::new(id, router))
+                .map_err(|detail| Error::Start { detail })?;
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = async { while rx.next().await.is_ok() {} } => {}
+            }
+        });
+        tokio::spawn(downlinks.run(tx, shutdown.clone()));
+    }
     let caps = bydata_admission::ConnectionCaps::new(
         config.max_connections,
         config.max_connections_per_source,

@@ -281,6 +281,21 @@ impl Session {
         }
     }
 
+    /// Shows the downlink delivery a packet the device sent (its SUBSCRIBE, its PUBACK of a downlink).
+    pub(crate) fn downlink_read(&self, packet: &Packet) {
+        if let (Some(device), Some(downlinks)) = (&self.device, &self.deps.downlinks) {
+            downlinks.on_read(device, packet);
+        }
+    }
+
+    /// Shows the downlink delivery a packet written to the device (the SUBACK, a downlink PUBLISH and the
+    /// packet id rumqttd gave it).
+    pub(crate) fn downlink_write(&self, packet: &Packet) {
+        if let (Some(device), Some(downlinks)) = (&self.device, &self.deps.downlinks) {
+            downlinks.on_write(device, packet);
+        }
+    }
+
     /// A SUBSCRIBE filter outside the subtree: counted (the caller records it).
     pub(crate) fn subscribe_denied(&self) {
         inc(&self.deps.metrics.subscribe_denied);
@@ -338,10 +353,12 @@ impl Protocol for DeviceProtocol {
             }
             _ => {}
         }
+        self.session.downlink_read(&packet);
         Ok(packet)
     }
 
     fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, Error> {
+        self.session.downlink_write(&packet);
         self.inner.write(packet, write)
     }
 }

@@ -406,6 +406,22 @@ impl Protocol for DeviceProtocolV5 {
             }
             Err(e) => return Err(e),
         };
+        let packet = self.on_packet(packet, header);
+        if let Ok(packet) = &packet {
+            self.session.downlink_read(packet);
+        }
+        packet
+    }
+
+    fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, Error> {
+        self.session.downlink_write(&packet);
+        self.write_answer(packet, write)
+    }
+}
+
+impl DeviceProtocolV5 {
+    /// A whole packet from the client, checked: passed on, or replaced by its refusal.
+    fn on_packet(&mut self, packet: Packet, header: Option<(u8, u16)>) -> Result<Packet, Error> {
         match packet {
             Packet::Connect(..) => {
                 let mut packet = packet;
@@ -426,7 +442,8 @@ impl Protocol for DeviceProtocolV5 {
         }
     }
 
-    fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, Error> {
+    /// A packet for the client, with the answers only MQTT 5 can give put in.
+    fn write_answer(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, Error> {
         let packet = match packet {
             Packet::ConnAck(ack, properties) => {
                 let mut properties = properties.unwrap_or_default();
