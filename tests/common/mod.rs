@@ -530,6 +530,9 @@ pub async fn publish_tracking_acks(
 /// A Python venv under `target/{name}` with these pinned PyPI packages (`name==version`), created and
 /// installed when missing (the test command installs nothing else for Python); returns the venv's directory.
 pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
+    // Tests of one binary run on threads of one process: one of them makes the venv, the others wait for it.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join(name);
@@ -548,6 +551,7 @@ pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
         let ok = Command::new("python3")
             .arg("-m")
             .arg("venv")
+            .arg("--clear")
             .arg(&venv)
             .status()
             .expect("run python3");
