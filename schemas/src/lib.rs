@@ -5,6 +5,7 @@
 //! `SeriesKey`). Every newtype enforces its invariant in its constructor and (de)serialises as a string.
 
 mod device;
+mod downlink;
 mod error;
 mod eui;
 mod ingest;
@@ -23,6 +24,7 @@ mod unit;
 pub use device::{
     BuildingId, Codec, CodecName, DeviceId, Domain, Location, ScriptRef, TagKey, Transport,
 };
+pub use downlink::{Downlink, DownlinkState, DownlinkUpdate, NewDownlink};
 pub use error::{Error, Result};
 pub use eui::Eui64;
 pub use ingest::{CodecTrial, RedecodeReport, TrialReading};

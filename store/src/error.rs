@@ -56,6 +56,12 @@ pub enum Error {
     Task { detail: String },
     #[error(transparent)]
     Journal(#[from] crate::journal::Error),
+    /// A device's downlink queue is full.
+    #[error(
+        "device {device:?} has {limit} downlinks waiting, the most it may have: cancel one (DELETE \
+         /api/v1/devices/{device}/downlinks/{{id}}) or wait until they are delivered"
+    )]
+    QueueFull { device: String, limit: usize },
 }
 
 impl From<crate::query::TooLarge> for Error {

@@ -36,6 +36,7 @@ pub use registry::{
     PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session, SessionForAddr,
     SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
 };
+pub use registry::{DOWNLINK_HISTORY, MAX_OPEN_DOWNLINKS};
 pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};

@@ -3,7 +3,7 @@
 //! checked and rows written in clear before sealing are sealed (`sealing`).
 use super::{
     DEVICE_SECRETS, DEVICE_STATUS, DEVICES, POSITIONS, Registry, TOKENS, audit_log, buildings,
-    codecs, datasets, gateways, integrations, lorawan, orgs, sessions, tokens, unsealed,
+    codecs, datasets, downlinks, gateways, integrations, lorawan, orgs, sessions, tokens, unsealed,
 };
 use crate::error::db;
 use crate::{Result, SecretKey};
@@ -41,6 +41,10 @@ impl Registry {
             txn.open_table(datasets::DATASETS)
                 .map_err(db("creating tables"))?;
             txn.open_table(gateways::GATEWAYS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(downlinks::DOWNLINKS)
+                .map_err(db("creating tables"))?;
+            txn.open_table(downlinks::DOWNLINK_IDS)
                 .map_err(db("creating tables"))?;
             txn.open_table(gateways::GATEWAY_STATUS)
                 .map_err(db("creating tables"))?;

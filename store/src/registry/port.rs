@@ -14,7 +14,8 @@ use super::{
 use crate::audit::{AuditEntry, AuditFilter, Pending};
 use crate::{Error, Result};
 use bydata_schemas::{
-    BuildingId, Codec, CodecName, DeviceId, Eui64, IntegrationId, OrgId, UnixNanos,
+    BuildingId, Codec, CodecName, DeviceId, Downlink, DownlinkUpdate, Eui64, IntegrationId,
+    NewDownlink, OrgId, UnixNanos,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -174,6 +175,22 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     async fn append_audit(&self, entry: AuditEntry) -> Result<u64>;
     /// Entries matching the filter, newest first.
     async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>>;
+
+    // --- downlinks --- (the per-device queue, `downlinks.rs`)
+    /// Queues a downlink: state Queued, id assigned. `NotFound` if the device does not exist, `QueueFull`
+    /// if it has `MAX_OPEN_DOWNLINKS` open already.
+    async fn enqueue_downlink(&self, d: NewDownlink) -> Result<Downlink>;
+    /// The device's downlinks, newest first: open ones and a bounded history of finished ones.
+    async fn downlinks(&self, device: &DeviceId) -> Result<Vec<Downlink>>;
+    /// The oldest open downlink (Queued, or Sent + confirmed awaiting acknowledgement or a retry).
+    async fn next_downlink(&self, device: &DeviceId) -> Result<Option<Downlink>>;
+    /// Applies an update; the downlink as it now is, or `None` if the device has no downlink `id`.
+    async fn update_downlink(
+        &self,
+        device: &DeviceId,
+        id: u64,
+        update: DownlinkUpdate,
+    ) -> Result<Option<Downlink>>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -563,5 +580,28 @@ impl RegistryPort for RedbRegistry {
     }
     async fn purge_sessions(&self, now: UnixNanos, idle_before: UnixNanos) -> Result<usize> {
         self.run(move |r| r.purge_sessions(now, idle_before)).await
+    }
+
+    // --- downlinks ---
+    async fn enqueue_downlink(&self, d: NewDownlink) -> Result<Downlink> {
+        self.run(move |r| r.enqueue_downlink(d)).await
+    }
+    async fn downlinks(&self, device: &DeviceId) -> Result<Vec<Downlink>> {
+        let device = device.clone();
+        self.run(move |r| r.downlinks(&device)).await
+    }
+    async fn next_downlink(&self, device: &DeviceId) -> Result<Option<Downlink>> {
+        let device = device.clone();
+        self.run(move |r| r.next_downlink(&device)).await
+    }
+    async fn update_downlink(
+        &self,
+        device: &DeviceId,
+        id: u64,
+        update: DownlinkUpdate,
+    ) -> Result<Option<Downlink>> {
+        let device = device.clone();
+        self.run(move |r| r.update_downlink(&device, id, update))
+            .await
     }
 }
