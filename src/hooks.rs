@@ -49,6 +49,28 @@ impl bydata_api::IngestHooks for Hooks {
         })
     }
 
+    fn encode_downlink(
+        &self,
+        script: &str,
+        fport: u8,
+        data: &serde_json::Value,
+    ) -> Result<bydata_ingest::codec::script::Encoded, HookError> {
+        use bydata_ingest::codec::script::{ScriptCodec, ScriptError};
+        let rejected = |e: ScriptError| match e {
+            ScriptError::Internal { reason } => {
+                tracing::error!(error = %reason, "the codec sandbox failed");
+                HookError::Internal { message: reason }
+            }
+            e => HookError::CodecRejected {
+                reason: e.to_string(),
+            },
+        };
+        ScriptCodec::new(script, self.config.codec_limits())
+            .map_err(rejected)?
+            .encode_downlink(fport, data)
+            .map_err(rejected)
+    }
+
     fn integration_status(&self, id: &IntegrationId) -> Option<serde_json::Value> {
         // The status is ingest's type; `api` shows it as it is, without depending on `ingest`.
         serde_json::to_value(self.hub.status(id)).ok()

@@ -199,6 +199,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             port: config.broker.mqtt_addr.map(|a| a.port()),
             tls_port: config.broker.mqtts_addr.map(|a| a.port()),
         },
+        downlinks: bydata_api::Downlinks::default(),
     };
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());

@@ -66,6 +66,14 @@ pub enum Error {
     Store(bydata_store::Error),
     #[error("{message}")]
     Internal { message: String },
+    /// The request is well formed but the object's state refuses it now (`409`): a full downlink queue, a
+    /// downlink no longer queued.
+    #[error("{message}")]
+    StateConflict { code: &'static str, message: String },
+    /// The request is well formed but cannot be carried out as asked (`422`): JSON for a codec that cannot
+    /// encode it. The message says what to add or send instead.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
 }
 
 impl From<crate::HookError> for Error {
@@ -184,6 +192,10 @@ impl From<bydata_store::Error> for Error {
                 message,
                 retry_after_secs: None,
             },
+            e @ bydata_store::Error::QueueFull { .. } => Error::StateConflict {
+                code: "downlink_queue_full",
+                message: e.to_string(),
+            },
             other => Error::Store(other),
         }
     }
@@ -278,6 +290,8 @@ impl IntoResponse for Error {
             Error::Store(_) | Error::Internal { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
+            Error::StateConflict { code, .. } => (StatusCode::CONFLICT, *code),
+            Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
         };
         let retry_after = match &self {
             Error::Unavailable {

@@ -40,6 +40,7 @@ pub use auth::keys::ClientAddr;
 pub use broker_info::MqttPorts;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
+pub use devices::downlinks::{Downlinks, MAX_LORAWAN_DOWNLINK_BYTES};
 pub use error::Error;
 pub use login::Login;
 pub use oidc::{ClientAuth, Identity, OidcConfig, OidcError, Refusal, RoleMapping, Secret};
@@ -133,6 +134,8 @@ pub struct AppState {
     pub login: Option<Arc<Login>>,
     /// Where devices connect (shown to people onboarding them).
     pub mqtt: MqttPorts,
+    /// Downlink size limits and the MQTT delivery's wake-up (`Downlinks::default()`: no broker to wake).
+    pub downlinks: devices::downlinks::Downlinks,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -156,6 +159,29 @@ pub trait IngestHooks: Send + Sync {
         bytes: &[u8],
         recv_time: UnixNanos,
     ) -> Result<bydata_schemas::CodecTrial, HookError>;
+
+    /// Runs `script`'s `encodeDownlink({data, fPort})` in the codec sandbox: the bytes and FPort, or
+    /// `CodecRejected` with why (no such function, it threw, a limit, its own errors). Blocking: called on a
+    /// blocking thread. The default runs it under the sandbox's default limits; the binary's uses the
+    /// configured ones.
+    fn encode_downlink(
+        &self,
+        script: &str,
+        fport: u8,
+        data: &serde_json::Value,
+    ) -> Result<bydata_ingest::codec::script::Encoded, HookError> {
+        use bydata_ingest::codec::script::{Limits, ScriptCodec, ScriptError};
+        let rejected = |e: ScriptError| match e {
+            ScriptError::Internal { reason } => HookError::Internal { message: reason },
+            e => HookError::CodecRejected {
+                reason: e.to_string(),
+            },
+        };
+        ScriptCodec::new(script, Limits::default())
+            .map_err(rejected)?
+            .encode_downlink(fport, data)
+            .map_err(rejected)
+    }
 
     /// What an integration has received and how it went (connected, counts, last error), if known.
     fn integration_status(&self, id: &bydata_schemas::IntegrationId) -> Option<serde_json::Value>;
@@ -252,6 +278,14 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             get(devices::decoding::status),
         )
         .route("/api/v1/devices/{id}/latest", get(query::latest))
+        .route(
+            "/api/v1/devices/{id}/downlinks",
+            post(devices::downlinks::enqueue).get(devices::downlinks::list),
+        )
+        .route(
+            "/api/v1/devices/{id}/downlinks/{dl}",
+            axum::routing::delete(devices::downlinks::cancel),
+        )
         .route("/api/v1/query", get(query::query))
         .route("/api/v1/measurements", get(measurements::measurements))
         .route(

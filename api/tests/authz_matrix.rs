@@ -32,6 +32,8 @@ const BUILDING: &str = "bld-a";
 const INTEGRATION: &str = "int-a";
 const DATASET: &str = "ds-a";
 const MEMBER: &str = "person@a.example";
+/// A downlink queued for A's device (the registry's first id).
+const DOWNLINK: &str = "1";
 /// A measurement only A's device has written: it must never show for B.
 const SECRET_MEASUREMENT: &str = "only_a_kwh";
 
@@ -150,6 +152,19 @@ async fn new_world() -> World {
         )
         .await;
     }
+    let queued = state
+        .registry
+        .enqueue_downlink(bydata_schemas::NewDownlink {
+            device: DeviceId::new(DEVICE).unwrap(),
+            org: org("a"),
+            fport: 1,
+            bytes: vec![1],
+            confirmed: false,
+            at: NOW,
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued.id.to_string(), DOWNLINK);
     let (_, restricted) = state
         .registry
         .create_token(
@@ -251,6 +266,7 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
             ("name", _) => CODEC.into(),
             ("version", _) => "1".into(),
             ("member", _) => MEMBER.into(),
+            ("dl", _) => DOWNLINK.into(),
             ("period", _) => "2026".into(),
             ("file", _) => "data.csv".into(),
             ("id", t) if t.starts_with("/api/v1/devices") => DEVICE.into(),
@@ -292,6 +308,7 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
         ("PATCH", "/api/v1/devices/{id}") => Some(json!({"codec": "json"})),
         ("POST", "/api/v1/devices/bulk") => Some(json!("id,name,domain\nbulk-1,n,energy\n")),
         ("PUT", _) => Some(json!({"role": "editor"})),
+        ("POST", "/api/v1/devices/{id}/downlinks") => Some(json!({"fport": 1, "hex": "01"})),
         ("POST", "/api/v1/devices/{id}/redecode") => {
             Some(json!({"from": "2025-11-01T00:00:00Z", "to": "2025-11-02T00:00:00Z"}))
         }

@@ -2,6 +2,7 @@
 //! sent and how it decoded is in `decoding`; LoRaWAN activation details in `lorawan`.
 pub(crate) mod bulk;
 pub(crate) mod decoding;
+pub(crate) mod downlinks;
 mod lorawan;
 
 use crate::audit::{Change, Source, record};

@@ -50,6 +50,9 @@ Times in answers are RFC 3339."
         crate::devices::rotate,
         crate::devices::decoding::status,
         crate::devices::decoding::redecode,
+        crate::devices::downlinks::enqueue,
+        crate::devices::downlinks::list,
+        crate::devices::downlinks::cancel,
         crate::query::latest,
         crate::query::query,
         crate::measurements::measurements,
@@ -296,6 +299,9 @@ pub(crate) mod tests {
         ("GET", "/api/v1/devices/{id}/status"),
         ("POST", "/api/v1/devices/{id}/redecode"),
         ("GET", "/api/v1/devices/{id}/latest"),
+        ("POST", "/api/v1/devices/{id}/downlinks"),
+        ("GET", "/api/v1/devices/{id}/downlinks"),
+        ("DELETE", "/api/v1/devices/{id}/downlinks/{dl}"),
         ("GET", "/api/v1/query"),
         ("GET", "/api/v1/measurements"),
         ("POST", "/api/v1/gateways"),
@@ -494,6 +500,7 @@ pub(crate) mod tests {
             auth_cache: Arc::default(),
             login: None,
             mqtt: Default::default(),
+            downlinks: Default::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

@@ -29,6 +29,9 @@
 //!   and text state); [`parse_examples`] reads examples in bydata's or TTN's shape and
 //!   [`ScriptCodec::check_examples`] checks a codec against them on what would be stored; [`trial`] runs a
 //!   codec once for `POST /api/v1/codecs/test`.
+//! - **Downlinks.** [`ScriptCodec::encode_downlink`] calls TS013's `encodeDownlink({data, fPort})` (optional in
+//!   a codec; its absence is [`ScriptError::NoEncodeDownlink`]) under the same limits; its result
+//!   `{bytes, fPort, warnings, errors}` is read as a decode's is, `bytes` checked to be integers 0–255.
 
 mod engine;
 mod error;
@@ -101,6 +104,14 @@ pub struct Output {
     pub undefined_keys: Vec<String>,
 }
 
+/// A successful `encodeDownlink`: the bytes to send and the FPort to send them on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub fport: u8,
+    pub warnings: Vec<String>,
+}
+
 /// A loaded JavaScript codec: a thread (4 MiB of stack, reserved rather than used) holding a QuickJS runtime
 /// (from a few hundred KB to its memory limit). Decoding blocks the calling thread for up to the CPU limit (and,
 /// when a built-in ignores it, up to twice that plus a second), so call it from `spawn_blocking` or a thread of
@@ -133,11 +144,16 @@ enum Request {
         bytes: Vec<u8>,
         recv_time: UnixNanos,
     },
+    Encode {
+        fport: u8,
+        data_json: String,
+    },
 }
 
 enum Reply {
     Loaded,
     Decoded(Output),
+    Encoded(Encoded),
 }
 
 impl ScriptCodec {
@@ -189,8 +205,32 @@ impl ScriptCodec {
             .saturating_add(WATCHDOG_GRACE);
         match self.ask(request, wait)? {
             Reply::Decoded(output) => Ok(output),
-            Reply::Loaded => Err(ScriptError::Internal {
-                reason: "the codec thread answered a decode with a load".to_owned(),
+            Reply::Loaded | Reply::Encoded(_) => Err(ScriptError::Internal {
+                reason: "the codec thread answered a decode with something else".to_owned(),
+            }),
+        }
+    }
+
+    /// Calls `encodeDownlink({data, fPort})` (TS013) under the same limits as a decode; the bytes and FPort it
+    /// returned, or why not ([`ScriptError::NoEncodeDownlink`] if the codec has no such function).
+    pub fn encode_downlink(
+        &mut self,
+        fport: u8,
+        data: &serde_json::Value,
+    ) -> Result<Encoded, ScriptError> {
+        let request = Request::Encode {
+            fport,
+            data_json: data.to_string(),
+        };
+        let wait = self
+            .limits
+            .cpu
+            .saturating_mul(2)
+            .saturating_add(WATCHDOG_GRACE);
+        match self.ask(request, wait)? {
+            Reply::Encoded(encoded) => Ok(encoded),
+            Reply::Loaded | Reply::Decoded(_) => Err(ScriptError::Internal {
+                reason: "the codec thread answered an encode with something else".to_owned(),
             }),
         }
     }
@@ -356,9 +396,21 @@ fn answer(
             }
             result.map(Reply::Decoded)
         }
+        Request::Encode { fport, data_json } => {
+            let result = loaded.encode(fport, &data_json);
+            let poisoned = result.as_ref().is_err_and(ScriptError::poisons_runtime);
+            if poisoned || loaded.worn_out() {
+                *engine = None;
+            }
+            result.map(Reply::Encoded)
+        }
     }
 }
 
 #[cfg(test)]
 #[path = "script_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "script/encode_tests.rs"]
+mod encode_tests;

@@ -1,7 +1,7 @@
 //! One codec's QuickJS runtime and context, living on the codec's own thread: evaluating the script, one
 //! `decodeUplink` call, each under the CPU deadline, and JavaScript's failures sorted into [`ScriptError`]s.
 
-use super::{Limits, Output, ScriptError, output};
+use super::{Encoded, Limits, Output, ScriptError, output};
 use bydata_schemas::UnixNanos;
 use rquickjs::context::{EvalOptions, intrinsic};
 use rquickjs::{
@@ -212,6 +212,39 @@ impl Engine {
         let mut output = output::parse(&json, &self.limits)?;
         output.undefined_keys = undefined_keys(&undefined);
         Ok(output)
+    }
+
+    /// Calls `encodeDownlink({data, fPort})` (`data` made from `data_json` inside the context) and reads its
+    /// result as JSON: `{bytes, fPort, warnings, errors}`.
+    pub(super) fn encode(&mut self, fport: u8, data_json: &str) -> Result<Encoded, ScriptError> {
+        self.decodes = self.decodes.wrapping_add(1);
+        let json = self.guarded(Phase::Decode, |ctx| {
+            let globals = ctx.globals();
+            let host: Object = js(ctx, globals.get(HOST))?;
+            let encode: Value = js(ctx, globals.get("encodeDownlink"))?;
+            let Some(encode) = encode.into_function() else {
+                return Err(Fault::Script(ScriptError::NoEncodeDownlink));
+            };
+            let input_fn: Function = js(ctx, host.get("encodeInput"))?;
+            let input: Value = js(ctx, input_fn.call((data_json, fport)))?;
+            let result: Value = js(ctx, encode.call((input,)))?;
+            let found = describe_type(&result);
+            if found != "an object" {
+                return Err(Fault::Script(ScriptError::BadOutput {
+                    reason: format!(
+                        "encodeDownlink returned {found}; expected an object {{bytes, fPort, warnings, errors}}"
+                    ),
+                }));
+            }
+            let stringify: Function = js(ctx, host.get("stringify"))?;
+            let json: Option<String> = js(ctx, stringify.call((result,)))?;
+            json.ok_or_else(|| {
+                Fault::Script(ScriptError::BadOutput {
+                    reason: "encodeDownlink's result has no JSON form".to_owned(),
+                })
+            })
+        })?;
+        output::parse_encoded(&json, &self.limits, fport)
     }
 
     /// Whether the runtime has kept so much memory that it should be replaced (measured every

@@ -15,6 +15,12 @@ pub enum ScriptError {
          define it at the top level of the script"
     )]
     NoDecodeUplink,
+    #[error(
+        "the codec defines no function encodeDownlink(input) (LoRa Alliance TS013), so it cannot turn JSON \
+         into a downlink: add `function encodeDownlink(input) {{ return {{ bytes: [...], fPort: input.fPort }}; }}` \
+         to the codec (input is {{data, fPort}}), or send the downlink's bytes (\"bytes\" in base64 or \"hex\")"
+    )]
+    NoEncodeDownlink,
     #[error("the codec ran longer than its {limit_ms} ms limit and was stopped")]
     TimeLimit { limit_ms: u64 },
     #[error(
@@ -49,6 +55,7 @@ impl ScriptError {
             ScriptError::TooLarge { .. } => "too_large",
             ScriptError::Syntax { .. } => "syntax",
             ScriptError::NoDecodeUplink => "no_decode_uplink",
+            ScriptError::NoEncodeDownlink => "no_encode_downlink",
             ScriptError::TimeLimit { .. } => "time_limit",
             ScriptError::StillRunning => "still_running",
             ScriptError::MemoryLimit { .. } => "memory_limit",

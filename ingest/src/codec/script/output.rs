@@ -1,7 +1,7 @@
 //! Reading `decodeUplink`'s result (as JSON.stringify wrote it in the codec's context) into an [`Output`].
 
 use super::super::json::json_type;
-use super::{Limits, Output, ScriptError};
+use super::{Encoded, Limits, Output, ScriptError};
 use serde_json::{Map, Value};
 
 /// What the prelude writes for a non-finite number, since JSON has none.
@@ -56,6 +56,79 @@ pub(super) fn parse(json: &str, limits: &Limits) -> Result<Output, ScriptError> 
         data,
         warnings,
         undefined_keys: Vec::new(),
+    })
+}
+
+/// Reads `encodeDownlink`'s result: `bytes` an array of integers 0–255, `fPort` 1–223 (absent: the requested
+/// one), `warnings` and `errors` as for a decode.
+pub(super) fn parse_encoded(
+    json: &str,
+    limits: &Limits,
+    requested_fport: u8,
+) -> Result<Encoded, ScriptError> {
+    if json.len() > limits.max_output_bytes {
+        return Err(ScriptError::OutputTooLarge {
+            size: json.len(),
+            limit: limits.max_output_bytes,
+        });
+    }
+    let bad = |reason: String| ScriptError::BadOutput { reason };
+    let mut result = match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => map,
+        Ok(other) => {
+            return Err(bad(format!(
+                "encodeDownlink returned {}; expected an object {{bytes, fPort, warnings, errors}}",
+                json_type(&other)
+            )));
+        }
+        Err(e) => return Err(bad(format!("its JSON cannot be read: {e}"))),
+    };
+    let errors = messages(result.remove("errors"), "errors")?;
+    if !errors.is_empty() {
+        return Err(ScriptError::CodecErrors { errors });
+    }
+    let warnings = messages(result.remove("warnings"), "warnings")?;
+    let items = match result.remove("bytes") {
+        Some(Value::Array(items)) => items,
+        None | Some(Value::Null) => {
+            return Err(bad(
+                "it has no bytes and no errors; encodeDownlink must return {bytes: [...]} or {errors: [...]}"
+                    .to_owned(),
+            ));
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "its bytes is {}; expected an array of integers 0 to 255",
+                json_type(&other)
+            )));
+        }
+    };
+    let mut bytes = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match item.as_u64().and_then(|n| u8::try_from(n).ok()) {
+            Some(b) => bytes.push(b),
+            None => {
+                return Err(bad(format!(
+                    "bytes[{i}] is {item}; each byte must be an integer 0 to 255"
+                )));
+            }
+        }
+    }
+    let fport = match result.remove("fPort") {
+        None | Some(Value::Null) => requested_fport,
+        Some(v) => match v.as_u64().and_then(|n| u8::try_from(n).ok()) {
+            Some(p) if (1..=223).contains(&p) => p,
+            _ => {
+                return Err(bad(format!(
+                    "its fPort is {v}; expected an integer 1 to 223"
+                )));
+            }
+        },
+    };
+    Ok(Encoded {
+        bytes,
+        fport,
+        warnings,
     })
 }
 

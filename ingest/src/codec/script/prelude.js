@@ -5,6 +5,7 @@
   "use strict";
   var RealDate = global.Date;
   var jsonStringify = global.JSON.stringify;
+  var jsonParse = global.JSON.parse;
   var toNumber = global.Number;
   var construct = global.Reflect.construct;
   var defineProperty = global.Object.defineProperty;
@@ -70,6 +71,10 @@
   host.input = function (bytes, fPort, recvMs) {
     nowMs = recvMs;
     return { bytes: bytes, fPort: fPort, recvTime: new RealDate(recvMs) };
+  };
+  // encodeDownlink's input (TS013): the data to encode, made in the codec's own context from its JSON text.
+  host.encodeInput = function (dataJson, fPort) {
+    return { data: jsonParse(dataJson), fPort: fPort };
   };
   host.stringify = function (value) {
     undefinedKeys = "";
