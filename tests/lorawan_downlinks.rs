@@ -9,9 +9,9 @@ mod common;
 use bydata_firmware_sim::lorawan::{
     AbpDevice, AppSKey, ClassAOutcome, DevAddr, NwkSKey, RxParams, RxWindow, SimGateway,
 };
-use bydata_schemas::{DeviceId, Downlink, DownlinkState, Eui64, NewDownlink, OrgId};
-use bydata_store::{RedbRegistry, RegistryPort, SecretKey};
+use bydata_schemas::Eui64;
 use common::{ADMIN, Bydata, eventually};
+use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -80,41 +80,36 @@ fn took(outcome: &ClassAOutcome) -> (Vec<u8>, Option<u8>, RxWindow, String) {
     (d.payload, d.fport, window, gw.to_string())
 }
 
-/// The registry of a stopped bydata (the queue API is another part's; the port is the interface between
-/// the two): runs `f` on it and closes it again.
-async fn registry<T>(
-    data: &std::path::Path,
-    key: &str,
-    f: impl AsyncFnOnce(&dyn RegistryPort) -> T,
-) -> T {
-    let key = SecretKey::parse(key, "test").unwrap();
-    let r = RedbRegistry::open_async(&data.join("registry.redb"), key)
-        .await
-        .unwrap();
-    f(&r).await
+async fn enqueue(b: &Bydata, device: &str, fport: u8, bytes: &[u8], confirmed: bool) -> u64 {
+    let (code, body) = b
+        .post(
+            &format!("/api/v1/devices/{device}/downlinks"),
+            ADMIN,
+            &json!({"fport": fport, "hex": hex(bytes), "confirmed": confirmed}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["state"], "queued", "{body}");
+    body["id"].as_u64().unwrap()
 }
 
-async fn enqueue(
-    r: &dyn RegistryPort,
-    device: &str,
-    fport: u8,
-    bytes: &[u8],
-    confirmed: bool,
-) -> u64 {
-    let new = NewDownlink {
-        device: DeviceId::new(device).unwrap(),
-        org: OrgId::default(),
-        fport,
-        bytes: bytes.to_vec(),
-        confirmed,
-        at: 1,
-    };
-    r.enqueue_downlink(new).await.unwrap().id
-}
-
-async fn downlink(r: &dyn RegistryPort, device: &str, id: u64) -> Downlink {
-    let all = r.downlinks(&DeviceId::new(device).unwrap()).await.unwrap();
-    all.into_iter().find(|d| d.id == id).unwrap()
+/// Downlink `id` of `device` as the API shows it, once `pred` holds.
+async fn downlink(b: &Bydata, device: &str, id: u64, pred: impl Fn(&Value) -> bool) -> Value {
+    let last = std::sync::Mutex::new(Value::Null);
+    let found = common::eventually_or(Duration::from_secs(10), || async {
+        let (_, list) = b
+            .get(&format!("/api/v1/devices/{device}/downlinks"), ADMIN)
+            .await;
+        let d = list["downlinks"]
+            .as_array()?
+            .iter()
+            .find(|d| d["id"] == id)?
+            .clone();
+        *last.lock().unwrap() = d.clone();
+        pred(&d).then_some(d)
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("downlink {id}: last seen {}", last.lock().unwrap()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,36 +183,24 @@ fn at<'a>(datr: &str, rx: [(&'a SimGateway, RxParams); 2]) -> [(&'a SimGateway, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_downlinks_reach_the_device_and_are_sent_acknowledged_retried_or_failed() {
     let dir = tempfile::tempdir().unwrap();
-    let key = "c3".repeat(32);
-    let env = [("BYDATA_SECRETS_KEY", key.as_str())];
-    let config = dir.path().join("bydata.toml");
-    std::fs::write(&config, "[lorawan]\ndownlink_attempts = 2\n").unwrap();
-    let data = dir.path().join("data");
-    let args = ["--config", config.to_str().unwrap()];
-    let mut b = Bydata::start_with_env(&data, &args, &env).await;
+    let b = Bydata::start_with_config(dir.path(), "[lorawan]\ndownlink_attempts = 2\n").await;
     b.register_gateway(WEAK, "Harbour crane").await;
     b.register_gateway(STRONG, "Dokk1 roof").await;
     let mut valve = abp(&b, "valve-1", 0x2601_0002).await;
-    b.terminate().await;
-    let (open, big, close) = registry(&data, &key, async |r| {
-        (
-            enqueue(r, "valve-1", 10, b"\x01\x01", false).await,
-            enqueue(r, "valve-1", 10, &[7; 60], false).await,
-            enqueue(r, "valve-1", 11, b"\x01\x00", true).await,
-        )
-    })
-    .await;
-
-    let mut b = Bydata::start_with_env(&data, &args, &env).await;
+    let open = enqueue(&b, "valve-1", 10, b"\x01\x01", false).await;
+    let big = enqueue(&b, "valve-1", 10, &[7; 60], false).await;
+    let close = enqueue(&b, "valve-1", 11, b"\x01\x00", true).await;
     let shutdown = CancellationToken::new();
     let (weak, strong) = (
         gateway(&b, WEAK, &shutdown).await,
         gateway(&b, STRONG, &shutdown).await,
     );
+    let rx = |datr| at(datr, radio(&weak, &strong));
+
     // The oldest queued downlink, in RX1 (the uplink's tmst + 1 s, its frequency and data rate — checked by
-    // the device), through the gateway that heard the uplink best.
+    // the device), through the gateway that heard the uplink best; its TX_ACK recorded.
     let first = valve
-        .class_a(&at("SF9BW125", radio(&weak, &strong)), 2, b"\x10", false)
+        .class_a(&rx("SF9BW125"), 2, b"\x10", false)
         .await
         .unwrap();
     assert_eq!(
@@ -226,68 +209,47 @@ async fn queued_downlinks_reach_the_device_and_are_sent_acknowledged_retried_or_
         "{first:?}"
     );
     assert_eq!((weak.stats().downlinks, strong.stats().downlinks), (0, 1));
+    let d = downlink(&b, "valve-1", open, |d| d["tx_ack"] == "NONE").await;
+    assert_eq!(d["state"], "sent", "{d}");
+    assert_eq!(d["via"], format!("gateway:{STRONG}"), "{d}");
+    assert_eq!((&d["fcnt"], &d["attempts"]), (&json!(0), &json!(1)), "{d}");
+
     // At SF12 (DR0, 51 bytes) the 60-byte downlink can never go: it fails, and the next one goes instead.
     let second = valve
-        .class_a(&at("SF12BW125", radio(&weak, &strong)), 2, b"\x11", false)
+        .class_a(&rx("SF12BW125"), 2, b"\x11", false)
         .await
         .unwrap();
     let (payload, _, window, _) = took(&second);
     assert_eq!((payload, window), (vec![1, 0], RxWindow::Rx1));
-    assert!(valve.ack_due(), "a confirmed downlink");
-    // The next uplink carries the ACK; nothing is left to send.
-    let third = valve
-        .class_a(&at("SF9BW125", radio(&weak, &strong)), 2, b"\x12", false)
-        .await
-        .unwrap();
-    assert_eq!(third.downlink, None, "{third:?}");
-    wait_metric(
-        &b,
-        "bydata_lorawan_downlinks_total{outcome=\"acknowledged\"} ",
-        1,
-    )
-    .await;
-    wait_metric(&b, "bydata_lorawan_tx_acks_total{outcome=\"ok\"} ", 2).await;
-    b.terminate().await;
-    drop((weak, strong));
-
-    let (retried, refused) = registry(&data, &key, async |r| {
-        let d = downlink(r, "valve-1", open).await;
-        assert_eq!(d.state, DownlinkState::Sent, "{d:?}");
-        assert_eq!(d.via.as_deref(), Some(format!("gateway:{STRONG}").as_str()));
-        assert_eq!(
-            (d.fcnt, d.tx_ack.as_deref(), d.attempts),
-            (Some(0), Some("NONE"), 1)
-        );
-        let d = downlink(r, "valve-1", big).await;
-        assert_eq!(d.state, DownlinkState::Failed, "{d:?}");
-        let error = d.error.unwrap();
-        assert!(
-            error.contains("60 bytes") && error.contains("DR0") && error.contains("51"),
-            "{error}"
-        );
-        let d = downlink(r, "valve-1", close).await;
-        assert_eq!(
-            (d.state, d.attempts, d.fcnt),
-            (DownlinkState::Acknowledged, 1, Some(1)),
-            "{d:?}"
-        );
-        (
-            enqueue(r, "valve-1", 12, b"\x02", true).await,
-            enqueue(r, "valve-1", 13, b"\x03", false).await,
-        )
+    let d = downlink(&b, "valve-1", big, |d| d["state"] == "failed").await;
+    let error = d["error"].as_str().unwrap();
+    assert!(
+        error.contains("60 bytes") && error.contains("DR0") && error.contains("51"),
+        "{error}"
+    );
+    // The confirmed one stays sent until the device's next uplink carries the ACK.
+    downlink(&b, "valve-1", close, |d| {
+        d["state"] == "sent" && d["tx_ack"] == "NONE"
     })
     .await;
+    assert!(valve.ack_due(), "a confirmed downlink");
+    let third = valve
+        .class_a(&rx("SF9BW125"), 2, b"\x12", false)
+        .await
+        .unwrap();
+    assert_eq!(third.downlink, None, "nothing left to send: {third:?}");
+    let d = downlink(&b, "valve-1", close, |d| d["state"] == "acknowledged").await;
+    assert_eq!((&d["attempts"], &d["fcnt"]), (&json!(1), &json!(1)), "{d}");
 
-    let b = Bydata::start_with_env(&data, &args, &env).await;
-    let (weak, strong) = (
-        gateway(&b, WEAK, &shutdown).await,
-        gateway(&b, STRONG, &shutdown).await,
-    );
-    let rx = || at("SF9BW125", radio(&weak, &strong));
     // A confirmed downlink the device never acknowledges: sent again (a new frame counter) at the next
     // uplink, then failed after `downlink_attempts` = 2 transmissions.
+    let retried = enqueue(&b, "valve-1", 12, b"\x02", true).await;
+    let refused = enqueue(&b, "valve-1", 13, b"\x03", false).await;
     for n in 0..2 {
-        let got = valve.class_a(&rx(), 2, b"\x20", false).await.unwrap();
+        let got = valve
+            .class_a(&rx("SF9BW125"), 2, b"\x20", false)
+            .await
+            .unwrap();
         let (payload, fport, ..) = took(&got);
         assert_eq!(
             (payload, fport),
@@ -301,33 +263,48 @@ async fn queued_downlinks_reach_the_device_and_are_sent_acknowledged_retried_or_
         Some(3),
         "each transmission its own counter"
     );
-    // That uplink fails it, and the next downlink goes in its RX1 — but the gateway refuses to transmit
-    // it (a collision): back in the queue, and transmitted at the following uplink.
+    // That uplink fails it, and the next downlink goes in its RX1 — but the gateway refuses to transmit it
+    // (a collision): back in the queue with the gateway's answer, and transmitted at the following uplink.
     strong.refuse_downlinks(Some("COLLISION_PACKET"));
-    let refused_once = valve.class_a(&rx(), 2, b"\x21", false).await.unwrap();
-    assert_eq!(refused_once.downlink, None, "{refused_once:?}");
-    wait_metric(&b, "bydata_lorawan_tx_acks_total{outcome=\"error\"} ", 1).await;
-    strong.refuse_downlinks(None);
-    let last = valve.class_a(&rx(), 2, b"\x22", false).await.unwrap();
-    assert_eq!(took(&last).0, vec![3], "{last:?}");
-    wait_metric(&b, "bydata_lorawan_tx_acks_total{outcome=\"ok\"} ", 3).await;
-    let mut b = b;
-    b.terminate().await;
-    registry(&data, &key, async |r| {
-        let d = downlink(r, "valve-1", retried).await;
-        assert_eq!((d.state, d.attempts), (DownlinkState::Failed, 2), "{d:?}");
-        assert!(
-            d.error.as_deref().unwrap().contains("did not acknowledge"),
-            "{d:?}"
-        );
-        let d = downlink(r, "valve-1", refused).await;
-        assert_eq!((d.state, d.attempts), (DownlinkState::Sent, 2), "{d:?}");
-        assert_eq!(d.tx_ack.as_deref(), Some("NONE"));
-        assert!(
-            d.error.as_deref().unwrap().contains("COLLISION_PACKET"),
-            "{d:?}"
-        );
+    let collided = valve
+        .class_a(&rx("SF9BW125"), 2, b"\x21", false)
+        .await
+        .unwrap();
+    assert_eq!(collided.downlink, None, "{collided:?}");
+    let d = downlink(&b, "valve-1", retried, |d| d["state"] == "failed").await;
+    assert_eq!(d["attempts"], 2, "{d}");
+    assert!(
+        d["error"].as_str().unwrap().contains("did not acknowledge"),
+        "{d}"
+    );
+    let d = downlink(&b, "valve-1", refused, |d| {
+        d["tx_ack"] == "COLLISION_PACKET"
     })
+    .await;
+    assert_eq!(d["state"], "queued", "{d}");
+    assert!(
+        d["error"].as_str().unwrap().contains("COLLISION_PACKET"),
+        "{d}"
+    );
+    strong.refuse_downlinks(None);
+    let last = valve
+        .class_a(&rx("SF9BW125"), 2, b"\x22", false)
+        .await
+        .unwrap();
+    assert_eq!(took(&last).0, vec![3], "{last:?}");
+    let d = downlink(&b, "valve-1", refused, |d| d["tx_ack"] == "NONE").await;
+    assert_eq!(
+        (&d["state"], &d["attempts"]),
+        (&json!("sent"), &json!(2)),
+        "{d}"
+    );
+    wait_metric(&b, "bydata_lorawan_tx_acks_total{outcome=\"error\"} ", 1).await;
+    wait_metric(&b, "bydata_lorawan_tx_acks_total{outcome=\"ok\"} ", 5).await;
+    wait_metric(
+        &b,
+        "bydata_lorawan_downlinks_total{outcome=\"acknowledged\"} ",
+        1,
+    )
     .await;
     shutdown.cancel();
 }
