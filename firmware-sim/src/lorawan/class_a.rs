@@ -44,6 +44,9 @@ pub struct ClassAOutcome {
     pub uplink_tmst: Vec<u32>,
     /// The downlink the device took, in which window, through which gateway; `None`: nothing for it.
     pub downlink: Option<(ReceivedDownlink, RxWindow, Eui64)>,
+    /// How long before its window opened the downlink taken reached the gateway (on the gateway's counter):
+    /// the server's margin.
+    pub lead: Option<Duration>,
     /// Downlinks heard but not taken, and why (outside the windows, not this device's, …).
     pub missed: Vec<String>,
 }
@@ -77,7 +80,7 @@ impl AbpDevice {
             self.uplink(fport, payload)?
         };
         // Listening starts before the uplink leaves: the answer may come before the PUSH_ACK.
-        let mut heard: Vec<(Eui64, DownlinkListener, RxParams, u32)> = Vec::new();
+        let mut heard: Vec<(&SimGateway, DownlinkListener, RxParams, u32)> = Vec::new();
         let start = Instant::now();
         for (gateway, rx) in radio {
             let tmst = rx.tmst.unwrap_or_else(|| gateway.tmst());
@@ -85,7 +88,7 @@ impl AbpDevice {
                 tmst: Some(tmst),
                 ..rx.clone()
             };
-            heard.push((gateway.eui(), gateway.listen(), rx, tmst));
+            heard.push((gateway, gateway.listen(), rx, tmst));
         }
         for ((gateway, _), (_, _, rx, _)) in radio.iter().zip(&heard) {
             gateway.uplink(&phy, rx.clone()).await?;
@@ -95,10 +98,12 @@ impl AbpDevice {
             ..ClassAOutcome::default()
         };
         while start.elapsed() < LISTEN {
-            for (eui, listener, rx, tmst) in &mut heard {
+            for (gateway, listener, rx, tmst) in &mut heard {
                 let Some(downlink) = listener.next(POLL).await? else {
                     continue;
                 };
+                let heard_at = gateway.tmst();
+                let eui = gateway.eui();
                 let Some(window) = window_of(&downlink, rx, *tmst) else {
                     outcome.missed.push(format!(
                         "through {eui}: tmst {:?}, {} MHz, {}: in no receive window of the uplink at tmst {tmst}",
@@ -114,7 +119,11 @@ impl AbpDevice {
                 }
                 match self.receive_downlink(&downlink.phy) {
                     Ok(received) => {
-                        outcome.downlink = Some((received, window, *eui));
+                        let opens = downlink.tmst.unwrap_or(heard_at);
+                        let ahead = opens.wrapping_sub(heard_at);
+                        outcome.lead = (ahead <= u32::MAX / 2)
+                            .then(|| Duration::from_micros(u64::from(ahead)));
+                        outcome.downlink = Some((received, window, eui));
                         return Ok(outcome);
                     }
                     Err(e) => outcome.missed.push(format!("through {eui}: {e}")),
