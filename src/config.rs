@@ -248,6 +248,9 @@ lorawan_addr = "{lorawan}"
 # Datagrams one source address may send per second on average (bursts of twice that); more are dropped and
 # counted (bydata_lorawan_datagrams_total{{outcome="rate_limited"}}).
 datagrams_per_sec = {datagrams}
+# Transmissions of a confirmed downlink before it fails unacknowledged (also how often a downlink a gateway
+# refused to transmit, TX_ACK error, is tried again).
+downlink_attempts = {downlink_attempts}
 
 [journal]
 # Size of one raw-journal segment file, in bytes.
@@ -433,6 +436,7 @@ check_ms = {check}
             data_dir = d.data_dir.display(),
             lorawan = d.lorawan_addr,
             datagrams = d.lorawan.datagrams_per_sec,
+            downlink_attempts = d.lorawan.downlink_attempts,
             segment = d.journal.segment_bytes,
             block_points = d.store.block_points,
             compact_after = d.store.compact_after_points,

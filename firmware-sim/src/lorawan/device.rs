@@ -25,8 +25,9 @@ const JOIN_ACCEPT_LEN: usize = 17;
 const JOIN_ACCEPT_WITH_CFLIST_LEN: usize = 33;
 /// MType 001 (join-accept), major 0 (LoRaWAN R1).
 const MHDR_JOIN_ACCEPT: u8 = 0x20;
-/// FCtrl of an uplink with only ADR set.
+/// FCtrl bits of an uplink: ADR, and ACK (the last confirmed downlink was received).
 const FCTRL_ADR: u8 = 0x80;
+const FCTRL_ACK: u8 = 0x20;
 
 /// Why a device could not build a frame or take a join-accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +52,12 @@ pub enum FrameError {
     BadMic,
     #[error("the lorawan crate panicked on a join-accept")]
     CratePanic,
+    #[error("not a data-down frame for this device: {reason}")]
+    NotForThisDevice { reason: &'static str },
+    #[error("downlink MIC check failed (another device's frame with the same DevAddr, or altered)")]
+    DownlinkBadMic,
+    #[error("replayed downlink frame counter {got} (last received {last})")]
+    DownlinkReplay { got: u32, last: u32 },
 }
 
 /// A device's LoRaWAN 1.0.x session: its address and session keys.
@@ -68,7 +75,8 @@ fn eui_wire(eui: Eui64) -> [u8; 8] {
     bytes
 }
 
-/// An activated device (ABP, or OTAA after its join): builds unconfirmed data-up frames, counting FCnt.
+/// An activated device (ABP, or OTAA after its join): builds data-up frames (unconfirmed or confirmed),
+/// counting FCnt, and takes the data-down frames meant for it (`downlink.rs`).
 #[derive(Debug, Clone)]
 pub struct AbpDevice {
     dev_eui: Eui64,
@@ -76,6 +84,8 @@ pub struct AbpDevice {
     /// The counter of the next uplink.
     fcnt_up: Option<u32>,
     adr: bool,
+    /// What the device knows of its downlinks.
+    pub(super) down: super::downlink::DownState,
 }
 
 impl AbpDevice {
@@ -90,6 +100,7 @@ impl AbpDevice {
             },
             fcnt_up: Some(0),
             adr: false,
+            down: Default::default(),
         }
     }
 
@@ -119,22 +130,51 @@ impl AbpDevice {
     }
 
     /// The next unconfirmed data-up PHYPayload: `payload` on `fport` (1..=223), encrypted with the AppSKey,
-    /// MIC'd with the NwkSKey and the full counter; FCnt advances only when a frame is built.
+    /// MIC'd with the NwkSKey and the full counter; FCnt advances only when a frame is built. FCtrl.ACK is set
+    /// when a confirmed downlink was received since the last uplink.
     pub fn uplink(&mut self, fport: u8, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+        self.data_up(fport, payload, false)
+    }
+
+    /// [`AbpDevice::uplink`] as confirmed data up (MType 100): the network answers with ACK set.
+    pub fn confirmed_uplink(&mut self, fport: u8, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+        self.data_up(fport, payload, true)
+    }
+
+    fn data_up(
+        &mut self,
+        fport: u8,
+        payload: &[u8],
+        confirmed: bool,
+    ) -> Result<Vec<u8>, FrameError> {
         let fcnt = self.fcnt_up.ok_or(FrameError::FcntExhausted)?;
-        let phy = build_data_up(&self.session, fcnt, fport, payload, self.adr)?;
+        let flags = Flags {
+            adr: self.adr,
+            ack: self.down.ack_due,
+            confirmed,
+        };
+        let phy = build_data_up(&self.session, fcnt, fport, payload, flags)?;
         self.fcnt_up = fcnt.checked_add(1);
+        self.down.uplink_sent(confirmed);
         Ok(phy)
     }
 }
 
-/// An unconfirmed data-up frame of `session` with the full counter `fcnt`; no FOpts.
+/// The MHDR and FCtrl flags of a data-up frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Flags {
+    pub(crate) adr: bool,
+    pub(crate) ack: bool,
+    pub(crate) confirmed: bool,
+}
+
+/// A data-up frame of `session` with the full counter `fcnt`; no FOpts.
 pub(crate) fn build_data_up(
     session: &Session,
     fcnt: u32,
     fport: u8,
     payload: &[u8],
-    adr: bool,
+    flags: Flags,
 ) -> Result<Vec<u8>, FrameError> {
     // 0 is MAC commands only, 224 the certification protocol, 225.. reserved.
     if !(1..=223).contains(&fport) {
@@ -146,10 +186,16 @@ pub(crate) fn build_data_up(
             max: MAX_PAYLOAD_LEN,
         });
     }
-    let fctrl = if adr { FCTRL_ADR } else { 0 };
+    let mut fctrl = 0;
+    if flags.adr {
+        fctrl |= FCTRL_ADR;
+    }
+    if flags.ack {
+        fctrl |= FCTRL_ACK;
+    }
     let mut creator = DataPayloadCreator::new();
     creator
-        .set_confirmed(false)
+        .set_confirmed(flags.confirmed)
         .set_uplink(true)
         .set_f_port(fport)
         .set_dev_addr(&session.dev_addr.to_wire())
@@ -339,16 +385,19 @@ impl OtaaDevice {
             session,
             fcnt_up: Some(0),
             adr: self.adr,
+            down: Default::default(),
         });
         Ok(())
     }
 
     /// The next unconfirmed data-up frame of the joined session; see [`AbpDevice::uplink`].
     pub fn uplink(&mut self, fport: u8, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
-        self.joined
-            .as_mut()
-            .ok_or(FrameError::NotJoined)?
-            .uplink(fport, payload)
+        self.joined_mut()?.uplink(fport, payload)
+    }
+
+    /// The joined session as an activated device (to send confirmed uplinks and take downlinks).
+    pub fn joined_mut(&mut self) -> Result<&mut AbpDevice, FrameError> {
+        self.joined.as_mut().ok_or(FrameError::NotJoined)
     }
 }
 

@@ -27,6 +27,7 @@ struct Counters {
     pull_ack: AtomicU64,
     rx_packets: AtomicU64,
     downlinks: AtomicU64,
+    downlinks_refused: AtomicU64,
     downlinks_missed: AtomicU64,
     invalid: AtomicU64,
 }
@@ -49,6 +50,8 @@ pub(super) struct Inner {
     /// PULL_ACKs received so far.
     pub(super) pull_acks: watch::Sender<u64>,
     counters: Counters,
+    /// The TX_ACK error every PULL_RESP gets, if set (`SimGateway::refuse_downlinks`).
+    refusal: Mutex<Option<String>>,
     /// Cancelled when the gateway stops: ends the background task and every wait on it.
     pub(super) stop: CancellationToken,
 }
@@ -86,6 +89,7 @@ impl Inner {
             downlinks,
             pull_acks: watch::Sender::new(0),
             counters: Counters::default(),
+            refusal: Mutex::new(None),
             stop,
         }
     }
@@ -100,6 +104,7 @@ impl Inner {
             pull_ack: get(&c.pull_ack),
             rx_packets: get(&c.rx_packets),
             downlinks: get(&c.downlinks),
+            downlinks_refused: get(&c.downlinks_refused),
             downlinks_missed: get(&c.downlinks_missed),
             invalid: get(&c.invalid),
         }
@@ -119,6 +124,26 @@ impl Inner {
     pub(super) fn tmst(&self) -> u32 {
         // Truncation is the wrap of a 32-bit microsecond counter.
         self.started.elapsed().as_micros() as u32
+    }
+
+    pub(super) fn refuse(&self, error: Option<&str>) {
+        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = error.map(str::to_owned);
+    }
+
+    /// Why the gateway would not send `downlink`: the refusal set, or `TOO_LATE` when its time has passed
+    /// on the counter (a 32-bit wrapping counter: "passed" is up to half its range behind).
+    fn refusal(&self, downlink: &Downlink) -> Option<String> {
+        let set = self
+            .refusal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        set.or_else(|| {
+            let late = downlink
+                .tmst
+                .is_some_and(|t| t.wrapping_sub(self.tmst()) > u32::MAX / 2);
+            late.then(|| "TOO_LATE".to_owned())
+        })
     }
 
     pub(super) fn token(&self) -> u16 {
@@ -222,6 +247,12 @@ impl Inner {
             }
             Ok(Downstream::PullResp { token, txpk }) => match txpk {
                 Ok(downlink) => {
+                    if let Some(error) = self.refusal(&downlink) {
+                        inc(&self.counters.downlinks_refused);
+                        self.send(&wire::tx_ack(token, self.eui, &error), "TX_ACK")
+                            .await;
+                        return;
+                    }
                     inc(&self.counters.downlinks);
                     self.send(&wire::tx_ack(token, self.eui, "NONE"), "TX_ACK")
                         .await;

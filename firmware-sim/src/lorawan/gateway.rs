@@ -6,7 +6,9 @@
 //! every second until the first PULL_ACK and every `keepalive` after; a `stat` report every `stat_interval`;
 //! PUSH_ACKs are handed to the uplink waiting for that token; a PULL_RESP is answered with a TX_ACK and its
 //! downlink broadcast to every [`DownlinkListener`] (the radio: every device in range hears every downlink
-//! and keeps only what is for it).
+//! and keeps only what is for it) — unless, as the reference forwarder's just-in-time queue would, the
+//! gateway refuses it: `TOO_LATE` when its `tmst` has passed on the gateway's counter, or the error set
+//! with [`SimGateway::refuse_downlinks`] (then the downlink is not sent, and the TX_ACK says why).
 //!
 //! Overflow policy of the downlink queue: a broadcast channel of `downlink_queue` entries; a listener that
 //! falls behind loses the oldest downlinks, counted in [`GatewayStats::downlinks_missed`].
@@ -65,6 +67,8 @@ pub struct Downlink {
     /// MHz.
     pub freq: f64,
     pub datr: String,
+    /// Inverted polarity, as LoRaWAN downlinks are sent (devices hear nothing else).
+    pub ipol: bool,
 }
 
 /// How a gateway behaves; [`GatewayOptions::default`] is the reference packet forwarder's.
@@ -107,8 +111,10 @@ pub struct GatewayStats {
     pub pull_ack: u64,
     /// Radio packets forwarded.
     pub rx_packets: u64,
-    /// PULL_RESPs with a usable `txpk`, each answered with a TX_ACK.
+    /// PULL_RESPs with a usable `txpk` that were sent, each answered with a TX_ACK `NONE`.
     pub downlinks: u64,
+    /// PULL_RESPs refused with a TX_ACK error (`TOO_LATE`, or the one set by [`SimGateway::refuse_downlinks`]).
+    pub downlinks_refused: u64,
     /// Downlinks a listener lost because it fell behind (see the module docs).
     pub downlinks_missed: u64,
     /// Datagrams from the server that were not understood.
@@ -241,6 +247,12 @@ impl SimGateway {
     /// `timeout`; `Ok(None)` when none came.
     pub async fn next_downlink(&self, timeout: Duration) -> Result<Option<Downlink>> {
         self.own.lock().await.next(timeout).await
+    }
+
+    /// From now on, answers every PULL_RESP with this TX_ACK error (e.g. `"COLLISION_PACKET"`) and sends
+    /// nothing; `None` sends again.
+    pub fn refuse_downlinks(&self, error: Option<&str>) {
+        self.inner.refuse(error);
     }
 
     /// A listener that hears every downlink from now on, independently of other listeners.

@@ -218,6 +218,7 @@ async fn a_pull_resp_is_answered_with_tx_ack_and_delivered() {
         tmst: Some(6_000_000),
         freq: 868.3,
         datr: "SF9BW125".into(),
+        ipol: true,
     };
     assert_eq!(
         gateway.next_downlink(WAIT).await.expect("running"),

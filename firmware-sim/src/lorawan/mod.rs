@@ -16,7 +16,9 @@
 //!
 //! Devices and payloads are pure (no I/O, no clock; DevNonces and readings from seeds); only the gateway
 //! and the fleet do I/O, and every loop of theirs selects on a `CancellationToken`.
+mod class_a;
 mod device;
+mod downlink;
 mod fleet;
 mod fleet_device;
 mod forwarder;
@@ -27,9 +29,11 @@ mod payload;
 mod plan;
 mod wire;
 
+pub use class_a::{ClassAOutcome, RxWindow};
 pub use device::{
     AbpDevice, AppKey, AppSKey, DevAddr, FrameError, MAX_PAYLOAD_LEN, NwkSKey, OtaaDevice, Session,
 };
+pub use downlink::ReceivedDownlink;
 pub use fleet::{
     LorawanFleetConfig, LorawanFleetReport, run_lorawan_fleet, run_lorawan_fleet_with_clock,
 };

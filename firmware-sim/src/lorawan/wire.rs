@@ -164,6 +164,8 @@ struct TxpkJson {
     datr: Value,
     size: Option<usize>,
     data: String,
+    #[serde(default)]
+    ipol: bool,
 }
 
 /// Reads one datagram from the server.
@@ -222,6 +224,7 @@ fn txpk(body: &[u8]) -> Result<Downlink, WireError> {
         tmst: if txpk.imme { None } else { txpk.tmst },
         freq: txpk.freq,
         datr,
+        ipol: txpk.ipol,
     })
 }
 
@@ -335,6 +338,7 @@ mod tests {
                     tmst: Some(6_000_000),
                     freq: 868.3,
                     datr: "SF9BW125".into(),
+                    ipol: true,
                 }),
             })
         );

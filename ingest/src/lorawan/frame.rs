@@ -22,6 +22,10 @@ use std::str::FromStr;
 
 use bydata_schemas::lorawan::parse_hex;
 pub use bydata_schemas::lorawan::{AppKey, AppSKey, DevAddr, NwkSKey, ParseHexError};
+pub use down::{DataDown, build_downlink};
+
+#[path = "frame_down.rs"]
+mod down;
 
 /// The largest forward jump of the frame counter accepted between two uplinks of a session; a device that
 /// lost more frames than this must rejoin (ABP: be reset by its operator).
@@ -69,6 +73,8 @@ pub enum FrameError {
     CratePanic,
     #[error("payload of {got} bytes does not fit a frame (at most {max})")]
     PayloadTooLong { got: usize, max: usize },
+    #[error("FPort {fport} cannot carry application data (1 to 223 can)")]
+    InvalidFPort { fport: u8 },
 }
 
 impl FrameError {
@@ -86,6 +92,7 @@ impl FrameError {
             FrameError::Malformed { .. } => "malformed",
             FrameError::CratePanic => "crate_panic",
             FrameError::PayloadTooLong { .. } => "payload_too_long",
+            FrameError::InvalidFPort { .. } => "invalid_fport",
         }
     }
 }

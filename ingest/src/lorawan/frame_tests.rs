@@ -423,6 +423,7 @@ fn error_codes_are_distinct() {
         FrameError::Malformed { reason: "x" },
         FrameError::CratePanic,
         FrameError::PayloadTooLong { got: 300, max: 242 },
+        FrameError::InvalidFPort { fport: 0 },
     ];
     let codes: std::collections::HashSet<_> = all.iter().map(FrameError::code).collect();
     assert_eq!(codes.len(), all.len());

@@ -19,6 +19,7 @@ mod gateways;
 mod integrations;
 mod lorawan;
 mod lorawan_counters;
+mod lorawan_downlink;
 mod open;
 mod orgs;
 mod port;

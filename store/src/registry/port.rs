@@ -191,6 +191,16 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
         id: u64,
         update: DownlinkUpdate,
     ) -> Result<Option<Downlink>>;
+
+    // --- lorawan-down --- (class A downlinks, `lorawan_downlink.rs`)
+    /// Takes the next LoRaWAN downlink frame counter (NFCntDown) of the session `dev_addr` has, if it is
+    /// still `device`'s with `nwk_s_key`, committed before this returns; `None` if not (or used up).
+    async fn reserve_fcnt_down(
+        &self,
+        dev_addr: u32,
+        device: &DeviceId,
+        nwk_s_key: [u8; 16],
+    ) -> Result<Option<u32>>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -602,6 +612,18 @@ impl RegistryPort for RedbRegistry {
     ) -> Result<Option<Downlink>> {
         let device = device.clone();
         self.run(move |r| r.update_downlink(&device, id, update))
+            .await
+    }
+
+    // --- lorawan-down ---
+    async fn reserve_fcnt_down(
+        &self,
+        dev_addr: u32,
+        device: &DeviceId,
+        nwk_s_key: [u8; 16],
+    ) -> Result<Option<u32>> {
+        let device = device.clone();
+        self.run(move |r| r.reserve_fcnt_down(dev_addr, &device, nwk_s_key))
             .await
     }
 }

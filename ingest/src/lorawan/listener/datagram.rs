@@ -93,15 +93,18 @@ impl Listener {
                 self.downlink.insert(eui, from);
                 self.reply(&semtech::pull_ack(token), from).await;
             }
-            Packet::TxAck { error, .. } => match error {
-                None => delta.tx_acked = 1,
-                Some(e) => {
-                    delta.last_error = Some(LastError {
-                        time: now,
-                        reason: format!("the gateway refused a downlink: {e}"),
-                    });
+            Packet::TxAck { token, error, .. } => {
+                match &error {
+                    None => delta.tx_acked = 1,
+                    Some(e) => {
+                        delta.last_error = Some(LastError {
+                            time: now,
+                            reason: format!("the gateway refused a downlink: {e}"),
+                        });
+                    }
                 }
-            },
+                self.tx_ack(eui, token, error);
+            }
         }
         self.pending.entry(eui).or_default().merge(&delta);
     }

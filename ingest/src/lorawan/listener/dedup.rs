@@ -4,6 +4,11 @@
 //! in that time joins it (the uplink's `radio`). It is journaled once the window has passed *and* its
 //! counter is durable (`counters`), in arrival order, in batches on the blocking pool (one batch at a time).
 //! A copy arriving later, within `DEDUP_WINDOW`, is counted as a duplicate, not as a replay.
+//!
+//! Each copy's radio metadata (`Heard`: its gateway's concentrator time, frequency, data rate, signal) is
+//! kept with the frame, and a released frame goes to `downlink` too, which answers it in a class A receive
+//! window through the gateway with the best copy.
+use super::downlink::{ClassA, Heard};
 use super::{Job, Listener, MAX_RECENT};
 use bydata_schemas::{Eui64, JournalEntry, Reception, Uplink};
 use bydata_store::journal::Journal;
@@ -32,6 +37,8 @@ pub(super) struct Held {
     pub(super) uplink: Uplink,
     /// The gateway whose copy came first (whose status a late refusal goes to).
     pub(super) gateway: Eui64,
+    /// What a downlink answering the frame needs: the session, the frame's flags, every copy's radio.
+    class_a: Option<ClassA>,
     at: Instant,
     durable: bool,
 }
@@ -74,7 +81,13 @@ impl Dedup {
     }
 
     /// Holds a frame just accepted (its counter not yet committed).
-    pub(super) fn hold(&mut self, frame: FrameKey, uplink: Uplink, gateway: Eui64) {
+    pub(super) fn hold(
+        &mut self,
+        frame: FrameKey,
+        uplink: Uplink,
+        gateway: Eui64,
+        class_a: ClassA,
+    ) {
         // Full (more than MAX_RECENT frames in DEDUP_WINDOW): keep the last second's, where nearly all
         // copies fall, before giving up on all.
         for keep in [DEDUP_WINDOW, Duration::from_secs(1), Duration::ZERO] {
@@ -88,6 +101,7 @@ impl Dedup {
         let held = Held {
             uplink,
             gateway,
+            class_a: Some(class_a),
             at: now,
             durable: false,
         };
@@ -95,7 +109,7 @@ impl Dedup {
     }
 
     /// Adds another gateway's reception to a held frame (a copy after the window only counts).
-    pub(super) fn add_reception(&mut self, frame: &FrameKey, reception: Reception) {
+    pub(super) fn add_reception(&mut self, frame: &FrameKey, reception: Reception, heard: Heard) {
         if let Some(held) = self.held.get_mut(frame)
             && !held
                 .uplink
@@ -104,6 +118,9 @@ impl Dedup {
                 .any(|r| r.gateway == reception.gateway)
         {
             held.uplink.radio.push(reception);
+            if let Some(class_a) = held.class_a.as_mut() {
+                class_a.heard.push(heard);
+            }
         }
     }
 
@@ -156,6 +173,12 @@ impl Listener {
             return;
         }
         due.sort_by_key(|h| h.at);
+        for held in &mut due {
+            if let Some(class_a) = held.class_a.take() {
+                self.class_a(held.uplink.device.clone(), class_a, held.at);
+            }
+        }
+        let dedup = &mut self.dedup;
         let journal = dedup.journal.clone();
         dedup.append.start(move || {
             let (mut failed, mut first) = (0, None);

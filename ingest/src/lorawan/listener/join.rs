@@ -124,10 +124,12 @@ impl Listener {
             ipol: true,
             data: accept,
         };
-        let packet = semtech::pull_resp(rand::random(), &txpk);
+        let token = rand::random();
+        let packet = semtech::pull_resp(token, &txpk);
         if let Err(e) = self.socket.send_to(&packet, route).await {
             return Err(format!("cannot send the JoinAccept: {e}"));
         }
+        self.sent_pull_resp(gateway, token);
         inc(&metrics.joins_accepted);
         self.pending.entry(gateway).or_default().tx_sent += 1;
         tracing::info!(device = %session.device, dev_addr = %format_args!("{:08x}", session.dev_addr), "OTAA join accepted");

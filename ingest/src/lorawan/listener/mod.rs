@@ -8,6 +8,8 @@
 //!   counter, replay check, decryption, refusals; `join`: OTAA join requests;
 //! - `counters`: the group commit of accepted frames' counters; `dedup`: copies of a frame heard by
 //!   several gateways, the collection window, and the journal append;
+//! - `downlink`: class A downlinks after each accepted uplink — the device's queue, ACKs of confirmed
+//!   uplinks, retries of confirmed downlinks, RX1/RX2 timing, the best gateway, TX_ACKs — in a task of its own;
 //! - `status`: gateway status, written at most once a second; `metrics`: the counters in `/metrics`.
 //!
 //! **An uplink is accepted — journaled — only once its frame counter is durable**, so no frame accepted
@@ -28,6 +30,7 @@
 mod counters;
 mod datagram;
 mod dedup;
+mod downlink;
 mod join;
 mod metrics;
 mod sessions;
@@ -69,12 +72,16 @@ pub struct Config {
     /// Datagrams one source address may send per second on average (bursts of twice that); more are
     /// dropped and counted (`outcome="rate_limited"`). A busy gateway sends one per radio packet it hears.
     pub datagrams_per_sec: u32,
+    /// Transmissions of a confirmed downlink (the first included) before it fails unacknowledged; also how
+    /// often any downlink is tried again after a gateway refused to transmit it (TX_ACK error).
+    pub downlink_attempts: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             datagrams_per_sec: 500,
+            downlink_attempts: 3,
         }
     }
 }
@@ -97,7 +104,8 @@ impl std::fmt::Debug for Deps {
 }
 
 struct Listener {
-    socket: UdpSocket,
+    /// Shared with the downlink task, which sends PULL_RESPs on it.
+    socket: Arc<UdpSocket>,
     deps: Deps,
     /// Gateway allow-list (a cache of the registry's answers).
     gateways: datagram::Gateways,
@@ -114,14 +122,20 @@ struct Listener {
     dedup: dedup::Dedup,
     /// (DevEUI, DevNonce) of recent accepted joins → when (the same request through another gateway).
     recent_joins: HashMap<(Eui64, u16), Instant>,
+    /// The class A downlink task.
+    downlinks: downlink::Downlinks,
 }
 
 /// Serves `socket` until `shutdown`, then commits the counters of the frames it accepted, journals them and
 /// writes the last status changes.
 pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: CancellationToken) {
     let mut rate = datagram::rate(&config);
+    let socket = Arc::new(socket);
+    let downlinks =
+        downlink::Downlinks::start(&config, &deps, socket.clone(), shutdown.child_token());
     let mut listener = Listener {
         socket,
+        downlinks,
         gateways: datagram::Gateways::default(),
         pending: HashMap::new(),
         status_write: status::idle(),
@@ -148,6 +162,9 @@ pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: Cancel
             _ = collect.tick(), if !listener.dedup.is_empty() => listener.release(COLLECT_WINDOW),
             done = listener.counters.finished() => listener.committed(done),
             appended = listener.dedup.appended() => dedup::log_failed_append(appended),
+            Some((gateway, delta)) = listener.downlinks.status.recv() => {
+                listener.pending.entry(gateway).or_default().merge(&delta);
+            }
             received = listener.socket.recv_from(&mut buf), if reading => {
                 listener.drain(&mut rate, &mut buf, received).await;
             }
@@ -159,6 +176,7 @@ pub async fn run(config: Config, socket: UdpSocket, deps: Deps, shutdown: Cancel
     listener.release(Duration::ZERO);
     listener.dedup.drain().await;
     listener.flush_status().await;
+    listener.downlinks.stop().await;
 }
 
 impl Listener {

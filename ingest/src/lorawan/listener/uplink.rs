@@ -2,6 +2,7 @@
 //! device's session (`sessions`), its MIC checked with the full frame counter, a replay refused, its
 //! FRMPayload decrypted, and — accepted — held (`dedup`) while its counter is committed (`counters`).
 use super::dedup::FrameKey;
+use super::downlink::{ClassA, Heard};
 use super::{Listener, inc};
 use crate::lorawan::{frame, semtech};
 use bydata_schemas::{DeviceId, Eui64, Reception, RejectReason, Source, UnixNanos, Uplink};
@@ -41,6 +42,7 @@ impl Listener {
             rssi: rxpk.rssi.map(f64::from),
             snr: rxpk.lsnr.filter(|s| s.is_finite()),
         };
+        let heard = Heard::of(rxpk, gateway);
         let nwk_s_key = *cached.session.nwk_s_key.as_bytes();
         let key = |fcnt| FrameKey {
             dev_addr,
@@ -52,12 +54,12 @@ impl Listener {
             Err(frame::FrameError::Replay { got, last })
                 if got == last && self.dedup.is_recent(&key(got)) =>
             {
-                self.duplicate(&key(got), reception)
+                self.duplicate(&key(got), reception, heard)
             }
             // A copy of a frame accepted a moment ago, checked against a session read again since (whose
             // counter the registry has not reached yet): never held twice.
             Ok(up) if self.dedup.is_recent(&key(up.fcnt)) => {
-                self.duplicate(&key(up.fcnt), reception)
+                self.duplicate(&key(up.fcnt), reception, heard)
             }
             Ok(up) => {
                 let fcnt = up.fcnt;
@@ -71,7 +73,13 @@ impl Listener {
                     payload: up.payload,
                     radio: vec![reception],
                 };
-                self.dedup.hold(key(fcnt), uplink, gateway);
+                let class_a = ClassA {
+                    session: cached.session.clone(),
+                    confirmed: up.confirmed,
+                    ack: up.ack,
+                    heard: vec![heard],
+                };
+                self.dedup.hold(key(fcnt), uplink, gateway, class_a);
                 self.counters.push(CounterAdvance {
                     dev_addr,
                     fcnt,
@@ -84,9 +92,14 @@ impl Listener {
         }
     }
 
-    fn duplicate(&mut self, frame: &FrameKey, reception: Reception) -> Result<(), String> {
+    fn duplicate(
+        &mut self,
+        frame: &FrameKey,
+        reception: Reception,
+        heard: Heard,
+    ) -> Result<(), String> {
         inc(&self.deps.metrics.frames_duplicate);
-        self.dedup.add_reception(frame, reception);
+        self.dedup.add_reception(frame, reception, heard);
         Ok(())
     }
 
