@@ -46,7 +46,6 @@ pub enum Condition {
     Silence {
         /// The expected interval of every selected object (`30s`, `15m`, `1h`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(pattern = "^[0-9]+(ms|s|m|h|d)$")]
         every: Option<String>,
         /// Expected intervals by device, tag (`type=climate`) or codec (`cayenne`, `js:elsys`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -57,7 +56,6 @@ pub enum Condition {
     },
     /// A measurement's latest value above or below a level.
     Threshold {
-        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
         measurement: String,
         /// The field (default `value`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,7 +67,6 @@ pub enum Condition {
     },
     /// More than `above` messages refused or undecodable within `window` (from the device's status).
     Refusals {
-        #[schema(pattern = "^[0-9]+(ms|s|m|h|d)$")]
         window: String,
         #[serde(default)]
         above: u64,
@@ -83,6 +80,9 @@ pub enum Condition {
     },
 }
 
+// The condition's fields are checked by `compile`, not by patterns in the schema: inside a `oneOf` the
+// schema check could only say that no kind matched, not which field is wrong.
+
 /// An expected interval for one device, the devices with one tag value, or those of one codec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,7 +95,6 @@ pub struct Expected {
     /// `cayenne`, `json`, `senml`, `js:NAME` (any version) or `js:NAME@V`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,
-    #[schema(pattern = "^[0-9]+(ms|s|m|h|d)$")]
     pub every: String,
 }
 
@@ -111,7 +110,6 @@ pub struct Learn {
     #[schema(minimum = 1.0, maximum = 100.0)]
     pub factor: f64,
     #[serde(default = "default_floor")]
-    #[schema(pattern = "^[0-9]+(ms|s|m|h|d)$")]
     pub floor: String,
 }
 
