@@ -108,11 +108,12 @@ impl Engine {
             .await?;
         let keep = self.evaluator.longest_window();
         self.evaluator.index.apply(&statuses, keep, now);
+        // Gateways' last seen times: for gateway rules, and to group silent devices by their gateway.
         if self
             .evaluator
             .rules
             .iter()
-            .any(|r| r.select.wants_gateways())
+            .any(|r| matches!(r.check, crate::rule::Check::Silence(_)))
         {
             let g = registry.gateway_statuses().await?;
             self.evaluator.index.set_gateway_statuses(&g);

@@ -662,3 +662,165 @@ fn notify(rule: &Rule, alert: &Alert, event: Event, now: UnixNanos, out: &mut Pa
 pub fn parse_alert(stored: &StoredAlert) -> Option<Alert> {
     serde_json::from_value(stored.alert.clone()).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::rule::{RuleBody, compile};
+    use bydata_schemas::{Eui64, OrgId, Reception};
+    use bydata_store::{Device, DeviceStatus, Gateway, StatusChanges};
+
+    const S: i64 = 1_000_000_000;
+
+    fn device(id: &str) -> Device {
+        Device {
+            id: DeviceId::new(id).unwrap(),
+            name: id.into(),
+            transport: bydata_schemas::Transport::Mqtt,
+            domain: bydata_schemas::Domain::new("building").unwrap(),
+            location: None,
+            tags: BTreeMap::new(),
+            codec: Default::default(),
+            created_at: 0,
+            org: OrgId::default(),
+        }
+    }
+
+    fn evaluator(rule: serde_json::Value, devices: &[&str], seen: i64) -> Evaluator {
+        let mut ev = Evaluator::default();
+        let ds: Vec<Device> = devices.iter().map(|d| device(d)).collect();
+        ev.index.set_devices(&ds, 0);
+        let statuses = ds
+            .iter()
+            .map(|d| {
+                let status = DeviceStatus {
+                    last_seen: Some(seen),
+                    received: 1,
+                    last_radio: vec![Reception {
+                        gateway: "0016c001ff10a235".into(),
+                        rssi: Some(-80.0),
+                        snr: None,
+                    }],
+                    ..DeviceStatus::default()
+                };
+                (d.id.clone(), status)
+            })
+            .collect();
+        ev.index.apply(
+            &StatusChanges {
+                full: true,
+                statuses,
+                ..StatusChanges::default()
+            },
+            0,
+            0,
+        );
+        let body: RuleBody = serde_json::from_value(rule).unwrap();
+        ev.rules
+            .push(compile("r1", OrgId::default(), &body).unwrap());
+        ev
+    }
+
+    fn quiet() -> serde_json::Value {
+        json!({"name": "quiet", "condition": {"kind": "silence", "every": "60s"},
+               "select": {"all": "devices"}, "channels": ["ops", "mail"]})
+    }
+
+    #[test]
+    fn one_alert_per_rule_and_object_however_many_passes() {
+        let mut ev = evaluator(quiet(), &["a", "b"], 0);
+        assert!(ev.pass(30 * S).notifications.is_empty());
+        let mut keys = Vec::new();
+        for i in 0..10 {
+            keys.extend(
+                ev.pass((61 + i) * S)
+                    .notifications
+                    .into_iter()
+                    .map(|n| (n.channel, n.key)),
+            );
+        }
+        assert_eq!(ev.alerts.len(), 2);
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                ("mail".to_owned(), "alert:r1:device:a:1:firing".to_owned()),
+                ("mail".to_owned(), "alert:r1:device:b:1:firing".to_owned()),
+                ("ops".to_owned(), "alert:r1:device:a:1:firing".to_owned()),
+                ("ops".to_owned(), "alert:r1:device:b:1:firing".to_owned()),
+            ]
+        );
+        let a = &ev.alerts["r1:device:a"];
+        assert_eq!(a.group, "rule:r1", "its gateway is not registered here");
+    }
+
+    #[test]
+    fn a_silence_holds_notifications_back_until_it_ends() {
+        let mut ev = evaluator(quiet(), &["a"], 0);
+        let body: crate::SilenceBody =
+            serde_json::from_value(json!({"devices": ["a"], "duration": "100s"})).unwrap();
+        ev.silences
+            .push(crate::silence::compile("s1", OrgId::default(), &body, 0).unwrap());
+        let out = ev.pass(61 * S);
+        assert!(out.notifications.is_empty(), "silenced");
+        assert_eq!(
+            ev.alerts["r1:device:a"].phase.state,
+            State::Firing,
+            "still visible"
+        );
+        assert!(ev.alerts["r1:device:a"].silenced);
+        assert!(ev.pass(90 * S).notifications.is_empty());
+        let out = ev.pass(101 * S);
+        assert_eq!(out.notifications.len(), 2, "told once the silence is over");
+        assert_eq!(out.notifications[0].key, "alert:r1:device:a:1:firing");
+        assert!(ev.pass(102 * S).notifications.is_empty());
+    }
+
+    #[test]
+    fn devices_silent_with_their_gateway_are_grouped_by_the_gateway() {
+        let mut ev = evaluator(quiet(), &["a", "b"], 10 * S);
+        let eui = Eui64::new("0016c001ff10a235").unwrap();
+        ev.index.set_gateways(&[Gateway {
+            eui,
+            name: "roof".into(),
+            location: None,
+            created_at: 0,
+            org: OrgId::default(),
+        }]);
+        let heard = |t| {
+            vec![(
+                eui,
+                bydata_store::GatewayStatus {
+                    last_seen: Some(t),
+                    ..Default::default()
+                },
+            )]
+        };
+        // The gateway was heard after the devices were due: they are silent on their own.
+        ev.index.set_gateway_statuses(&heard(75 * S));
+        let out = ev.pass(80 * S);
+        assert!(
+            out.notifications
+                .iter()
+                .all(|n| n.group.as_deref() == Some("rule:r1"))
+        );
+        // A second rule's view, with the gateway last heard before they were due: grouped by the gateway.
+        let mut ev = evaluator(quiet(), &["a", "b"], 10 * S);
+        ev.index.set_gateways(&[Gateway {
+            eui,
+            name: "roof".into(),
+            location: None,
+            created_at: 0,
+            org: OrgId::default(),
+        }]);
+        ev.index.set_gateway_statuses(&heard(12 * S));
+        let out = ev.pass(80 * S);
+        assert_eq!(out.notifications.len(), 4);
+        assert!(
+            out.notifications
+                .iter()
+                .all(|n| n.group.as_deref() == Some("gateway:0016c001ff10a235"))
+        );
+    }
+}

@@ -320,7 +320,11 @@ impl Registry {
     pub(crate) fn alert_history(&self, id: &str, limit: usize) -> Result<Vec<serde_json::Value>> {
         let context = "reading an alert's history";
         let txn = self.db.begin_read().map_err(db(context))?;
-        let table = txn.open_table(ALERT_HISTORY).map_err(db(context))?;
+        let table = match txn.open_table(ALERT_HISTORY) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(db(context)(e)),
+        };
         let (from, to) = (history_key(id, 0), history_key(id, u64::MAX / 2));
         let mut out = Vec::new();
         for row in table
@@ -514,6 +518,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let r = Registry::open(&dir.path().join("r.redb")).expect("open");
         assert!(r.alerts().expect("none yet").is_empty());
+        assert!(
+            r.alert_history("r1:device:a", 10)
+                .expect("none yet")
+                .is_empty()
+        );
+        assert!(r.alert_outbox().expect("none yet").is_empty());
         r.create_alert_rule(rule("r1")).expect("create");
         r.create_alert_rule(rule("r10")).expect("create");
         assert!(matches!(
