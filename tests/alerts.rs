@@ -3,6 +3,8 @@
 //! for its `for`; `kill -9` while an alert fires keeps it firing (same episode, same `since`) and no second
 //! firing notification is queued. Notifications are read from the stand-in notifier's file, which records
 //! each (channel, key) once, as the notifier will.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{ADMIN, Bydata, Mqtt, eventually};
@@ -111,8 +113,8 @@ async fn silence_and_threshold_alerts_fire_resolve_and_survive_kill_9() {
         .await
         .unwrap();
     wait_state(&b, "quiet-1", &quiet, "resolved", 1).await;
-    let firing_1 = format!("alert:{quiet}:device:quiet-1:1:firing");
-    let resolved_1 = format!("alert:{quiet}:device:quiet-1:1:resolved");
+    let firing_1 = format!("alert:{quiet}:device:quiet-1:1:firing@ops");
+    let resolved_1 = format!("alert:{quiet}:device:quiet-1:1:resolved@ops");
     eventually(Duration::from_secs(10), "both notifications", || async {
         let k = keys(&b);
         (k.contains(&firing_1) && k.contains(&resolved_1)).then_some(())
@@ -152,7 +154,7 @@ async fn silence_and_threshold_alerts_fire_resolve_and_survive_kill_9() {
 
     // The quiet device goes quiet again (episode 2); kill -9 while it fires.
     let firing = wait_state(&b, "quiet-1", &quiet, "firing", 2).await;
-    let firing_2 = format!("alert:{quiet}:device:quiet-1:2:firing");
+    let firing_2 = format!("alert:{quiet}:device:quiet-1:2:firing@ops");
     eventually(Duration::from_secs(10), "episode 2 notified", || async {
         keys(&b).contains(&firing_2).then_some(())
     })
@@ -187,7 +189,7 @@ async fn silence_and_threshold_alerts_fire_resolve_and_survive_kill_9() {
         .await
         .unwrap();
     wait_state(&b, "quiet-1", &quiet, "resolved", 2).await;
-    let resolved_2 = format!("alert:{quiet}:device:quiet-1:2:resolved");
+    let resolved_2 = format!("alert:{quiet}:device:quiet-1:2:resolved@ops");
     eventually(Duration::from_secs(10), "episode 2 resolved", || async {
         keys(&b).contains(&resolved_2).then_some(())
     })

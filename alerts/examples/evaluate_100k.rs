@@ -43,7 +43,7 @@ fn main() {
     let org = OrgId::default();
     let devices: Vec<Device> = (0..n)
         .map(|i| Device {
-            id: DeviceId::new(&format!("sensor-{i:06}")).unwrap(),
+            id: DeviceId::new(format!("sensor-{i:06}")).unwrap(),
             name: format!("sensor {i}"),
             transport: Transport::Mqtt,
             domain: Domain::new("building").unwrap(),

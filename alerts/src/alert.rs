@@ -173,15 +173,16 @@ pub fn alert_id(rule: &str, object: &str) -> String {
     format!("{rule}:{object}")
 }
 
-/// The idempotency key of an alert's notification.
-pub fn notification_key(alert: &Alert, event: Event) -> String {
+/// The idempotency key of an alert's notification to `channel`: `alert:{rule}:{object}:{seq}:{firing|resolved}`
+/// and `@{channel}`, since the notifier drops a key it has whatever the channel, and a rule may name several.
+pub fn notification_key(alert: &Alert, event: Event, channel: &str) -> String {
     let what = if event == Event::Resolved {
         "resolved"
     } else {
         "firing"
     };
     format!(
-        "alert:{}:{}:{}:{what}",
+        "alert:{}:{}:{}:{what}@{channel}",
         alert.rule, alert.object, alert.phase.seq
     )
 }

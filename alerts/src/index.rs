@@ -255,11 +255,10 @@ mod tests {
         let mut ix = Index::default();
         ix.set_devices(&[device("a")], 0);
         let id = DeviceId::new("a").unwrap();
-        let mut received = 0;
         let mut rejected = 0;
         // Every 60 s, one outlier of 1 h: the median ignores it.
         for (i, t) in [0, 60, 120, 3720, 3780, 3840].iter().enumerate() {
-            received += 1;
+            let received = i as u64 + 1;
             if i == 4 {
                 rejected += 2;
             }

@@ -15,7 +15,7 @@ pub struct Notification {
     pub org: OrgId,
     /// A channel id of the organisation's.
     pub channel: String,
-    /// Idempotency key: `alert:{rule}:{object}:{seq}:{firing|resolved}`.
+    /// Idempotency key: `alert:{rule}:{object}:{seq}:{firing|resolved}@{channel}`.
     pub key: String,
     pub kind: NotificationKind,
     /// One line, e.g. `room-1 silent for 2h (expected every 15m) — rule 'quiet sensors'`.

@@ -62,7 +62,7 @@ pub struct StoredAlert {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingNotification {
     pub channel: String,
-    /// The idempotency key (`alert:{rule}:{object}:{seq}:{firing|resolved}`).
+    /// The idempotency key (`alert:{rule}:{object}:{seq}:{firing|resolved}@{channel}`).
     pub key: String,
     pub notification: serde_json::Value,
 }
