@@ -17,6 +17,8 @@ pub(crate) struct Config {
     pub(crate) opendata: bydata_opendata::Settings,
     pub(crate) supervise: SuperviseConfig,
     pub(crate) registry: RegistryConfig,
+    /// Alert evaluation (`[alerts]`).
+    pub(crate) alerts: bydata_alerts::Settings,
     /// The certificate and key for `mqtts_addr` and `https_addr` (`[tls]`; absent: no TLS listener).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tls: Option<TlsConfig>,
@@ -184,6 +186,7 @@ impl Default for Config {
             opendata: bydata_opendata::Settings::default(),
             supervise: SuperviseConfig::default(),
             registry: RegistryConfig::default(),
+            alerts: bydata_alerts::Settings::default(),
             tls: None,
             oidc: None,
         }
@@ -399,6 +402,11 @@ check_ms = {check}
 # file is created at the first start (mode 0600); once secrets are sealed, bydata starts only with their key.
 # secrets_key_file = "/etc/bydata/secrets.key"
 
+[alerts]
+# How often the server evaluates every alert rule, in milliseconds: an alert fires within its rule's interval
+# (and its `for`) plus this. Notifications go to the notifier once committed in the registry.
+evaluate_every_ms = {alerts_every}
+
 # [tls]
 # The certificate chain (leaf first) and its private key, PEM, for mqtts_addr and https_addr. Renewed files
 # are picked up within seconds, without a restart.
@@ -444,6 +452,7 @@ check_ms = {check}
             rollups = d.store.rollups,
             min_free = d.store.min_free_bytes,
             linger = d.supervise.linger_ms,
+            alerts_every = d.alerts.evaluate_every_ms,
             check = d.supervise.check_ms,
             mqtt = bydata_schemas::listen::display(d.broker.mqtt_addr),
             mqtts = bydata_schemas::listen::display(d.broker.mqtts_addr),

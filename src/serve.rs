@@ -169,6 +169,13 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (&series_quota, &queries),
         &health,
     );
+    // --- alerts --- (the notifier is wired in place of the file sink when `bydata-notify` is merged)
+    let alert_metrics = Arc::new(bydata_alerts::Metrics::default());
+    metrics.register_collector(Box::new(alert_metrics.clone()));
+    let alert_sink: Arc<dyn bydata_alerts::AlertSink> = Arc::new(
+        bydata_alerts::FileSink::open(&config.data_dir.join("alerts").join("notifications.jsonl"))
+            .context("cannot open the alert notifications file")?,
+    );
     // [oidc] is checked (and its secret file read) at start; the provider is first asked at the first login.
     let login = match &config.oidc {
         Some(oidc) => Some(Arc::new(
@@ -223,6 +230,20 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());
         supervisor.restartable("open-data scheduler", stop.clone(), move || {
             bydata_opendata::run_scheduler(publisher.clone(), stop.clone())
+        });
+    }
+    {
+        // --- alerts ---
+        let deps = bydata_alerts::Deps {
+            registry: registry.clone(),
+            reader: reader.clone(),
+            clock: clock.clone(),
+            sink: alert_sink,
+            metrics: alert_metrics,
+        };
+        let (settings, stop) = (config.alerts.clone(), shutdown.child_token());
+        supervisor.restartable("alert evaluator", stop.clone(), move || {
+            bydata_alerts::run(settings.clone(), deps.clone(), stop.clone())
         });
     }
     // Loaded once for both edges; a bad pair of files fails the start, naming the file.
@@ -429,6 +450,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "integrations",
         "open-data scheduler",
         "LoRaWAN listener",
+        "alert evaluator",
     ] {
         supervisor.join(name).await;
     }

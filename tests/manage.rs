@@ -209,6 +209,33 @@ async fn a_person_onboards_a_device_sees_it_send_and_a_viewer_cannot_create() {
     let (_, list) = b.get("/api/v1/devices", ADMIN).await;
     assert_eq!(list["devices"].as_array().unwrap().len(), 3);
 
+    // The alerts page shows the organisation's rules and the counts of its alerts.
+    let (code, rule) = b
+        .post(
+            "/api/v1/alert-rules",
+            ADMIN,
+            &json!({"name": "quiet halls", "condition": {"kind": "silence", "every": "1h"},
+                    "select": {"devices": ["hall-1"]}, "org": "a"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{rule}");
+    browser.goto(&b.url("/manage#/alerts")).await;
+    let shown = browser
+        .wait_for(
+            "the alert rules",
+            Duration::from_secs(10),
+            "const r = [...document.querySelectorAll('#alert-rules tbody tr')];
+             return r.length ? {rules: r.map(tr => tr.cells[0].textContent),
+                                counts: [...document.querySelectorAll('#alert-counts [data-count]')].length,
+                                form: !!document.getElementById('rule-form')} : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!({"rules": ["quiet halls"], "counts": 3, "form": true})
+    );
+
     // A viewer: no create buttons or pages offered, and the API refuses a create anyway.
     browser.click("#sign-out").await;
     sign_in(&browser, &b, &viewer).await;
@@ -223,7 +250,7 @@ async fn a_person_onboards_a_device_sees_it_send_and_a_viewer_cannot_create() {
         .await;
     assert_eq!(
         offered,
-        json!({"create": 0, "nav": ["devices", "codecs", "gateways"], "role": "viewer", "rows": 3})
+        json!({"create": 0, "nav": ["devices", "codecs", "gateways", "alerts"], "role": "viewer", "rows": 3})
     );
     let (code, body) = b
         .post(

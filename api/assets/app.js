@@ -235,6 +235,17 @@ async function showDevice(d, s) {
   if (texts) line("Text state: " + texts);
 }
 
+// The count of firing alerts the token's organisations have, linking to the management page's list.
+async function drawAlerts() {
+  const { counts } = await api("/api/v1/alerts?state=firing");
+  const n = counts.firing || 0;
+  const badge = $("alerts-badge");
+  badge.textContent = n === 1 ? "1 alert firing" : `${n} alerts firing`;
+  badge.dataset.firing = String(n);
+  badge.classList.toggle("firing", n > 0);
+  badge.hidden = false;
+}
+
 async function refresh(state) {
   const building = $("building").value;
   if (!building) return;
@@ -265,8 +276,9 @@ async function main() {
     }
     $("building").addEventListener("change", () => refresh(state).catch(show));
     $("period").addEventListener("change", () => refresh(state).catch(show));
-    await Promise.all([refresh(state), drawMap(), drawDevices(state.devices)]);
-    setInterval(() => refresh(state).catch(show), 60_000);
+    // The badge is extra: a token that may not read alerts still gets the rest of the dashboard.
+    await Promise.all([refresh(state), drawMap(), drawDevices(state.devices), drawAlerts().catch(() => {})]);
+    setInterval(() => { refresh(state).catch(show); drawAlerts().catch(() => {}); }, 60_000);
   } catch (e) {
     show(e);
   }

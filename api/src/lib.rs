@@ -6,6 +6,7 @@
 //! Error`). Reads go through the store's `SeriesReader`, so the API does not know which engine answers.
 //! Each handler carries a `#[utoipa::path]` annotation; `openapi` collects them into the document served at
 //! `/api/openapi.json` (and as HTML at `/api`), so the document cannot drift from the handlers.
+mod alerts;
 mod api_page;
 mod audit;
 mod auth;
@@ -362,6 +363,27 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .route("/auth/logout", post(login::routes::logout))
         .route("/auth/me", get(login::routes::me))
         .route("/api/v1/audit", get(audit::list))
+        // --- alerts ---
+        .route(
+            "/api/v1/alert-rules",
+            post(alerts::create_rule).get(alerts::list_rules),
+        )
+        .route(
+            "/api/v1/alert-rules/{id}",
+            get(alerts::get_rule)
+                .put(alerts::replace_rule)
+                .delete(alerts::delete_rule),
+        )
+        .route(
+            "/api/v1/silences",
+            post(alerts::create_silence).get(alerts::list_silences),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(alerts::delete_silence),
+        )
+        .route("/api/v1/alerts", get(alerts::list_alerts))
+        .route("/api/v1/alerts/{id}/history", get(alerts::history))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),

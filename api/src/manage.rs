@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 const PAGE: &str = include_str!("../assets/manage/index.html");
 
 /// Every asset by its file name: (content type, text).
-const ASSETS: [(&str, &str, &str); 7] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     (
         "manage.css",
         "text/css",
@@ -28,6 +28,7 @@ const ASSETS: [(&str, &str, &str); 7] = [
         include_str!("../assets/manage/onboard.js"),
     ),
     ("admin.js", JS, include_str!("../assets/manage/admin.js")),
+    ("alerts.js", JS, include_str!("../assets/manage/alerts.js")),
 ];
 const JS: &str = "text/javascript";
 
@@ -40,7 +41,7 @@ const CACHE: &str = "no-cache";
     operation_id = "manage",
     extensions(("x-bydata-policy" = json!("public"))),
     tag = "manage",
-    summary = "The management pages (HTML): devices, onboarding, codecs, gateways, keys, members",
+    summary = "The management pages (HTML): devices, onboarding, codecs, gateways, alerts, keys, members",
     responses(
         (status = 200, description = "The page", body = String, content_type = "text/html"),
     ),

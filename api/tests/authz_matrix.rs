@@ -34,6 +34,8 @@ const DATASET: &str = "ds-a";
 const MEMBER: &str = "person@a.example";
 /// A downlink queued for A's device (the registry's first id).
 const DOWNLINK: &str = "1";
+/// A's alert rule's name (its id is generated).
+const RULE_NAME: &str = "quiet-a";
 /// A measurement only A's device has written: it must never show for B.
 const SECRET_MEASUREMENT: &str = "only_a_kwh";
 
@@ -67,6 +69,9 @@ struct World {
     keys: BTreeMap<String, String>,
     /// A key of A that admins may revoke (`/api/v1/tokens/{id}`).
     victim_key: String,
+    /// A's alert rule and silence (ids generated).
+    rule: String,
+    silence: String,
     _dir: tempfile::TempDir,
 }
 
@@ -219,12 +224,33 @@ async fn new_world() -> World {
         }])
         .await
         .unwrap();
+    // --- alerts ---
+    let rule = as_admin("POST", "/api/v1/alert-rules", rule_body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let silence = as_admin(
+        "POST",
+        "/api/v1/silences",
+        json!({"rule": rule, "duration": "1h", "org": "a"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     World {
         state,
         keys,
         victim_key: victim.id,
+        rule,
+        silence,
         _dir: dir,
     }
+}
+
+fn rule_body() -> Value {
+    json!({"name": RULE_NAME, "condition": {"kind": "silence", "every": "1h"},
+           "select": {"devices": [DEVICE, OTHER_DEVICE]}, "channels": ["ops"], "org": "a"})
 }
 
 fn codec_body(name: &str) -> Value {
@@ -276,6 +302,12 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
             ("id", t) if t.starts_with("/opendata") => DATASET.into(),
             ("id", t) if t.starts_with("/api/v1/orgs") => "a".into(),
             ("id", t) if t.starts_with("/api/v1/tokens") => world.victim_key.clone(),
+            ("id", t) if t.starts_with("/api/v1/alert-rules") => world.rule.clone(),
+            ("id", t) if t.starts_with("/api/v1/silences") => world.silence.clone(),
+            // An alert about the device a restricted key of A may still see.
+            ("id", t) if t.starts_with("/api/v1/alerts") => {
+                format!("{}:device:{OTHER_DEVICE}", world.rule)
+            }
             (other, t) => panic!("the matrix does not know what {{{other}}} in {t} names: add it"),
         }
     };
@@ -307,6 +339,8 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
         ("POST", "/api/v1/tokens") => Some(json!({"name": "n", "role": "viewer", "org": "a"})),
         ("PATCH", "/api/v1/devices/{id}") => Some(json!({"codec": "json"})),
         ("POST", "/api/v1/devices/bulk") => Some(json!("id,name,domain\nbulk-1,n,energy\n")),
+        ("POST" | "PUT", "/api/v1/alert-rules" | "/api/v1/alert-rules/{id}") => Some(rule_body()),
+        ("POST", "/api/v1/silences") => Some(json!({"duration": "1h", "org": "a"})),
         ("PUT", _) => Some(json!({"role": "editor"})),
         ("POST", "/api/v1/devices/{id}/downlinks") => Some(json!({"fport": 1, "hex": "01"})),
         ("POST", "/api/v1/devices/{id}/redecode") => {
@@ -442,6 +476,7 @@ fn mentions_a(text: &str) -> Option<&'static str> {
         DATASET,
         SECRET_MEASUREMENT,
         MEMBER,
+        RULE_NAME,
     ]
     .into_iter()
     .find(|name| text.contains(name))
@@ -465,6 +500,8 @@ async fn snapshot(world: &World) -> Vec<Value> {
         "/api/v1/tokens",
         "/api/v1/orgs",
         "/api/v1/orgs/a/members",
+        "/api/v1/alert-rules",
+        "/api/v1/silences",
     ] {
         let (code, body) = call(world, Who::Platform, "GET", list, None).await;
         assert_eq!(code, StatusCode::OK, "{list}: {body}");

@@ -30,6 +30,10 @@ pub use bydata_schemas::{OrgId, Role};
 pub use error::{Error, Result};
 pub use registry::MAX_STATE_FIELDS;
 pub use registry::{
+    ALERT_HISTORY_MAX, AlertCommit, PendingNotification, StatusChanges, StatusCursor, StoredAlert,
+    StoredAlertRule, StoredSilence,
+};
+pub use registry::{
     Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
     LorawanSession, Member, MqttCredentials, NewToken, OrgContents, Organisation, OtaaDevice,

@@ -1,17 +1,18 @@
 // The management pages: sign in (a login session, or a pasted API key), choose the organisation, and route
-// #/devices, #/device/ID, #/onboard, #/bulk, #/codecs, #/gateways, #/keys, #/members. What a person may not
+// #/devices, #/device/ID, #/onboard, #/bulk, #/codecs, #/gateways, #/alerts, #/keys, #/members. What a person may not
 // do is not offered (the API refuses it anyway).
 import { auth, detect, useKey, loadOrgs, chooseOrg, role, can, signOut } from './api.js';
 import { h, errorBox } from './ui.js';
 import { devicesPage, devicePage } from './devices.js';
 import { onboardPage, bulkPage } from './onboard.js';
 import { codecsPage, gatewaysPage, keysPage, membersPage } from './admin.js';
+import { alertsPage } from './alerts.js';
 
 const $ = id => document.getElementById(id);
 
 const PAGES = {
   devices: devicesPage, device: devicePage, onboard: onboardPage, bulk: bulkPage,
-  codecs: codecsPage, gateways: gatewaysPage, keys: keysPage, members: membersPage,
+  codecs: codecsPage, gateways: gatewaysPage, keys: keysPage, members: membersPage, alerts: alertsPage,
 };
 const NEEDS = { onboard: 'editor', bulk: 'editor', keys: 'admin', members: 'admin' };
 

@@ -82,6 +82,11 @@ pub(crate) const PATTERN_WORDS: &[(&str, &str)] = &[
         "^(auto|senml|json|cayenne|js:[a-z0-9][a-z0-9._-]{0,63}(@[0-9]{1,9})?)$",
         "use auto, senml, json, cayenne, js:<name> or js:<name>@<version>",
     ),
+    // --- alerts ---
+    (
+        "^[0-9]+(ms|s|m|h|d)$",
+        "write a whole number and a unit: ms, s, m, h or d (such as 30s, 15m, 2h, 1d)",
+    ),
 ];
 
 pub(super) fn pattern_words(pattern: &str) -> String {

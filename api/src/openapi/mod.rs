@@ -101,6 +101,17 @@ Times in answers are RFC 3339."
         crate::login::routes::me,
         crate::audit::list,
         crate::write::write,
+        // --- alerts ---
+        crate::alerts::create_rule,
+        crate::alerts::list_rules,
+        crate::alerts::get_rule,
+        crate::alerts::replace_rule,
+        crate::alerts::delete_rule,
+        crate::alerts::create_silence,
+        crate::alerts::list_silences,
+        crate::alerts::delete_silence,
+        crate::alerts::list_alerts,
+        crate::alerts::history,
     ),
     components(
         schemas(ErrorBody, ErrorDetail, ProblemDoc),
@@ -124,6 +135,7 @@ Times in answers are RFC 3339."
         (name = "tokens", description = "API keys: per organisation, with a role, an optional expiry and restriction"),
         (name = "audit", description = "The audit log: every change, who made it, when and from where"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
+        (name = "alerts", description = "Alert rules, silences, and the alerts the server raises (pending, firing, resolved)"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -349,6 +361,17 @@ pub(crate) mod tests {
         ("GET", "/auth/me"),
         ("GET", "/api/v1/audit"),
         ("POST", "/api/v2/write"),
+        // --- alerts ---
+        ("POST", "/api/v1/alert-rules"),
+        ("GET", "/api/v1/alert-rules"),
+        ("GET", "/api/v1/alert-rules/{id}"),
+        ("PUT", "/api/v1/alert-rules/{id}"),
+        ("DELETE", "/api/v1/alert-rules/{id}"),
+        ("POST", "/api/v1/silences"),
+        ("GET", "/api/v1/silences"),
+        ("DELETE", "/api/v1/silences/{id}"),
+        ("GET", "/api/v1/alerts"),
+        ("GET", "/api/v1/alerts/{id}/history"),
     ];
 
     pub(crate) fn document() -> Value {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
+mod alerts;
 mod audit_log;
 mod buildings;
 mod bulk;
@@ -29,6 +30,10 @@ mod state;
 mod status;
 mod tokens;
 mod unsealed;
+pub use alerts::{
+    ALERT_HISTORY_MAX, AlertCommit, PendingNotification, StatusChanges, StatusCursor, StoredAlert,
+    StoredAlertRule, StoredSilence,
+};
 pub use buildings::Building;
 pub use codecs::{CodecAdded, CodecSummary, StoredCodec};
 pub use datasets::StoredDataset;
@@ -110,6 +115,8 @@ pub(crate) struct Registry {
     /// Bumped after every change committed through [`Registry::commit`] (everything the API changes), so a
     /// caller's cache of, say, which organisation owns which device can tell it is stale without I/O.
     changes: AtomicU64,
+    /// Devices whose status changed, for the alert evaluator (`alerts`).
+    status_log: std::sync::Mutex<alerts::StatusLog>,
 }
 
 impl Registry {

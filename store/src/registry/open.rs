@@ -97,6 +97,7 @@ impl Registry {
             lorawan_generation: std::sync::atomic::AtomicU64::new(0),
             changes: std::sync::atomic::AtomicU64::new(0),
             secrets: key,
+            status_log: Default::default(),
         })
     }
 }

@@ -11,6 +11,8 @@ use super::{
     NewToken, OrgContents, Organisation, OtaaDevice, PasswordCheck, Registry, Session, StoredCodec,
     StoredDataset, TokenInfo,
 };
+use super::{AlertCommit, PendingNotification, StatusChanges, StatusCursor, StoredAlert};
+use super::{StoredAlertRule, StoredSilence};
 use crate::audit::{AuditEntry, AuditFilter, Pending};
 use crate::{Error, Result};
 use bydata_schemas::{
@@ -201,6 +203,27 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
         device: &DeviceId,
         nwk_s_key: [u8; 16],
     ) -> Result<Option<u32>>;
+    // --- alerts --- (rules, silences, alerts and their history, the outbox; see `alerts.rs`)
+    /// Device statuses changed after `cursor` (all of them for a cursor of another process).
+    async fn statuses_since(&self, cursor: StatusCursor) -> Result<StatusChanges>;
+    async fn gateway_statuses(&self) -> Result<Vec<(Eui64, GatewayStatus)>>;
+    async fn create_alert_rule(&self, rule: StoredAlertRule) -> Result<StoredAlertRule>;
+    async fn update_alert_rule(&self, rule: StoredAlertRule) -> Result<Option<StoredAlertRule>>;
+    async fn alert_rule(&self, id: &str) -> Result<Option<StoredAlertRule>>;
+    async fn alert_rules(&self) -> Result<Vec<StoredAlertRule>>;
+    async fn delete_alert_rule(&self, id: &str) -> Result<bool>;
+    async fn create_silence(&self, silence: StoredSilence) -> Result<StoredSilence>;
+    async fn silence(&self, id: &str) -> Result<Option<StoredSilence>>;
+    async fn silences(&self) -> Result<Vec<StoredSilence>>;
+    async fn delete_silence(&self, id: &str) -> Result<bool>;
+    async fn alerts(&self) -> Result<Vec<StoredAlert>>;
+    async fn alert(&self, id: &str) -> Result<Option<StoredAlert>>;
+    async fn alert_history(&self, id: &str, limit: usize) -> Result<Vec<serde_json::Value>>;
+    /// One evaluation pass's alerts, history and notifications, in one transaction.
+    async fn commit_alerts(&self, commit: AlertCommit) -> Result<()>;
+    async fn alert_outbox(&self) -> Result<Vec<PendingNotification>>;
+    /// Forgets notifications the notifier has, by `(channel, key)`.
+    async fn alert_outbox_handed(&self, handed: Vec<(String, String)>) -> Result<()>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -625,5 +648,64 @@ impl RegistryPort for RedbRegistry {
         let device = device.clone();
         self.run(move |r| r.reserve_fcnt_down(dev_addr, &device, nwk_s_key))
             .await
+    }
+
+    // --- alerts ---
+    async fn statuses_since(&self, cursor: StatusCursor) -> Result<StatusChanges> {
+        self.run(move |r| r.statuses_since(cursor)).await
+    }
+    async fn gateway_statuses(&self) -> Result<Vec<(Eui64, GatewayStatus)>> {
+        self.run(move |r| r.gateway_statuses()).await
+    }
+    async fn create_alert_rule(&self, rule: StoredAlertRule) -> Result<StoredAlertRule> {
+        self.run(move |r| r.create_alert_rule(rule)).await
+    }
+    async fn update_alert_rule(&self, rule: StoredAlertRule) -> Result<Option<StoredAlertRule>> {
+        self.run(move |r| r.update_alert_rule(rule)).await
+    }
+    async fn alert_rule(&self, id: &str) -> Result<Option<StoredAlertRule>> {
+        let id = id.to_owned();
+        self.run(move |r| r.alert_rule(&id)).await
+    }
+    async fn alert_rules(&self) -> Result<Vec<StoredAlertRule>> {
+        self.run(move |r| r.alert_rules()).await
+    }
+    async fn delete_alert_rule(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.run(move |r| r.delete_alert_rule(&id)).await
+    }
+    async fn create_silence(&self, silence: StoredSilence) -> Result<StoredSilence> {
+        self.run(move |r| r.create_silence(silence)).await
+    }
+    async fn silence(&self, id: &str) -> Result<Option<StoredSilence>> {
+        let id = id.to_owned();
+        self.run(move |r| r.silence(&id)).await
+    }
+    async fn silences(&self) -> Result<Vec<StoredSilence>> {
+        self.run(move |r| r.silences()).await
+    }
+    async fn delete_silence(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.run(move |r| r.delete_silence(&id)).await
+    }
+    async fn alerts(&self) -> Result<Vec<StoredAlert>> {
+        self.run(move |r| r.alerts()).await
+    }
+    async fn alert(&self, id: &str) -> Result<Option<StoredAlert>> {
+        let id = id.to_owned();
+        self.run(move |r| r.alert(&id)).await
+    }
+    async fn alert_history(&self, id: &str, limit: usize) -> Result<Vec<serde_json::Value>> {
+        let id = id.to_owned();
+        self.run(move |r| r.alert_history(&id, limit)).await
+    }
+    async fn commit_alerts(&self, commit: AlertCommit) -> Result<()> {
+        self.run(move |r| r.commit_alerts(&commit)).await
+    }
+    async fn alert_outbox(&self) -> Result<Vec<PendingNotification>> {
+        self.run(move |r| r.alert_outbox()).await
+    }
+    async fn alert_outbox_handed(&self, handed: Vec<(String, String)>) -> Result<()> {
+        self.run(move |r| r.alert_outbox_handed(&handed)).await
     }
 }

@@ -260,7 +260,9 @@ impl Registry {
                 .insert(consumer, position)
                 .map_err(db("committing ingest"))?;
         }
-        txn.commit().map_err(db("committing ingest"))
+        txn.commit().map_err(db("committing ingest"))?;
+        self.statuses_touched(deltas.keys());
+        Ok(())
     }
 
     /// Adds status changes that did not come through the journal (refusals at the edges, aggregated), in one
@@ -269,9 +271,12 @@ impl Registry {
         &self,
         deltas: impl IntoIterator<Item = (&'a DeviceId, &'a DeviceStatus)>,
     ) -> Result<()> {
+        let deltas: Vec<_> = deltas.into_iter().collect();
         let txn = self.db.begin_write().map_err(db("recording refusals"))?;
-        merge_statuses(&txn, deltas, "recording refusals")?;
-        txn.commit().map_err(db("recording refusals"))
+        merge_statuses(&txn, deltas.iter().copied(), "recording refusals")?;
+        txn.commit().map_err(db("recording refusals"))?;
+        self.statuses_touched(deltas.iter().map(|(id, _)| *id));
+        Ok(())
     }
 }
 
