@@ -147,11 +147,30 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.api.max_series_per_token,
     ));
     let queries = Arc::new(bydata_api::QueryGate::new(config.api.query.clone()));
+    // Notifications: a bad [smtp] (its CA file, its from address) fails the start, naming the key.
+    let notify = {
+        let mut smtp = config.smtp.clone();
+        if let Ok(password) = std::env::var("BYDATA_SMTP_PASSWORD")
+            && !password.is_empty()
+        {
+            smtp.password = Some(password);
+        }
+        bydata_notify::Notify::new(
+            bydata_notify::Deps {
+                registry: registry.clone(),
+                clock: clock.clone(),
+                metrics: Arc::default(),
+            },
+            config.notify.clone(),
+            &smtp,
+        )?
+    };
     let mut metrics = crate::metrics::registry(
         vec![
             Box::new(broker_metrics.clone()),
             Box::new(ingest_metrics.clone()),
             Box::new(lorawan_metrics.clone()),
+            Box::new(notify.metrics()),
         ],
         embedded.clone(),
     );
@@ -199,7 +218,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             port: config.broker.mqtt_addr.map(|a| a.port()),
             tls_port: config.broker.mqtts_addr.map(|a| a.port()),
         },
+        notify: notify.clone(),
     };
+    {
+        // Restartable: the outbox is in the registry, so a new loop picks up where the last one stopped.
+        let stop = shutdown.child_token();
+        supervisor.restartable("notifications", stop.clone(), move || {
+            notify.clone().run(stop.clone())
+        });
+    }
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());
         supervisor.restartable("open-data scheduler", stop.clone(), move || {
@@ -403,6 +430,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "integrations",
         "open-data scheduler",
         "LoRaWAN listener",
+        "notifications",
     ] {
         supervisor.join(name).await;
     }

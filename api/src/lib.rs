@@ -12,6 +12,7 @@ mod auth;
 mod body;
 mod broker_info;
 mod buildings;
+mod channels;
 mod codecs;
 mod dashboard;
 mod datasets;
@@ -133,6 +134,8 @@ pub struct AppState {
     pub login: Option<Arc<Login>>,
     /// Where devices connect (shown to people onboarding them).
     pub mqtt: MqttPorts,
+    /// Notifications: channels' test action (the binary runs the same service's delivery loop).
+    pub notify: bydata_notify::Notify,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -328,6 +331,19 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .route("/auth/logout", post(login::routes::logout))
         .route("/auth/me", get(login::routes::me))
         .route("/api/v1/audit", get(audit::list))
+        .route(
+            "/api/v1/notification-channels",
+            post(channels::create).get(channels::list),
+        )
+        .route(
+            "/api/v1/notification-channels/{id}",
+            get(channels::get).delete(channels::delete),
+        )
+        .route(
+            "/api/v1/notification-channels/{id}/test",
+            post(channels::test),
+        )
+        .route("/api/v1/notifications", get(channels::notifications))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),

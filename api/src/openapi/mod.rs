@@ -98,6 +98,12 @@ Times in answers are RFC 3339."
         crate::login::routes::me,
         crate::audit::list,
         crate::write::write,
+        crate::channels::create,
+        crate::channels::list,
+        crate::channels::get,
+        crate::channels::delete,
+        crate::channels::test,
+        crate::channels::notifications,
     ),
     components(
         schemas(ErrorBody, ErrorDetail, ProblemDoc),
@@ -121,6 +127,7 @@ Times in answers are RFC 3339."
         (name = "tokens", description = "API keys: per organisation, with a role, an optional expiry and restriction"),
         (name = "audit", description = "The audit log: every change, who made it, when and from where"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
+        (name = "notifications", description = "Notification channels (signed webhooks, e-mail) and the messages sent to them"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -343,6 +350,12 @@ pub(crate) mod tests {
         ("GET", "/auth/me"),
         ("GET", "/api/v1/audit"),
         ("POST", "/api/v2/write"),
+        ("POST", "/api/v1/notification-channels"),
+        ("GET", "/api/v1/notification-channels"),
+        ("GET", "/api/v1/notification-channels/{id}"),
+        ("DELETE", "/api/v1/notification-channels/{id}"),
+        ("POST", "/api/v1/notification-channels/{id}/test"),
+        ("GET", "/api/v1/notifications"),
     ];
 
     pub(crate) fn document() -> Value {
@@ -494,6 +507,16 @@ pub(crate) mod tests {
             auth_cache: Arc::default(),
             login: None,
             mqtt: Default::default(),
+            notify: bydata_notify::Notify::new(
+                bydata_notify::Deps {
+                    registry: registry.clone(),
+                    clock: Arc::new(|| 0),
+                    metrics: Arc::default(),
+                },
+                bydata_notify::Config::default(),
+                &bydata_notify::SmtpConfig::default(),
+            )
+            .unwrap(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");
