@@ -42,7 +42,7 @@ impl Smtp {
         if config.host.trim().is_empty() {
             return Ok(None);
         }
-        let bad = |m: String| SmtpConfigError(m);
+        let bad = SmtpConfigError;
         let from: Mailbox = config.from.parse().map_err(|_| {
             bad(format!(
                 "from = {:?} is not an e-mail address (\"bydata <alerts@example.dk>\")",

@@ -54,9 +54,11 @@ impl Metrics {
                 _ => {}
             }
         }
-        for i in 0..2 {
-            self.queued[i].store(queued[i], Ordering::Relaxed);
-            self.retrying[i].store(retrying[i], Ordering::Relaxed);
+        for (gauge, value) in self.queued.iter().zip(queued) {
+            gauge.store(value, Ordering::Relaxed);
+        }
+        for (gauge, value) in self.retrying.iter().zip(retrying) {
+            gauge.store(value, Ordering::Relaxed);
         }
     }
 }

@@ -72,6 +72,7 @@ pub(crate) fn mail_text(delivery: &Delivery, members: &[Notification]) -> String
             serde_json::to_string_pretty(&n.body).unwrap_or_default()
         ));
     }
-    out.push_str("-- \nbydata notifications: the same delivery may arrive twice; its Message-ID is the same.\n");
+    // Lines under 78 characters keep the mail in plain 7-bit text.
+    out.push_str("-- \nbydata: a repeated delivery keeps its Message-ID.\n");
     out
 }
