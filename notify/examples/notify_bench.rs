@@ -1,6 +1,6 @@
 //! Notifications/s to a webhook receiver on loopback, through the real outbox (redb in a temporary directory)
 //! and the real delivery loop: N ungrouped notifications (each its own signed POST), then N of one digest
-//! group (one POST). Prints the figures; `bench/notify.sh` runs it.
+//! group (one POST per 1000 of them). Prints the figures; `bench/notify.sh` runs it.
 //!   usage: notify_bench [notifications, default 2000]
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 use bydata_notify::{
@@ -90,7 +90,11 @@ async fn main() {
     };
     for (label, batch, expected_posts) in [
         ("one message each", make("single", None), n as u64),
-        ("one digest", make("grouped", Some("gateway:aa")), 1),
+        (
+            "digests (at most 1000 notifications each)",
+            make("grouped", Some("gateway:aa")),
+            n.div_ceil(1000) as u64,
+        ),
     ] {
         let last = batch.last().unwrap().key.clone();
         let before = hits.load(Ordering::Relaxed);

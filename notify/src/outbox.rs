@@ -197,7 +197,12 @@ impl Notify {
             let this = self.clone();
             tasks.spawn(async move {
                 let key = delivery.key.clone();
-                if let Err(e) = this.attempt(delivery).await {
+                let attempted = match this.still_due(&delivery).await {
+                    Ok(true) => this.attempt(delivery).await.map(|_| ()),
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = attempted {
                     // Sent (maybe) but not recorded: it stays due and is sent again (same key).
                     tracing::warn!(delivery = %key, error = %e, "cannot record a notification attempt");
                 }
@@ -206,6 +211,22 @@ impl Notify {
             });
         }
         Ok(next)
+    }
+
+    /// Whether `delivery`, as the loop read it, is still to be attempted: a send that finished between the
+    /// loop's read and this claim has recorded another attempt (or the end), and must not be repeated.
+    async fn still_due(&self, delivery: &Delivery) -> Result<bool, bydata_store::Error> {
+        let state = self
+            .inner
+            .deps
+            .registry
+            .delivery_state(&delivery.key)
+            .await?;
+        Ok(state.is_some_and(|s| {
+            s.delivery.as_deref() == Some(delivery.key.as_str())
+                && s.attempts == delivery.attempts
+                && !s.status.is_final()
+        }))
     }
 
     fn claim(&self, key: &str) -> bool {
