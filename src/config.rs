@@ -25,6 +25,10 @@ pub(crate) struct Config {
     /// The identity provider people log in with (`[oidc]`; absent: no login, API keys only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) oidc: Option<bydata_api::OidcConfig>,
+    /// Notifications: digests, retries, webhooks (`[notify]`).
+    pub(crate) notify: bydata_notify::Config,
+    /// The SMTP relay e-mail notifications go through (`[smtp]`; no host: no e-mail).
+    pub(crate) smtp: bydata_notify::SmtpConfig,
 }
 
 /// PEM files for the TLS listeners (`[tls]`); renewed files are picked up without a restart.
@@ -189,6 +193,8 @@ impl Default for Config {
             alerts: bydata_alerts::Settings::default(),
             tls: None,
             oidc: None,
+            notify: bydata_notify::Config::default(),
+            smtp: bydata_notify::SmtpConfig::default(),
         }
     }
 }
@@ -406,6 +412,42 @@ check_ms = {check}
 # How often the server evaluates every alert rule, in milliseconds: an alert fires within its rule's interval
 # (and its `for`) plus this. Notifications go to the notifier once committed in the registry.
 evaluate_every_ms = {alerts_every}
+[notify]
+# Notifications of one channel and digest group (e.g. the devices behind one gateway) arriving within this many
+# seconds of the first are folded into one digest message when there are more than digest_threshold of them;
+# fewer are sent one by one. Firing and resolved are never mixed. Ungrouped notifications are sent at once.
+digest_window_secs = {digest_window}
+digest_threshold = {digest_threshold}
+# Attempts per message (webhook: no connection, no answer, 5xx, 408, 429; e-mail: any failure) before it is
+# marked failed; the wait doubles from initial_backoff_ms up to max_backoff_secs, with jitter. A receiver's
+# Retry-After is honoured (up to an hour).
+max_attempts = {max_attempts}
+initial_backoff_ms = {initial_backoff}
+max_backoff_secs = {max_backoff}
+webhook_timeout_secs = {webhook_timeout}
+# Webhooks to loopback, private, link-local and other non-public addresses are refused unless this is true
+# (so an organisation's admin cannot make bydata probe the network it runs in).
+webhook_private_addresses = false
+# Delivered and failed messages are kept this many days, and at most keep_deliveries of them.
+retention_days = {retention}
+keep_deliveries = {keep_deliveries}
+
+[smtp]
+# The relay e-mail notifications go through; empty host: e-mail channels cannot send (their messages wait,
+# retrying, with the reason in GET /api/v1/notifications).
+host = ""
+port = {smtp_port}
+# "required" (STARTTLS or no mail), "opportunistic" (STARTTLS when offered) or "off".
+starttls = "required"
+from = "{smtp_from}"
+# EHLO name; empty: localhost.
+helo_name = ""
+# How long one mail may take, in seconds.
+timeout_secs = {smtp_timeout}
+# Login; the password is better in BYDATA_SMTP_PASSWORD (which overrides password).
+# username = "bydata"
+# A PEM file of the CA of a private relay's certificate (the public roots are always trusted).
+# ca_file = "/etc/bydata/smtp-ca.pem"
 
 # [tls]
 # The certificate chain (leaf first) and its private key, PEM, for mqtts_addr and https_addr. Renewed files
@@ -493,6 +535,17 @@ evaluate_every_ms = {alerts_every}
             grid = d.opendata.minimums.location_grid_m,
             suppress = d.opendata.minimums.suppress_counts_below,
             bucket = d.opendata.minimums.bucket_secs,
+            digest_window = d.notify.digest_window_secs,
+            digest_threshold = d.notify.digest_threshold,
+            max_attempts = d.notify.max_attempts,
+            initial_backoff = d.notify.initial_backoff_ms,
+            max_backoff = d.notify.max_backoff_secs,
+            webhook_timeout = d.notify.webhook_timeout_secs,
+            retention = d.notify.retention_days,
+            keep_deliveries = d.notify.keep_deliveries,
+            smtp_port = d.smtp.port,
+            smtp_from = d.smtp.from,
+            smtp_timeout = d.smtp.timeout_secs,
         )
     }
 }

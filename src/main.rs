@@ -1,5 +1,6 @@
 //! `bydata`: the one binary. It parses the command line and config, opens the data directory, and wires the
 //! crates together — the broker and the HTTP API at the edges, the ingest pipeline between journal and store.
+mod alert_sink;
 mod bootstrap;
 mod cli;
 mod config;

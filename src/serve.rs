@@ -155,11 +155,30 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.api.max_series_per_token,
     ));
     let queries = Arc::new(bydata_api::QueryGate::new(config.api.query.clone()));
+    // Notifications: a bad [smtp] (its CA file, its from address) fails the start, naming the key.
+    let notify = {
+        let mut smtp = config.smtp.clone();
+        if let Ok(password) = std::env::var("BYDATA_SMTP_PASSWORD")
+            && !password.is_empty()
+        {
+            smtp.password = Some(password);
+        }
+        bydata_notify::Notify::new(
+            bydata_notify::Deps {
+                registry: registry.clone(),
+                clock: clock.clone(),
+                metrics: Arc::default(),
+            },
+            config.notify.clone(),
+            &smtp,
+        )?
+    };
     let mut metrics = crate::metrics::registry(
         vec![
             Box::new(broker_metrics.clone()),
             Box::new(ingest_metrics.clone()),
             Box::new(lorawan_metrics.clone()),
+            Box::new(notify.metrics()),
         ],
         embedded.clone(),
     );
@@ -169,13 +188,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (&series_quota, &queries),
         &health,
     );
-    // --- alerts --- (the notifier is wired in place of the file sink when `bydata-notify` is merged)
+    // --- alerts --- (notifications go to the notifier's outbox)
     let alert_metrics = Arc::new(bydata_alerts::Metrics::default());
     metrics.register_collector(Box::new(alert_metrics.clone()));
-    let alert_sink: Arc<dyn bydata_alerts::AlertSink> = Arc::new(
-        bydata_alerts::FileSink::open(&config.data_dir.join("alerts").join("notifications.jsonl"))
-            .context("cannot open the alert notifications file")?,
-    );
+    let alert_sink: Arc<dyn bydata_alerts::AlertSink> =
+        Arc::new(crate::alert_sink::NotifierSink(Arc::new(notify.clone())));
     // [oidc] is checked (and its secret file read) at start; the provider is first asked at the first login.
     let login = match &config.oidc {
         Some(oidc) => Some(Arc::new(
@@ -225,7 +242,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 Arc::new(move |device: &bydata_schemas::DeviceId| downlinks.wake(device))
             }),
         },
+        notify: notify.clone(),
     };
+    {
+        // Restartable: the outbox is in the registry, so a new loop picks up where the last one stopped.
+        let stop = shutdown.child_token();
+        supervisor.restartable("notifications", stop.clone(), move || {
+            notify.clone().run(stop.clone())
+        });
+    }
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());
         supervisor.restartable("open-data scheduler", stop.clone(), move || {
@@ -451,6 +476,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "open-data scheduler",
         "LoRaWAN listener",
         "alert evaluator",
+        "notifications",
     ] {
         supervisor.join(name).await;
     }

@@ -27,4 +27,4 @@ pub use evaluate::{alert_json, parse_alert};
 pub use metrics::Metrics;
 pub use rule::{Kind, RuleBody};
 pub use silence::SilenceBody;
-pub use sink::{AlertSink, FileSink, Notification, NotificationKind, SinkError};
+pub use sink::{AlertSink, Notification, NotificationKind, SinkError};

@@ -13,6 +13,7 @@ mod auth;
 mod body;
 mod broker_info;
 mod buildings;
+mod channels;
 mod codecs;
 mod dashboard;
 mod datasets;
@@ -137,6 +138,8 @@ pub struct AppState {
     pub mqtt: MqttPorts,
     /// Downlink size limits and the MQTT delivery's wake-up (`Downlinks::default()`: no broker to wake).
     pub downlinks: devices::downlinks::Downlinks,
+    /// Notifications: channels' test action (the binary runs the same service's delivery loop).
+    pub notify: bydata_notify::Notify,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -384,6 +387,19 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         )
         .route("/api/v1/alerts", get(alerts::list_alerts))
         .route("/api/v1/alerts/{id}/history", get(alerts::history))
+        .route(
+            "/api/v1/notification-channels",
+            post(channels::create).get(channels::list),
+        )
+        .route(
+            "/api/v1/notification-channels/{id}",
+            get(channels::get).delete(channels::delete),
+        )
+        .route(
+            "/api/v1/notification-channels/{id}/test",
+            post(channels::test),
+        )
+        .route("/api/v1/notifications", get(channels::notifications))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),

@@ -36,6 +36,7 @@ const MEMBER: &str = "person@a.example";
 const DOWNLINK: &str = "1";
 /// A's alert rule's name (its id is generated).
 const RULE_NAME: &str = "quiet-a";
+const CHANNEL: &str = "chan-a";
 /// A measurement only A's device has written: it must never show for B.
 const SECRET_MEASUREMENT: &str = "only_a_kwh";
 
@@ -201,6 +202,12 @@ async fn new_world() -> World {
     .await;
     as_admin("POST", "/api/v1/datasets?org=a", dataset_body(DATASET)).await;
     as_admin(
+        "POST",
+        "/api/v1/notification-channels",
+        channel_body(CHANNEL),
+    )
+    .await;
+    as_admin(
         "PUT",
         &format!("/api/v1/orgs/a/members/{MEMBER}"),
         json!({"role": "viewer"}),
@@ -266,6 +273,11 @@ fn integration_body(id: &str) -> Value {
     json!({"id": id, "name": id, "network_server": "chirpstack", "mode": "inbound", "org": "a"})
 }
 
+/// A webhook to a closed loopback port: its test action answers at once (retrying, connection refused).
+fn channel_body(id: &str) -> Value {
+    json!({"id": id, "name": id, "kind": "webhook", "url": "http://127.0.0.1:9/hook", "org": "a"})
+}
+
 fn dataset_body(id: &str) -> Value {
     json!({
         "id": id,
@@ -308,6 +320,7 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
             ("id", t) if t.starts_with("/api/v1/alerts") => {
                 format!("{}:device:{OTHER_DEVICE}", world.rule)
             }
+            ("id", t) if t.starts_with("/api/v1/notification-channels") => CHANNEL.into(),
             (other, t) => panic!("the matrix does not know what {{{other}}} in {t} names: add it"),
         }
     };
@@ -337,6 +350,7 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
         ("POST", "/api/v1/datasets") => Some(dataset_body("new-ds")),
         ("POST", "/api/v1/orgs") => Some(json!({"id": "c", "name": "c"})),
         ("POST", "/api/v1/tokens") => Some(json!({"name": "n", "role": "viewer", "org": "a"})),
+        ("POST", "/api/v1/notification-channels") => Some(channel_body("new-chan")),
         ("PATCH", "/api/v1/devices/{id}") => Some(json!({"codec": "json"})),
         ("POST", "/api/v1/devices/bulk") => Some(json!("id,name,domain\nbulk-1,n,energy\n")),
         ("POST" | "PUT", "/api/v1/alert-rules" | "/api/v1/alert-rules/{id}") => Some(rule_body()),
@@ -477,6 +491,7 @@ fn mentions_a(text: &str) -> Option<&'static str> {
         SECRET_MEASUREMENT,
         MEMBER,
         RULE_NAME,
+        CHANNEL,
     ]
     .into_iter()
     .find(|name| text.contains(name))
@@ -502,6 +517,7 @@ async fn snapshot(world: &World) -> Vec<Value> {
         "/api/v1/orgs/a/members",
         "/api/v1/alert-rules",
         "/api/v1/silences",
+        "/api/v1/notification-channels",
     ] {
         let (code, body) = call(world, Who::Platform, "GET", list, None).await;
         assert_eq!(code, StatusCode::OK, "{list}: {body}");

@@ -268,9 +268,8 @@ pub async fn run(
     if let Some(downlinks) = deps.downlinks.clone() {
         // The delivery publishes through a local link; its receiving half only has to be kept and emptied.
         let router = router_tx.clone();
-        let (tx, mut rx) =
-            downlink::link(move |id| rumqttd::local::LinkBuilder::new(id, router))
-                .map_err(|detail| Error::Start { detail })?;
+        let (tx, mut rx) = downlink::link(move |id| rumqttd::local::LinkBuilder::new(id, router))
+            .map_err(|detail| Error::Start { detail })?;
         let stop = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {

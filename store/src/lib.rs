@@ -40,6 +40,10 @@ pub use registry::{
     PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session, SessionForAddr,
     SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
 };
+pub use registry::{
+    Attempt, Channel, ChannelId, ChannelKind, ChannelTarget, Delivery, DeliveryState,
+    DeliveryStatus, Notification, NotificationKind, Outbox, Stored, WebhookSecrets,
+};
 pub use registry::{DOWNLINK_HISTORY, MAX_OPEN_DOWNLINKS};
 pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};

@@ -532,7 +532,9 @@ pub async fn publish_tracking_acks(
 pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
     // Tests of one binary run on threads of one process: one of them makes the venv, the others wait for it.
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _making = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join(name);

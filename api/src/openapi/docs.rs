@@ -349,3 +349,72 @@ pub(crate) struct CreatedTokenDoc {
     token: String,
     note: String,
 }
+
+// --- notify ---
+
+/// `webhook` (a signed POST of JSON) or `email` (through the `[smtp]` relay).
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ChannelKindDoc {
+    Webhook,
+    Email,
+}
+
+/// A notification channel (never its secrets).
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct ChannelDoc {
+    id: String,
+    name: String,
+    org: String,
+    kind: ChannelKindDoc,
+    created_at: String,
+    /// Webhook: where it POSTs.
+    url: Option<String>,
+    /// Webhook: the names of its extra headers (their values are sealed, never shown).
+    headers: Option<Vec<String>>,
+    /// E-mail: the recipients.
+    to: Option<Vec<String>>,
+    /// At creation only: the webhook's signing secret (`whsec_…`), shown once.
+    signing_secret: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct ChannelListDoc {
+    channels: Vec<ChannelDoc>,
+}
+
+/// One message sent (or to be sent) to a channel: a notification, or a digest of several.
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct DeliveryDoc {
+    /// Its idempotency key, sent as `X-Bydata-Delivery` (a digest's starts with `digest:`).
+    delivery: String,
+    org: String,
+    channel: String,
+    /// `webhook` or `email` (null: the channel did not exist).
+    channel_kind: Option<String>,
+    /// `firing`, `resolved` or `test`.
+    kind: String,
+    subject: String,
+    group: Option<String>,
+    digest: bool,
+    /// How many notifications it carries.
+    count: usize,
+    /// `queued`, `retrying`, `delivered` or `failed`.
+    status: String,
+    attempts: u32,
+    /// Why the last attempt failed, with the receiver's answer.
+    last_error: Option<String>,
+    /// The receiver's last answer (`HTTP 200 OK`, `250 …`).
+    answer: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// When it is tried again (queued or retrying).
+    next_attempt_at: Option<String>,
+    delivered_at: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub(crate) struct DeliveryListDoc {
+    notifications: Vec<DeliveryDoc>,
+}

@@ -112,6 +112,12 @@ Times in answers are RFC 3339."
         crate::alerts::delete_silence,
         crate::alerts::list_alerts,
         crate::alerts::history,
+        crate::channels::create,
+        crate::channels::list,
+        crate::channels::get,
+        crate::channels::delete,
+        crate::channels::test,
+        crate::channels::notifications,
     ),
     components(
         schemas(ErrorBody, ErrorDetail, ProblemDoc),
@@ -136,6 +142,7 @@ Times in answers are RFC 3339."
         (name = "audit", description = "The audit log: every change, who made it, when and from where"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
         (name = "alerts", description = "Alert rules, silences, and the alerts the server raises (pending, firing, resolved)"),
+        (name = "notifications", description = "Notification channels (signed webhooks, e-mail) and the messages sent to them"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -372,6 +379,12 @@ pub(crate) mod tests {
         ("DELETE", "/api/v1/silences/{id}"),
         ("GET", "/api/v1/alerts"),
         ("GET", "/api/v1/alerts/{id}/history"),
+        ("POST", "/api/v1/notification-channels"),
+        ("GET", "/api/v1/notification-channels"),
+        ("GET", "/api/v1/notification-channels/{id}"),
+        ("DELETE", "/api/v1/notification-channels/{id}"),
+        ("POST", "/api/v1/notification-channels/{id}/test"),
+        ("GET", "/api/v1/notifications"),
     ];
 
     pub(crate) fn document() -> Value {
@@ -524,6 +537,16 @@ pub(crate) mod tests {
             login: None,
             mqtt: Default::default(),
             downlinks: Default::default(),
+            notify: bydata_notify::Notify::new(
+                bydata_notify::Deps {
+                    registry: registry.clone(),
+                    clock: Arc::new(|| 0),
+                    metrics: Arc::default(),
+                },
+                bydata_notify::Config::default(),
+                &bydata_notify::SmtpConfig::default(),
+            )
+            .unwrap(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

@@ -23,6 +23,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
     registry.set_bootstrap_token(ADMIN, 0).await.unwrap();
     let engine = Arc::new(EmbeddedEngine::open(&dir.join("series")).unwrap());
     let registry_for_refusals = registry.clone();
+    let registry_for_notify = registry.clone();
     let state = AppState {
         opendata: Arc::new(
             bydata_opendata::Publisher::open(
@@ -57,6 +58,19 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         login: None,
         mqtt: Default::default(),
         downlinks: Default::default(),
+        notify: bydata_notify::Notify::new(
+            bydata_notify::Deps {
+                registry: registry_for_notify,
+                clock: Arc::new(|| NOW),
+                metrics: Arc::default(),
+            },
+            bydata_notify::Config {
+                webhook_private_addresses: true,
+                ..bydata_notify::Config::default()
+            },
+            &bydata_notify::SmtpConfig::default(),
+        )
+        .unwrap(),
     };
     with_own_metrics(state)
 }

@@ -21,6 +21,7 @@ mod integrations;
 mod lorawan;
 mod lorawan_counters;
 mod lorawan_downlink;
+mod notify;
 mod open;
 mod orgs;
 mod port;
@@ -42,6 +43,10 @@ pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
 pub use lorawan_counters::{Advanced, CounterAdvance};
+pub use notify::{
+    Attempt, Channel, ChannelId, ChannelKind, ChannelTarget, Delivery, DeliveryState,
+    DeliveryStatus, Notification, NotificationKind, Outbox, Stored, WebhookSecrets,
+};
 pub use orgs::{Member, OrgContents, Organisation};
 pub use port::{RedbRegistry, RegistryPort, SessionForAddr, SharedRegistry};
 pub use sessions::Session;

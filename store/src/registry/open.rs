@@ -75,6 +75,7 @@ impl Registry {
             txn.open_table(audit_log::AUDIT)
                 .map_err(db("creating tables"))?;
             Self::ensure_default_org(&txn)?;
+            Self::open_notify_tables(&txn, &key)?;
             let sealed = unsealed::check_and_seal(&txn, &key)?;
             Self::index_dev_euis(&txn, &key)?;
             sealed

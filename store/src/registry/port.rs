@@ -224,6 +224,43 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     async fn alert_outbox(&self) -> Result<Vec<PendingNotification>>;
     /// Forgets notifications the notifier has, by `(channel, key)`.
     async fn alert_outbox_handed(&self, handed: Vec<(String, String)>) -> Result<()>;
+    // --- notify --- (notification channels and the outbox; see `notify.rs`)
+    async fn create_channel(
+        &self,
+        channel: super::Channel,
+        header_values: Vec<String>,
+    ) -> Result<(super::Channel, Option<String>)>;
+    async fn channel(&self, id: &str) -> Result<Option<super::Channel>>;
+    async fn channels(&self) -> Result<Vec<super::Channel>>;
+    async fn delete_channel(&self, id: &str) -> Result<bool>;
+    async fn webhook_secrets(&self, id: &str) -> Result<Option<super::WebhookSecrets>>;
+    /// Commits the notifications whose key is new (one transaction); answers how many were new.
+    async fn enqueue_notifications(
+        &self,
+        notifications: Vec<super::Notification>,
+        now: UnixNanos,
+    ) -> Result<usize>;
+    /// A notification and its delivery in one transaction; `false` if the key is present.
+    async fn enqueue_delivery(
+        &self,
+        notification: super::Notification,
+        delivery: super::Delivery,
+    ) -> Result<bool>;
+    async fn outbox(&self, now: UnixNanos) -> Result<super::Outbox>;
+    async fn create_deliveries(&self, deliveries: Vec<super::Delivery>) -> Result<()>;
+    async fn delivery_members(
+        &self,
+        delivery: &super::Delivery,
+    ) -> Result<Vec<super::Notification>>;
+    async fn record_attempt(
+        &self,
+        key: &str,
+        attempt: super::Attempt,
+    ) -> Result<Option<super::Delivery>>;
+    async fn delivery_state(&self, key: &str) -> Result<Option<super::DeliveryState>>;
+    /// Every delivery, newest first.
+    async fn deliveries(&self) -> Result<Vec<super::Delivery>>;
+    async fn prune_deliveries(&self, before: UnixNanos, keep: usize) -> Result<usize>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -707,5 +744,77 @@ impl RegistryPort for RedbRegistry {
     }
     async fn alert_outbox_handed(&self, handed: Vec<(String, String)>) -> Result<()> {
         self.run(move |r| r.alert_outbox_handed(&handed)).await
+    }
+
+    // --- notify ---
+    async fn create_channel(
+        &self,
+        channel: super::Channel,
+        header_values: Vec<String>,
+    ) -> Result<(super::Channel, Option<String>)> {
+        self.run(move |r| r.create_channel(channel, header_values))
+            .await
+    }
+    async fn channel(&self, id: &str) -> Result<Option<super::Channel>> {
+        let id = id.to_owned();
+        self.run(move |r| r.channel(&id)).await
+    }
+    async fn channels(&self) -> Result<Vec<super::Channel>> {
+        self.run(move |r| r.channels()).await
+    }
+    async fn delete_channel(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.run(move |r| r.delete_channel(&id)).await
+    }
+    async fn webhook_secrets(&self, id: &str) -> Result<Option<super::WebhookSecrets>> {
+        let id = id.to_owned();
+        self.run(move |r| r.webhook_secrets(&id)).await
+    }
+    async fn enqueue_notifications(
+        &self,
+        notifications: Vec<super::Notification>,
+        now: UnixNanos,
+    ) -> Result<usize> {
+        self.run(move |r| r.enqueue_notifications(notifications, now))
+            .await
+    }
+    async fn enqueue_delivery(
+        &self,
+        notification: super::Notification,
+        delivery: super::Delivery,
+    ) -> Result<bool> {
+        self.run(move |r| r.enqueue_delivery(notification, delivery))
+            .await
+    }
+    async fn outbox(&self, now: UnixNanos) -> Result<super::Outbox> {
+        self.run(move |r| r.outbox(now)).await
+    }
+    async fn create_deliveries(&self, deliveries: Vec<super::Delivery>) -> Result<()> {
+        self.run(move |r| r.create_deliveries(deliveries)).await
+    }
+    async fn delivery_members(
+        &self,
+        delivery: &super::Delivery,
+    ) -> Result<Vec<super::Notification>> {
+        let delivery = delivery.clone();
+        self.run(move |r| r.delivery_members(&delivery)).await
+    }
+    async fn record_attempt(
+        &self,
+        key: &str,
+        attempt: super::Attempt,
+    ) -> Result<Option<super::Delivery>> {
+        let key = key.to_owned();
+        self.run(move |r| r.record_attempt(&key, attempt)).await
+    }
+    async fn delivery_state(&self, key: &str) -> Result<Option<super::DeliveryState>> {
+        let key = key.to_owned();
+        self.run(move |r| r.delivery_state(&key)).await
+    }
+    async fn deliveries(&self) -> Result<Vec<super::Delivery>> {
+        self.run(move |r| r.deliveries()).await
+    }
+    async fn prune_deliveries(&self, before: UnixNanos, keep: usize) -> Result<usize> {
+        self.run(move |r| r.prune_deliveries(before, keep)).await
     }
 }

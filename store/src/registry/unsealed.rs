@@ -104,7 +104,12 @@ pub(super) fn holds_sealed_secrets(path: &Path) -> Result<bool> {
     }
     let database = redb::Database::open(path).map_err(db(context))?;
     let txn = database.begin_read().map_err(db(context))?;
-    for table in [LORAWAN_SESSIONS, LORAWAN_OTAA, INTEGRATION_REMOTE_PASSWORDS] {
+    for table in [
+        LORAWAN_SESSIONS,
+        LORAWAN_OTAA,
+        INTEGRATION_REMOTE_PASSWORDS,
+        super::notify::CHANNEL_SECRETS,
+    ] {
         let rows = match txn.open_table(table) {
             Ok(rows) => rows,
             Err(redb::TableError::TableDoesNotExist(_)) => continue,
