@@ -36,6 +36,11 @@ pub use registry::{
     PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session, SessionForAddr,
     SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
 };
+// --- forward (data targets) ---
+pub use registry::{
+    DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit, TargetFilter,
+    TargetKind, TargetSecrets,
+};
 pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};

@@ -25,6 +25,7 @@ mod sealing;
 mod sessions;
 mod state;
 mod status;
+mod targets;
 mod tokens;
 mod unsealed;
 pub use buildings::Building;
@@ -39,6 +40,10 @@ pub use port::{RedbRegistry, RegistryPort, SessionForAddr, SharedRegistry};
 pub use sessions::Session;
 pub use state::{MAX_STATE_FIELDS, TextState};
 pub use status::{DecodeRun, DeviceStatus, LastError};
+pub use targets::{
+    DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit, TargetFilter,
+    TargetKind, TargetSecrets,
+};
 pub use tokens::{NewToken, Restriction, TokenInfo};
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
