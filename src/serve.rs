@@ -147,11 +147,24 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.api.max_series_per_token,
     ));
     let queries = Arc::new(bydata_api::QueryGate::new(config.api.query.clone()));
+    // --- forward (data targets) ---
+    let forward_metrics = Arc::new(bydata_forward::Metrics::default());
+    let forwarder = bydata_forward::Forwarder::new(
+        config.forward.clone(),
+        bydata_forward::Deps {
+            journal: journal.clone(),
+            registry: registry.clone(),
+            ingest: config.ingest.clone(),
+            clock: clock.clone(),
+            metrics: forward_metrics.clone(),
+        },
+    );
     let mut metrics = crate::metrics::registry(
         vec![
             Box::new(broker_metrics.clone()),
             Box::new(ingest_metrics.clone()),
             Box::new(lorawan_metrics.clone()),
+            Box::new(forward_metrics),
         ],
         embedded.clone(),
     );
@@ -199,6 +212,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             port: config.broker.mqtt_addr.map(|a| a.port()),
             tls_port: config.broker.mqtts_addr.map(|a| a.port()),
         },
+        targets: Arc::new(crate::forward_hooks::ForwardHooks(forwarder.clone())),
     };
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());
@@ -273,6 +287,13 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 bydata_ingest::lorawan::listener::run(config, socket, deps, stop).await;
                 Ok::<(), String>(())
             }
+        });
+    }
+    {
+        // Restartable: each target's cursor is in the registry, so a new run resumes where the last stopped.
+        let (forwarder, stop) = (forwarder.clone(), shutdown.child_token());
+        supervisor.restartable("data targets", stop.clone(), move || {
+            forwarder.clone().run(stop.clone())
         });
     }
     let refusals_shutdown = CancellationToken::new();
@@ -403,6 +424,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "integrations",
         "open-data scheduler",
         "LoRaWAN listener",
+        "data targets",
     ] {
         supervisor.join(name).await;
     }

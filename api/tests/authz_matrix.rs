@@ -32,6 +32,8 @@ const BUILDING: &str = "bld-a";
 const INTEGRATION: &str = "int-a";
 const DATASET: &str = "ds-a";
 const MEMBER: &str = "person@a.example";
+/// A's data target.
+const TARGET: &str = "tgt-a";
 /// A measurement only A's device has written: it must never show for B.
 const SECRET_MEASUREMENT: &str = "only_a_kwh";
 
@@ -180,6 +182,7 @@ async fn new_world() -> World {
     )
     .await;
     as_admin("POST", "/api/v1/datasets?org=a", dataset_body(DATASET)).await;
+    as_admin("POST", "/api/v1/targets", target_body(TARGET)).await;
     as_admin(
         "PUT",
         &format!("/api/v1/orgs/a/members/{MEMBER}"),
@@ -225,6 +228,11 @@ fn integration_body(id: &str) -> Value {
     json!({"id": id, "name": id, "network_server": "chirpstack", "mode": "inbound", "org": "a"})
 }
 
+fn target_body(id: &str) -> Value {
+    json!({"id": id, "name": id, "kind": "http", "url": "http://127.0.0.1:9/hook",
+           "auth": {"type": "bearer", "token": "t0ken"}, "org": "a"})
+}
+
 fn dataset_body(id: &str) -> Value {
     json!({
         "id": id,
@@ -260,6 +268,7 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
             ("id", t) if t.starts_with("/opendata") => DATASET.into(),
             ("id", t) if t.starts_with("/api/v1/orgs") => "a".into(),
             ("id", t) if t.starts_with("/api/v1/tokens") => world.victim_key.clone(),
+            ("id", t) if t.starts_with("/api/v1/targets") => TARGET.into(),
             (other, t) => panic!("the matrix does not know what {{{other}}} in {t} names: add it"),
         }
     };
@@ -290,6 +299,8 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
         ("POST", "/api/v1/orgs") => Some(json!({"id": "c", "name": "c"})),
         ("POST", "/api/v1/tokens") => Some(json!({"name": "n", "role": "viewer", "org": "a"})),
         ("PATCH", "/api/v1/devices/{id}") => Some(json!({"codec": "json"})),
+        ("POST", "/api/v1/targets") => Some(target_body("new-tgt")),
+        ("PATCH", "/api/v1/targets/{id}") => Some(json!({"enabled": false})),
         ("POST", "/api/v1/devices/bulk") => Some(json!("id,name,domain\nbulk-1,n,energy\n")),
         ("PUT", _) => Some(json!({"role": "editor"})),
         ("POST", "/api/v1/devices/{id}/redecode") => {
@@ -425,6 +436,7 @@ fn mentions_a(text: &str) -> Option<&'static str> {
         DATASET,
         SECRET_MEASUREMENT,
         MEMBER,
+        TARGET,
     ]
     .into_iter()
     .find(|name| text.contains(name))
@@ -445,6 +457,7 @@ async fn snapshot(world: &World) -> Vec<Value> {
         "/api/v1/buildings",
         "/api/v1/integrations",
         "/api/v1/datasets",
+        "/api/v1/targets",
         "/api/v1/tokens",
         "/api/v1/orgs",
         "/api/v1/orgs/a/members",

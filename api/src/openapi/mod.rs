@@ -98,6 +98,17 @@ Times in answers are RFC 3339."
         crate::login::routes::me,
         crate::audit::list,
         crate::write::write,
+        // --- forward (data targets) ---
+        crate::targets::create,
+        crate::targets::list,
+        crate::targets::get,
+        crate::targets::update,
+        crate::targets::delete,
+        crate::targets::deliveries,
+        crate::targets::dead_letters,
+        crate::targets::replay,
+        crate::targets::discard,
+        crate::targets::test,
     ),
     components(
         schemas(ErrorBody, ErrorDetail, ProblemDoc),
@@ -121,6 +132,7 @@ Times in answers are RFC 3339."
         (name = "tokens", description = "API keys: per organisation, with a role, an optional expiry and restriction"),
         (name = "audit", description = "The audit log: every change, who made it, when and from where"),
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
+        (name = "targets", description = "Data targets: readings forwarded at least once to HTTP endpoints and MQTT brokers, with a delivery log, dead letters and test messages"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -343,6 +355,17 @@ pub(crate) mod tests {
         ("GET", "/auth/me"),
         ("GET", "/api/v1/audit"),
         ("POST", "/api/v2/write"),
+        // --- forward (data targets) ---
+        ("POST", "/api/v1/targets"),
+        ("GET", "/api/v1/targets"),
+        ("GET", "/api/v1/targets/{id}"),
+        ("PATCH", "/api/v1/targets/{id}"),
+        ("DELETE", "/api/v1/targets/{id}"),
+        ("GET", "/api/v1/targets/{id}/deliveries"),
+        ("GET", "/api/v1/targets/{id}/dead-letters"),
+        ("DELETE", "/api/v1/targets/{id}/dead-letters"),
+        ("POST", "/api/v1/targets/{id}/dead-letters/replay"),
+        ("POST", "/api/v1/targets/{id}/test"),
     ];
 
     pub(crate) fn document() -> Value {
@@ -494,6 +517,7 @@ pub(crate) mod tests {
             auth_cache: Arc::default(),
             login: None,
             mqtt: Default::default(),
+            targets: Arc::new(crate::targets::NoForwarding),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

@@ -56,6 +56,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         auth_cache: Arc::default(),
         login: None,
         mqtt: Default::default(),
+        targets: Arc::new(bydata_api::NoForwarding),
     };
     with_own_metrics(state)
 }

@@ -42,7 +42,7 @@ pub use state::{MAX_STATE_FIELDS, TextState};
 pub use status::{DecodeRun, DeviceStatus, LastError};
 pub use targets::{
     DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit, TargetFilter,
-    TargetKind, TargetSecrets,
+    TargetKind, TargetSecrets, TargetState, TargetStatus,
 };
 pub use tokens::{NewToken, Restriction, TokenInfo};
 

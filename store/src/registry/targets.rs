@@ -208,6 +208,49 @@ pub struct DeadLetter {
     pub replay: bool,
 }
 
+/// What a target's worker is doing (not stored: the forwarder knows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    /// Not started yet (it starts within a second of being created or enabled).
+    Starting,
+    /// Caught up, or filling a batch.
+    Idle,
+    /// A batch is on its way.
+    Sending,
+    /// The last attempt failed; the next one is at `next_attempt_at` (the cursor waits).
+    Retrying,
+    /// The target is disabled.
+    Disabled,
+    /// Its settings cannot be used (the reason is `error`), or forwarding is off in the configuration.
+    Stopped,
+}
+
+/// A target's status: where its cursor is, how far behind the journal, and how its deliveries went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetStatus {
+    pub state: TargetState,
+    /// The committed journal position.
+    pub cursor: u64,
+    /// Journal entries after the cursor (every organisation's; counted up to a million).
+    pub lag_entries: u64,
+    pub lag_bytes: u64,
+    /// Age of the first entry after the cursor, in seconds (0 when caught up).
+    pub lag_seconds: u64,
+    /// Failed attempts of the batch being retried.
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<UnixNanos>,
+    pub dead_letters: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<Delivery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<Delivery>,
+    /// Why the target is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// One step of a forwarder, committed in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct TargetCommit {
