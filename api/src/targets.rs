@@ -96,7 +96,7 @@ pub(crate) struct TargetDoc {
     updated_at: String,
     /// `state` (starting, idle, sending, retrying, disabled, stopped), `cursor`, `lag_entries`,
     /// `lag_bytes`, `lag_seconds`, `attempts`, `next_attempt_at`, `dead_letters`, `last_success`,
-    /// `last_error`, `error`.
+    /// `last_error`, `reason`.
     status: Value,
 }
 
@@ -106,7 +106,7 @@ pub(crate) struct TargetListDoc {
 }
 
 /// Delivery attempts, newest first: `time`, `kind` (batch, replay, test), `outcome` (delivered, failed,
-/// dead_lettered), `batch`, `readings`, `attempt`, `status`, `answer` (the receiver's, cut), `error`,
+/// dead_lettered), `batch`, `readings`, `attempt`, `status`, `answer` (the receiver's, cut), `reason`,
 /// `duration_ms`.
 #[derive(utoipa::ToSchema, serde::Serialize)]
 pub(crate) struct DeliveriesDoc {
@@ -114,7 +114,7 @@ pub(crate) struct DeliveriesDoc {
 }
 
 /// Dead letters, oldest first: `id`, `created_at`, `batch`, `readings` (as sent), `first_position`,
-/// `end_position`, `attempts`, `status`, `error`, `replay`.
+/// `end_position`, `attempts`, `status`, `reason`, `replay`.
 #[derive(utoipa::ToSchema, serde::Serialize)]
 pub(crate) struct DeadLettersDoc {
     total: usize,
@@ -240,7 +240,8 @@ pub(crate) async fn create(
     state.targets.changed(&target.id, false);
     tracing::info!(target = %target.id, kind = target.kind.name(), by = %by.actor, "data target created");
     let mut body = with_status(&state, &target).await;
-    body["note"] = json!("secrets (token, password, header values) are kept sealed and never shown again");
+    body["note"] =
+        json!("secrets (token, password, header values) are kept sealed and never shown again");
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -331,7 +332,8 @@ pub(crate) async fn update(
         .target_secrets(&before.id)
         .await?
         .unwrap_or_default();
-    let (target, new_secrets) = draft::change(before.clone(), secrets.clone(), body, (state.clock)())?;
+    let (target, new_secrets) =
+        draft::change(before.clone(), secrets.clone(), body, (state.clock)())?;
     check(&state, &target, new_secrets.as_ref().unwrap_or(&secrets))?;
     let change = Change::new("target.update", format!("target:{}", target.id))
         .org(&target.org)
@@ -609,7 +611,7 @@ impl TargetHooks for NoForwarding {
                 attempt: 1,
                 status: None,
                 answer: None,
-                error: Some("forwarding is not running".into()),
+                reason: Some("forwarding is not running".into()),
                 duration_ms: 0,
             })
         })

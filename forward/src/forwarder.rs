@@ -308,7 +308,9 @@ impl Forwarder {
                     LiveState::Stopped,
                     0,
                     None,
-                    Some("forwarding is off in the configuration ([forward] enabled = false)".into()),
+                    Some(
+                        "forwarding is off in the configuration ([forward] enabled = false)".into(),
+                    ),
                 ),
                 _ if !target.enabled => (LiveState::Disabled, 0, None, None),
                 Some(h) if h.broken.is_some() => (LiveState::Stopped, 0, None, h.broken.clone()),
@@ -355,7 +357,7 @@ impl Forwarder {
                 .iter()
                 .find(|d| d.outcome != DeliveryOutcome::Delivered)
                 .cloned(),
-            error,
+            reason: error,
         })
     }
 
@@ -390,7 +392,7 @@ impl Forwarder {
             attempt: 1,
             status: None,
             answer: None,
-            error: None,
+            reason: None,
             duration_ms: started.elapsed().as_millis() as u64,
         };
         match outcome {
@@ -401,8 +403,9 @@ impl Forwarder {
             }
             Outcome::Refused { status, answer } => {
                 delivery.status = Some(status);
-                delivery.error = Some(format!("the receiver refused it ({status})"));
-                delivery.answer = Some(record::cut(&answer, ANSWER_CHARS)).filter(|a| !a.is_empty());
+                delivery.reason = Some(format!("the receiver refused it ({status})"));
+                delivery.answer =
+                    Some(record::cut(&answer, ANSWER_CHARS)).filter(|a| !a.is_empty());
             }
             Outcome::Failed {
                 status,
@@ -410,12 +413,12 @@ impl Forwarder {
                 error,
             } => {
                 delivery.status = Some(status);
-                delivery.error = Some(error);
+                delivery.reason = Some(error);
                 delivery.answer = Some(answer).filter(|a| !a.is_empty());
             }
             Outcome::Unreachable { status, error } => {
                 delivery.status = status;
-                delivery.error = Some(error);
+                delivery.reason = Some(error);
             }
         }
         self.deps

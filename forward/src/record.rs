@@ -106,7 +106,9 @@ pub fn check_topic_template(template: &str) -> Result<(), String> {
         return Err("topic must be 1 to 512 characters".into());
     }
     if template.contains(['+', '#']) {
-        return Err("topic is where readings are published: it may not hold the wildcards + or #".into());
+        return Err(
+            "topic is where readings are published: it may not hold the wildcards + or #".into(),
+        );
     }
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -174,7 +176,11 @@ mod tests {
             4096,
             7,
             "senml",
-            [reading("temperature", 5), reading("humidity", 5), reading("temperature", 6)],
+            [
+                reading("temperature", 5),
+                reading("humidity", 5),
+                reading("temperature", 6),
+            ],
         );
         let keys: HashSet<&str> = rs.iter().map(|r| r["key"].as_str().expect("key")).collect();
         assert_eq!(keys.len(), 3);

@@ -5,9 +5,7 @@ use crate::forwarder::{Deps, Live, LiveState};
 use crate::select::{Selected, Selector};
 use crate::send::{Batch, Outcome, Sender};
 use crate::{Config, Error, record};
-use bydata_store::{
-    DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, Target, TargetCommit,
-};
+use bydata_store::{DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, Target, TargetCommit};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -50,10 +48,7 @@ impl Worker {
         };
         let mut scan = committed;
         let mut queue = Queue::default();
-        let mut selector = Some(Selector::new(
-            self.deps.registry.clone(),
-            &self.deps.ingest,
-        ));
+        let mut selector = Some(Selector::new(self.deps.registry.clone(), &self.deps.ingest));
         let mut last_commit = Instant::now();
         let batch_size = self.target.batch_size.max(1) as usize;
         let max_delay = Duration::from_millis(self.target.max_delay_ms);
@@ -129,8 +124,8 @@ impl Worker {
                     });
                 }
                 let batch_due = queue.since.map(|s| s + max_delay);
-                let idle_due = (queue.records == 0 && committed < scan)
-                    .then(|| last_commit + idle_commit);
+                let idle_due =
+                    (queue.records == 0 && committed < scan).then(|| last_commit + idle_commit);
                 let wake_at = [batch_due, idle_due].into_iter().flatten().min();
                 tokio::select! {
                     () = self.deps.journal.wait_durable_beyond(scan) => {}
@@ -209,7 +204,7 @@ impl Worker {
                 attempt,
                 status: None,
                 answer: None,
-                error: None,
+                reason: None,
                 duration_ms: started.elapsed().as_millis() as u64,
             };
             let (status, answer, error, final_failure) = match outcome {
@@ -238,7 +233,9 @@ impl Worker {
                 Outcome::Refused { status, answer } => (
                     Some(status),
                     Some(answer),
-                    format!("the receiver refused the batch ({status}); it will not be sent again unless replayed"),
+                    format!(
+                        "the receiver refused the batch ({status}); it will not be sent again unless replayed"
+                    ),
                     true,
                 ),
                 Outcome::Failed {
@@ -256,7 +253,7 @@ impl Worker {
             self.deps.metrics.failed(kind);
             delivery.status = status;
             delivery.answer = answer.filter(|a| !a.is_empty());
-            delivery.error = Some(error.clone());
+            delivery.reason = Some(error.clone());
             let room = final_failure && {
                 let (held, _) = self.deps.registry.dead_letters(&id, 0).await?;
                 held < self.config.max_dead_letters
@@ -272,7 +269,7 @@ impl Worker {
                     end_position: end,
                     attempts: attempt,
                     status,
-                    error: error.clone(),
+                    reason: error.clone(),
                     replay: false,
                 };
                 let step = TargetCommit {
@@ -296,7 +293,7 @@ impl Worker {
                 return Ok(Step::Go);
             }
             if final_failure {
-                delivery.error = Some(format!(
+                delivery.reason = Some(format!(
                     "{error}; the dead-letter list is full ({} batches): replay or discard them, meanwhile the target waits",
                     self.config.max_dead_letters
                 ));
@@ -358,7 +355,7 @@ impl Worker {
                 attempt: letter.attempts + 1,
                 status: None,
                 answer: None,
-                error: None,
+                reason: None,
                 duration_ms: started.elapsed().as_millis() as u64,
             };
             let mut step = TargetCommit {
@@ -393,7 +390,7 @@ impl Worker {
                     self.deps.metrics.failed(kind);
                     delivery.status = status;
                     delivery.answer = answer.filter(|a| !a.is_empty());
-                    delivery.error = Some(error.clone());
+                    delivery.reason = Some(error.clone());
                     step.failed_replays.push((letter.id, status, error));
                 }
             }

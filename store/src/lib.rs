@@ -38,8 +38,8 @@ pub use registry::{
 };
 // --- forward (data targets) ---
 pub use registry::{
-    DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit, TargetFilter,
-    TargetKind, TargetSecrets, TargetState, TargetStatus,
+    DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit,
+    TargetFilter, TargetKind, TargetSecrets, TargetState, TargetStatus,
 };
 pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};

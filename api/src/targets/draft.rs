@@ -133,7 +133,11 @@ pub(super) fn create(
             client_id: None,
             topic: "bydata/{device}/{measurement}".into(),
         },
-        Some(other) => return Err(bad(format!("kind {other:?}: expected \"http\" or \"mqtt\""))),
+        Some(other) => {
+            return Err(bad(format!(
+                "kind {other:?}: expected \"http\" or \"mqtt\""
+            )));
+        }
         None => return Err(bad("kind is required: \"http\" or \"mqtt\"")),
     };
     let base = Target {
@@ -231,8 +235,11 @@ fn apply(
                 )));
             }
             if let Some(u) = body.url {
-                let parsed = reqwest::Url::parse(&u)
-                    .map_err(|_| bad(format!("url {u:?} is not a URL: give http(s)://host[:port]/path")))?;
+                let parsed = reqwest::Url::parse(&u).map_err(|_| {
+                    bad(format!(
+                        "url {u:?} is not a URL: give http(s)://host[:port]/path"
+                    ))
+                })?;
                 if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
                     return Err(bad("url must be an http:// or https:// URL with a host"));
                 }
@@ -251,9 +258,11 @@ fn apply(
                     "none" => (HttpAuth::None, None),
                     "bearer" => (
                         HttpAuth::Bearer,
-                        Some(a.token.filter(|t| !t.is_empty()).ok_or_else(|| {
-                            bad("auth type \"bearer\" needs its token")
-                        })?),
+                        Some(
+                            a.token
+                                .filter(|t| !t.is_empty())
+                                .ok_or_else(|| bad("auth type \"bearer\" needs its token"))?,
+                        ),
                     ),
                     "basic" => (
                         HttpAuth::Basic {

@@ -203,7 +203,13 @@ mod tests {
     #[test]
     fn headers_bydata_sets_itself_are_refused() {
         assert!(check_header("X-Api-Key", "abc").is_ok());
-        for bad in ["Authorization", "content-type", "X-Bydata-Batch", "bad header", ""] {
+        for bad in [
+            "Authorization",
+            "content-type",
+            "X-Bydata-Batch",
+            "bad header",
+            "",
+        ] {
             assert!(check_header(bad, "v").is_err(), "{bad}");
         }
         assert!(check_header("X-Ok", "line\nbreak").is_err());

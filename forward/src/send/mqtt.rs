@@ -113,7 +113,11 @@ impl MqttSender {
     }
 
     async fn publish(&mut self, batch: &Batch<'_>) -> Result<(), String> {
-        if self.connection.as_ref().is_none_or(|c| c.task.is_finished()) {
+        if self
+            .connection
+            .as_ref()
+            .is_none_or(|c| c.task.is_finished())
+        {
             self.connection = Some(self.connect());
         }
         let Some(connection) = self.connection.as_mut() else {
@@ -214,9 +218,9 @@ impl MqttSender {
 
 fn refused(broker: &str, code: ConnectReturnCode) -> String {
     match code {
-        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => format!(
-            "{broker} refused the login (check the target's username and password)"
-        ),
+        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
+            format!("{broker} refused the login (check the target's username and password)")
+        }
         other => format!("{broker} refused the connection ({other:?})"),
     }
 }

@@ -41,8 +41,8 @@ pub use sessions::Session;
 pub use state::{MAX_STATE_FIELDS, TextState};
 pub use status::{DecodeRun, DeviceStatus, LastError};
 pub use targets::{
-    DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit, TargetFilter,
-    TargetKind, TargetSecrets, TargetState, TargetStatus,
+    DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit,
+    TargetFilter, TargetKind, TargetSecrets, TargetState, TargetStatus,
 };
 pub use tokens::{NewToken, Restriction, TokenInfo};
 

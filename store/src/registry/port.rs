@@ -14,8 +14,8 @@ use super::{
 use crate::audit::{AuditEntry, AuditFilter, Pending};
 // --- forward (data targets) ---
 use super::{DeadLetter, Delivery, Target, TargetCommit, TargetSecrets};
-use bydata_schemas::TargetId;
 use crate::{Error, Result};
+use bydata_schemas::TargetId;
 use bydata_schemas::{
     BuildingId, Codec, CodecName, DeviceId, Eui64, IntegrationId, OrgId, UnixNanos,
 };

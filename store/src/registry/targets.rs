@@ -181,7 +181,7 @@ pub struct Delivery {
     pub answer: Option<String>,
     /// Why it failed, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub reason: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -202,7 +202,8 @@ pub struct DeadLetter {
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    pub error: String,
+    /// Why it was refused, in words.
+    pub reason: String,
     /// Asked to be sent again.
     #[serde(default)]
     pub replay: bool,
@@ -222,7 +223,7 @@ pub enum TargetState {
     Retrying,
     /// The target is disabled.
     Disabled,
-    /// Its settings cannot be used (the reason is `error`), or forwarding is off in the configuration.
+    /// Its settings cannot be used (the reason is `reason`), or forwarding is off in the configuration.
     Stopped,
 }
 
@@ -248,7 +249,7 @@ pub struct TargetStatus {
     pub last_error: Option<Delivery>,
     /// Why the target is stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// One step of a forwarder, committed in one transaction.
@@ -277,7 +278,13 @@ impl Registry {
         let context = "creating a data target";
         let key = target.id.as_str();
         let json = serde_json::to_vec(&target).map_err(corrupt("target"))?;
-        let sealed = seal_json(&self.secrets, TARGET_SECRETS, key, &secrets, "target secrets")?;
+        let sealed = seal_json(
+            &self.secrets,
+            TARGET_SECRETS,
+            key,
+            &secrets,
+            "target secrets",
+        )?;
         let txn = self.db.begin_write().map_err(db(context))?;
         {
             let mut table = txn.open_table(TARGETS).map_err(db(context))?;
@@ -398,7 +405,10 @@ impl Registry {
         let context = "reading a target's cursor";
         let txn = self.db.begin_read().map_err(db(context))?;
         let table = txn.open_table(TARGET_CURSORS).map_err(db(context))?;
-        Ok(table.get(id.as_str()).map_err(db(context))?.map(|v| v.value()))
+        Ok(table
+            .get(id.as_str())
+            .map_err(db(context))?
+            .map(|v| v.value()))
     }
 
     /// Commits one forwarder step; `false` (and nothing written) if the target was deleted meanwhile.
@@ -457,7 +467,7 @@ impl Registry {
                 if let Some(mut letter) = current {
                     letter.attempts += 1;
                     letter.status = status;
-                    letter.error = error;
+                    letter.reason = error;
                     letter.replay = false;
                     let json = serde_json::to_vec(&letter).map_err(corrupt("dead letter"))?;
                     dead.insert((key, id), json.as_slice())
@@ -500,7 +510,10 @@ impl Registry {
         let table = txn.open_table(TARGET_DEAD_LETTERS).map_err(db(context))?;
         let mut out = Vec::new();
         let mut total = 0;
-        for row in table.range((key, 0)..=(key, u64::MAX)).map_err(db(context))? {
+        for row in table
+            .range((key, 0)..=(key, u64::MAX))
+            .map_err(db(context))?
+        {
             let (_, v) = row.map_err(db(context))?;
             total += 1;
             if out.len() < limit {
@@ -545,7 +558,10 @@ impl Registry {
             let mut table = txn.open_table(TARGET_DEAD_LETTERS).map_err(db(context))?;
             let mut rewrite = Vec::new();
             let mut remove = Vec::new();
-            for row in table.range((key, 0)..=(key, u64::MAX)).map_err(db(context))? {
+            for row in table
+                .range((key, 0)..=(key, u64::MAX))
+                .map_err(db(context))?
+            {
                 let (k, v) = row.map_err(db(context))?;
                 let mut letter: DeadLetter =
                     serde_json::from_slice(v.value()).map_err(corrupt("dead letter"))?;

@@ -32,7 +32,7 @@ fn delivery(n: u64) -> Delivery {
         attempt: 1,
         status: Some(200),
         answer: None,
-        error: None,
+        reason: None,
         duration_ms: 1,
     }
 }
@@ -47,7 +47,7 @@ fn letter(n: u64) -> DeadLetter {
         end_position: n + 1,
         attempts: 1,
         status: Some(400),
-        error: "refused".into(),
+        reason: "refused".into(),
         replay: false,
     }
 }
