@@ -64,10 +64,10 @@ impl Worker {
             if self.stop.is_cancelled() {
                 return Ok(());
             }
-            if self.live.take_replay() {
-                if let Step::Stop = self.replays().await? {
-                    return Ok(());
-                }
+            if self.live.take_replay()
+                && let Step::Stop = self.replays().await?
+            {
+                return Ok(());
             }
             let due = queue.since.is_some_and(|s| s.elapsed() >= max_delay);
             if queue.records >= batch_size || (due && queue.records > 0) {
