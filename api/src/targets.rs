@@ -40,34 +40,6 @@ pub trait TargetHooks: Send + Sync {
     fn test(&self, target: Target) -> HookFuture<Delivery>;
 }
 
-/// `http` or `mqtt`.
-#[derive(utoipa::ToSchema, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // the document's schema only
-pub(crate) enum KindDoc {
-    Http,
-    Mqtt,
-}
-
-/// `now` (readings from now on) or `beginning` (everything the journal holds).
-#[derive(utoipa::ToSchema, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // the document's schema only
-pub(crate) enum StartDoc {
-    Now,
-    Beginning,
-}
-
-/// `none`, `bearer` or `basic`.
-#[derive(utoipa::ToSchema, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // the document's schema only
-pub(crate) enum AuthTypeDoc {
-    None,
-    Bearer,
-    Basic,
-}
-
 /// A data target as answered: its settings (never a secret), and `status`.
 #[derive(utoipa::ToSchema, serde::Serialize)]
 pub(crate) struct TargetDoc {

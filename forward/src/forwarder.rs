@@ -2,16 +2,12 @@
 //! change; and what the API asks of it (status, test message, "replay now").
 use crate::record;
 use crate::send::{ANSWER_CHARS, Batch, Outcome, Sender};
+use crate::shared::{Deps, Live, LiveState};
 use crate::worker::Worker;
-use crate::{Config, Error, Metrics};
+use crate::{Config, Error};
 use bydata_schemas::{JournalEntry, TargetId, UnixNanos};
-use bydata_store::journal::Journal;
-use bydata_store::{
-    Delivery, DeliveryKind, DeliveryOutcome, SharedRegistry, Target, TargetCommit, TargetState,
-    TargetStatus,
-};
+use bydata_store::{Delivery, DeliveryKind, DeliveryOutcome, Target, TargetCommit, TargetStatus};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -19,78 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Most journal entries counted for a target's lag.
 const LAG_COUNT_MAX: u64 = 1_000_000;
-
-/// What the forwarder needs.
-#[derive(Clone)]
-pub struct Deps {
-    pub journal: Arc<Journal>,
-    pub registry: SharedRegistry,
-    /// The pipeline's settings: codec limits and time rules, so readings decode as they are stored.
-    pub ingest: bydata_ingest::Config,
-    pub clock: Arc<dyn Fn() -> UnixNanos + Send + Sync>,
-    pub metrics: Arc<Metrics>,
-}
-
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deps").finish_non_exhaustive()
-    }
-}
-
-/// A target's status (re-exported from the store, where the API finds it too).
-pub type LiveStatus = TargetStatus;
-
-/// What a worker shares with the forwarder.
-#[derive(Debug, Default)]
-pub(crate) struct Live {
-    inner: Mutex<LiveInner>,
-    replay: AtomicBool,
-}
-
-pub(crate) type LiveState = TargetState;
-
-#[derive(Debug)]
-pub(crate) struct LiveInner {
-    pub(crate) state: LiveState,
-    pub(crate) cursor: u64,
-    /// Receive time of the oldest entry read but not delivered.
-    pub(crate) oldest_pending: Option<UnixNanos>,
-    pub(crate) attempts: u32,
-    pub(crate) next_attempt_at: Option<UnixNanos>,
-    pub(crate) last_success: Option<Delivery>,
-    pub(crate) last_error: Option<Delivery>,
-}
-
-impl Default for LiveInner {
-    fn default() -> Self {
-        Self {
-            state: LiveState::Starting,
-            cursor: 0,
-            oldest_pending: None,
-            attempts: 0,
-            next_attempt_at: None,
-            last_success: None,
-            last_error: None,
-        }
-    }
-}
-
-impl Live {
-    fn lock(&self) -> MutexGuard<'_, LiveInner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-    pub(crate) fn set(&self, f: impl FnOnce(&mut LiveInner)) {
-        f(&mut self.lock());
-    }
-    pub(crate) fn take_replay(&self) -> bool {
-        self.replay.swap(false, Ordering::AcqRel)
-    }
-    pub(crate) fn oldest_age_secs(&self, now: UnixNanos) -> u64 {
-        self.lock()
-            .oldest_pending
-            .map_or(0, |t| (now.saturating_sub(t).max(0) / 1_000_000_000) as u64)
-    }
-}
 
 struct Handle {
     updated_at: UnixNanos,
@@ -280,7 +204,7 @@ impl Forwarder {
     pub fn kick(&self, id: &TargetId, replay: bool) {
         if let Some(h) = self.workers().get(id) {
             if replay {
-                h.live.replay.store(true, Ordering::Release);
+                h.live.request_replay();
             }
             h.kick.notify_one();
         }

@@ -19,12 +19,14 @@ mod metrics;
 pub mod record;
 mod select;
 mod send;
+mod shared;
 mod worker;
 
 pub use config::Config;
 pub use error::Error;
-pub use forwarder::{Deps, Forwarder, LiveStatus};
+pub use forwarder::Forwarder;
 pub use metrics::Metrics;
+pub use shared::{Deps, LiveStatus};
 
 /// Whether a target's settings and secrets can be used (a URL reqwest takes, headers bydata does not set
 /// itself, a topic template that makes topics): `Err` says what to change. Connects to nothing.

@@ -1,9 +1,9 @@
 //! One target's worker: reads the journal from the target's committed cursor, selects and batches its
 //! readings, sends each batch until the receiver accepts it (or it is a dead letter), and only then moves the
 //! cursor — in the same registry transaction that logs the delivery.
-use crate::forwarder::{Deps, Live, LiveState};
 use crate::select::{Selected, Selector};
 use crate::send::{Batch, Outcome, Sender};
+use crate::shared::{Deps, Live, LiveState};
 use crate::{Config, Error, record};
 use bydata_store::{DeadLetter, Delivery, DeliveryKind, DeliveryOutcome, Target, TargetCommit};
 use serde_json::Value;

@@ -12,6 +12,34 @@ const MAX_ATTEMPTS: u32 = 5;
 const MAX_BATCH_SIZE: u32 = 10_000;
 const MAX_DELAY_LIMIT_MS: u64 = 3_600_000;
 
+/// `http` or `mqtt`.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // the document's schema only
+pub(crate) enum KindDoc {
+    Http,
+    Mqtt,
+}
+
+/// `now` (readings from now on) or `beginning` (everything the journal holds).
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // the document's schema only
+pub(crate) enum StartDoc {
+    Now,
+    Beginning,
+}
+
+/// `none`, `bearer` or `basic`.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // the document's schema only
+pub(crate) enum AuthTypeDoc {
+    None,
+    Bearer,
+    Basic,
+}
+
 /// A target to create (`POST /api/v1/targets`), or the fields to change (`PATCH …/{id}`, every field
 /// optional; `id`, `kind`, `start` and `org` are fixed at creation).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -23,7 +51,7 @@ pub(crate) struct TargetBody {
     #[schema(min_length = 1, max_length = 200)]
     pub(super) name: Option<String>,
     /// `http` or `mqtt` (create only).
-    #[schema(value_type = Option<crate::targets::KindDoc>)]
+    #[schema(value_type = Option<KindDoc>)]
     pub(super) kind: Option<String>,
     /// HTTP: where batches are POSTed (`http://` or `https://`).
     #[schema(max_length = 2000)]
@@ -63,7 +91,7 @@ pub(crate) struct TargetBody {
     pub(super) max_attempts: Option<u32>,
     pub(super) enabled: Option<bool>,
     /// Create only: `now` (default: readings from now on) or `beginning` (everything the journal holds).
-    #[schema(value_type = Option<crate::targets::StartDoc>)]
+    #[schema(value_type = Option<StartDoc>)]
     pub(super) start: Option<String>,
     /// Create only: the organisation it belongs to; needed only by someone who may create in several.
     #[schema(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
@@ -84,7 +112,7 @@ impl std::fmt::Debug for TargetBody {
 pub(crate) struct AuthBody {
     /// `none`, `bearer` or `basic`.
     #[serde(rename = "type")]
-    #[schema(value_type = crate::targets::AuthTypeDoc)]
+    #[schema(value_type = AuthTypeDoc)]
     kind: String,
     token: Option<String>,
     username: Option<String>,

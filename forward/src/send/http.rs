@@ -1,5 +1,5 @@
 //! HTTP targets: one POST of a JSON batch per attempt; the status says what became of it.
-use super::{ANSWER_CHARS, Batch, Outcome};
+use super::outcome::{ANSWER_CHARS, Batch, Outcome};
 use crate::{Config, Error, record};
 use bydata_schemas::TargetId;
 use bydata_store::{HttpAuth, TargetSecrets};

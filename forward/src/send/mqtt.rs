@@ -5,7 +5,7 @@
 //! reports through a watch: connected, PUBACKs counted, or the error that ended it. Any failure drops the
 //! connection whole (a clean session), so a late PUBACK of an abandoned batch can never be counted for the
 //! next one; the next attempt connects again and sends the batch again (the duplicates carry their keys).
-use super::{Batch, Outcome};
+use super::outcome::{Batch, Outcome};
 use crate::{Config, Error, record};
 use bydata_schemas::TargetId;
 use bydata_store::TargetSecrets;
