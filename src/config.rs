@@ -19,6 +19,8 @@ pub(crate) struct Config {
     pub(crate) registry: RegistryConfig,
     /// Alert evaluation (`[alerts]`).
     pub(crate) alerts: bydata_alerts::Settings,
+    /// Data targets: forwarding readings to HTTP endpoints and MQTT brokers (`[forward]`).
+    pub(crate) forward: bydata_forward::Config,
     /// The certificate and key for `mqtts_addr` and `https_addr` (`[tls]`; absent: no TLS listener).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tls: Option<TlsConfig>,
@@ -191,6 +193,7 @@ impl Default for Config {
             supervise: SuperviseConfig::default(),
             registry: RegistryConfig::default(),
             alerts: bydata_alerts::Settings::default(),
+            forward: bydata_forward::Config::default(),
             tls: None,
             oidc: None,
             notify: bydata_notify::Config::default(),
@@ -546,8 +549,46 @@ timeout_secs = {smtp_timeout}
             smtp_port = d.smtp.port,
             smtp_from = d.smtp.from,
             smtp_timeout = d.smtp.timeout_secs,
-        )
+        ) + &forward_section(&d.forward)
     }
+}
+
+// --- forward (data targets) ---
+/// The `[forward]` part of [`Config::commented_default`].
+fn forward_section(f: &bydata_forward::Config) -> String {
+    format!(
+        r#"
+[forward]
+# Forward readings to the organisations' data targets (POST /api/v1/targets): HTTP endpoints and MQTT brokers.
+enabled = {enabled}
+# How often the targets are read again (changes through the API apply at once), in milliseconds.
+reload_ms = {reload}
+# Longest an HTTP request, or a batch's PUBACKs, may take before the attempt counts as failed, in milliseconds.
+request_timeout_ms = {timeout}
+# The wait after a failed attempt, doubling with each failure of the same batch up to backoff_max_ms. While a
+# receiver is unreachable the target's cursor waits (the journal is the buffer), so it catches up in order.
+backoff_initial_ms = {backoff}
+backoff_max_ms = {backoff_max}
+# Dead letters kept per target; when full, the target waits (nothing is dropped) until they are replayed or
+# discarded.
+max_dead_letters = {dead}
+# Delivery attempts kept in each target's log.
+delivery_log = {log}
+# Most journal entries a target reads and decodes at once.
+read_entries = {read}
+# How often a target with nothing to send moves its cursor past other readings, in milliseconds.
+idle_commit_ms = {idle}
+"#,
+        enabled = f.enabled,
+        reload = f.reload_ms,
+        timeout = f.request_timeout_ms,
+        backoff = f.backoff_initial_ms,
+        backoff_max = f.backoff_max_ms,
+        dead = f.max_dead_letters,
+        log = f.delivery_log,
+        read = f.read_entries,
+        idle = f.idle_commit_ms,
+    )
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod bootstrap;
 mod cli;
 mod config;
 mod demo;
+mod forward_hooks;
 mod hooks;
 mod metrics;
 mod secrets;

@@ -173,12 +173,25 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &smtp,
         )?
     };
+    // --- forward (data targets) ---
+    let forward_metrics = Arc::new(bydata_forward::Metrics::default());
+    let forwarder = bydata_forward::Forwarder::new(
+        config.forward.clone(),
+        bydata_forward::Deps {
+            journal: journal.clone(),
+            registry: registry.clone(),
+            ingest: config.ingest.clone(),
+            clock: clock.clone(),
+            metrics: forward_metrics.clone(),
+        },
+    );
     let mut metrics = crate::metrics::registry(
         vec![
             Box::new(broker_metrics.clone()),
             Box::new(ingest_metrics.clone()),
             Box::new(lorawan_metrics.clone()),
             Box::new(notify.metrics()),
+            Box::new(forward_metrics),
         ],
         embedded.clone(),
     );
@@ -243,6 +256,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }),
         },
         notify: notify.clone(),
+        targets: Arc::new(crate::forward_hooks::ForwardHooks(forwarder.clone())),
     };
     {
         // Restartable: the outbox is in the registry, so a new loop picks up where the last one stopped.
@@ -339,6 +353,13 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 bydata_ingest::lorawan::listener::run(config, socket, deps, stop).await;
                 Ok::<(), String>(())
             }
+        });
+    }
+    {
+        // Restartable: each target's cursor is in the registry, so a new run resumes where the last stopped.
+        let (forwarder, stop) = (forwarder.clone(), shutdown.child_token());
+        supervisor.restartable("data targets", stop.clone(), move || {
+            forwarder.clone().run(stop.clone())
         });
     }
     let refusals_shutdown = CancellationToken::new();
@@ -477,6 +498,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "LoRaWAN listener",
         "alert evaluator",
         "notifications",
+        "data targets",
     ] {
         supervisor.join(name).await;
     }

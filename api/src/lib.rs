@@ -34,6 +34,7 @@ mod orgs;
 mod query;
 mod ready;
 mod server;
+mod targets;
 mod tokens;
 mod write;
 
@@ -47,6 +48,7 @@ pub use error::Error;
 pub use login::Login;
 pub use oidc::{ClientAuth, Identity, OidcConfig, OidcError, Refusal, RoleMapping, Secret};
 pub use server::Metrics as HttpMetrics;
+pub use targets::{HookFuture, NoForwarding, TargetHooks};
 pub use write::Metrics as WriteMetrics;
 
 use axum::Router;
@@ -140,6 +142,8 @@ pub struct AppState {
     pub downlinks: devices::downlinks::Downlinks,
     /// Notifications: channels' test action (the binary runs the same service's delivery loop).
     pub notify: bydata_notify::Notify,
+    /// Data targets: what only the forwarder can do (status, test message, wake-ups), wired by the binary.
+    pub targets: Arc<dyn TargetHooks>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -400,6 +404,24 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             post(channels::test),
         )
         .route("/api/v1/notifications", get(channels::notifications))
+        // --- forward (data targets) ---
+        .route("/api/v1/targets", post(targets::create).get(targets::list))
+        .route(
+            "/api/v1/targets/{id}",
+            get(targets::get)
+                .patch(targets::update)
+                .delete(targets::delete),
+        )
+        .route("/api/v1/targets/{id}/deliveries", get(targets::deliveries))
+        .route(
+            "/api/v1/targets/{id}/dead-letters",
+            get(targets::dead_letters).delete(targets::discard),
+        )
+        .route(
+            "/api/v1/targets/{id}/dead-letters/replay",
+            post(targets::replay),
+        )
+        .route("/api/v1/targets/{id}/test", post(targets::test))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),

@@ -37,6 +37,8 @@ const DOWNLINK: &str = "1";
 /// A's alert rule's name (its id is generated).
 const RULE_NAME: &str = "quiet-a";
 const CHANNEL: &str = "chan-a";
+/// A's data target.
+const TARGET: &str = "tgt-a";
 /// A measurement only A's device has written: it must never show for B.
 const SECRET_MEASUREMENT: &str = "only_a_kwh";
 
@@ -201,6 +203,7 @@ async fn new_world() -> World {
     )
     .await;
     as_admin("POST", "/api/v1/datasets?org=a", dataset_body(DATASET)).await;
+    as_admin("POST", "/api/v1/targets", target_body(TARGET)).await;
     as_admin(
         "POST",
         "/api/v1/notification-channels",
@@ -278,6 +281,11 @@ fn channel_body(id: &str) -> Value {
     json!({"id": id, "name": id, "kind": "webhook", "url": "http://127.0.0.1:9/hook", "org": "a"})
 }
 
+fn target_body(id: &str) -> Value {
+    json!({"id": id, "name": id, "kind": "http", "url": "http://127.0.0.1:9/hook",
+           "auth": {"type": "bearer", "token": "t0ken"}, "org": "a"})
+}
+
 fn dataset_body(id: &str) -> Value {
     json!({
         "id": id,
@@ -321,6 +329,7 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
                 format!("{}:device:{OTHER_DEVICE}", world.rule)
             }
             ("id", t) if t.starts_with("/api/v1/notification-channels") => CHANNEL.into(),
+            ("id", t) if t.starts_with("/api/v1/targets") => TARGET.into(),
             (other, t) => panic!("the matrix does not know what {{{other}}} in {t} names: add it"),
         }
     };
@@ -352,6 +361,8 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
         ("POST", "/api/v1/tokens") => Some(json!({"name": "n", "role": "viewer", "org": "a"})),
         ("POST", "/api/v1/notification-channels") => Some(channel_body("new-chan")),
         ("PATCH", "/api/v1/devices/{id}") => Some(json!({"codec": "json"})),
+        ("POST", "/api/v1/targets") => Some(target_body("new-tgt")),
+        ("PATCH", "/api/v1/targets/{id}") => Some(json!({"enabled": false})),
         ("POST", "/api/v1/devices/bulk") => Some(json!("id,name,domain\nbulk-1,n,energy\n")),
         ("POST" | "PUT", "/api/v1/alert-rules" | "/api/v1/alert-rules/{id}") => Some(rule_body()),
         ("POST", "/api/v1/silences") => Some(json!({"duration": "1h", "org": "a"})),
@@ -492,6 +503,7 @@ fn mentions_a(text: &str) -> Option<&'static str> {
         MEMBER,
         RULE_NAME,
         CHANNEL,
+        TARGET,
     ]
     .into_iter()
     .find(|name| text.contains(name))
@@ -512,6 +524,7 @@ async fn snapshot(world: &World) -> Vec<Value> {
         "/api/v1/buildings",
         "/api/v1/integrations",
         "/api/v1/datasets",
+        "/api/v1/targets",
         "/api/v1/tokens",
         "/api/v1/orgs",
         "/api/v1/orgs/a/members",

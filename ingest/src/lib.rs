@@ -16,6 +16,7 @@ pub mod lorawan;
 mod metrics;
 pub mod network_server;
 mod pipeline;
+pub mod readings;
 pub mod redecode;
 pub mod series_quota;
 

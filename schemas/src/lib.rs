@@ -18,6 +18,7 @@ pub mod opendata;
 mod org;
 mod series;
 mod slug;
+mod target;
 mod time;
 mod unit;
 
@@ -33,5 +34,6 @@ pub use journal::{EdgeRejection, JournalEntry, Reception, RejectReason, Source, 
 pub use org::{OrgId, Role};
 pub use series::{MeasurementName, Point, Reading, SeriesKey};
 pub use slug::slugify;
+pub use target::TargetId;
 pub use time::{UnixNanos, format_rfc3339, parse_rfc3339};
 pub use unit::Unit;

@@ -45,6 +45,11 @@ pub use registry::{
     DeliveryStatus, Notification, NotificationKind, Outbox, Stored, WebhookSecrets,
 };
 pub use registry::{DOWNLINK_HISTORY, MAX_OPEN_DOWNLINKS};
+// --- forward (data targets) ---
+pub use registry::{
+    DeadLetter, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit, TargetDelivery,
+    TargetFilter, TargetKind, TargetSecrets, TargetState, TargetStatus,
+};
 pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};

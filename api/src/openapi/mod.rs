@@ -118,6 +118,17 @@ Times in answers are RFC 3339."
         crate::channels::delete,
         crate::channels::test,
         crate::channels::notifications,
+        // --- forward (data targets) ---
+        crate::targets::create,
+        crate::targets::list,
+        crate::targets::get,
+        crate::targets::update,
+        crate::targets::delete,
+        crate::targets::deliveries,
+        crate::targets::dead_letters,
+        crate::targets::replay,
+        crate::targets::discard,
+        crate::targets::test,
     ),
     components(
         schemas(ErrorBody, ErrorDetail, ProblemDoc),
@@ -143,6 +154,7 @@ Times in answers are RFC 3339."
         (name = "write", description = "InfluxDB v2 compatible line-protocol writes"),
         (name = "alerts", description = "Alert rules, silences, and the alerts the server raises (pending, firing, resolved)"),
         (name = "notifications", description = "Notification channels (signed webhooks, e-mail) and the messages sent to them"),
+        (name = "targets", description = "Data targets: readings forwarded at least once to HTTP endpoints and MQTT brokers, with a delivery log, dead letters and test messages"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -385,6 +397,17 @@ pub(crate) mod tests {
         ("DELETE", "/api/v1/notification-channels/{id}"),
         ("POST", "/api/v1/notification-channels/{id}/test"),
         ("GET", "/api/v1/notifications"),
+        // --- forward (data targets) ---
+        ("POST", "/api/v1/targets"),
+        ("GET", "/api/v1/targets"),
+        ("GET", "/api/v1/targets/{id}"),
+        ("PATCH", "/api/v1/targets/{id}"),
+        ("DELETE", "/api/v1/targets/{id}"),
+        ("GET", "/api/v1/targets/{id}/deliveries"),
+        ("GET", "/api/v1/targets/{id}/dead-letters"),
+        ("DELETE", "/api/v1/targets/{id}/dead-letters"),
+        ("POST", "/api/v1/targets/{id}/dead-letters/replay"),
+        ("POST", "/api/v1/targets/{id}/test"),
     ];
 
     pub(crate) fn document() -> Value {
@@ -547,6 +570,7 @@ pub(crate) mod tests {
                 &bydata_notify::SmtpConfig::default(),
             )
             .unwrap(),
+            targets: Arc::new(crate::targets::NoForwarding),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

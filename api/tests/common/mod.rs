@@ -71,6 +71,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
             &bydata_notify::SmtpConfig::default(),
         )
         .unwrap(),
+        targets: Arc::new(bydata_api::NoForwarding),
     };
     with_own_metrics(state)
 }

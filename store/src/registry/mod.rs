@@ -29,6 +29,7 @@ mod sealing;
 mod sessions;
 mod state;
 mod status;
+mod targets;
 mod tokens;
 mod unsealed;
 pub use alerts::{
@@ -52,6 +53,10 @@ pub use port::{RedbRegistry, RegistryPort, SessionForAddr, SharedRegistry};
 pub use sessions::Session;
 pub use state::{MAX_STATE_FIELDS, TextState};
 pub use status::{DecodeRun, DeviceStatus, LastError};
+pub use targets::{
+    DeadLetter, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit, TargetDelivery,
+    TargetFilter, TargetKind, TargetSecrets, TargetState, TargetStatus,
+};
 pub use tokens::{NewToken, Restriction, TokenInfo};
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");

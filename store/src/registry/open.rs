@@ -3,7 +3,8 @@
 //! checked and rows written in clear before sealing are sealed (`sealing`).
 use super::{
     DEVICE_SECRETS, DEVICE_STATUS, DEVICES, POSITIONS, Registry, TOKENS, audit_log, buildings,
-    codecs, datasets, downlinks, gateways, integrations, lorawan, orgs, sessions, tokens, unsealed,
+    codecs, datasets, downlinks, gateways, integrations, lorawan, orgs, sessions, targets, tokens,
+    unsealed,
 };
 use crate::error::db;
 use crate::{Result, SecretKey};
@@ -74,6 +75,7 @@ impl Registry {
                 .map_err(db("creating tables"))?;
             txn.open_table(audit_log::AUDIT)
                 .map_err(db("creating tables"))?;
+            targets::create_tables(&txn)?;
             Self::ensure_default_org(&txn)?;
             Self::open_notify_tables(&txn, &key)?;
             let sealed = unsealed::check_and_seal(&txn, &key)?;

@@ -14,7 +14,10 @@ use super::{
 use super::{AlertCommit, PendingNotification, StatusChanges, StatusCursor, StoredAlert};
 use super::{StoredAlertRule, StoredSilence};
 use crate::audit::{AuditEntry, AuditFilter, Pending};
+// --- forward (data targets) ---
+use super::{DeadLetter, Target, TargetCommit, TargetDelivery, TargetSecrets};
 use crate::{Error, Result};
+use bydata_schemas::TargetId;
 use bydata_schemas::{
     BuildingId, Codec, CodecName, DeviceId, Downlink, DownlinkUpdate, Eui64, IntegrationId,
     NewDownlink, OrgId, UnixNanos,
@@ -261,6 +264,36 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     /// Every delivery, newest first.
     async fn deliveries(&self) -> Result<Vec<super::Delivery>>;
     async fn prune_deliveries(&self, before: UnixNanos, keep: usize) -> Result<usize>;
+    // --- forward (data targets) ---
+    /// Registers a target with its secrets (sealed) and the journal position it starts from.
+    async fn create_target(
+        &self,
+        target: Target,
+        secrets: TargetSecrets,
+        cursor: u64,
+    ) -> Result<Target>;
+    /// Replaces a target's settings (and its secrets when given); `None` if there is no such target.
+    async fn update_target(
+        &self,
+        target: Target,
+        secrets: Option<TargetSecrets>,
+    ) -> Result<Option<Target>>;
+    async fn target(&self, id: &TargetId) -> Result<Option<Target>>;
+    async fn targets(&self) -> Result<Vec<Target>>;
+    /// Removes a target with its secrets, cursor, delivery log and dead letters.
+    async fn delete_target(&self, id: &TargetId) -> Result<bool>;
+    async fn target_secrets(&self, id: &TargetId) -> Result<Option<TargetSecrets>>;
+    async fn target_cursor(&self, id: &TargetId) -> Result<Option<u64>>;
+    /// One forwarder step in one transaction; `false` if the target was deleted meanwhile.
+    async fn commit_target(&self, id: &TargetId, step: TargetCommit) -> Result<bool>;
+    /// The last `limit` delivery attempts, newest first.
+    async fn target_deliveries(&self, id: &TargetId, limit: usize) -> Result<Vec<TargetDelivery>>;
+    /// How many dead letters the target holds, and the oldest `limit`.
+    async fn dead_letters(&self, id: &TargetId, limit: usize) -> Result<(usize, Vec<DeadLetter>)>;
+    /// Asks for dead letters (`ids`, or all) to be sent again; answers how many.
+    async fn replay_dead_letters(&self, id: &TargetId, ids: Option<Vec<u64>>) -> Result<usize>;
+    /// Removes every dead letter of the target; answers how many.
+    async fn discard_dead_letters(&self, id: &TargetId) -> Result<usize>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -816,5 +849,62 @@ impl RegistryPort for RedbRegistry {
     }
     async fn prune_deliveries(&self, before: UnixNanos, keep: usize) -> Result<usize> {
         self.run(move |r| r.prune_deliveries(before, keep)).await
+    }
+
+    // --- forward (data targets) ---
+    async fn create_target(
+        &self,
+        target: Target,
+        secrets: TargetSecrets,
+        cursor: u64,
+    ) -> Result<Target> {
+        self.run(move |r| r.create_target(target, secrets, cursor))
+            .await
+    }
+    async fn update_target(
+        &self,
+        target: Target,
+        secrets: Option<TargetSecrets>,
+    ) -> Result<Option<Target>> {
+        self.run(move |r| r.update_target(target, secrets)).await
+    }
+    async fn target(&self, id: &TargetId) -> Result<Option<Target>> {
+        let id = id.clone();
+        self.run(move |r| r.target(&id)).await
+    }
+    async fn targets(&self) -> Result<Vec<Target>> {
+        self.run(move |r| r.targets()).await
+    }
+    async fn delete_target(&self, id: &TargetId) -> Result<bool> {
+        let id = id.clone();
+        self.run(move |r| r.delete_target(&id)).await
+    }
+    async fn target_secrets(&self, id: &TargetId) -> Result<Option<TargetSecrets>> {
+        let id = id.clone();
+        self.run(move |r| r.target_secrets(&id)).await
+    }
+    async fn target_cursor(&self, id: &TargetId) -> Result<Option<u64>> {
+        let id = id.clone();
+        self.run(move |r| r.target_cursor(&id)).await
+    }
+    async fn commit_target(&self, id: &TargetId, step: TargetCommit) -> Result<bool> {
+        let id = id.clone();
+        self.run(move |r| r.commit_target(&id, step)).await
+    }
+    async fn target_deliveries(&self, id: &TargetId, limit: usize) -> Result<Vec<TargetDelivery>> {
+        let id = id.clone();
+        self.run(move |r| r.target_deliveries(&id, limit)).await
+    }
+    async fn dead_letters(&self, id: &TargetId, limit: usize) -> Result<(usize, Vec<DeadLetter>)> {
+        let id = id.clone();
+        self.run(move |r| r.dead_letters(&id, limit)).await
+    }
+    async fn replay_dead_letters(&self, id: &TargetId, ids: Option<Vec<u64>>) -> Result<usize> {
+        let id = id.clone();
+        self.run(move |r| r.replay_dead_letters(&id, ids)).await
+    }
+    async fn discard_dead_letters(&self, id: &TargetId) -> Result<usize> {
+        let id = id.clone();
+        self.run(move |r| r.discard_dead_letters(&id)).await
     }
 }

@@ -3,6 +3,7 @@
 use super::integrations::{INTEGRATION_REMOTE_PASSWORDS, INTEGRATION_SECRETS, INTEGRATIONS};
 use super::lorawan::{LORAWAN_OTAA, LORAWAN_SESSIONS};
 use super::sealing::{aad, seal_text};
+use super::targets::TARGET_SECRETS;
 use super::{Integration, IntegrationMode};
 use crate::error::{corrupt, db};
 use crate::sealed::{self, SecretKey};
@@ -65,6 +66,12 @@ pub(super) fn check_and_seal(txn: &redb::WriteTransaction, key: &SecretKey) -> R
         )
         .map_err(|_| Error::SecretsKey)?;
     }
+    // Data targets' secrets were sealed from the start: only the key is checked.
+    let target_secrets = txn.open_table(TARGET_SECRETS).map_err(db(context))?;
+    if let Some(row) = target_secrets.first().map_err(db(context))? {
+        sealed::open(key, row.1.value(), &aad(TARGET_SECRETS, row.0.value()))
+            .map_err(|_| Error::SecretsKey)?;
+    }
     // Before sealing, a subscribe integration's password was kept in clear beside inbound password hashes.
     let integrations = txn.open_table(INTEGRATIONS).map_err(db(context))?;
     let mut secrets = txn.open_table(INTEGRATION_SECRETS).map_err(db(context))?;
@@ -109,6 +116,7 @@ pub(super) fn holds_sealed_secrets(path: &Path) -> Result<bool> {
         LORAWAN_OTAA,
         INTEGRATION_REMOTE_PASSWORDS,
         super::notify::CHANNEL_SECRETS,
+        TARGET_SECRETS,
     ] {
         let rows = match txn.open_table(table) {
             Ok(rows) => rows,
