@@ -123,6 +123,13 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     ));
     let broker_metrics = Arc::new(bydata_broker::Metrics::default());
+    // One login gate for the broker and the HTTP push: one Argon2 pool, one memory, one backoff.
+    let logins = bydata_store::logins::Gate::new(
+        registry.clone(),
+        broker_metrics.clone(),
+        config.broker.login_gate(),
+    )
+    .context("cannot start the password checks")?;
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
     let lorawan_metrics = Arc::new(bydata_ingest::lorawan::listener::Metrics::default());
     let opendata = Arc::new(
@@ -227,6 +234,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics: broker_metrics,
         refusals: refusals.clone(),
         integrations: Some(Arc::new(crate::hooks::Sink(hub.clone()))),
+        logins: logins.clone(),
     };
     let broker_shutdown = shutdown.child_token();
     let broker = bydata_broker::run(

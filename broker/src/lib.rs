@@ -81,9 +81,11 @@ impl Default for Config {
 }
 
 impl Config {
-    fn gate(&self) -> gate::GateConfig {
+    /// The settings of the login gate (`bydata_store::logins`), which `serve` starts once for the broker and
+    /// the HTTP push.
+    pub fn login_gate(&self) -> bydata_store::logins::GateConfig {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        gate::GateConfig {
+        bydata_store::logins::GateConfig {
             checks: if self.password_checks == 0 {
                 cores
             } else {
@@ -106,6 +108,8 @@ pub struct Deps {
     pub refusals: Arc<Refusals>,
     /// Where inbound network-server integrations' events go; `None` refuses them.
     pub integrations: Option<Arc<dyn IntegrationSink>>,
+    /// The login gate, shared with the HTTP push (`Gate::new(registry, metrics, config.login_gate())`).
+    pub logins: Arc<bydata_store::logins::Gate>,
 }
 
 /// Takes an event an inbound integration (ChirpStack, The Things Stack) published into the broker. Called
@@ -196,10 +200,7 @@ pub async fn run(
             detail: "no MQTT listener: mqtt_addr and mqtts_addr are both off".to_owned(),
         });
     }
-    let gate = gate::Gate::new(deps.registry.clone(), deps.metrics.clone(), config.gate())
-        .map_err(|e| Error::Start {
-            detail: e.to_string(),
-        })?;
+    let gate = deps.logins.clone();
     let (upstream, mut rumqttd) = start_rumqttd(&config, &deps, gate.clone()).await?;
     let caps = bydata_admission::ConnectionCaps::new(
         config.max_connections,

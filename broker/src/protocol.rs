@@ -8,7 +8,7 @@
 use crate::gate::Identity;
 use crate::metrics::inc;
 use crate::{Deps, device_prefix};
-use bydata_schemas::{DeviceId, IntegrationId, JournalEntry, RejectReason, Source, Uplink};
+use bydata_schemas::{DeviceId, IntegrationId, RejectReason, Source, Uplink};
 use bydata_store::refusals::truncate;
 use bytes::BytesMut;
 use rumqttd::protocol::v4::V4;
@@ -134,7 +134,7 @@ impl DeviceProtocol {
                 uplink: format!("{}up", device_prefix(device)),
             }));
         };
-        let entry = JournalEntry::Uplink(Uplink {
+        let uplink = Uplink {
             received_at: (self.deps.clock)(),
             device: device.clone(),
             source: Source::Mqtt,
@@ -142,32 +142,21 @@ impl DeviceProtocol {
             fport,
             payload: publish.payload.to_vec(),
             radio: Vec::new(),
-        });
-        match self.deps.journal.append(&entry) {
-            Ok(_) => {
-                inc(&self.deps.metrics.uplinks_journaled);
-                Ok(())
-            }
-            Err(bydata_store::journal::Error::Refused { reason }) => {
-                // Not accepting now (disk full, or stopping): said once in the log by whoever decided it,
-                // and on the device's status here; no PUBACK, the connection closes, the device retries.
-                inc(&self.deps.metrics.journal_errors);
-                self.deps.refusals.record(
-                    device,
-                    (self.deps.clock)(),
-                    &RejectReason::NotAccepting {
-                        reason: reason.to_string(),
-                    },
-                );
-                Err(Error::InvalidProtocol)
-            }
-            Err(e) => {
-                // Not journaled means not acknowledged: the device keeps the message and retries.
-                inc(&self.deps.metrics.journal_errors);
-                tracing::error!(device = %device, error = %e, "cannot journal an uplink; closing the connection");
-                Err(Error::InvalidProtocol)
-            }
-        }
+        };
+        let counters = bydata_store::intake::UplinkCounters {
+            journaled: &self.deps.metrics.uplinks_journaled,
+            not_journaled: &self.deps.metrics.journal_errors,
+        };
+        // The same append as the HTTP push's; a refusal is on the device's status, and no PUBACK closes the
+        // connection so the device retries.
+        bydata_store::intake::append_uplink(
+            &self.deps.journal,
+            &self.deps.refusals,
+            uplink,
+            counters,
+        )
+        .map(drop)
+        .map_err(|_| Error::InvalidProtocol)
     }
 
     /// An inbound integration publishes under `integrations/{id}/`; the sink parses the event, finds the
