@@ -119,6 +119,10 @@ pub enum RejectReason {
     },
     /// bydata was not accepting new data (its disk is full, or it is shutting down); `reason` says which.
     NotAccepting { reason: String },
+    /// An HTTP push (`POST /api/v1/devices/{id}/up`) with the device's credentials refused: `code` as the
+    /// answer's error code (`too_large`, `other_device`, `invalid_fport`, `unsupported_media_type`, …), `detail`
+    /// in words.
+    HttpPush { code: String, detail: String },
 }
 
 impl fmt::Display for RejectReason {
@@ -163,6 +167,9 @@ impl fmt::Display for RejectReason {
             ),
             // Already a whole sentence ("disk full: …"); the device keeps the message and sends it again.
             RejectReason::NotAccepting { reason } => f.write_str(reason),
+            RejectReason::HttpPush { code, detail } => {
+                write!(f, "HTTP push refused ({code}): {detail}")
+            }
             RejectReason::KeepAliveZero => f.write_str(
                 "connection refused: keep-alive 0 is not accepted; set a keep-alive such as 60 s",
             ),

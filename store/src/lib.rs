@@ -34,11 +34,11 @@ pub use bydata_schemas::{OrgId, Role};
 pub use error::{Error, Result};
 pub use registry::MAX_STATE_FIELDS;
 pub use registry::{
-    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
-    ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
-    LorawanSession, Member, MqttCredentials, NewToken, OrgContents, Organisation, OtaaDevice,
-    PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session, SessionForAddr,
-    SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
+    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DEVICE_KEY_PREFIX, DecodeRun,
+    Device, DeviceKey, DeviceStatus, ExternalDevice, Gateway, GatewayStatus, Integration,
+    IntegrationMode, LastError, LorawanSession, Member, MqttCredentials, NewToken, OrgContents,
+    Organisation, OtaaDevice, PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session,
+    SessionForAddr, SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
 };
 pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};

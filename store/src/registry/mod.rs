@@ -14,6 +14,7 @@ mod buildings;
 mod bulk;
 mod codecs;
 mod datasets;
+mod device_keys;
 mod gateways;
 mod integrations;
 mod lorawan;
@@ -30,6 +31,7 @@ mod unsealed;
 pub use buildings::Building;
 pub use codecs::{CodecAdded, CodecSummary, StoredCodec};
 pub use datasets::StoredDataset;
+pub use device_keys::{DEVICE_KEY_PREFIX, DeviceKey};
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};
@@ -225,6 +227,7 @@ impl Registry {
                 .remove(id.as_str())
                 .map_err(db("deleting a device"))?;
             Self::remove_lorawan_session(&txn, id)?;
+            Self::remove_device_keys(&txn, id)?;
             existed
         };
         self.commit_if(txn, "deleting a device", existed)?;
