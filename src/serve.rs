@@ -130,6 +130,12 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.broker.login_gate(),
     )
     .context("cannot start the password checks")?;
+    // Devices pushing over HTTP: the same journal append, gate and size limit as MQTT.
+    let push = Arc::new(bydata_api::DevicePush::new(
+        journal.clone(),
+        &logins,
+        config.broker.max_message_bytes,
+    ));
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
     let lorawan_metrics = Arc::new(bydata_ingest::lorawan::listener::Metrics::default());
     let opendata = Arc::new(
@@ -159,6 +165,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Box::new(broker_metrics.clone()),
             Box::new(ingest_metrics.clone()),
             Box::new(lorawan_metrics.clone()),
+            Box::new(push.metrics()),
         ],
         embedded.clone(),
     );
@@ -206,6 +213,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             port: config.broker.mqtt_addr.map(|a| a.port()),
             tls_port: config.broker.mqtts_addr.map(|a| a.port()),
         },
+        push,
     };
     {
         let (publisher, stop) = (state.opendata.clone(), shutdown.child_token());

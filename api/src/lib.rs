@@ -40,6 +40,7 @@ pub use auth::keys::ClientAddr;
 pub use broker_info::MqttPorts;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
+pub use devices::push::{DevicePush, PushMetrics};
 pub use error::Error;
 pub use login::Login;
 pub use oidc::{ClientAuth, Identity, OidcConfig, OidcError, Refusal, RoleMapping, Secret};
@@ -133,6 +134,8 @@ pub struct AppState {
     pub login: Option<Arc<Login>>,
     /// Where devices connect (shown to people onboarding them).
     pub mqtt: MqttPorts,
+    /// Devices pushing uplinks over HTTP: the journal, the broker's login gate, its size limit.
+    pub push: Arc<DevicePush>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -252,6 +255,19 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             get(devices::decoding::status),
         )
         .route("/api/v1/devices/{id}/latest", get(query::latest))
+        // The body is read by the handler itself, up to the broker's max_message_bytes.
+        .route(
+            "/api/v1/devices/{id}/up",
+            post(devices::push::push).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/devices/{id}/keys",
+            post(devices::keys::create).get(devices::keys::list),
+        )
+        .route(
+            "/api/v1/devices/{id}/keys/{key}",
+            axum::routing::delete(devices::keys::revoke),
+        )
         .route("/api/v1/query", get(query::query))
         .route("/api/v1/measurements", get(measurements::measurements))
         .route(

@@ -1,8 +1,12 @@
 //! Onboarding: devices registered, changed, listed, deleted, their MQTT credentials rotated. What a device
-//! sent and how it decoded is in `decoding`; LoRaWAN activation details in `lorawan`.
+//! sent and how it decoded is in `decoding`; LoRaWAN activation details in `lorawan`; a device pushing its
+//! uplinks over HTTP in `push`, with the device keys of `keys`.
 pub(crate) mod bulk;
 pub(crate) mod decoding;
+pub(crate) mod keys;
 mod lorawan;
+pub(crate) mod push;
+mod push_params;
 
 use crate::audit::{Change, Source, record};
 use crate::auth::Principal;

@@ -98,6 +98,10 @@ Times in answers are RFC 3339."
         crate::login::routes::me,
         crate::audit::list,
         crate::write::write,
+        crate::devices::push::push,
+        crate::devices::keys::create,
+        crate::devices::keys::list,
+        crate::devices::keys::revoke,
     ),
     components(
         schemas(ErrorBody, ErrorDetail, ProblemDoc),
@@ -186,6 +190,23 @@ impl Modify for Common {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "Authorization",
                 "InfluxDB's `Authorization: Token <token>` (any endpoint accepts it; InfluxDB clients send it)",
+            ))),
+        );
+        // A device's own credentials, for its HTTP pushes (policy `device`).
+        components.add_security_scheme(
+            "device_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("HTTP Basic: the device's id and its MQTT password"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "device_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Device-Key",
+                "A device key (`bdk_…`), in `X-Device-Key` or as `Authorization: Bearer bdk_…`",
             ))),
         );
         let error = |description: &str| {
@@ -343,6 +364,10 @@ pub(crate) mod tests {
         ("GET", "/auth/me"),
         ("GET", "/api/v1/audit"),
         ("POST", "/api/v2/write"),
+        ("POST", "/api/v1/devices/{id}/up"),
+        ("POST", "/api/v1/devices/{id}/keys"),
+        ("GET", "/api/v1/devices/{id}/keys"),
+        ("DELETE", "/api/v1/devices/{id}/keys/{key}"),
     ];
 
     pub(crate) fn document() -> Value {
@@ -494,6 +519,7 @@ pub(crate) mod tests {
             auth_cache: Arc::default(),
             login: None,
             mqtt: Default::default(),
+            push: crate::devices::push::tests::push(dir.path(), registry.clone()),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");
