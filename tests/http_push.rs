@@ -58,11 +58,15 @@ async fn latest_is(b: &Bydata, device: &str, measurement: &str, want: f64) {
 }
 
 async fn last_error(b: &Bydata, device: &str, contains: &str) -> Value {
-    b.wait_status(device, &format!("{device}'s last error to say {contains:?}"), |s| {
-        s["last_error"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains(contains))
-    })
+    b.wait_status(
+        device,
+        &format!("{device}'s last error to say {contains:?}"),
+        |s| {
+            s["last_error"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(contains))
+        },
+    )
     .await
 }
 
@@ -155,16 +159,15 @@ async fn devices_push_with_their_own_credentials_and_every_refusal_is_explained(
     assert!(!audit.to_string().contains(&secret), "{audit}");
 
     // A wrong password and an unknown device: the same 401, asking for Basic, without saying which.
-    let (code, wrong, headers) = push(
-        &b,
-        up,
-        basic("door-1", "guess"),
-        "application/json",
-        "{}",
-    )
-    .await;
+    let (code, wrong, headers) =
+        push(&b, up, basic("door-1", "guess"), "application/json", "{}").await;
     assert_eq!(code, StatusCode::UNAUTHORIZED, "{wrong}");
-    assert!(headers["www-authenticate"].to_str().unwrap().contains("Basic"));
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("Basic")
+    );
     let (code, unknown, _) = push(
         &b,
         "/api/v1/devices/ghost/up",
@@ -184,7 +187,7 @@ async fn devices_push_with_their_own_credentials_and_every_refusal_is_explained(
     .await;
 
     // Another device's id with door-1's credentials: 403, and door-1's status says so.
-    b.onboard("door-2", json!({})).await;
+    let door2_password = b.onboard("door-2", json!({})).await;
     let (code, body, _) = push(
         &b,
         "/api/v1/devices/door-2/up",
@@ -214,7 +217,10 @@ async fn devices_push_with_their_own_credentials_and_every_refusal_is_explained(
     )
     .await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
-    assert!(body.to_string().contains("device's own credentials"), "{body}");
+    assert!(
+        body.to_string().contains("device's own credentials"),
+        "{body}"
+    );
 
     // Over the broker's max_message_bytes (64 KiB by default): 413, on the status.
     let big = format!(r#"{{"note": "{}"}}"#, "x".repeat(70 * 1024));
@@ -268,23 +274,33 @@ async fn devices_push_with_their_own_credentials_and_every_refusal_is_explained(
     )
     .await;
     assert_eq!(code, StatusCode::ACCEPTED, "{body}");
-    assert_eq!((body["fport"].as_u64(), body["body"].as_str()), (Some(7), Some("bytes")));
+    assert_eq!(
+        (body["fport"].as_u64(), body["body"].as_str()),
+        (Some(7), Some("bytes"))
+    );
     latest_is(&b, "tank-1", "level", 42.0).await;
     latest_is(&b, "tank-1", "port", 7.0).await;
-    // Something the codec cannot take is accepted (it is in the journal) and explained on the status.
+    // Something that does not decode is accepted (it is in the journal) and explained on the status, as the
+    // pipeline explains MQTT messages.
     let (code, _, _) = push(
         &b,
-        "/api/v1/devices/tank-1/up?fport=7",
-        basic("tank-1", tank_password),
-        "application/octet-stream",
-        Vec::new(),
+        "/api/v1/devices/door-2/up",
+        basic("door-2", &door2_password),
+        "application/json",
+        "not json",
     )
     .await;
     assert_eq!(code, StatusCode::ACCEPTED);
-    b.wait_status("tank-1", "the empty payload refused by the pipeline", |s| {
-        s["last_error"].is_object()
-    })
-    .await;
+    let status = b
+        .wait_status("door-2", "the undecodable push explained", |s| {
+            s["last_error"].is_object()
+        })
+        .await;
+    assert_eq!(
+        (status["received"].as_u64(), status["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{status}"
+    );
 
     let metrics = b.client.get(b.url("/metrics")).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
@@ -398,21 +414,38 @@ async fn a_full_disk_answers_503_with_retry_after_and_says_so_on_the_status() {
     )
     .await;
     let password = b.onboard("door-9", json!({})).await;
-    let (body, headers) = eventually(Duration::from_secs(20), "the push to be refused", || async {
-        let (code, body, headers) = push(
-            &b,
-            "/api/v1/devices/door-9/up",
-            basic("door-9", &password),
-            "application/json",
-            r#"{"temperature": 20}"#,
-        )
-        .await;
-        (code == StatusCode::SERVICE_UNAVAILABLE).then_some((body, headers))
-    })
+    let (body, headers) = eventually(
+        Duration::from_secs(20),
+        "the push to be refused",
+        || async {
+            let (code, body, headers) = push(
+                &b,
+                "/api/v1/devices/door-9/up",
+                basic("door-9", &password),
+                "application/json",
+                r#"{"temperature": 20}"#,
+            )
+            .await;
+            (code == StatusCode::SERVICE_UNAVAILABLE).then_some((body, headers))
+        },
+    )
     .await;
     assert_eq!(body["error"]["code"], "not_accepting", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("disk full"), "{body}");
-    assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 0);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disk full"),
+        "{body}"
+    );
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
     last_error(&b, "door-9", "disk full").await;
     assert_eq!(b.latest("door-9", "temperature").await, None);
 }
