@@ -307,6 +307,7 @@ async fn devices_push_with_their_own_credentials_and_every_refusal_is_explained(
     for line in [
         "bydata_http_push_requests_total{outcome=\"accepted\"} 6",
         "bydata_http_push_requests_total{outcome=\"other_device\"} 1",
+        "bydata_http_push_requests_total{outcome=\"not_a_device\"} 1",
         "bydata_http_push_requests_total{outcome=\"too_large\"} 1",
         "bydata_http_push_requests_total{outcome=\"unsupported_media_type\"} 1",
         "bydata_http_push_uplinks_journaled_total 6",

@@ -116,7 +116,7 @@ pub(crate) async fn authenticate(
         Presented::Key(secret) => key_login(state, ip, &secret).await,
     };
     if outcome.is_err() {
-        metrics.count(super::super::devices::push::Outcome::Unauthenticated);
+        metrics.count(crate::devices::push::Outcome::Unauthenticated);
     }
     outcome
 }

@@ -151,6 +151,13 @@ pub(crate) async fn authorize(
         }
     };
     if let Err(e) = check(policy, &principal) {
+        if policy == Policy::Device {
+            // A person's credentials on a device's route: counted with the pushes' other refusals.
+            state
+                .push
+                .metrics
+                .count(crate::devices::push::Outcome::NotADevice);
+        }
         return e.into_response();
     }
     request.extensions_mut().insert(principal);

@@ -36,7 +36,7 @@ pub(crate) struct NewDevice {
     id: Option<DeviceId>,
     #[schema(min_length = 1, max_length = 200)]
     name: String,
-    /// `mqtt` or `lorawan` (`http` is on the roadmap).
+    /// `mqtt` or `lorawan` (an `mqtt` device also pushes over HTTP with the same credentials).
     #[schema(value_type = crate::openapi::TransportDoc)]
     transport: Transport,
     /// What the device measures for: one of the known domains.
@@ -140,7 +140,8 @@ pub(crate) async fn create(
         (Transport::Http, _) => {
             return Err(Error::bad(
                 "unsupported_transport",
-                "transport \"http\" (push) is on the roadmap; onboard as \"mqtt\" or \"lorawan\"",
+                "onboard a device that pushes over HTTP as \"mqtt\": its id and password (or a device key) \
+                 push to POST /api/v1/devices/{id}/up, and it may use MQTT too",
             ));
         }
     }

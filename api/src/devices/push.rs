@@ -60,6 +60,8 @@ impl DevicePush {
 pub(crate) enum Outcome {
     Accepted,
     Unauthenticated,
+    /// An API key or a login session, not a device's credentials.
+    NotADevice,
     OtherDevice,
     BadRequest,
     UnsupportedType,
@@ -72,6 +74,7 @@ pub(crate) enum Outcome {
 pub struct PushMetrics {
     accepted: AtomicU64,
     unauthenticated: AtomicU64,
+    not_a_device: AtomicU64,
     other_device: AtomicU64,
     bad_request: AtomicU64,
     unsupported_type: AtomicU64,
@@ -88,6 +91,7 @@ impl PushMetrics {
         let c = match outcome {
             Outcome::Accepted => &self.accepted,
             Outcome::Unauthenticated => &self.unauthenticated,
+            Outcome::NotADevice => &self.not_a_device,
             Outcome::OtherDevice => &self.other_device,
             Outcome::BadRequest => &self.bad_request,
             Outcome::UnsupportedType => &self.unsupported_type,
@@ -118,6 +122,7 @@ impl Collector for PushMetrics {
             &[
                 ("accepted", get(&self.accepted)),
                 ("unauthenticated", get(&self.unauthenticated)),
+                ("not_a_device", get(&self.not_a_device)),
                 ("other_device", get(&self.other_device)),
                 ("bad_request", get(&self.bad_request)),
                 ("unsupported_media_type", get(&self.unsupported_type)),
