@@ -131,6 +131,19 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock.clone(),
         config.broker.downlinks.clone(),
     );
+    // One login gate for the broker and the HTTP push: one Argon2 pool, one memory, one backoff.
+    let logins = bydata_store::logins::Gate::new(
+        registry.clone(),
+        broker_metrics.clone(),
+        config.broker.login_gate(),
+    )
+    .context("cannot start the password checks")?;
+    // Devices pushing over HTTP: the same journal append, gate and size limit as MQTT.
+    let push = Arc::new(bydata_api::DevicePush::new(
+        journal.clone(),
+        &logins,
+        config.broker.max_message_bytes,
+    ));
     let ingest_metrics = Arc::new(bydata_ingest::Metrics::default());
     let lorawan_metrics = Arc::new(bydata_ingest::lorawan::listener::Metrics::default());
     let opendata = Arc::new(
@@ -192,6 +205,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Box::new(lorawan_metrics.clone()),
             Box::new(notify.metrics()),
             Box::new(forward_metrics),
+            Box::new(push.metrics()),
         ],
         embedded.clone(),
     );
@@ -257,6 +271,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         notify: notify.clone(),
         targets: Arc::new(crate::forward_hooks::ForwardHooks(forwarder.clone())),
+        push,
     };
     {
         // Restartable: the outbox is in the registry, so a new loop picks up where the last one stopped.
@@ -307,6 +322,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         refusals: refusals.clone(),
         integrations: Some(Arc::new(crate::hooks::Sink(hub.clone()))),
         downlinks: Some(downlinks),
+        logins: logins.clone(),
     };
     let broker_shutdown = shutdown.child_token();
     let broker = bydata_broker::run(

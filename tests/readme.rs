@@ -2,9 +2,9 @@
 //! `T=…` carry over), against the real binary started with `serve --demo` on free ports in a fresh data
 //! directory — as a new user would, after the README's first command. Placeholders are filled with what was
 //! printed before them: `<the admin token>` from serve's output, `<password>` from the device-create answer,
-//! `<editor key>` from the token answer. Every command must exit 0 and answer no `error`; every read of data
-//! (query, KPIs, latest) must show a value, not only nulls — polled, since a publish is stored a moment
-//! after its PUBACK. `mosquitto_pub` is Debian's `mosquitto-clients` (installed by `scripts/test.sh`).
+//! `<editor key>` from the token answer, `<device key>` from the device-key answer. Every command must exit 0
+//! and answer no `error`; every read of data (query, KPIs, latest) must show a value, not only nulls —
+//! polled, since a publish is stored a moment after its PUBACK. `mosquitto_pub` is Debian's `mosquitto-clients` (installed by `scripts/test.sh`).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -307,9 +307,12 @@ async fn every_readme_command_works_when_pasted_in_order_on_a_fresh_demo() {
             if let (Some(t), Some("editor")) = (v["token"].as_str(), v["role"].as_str()) {
                 known.insert("<editor key>".into(), t.to_owned());
             }
+            if let Some(k) = v["secret"].as_str().filter(|k| k.starts_with("bdk_")) {
+                known.insert("<device key>".into(), k.to_owned());
+            }
         }
     }
-    for needed in ["<password>", "<editor key>"] {
+    for needed in ["<password>", "<editor key>", "<device key>"] {
         assert!(
             known.contains_key(needed),
             "the README no longer uses {needed}: update this test"

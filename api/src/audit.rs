@@ -70,6 +70,7 @@ impl Change {
         let actor_name = match &by.actor {
             Actor::Anonymous => String::new(),
             Actor::Key { name, .. } | Actor::Person { name, .. } => name.clone(),
+            Actor::Device { id, .. } => id.to_string(),
         };
         AuditEntry {
             seq: 0,

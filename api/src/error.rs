@@ -16,6 +16,16 @@ pub enum Error {
     BadCredentials { reason: String },
     #[error("you may not do this: it needs {needs}")]
     Forbidden { needs: String },
+    /// A device's credentials (HTTP Basic, a device key) missing, unreadable or not valid: the reason, never
+    /// which of id and password was wrong (`WWW-Authenticate: Basic`).
+    #[error("{reason}")]
+    DeviceCredentials { reason: String },
+    /// A body larger than the route takes (`413 too_large`).
+    #[error("{message}")]
+    TooLarge { message: String },
+    /// A body of a type the route does not take (`415 unsupported_media_type`).
+    #[error("{message}")]
+    UnsupportedMediaType { message: String },
     /// A session cookie that names no live session: the reason (expired, idle, unknown, malformed).
     #[error("{message}")]
     Session { message: String },
@@ -270,6 +280,13 @@ impl IntoResponse for Error {
             Error::NoRole { .. } => (StatusCode::FORBIDDEN, "no_role"),
             Error::LoginRefused { .. } => (StatusCode::UNAUTHORIZED, "login_refused"),
             Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::DeviceCredentials { .. } => {
+                (StatusCode::UNAUTHORIZED, "invalid_device_credentials")
+            }
+            Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Error::UnsupportedMediaType { .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
@@ -325,9 +342,15 @@ impl IntoResponse for Error {
             );
         }
         if status == StatusCode::UNAUTHORIZED {
+            // A device is asked for what it logs in with; everyone else for an API key.
+            let scheme = if matches!(self, Error::DeviceCredentials { .. }) {
+                "Basic realm=\"bydata devices\", Bearer"
+            } else {
+                "Bearer"
+            };
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
+                axum::http::HeaderValue::from_static(scheme),
             );
         }
         response

@@ -44,6 +44,7 @@ pub use broker_info::MqttPorts;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
 pub use devices::downlinks::{Downlinks, MAX_LORAWAN_DOWNLINK_BYTES, Wake};
+pub use devices::push::{DevicePush, PushMetrics};
 pub use error::Error;
 pub use login::Login;
 pub use oidc::{ClientAuth, Identity, OidcConfig, OidcError, Refusal, RoleMapping, Secret};
@@ -144,6 +145,8 @@ pub struct AppState {
     pub notify: bydata_notify::Notify,
     /// Data targets: what only the forwarder can do (status, test message, wake-ups), wired by the binary.
     pub targets: Arc<dyn TargetHooks>,
+    /// Devices pushing uplinks over HTTP: the journal, the broker's login gate, its size limit.
+    pub push: Arc<DevicePush>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.
@@ -293,6 +296,19 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .route(
             "/api/v1/devices/{id}/downlinks/{dl}",
             axum::routing::delete(devices::downlinks::cancel),
+        )
+        // The body is read by the handler itself, up to the broker's max_message_bytes.
+        .route(
+            "/api/v1/devices/{id}/up",
+            post(devices::push::push).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/devices/{id}/keys",
+            post(devices::keys::create).get(devices::keys::list),
+        )
+        .route(
+            "/api/v1/devices/{id}/keys/{key}",
+            axum::routing::delete(devices::keys::revoke),
         )
         .route("/api/v1/query", get(query::query))
         .route("/api/v1/measurements", get(measurements::measurements))

@@ -1,12 +1,15 @@
 #![allow(clippy::unwrap_used)]
 //! The authorization matrix: every operation of the OpenAPI document, called by every kind of principal —
 //! the platform admin; admin, editor and viewer of organisation A; the same of B; an expired key; a revoked
-//! key; a key of A restricted to another device; nobody — against A's objects, with the answer each must get.
+//! key; a key of A restricted to another device; A's device with its own password (HTTP Basic) and with a
+//! device key; nobody — against A's objects, with the answer each must get.
 //!
 //! The expected answer comes from the operation's declared policy (`x-bydata-policy`) and the principal's
 //! role in A, never from the code under test: nobody → 401; an expired or revoked key → 401 with the reason;
 //! a role below the route's → 403; a principal with no role in A (B's, or a key restricted away from the
-//! device) → 404 for A's objects, so their existence does not leak; otherwise through. An operation without a
+//! device) → 404 for A's objects, so their existence does not leak; otherwise through. Routes with policy
+//! `device` (a device pushing its uplinks) take only the device's own credentials: every API key gets 403,
+//! and the device's credentials get 401 everywhere else. An operation without a
 //! policy fails the test. Refused calls run first on one shared state, which must be unchanged afterwards (B
 //! changed nothing of A); lists and queries by B must not mention anything of A; allowed changes then run
 //! each on a fresh state as the least principal that may make them.
@@ -50,10 +53,14 @@ enum Who {
     Expired,
     Revoked,
     Restricted,
+    /// A's device `DEVICE` with HTTP Basic (its id and MQTT password).
+    Device,
+    /// A's device `DEVICE` with one of its device keys.
+    DeviceKey,
     Nobody,
 }
 
-const EVERYONE: [Who; 11] = [
+const EVERYONE: [Who; 13] = [
     Who::Platform,
     Who::A(Role::Admin),
     Who::A(Role::Editor),
@@ -64,6 +71,8 @@ const EVERYONE: [Who; 11] = [
     Who::Expired,
     Who::Revoked,
     Who::Restricted,
+    Who::Device,
+    Who::DeviceKey,
     Who::Nobody,
 ];
 
@@ -75,6 +84,9 @@ struct World {
     /// A's alert rule and silence (ids generated).
     rule: String,
     silence: String,
+    /// `DEVICE`'s MQTT password, and the id of a device key of it that editors may revoke.
+    device_password: String,
+    device_key_id: String,
     _dir: tempfile::TempDir,
 }
 
@@ -82,9 +94,22 @@ impl World {
     fn key(&self, who: Who) -> Option<&str> {
         match who {
             Who::Platform => Some(ADMIN),
-            Who::Nobody => None,
+            Who::Nobody | Who::Device => None,
             other => self.keys.get(&format!("{other:?}")).map(String::as_str),
         }
+    }
+
+    /// The `Authorization` header `who` sends, if any.
+    fn authorization(&self, who: Who) -> Option<String> {
+        if who == Who::Device {
+            use base64::Engine;
+            let pair = format!("{DEVICE}:{}", self.device_password);
+            return Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ));
+        }
+        self.key(who).map(|key| format!("Bearer {key}"))
     }
 }
 
@@ -152,13 +177,17 @@ async fn new_world() -> World {
         .await
         .unwrap();
 
+    let mut device_password = String::new();
     for (id, o) in [(DEVICE, "a"), (OTHER_DEVICE, "a"), ("dev-b", "b")] {
-        as_admin(
+        let created = as_admin(
             "POST",
             "/api/v1/devices",
             json!({"id": id, "name": id, "transport": "mqtt", "domain": "energy", "org": o}),
         )
         .await;
+        if id == DEVICE {
+            device_password = created["mqtt"]["password"].as_str().unwrap().to_owned();
+        }
     }
     let queued = state
         .registry
@@ -173,6 +202,18 @@ async fn new_world() -> World {
         .await
         .unwrap();
     assert_eq!(queued.id.to_string(), DOWNLINK);
+    let device = DeviceId::new(DEVICE).unwrap();
+    let (_, device_key) = state
+        .registry
+        .create_device_key(&device, "pusher".into(), NOW)
+        .await
+        .unwrap();
+    keys.insert(format!("{:?}", Who::DeviceKey), device_key);
+    let (victim_device_key, _) = state
+        .registry
+        .create_device_key(&device, "victim".into(), NOW)
+        .await
+        .unwrap();
     let (_, restricted) = state
         .registry
         .create_token(
@@ -254,6 +295,8 @@ async fn new_world() -> World {
         victim_key: victim.id,
         rule,
         silence,
+        device_password,
+        device_key_id: victim_device_key.id,
         _dir: dir,
     }
 }
@@ -313,6 +356,7 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
             ("version", _) => "1".into(),
             ("member", _) => MEMBER.into(),
             ("dl", _) => DOWNLINK.into(),
+            ("key", _) => world.device_key_id.clone(),
             ("period", _) => "2026".into(),
             ("file", _) => "data.csv".into(),
             ("id", t) if t.starts_with("/api/v1/devices") => DEVICE.into(),
@@ -368,6 +412,7 @@ fn request_for(method: &str, template: &str, world: &World) -> (String, Option<V
         ("POST", "/api/v1/silences") => Some(json!({"duration": "1h", "org": "a"})),
         ("PUT", _) => Some(json!({"role": "editor"})),
         ("POST", "/api/v1/devices/{id}/downlinks") => Some(json!({"fport": 1, "hex": "01"})),
+        ("POST", "/api/v1/devices/{id}/up") => Some(json!({"only_a_kwh": 1.5})),
         ("POST", "/api/v1/devices/{id}/redecode") => {
             Some(json!({"from": "2025-11-01T00:00:00Z", "to": "2025-11-02T00:00:00Z"}))
         }
@@ -392,8 +437,8 @@ async fn call(
     body: Option<&Value>,
 ) -> (StatusCode, String) {
     let mut builder = Request::builder().method(method).uri(path);
-    if let Some(key) = world.key(who) {
-        builder = builder.header("authorization", format!("Bearer {key}"));
+    if let Some(authorization) = world.authorization(who) {
+        builder = builder.header("authorization", authorization);
     }
     let request = match (method, path) {
         ("POST", p) if p.starts_with("/api/v2/write") => builder
@@ -439,10 +484,21 @@ fn expect(who: Who, policy: &str, targets_a: bool, device_op: bool) -> Expect {
     if policy == "public" {
         return Expect::Through;
     }
+    let device = matches!(who, Who::Device | Who::DeviceKey);
+    if policy == "device" {
+        // Only the device itself, on its own id (the path names A's `DEVICE`).
+        return match who {
+            Who::Nobody | Who::Expired | Who::Revoked => Expect::Status(StatusCode::UNAUTHORIZED),
+            _ if device => Expect::Through,
+            _ => Expect::Status(StatusCode::FORBIDDEN),
+        };
+    }
     let (platform, role_in_a, highest) = match who {
         Who::Nobody | Who::Expired | Who::Revoked => {
             return Expect::Status(StatusCode::UNAUTHORIZED);
         }
+        // A device's credentials are no API key.
+        Who::Device | Who::DeviceKey => return Expect::Status(StatusCode::UNAUTHORIZED),
         Who::Platform => (true, Some(Role::Admin), Role::Admin),
         Who::A(r) => (false, Some(r), r),
         Who::B(r) => (false, None, r),
@@ -568,6 +624,7 @@ async fn every_operation_answers_every_principal_by_its_policy() {
                 // Allowed changes run below, each on a fresh world.
                 if matches!(who, Who::A(r) if policy.parse::<Role>().ok() == Some(r))
                     || (policy == "platform" && who == Who::Platform)
+                    || (policy == "device" && matches!(who, Who::Device | Who::DeviceKey))
                     || (policy != "platform" && !on_a && who == Who::B(Role::Editor))
                 {
                     allowed_changes.push((method.clone(), template.clone(), who));
@@ -588,7 +645,12 @@ async fn every_operation_answers_every_principal_by_its_policy() {
                     if status == StatusCode::UNAUTHORIZED && who == Who::Revoked {
                         assert!(answer.contains("revoked"), "{context}");
                     }
-                    if status == StatusCode::FORBIDDEN && policy != "platform" {
+                    if status == StatusCode::FORBIDDEN && policy == "device" {
+                        assert!(
+                            answer.contains("the device's own credentials"),
+                            "the device's credentials are asked for: {context}"
+                        );
+                    } else if status == StatusCode::FORBIDDEN && policy != "platform" {
                         assert!(
                             answer.contains("role"),
                             "the missing role is named: {context}"
@@ -647,6 +709,9 @@ async fn every_operation_answers_every_principal_by_its_policy() {
             template == "/api/v1/codecs/test" && code == StatusCode::INTERNAL_SERVER_ERROR;
         // Through the policy, an organisation that still holds things is not deleted.
         let org_not_empty = template == "/api/v1/orgs/{id}" && answer.contains("org_not_empty");
+        if template == "/api/v1/devices/{id}/up" {
+            assert_eq!(code, StatusCode::ACCEPTED, "{who:?} pushes: {answer}");
+        }
         assert!(
             code.is_success() || trial_without_sandbox || org_not_empty,
             "{who:?} may {method} {path}: {code} {answer}"

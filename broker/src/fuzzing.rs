@@ -58,15 +58,23 @@ impl Harness {
             },
         )
         .expect("journal");
+        let metrics: Arc<crate::Metrics> = Arc::default();
+        let logins = bydata_store::logins::Gate::new(
+            registry.clone(),
+            metrics.clone(),
+            crate::Config::default().login_gate(),
+        )
+        .expect("gate");
         Self {
             deps: Deps {
                 journal: Arc::new(journal),
                 refusals: Arc::new(Refusals::new(registry.clone(), 0)),
                 registry,
                 clock: Arc::new(|| 0),
-                metrics: Arc::default(),
+                metrics,
                 integrations: None,
                 downlinks: None,
+                logins,
             },
         }
     }

@@ -101,9 +101,11 @@ impl Default for Config {
 }
 
 impl Config {
-    fn gate(&self) -> gate::GateConfig {
+    /// The settings of the login gate (`bydata_store::logins`), which `serve` starts once for the broker and
+    /// the HTTP push.
+    pub fn login_gate(&self) -> bydata_store::logins::GateConfig {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        gate::GateConfig {
+        bydata_store::logins::GateConfig {
             checks: if self.password_checks == 0 {
                 cores
             } else {
@@ -128,6 +130,8 @@ pub struct Deps {
     pub integrations: Option<Arc<dyn IntegrationSink>>,
     /// The MQTT delivery of downlinks (`None`: no downlinks are delivered).
     pub downlinks: Option<Arc<Downlinks>>,
+    /// The login gate, shared with the HTTP push (`Gate::new(registry, metrics, config.login_gate())`).
+    pub logins: Arc<bydata_store::logins::Gate>,
 }
 
 /// Takes an event an inbound integration (ChirpStack, The Things Stack) published into the broker. Called
@@ -224,10 +228,7 @@ pub async fn run(
                 .to_owned(),
         });
     }
-    let gate = gate::Gate::new(deps.registry.clone(), deps.metrics.clone(), config.gate())
-        .map_err(|e| Error::Start {
-            detail: e.to_string(),
-        })?;
+    let gate = deps.logins.clone();
     let router_config = rumqttd::RouterConfig {
         max_connections: config.max_connections,
         max_outgoing_packet_count: 200,

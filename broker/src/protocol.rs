@@ -8,7 +8,7 @@
 use crate::gate::Identity;
 use crate::metrics::inc;
 use crate::{Deps, device_prefix};
-use bydata_schemas::{DeviceId, IntegrationId, JournalEntry, RejectReason, Source, Uplink};
+use bydata_schemas::{DeviceId, IntegrationId, RejectReason, Source, Uplink};
 use bydata_store::refusals::truncate;
 use bytes::BytesMut;
 use rumqttd::protocol::v4::V4;
@@ -202,7 +202,7 @@ impl Session {
         fport: Option<u8>,
         payload: &[u8],
     ) -> Result<(), PublishRefusal> {
-        let entry = JournalEntry::Uplink(Uplink {
+        let uplink = Uplink {
             received_at: (self.deps.clock)(),
             device: device.clone(),
             source: Source::Mqtt,
@@ -210,32 +210,24 @@ impl Session {
             fport,
             payload: payload.to_vec(),
             radio: Vec::new(),
-        });
-        match self.deps.journal.append(&entry) {
-            Ok(_) => {
-                inc(&self.deps.metrics.uplinks_journaled);
-                Ok(())
+        };
+        let counters = bydata_store::intake::UplinkCounters {
+            journaled: &self.deps.metrics.uplinks_journaled,
+            not_journaled: &self.deps.metrics.journal_errors,
+        };
+        // The same append as the HTTP push's; a refusal is already on the device's status. No PUBACK: the
+        // device keeps the message and retries.
+        match bydata_store::intake::append_uplink(
+            &self.deps.journal,
+            &self.deps.refusals,
+            uplink,
+            counters,
+        ) {
+            Ok(_) => Ok(()),
+            Err(bydata_store::intake::NotJournaled::Refused { reason }) => {
+                Err(PublishRefusal::NotAccepting(reason.to_string()))
             }
-            Err(bydata_store::journal::Error::Refused { reason }) => {
-                // Not accepting now (disk full, or stopping): said once in the log by whoever decided it,
-                // and on the device's status here; no PUBACK, the device retries.
-                inc(&self.deps.metrics.journal_errors);
-                let reason = reason.to_string();
-                self.deps.refusals.record(
-                    device,
-                    (self.deps.clock)(),
-                    &RejectReason::NotAccepting {
-                        reason: reason.clone(),
-                    },
-                );
-                Err(PublishRefusal::NotAccepting(reason))
-            }
-            Err(e) => {
-                // Not journaled means not acknowledged: the device keeps the message and retries.
-                inc(&self.deps.metrics.journal_errors);
-                tracing::error!(device = %device, error = %e, "cannot journal an uplink; closing the connection");
-                Err(PublishRefusal::Failed)
-            }
+            Err(bydata_store::intake::NotJournaled::Failed(_)) => Err(PublishRefusal::Failed),
         }
     }
 

@@ -126,6 +126,10 @@ pub enum RejectReason {
         detail: String,
         closed: bool,
     },
+    /// An HTTP push (`POST /api/v1/devices/{id}/up`) with the device's credentials refused: `code` as the
+    /// answer's error code (`too_large`, `other_device`, `invalid_fport`, `unsupported_media_type`, …), `detail`
+    /// in words.
+    HttpPush { code: String, detail: String },
 }
 
 impl fmt::Display for RejectReason {
@@ -177,6 +181,9 @@ impl fmt::Display for RejectReason {
             } => {
                 write!(f, "{detail} (MQTT 5 reason code 0x{code:02X}")?;
                 f.write_str(if *closed { "; connection closed)" } else { ")" })
+            }
+            RejectReason::HttpPush { code, detail } => {
+                write!(f, "HTTP push refused ({code}): {detail}")
             }
             RejectReason::KeepAliveZero => f.write_str(
                 "connection refused: keep-alive 0 is not accepted; set a keep-alive such as 60 s",

@@ -9,15 +9,19 @@
 //! - [`query`]: bucketed aggregates computed against any `SeriesReader`, priced and bounded before they read;
 //! - [`kpi`]: a building's consumption KPIs (per m², a year earlier, CO2e) on top of `query`;
 //! - [`refusals`]: what the edges refused, aggregated per device and kept out of the journal;
-//! - [`health`]: the supervised components' states and the intake gate every edge asks before accepting.
+//! - [`health`]: the supervised components' states and the intake gate every edge asks before accepting;
+//! - [`logins`]: the password gate every device login passes (MQTT and HTTP push), bounded and backing off;
+//! - [`intake`]: an authenticated device's uplink into the journal — the one append MQTT and HTTP push share.
 //!
 //! Data flows: edge → `Journal::append` → ingest consumer → `SeriesWriter::write` + `RegistryPort::commit_ingest`.
 mod aggregate;
 pub mod audit;
 mod error;
 pub mod health;
+pub mod intake;
 pub mod journal;
 pub mod kpi;
+pub mod logins;
 pub mod query;
 pub mod refusals;
 mod registry;
@@ -34,11 +38,11 @@ pub use registry::{
     StoredAlertRule, StoredSilence,
 };
 pub use registry::{
-    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DecodeRun, Device, DeviceStatus,
-    ExternalDevice, Gateway, GatewayStatus, Integration, IntegrationMode, LastError,
-    LorawanSession, Member, MqttCredentials, NewToken, OrgContents, Organisation, OtaaDevice,
-    PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session, SessionForAddr,
-    SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
+    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, DEVICE_KEY_PREFIX, DecodeRun,
+    Device, DeviceKey, DeviceStatus, ExternalDevice, Gateway, GatewayStatus, Integration,
+    IntegrationMode, LastError, LorawanSession, Member, MqttCredentials, NewToken, OrgContents,
+    Organisation, OtaaDevice, PasswordCheck, RedbRegistry, RegistryPort, Restriction, Session,
+    SessionForAddr, SharedRegistry, StoredCodec, StoredDataset, TextState, TokenInfo,
 };
 pub use registry::{
     Attempt, Channel, ChannelId, ChannelKind, ChannelTarget, Delivery, DeliveryState,

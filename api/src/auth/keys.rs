@@ -51,11 +51,20 @@ impl AuthCache {
     }
 
     /// Whether `source` may try at all (its allowance is not spent).
-    fn may_try(&self, source: IpAddr) -> bool {
+    pub(crate) fn may_try(&self, source: IpAddr) -> bool {
         self.failures
             .lock()
             .map(|rate| rate.has_tokens(source, Instant::now()))
             .unwrap_or(true)
+    }
+
+    /// A failed authentication from `source`: `refusal`, or 429 once its allowance is spent.
+    pub(crate) fn refuse(&self, source: IpAddr, refusal: Error) -> Error {
+        if self.fail(source) {
+            refusal
+        } else {
+            too_many()
+        }
     }
 
     /// Notes that key `id` was used at `now`; every [`USE_FLUSH`] the batch goes to the registry.
@@ -108,6 +117,13 @@ pub(crate) async fn authenticate(
         Error::BadCredentials { reason }
     };
     let Some(key) = state.registry.authenticate(secret).await? else {
+        if secret.starts_with(bydata_store::DEVICE_KEY_PREFIX) {
+            return Err(refused(
+                "this is a device key: it only pushes its device's uplinks (POST /api/v1/devices/{id}/up); \
+                 use an API key here"
+                    .into(),
+            ));
+        }
         return Err(refused("this key is not valid".into()));
     };
     if let Some(at) = key.revoked_at {
@@ -128,7 +144,7 @@ pub(crate) async fn authenticate(
     Ok(principal_of(key))
 }
 
-fn too_many() -> Error {
+pub(crate) fn too_many() -> Error {
     Error::Unavailable {
         code: "too_many_failures",
         message: "too many failed authentications from your address; wait a few seconds and check \

@@ -24,6 +24,9 @@ pub(crate) enum Policy {
     Role(Role),
     /// A platform admin (organisations themselves).
     Platform,
+    /// A device, by its own credentials, acting as itself (pushing its uplinks). API keys and people are
+    /// not devices: an editor's key may not push on a device's behalf (identity comes from the login).
+    Device,
 }
 
 impl Policy {
@@ -31,6 +34,7 @@ impl Policy {
         match s {
             "public" => Some(Policy::Public),
             "platform" => Some(Policy::Platform),
+            "device" => Some(Policy::Device),
             role => role.parse().ok().map(Policy::Role),
         }
     }
@@ -124,10 +128,16 @@ pub(crate) async fn authorize(
         }
         .into_response();
     };
+    let source = request.extensions().get::<keys::ClientAddr>().copied();
     let principal = if policy == Policy::Public {
         Principal::anonymous()
+    } else if policy == Policy::Device {
+        match super::device::authenticate(&state, request.method(), request.headers(), source).await
+        {
+            Ok(principal) => principal,
+            Err(e) => return e.into_response(),
+        }
     } else {
-        let source = request.extensions().get::<keys::ClientAddr>().copied();
         match crate::login::session::authenticate(
             &state,
             request.method(),
@@ -141,6 +151,13 @@ pub(crate) async fn authorize(
         }
     };
     if let Err(e) = check(policy, &principal) {
+        if policy == Policy::Device {
+            // A person's credentials on a device's route: counted with the pushes' other refusals.
+            state
+                .push
+                .metrics
+                .count(crate::devices::push::Outcome::NotADevice);
+        }
         return e.into_response();
     }
     request.extensions_mut().insert(principal);
@@ -152,6 +169,16 @@ pub(crate) fn check(policy: Policy, principal: &Principal) -> Result<(), Error> 
     match policy {
         Policy::Public => Ok(()),
         _ if principal.actor == Actor::Anonymous => Err(Error::Unauthenticated),
+        Policy::Device if principal.device().is_some() => Ok(()),
+        Policy::Device => Err(Error::Forbidden {
+            needs: "the device's own credentials: HTTP Basic with its id and MQTT password, or one of its \
+                    device keys (bdk_…); an API key or a login cannot push for a device"
+                .into(),
+        }),
+        // A device's credentials are good for its own pushes only.
+        _ if principal.device().is_some() => Err(Error::Forbidden {
+            needs: "an API key or a login; device credentials only push the device's uplinks".into(),
+        }),
         Policy::Platform if principal.is_platform_admin() => Ok(()),
         Policy::Platform => Err(Error::Forbidden {
             needs: "a platform admin".into(),

@@ -22,6 +22,12 @@ pub(crate) enum Actor {
         subject: String,
         name: String,
     },
+    /// A device, by its own credentials (routes with policy `device`): its MQTT password, or one of its keys.
+    Device {
+        id: DeviceId,
+        /// The device key's id, if it came with a key.
+        key: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Actor {
@@ -30,6 +36,8 @@ impl std::fmt::Display for Actor {
             Actor::Anonymous => f.write_str("anonymous"),
             Actor::Key { id, .. } => write!(f, "key:{id}"),
             Actor::Person { subject, .. } => write!(f, "person:{subject}"),
+            Actor::Device { id, key: None } => write!(f, "device:{id}"),
+            Actor::Device { id, key: Some(key) } => write!(f, "device:{id}/key:{key}"),
         }
     }
 }
@@ -58,6 +66,14 @@ impl Principal {
     pub(crate) fn key_id(&self) -> Option<&str> {
         match &self.actor {
             Actor::Key { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The device it is, when a device's own credentials authenticated it.
+    pub(crate) fn device(&self) -> Option<&DeviceId> {
+        match &self.actor {
+            Actor::Device { id, .. } => Some(id),
             _ => None,
         }
     }

@@ -1,9 +1,13 @@
 //! Onboarding: devices registered, changed, listed, deleted, their MQTT credentials rotated. What a device
-//! sent and how it decoded is in `decoding`; LoRaWAN activation details in `lorawan`.
+//! sent and how it decoded is in `decoding`; LoRaWAN activation details in `lorawan`; a device pushing its
+//! uplinks over HTTP in `push`, with the device keys of `keys`.
 pub(crate) mod bulk;
 pub(crate) mod decoding;
 pub(crate) mod downlinks;
+pub(crate) mod keys;
 mod lorawan;
+pub(crate) mod push;
+mod push_params;
 
 use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
@@ -33,7 +37,7 @@ pub(crate) struct NewDevice {
     id: Option<DeviceId>,
     #[schema(min_length = 1, max_length = 200)]
     name: String,
-    /// `mqtt` or `lorawan` (`http` is on the roadmap).
+    /// `mqtt` or `lorawan` (an `mqtt` device also pushes over HTTP with the same credentials).
     #[schema(value_type = crate::openapi::TransportDoc)]
     transport: Transport,
     /// What the device measures for: one of the known domains.
@@ -137,7 +141,8 @@ pub(crate) async fn create(
         (Transport::Http, _) => {
             return Err(Error::bad(
                 "unsupported_transport",
-                "transport \"http\" (push) is on the roadmap; onboard as \"mqtt\" or \"lorawan\"",
+                "onboard a device that pushes over HTTP as \"mqtt\": its id and password (or a device key) \
+                 push to POST /api/v1/devices/{id}/up, and it may use MQTT too",
             ));
         }
     }

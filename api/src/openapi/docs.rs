@@ -28,7 +28,7 @@ pub(crate) fn domain_schema() -> utoipa::openapi::Object {
         .build()
 }
 
-/// How a device reaches bydata (`http` is refused for now: on the roadmap).
+/// How a device reaches bydata (`http` is refused: an `mqtt` device pushes over HTTP with the same credentials).
 #[derive(ToSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum TransportDoc {

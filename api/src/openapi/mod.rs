@@ -129,6 +129,10 @@ Times in answers are RFC 3339."
         crate::targets::replay,
         crate::targets::discard,
         crate::targets::test,
+        crate::devices::push::push,
+        crate::devices::keys::create,
+        crate::devices::keys::list,
+        crate::devices::keys::revoke,
     ),
     components(
         schemas(ErrorBody, ErrorDetail, ProblemDoc),
@@ -220,6 +224,23 @@ impl Modify for Common {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "Authorization",
                 "InfluxDB's `Authorization: Token <token>` (any endpoint accepts it; InfluxDB clients send it)",
+            ))),
+        );
+        // A device's own credentials, for its HTTP pushes (policy `device`).
+        components.add_security_scheme(
+            "device_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("HTTP Basic: the device's id and its MQTT password"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "device_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Device-Key",
+                "A device key (`bdk_…`), in `X-Device-Key` or as `Authorization: Bearer bdk_…`",
             ))),
         );
         let error = |description: &str| {
@@ -408,6 +429,10 @@ pub(crate) mod tests {
         ("DELETE", "/api/v1/targets/{id}/dead-letters"),
         ("POST", "/api/v1/targets/{id}/dead-letters/replay"),
         ("POST", "/api/v1/targets/{id}/test"),
+        ("POST", "/api/v1/devices/{id}/up"),
+        ("POST", "/api/v1/devices/{id}/keys"),
+        ("GET", "/api/v1/devices/{id}/keys"),
+        ("DELETE", "/api/v1/devices/{id}/keys/{key}"),
     ];
 
     pub(crate) fn document() -> Value {
@@ -571,6 +596,7 @@ pub(crate) mod tests {
             )
             .unwrap(),
             targets: Arc::new(crate::targets::NoForwarding),
+            push: crate::devices::push::tests::push(dir.path(), registry.clone()),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

@@ -24,6 +24,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
     let engine = Arc::new(EmbeddedEngine::open(&dir.join("series")).unwrap());
     let registry_for_refusals = registry.clone();
     let registry_for_notify = registry.clone();
+    let push = push(dir, registry.clone());
     let state = AppState {
         opendata: Arc::new(
             bydata_opendata::Publisher::open(
@@ -72,8 +73,33 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         )
         .unwrap(),
         targets: Arc::new(bydata_api::NoForwarding),
+        push,
     };
     with_own_metrics(state)
+}
+
+/// Devices' HTTP pushes over a journal in `dir`, their passwords checked by a gate of one thread.
+pub fn push(
+    dir: &std::path::Path,
+    registry: bydata_store::SharedRegistry,
+) -> Arc<bydata_api::DevicePush> {
+    let journal =
+        bydata_store::journal::Journal::open(&dir.join("journal"), Default::default()).unwrap();
+    let gate = bydata_store::logins::Gate::new(
+        registry,
+        Arc::new(bydata_api::PushMetrics::default()),
+        bydata_store::logins::GateConfig {
+            checks: 1,
+            queue_wait: std::time::Duration::from_secs(5),
+            remember: std::time::Duration::from_secs(60),
+        },
+    )
+    .unwrap();
+    Arc::new(bydata_api::DevicePush::new(
+        Arc::new(journal),
+        &gate,
+        64 * 1024,
+    ))
 }
 
 /// `state` with `/metrics` showing its own collectors (call again after replacing one).

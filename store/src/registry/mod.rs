@@ -15,6 +15,7 @@ mod buildings;
 mod bulk;
 mod codecs;
 mod datasets;
+mod device_keys;
 mod downlinks;
 mod gateways;
 mod integrations;
@@ -39,6 +40,7 @@ pub use alerts::{
 pub use buildings::Building;
 pub use codecs::{CodecAdded, CodecSummary, StoredCodec};
 pub use datasets::StoredDataset;
+pub use device_keys::{DEVICE_KEY_PREFIX, DeviceKey};
 pub use downlinks::{DOWNLINK_HISTORY, MAX_OPEN_DOWNLINKS};
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
@@ -246,6 +248,7 @@ impl Registry {
                 .map_err(db("deleting a device"))?;
             Self::remove_lorawan_session(&txn, id)?;
             Self::remove_downlinks(&txn, id)?;
+            Self::remove_device_keys(&txn, id)?;
             existed
         };
         self.commit_if(txn, "deleting a device", existed)?;

@@ -6,7 +6,7 @@
 //! pool. The synchronous type is private to this crate, so code outside it cannot open a redb transaction on
 //! an async worker by accident. Method names and meanings are those of the backend's, documented there.
 use super::{
-    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, Device, DeviceStatus,
+    Advanced, Building, CodecAdded, CodecSummary, CounterAdvance, Device, DeviceKey, DeviceStatus,
     ExternalDevice, Gateway, GatewayStatus, Integration, LorawanSession, Member, MqttCredentials,
     NewToken, OrgContents, Organisation, OtaaDevice, PasswordCheck, Registry, Session, StoredCodec,
     StoredDataset, TokenInfo,
@@ -294,6 +294,25 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     async fn replay_dead_letters(&self, id: &TargetId, ids: Option<Vec<u64>>) -> Result<usize>;
     /// Removes every dead letter of the target; answers how many.
     async fn discard_dead_letters(&self, id: &TargetId) -> Result<usize>;
+    // --- httppush: device keys (`bdk_…`, SHA-256 at rest) ---
+    /// A new key for an existing device (`NotFound` otherwise); the key is answered once.
+    async fn create_device_key(
+        &self,
+        device: &DeviceId,
+        name: String,
+        now: UnixNanos,
+    ) -> Result<(DeviceKey, String)>;
+    /// A device's keys, revoked ones included, oldest first.
+    async fn device_keys(&self, device: &DeviceId) -> Result<Vec<DeviceKey>>;
+    /// Revokes one of a device's keys; `None` if it has no such key.
+    async fn revoke_device_key(
+        &self,
+        device: &DeviceId,
+        id: &str,
+        now: UnixNanos,
+    ) -> Result<Option<DeviceKey>>;
+    /// The description of the key `secret`, if it is one (revoked or not).
+    async fn device_key(&self, secret: &str) -> Result<Option<DeviceKey>>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -906,5 +925,35 @@ impl RegistryPort for RedbRegistry {
     async fn discard_dead_letters(&self, id: &TargetId) -> Result<usize> {
         let id = id.clone();
         self.run(move |r| r.discard_dead_letters(&id)).await
+    }
+
+    // --- httppush: device keys ---
+    async fn create_device_key(
+        &self,
+        device: &DeviceId,
+        name: String,
+        now: UnixNanos,
+    ) -> Result<(DeviceKey, String)> {
+        let device = device.clone();
+        self.run(move |r| r.create_device_key(&device, name, now))
+            .await
+    }
+    async fn device_keys(&self, device: &DeviceId) -> Result<Vec<DeviceKey>> {
+        let device = device.clone();
+        self.run(move |r| r.device_keys(&device)).await
+    }
+    async fn revoke_device_key(
+        &self,
+        device: &DeviceId,
+        id: &str,
+        now: UnixNanos,
+    ) -> Result<Option<DeviceKey>> {
+        let (device, id) = (device.clone(), id.to_owned());
+        self.run(move |r| r.revoke_device_key(&device, &id, now))
+            .await
+    }
+    async fn device_key(&self, secret: &str) -> Result<Option<DeviceKey>> {
+        let secret = secret.to_owned();
+        self.run(move |r| r.device_key(&secret)).await
     }
 }

@@ -1,17 +1,34 @@
 //! The gate's rules, with a real registry and real Argon2 checks.
 use super::*;
 use bydata_schemas::{Codec, Domain, Transport};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-async fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
+/// Counts what the gate reports, as an edge's metrics do.
+#[derive(Debug, Default)]
+struct Counted {
+    argon2: AtomicU64,
+    remembered: AtomicU64,
+}
+
+impl GateCounters for Counted {
+    fn argon2(&self) {
+        self.argon2.fetch_add(1, Ordering::Relaxed);
+    }
+    fn remembered(&self) {
+        self.remembered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn gate() -> (tempfile::TempDir, Arc<Gate>, Arc<Counted>, String) {
     let dir = tempfile::tempdir().expect("tmp");
-    let registry = bydata_store::RedbRegistry::open(
+    let registry = crate::RedbRegistry::open(
         &dir.path().join("r.redb"),
-        bydata_store::SecretKey::from_bytes([1; 32]),
+        crate::SecretKey::from_bytes([1; 32]),
     )
     .expect("open")
     .shared();
     let (_, creds) = registry
-        .create_device(bydata_store::Device {
+        .create_device(crate::Device {
             org: Default::default(),
             id: DeviceId::new("meter-1").expect("id"),
             name: "m".into(),
@@ -24,9 +41,10 @@ async fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
         })
         .await
         .expect("create");
+    let counted = Arc::new(Counted::default());
     let gate = Gate::new(
         registry,
-        Arc::default(),
+        counted.clone(),
         GateConfig {
             checks: 2,
             queue_wait: Duration::from_secs(5),
@@ -34,7 +52,7 @@ async fn gate() -> (tempfile::TempDir, Arc<Gate>, String) {
         },
     )
     .expect("gate");
-    (dir, gate, creds.password)
+    (dir, gate, counted, creds.password)
 }
 
 /// The address of a device that never fails.
@@ -48,31 +66,42 @@ fn device(id: &str) -> Identity {
 
 #[tokio::test]
 async fn valid_logins_are_remembered_and_rotation_ends_them() {
-    let (_dir, gate, password) = gate().await;
+    let (_dir, gate, counted, password) = gate().await;
     let who = device("meter-1");
     assert_eq!(gate.check(here(), &who, &password).await, Verdict::Valid);
-    let checks = gate
-        .metrics
-        .password_checks
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let checks = counted.argon2.load(Ordering::Relaxed);
     assert_eq!(gate.check(here(), &who, &password).await, Verdict::Valid);
     assert_eq!(
-        gate.metrics
-            .password_checks
-            .load(std::sync::atomic::Ordering::Relaxed),
+        counted.argon2.load(Ordering::Relaxed),
         checks,
         "the second login is answered from memory"
+    );
+    assert_eq!(counted.remembered.load(Ordering::Relaxed), 1);
+    // Another edge's handle shares what was verified, and counts into its own counters.
+    let other = Arc::new(Counted::default());
+    let http = gate.counting(other.clone());
+    assert_eq!(http.check(here(), &who, &password).await, Verdict::Valid);
+    assert_eq!(
+        (
+            other.argon2.load(Ordering::Relaxed),
+            other.remembered.load(Ordering::Relaxed)
+        ),
+        (0, 1)
     );
     let Identity::Device(id) = &who else {
         unreachable!()
     };
-    gate.registry.rotate_credentials(id).await.expect("rotate");
+    gate.shared
+        .registry
+        .rotate_credentials(id)
+        .await
+        .expect("rotate");
     assert_eq!(gate.check(here(), &who, &password).await, Verdict::Wrong);
 }
 
 #[tokio::test]
 async fn failures_back_off_per_identity_and_source_but_remembered_logins_pass() {
-    let (_dir, gate, password) = gate().await;
+    let (_dir, gate, _, password) = gate().await;
     let who = device("meter-1");
     assert_eq!(gate.check(here(), &who, &password).await, Verdict::Valid);
     let attacker: IpAddr = "192.0.2.7".parse().expect("ip");
