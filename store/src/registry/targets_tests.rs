@@ -21,8 +21,8 @@ fn target(id: &str) -> Target {
     }
 }
 
-fn delivery(n: u64) -> Delivery {
-    Delivery {
+fn delivery(n: u64) -> TargetDelivery {
+    TargetDelivery {
         seq: 0,
         time: n as i64,
         kind: DeliveryKind::Batch,
