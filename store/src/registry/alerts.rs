@@ -8,7 +8,7 @@
 //! and is handed on again (the notifier drops keys it already has): nothing is lost, nothing sent twice.
 //!
 //! The evaluator also follows device statuses without scanning them: every status commit notes the devices
-//! it touched in a change log kept in memory ([`StatusLog`]), and [`Registry::statuses_since`] answers only
+//! it touched in a change log kept in memory ([`StatusLog`](super::status_log::StatusLog)), and [`Registry::statuses_since`] answers only
 //! those changed after a cursor (all of them for a cursor from before this process, as after a restart).
 use super::{DEVICE_STATUS, DeviceStatus, GatewayStatus, Registry, gateways};
 use crate::error::{corrupt, db};
@@ -16,7 +16,6 @@ use crate::{Error, Result};
 use bydata_schemas::{DeviceId, Eui64, OrgId, UnixNanos};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
 
 const ALERT_RULES: TableDefinition<&str, &[u8]> = TableDefinition::new("alert_rules");
 const ALERT_SILENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("alert_silences");
@@ -93,39 +92,6 @@ pub struct StatusChanges {
     /// Every status, not only changed ones (the cursor was from another process, or the first).
     pub full: bool,
     pub statuses: Vec<(DeviceId, DeviceStatus)>,
-}
-
-/// The devices whose status changed, in the order of their latest change; in memory, one entry per device.
-#[derive(Debug)]
-pub(crate) struct StatusLog {
-    epoch: u64,
-    next: u64,
-    by_device: HashMap<DeviceId, u64>,
-    by_seq: BTreeMap<u64, DeviceId>,
-}
-
-impl Default for StatusLog {
-    fn default() -> Self {
-        Self {
-            // Random, never 0: a cursor of an earlier process (or the default one) never matches.
-            epoch: rand::random::<u64>() | 1,
-            next: 0,
-            by_device: HashMap::new(),
-            by_seq: BTreeMap::new(),
-        }
-    }
-}
-
-impl StatusLog {
-    pub(crate) fn touched<'a>(&mut self, ids: impl IntoIterator<Item = &'a DeviceId>) {
-        for id in ids {
-            self.next += 1;
-            if let Some(old) = self.by_device.insert(id.clone(), self.next) {
-                self.by_seq.remove(&old);
-            }
-            self.by_seq.insert(self.next, id.clone());
-        }
-    }
 }
 
 fn history_key(alert: &str, n: u64) -> String {

@@ -30,6 +30,7 @@ mod sealing;
 mod sessions;
 mod state;
 mod status;
+mod status_log;
 mod targets;
 mod tokens;
 mod unsealed;
@@ -128,7 +129,7 @@ pub(crate) struct Registry {
     /// caller's cache of, say, which organisation owns which device can tell it is stale without I/O.
     changes: AtomicU64,
     /// Devices whose status changed, for the alert evaluator (`alerts`).
-    status_log: std::sync::Mutex<alerts::StatusLog>,
+    status_log: std::sync::Mutex<status_log::StatusLog>,
 }
 
 impl Registry {
