@@ -459,6 +459,7 @@ impl Registry {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::HashMap;
 
     fn rule(id: &str) -> StoredAlertRule {
         StoredAlertRule {
