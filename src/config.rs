@@ -31,6 +31,8 @@ pub(crate) struct Config {
     pub(crate) notify: bydata_notify::Config,
     /// The SMTP relay e-mail notifications go through (`[smtp]`; no host: no e-mail).
     pub(crate) smtp: bydata_notify::SmtpConfig,
+    /// The dashboard (`[dashboard]`): the map's street tiles (none by default: a plain background).
+    pub(crate) dashboard: bydata_api::DashboardConfig,
 }
 
 /// PEM files for the TLS listeners (`[tls]`); renewed files are picked up without a restart.
@@ -198,6 +200,7 @@ impl Default for Config {
             oidc: None,
             notify: bydata_notify::Config::default(),
             smtp: bydata_notify::SmtpConfig::default(),
+            dashboard: bydata_api::DashboardConfig::default(),
         }
     }
 }
@@ -550,8 +553,24 @@ timeout_secs = {smtp_timeout}
             smtp_from = d.smtp.from,
             smtp_timeout = d.smtp.timeout_secs,
         ) + &forward_section(&d.forward)
+            + DASHBOARD_SECTION
     }
 }
+
+// --- dashboard ---
+/// The `[dashboard]` part of [`Config::commented_default`]: no tiles by default.
+const DASHBOARD_SECTION: &str = r#"
+[dashboard]
+# The map's street tiles. None by default: the map is a plain background and viewers' browsers contact only
+# bydata. The page's Content-Security-Policy admits exactly the url's origin for images. `grid` is
+# "web-mercator" (XYZ; WMTS GoogleMapsCompatible) or "dk-view1" (Dataforsyningen's WMTS, UTM 32N, View1);
+# {zz} is the zoom with two digits. The README shows OpenStreetMap's and Dataforsyningen's settings.
+# [dashboard.tiles]
+# url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+# attribution = "© OpenStreetMap contributors"
+# grid = "web-mercator"
+# max_zoom = 19
+"#;
 
 // --- forward (data targets) ---
 /// The `[forward]` part of [`Config::commented_default`].

@@ -272,6 +272,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         notify: notify.clone(),
         targets: Arc::new(crate::forward_hooks::ForwardHooks(forwarder.clone())),
         push,
+        dashboard: Arc::new(config.dashboard.clone()),
     };
     {
         // Restartable: the outbox is in the registry, so a new loop picks up where the last one stopped.

@@ -1,6 +1,12 @@
 //! The web dashboard at `/`: one HTML page, a stylesheet and a script, compiled into the binary (no CDN, no
 //! build step), and `GET /api/v1/devices.geojson` for its map. The page asks the API with a read token taken
 //! from the URL fragment (`/#token=…`, never sent to the server in the URL) or typed in, kept in the browser.
+//! The map's street tiles, if configured (`[dashboard.tiles]`), are written into the page and admitted by its
+//! Content-Security-Policy, and by nothing else.
+mod tiles;
+
+pub use tiles::{DashboardConfig, TileGrid, TileSource, TileUrl, TileUrlError};
+
 use crate::auth::Principal;
 use crate::{AppState, Error};
 use axum::extract::State;
@@ -26,14 +32,53 @@ const CACHE: &str = "no-cache";
         (status = 200, description = "The page", body = String, content_type = "text/html"),
     ),
 )]
-pub(crate) async fn index() -> impl IntoResponse {
+pub(crate) async fn index(State(state): State<AppState>) -> impl IntoResponse {
+    let tiles = state.dashboard.tiles.as_ref();
     (
         [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, CACHE),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            (header::CACHE_CONTROL, CACHE.to_owned()),
+            (header::CONTENT_SECURITY_POLICY, csp(tiles)),
         ],
-        INDEX,
+        page(tiles),
     )
+}
+
+/// The page's own script, style and API only; images also from the tile source's origin when one is set.
+fn csp(tiles: Option<&TileSource>) -> String {
+    let tile_origin = tiles
+        .map(|t| format!(" {}", t.url.origin()))
+        .unwrap_or_default();
+    format!("default-src 'self'; img-src 'self' data:{tile_origin}; frame-ancestors 'none'")
+}
+
+/// The page with the map's tile source in `#map`'s data attributes (empty: the plain background).
+fn page(tiles: Option<&TileSource>) -> String {
+    let (url, attribution, grid, max_zoom) = match tiles {
+        Some(t) => (
+            t.url.template(),
+            t.attribution.as_str(),
+            t.grid.as_str(),
+            t.max_zoom.to_string(),
+        ),
+        None => ("", "", "", String::new()),
+    };
+    INDEX.replacen(
+        "data-tiles=\"\"",
+        &format!(
+            "data-tiles=\"{}\" data-attribution=\"{}\" data-grid=\"{grid}\" data-max-zoom=\"{max_zoom}\"",
+            escape(url),
+            escape(attribution)
+        ),
+        1,
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[utoipa::path(

@@ -43,6 +43,7 @@ pub use auth::keys::ClientAddr;
 pub use broker_info::MqttPorts;
 pub use bydata_ingest::series_quota::SeriesQuota;
 pub use bydata_store::query::{QueryGate, QueryLimits};
+pub use dashboard::{DashboardConfig, TileGrid, TileSource, TileUrl, TileUrlError};
 pub use devices::downlinks::{Downlinks, MAX_LORAWAN_DOWNLINK_BYTES, Wake};
 pub use devices::push::{DevicePush, PushMetrics};
 pub use error::Error;
@@ -147,6 +148,8 @@ pub struct AppState {
     pub targets: Arc<dyn TargetHooks>,
     /// Devices pushing uplinks over HTTP: the journal, the broker's login gate, its size limit.
     pub push: Arc<DevicePush>,
+    /// The dashboard's settings (`[dashboard]`: the map's tile source).
+    pub dashboard: Arc<DashboardConfig>,
 }
 
 /// The ingest work the API triggers. Implemented in the binary over `bydata-ingest`.

@@ -18,9 +18,16 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium session with a fresh profile.
     pub async fn start() -> Browser {
+        Self::start_with_env(&[]).await
+    }
+
+    /// As [`Browser::start`], with `env` for chromedriver and the Chromium it starts (e.g. `TZ`, the
+    /// person's time zone).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Browser {
         let port = super::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -597,6 +597,7 @@ pub(crate) mod tests {
             .unwrap(),
             targets: Arc::new(crate::targets::NoForwarding),
             push: crate::devices::push::tests::push(dir.path(), registry.clone()),
+            dashboard: Arc::default(),
         };
         for (method, path) in operations(&document()) {
             let uri = path.replace("{version}", "1").replace(['{', '}'], "");

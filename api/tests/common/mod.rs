@@ -74,6 +74,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         .unwrap(),
         targets: Arc::new(bydata_api::NoForwarding),
         push,
+        dashboard: Arc::default(),
     };
     with_own_metrics(state)
 }
