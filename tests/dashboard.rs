@@ -425,9 +425,14 @@ async fn an_analyst_steers_the_dashboard_and_the_map_has_streets_until_the_tiles
         .as_str()
         .unwrap()
         .to_owned();
-    let offset: i64 = local[19..22].parse().unwrap();
-    assert!(utc.ends_with('Z') || utc.ends_with("+00:00"), "{utc}");
-    let hour: i64 = utc[11..13].parse().unwrap();
+    let offset: i64 = local[local.len() - 6..local.len() - 3].parse().unwrap();
+    // The reading's own time, in whatever offset the answer gave it, back to UTC.
+    let given: i64 = if utc.ends_with('Z') {
+        0
+    } else {
+        utc[utc.len() - 6..utc.len() - 3].parse().unwrap()
+    };
+    let hour: i64 = utc[11..13].parse::<i64>().unwrap() - given;
     let hh_mm = format!("{:02}.{}", (hour + offset).rem_euclid(24), &utc[14..16]);
     assert!(
         shown.ends_with(&hh_mm),
@@ -501,6 +506,36 @@ async fn an_analyst_steers_the_dashboard_and_the_map_has_streets_until_the_tiles
     browser
         .screenshot(&artifacts().join("dashboard-steered.png"))
         .await;
+    browser
+        .script(
+            "document.querySelector('#map').scrollIntoView();",
+            json!([]),
+        )
+        .await;
+    browser
+        .screenshot(&artifacts().join("dashboard-map.png"))
+        .await;
+
+    // Dataforsyningen's grid (ETRS89 / UTM 32N): the page's projection against Snyder's series (USGS
+    // Professional Paper 1395, computed apart from the test) for Aarhus City Hall and Copenhagen.
+    for (lon, lat, e, n) in [
+        (10.2039, 56.1535, 574_784.652, 6_223_816.515),
+        (12.5683, 55.6761, 724_351.929, 6_175_804.023),
+    ] {
+        let en: Vec<f64> = serde_json::from_value(
+            browser
+                .script(
+                    "return utm32(arguments[0], arguments[1]);",
+                    json!([lon, lat]),
+                )
+                .await,
+        )
+        .unwrap();
+        assert!(
+            (en[0] - e).abs() < 0.01 && (en[1] - n).abs() < 0.01,
+            "{en:?} for {lon}, {lat}"
+        );
+    }
 
     // The tile server gone: the plain background, every device still drawn, and a note saying why.
     tile_task.abort();
