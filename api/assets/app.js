@@ -406,6 +406,7 @@ async function drawRanking(s, state) {
       [b.name, ""],
       [b.kind, ""],
       [`${fmt(b.floor_area_m2, 0)} m²`, "num"],
+      [String(b.meters ?? "–"), "num"],
       [withUnit(b.consumption, r.unit, 1), "num"],
       [b.per_m2 === null || b.per_m2 === undefined ? "no data" : `${fmt(b.per_m2, 3)} ${u}/m²`, "num per-m2"],
       [b.last_year_per_m2 === null || b.last_year_per_m2 === undefined ? "no data" : `${fmt(b.last_year_per_m2, 3)} ${u}/m²`, "num"],
@@ -413,7 +414,7 @@ async function drawRanking(s, state) {
       [gaps ? `${gaps} gap${gaps > 1 ? "s" : ""}` : "", ""],
     ];
     for (const [text, cls] of cells) el("td", text, cls, tr);
-    if (gaps) tr.lastChild.title = b.gaps.map((g) => (typeof g === "string" ? g : JSON.stringify(g))).join("\n");
+    if (gaps) tr.lastChild.title = b.gaps.map(gapWords).join("\n");
     if (b.per_m2 !== null && b.per_m2 !== undefined) tr.querySelector(".per-m2").dataset.value = String(b.per_m2);
     tr.addEventListener("click", () => {
       $("building").value = b.id;
@@ -423,8 +424,14 @@ async function drawRanking(s, state) {
   $("ranking").dataset.rows = String(rows.length);
   drawRankingChart(withData, u);
   setExport("ranking", `ranking-${s.measurement}-${s.from}-${s.to}`,
-    ["rank", "building", "name", "kind", "floor_area_m2", `consumption_${u}`, `per_m2_${u}`, `last_year_per_m2_${u}`, "change_pct", "gaps"].map((name) => ({ name })),
-    rows.map((b) => [b.rank, b.id, b.name, b.kind, b.floor_area_m2, b.consumption, b.per_m2, b.last_year_per_m2, b.change_pct, (b.gaps || []).length]));
+    ["rank", "building", "name", "kind", "floor_area_m2", "meters", `consumption_${u}`, `per_m2_${u}`, `last_year_per_m2_${u}`, "change_pct", "gaps"].map((name) => ({ name })),
+    rows.map((b) => [b.rank, b.id, b.name, b.kind, b.floor_area_m2, b.meters, b.consumption, b.per_m2, b.last_year_per_m2, b.change_pct, (b.gaps || []).length]));
+}
+
+/// A span a meter's readings do not cover (left out of the consumption rather than guessed), in words.
+function gapWords(g) {
+  const meter = g.meter ? g.meter.metering_point || g.meter.device || Object.values(g.meter).join(" ") : "a meter";
+  return `${meter}: no readings ${when(g.from)} – ${when(g.to)}${g.period === "last_year" ? " (last year)" : ""}`;
 }
 
 /// Horizontal bars per m², this period and last year, on one nice axis.
