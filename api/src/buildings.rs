@@ -1,6 +1,7 @@
 //! Buildings and the climate team's KPIs: `POST/GET /api/v1/buildings`, `GET/DELETE /api/v1/buildings/{id}`,
 //! and `GET /api/v1/buildings/{id}/kpis` — consumption per calendar bucket from the building's cumulative
-//! meters, per m² of floor area, the same bucket a year earlier, and CO2e, computed by `store::kpi`; here
+//! meters, per m² of floor area, the same bucket a year earlier, and CO2e, computed by `store::kpi`;
+//! `GET /api/v1/buildings/ranking` — the caller's buildings ranked by consumption per m² over a period. Here
 //! only parameters, the registry lookup and the JSON answer.
 use crate::audit::{Change, Source, record};
 use crate::auth::Principal;
@@ -10,7 +11,9 @@ use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
 use bydata_schemas::{BuildingId, Location, OrgId, Role, format_rfc3339};
 use bydata_store::Building;
-use bydata_store::kpi::{building_kpis, check_kpi_params, kpi_request};
+use bydata_store::kpi::{
+    Ranked, building_kpis, check_kpi_params, kpi_request, rank_buildings, ranking_request,
+};
 use bydata_store::query::time_in;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -298,4 +301,133 @@ pub(crate) async fn kpis(
             "hours_on_fallback": kpis.hours_on_fallback,
         },
     })))
+}
+
+/// One building's line of the ranking (what `GET /api/v1/buildings/ranking` answers per building).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct RankedDoc {
+    id: String,
+    name: String,
+    kind: String,
+    floor_area_m2: f64,
+    /// Over the period, summed over the building's meters, over what their readings cover (see `gaps`);
+    /// null without any reading.
+    consumption: Option<f64>,
+    per_m2: Option<f64>,
+    /// The same period a year earlier.
+    last_year: Option<f64>,
+    last_year_per_m2: Option<f64>,
+    /// Change from a year earlier, in percent.
+    change_pct: Option<f64>,
+    /// 1 for the highest consumption per m²; null for a building without data (listed last).
+    rank: Option<u32>,
+    /// Meters found: series of the measurement and field tagged with the building.
+    meters: u64,
+    /// Spans a meter's readings do not cover: the consumption leaves them out rather than guess.
+    gaps: Vec<GapDoc>,
+}
+
+/// A span of one meter without readings to interpolate.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct GapDoc {
+    /// The meter's tags.
+    meter: std::collections::BTreeMap<String, String>,
+    from: String,
+    to: String,
+    /// `"period"` or `"last_year"`.
+    period: String,
+}
+
+/// The answer of `GET /api/v1/buildings/ranking`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct RankingDoc {
+    measurement: String,
+    field: String,
+    unit: Option<String>,
+    from: String,
+    to: String,
+    tz: String,
+    /// Always `consumption`: cumulative meters exact to the period's boundaries, interval meters summed.
+    #[serde(rename = "fn")]
+    func: String,
+    /// Highest consumption per m² first; buildings without data last.
+    buildings: Vec<RankedDoc>,
+}
+
+fn ranked_doc(r: &Ranked, tz: chrono_tz::Tz) -> RankedDoc {
+    let b = &r.building;
+    RankedDoc {
+        id: b.id.to_string(),
+        name: b.name.clone(),
+        kind: b.kind.clone(),
+        floor_area_m2: b.floor_area_m2,
+        consumption: r.consumption,
+        per_m2: r.per_m2,
+        last_year: r.last_year,
+        last_year_per_m2: r.last_year_per_m2,
+        change_pct: r.change_pct,
+        rank: r.rank,
+        meters: r.meters,
+        gaps: r
+            .gaps
+            .iter()
+            .map(|g| GapDoc {
+                meter: g.meter.clone(),
+                from: time_in(tz, g.from),
+                to: time_in(tz, g.to),
+                period: if g.last_year { "last_year" } else { "period" }.to_owned(),
+            })
+            .collect(),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/buildings/ranking",
+    operation_id = "building_ranking",
+    extensions(("x-bydata-policy" = json!("viewer"))),
+    tag = "buildings",
+    summary = "The caller's buildings ranked by consumption per m² over a period, against a year earlier",
+    params(
+        ("measurement" = Option<String>, Query, description = "Meters' measurement (default `energy_kwh`): cumulative counters, or interval readings tagged `reading=interval`"),
+        ("field" = Option<String>, Query, description = "Field (default `value`)"),
+        ("from" = Option<String>, Query, description = "RFC 3339 start (default: the start of this year)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 end (default: now)"),
+        ("tz" = Option<String>, Query, description = "IANA time zone of the answer's times and the default range (default Europe/Copenhagen)"),
+    ),
+    responses(
+        (status = 200, description = "Buildings ranked by `per_m2`, highest first, rounded to 12 significant digits", body = RankingDoc),
+        (status = 400, description = "Unknown or invalid parameter", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn ranking(
+    State(state): State<AppState>,
+    by: Principal,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> Result<Json<RankingDoc>, Error> {
+    let mine: Vec<Building> = state
+        .registry
+        .buildings()
+        .await?
+        .into_iter()
+        .filter(|b| by.sees(&b.org))
+        .collect();
+    let (mut r, tz) = ranking_request(&params, mine, (state.clock)())?;
+    r.scope = by.scope(&state.registry, &state.auth_cache.owners).await?;
+    let ranking = rank_buildings(state.reader.as_ref(), &r).await?;
+    Ok(Json(RankingDoc {
+        measurement: r.measurement.to_string(),
+        field: r.field.to_string(),
+        unit: ranking.unit.map(|u| u.to_string()),
+        from: time_in(tz, r.from),
+        to: time_in(tz, r.to),
+        tz: tz.name().to_owned(),
+        func: "consumption".to_owned(),
+        buildings: ranking
+            .buildings
+            .iter()
+            .map(|b| ranked_doc(b, tz))
+            .collect(),
+    }))
 }

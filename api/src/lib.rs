@@ -355,6 +355,8 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             get(buildings::get).delete(buildings::delete),
         )
         .route("/api/v1/buildings/{id}/kpis", get(buildings::kpis))
+        // --- consumption ---
+        .route("/api/v1/buildings/ranking", get(buildings::ranking))
         .route(
             "/api/v1/datasets",
             post(datasets::create).get(datasets::list),

@@ -137,3 +137,106 @@ async fn kpis_give_consumption_per_m2_last_year_and_co2e() {
         (StatusCode::OK, Some(1))
     );
 }
+
+async fn create_building(s: &bydata_api::AppState, id: &str, area: f64) {
+    let (code, body) = send(
+        s,
+        Request::post("/api/v1/buildings")
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .header("content-type", "application/json")
+            .body(Body::from(
+                json!({"id": id, "name": id.to_uppercase(), "floor_area_m2": area, "kind": "office"})
+                    .to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+}
+
+async fn write(s: &bydata_api::AppState, lines: String) {
+    let (code, body) = send(
+        s,
+        Request::post("/api/v2/write?bucket=city&precision=s")
+            .header("authorization", format!("Token {ADMIN}"))
+            .body(Body::from(lines))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+}
+
+#[tokio::test]
+async fn ranking_orders_buildings_per_m2_with_interval_meters_and_states_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path()).await;
+    create_building(&s, "dokk1", 1000.0).await;
+    create_building(&s, "radhus", 500.0).await;
+    create_building(&s, "empty", 100.0).await;
+    let new_year = secs("2026-01-01T00:00:00+01:00");
+    let february = secs("2026-02-01T00:00:00+01:00");
+    let mut lines = String::new();
+    // Dokk1: a cumulative meter read every hour, 2 kWh an hour in 2025 and 1 kWh an hour in 2026.
+    let mut value = 0.0;
+    for t in (secs("2024-12-31T00:00:00Z")..secs("2026-03-01T00:00:00Z")).step_by(3600) {
+        value += if t > new_year { 1.0 } else { 2.0 };
+        lines.push_str(&format!(
+            "energy_kwh,building=dokk1,meter=m1 value={value} {t}\n"
+        ));
+    }
+    // The town hall: Eloverblik's hourly quantities (1 kWh in each hour of January 2026), nothing a year
+    // earlier.
+    for t in (new_year..february).step_by(3600) {
+        lines.push_str(&format!(
+            "energy_kwh,building=radhus,metering_point=571313,source=eloverblik,reading=interval value=1 {t}\n"
+        ));
+    }
+    write(&s, lines).await;
+
+    let (code, r) = send(
+        &s,
+        get("/api/v1/buildings/ranking?measurement=energy_kwh&field=value&from=2026-01-01T00:00:00%2B01:00&to=2026-02-01T00:00:00%2B01:00&tz=Europe/Copenhagen"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{r}");
+    assert_eq!(
+        (&r["fn"], &r["tz"], &r["from"], &r["to"]),
+        (
+            &json!("consumption"),
+            &json!("Europe/Copenhagen"),
+            &json!("2026-01-01T00:00:00+01:00"),
+            &json!("2026-02-01T00:00:00+01:00")
+        ),
+        "{r}"
+    );
+    let b = r["buildings"].as_array().unwrap();
+    let ids: Vec<&str> = b.iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["radhus", "dokk1", "empty"], "{r}");
+    // 744 hours of 1 kWh on 500 m².
+    assert_eq!(b[0]["consumption"], 744.0, "{r}");
+    assert_eq!((&b[0]["per_m2"], &b[0]["rank"]), (&json!(1.488), &json!(1)));
+    assert_eq!(b[0]["last_year"], Value::Null);
+    let gaps = b[0]["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{r}");
+    assert_eq!(gaps[0]["period"], "last_year");
+    assert_eq!(gaps[0]["from"], "2025-01-01T00:00:00+01:00");
+    assert_eq!(gaps[0]["meter"]["metering_point"], "571313");
+    // The cumulative meter: exact to the boundary (the reading at midnight closes December).
+    assert_eq!(b[1]["consumption"], 744.0, "{r}");
+    assert_eq!(b[1]["per_m2"], 0.744);
+    assert_eq!(b[1]["last_year"], 1488.0);
+    assert_eq!(b[1]["last_year_per_m2"], 1.488);
+    assert_eq!(b[1]["change_pct"], -50.0);
+    assert_eq!((&b[1]["rank"], &b[1]["meters"]), (&json!(2), &json!(1)));
+    assert_eq!(b[1]["gaps"], json!([]));
+    // No meters: last, without a rank.
+    assert_eq!(
+        (&b[2]["rank"], &b[2]["meters"], &b[2]["consumption"]),
+        (&Value::Null, &json!(0), &Value::Null)
+    );
+    assert_eq!(b[2]["kind"], "office");
+    assert_eq!(b[2]["floor_area_m2"], 100.0);
+
+    let (code, body) = send(&s, get("/api/v1/buildings/ranking?every=1mo")).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+}

@@ -21,6 +21,12 @@ pub enum AggFn {
     /// of the later reading; a drop is a counter reset, after which the new reading counts from zero. The
     /// buckets of a meter therefore add up to its total consumption over the range.
     Increase,
+    /// Consumption of a cumulative meter exact to the bucket boundary: its value at the bucket's end minus
+    /// its value at the start, each boundary's value interpolated linearly between the readings around it (a
+    /// reading on the boundary is its value), a drop counted as a reset (the new reading counts from zero).
+    /// A bucket whose boundary has no reading on one side is `None`: a gap, stated rather than guessed.
+    /// Computed by `crate::query::consumption` from the partials and the readings around the range.
+    Consumption,
 }
 
 impl FromStr for AggFn {
@@ -35,10 +41,11 @@ impl FromStr for AggFn {
             "first" => AggFn::First,
             "last" => AggFn::Last,
             "increase" => AggFn::Increase,
+            "consumption" => AggFn::Consumption,
             _ => {
                 return Err(Error::InvalidQuery {
                     reason: format!(
-                        "fn={s:?} is not an aggregate: use mean, min, max, sum, count, first, last or increase"
+                        "fn={s:?} is not an aggregate: use mean, min, max, sum, count, first, last, increase or consumption"
                     ),
                 });
             }
@@ -57,6 +64,7 @@ impl fmt::Display for AggFn {
             AggFn::First => "first",
             AggFn::Last => "last",
             AggFn::Increase => "increase",
+            AggFn::Consumption => "consumption",
         })
     }
 }
@@ -73,6 +81,15 @@ pub struct Partial {
     pub last: Option<(UnixNanos, f64)>,
     /// Counter increase of the points in the bucket, including the rise from the reading before them.
     pub increase: f64,
+    /// Counter increase between the bucket's own points only (not from the reading before them): what
+    /// `consumption` spreads the rise between buckets around.
+    pub inner: f64,
+    /// `AggFn::Consumption`, filled in by the query layer (`crate::query::consumption`), never by a store:
+    /// the consumption inside the bucket of the series merged here, and how many of them could interpolate
+    /// both of its boundaries (`covered`) or not (`uncovered`).
+    pub consumption: f64,
+    pub covered: u32,
+    pub uncovered: u32,
 }
 
 impl Default for Partial {
@@ -85,6 +102,10 @@ impl Default for Partial {
             first: None,
             last: None,
             increase: 0.0,
+            inner: 0.0,
+            consumption: 0.0,
+            covered: 0,
+            uncovered: 0,
         }
     }
 }
@@ -95,6 +116,10 @@ fn rise(prev: f64, v: f64) -> f64 {
 
 impl Partial {
     fn point(&mut self, t: UnixNanos, v: f64, prev: Option<f64>) {
+        // Points arrive in time order: with a point already here, the reading before is this bucket's.
+        if let (Some(p), true) = (prev, self.count > 0) {
+            self.inner += rise(p, v);
+        }
         self.count += 1;
         self.sum += v;
         self.min = self.min.min(v);
@@ -127,10 +152,18 @@ impl Partial {
             self.last = Some((t, v));
         }
         self.increase += o.increase;
+        self.inner += o.inner;
+        self.consumption += o.consumption;
+        self.covered += o.covered;
+        self.uncovered += o.uncovered;
     }
 
     /// The bucket's value for `func`; `None` for a bucket without points.
     pub fn finish(&self, func: AggFn) -> Option<f64> {
+        if func == AggFn::Consumption {
+            // A bucket without readings of its own still has a consumption when both boundaries interpolate.
+            return (self.covered > 0 && self.uncovered == 0).then_some(self.consumption);
+        }
         if self.count == 0 {
             return None;
         }
@@ -143,6 +176,7 @@ impl Partial {
             AggFn::First => self.first?.1,
             AggFn::Last => self.last?.1,
             AggFn::Increase => self.increase,
+            AggFn::Consumption => self.consumption,
         })
     }
 }
@@ -205,6 +239,7 @@ impl<'a> Folder<'a> {
     pub(crate) fn block(&mut self, s: &crate::series::block::Summary) -> bool {
         match (self.bucket(s.first.0), self.bucket(s.last.0)) {
             (Some(a), Some(b)) if a == b => {
+                let into = self.prev.filter(|_| self.parts[a].count > 0);
                 self.parts[a].merge(&Partial {
                     count: u64::from(s.count),
                     sum: s.sum,
@@ -213,6 +248,8 @@ impl<'a> Folder<'a> {
                     first: Some(s.first),
                     last: Some(s.last),
                     increase: self.prev.map_or(0.0, |(_, p)| rise(p, s.first.1)) + s.increase,
+                    inner: into.map_or(0.0, |(_, p)| rise(p, s.first.1)) + s.increase,
+                    ..Partial::default()
                 });
                 self.prev = Some(s.last);
                 true

@@ -5,9 +5,16 @@
 //! CO2e is computed hour by hour: each hour's consumption times that hour's emission factor, read from the
 //! series `emission_factor` (g CO2e/kWh, tag `area` = the building's price area), summed into the bucket. An
 //! hour without a factor uses the caller's fallback, and [`Kpis::hours_on_fallback`] counts them.
+mod meters;
 mod params;
+mod ranking;
 
-pub use params::{DEFAULT_MEASUREMENT, check_kpi_params, kpi_request};
+pub use meters::{
+    INTERVAL, MeterBuckets, MeterPeriod, READING_TAG, consumption_of_meters, is_interval,
+    meter_buckets,
+};
+pub use params::{DEFAULT_MEASUREMENT, check_kpi_params, kpi_request, ranking_request};
+pub use ranking::{Gap, Ranked, Ranking, RankingRequest, rank_buildings};
 
 use crate::Result;
 use crate::query::{self, AggFn, Every, Query, ResultSeries, round_opt};

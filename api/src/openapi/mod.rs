@@ -74,6 +74,8 @@ Times in answers are RFC 3339."
         crate::buildings::get,
         crate::buildings::delete,
         crate::buildings::kpis,
+        // --- consumption ---
+        crate::buildings::ranking,
         crate::datasets::create,
         crate::datasets::list,
         crate::datasets::get,
@@ -374,6 +376,8 @@ pub(crate) mod tests {
         ("GET", "/api/v1/buildings/{id}"),
         ("DELETE", "/api/v1/buildings/{id}"),
         ("GET", "/api/v1/buildings/{id}/kpis"),
+        // --- consumption ---
+        ("GET", "/api/v1/buildings/ranking"),
         ("POST", "/api/v1/datasets"),
         ("GET", "/api/v1/datasets"),
         ("GET", "/api/v1/datasets/{id}"),

@@ -1,6 +1,6 @@
 //! The query string of `GET /api/v1/buildings/{id}/kpis` into a [`KpiRequest`]: pure, so the API keeps only
 //! extraction and its error mapping (`ParamError` → 400 with the same codes as `/api/v1/query`).
-use super::{FALLBACK_G_PER_KWH, KpiRequest, year_before};
+use super::{FALLBACK_G_PER_KWH, KpiRequest, RankingRequest, year_before};
 use crate::Building;
 use crate::query::params::{DEFAULT_TZ, name, time};
 use crate::query::{Every, ParamError};
@@ -48,9 +48,7 @@ pub fn kpi_request(
     )?;
     let field = name("field", get("field").unwrap_or(SeriesKey::DEFAULT_FIELD))?;
     let every: Every = get("every").unwrap_or("1mo").parse()?;
-    let tz: Tz = get("tz").unwrap_or(DEFAULT_TZ).parse().map_err(|_| {
-        ParamError::Invalid("tz must be an IANA time zone such as Europe/Copenhagen".into())
-    })?;
+    let tz = time_zone(get("tz"))?;
     let fallback = match get("emission_factor_g_per_kwh") {
         Some(v) => v
             .parse::<f64>()
@@ -61,6 +59,31 @@ pub fn kpi_request(
             })?,
         None => FALLBACK_G_PER_KWH,
     };
+    let (from, to, last_year) = period(&get, tz, now)?;
+    Ok(KpiRequest {
+        scope: None,
+        building: building.id.to_string(),
+        floor_area_m2: building.floor_area_m2,
+        price_area: building.price_area.clone(),
+        measurement,
+        field,
+        every,
+        tz,
+        from,
+        to,
+        last_year,
+        fallback_g_per_kwh: fallback,
+    })
+}
+
+type Period = (UnixNanos, UnixNanos, (UnixNanos, UnixNanos));
+
+/// `from` and `to` (default: this calendar year so far at `now`, in `tz`) and the same range a year earlier.
+fn period<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    tz: Tz,
+    now: UnixNanos,
+) -> Result<Period, ParamError> {
     let year_start = {
         let local = tz.timestamp_nanos(now).date_naive();
         chrono::NaiveDate::from_ymd_opt(local.year(), 1, 1)
@@ -82,18 +105,51 @@ pub fn kpi_request(
         .ok_or_else(|| {
             ParamError::Range("the range is too early to compare with a year before".into())
         })?;
-    Ok(KpiRequest {
-        scope: None,
-        building: building.id.to_string(),
-        floor_area_m2: building.floor_area_m2,
-        price_area: building.price_area.clone(),
-        measurement,
-        field,
-        every,
+    Ok((from, to, last_year))
+}
+
+const RANKING_PARAMS: [&str; 5] = ["measurement", "field", "from", "to", "tz"];
+
+/// What to rank: the query string of `GET /api/v1/buildings/ranking` (the same `measurement`, `field`,
+/// `from`, `to` and `tz` as the KPIs, with the same defaults), for `buildings`.
+pub fn ranking_request(
+    params: &HashMap<String, String>,
+    buildings: Vec<Building>,
+    now: UnixNanos,
+) -> Result<(RankingRequest, Tz), ParamError> {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !RANKING_PARAMS.contains(&k.as_str()))
+    {
+        return Err(ParamError::Unknown(format!(
+            "unknown parameter {unknown:?}; known: {}",
+            RANKING_PARAMS.join(", ")
+        )));
+    }
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let measurement = name(
+        "measurement",
+        get("measurement").unwrap_or(DEFAULT_MEASUREMENT),
+    )?;
+    let field = name("field", get("field").unwrap_or(SeriesKey::DEFAULT_FIELD))?;
+    let tz = time_zone(get("tz"))?;
+    let (from, to, last_year) = period(&get, tz, now)?;
+    Ok((
+        RankingRequest {
+            buildings,
+            measurement,
+            field,
+            from,
+            to,
+            last_year,
+            scope: None,
+        },
         tz,
-        from,
-        to,
-        last_year,
-        fallback_g_per_kwh: fallback,
+    ))
+}
+
+fn time_zone(tz: Option<&str>) -> Result<Tz, ParamError> {
+    tz.unwrap_or(DEFAULT_TZ).parse().map_err(|_| {
+        ParamError::Invalid("tz must be an IANA time zone such as Europe/Copenhagen".into())
     })
 }

@@ -19,6 +19,7 @@
 pub mod answer;
 mod buckets;
 mod catalog;
+pub mod consumption;
 mod every;
 mod latest;
 mod limits;
@@ -137,6 +138,8 @@ pub(crate) fn aggregate(
                 AggFn::First => bucket[0].1,
                 AggFn::Last => bucket[bucket.len() - 1].1,
                 AggFn::Increase => increase_within(None, bucket),
+                // Needs the readings around the bucket: its naive model is in `consumption`'s tests.
+                AggFn::Consumption => f64::NAN,
             })
         });
     }

@@ -431,7 +431,10 @@ impl Chunks {
             .iter()
             .map(|s| s.key.clone())
             .collect();
-        let parts = reader.partials_many(&keys, clipped).await?;
+        let mut parts = reader.partials_many(&keys, clipped).await?;
+        if self.plan.query.func == AggFn::Consumption {
+            super::consumption::of_series(reader, &keys, clipped, &mut parts).await?;
+        }
         self.next = range.end;
         Ok((range, parts))
     }

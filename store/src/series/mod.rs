@@ -165,6 +165,26 @@ pub trait SeriesReader: Send + Sync {
         before: UnixNanos,
     ) -> Result<Option<(UnixNanos, f64)>>;
 
+    /// The first point at or after `from`: the reading after a range, which `fn=consumption` interpolates a
+    /// range's end with. This default looks ahead in widening windows (a day, a month, a year, ten years)
+    /// and gives up after that: a meter silent for ten years has no reading to interpolate with.
+    async fn first_from(
+        &self,
+        key: &SeriesKey,
+        from: UnixNanos,
+    ) -> Result<Option<(UnixNanos, f64)>> {
+        const DAY: i64 = 86_400_000_000_000;
+        let mut start = from;
+        for days in [1, 31, 366, 3653] {
+            let end = from.saturating_add(days * DAY);
+            if let Some(first) = self.range(key, start, end).await?.first() {
+                return Ok(Some(*first));
+            }
+            start = end;
+        }
+        Ok(None)
+    }
+
     /// Per-bucket partial aggregates of one series for the buckets `bounds` (see `query::bucket_bounds`).
     /// This default reads every point; an engine answers from its block summaries where it can.
     async fn partials(&self, key: &SeriesKey, bounds: &[UnixNanos]) -> Result<Vec<Partial>> {

@@ -126,6 +126,25 @@ impl SeriesReader for EmbeddedEngine {
         scan::last_before(&view.parts, view.prev, id, before, &view.hidden)
     }
 
+    async fn first_from(
+        &self,
+        key: &SeriesKey,
+        from: UnixNanos,
+    ) -> Result<Option<(UnixNanos, f64)>> {
+        let Some(id) = self.id_of(key) else {
+            return Ok(None);
+        };
+        let view = self.view(id, from, i64::MAX);
+        // Usually answered from the in-memory index alone.
+        scan::first_from(
+            &view.parts,
+            view.overlay.first().copied(),
+            id,
+            from,
+            &view.hidden,
+        )
+    }
+
     async fn partials(&self, key: &SeriesKey, bounds: &[UnixNanos]) -> Result<Vec<Partial>> {
         let Some(out) = self
             .partials_many(std::slice::from_ref(key), bounds)

@@ -56,3 +56,44 @@ pub(super) fn last_before(
     }
     Ok(best.map(|(t, _, v)| (t, v)))
 }
+
+/// The first point at or after `from`; `buffered` is the series' first buffered point at or after it.
+pub(super) fn first_from(
+    parts: &Parts,
+    buffered: Option<(i64, f64)>,
+    series: u64,
+    from: UnixNanos,
+    hidden: &Hidden,
+) -> Result<Option<(UnixNanos, f64)>> {
+    // (time, precedence, value): at the same time the buffer outranks every part, a newer part an older one.
+    let mut best: Option<(i64, usize, f64)> = buffered.map(|(t, v)| (t, parts.len(), v));
+    for (prec, part) in parts.iter().enumerate() {
+        let blocks = part.blocks_of(series);
+        // Usually the first block tried answers, by its summary when it starts at or after `from`.
+        for b in blocks
+            .get(blocks.partition_point(|b| b.summary.last.0 < from)..)
+            .unwrap_or_default()
+        {
+            let (first, last) = (b.summary.first.0, b.summary.last.0);
+            if best.is_some_and(|(t, _, _)| t < first) {
+                break;
+            }
+            let candidate = if first >= from && !hidden.overlaps(part.hi, first, last) {
+                Some(b.summary.first)
+            } else {
+                part.decode(b)?
+                    .into_iter()
+                    .find(|(t, _)| *t >= from && !hidden.hides(part.hi, *t))
+            };
+            if let Some((t, v)) = candidate {
+                if best.is_none_or(|(bt, bp, _)| {
+                    (t, std::cmp::Reverse(prec)) < (bt, std::cmp::Reverse(bp))
+                }) {
+                    best = Some((t, prec, v));
+                }
+                break;
+            }
+        }
+    }
+    Ok(best.map(|(t, _, v)| (t, v)))
+}
