@@ -378,6 +378,15 @@ async fn an_analyst_steers_the_dashboard_and_the_map_has_streets_until_the_tiles
     let meters: Vec<String> = serde_json::from_value(meters).unwrap();
     assert!(meters.iter().all(|m| m.starts_with("demo-")), "{meters:?}");
     settled(&browser).await;
+    browser
+        .script(
+            "document.querySelector('#ranking-card').scrollIntoView();",
+            json!([]),
+        )
+        .await;
+    browser
+        .screenshot(&artifacts().join("dashboard-ranking.png"))
+        .await;
 
     // Indoor climate: a level per bucket, in °C as people write it, never `Cel`.
     choose(&browser, "#measurement", "temperature").await;

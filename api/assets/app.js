@@ -57,8 +57,13 @@ function el(tag, text, cls, parent) {
   return e;
 }
 
+/// A number in Danish; below 1, three significant digits (0,0118 kWh/m², not 0,01).
 const fmt = (v, digits) =>
-  v === null || v === undefined ? "–" : Number(v).toLocaleString("da-DK", { maximumFractionDigits: digits ?? 1 });
+  v === null || v === undefined
+    ? "–"
+    : Math.abs(v) < 1 && v !== 0
+      ? Number(v).toLocaleString("da-DK", { maximumSignificantDigits: 3 })
+      : Number(v).toLocaleString("da-DK", { maximumFractionDigits: digits ?? 1 });
 
 // --- units as people write them -------------------------------------------------------------------------
 // Series carry SenML symbols (RFC 8428): `Cel`, `%RH`, `m3`. People write °C, %, m³.
@@ -494,7 +499,8 @@ async function drawMeters(s) {
     const v = x.points.map((p) => p.value).filter((v) => typeof v === "number");
     const total = !v.length ? null : s.consumption ? v.reduce((a, c) => a + c, 0) : v.reduce((a, c) => a + c, 0) / v.length;
     const meter = x.tags.metering_point || x.tags.meter || x.tags.device || Object.values(x.tags).join(" ");
-    return { meter, device: x.tags.device || "", total, unit: x.unit || s.unit, last: lastOf.get(key(x)) };
+    const gaps = x.points.filter((p) => p.value === null || p.value === undefined).length;
+    return { meter, device: x.tags.device || "", total, gaps, unit: x.unit || s.unit, last: lastOf.get(key(x)) };
   });
   const sum = rows.reduce((a, r) => a + (r.total || 0), 0);
   for (const r of rows) {
@@ -508,8 +514,13 @@ async function drawMeters(s) {
     el("td", r.last ? when(r.last.time) : "–", "", tr);
   }
   $("meters").dataset.rows = String(rows.length);
+  const gaps = rows.reduce((a, r) => a + r.gaps, 0);
+  const per = { "1h": "hour", "1d": "day", "1w": "week", "1mo": "month" }[s.every];
+  // Buckets with a boundary before a meter's first reading or after its last are gaps (nothing to
+  // interpolate): left out here, where the building's total above counts what the readings cover of them.
   $("meters-note").textContent = s.consumption
-    ? `Consumption per meter (${used === "consumption" ? "exact to the bucket boundaries" : "increase: the store has no fn=consumption"}); shares of the building's ${withUnit(sum, s.unit, 2)}.`
+    ? `Consumption per meter, the sum of its ${per}s (${used === "consumption" ? "exact to their boundaries" : "increase: the store has no fn=consumption"}); shares of the building's ${withUnit(sum, s.unit, 2)}.` +
+      (gaps ? ` ${gaps} ${per}${gaps > 1 ? "s" : ""} at the edges of the readings cannot be interpolated and are left out, so this can be less than the total above.` : "")
     : "Mean per meter over the period.";
   const u = unitText(s.unit) || "value";
   setExport("meters", `meters-${b.id}-${s.measurement}-${s.from}-${s.to}`,
