@@ -160,3 +160,45 @@ pub(crate) async fn devices_geojson(
         axum::Json(json!({"type": "FeatureCollection", "features": features})),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(attribution: &str) -> TileSource {
+        TileSource {
+            url: TileUrl::try_from("https://tiles.example:8443/{z}/{x}/{y}.png?a=1&b=2".to_owned())
+                .unwrap(),
+            attribution: attribution.to_owned(),
+            grid: TileGrid::WebMercator,
+            max_zoom: 18,
+        }
+    }
+
+    #[test]
+    fn the_policy_admits_the_tile_origin_and_nothing_else() {
+        assert_eq!(
+            csp(None),
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+        );
+        assert_eq!(
+            csp(Some(&source("x"))),
+            "default-src 'self'; img-src 'self' data: https://tiles.example:8443; frame-ancestors 'none'"
+        );
+    }
+
+    #[test]
+    fn the_tile_source_is_written_into_the_page_escaped() {
+        let html = page(Some(&source("© \"Kort\" <b>&</b>")));
+        assert!(html.contains(
+            "data-tiles=\"https://tiles.example:8443/{z}/{x}/{y}.png?a=1&amp;b=2\" \
+             data-attribution=\"© &quot;Kort&quot; &lt;b&gt;&amp;&lt;/b&gt;\" \
+             data-grid=\"web-mercator\" data-max-zoom=\"18\""
+        ));
+        let plain = page(None);
+        assert!(
+            plain.contains("data-tiles=\"\" data-attribution=\"\""),
+            "{plain}"
+        );
+    }
+}

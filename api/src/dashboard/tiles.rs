@@ -192,4 +192,18 @@ mod tests {
         assert!(toml::from_str::<DashboardConfig>("colour = 1\n").is_err());
         assert_eq!(DashboardConfig::default().tiles, None);
     }
+
+    proptest::proptest! {
+        /// Any text: refused or accepted, never a panic; what is accepted cannot break out of the policy
+        /// header or the page's attribute.
+        #[test]
+        fn any_template_is_refused_or_safe(text in "(https?://)?[a-z0-9.:@\\[\\]/?&=;'\" <>{}xyz-]{0,60}") {
+            if let Ok(u) = TileUrl::try_from(text.clone()) {
+                proptest::prop_assert!(text.starts_with(u.origin()));
+                proptest::prop_assert!(!u.template().contains([' ', ';', '"', '\'', '<', '>']));
+                let host = u.origin().split_once("://").map(|(_, h)| h).unwrap_or("/");
+                proptest::prop_assert!(!host.is_empty() && !host.contains(['@', '/', '?']));
+            }
+        }
+    }
 }
