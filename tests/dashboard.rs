@@ -275,6 +275,20 @@ async fn an_analyst_steers_the_dashboard_and_the_map_has_streets_until_the_tiles
         )
         .await;
     assert!(unit.as_str().unwrap().contains("kWh"), "{unit}");
+    // Which emission factors the CO2e rests on is said, hours on the fallback included.
+    let notes = browser
+        .script(
+            "return document.querySelector('#chart-notes').textContent;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        notes
+            .as_str()
+            .unwrap()
+            .starts_with("CO2e from emission factors: "),
+        "{notes}"
+    );
 
     // Export: exactly the buckets drawn, in both dialects.
     let drawn: Vec<f64> = serde_json::from_value(

@@ -253,6 +253,7 @@ function clearExport(prefix) {
 
 // --- the main chart -------------------------------------------------------------------------------------
 function noData(text) {
+  $("chart-notes").textContent = "";
   $("no-data").hidden = !text;
   $("no-data").textContent = text || "";
   $("chart").dataset.empty = text ? "1" : "0";
@@ -309,9 +310,24 @@ async function drawConsumption(s) {
     ["Same period last year", withUnit(t.last_year, kpis.unit, 2)],
     ["CO2e", withUnit(t.co2e_kg, "kg", 1)],
   ]);
+  drawChartNotes(kpis);
   setExport("chart", `${b.id}-${s.measurement}-${s.from}-${s.to}`,
     [{ name: "time", time: true }, { name: `consumption_${u || "value"}` }, { name: `last_year_${u || "value"}` }],
     buckets.map((bk) => [bk.time, bk.consumption, bk.last_year]));
+}
+
+// Where the CO2e's emission factors came from, hour by hour (Energinet's measured CO2Emis over its
+// prognosis CO2EmisProg over factors imported by hand, else the stated fallback), and the meters' gaps.
+const SOURCE_WORDS = { CO2Emis: "measured (Energinet)", CO2EmisProg: "prognosis (Energinet)" };
+
+function drawChartNotes(kpis) {
+  const box = $("chart-notes");
+  box.textContent = "";
+  const ef = kpis.emission_factor || {};
+  const parts = Object.entries(ef.hours_by_source || {}).map(([src, h]) => `${h} h ${SOURCE_WORDS[src] || src}`);
+  if (ef.hours_on_fallback) parts.push(`${ef.hours_on_fallback} h on the fallback of ${fmt(ef.fallback_g_per_kwh, 0)} g/kWh`);
+  if (parts.length) el("p", `CO2e from emission factors: ${parts.join(", ")}.`, "hint", box);
+  for (const g of kpis.gaps || []) el("p", `Gap, left out: ${gapWords(g)}.`, "hint gap", box);
 }
 
 /// A level (temperature, humidity, CO2) per bucket: the mean of each of the building's series.
