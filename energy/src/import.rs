@@ -21,6 +21,8 @@ const DAY: UnixNanos = 24 * HOUR;
 const PAGE: usize = 10_000;
 /// Most of a backlog one emission-factor request asks for, so catching up goes in steps the cursor records.
 const EDS_STEP: UnixNanos = 7 * DAY;
+/// How soon a metering point whose run failed is tried again (a busy DataHub, a building registered late).
+const RETRY: Duration = Duration::from_secs(300);
 
 /// What the imports need.
 #[derive(Clone)]
@@ -84,11 +86,11 @@ fn client(timeout_secs: u64) -> Result<reqwest::Client> {
         .map_err(|_| Error::Config("cannot build the HTTP client (TLS roots)".to_owned()))
 }
 
-/// Waits `secs`, or returns false at shutdown.
-async fn pause(secs: u64, shutdown: &CancellationToken) -> bool {
+/// Waits `wait`, or returns false at shutdown.
+async fn pause(wait: Duration, shutdown: &CancellationToken) -> bool {
     tokio::select! {
         () = shutdown.cancelled() => false,
-        () = tokio::time::sleep(Duration::from_secs(secs)) => true,
+        () = tokio::time::sleep(wait) => true,
     }
 }
 
@@ -110,7 +112,7 @@ async fn factors_loop(c: EmissionFactors, deps: Deps, shutdown: CancellationToke
                 }
             }
         }
-        if !pause(c.every_secs, &shutdown).await {
+        if !pause(Duration::from_secs(c.every_secs), &shutdown).await {
             return;
         }
     }
@@ -201,19 +203,39 @@ async fn meters_loop(
         Err(e) => return tracing::error!(error = %e, "Eloverblik is not imported"),
     };
     let api = eloverblik::Client::new(http, &c.url, c.api, token);
+    let every = Duration::from_secs(c.every_secs);
+    let mut next_full = tokio::time::Instant::now();
+    let mut failed: Vec<&MeteringPoint> = Vec::new();
     loop {
-        for mp in &c.metering_points {
+        // Every `every_secs` all metering points; in between, the ones whose last run failed, sooner.
+        let todo: Vec<&MeteringPoint> = if tokio::time::Instant::now() >= next_full {
+            next_full = tokio::time::Instant::now() + every;
+            c.metering_points.iter().collect()
+        } else {
+            std::mem::take(&mut failed)
+        };
+        failed.clear();
+        for mp in todo {
             loop {
                 if shutdown.is_cancelled() {
                     return;
                 }
                 match meter_step(&c, &deps, &api, mp).await {
                     Ok(true) => continue,
-                    Ok(false) | Err(_) => break,
+                    Ok(false) => break,
+                    Err(_) => {
+                        failed.push(mp);
+                        break;
+                    }
                 }
             }
         }
-        if !pause(c.every_secs, &shutdown).await {
+        let until_full = next_full.saturating_duration_since(tokio::time::Instant::now());
+        let wait = match failed.is_empty() {
+            true => until_full,
+            false => until_full.min(RETRY),
+        };
+        if !pause(wait, &shutdown).await {
             return;
         }
     }
