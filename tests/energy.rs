@@ -451,6 +451,32 @@ async fn emission_factors_and_eloverblik_hours_are_imported_once_each() {
         .await
             >= 1.0
     );
+    // Each import's state through the API: the refusal in words, per metering point.
+    let (code, body) = b.get("/api/v1/energy/imports", ADMIN).await;
+    assert_eq!(code, 200, "{body}");
+    let import = |key: &str| {
+        body["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no import {key}: {body}"))
+    };
+    let refused = import(&format!("eloverblik/{MP_NO_BUILDING}"));
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("\"no-such-building\" is not registered"),
+        "{refused}"
+    );
+    assert_eq!(refused["org"], "default");
+    let imported = import(&format!("eloverblik/{MP}"));
+    assert_eq!(imported["last_error"], Value::Null);
+    assert_eq!(imported["points"], json!(expected));
+    assert_eq!(import("eds/CO2Emis")["points"], json!(48));
+    assert_eq!(import("eds/CO2EmisProg")["org"], Value::Null);
     let log = b.log();
     assert!(
         log.contains("no-such-building"),

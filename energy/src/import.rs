@@ -269,14 +269,17 @@ async fn meter_step(
     let now = (deps.clock)();
     let today = danish_date(now);
     let lower = today - Days::new(u64::from(c.backfill_days));
+    // Catching up continues where the last request ended; once caught up, each run asks for the last
+    // `lookback_days` again (DataHub's values arrive late and are corrected).
     let from = cursor
         .done_until
-        .map(|t| danish_date(t.min(now)) - Days::new(u64::from(c.lookback_days)))
+        .map(|t| danish_date(t.min(now)).min(today - Days::new(u64::from(c.lookback_days))))
         .unwrap_or(lower)
         .max(lower);
     let end = today + Days::new(1);
     let to = (from + Days::new(u64::from(c.days_per_request))).min(end);
     cursor.last_run_at = Some(now);
+    cursor.org = Some(mp.org.clone());
     let outcome = match import_meter(deps, api, mp, from, to).await {
         Ok((points, refused, missing)) => {
             let reached = danish_midnight(to).min(now);

@@ -6,7 +6,7 @@
 use super::Registry;
 use crate::Result;
 use crate::error::{corrupt, db};
-use bydata_schemas::UnixNanos;
+use bydata_schemas::{OrgId, UnixNanos};
 use redb::{ReadableTable, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,9 @@ pub struct EnergyCursor {
     pub points: u64,
     /// Records refused since the cursor was created (missing quantities, unparsable values).
     pub refused: u64,
+    /// Whose data the import writes (a metering point's organisation); `None` for everyone's (emission factors).
+    #[serde(default)]
+    pub org: Option<OrgId>,
 }
 
 impl Registry {
