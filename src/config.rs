@@ -33,6 +33,9 @@ pub(crate) struct Config {
     pub(crate) smtp: bydata_notify::SmtpConfig,
     /// The dashboard (`[dashboard]`): the map's street tiles (none by default: a plain background).
     pub(crate) dashboard: bydata_api::DashboardConfig,
+    // --- energy ---
+    /// Danish energy data: emission factors and Eloverblik meters (`[energy]`; default: nothing imported).
+    pub(crate) energy: bydata_energy::Config,
 }
 
 /// PEM files for the TLS listeners (`[tls]`); renewed files are picked up without a restart.
@@ -201,6 +204,8 @@ impl Default for Config {
             notify: bydata_notify::Config::default(),
             smtp: bydata_notify::SmtpConfig::default(),
             dashboard: bydata_api::DashboardConfig::default(),
+            // --- energy ---
+            energy: bydata_energy::Config::default(),
         }
     }
 }
@@ -554,6 +559,7 @@ timeout_secs = {smtp_timeout}
             smtp_timeout = d.smtp.timeout_secs,
         ) + &forward_section(&d.forward)
             + DASHBOARD_SECTION
+            + &energy_section(&d.energy)
     }
 }
 
@@ -607,6 +613,71 @@ idle_commit_ms = {idle}
         log = f.delivery_log,
         read = f.read_entries,
         idle = f.idle_commit_ms,
+    )
+}
+
+// --- energy ---
+/// The `[energy]` part of [`Config::commented_default`].
+fn energy_section(c: &bydata_energy::Config) -> String {
+    let (e, o) = (&c.emission_factors, &c.eloverblik);
+    let list = |v: Vec<String>| {
+        v.iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        r#"
+# Danish energy data. Nothing here contacts the internet unless turned on.
+[energy.emission_factors]
+# Energinet's emission factors (g CO2e/kWh, 5-minute, per price area) from Energi Data Service into the series
+# emission_factor,area=DK1|DK2,source=CO2Emis|CO2EmisProg — what the buildings' CO2e is computed with.
+enabled = {enabled}
+url = {url:?}
+datasets = [{datasets}]
+areas = [{areas}]
+# Seconds between runs; the first run reaches backfill_days back, each run asks overlap_minutes again.
+every_secs = {every}
+backfill_days = {backfill}
+overlap_minutes = {overlap}
+# Hours ahead the prognosis (CO2EmisProg) is asked for.
+prognosis_hours = {prognosis}
+timeout_secs = {timeout}
+
+[energy.eloverblik]
+# Hourly consumption of the municipality's electricity meters from DataHub (eloverblik.dk) into the series
+# energy_kwh,building=…,metering_point=…,org=…,reading=interval,source=eloverblik. Runs when metering points are
+# listed below. api = "customer" (your own meters) or "thirdparty" (meters authorised to you).
+api = "customer"
+url = {o_url:?}
+# The refresh token made on eloverblik.dk goes in a file (or BYDATA_ELOVERBLIK_TOKEN), not here:
+# token_file = "/etc/bydata/eloverblik.token"
+every_secs = {o_every}
+backfill_days = {o_backfill}
+# Days asked for again each run: DataHub's values arrive late and are corrected.
+lookback_days = {lookback}
+days_per_request = {per_request}
+timeout_secs = {o_timeout}
+# [[energy.eloverblik.metering_points]]
+# id = "571313100000000000"   # 18 digits, from the bill or eloverblik.dk
+# building = "town-hall"       # a registered building (POST /api/v1/buildings)
+# org = "default"              # the building's organisation
+"#,
+        enabled = e.enabled,
+        url = e.url,
+        datasets = list(e.datasets.iter().map(|d| d.name().to_owned()).collect()),
+        areas = list(e.areas.clone()),
+        every = e.every_secs,
+        backfill = e.backfill_days,
+        overlap = e.overlap_minutes,
+        prognosis = e.prognosis_hours,
+        timeout = e.timeout_secs,
+        o_url = o.url,
+        o_every = o.every_secs,
+        o_backfill = o.backfill_days,
+        lookback = o.lookback_days,
+        per_request = o.days_per_request,
+        o_timeout = o.timeout_secs,
     )
 }
 

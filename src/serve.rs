@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+// --- energy ---
+mod energy;
+
 /// Most journal entries `/ready` counts as the ingest lag (counting reads record headers).
 const LAG_COUNT_MAX: u64 = 100_000;
 
@@ -56,6 +59,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.lorawan_addr = a;
     }
     config.check_listeners()?;
+    // --- energy --- (checked, and its token read, before anything opens)
+    let energy_token = energy::prepare(&config)?;
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
@@ -215,6 +220,16 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (&series_quota, &queries),
         &health,
     );
+    // --- energy ---
+    let energy_metrics = Arc::new(bydata_energy::Metrics::default());
+    metrics.register_collector(Box::new(energy_metrics.clone()));
+    let energy_deps = energy::deps(
+        registry.clone(),
+        writer.clone(),
+        clock.clone(),
+        energy_metrics,
+        energy_token,
+    );
     // --- alerts --- (notifications go to the notifier's outbox)
     let alert_metrics = Arc::new(bydata_alerts::Metrics::default());
     metrics.register_collector(Box::new(alert_metrics.clone()));
@@ -372,6 +387,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
+    // --- energy --- (restartable: each import's cursor is in the registry)
+    energy::start(&mut supervisor, &config, energy_deps, &shutdown);
     {
         // Restartable: each target's cursor is in the registry, so a new run resumes where the last stopped.
         let (forwarder, stop) = (forwarder.clone(), shutdown.child_token());

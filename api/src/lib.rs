@@ -18,6 +18,8 @@ mod codecs;
 mod dashboard;
 mod datasets;
 mod devices;
+// --- energy ---
+mod energy;
 mod error;
 mod fallback;
 #[doc(hidden)]
@@ -443,6 +445,8 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             post(targets::replay),
         )
         .route("/api/v1/targets/{id}/test", post(targets::test))
+        // --- energy ---
+        .route("/api/v1/energy/imports", get(energy::imports))
         .route(
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),

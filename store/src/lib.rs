@@ -54,6 +54,8 @@ pub use registry::{
     DeadLetter, DeliveryKind, DeliveryOutcome, HttpAuth, Target, TargetCommit, TargetDelivery,
     TargetFilter, TargetKind, TargetSecrets, TargetState, TargetStatus,
 };
+// --- energy imports ---
+pub use registry::EnergyCursor;
 pub use sealed::SecretKey;
 pub use secret::{decoy_password_hash, verify_password};
 pub use series::influx::{InfluxConfig, InfluxStore};

@@ -135,6 +135,8 @@ Times in answers are RFC 3339."
         crate::devices::keys::create,
         crate::devices::keys::list,
         crate::devices::keys::revoke,
+        // --- energy ---
+        crate::energy::imports,
     ),
     components(
         schemas(ErrorBody, ErrorDetail, ProblemDoc),
@@ -161,6 +163,7 @@ Times in answers are RFC 3339."
         (name = "alerts", description = "Alert rules, silences, and the alerts the server raises (pending, firing, resolved)"),
         (name = "notifications", description = "Notification channels (signed webhooks, e-mail) and the messages sent to them"),
         (name = "targets", description = "Data targets: readings forwarded at least once to HTTP endpoints and MQTT brokers, with a delivery log, dead letters and test messages"),
+        (name = "energy", description = "Danish energy data imports: Energinet's emission factors and Eloverblik meters"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -437,6 +440,8 @@ pub(crate) mod tests {
         ("POST", "/api/v1/devices/{id}/keys"),
         ("GET", "/api/v1/devices/{id}/keys"),
         ("DELETE", "/api/v1/devices/{id}/keys/{key}"),
+        // --- energy ---
+        ("GET", "/api/v1/energy/imports"),
     ];
 
     pub(crate) fn document() -> Value {

@@ -17,6 +17,8 @@ mod codecs;
 mod datasets;
 mod device_keys;
 mod downlinks;
+// --- energy imports ---
+mod energy;
 mod gateways;
 mod integrations;
 mod lorawan;
@@ -43,6 +45,8 @@ pub use codecs::{CodecAdded, CodecSummary, StoredCodec};
 pub use datasets::StoredDataset;
 pub use device_keys::{DEVICE_KEY_PREFIX, DeviceKey};
 pub use downlinks::{DOWNLINK_HISTORY, MAX_OPEN_DOWNLINKS};
+// --- energy imports ---
+pub use energy::EnergyCursor;
 pub use gateways::{Gateway, GatewayStatus};
 pub use integrations::{Integration, IntegrationMode};
 pub use lorawan::{ExternalDevice, LorawanSession, OtaaDevice};

@@ -313,6 +313,14 @@ pub trait RegistryPort: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<DeviceKey>>;
     /// The description of the key `secret`, if it is one (revoked or not).
     async fn device_key(&self, secret: &str) -> Result<Option<DeviceKey>>;
+
+    // --- energy imports --- (cursors of the Danish energy data imports; see `energy.rs`)
+    /// Where the import named `key` stands (`eds/CO2Emis`, `eloverblik/571313…`); `None` before its first run.
+    async fn energy_cursor(&self, key: &str) -> Result<Option<super::EnergyCursor>>;
+    /// Every import's cursor, by key.
+    async fn energy_cursors(&self) -> Result<Vec<(String, super::EnergyCursor)>>;
+    /// Saves the import's cursor (after the points it covers are durable in the series store).
+    async fn set_energy_cursor(&self, key: &str, cursor: super::EnergyCursor) -> Result<()>;
 }
 
 /// The embedded registry: one redb file, each call on tokio's blocking pool.
@@ -955,5 +963,18 @@ impl RegistryPort for RedbRegistry {
     async fn device_key(&self, secret: &str) -> Result<Option<DeviceKey>> {
         let secret = secret.to_owned();
         self.run(move |r| r.device_key(&secret)).await
+    }
+
+    // --- energy imports ---
+    async fn energy_cursor(&self, key: &str) -> Result<Option<super::EnergyCursor>> {
+        let key = key.to_owned();
+        self.run(move |r| r.energy_cursor(&key)).await
+    }
+    async fn energy_cursors(&self) -> Result<Vec<(String, super::EnergyCursor)>> {
+        self.run(move |r| r.energy_cursors()).await
+    }
+    async fn set_energy_cursor(&self, key: &str, cursor: super::EnergyCursor) -> Result<()> {
+        let key = key.to_owned();
+        self.run(move |r| r.set_energy_cursor(&key, &cursor)).await
     }
 }
