@@ -147,6 +147,23 @@ fn spread(bounds: &[UnixNanos], values: &mut [f64], a: (UnixNanos, f64), b: (Uni
     }
 }
 
+/// The naive model the tests hold `per_bucket` and the engines to: the meter's line evaluated at `t`
+/// straight from the definition, over all of its readings (sorted by time); `None` outside them.
+#[cfg(test)]
+pub(crate) fn line_at(points: &[(i64, f64)], t: i64) -> Option<f64> {
+    let mut total = 0.0;
+    for w in points.windows(2) {
+        let ((t0, v0), (t1, v1)) = (w[0], w[1]);
+        if t1 <= t {
+            total += rise(v0, v1);
+        } else if t0 < t {
+            total += rise(v0, v1) * (t - t0) as f64 / (t1 - t0) as f64;
+        }
+    }
+    let (first, last) = (points.first()?.0, points.last()?.0);
+    (first <= t && t <= last).then_some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,21 +182,6 @@ mod tests {
             folder.point(t, v);
         }
         per_bucket(bounds, before, &folder.finish(), after)
-    }
-
-    /// The naive model: the meter's line evaluated at each boundary, straight from the definition.
-    fn line_at(points: &[(i64, f64)], t: i64) -> Option<f64> {
-        let mut total = 0.0;
-        for w in points.windows(2) {
-            let ((t0, v0), (t1, v1)) = (w[0], w[1]);
-            if t1 <= t {
-                total += rise(v0, v1);
-            } else if t0 < t {
-                total += rise(v0, v1) * (t - t0) as f64 / (t1 - t0) as f64;
-            }
-        }
-        let (first, last) = (points.first()?.0, points.last()?.0);
-        (first <= t && t <= last).then_some(total)
     }
 
     fn close(a: f64, b: f64) -> bool {
