@@ -380,6 +380,19 @@ proptest! {
             let many = engine.partials_many(&[key("missing"), key("s")], &bounds).await.expect("many");
             prop_assert_eq!(&many[1], &parts);
             prop_assert!(many[0].iter().all(|p| p.count == 0));
+            // fn=consumption as the query layer asks for it: the readings around the range found by the
+            // engine (folded with the buckets, or looked up), against the meter's line through the model.
+            let (_, c) = crate::query::consumption::partials_many(&engine, &[key("s")], &bounds).await.expect("consumption");
+            let all: Vec<(i64, f64)> = model.iter().map(|(t, v)| (*t, *v)).collect();
+            for (i, w) in bounds.windows(2).enumerate() {
+                let line = crate::query::consumption::line_at;
+                let want = line(&all, w[1]).zip(line(&all, w[0])).map(|(b, a)| b - a);
+                let got = c.first().and_then(|c| c.value(i));
+                match (got, want) {
+                    (Some(g), Some(w)) => prop_assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "consumption: {} vs {}", g, w),
+                    (g, w) => prop_assert_eq!(g.is_some(), w.is_some(), "consumption: {:?}", c),
+                }
+            }
             matches_reference(&parts, &bounds, &model)
         })?;
     }
