@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""The climate team's benchmark (issue 5): monthly electricity consumption per building for 400 buildings over
-one year of 15-minute cumulative meter readings (14 M points), answered by bydata's query API with calendar
-months in Europe/Copenhagen and `increase` (counter resets included). Prints the median latency of the
-query, after ingest and a warm-up, and checks the answer's shape. Goal: under 100 ms on the 2-core machine.
+"""The climate team's benchmark (issues 5 and 17): monthly electricity consumption per building for 400 buildings
+over one year of 15-minute cumulative meter readings (14 M points), answered by bydata's query API with calendar
+months in Europe/Copenhagen, with `increase` (counter resets included) and with `consumption` (exact to the
+bucket boundary), and the ranking of the 400 buildings per m² (`/api/v1/buildings/ranking`, against a year
+earlier) over one month and over the year. Prints the median latency of each, after ingest and a warm-up, and
+checks the answers' shape. Goals: under 100 ms for `increase` (issue 5), under 10 ms for the ranking (issue 17).
 
 No peer runs the same query: VictoriaMetrics has no calendar months, and ThingsBoard, the one anchor with
 calendar buckets, cannot run here. Uses `store_bench`'s seeded meter model, server and ingest helpers.
@@ -20,7 +22,9 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import store_bench as sb  # noqa: E402
@@ -73,6 +77,61 @@ def serve_and_ingest(bydata: str, tmp: str, data: dict) -> tuple[int, float]:
     return port, wall
 
 
+def timed(port: int, path: str, auth: dict) -> tuple[float, dict]:
+    t = time.perf_counter()
+    status, body = sb.http_get(port, path, auth)
+    ms = (time.perf_counter() - t) * 1e3
+    if status != 200:
+        raise sb.BenchError(f"{path} answered {status}: {body[:300]!r}")
+    return ms, json.loads(body)
+
+
+def consumption_figures(port: int, auth: dict, args) -> dict:
+    """fn=consumption monthly, and the ranking per m² (one month, the year), with 400 registered buildings."""
+    rng = sb.random.Random(args.seed)
+    for b in range(args.buildings):
+        body = json.dumps({"id": f"b{b:03}", "name": f"Building {b}", "kind": "office",
+                           "floor_area_m2": round(rng.uniform(500, 20_000))}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/buildings", data=body, method="POST",
+                                     headers={**auth, "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=30).read()
+        except urllib.error.HTTPError as e:
+            if e.code != 409:
+                raise sb.BenchError(f"registering building {b}: {e.code} {e.read()[:200]!r}")
+    year = {"from": "2025-01-01T00:00:00+01:00", "to": "2026-01-01T00:00:00+01:00"}
+    queries = {
+        "monthly consumption per building, fn=consumption (exact to the boundary)":
+            "/api/v1/query?" + urllib.parse.urlencode({
+                "measurement": "electricity", "field": "kwh", "every": "1mo", "fn": "consumption",
+                "group_by": "building", "tz": "Europe/Copenhagen", **year}),
+        "ranking per m² over one month (December), against a year earlier":
+            "/api/v1/buildings/ranking?" + urllib.parse.urlencode({
+                "measurement": "electricity", "field": "kwh", "tz": "Europe/Copenhagen",
+                "from": "2025-12-01T00:00:00+01:00", "to": "2026-01-01T00:00:00+01:00"}),
+        "ranking per m² over the year, against a year earlier":
+            "/api/v1/buildings/ranking?" + urllib.parse.urlencode({
+                "measurement": "electricity", "field": "kwh", "tz": "Europe/Copenhagen", **year}),
+    }
+    out = {}
+    for label, path in queries.items():
+        warm, answer = timed(port, path, auth)
+        if "buildings" in answer:
+            ranked = [b for b in answer["buildings"] if b["rank"] is not None]
+            if len(answer["buildings"]) != args.buildings:
+                raise sb.BenchError(f"ranking: {len(answer['buildings'])} buildings")
+            note = (f"{len(ranked)} ranked; top {ranked[0]['id']} {ranked[0]['per_m2']:.2f} kWh/m², "
+                    f"{sum(b['consumption'] or 0 for b in answer['buildings']):,.0f} kWh in all" if ranked
+                    else "nothing ranked")
+        else:
+            series = answer["series"]
+            total = sum(p["value"] or 0 for s in series for p in s["points"])
+            note = f"{len(series)} series, {total:,.0f} kWh in all"
+        times = [timed(port, path, auth)[0] for _ in range(args.repeats)]
+        out[label] = (warm, statistics.median(times), min(times), max(times), note)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--buildings", type=int, default=400)
@@ -123,6 +182,7 @@ def main() -> int:
             raise sb.BenchError(f"unexpected answer: {len(series)} series, months per series {months}")
         total = sum(p["value"] or 0 for s in series for p in s["points"])
         times = [once()[0] for _ in range(args.repeats)]
+        extra = consumption_figures(port, auth, args)
         print()
         print(f"monthly consumption per building — {args.buildings} buildings x {args.days} days of 15-minute "
               f"meter readings ({data['points']:,} points), 1mo buckets in Europe/Copenhagen, fn=increase")
@@ -130,6 +190,9 @@ def main() -> int:
         print(f"  first query (after ingest and merges): {warm:.1f} ms")
         print(f"  median of {args.repeats}: {statistics.median(times):.1f} ms "
               f"(min {min(times):.1f}, max {max(times):.1f}); goal < 100 ms")
+        for label, (warm_ms, median, lo, hi, note) in extra.items():
+            print(f"{label}\n  {note}\n  first query: {warm_ms:.1f} ms; median of {args.repeats}: {median:.1f} ms "
+                  f"(min {lo:.1f}, max {hi:.1f})")
         return 0
     except sb.BenchError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use bydata_schemas::{BuildingId, Location, OrgId, Role, format_rfc3339};
 use bydata_store::Building;
 use bydata_store::kpi::{
-    Ranked, building_kpis, check_kpi_params, kpi_request, rank_buildings, ranking_request,
+    Gap, Ranked, building_kpis, check_kpi_params, kpi_request, rank_buildings, ranking_request,
 };
 use bydata_store::query::time_in;
 use serde::Deserialize;
@@ -287,7 +287,9 @@ pub(crate) async fn kpis(
         "from": time_in(tz, r.from),
         "to": time_in(tz, r.to),
         "buckets": buckets,
+        "fn": "consumption",
         "meters": kpis.meters,
+        "gaps": kpis.gaps.iter().map(|g| gap_doc(g, tz)).collect::<Vec<_>>(),
         "notice": kpis.notice,
         "totals": {
             "consumption": totals.consumption,
@@ -296,9 +298,10 @@ pub(crate) async fn kpis(
             "co2e_kg": totals.co2e_kg,
         },
         "emission_factor": {
-            "series": format!("emission_factor{{area={}}} (g CO2e/kWh, hourly)", building.price_area),
+            "series": format!("emission_factor{{area={}}} (g CO2e/kWh, hourly; per hour source CO2Emis (measured) over CO2EmisProg (prognosis) over others)", building.price_area),
             "fallback_g_per_kwh": fallback,
             "hours_on_fallback": kpis.hours_on_fallback,
+            "hours_by_source": kpis.hours_by_source,
         },
     })))
 }
@@ -368,16 +371,16 @@ fn ranked_doc(r: &Ranked, tz: chrono_tz::Tz) -> RankedDoc {
         change_pct: r.change_pct,
         rank: r.rank,
         meters: r.meters,
-        gaps: r
-            .gaps
-            .iter()
-            .map(|g| GapDoc {
-                meter: g.meter.clone(),
-                from: time_in(tz, g.from),
-                to: time_in(tz, g.to),
-                period: if g.last_year { "last_year" } else { "period" }.to_owned(),
-            })
-            .collect(),
+        gaps: r.gaps.iter().map(|g| gap_doc(g, tz)).collect(),
+    }
+}
+
+fn gap_doc(g: &Gap, tz: chrono_tz::Tz) -> GapDoc {
+    GapDoc {
+        meter: g.meter.clone(),
+        from: time_in(tz, g.from),
+        to: time_in(tz, g.to),
+        period: if g.last_year { "last_year" } else { "period" }.to_owned(),
     }
 }
 

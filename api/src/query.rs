@@ -27,7 +27,7 @@ use std::collections::HashMap;
         ("from" = Option<String>, Query, description = "RFC 3339 start, inclusive (default: 24 h before `to`)"),
         ("to" = Option<String>, Query, description = "RFC 3339 end, exclusive (default: now)"),
         ("every" = Option<String>, Query, description = "Bucket width such as `15m`, `1h`, `1d`, `1mo`; without it raw points"),
-        ("fn" = Option<String>, Query, description = "Aggregate per bucket (needs `every`): mean (default), min, max, sum, count, last, first, increase, …"),
+        ("fn" = Option<String>, Query, description = "Aggregate per bucket (needs `every`): mean (default), min, max, sum, count, last, first, increase (Prometheus-like: the rise between readings, in the later reading's bucket), consumption (a cumulative meter's value at the bucket's end minus at its start, boundaries interpolated between readings; null where a boundary has no reading on one side)"),
         ("group_by" = Option<String>, Query, description = "Tag key to merge series by"),
         ("tz" = Option<String>, Query, description = "IANA time zone for bucket boundaries and times (default Europe/Copenhagen)"),
         ("format" = Option<String>, Query, description = "`json` (default), `csv` or `csv-da` (Excel with Danish settings). Tag filters: `tag.KEY=VALUE`"),

@@ -240,3 +240,69 @@ async fn ranking_orders_buildings_per_m2_with_interval_meters_and_states_gaps() 
     let (code, body) = send(&s, get("/api/v1/buildings/ranking?every=1mo")).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[tokio::test]
+async fn kpis_add_interval_meters_and_take_the_best_emission_factor_per_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path()).await;
+    create_building(&s, "skole", 1000.0).await;
+    let day = secs("2026-01-10T00:00:00+01:00");
+    let mut lines = String::new();
+    // A cumulative meter read every hour (1 kWh an hour) and an Eloverblik meter (2 kWh in each hour).
+    for h in -2..=26 {
+        let t = day + h * 3600;
+        lines.push_str(&format!(
+            "energy_kwh,building=skole,meter=heat value={} {t}\n",
+            1000 + h
+        ));
+        if (0..24).contains(&h) {
+            lines.push_str(&format!(
+                "energy_kwh,building=skole,metering_point=5713,reading=interval value=2 {t}\n"
+            ));
+        }
+    }
+    // Emission factors every 5 minutes: measured (100) and a prognosis (999) for hours 0-11, only the
+    // prognosis (200) for 12-17, a hand import (300) for 18-20, nothing for 21-23.
+    for m in (0..24 * 60).step_by(5) {
+        let (t, h) = (day + m * 60, m / 60);
+        if h < 12 {
+            lines.push_str(&format!(
+                "emission_factor,area=DK1,source=CO2Emis value=100 {t}\n"
+            ));
+        }
+        if h < 18 {
+            let g = if h < 12 { 999 } else { 200 };
+            lines.push_str(&format!(
+                "emission_factor,area=DK1,source=CO2EmisProg value={g} {t}\n"
+            ));
+        } else if h < 21 {
+            lines.push_str(&format!(
+                "emission_factor,area=DK1,source=manual value=300 {t}\n"
+            ));
+        }
+    }
+    write(&s, lines).await;
+    let (code, k) = send(
+        &s,
+        get("/api/v1/buildings/skole/kpis?every=1d&from=2026-01-10T00:00:00%2B01:00&to=2026-01-11T00:00:00%2B01:00"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{k}");
+    assert_eq!((&k["fn"], &k["meters"]), (&json!("consumption"), &json!(2)));
+    // 24 hours of 1 + 2 kWh.
+    assert_eq!(k["buckets"][0]["consumption"], 72.0, "{k}");
+    // 3 kWh an hour × (12 × 100 + 6 × 200 + 3 × 300 + 3 × 150 fallback) g.
+    assert_eq!(k["buckets"][0]["co2e_kg"], 11.25, "{k}");
+    let ef = &k["emission_factor"];
+    assert_eq!(
+        ef["hours_by_source"],
+        json!({"CO2Emis": 12, "CO2EmisProg": 6, "manual": 3}),
+        "{k}"
+    );
+    assert_eq!(ef["hours_on_fallback"], 3);
+    // No readings a year earlier: both meters' gaps say so.
+    let gaps = k["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 2, "{k}");
+    assert!(gaps.iter().all(|g| g["period"] == "last_year"), "{k}");
+    assert_eq!(k["buckets"][0]["last_year"], Value::Null);
+}

@@ -1,14 +1,20 @@
-//! A building's consumption KPIs per calendar bucket, computed with [`query`] like any other answer:
-//! consumption from its cumulative meters (`increase` grouped by `building`, all its meters summed), per m² of
-//! floor area, the same bucket a year earlier (the range shifted twelve months in local time), and CO2e.
+//! A building's consumption KPIs per calendar bucket: consumption from its meters (all series of the
+//! measurement tagged with the building, summed: cumulative meters by `fn=consumption`, exact to the bucket
+//! boundary, interval meters tagged `reading=interval` by their sum; see `meters`), per m² of floor area, the
+//! same bucket a year earlier (the range shifted twelve months in local time), and CO2e. `ranking` ranks
+//! buildings by the same consumption over one period.
 //!
-//! CO2e is computed hour by hour: each hour's consumption times that hour's emission factor, read from the
-//! series `emission_factor` (g CO2e/kWh, tag `area` = the building's price area), summed into the bucket. An
-//! hour without a factor uses the caller's fallback, and [`Kpis::hours_on_fallback`] counts them.
+//! CO2e is computed hour by hour: each hour's consumption (exact to the hour, so it lines up with the hour's
+//! factor) times that hour's emission factor, read from the series `emission_factor` (g CO2e/kWh, tag `area`
+//! = the building's price area, the best `source` per hour: see `factors`), summed into the bucket. An hour
+//! without a factor uses the caller's fallback; [`Kpis::hours_by_source`] and [`Kpis::hours_on_fallback`]
+//! count the hours of each.
+mod factors;
 mod meters;
 mod params;
 mod ranking;
 
+pub use factors::{MEASURED, PROGNOSIS, UNNAMED_SOURCE};
 pub use meters::{
     INTERVAL, MeterBuckets, MeterPeriod, READING_TAG, consumption_of_meters, is_interval,
     meter_buckets,
@@ -17,12 +23,12 @@ pub use params::{DEFAULT_MEASUREMENT, check_kpi_params, kpi_request, ranking_req
 pub use ranking::{Gap, Ranked, Ranking, RankingRequest, rank_buildings};
 
 use crate::Result;
-use crate::query::{self, AggFn, Every, Query, ResultSeries, round_opt};
+use crate::query::{self, Every, round_opt};
 use crate::series::{SeriesFilter, SeriesReader};
 use bydata_schemas::{MeasurementName, SeriesKey, Unit, UnixNanos};
 use chrono::{Months, TimeZone};
 use chrono_tz::Tz;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// The fallback emission factor (g CO2e per kWh) for hours without a stored factor. A placeholder of the right
 /// order for Danish electricity in the 2020s: store the real hourly factors (Energinet publishes them) or pass
@@ -73,6 +79,10 @@ pub struct Kpis {
     pub buckets: Vec<KpiBucket>,
     /// Hours whose CO2e used the fallback factor.
     pub hours_on_fallback: u64,
+    /// Hours whose CO2e used a stored factor, per source (`CO2Emis`, `CO2EmisProg`, …; see `factors`).
+    pub hours_by_source: BTreeMap<String, u64>,
+    /// Spans a meter's readings do not cover: its consumption there is left out, not guessed.
+    pub gaps: Vec<Gap>,
     /// The meters found (series of the measurement and field tagged with the building).
     pub meters: u64,
     /// When no meter was found: what was looked for and the nearest names that exist.
@@ -117,91 +127,91 @@ pub fn year_before(tz: Tz, t: UnixNanos) -> Option<UnixNanos> {
         .timestamp_nanos_opt()
 }
 
-fn name(text: &str) -> Result<MeasurementName> {
-    MeasurementName::new(text).map_err(|e| crate::Error::InvalidQuery {
-        reason: e.to_string(),
-    })
+/// The sum over meters per bucket, of the meters with a value there (`None` where none has one), and
+/// their gaps.
+fn summed(meters: &[MeterBuckets], buckets: usize) -> Vec<Option<f64>> {
+    (0..buckets)
+        .map(|i| {
+            meters
+                .iter()
+                .filter_map(|m| m.values.get(i).copied().flatten())
+                .fold(None, |acc: Option<f64>, v| Some(acc.unwrap_or(0.0) + v))
+        })
+        .collect()
 }
 
-/// Computes the KPIs of `r` from `reader`: four queries (consumption now, a year earlier, hourly, and the
-/// hourly emission factors) and the CO2e joined hour by hour.
+/// `bounds` with the first and last replaced by `from` and `to`: a cut bucket holds only what is inside.
+fn clipped(mut bounds: Vec<UnixNanos>, from: UnixNanos, to: UnixNanos) -> Vec<UnixNanos> {
+    if let Some(first) = bounds.first_mut() {
+        *first = from;
+    }
+    if let Some(last) = bounds.last_mut() {
+        *last = to;
+    }
+    bounds
+}
+
+/// Computes the KPIs of `r` from `reader`: the meters' consumption per bucket now and a year earlier, per
+/// hour, and the hourly emission factors, CO2e joined hour by hour.
 pub async fn building_kpis(reader: &dyn SeriesReader, r: &KpiRequest) -> Result<Kpis> {
-    let meters = SeriesFilter {
+    let filter = SeriesFilter {
         scope: r.scope.clone(),
         measurement: Some(r.measurement.clone()),
         field: Some(r.field.clone()),
         tags: BTreeMap::from([("building".to_owned(), r.building.clone())]),
     };
-    let found = reader.count_series(&meters).await? as u64;
+    let series = reader.series(&filter).await?;
+    let found = series.len() as u64;
     let notice = match found {
-        0 => Some(query::nothing_matched(reader, &meters).await?),
+        0 => Some(query::nothing_matched(reader, &filter).await?),
         _ => None,
     };
-    let consumption = |from, to, every| Query {
-        filter: meters.clone(),
-        from,
-        to,
-        every: Some(every),
-        func: AggFn::Increase,
-        group_by: Some("building".to_owned()),
-        tz: r.tz,
-    };
-    let one = |mut all: Vec<ResultSeries>| all.pop();
-    let this = one(query::run(reader, &consumption(r.from, r.to, r.every)).await?);
-    let (ly_from, ly_to) = r.last_year;
-    let last = one(query::run(reader, &consumption(ly_from, ly_to, r.every)).await?);
-    let hourly = one(query::run(reader, &consumption(r.from, r.to, HOUR)).await?);
-    let factors = one(query::run(
-        reader,
-        &Query {
-            filter: SeriesFilter {
-                scope: None,
-                measurement: Some(name("emission_factor")?),
-                field: Some(name(SeriesKey::DEFAULT_FIELD)?),
-                tags: BTreeMap::from([("area".to_owned(), r.price_area.clone())]),
-            },
-            from: r.from,
-            to: r.to,
-            every: Some(HOUR),
-            func: AggFn::Mean,
-            group_by: Some("area".to_owned()),
-            tz: r.tz,
-        },
-    )
-    .await?);
+    let unit = series.iter().find_map(|s| s.unit.clone());
+    let keys: Vec<SeriesKey> = series.into_iter().map(|s| s.key).collect();
 
     let bounds = query::bucket_bounds(r.from, r.to, r.every, r.tz)?;
-    let starts = &bounds[..bounds.len().saturating_sub(1)];
-    // CO2e per bucket, hour by hour.
-    let factor_at: HashMap<UnixNanos, f64> = factors
-        .iter()
-        .flat_map(|s| s.points.iter())
-        .filter_map(|(t, v)| v.map(|v| (*t, v)))
-        .collect();
-    let mut co2_kg = vec![None::<f64>; starts.len()];
+    let starts = bounds[..bounds.len().saturating_sub(1)].to_vec();
+    let n = starts.len();
+    let now = meter_buckets(reader, &keys, &clipped(bounds, r.from, r.to)).await?;
+    let (ly_from, ly_to) = r.last_year;
+    let ly_bounds = query::bucket_bounds(ly_from, ly_to, r.every, r.tz)?;
+    let then = meter_buckets(reader, &keys, &clipped(ly_bounds, ly_from, ly_to)).await?;
+    let hours = query::bucket_bounds(r.from, r.to, HOUR, r.tz)?;
+    let hourly = meter_buckets(reader, &keys, &clipped(hours.clone(), r.from, r.to)).await?;
+    let factors = factors::hourly(reader, &r.price_area, r.from, r.to, r.tz).await?;
+
+    // CO2e per bucket, hour by hour: the hour's consumption times the hour's factor.
+    let mut co2_kg = vec![None::<f64>; n];
     let mut hours_on_fallback = 0u64;
-    for (t, kwh) in hourly.iter().flat_map(|s| s.points.iter()) {
+    let mut hours_by_source: BTreeMap<String, u64> = BTreeMap::new();
+    for (h, kwh) in hours
+        .iter()
+        .zip(summed(&hourly, hours.len().saturating_sub(1)))
+    {
         let Some(kwh) = kwh else { continue };
-        let Some(i) = starts.iter().rposition(|s| s <= t) else {
+        let Some(i) = starts.iter().rposition(|s| s <= h) else {
             continue;
         };
-        let g = factor_at.get(t).copied().unwrap_or_else(|| {
-            hours_on_fallback += 1;
-            r.fallback_g_per_kwh
-        });
+        let g = match factors.get(h) {
+            Some((g, source)) => {
+                *hours_by_source.entry(source.clone()).or_default() += 1;
+                *g
+            }
+            None => {
+                hours_on_fallback += 1;
+                r.fallback_g_per_kwh
+            }
+        };
         *co2_kg[i].get_or_insert(0.0) += kwh * g / 1000.0;
     }
-    let value_at = |s: &Option<ResultSeries>, i: usize| {
-        s.as_ref()
-            .and_then(|s| s.points.get(i))
-            .and_then(|(_, v)| *v)
-    };
+    let this = summed(&now, n);
+    let last = summed(&then, n);
     let buckets = starts
         .iter()
         .enumerate()
         .map(|(i, start)| {
-            let now_v = value_at(&this, i);
-            let then_v = value_at(&last, i);
+            let now_v = this.get(i).copied().flatten();
+            let then_v = last.get(i).copied().flatten();
             // Rounded to what the data carries, like every answer (`query::round`).
             KpiBucket {
                 start: *start,
@@ -218,11 +228,24 @@ pub async fn building_kpis(reader: &dyn SeriesReader, r: &KpiRequest) -> Result<
             }
         })
         .collect();
+    let mut gaps = Vec::new();
+    for (meters, last_year) in [(&now, false), (&then, true)] {
+        for (key, m) in keys.iter().zip(meters) {
+            gaps.extend(m.gaps.iter().map(|(from, to)| Gap {
+                meter: key.tags.clone(),
+                from: *from,
+                to: *to,
+                last_year,
+            }));
+        }
+    }
     Ok(Kpis {
-        unit: this.and_then(|s| s.unit),
+        unit,
         buckets,
         hours_on_fallback,
+        hours_by_source,
         meters: found,
+        gaps,
         notice,
     })
 }
@@ -264,6 +287,8 @@ mod tests {
             unit: None,
             buckets: vec![bucket(Some(0.1)), bucket(None), bucket(Some(0.2))],
             hours_on_fallback: 0,
+            hours_by_source: BTreeMap::new(),
+            gaps: Vec::new(),
             meters: 1,
             notice: None,
         };

@@ -277,8 +277,14 @@ pub(crate) struct KpisDoc {
     meters: u64,
     /// Present when no meter was found: what was looked for and the nearest existing names.
     notice: Option<String>,
-    /// `{"series", "fallback_g_per_kwh", "hours_on_fallback"}`
+    /// `{"series", "fallback_g_per_kwh", "hours_on_fallback", "hours_by_source"}`: the hours whose CO2e used
+    /// a stored factor, per `source` (`CO2Emis` measured, preferred; `CO2EmisProg` prognosis; others).
     emission_factor: Value,
+    /// Always `consumption`: cumulative meters exact to the bucket boundary, interval meters summed.
+    #[serde(rename = "fn")]
+    func: String,
+    /// Spans a meter's readings do not cover: left out, not guessed.
+    gaps: Vec<crate::buildings::GapDoc>,
 }
 
 #[derive(ToSchema, serde::Serialize)]

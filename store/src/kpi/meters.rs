@@ -14,6 +14,8 @@ pub const INTERVAL: &str = "interval";
 /// How long an interval reading lasts when nothing says otherwise: Eloverblik's hourly quantities.
 const INTERVAL_NANOS: i64 = 3_600_000_000_000;
 
+type Span = Option<(UnixNanos, UnixNanos)>;
+
 /// One meter over buckets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterBuckets {
@@ -39,38 +41,39 @@ pub async fn meter_buckets(
     let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
     };
-    let mut parts = reader.partials_many(keys, bounds).await?;
+    // Interval meters are summed, cumulative ones differenced: each kind in one call to the store.
+    let (interval, cumulative): (Vec<usize>, Vec<usize>) =
+        (0..keys.len()).partition(|i| keys.get(*i).is_some_and(is_interval));
+    let pick = |ix: &[usize]| -> Vec<SeriesKey> {
+        ix.iter().filter_map(|i| keys.get(*i).cloned()).collect()
+    };
+    let summed = reader.partials_many(&pick(&interval), bounds).await?;
+    let (_, differenced) = consumption::partials_many(reader, &pick(&cumulative), bounds).await?;
+    let mut per_key: Vec<Option<(Vec<Option<f64>>, Span)>> = vec![None; keys.len()];
+    for (i, parts) in interval.iter().zip(summed) {
+        let first = parts.iter().find_map(|p| p.first).map(|(t, _)| t);
+        let last = parts.iter().rev().find_map(|p| p.last).map(|(t, _)| t);
+        let span = first.zip(last.map(|t| t.saturating_add(INTERVAL_NANOS)));
+        let values = parts
+            .iter()
+            .map(|p| (p.count > 0).then_some(p.sum))
+            .collect();
+        per_key[*i] = Some((values, span));
+    }
+    for (i, c) in cumulative.iter().zip(differenced) {
+        let span = c.span;
+        let values = bounds
+            .windows(2)
+            .zip(c.values)
+            .map(|(w, v)| span.filter(|(lo, hi)| *lo < w[1] && *hi > w[0]).map(|_| v))
+            .collect();
+        per_key[*i] = Some((values, span));
+    }
     let mut out = Vec::with_capacity(keys.len());
-    for (key, parts) in keys.iter().zip(parts.iter_mut()) {
-        let span;
-        let m = if is_interval(key) {
-            let first = parts.iter().find_map(|p| p.first).map(|(t, _)| t);
-            let last = parts.iter().rev().find_map(|p| p.last).map(|(t, _)| t);
-            span = first.zip(last.map(|t| t.saturating_add(INTERVAL_NANOS)));
-            let values = parts
-                .iter()
-                .map(|p| (p.count > 0).then_some(p.sum))
-                .collect();
-            (values, covered(bounds, span))
-        } else {
-            let c = consumption::of_series(
-                reader,
-                std::slice::from_ref(key),
-                bounds,
-                std::slice::from_mut(parts),
-            )
-            .await?
-            .pop();
-            span = c.as_ref().and_then(|c| c.span);
-            let values = c.map_or_else(Vec::new, |c| {
-                bounds
-                    .windows(2)
-                    .zip(c.values)
-                    .map(|(w, v)| span.filter(|(lo, hi)| *lo < w[1] && *hi > w[0]).map(|_| v))
-                    .collect()
-            });
-            (values, covered(bounds, span))
-        };
+    for m in per_key {
+        let (values, span) =
+            m.unwrap_or_else(|| (vec![None; bounds.len().saturating_sub(1)], None));
+        let whole = covered(bounds, span);
         let mut gaps = Vec::new();
         match span {
             None => gaps.push((start, end)),
@@ -84,8 +87,8 @@ pub async fn meter_buckets(
             }
         }
         out.push(MeterBuckets {
-            values: m.0,
-            whole: m.1,
+            values,
+            whole,
             gaps,
         });
     }

@@ -50,26 +50,52 @@ impl SeriesConsumption {
     }
 }
 
-/// The consumption of each of `keys` over `bounds`, with the partials the store computed for them (`parts`,
-/// in the order of `keys`, over `bounds`), filled in for `Partial::finish(AggFn::Consumption)`.
-pub async fn of_series(
+/// How far beyond the range `partials_many` looks for the readings around it, in one pass with the buckets: a
+/// day, a whole number of rollup buckets (so rollups still serve the range) and usually within the blocks the
+/// engine decodes anyway for the buckets the range's ends cut.
+const AROUND: i64 = 86_400_000_000_000;
+
+/// The partials of each of `keys` over `bounds`, with their consumption filled in (for
+/// `Partial::finish(AggFn::Consumption)`), and each series' consumption.
+///
+/// The readings around the range come with the partials: the store folds a day before and after the range
+/// as two more buckets, whose last and first readings they are. Only a series without a reading within that
+/// day asks the store again (`last_before`, `first_from`).
+pub async fn partials_many(
     reader: &dyn SeriesReader,
     keys: &[SeriesKey],
     bounds: &[UnixNanos],
-    parts: &mut [Vec<Partial>],
-) -> Result<Vec<SeriesConsumption>> {
+) -> Result<(Vec<Vec<Partial>>, Vec<SeriesConsumption>)> {
     let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
-        return Ok(Vec::new());
+        return Ok((vec![Vec::new(); keys.len()], Vec::new()));
     };
+    let mut wide = Vec::with_capacity(bounds.len() + 2);
+    wide.push(start.saturating_sub(AROUND));
+    wide.extend_from_slice(bounds);
+    wide.push(end.saturating_add(AROUND));
+    let mut all = reader.partials_many(keys, &wide).await?;
     let mut out = Vec::with_capacity(keys.len());
-    for (key, parts) in keys.iter().zip(parts.iter_mut()) {
-        let before = reader.last_before(key, start).await?;
-        let after = reader.first_from(key, end).await?;
+    for (key, parts) in keys.iter().zip(all.iter_mut()) {
+        let lead = parts.first().and_then(|p| p.last);
+        let trail = parts.last().and_then(|p| p.first);
+        // The buckets proper, without the two around them.
+        parts.pop();
+        if !parts.is_empty() {
+            parts.remove(0);
+        }
+        let before = match lead {
+            Some(r) => Some(r),
+            None => reader.last_before(key, start).await?,
+        };
+        let after = match trail {
+            Some(r) => Some(r),
+            None => reader.first_from(key, end).await?,
+        };
         let c = per_bucket(bounds, before, parts, after);
         c.fill(parts);
         out.push(c);
     }
-    Ok(out)
+    Ok((all, out))
 }
 
 fn rise(prev: f64, v: f64) -> f64 {
@@ -147,6 +173,23 @@ fn spread(bounds: &[UnixNanos], values: &mut [f64], a: (UnixNanos, f64), b: (Uni
     }
 }
 
+/// The naive model the tests hold `per_bucket` and the engines to: the meter's line evaluated at `t`
+/// straight from the definition, over all of its readings (sorted by time); `None` outside them.
+#[cfg(test)]
+pub(crate) fn line_at(points: &[(i64, f64)], t: i64) -> Option<f64> {
+    let mut total = 0.0;
+    for w in points.windows(2) {
+        let ((t0, v0), (t1, v1)) = (w[0], w[1]);
+        if t1 <= t {
+            total += rise(v0, v1);
+        } else if t0 < t {
+            total += rise(v0, v1) * (t - t0) as f64 / (t1 - t0) as f64;
+        }
+    }
+    let (first, last) = (points.first()?.0, points.last()?.0);
+    (first <= t && t <= last).then_some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,21 +208,6 @@ mod tests {
             folder.point(t, v);
         }
         per_bucket(bounds, before, &folder.finish(), after)
-    }
-
-    /// The naive model: the meter's line evaluated at each boundary, straight from the definition.
-    fn line_at(points: &[(i64, f64)], t: i64) -> Option<f64> {
-        let mut total = 0.0;
-        for w in points.windows(2) {
-            let ((t0, v0), (t1, v1)) = (w[0], w[1]);
-            if t1 <= t {
-                total += rise(v0, v1);
-            } else if t0 < t {
-                total += rise(v0, v1) * (t - t0) as f64 / (t1 - t0) as f64;
-            }
-        }
-        let (first, last) = (points.first()?.0, points.last()?.0);
-        (first <= t && t <= last).then_some(total)
     }
 
     fn close(a: f64, b: f64) -> bool {

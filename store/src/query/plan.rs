@@ -431,10 +431,13 @@ impl Chunks {
             .iter()
             .map(|s| s.key.clone())
             .collect();
-        let mut parts = reader.partials_many(&keys, clipped).await?;
-        if self.plan.query.func == AggFn::Consumption {
-            super::consumption::of_series(reader, &keys, clipped, &mut parts).await?;
-        }
+        let parts = if self.plan.query.func == AggFn::Consumption {
+            super::consumption::partials_many(reader, &keys, clipped)
+                .await?
+                .0
+        } else {
+            reader.partials_many(&keys, clipped).await?
+        };
         self.next = range.end;
         Ok((range, parts))
     }

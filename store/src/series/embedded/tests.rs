@@ -138,6 +138,26 @@ pub(super) fn matches_reference(
     let (b0, bn) = (bounds[0], bounds[bounds.len() - 1]);
     let inside: Vec<(i64, f64)> = model.range(b0..bn).map(|(t, v)| (*t, *v)).collect();
     let before = model.range(..b0).next_back().map(|(_, v)| *v);
+    // fn=consumption: from the same partials and the model's readings around the range, against the meter's
+    // line through all of the model's points.
+    let around = (
+        model.range(..b0).next_back().map(|(t, v)| (*t, *v)),
+        model.range(bn..).next().map(|(t, v)| (*t, *v)),
+    );
+    let c = crate::query::consumption::per_bucket(bounds, around.0, parts, around.1);
+    let all: Vec<(i64, f64)> = model.iter().map(|(t, v)| (*t, *v)).collect();
+    for (i, w) in bounds.windows(2).enumerate() {
+        let want = crate::query::consumption::line_at(&all, w[1])
+            .zip(crate::query::consumption::line_at(&all, w[0]))
+            .map(|(b, a)| b - a);
+        match (c.value(i), want) {
+            (Some(g), Some(w)) => prop_assert!(
+                (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                "consumption: {g} vs {w}"
+            ),
+            (g, w) => prop_assert_eq!(g.is_some(), w.is_some(), "consumption: {:?}", c),
+        }
+    }
     for func in [
         AggFn::Mean,
         AggFn::Min,
@@ -302,6 +322,8 @@ proptest! {
                     prop_assert_eq!(engine.range(&k, from, to).await.expect("range"), want);
                     let last = model.range((s, i64::MIN)..(s, to)).next_back().map(|((_, t), v)| (*t, *v));
                     prop_assert_eq!(engine.last_before(&k, to).await.expect("last"), last);
+                    let next = model.range((s, from)..(s, i64::MAX)).next().map(|((_, t), v)| (*t, *v));
+                    prop_assert_eq!(engine.first_from(&k, from).await.expect("first"), next);
                 }
             }
             engine.compact().await.expect("compact");
@@ -358,6 +380,19 @@ proptest! {
             let many = engine.partials_many(&[key("missing"), key("s")], &bounds).await.expect("many");
             prop_assert_eq!(&many[1], &parts);
             prop_assert!(many[0].iter().all(|p| p.count == 0));
+            // fn=consumption as the query layer asks for it: the readings around the range found by the
+            // engine (folded with the buckets, or looked up), against the meter's line through the model.
+            let (_, c) = crate::query::consumption::partials_many(&engine, &[key("s")], &bounds).await.expect("consumption");
+            let all: Vec<(i64, f64)> = model.iter().map(|(t, v)| (*t, *v)).collect();
+            for (i, w) in bounds.windows(2).enumerate() {
+                let line = crate::query::consumption::line_at;
+                let want = line(&all, w[1]).zip(line(&all, w[0])).map(|(b, a)| b - a);
+                let got = c.first().and_then(|c| c.value(i));
+                match (got, want) {
+                    (Some(g), Some(w)) => prop_assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "consumption: {} vs {}", g, w),
+                    (g, w) => prop_assert_eq!(g.is_some(), w.is_some(), "consumption: {:?}", c),
+                }
+            }
             matches_reference(&parts, &bounds, &model)
         })?;
     }
