@@ -5,6 +5,7 @@ use super::Refusal;
 use bydata_influxql::{Expr, Op};
 use bydata_schemas::{SeriesKey, UnixNanos, parse_rfc3339};
 use regex_automata::dfa::{dense, regex::Regex};
+use regex_automata::util::syntax;
 use std::collections::BTreeMap;
 
 /// A condition on tags, ready to check against series keys (regular expressions compiled once).
@@ -62,16 +63,24 @@ impl TagCond {
     }
 }
 
-/// A regular expression as InfluxDB reads them (RE2 syntax, unanchored), built with bounded memory.
+/// A regular expression as InfluxDB reads them (RE2 syntax, unanchored), built with bounded memory. Case
+/// folding (`(?i)`, which Grafana's measurement search sends) needs Unicode tables bydata does not build, so a
+/// pattern that needs them is read again with ASCII semantics (`(?i)` then folds A–Z only).
 pub(crate) fn regex(pattern: &str) -> Result<Regex, Refusal> {
-    Regex::builder()
-        .dense(
-            dense::Config::new()
-                .dfa_size_limit(Some(4 << 20))
-                .determinize_size_limit(Some(4 << 20)),
-        )
-        .build(pattern)
-        .map_err(|_| {
+    let build = |syntax: syntax::Config| {
+        Regex::builder()
+            .syntax(syntax)
+            .dense(
+                dense::Config::new()
+                    .dfa_size_limit(Some(4 << 20))
+                    .determinize_size_limit(Some(4 << 20)),
+            )
+            .build(pattern)
+            .ok()
+    };
+    build(syntax::Config::new())
+        .or_else(|| build(syntax::Config::new().unicode(false).utf8(false)))
+        .ok_or_else(|| {
             Refusal(format!(
                 "/{pattern}/ is not a regular expression bydata can use (RE2 syntax, as InfluxDB; at most a few \
                  MB once compiled)"
@@ -340,6 +349,8 @@ mod tests {
                 .matches(&tags(&[("building", "b3"), ("device", "x")]))
         );
         assert!(!w.tags.matches(&tags(&[("building", "b4")])));
+        let w = split(Some(&cond(r#""m" =~ /(?i)ENERG/"#)), now).expect("split");
+        assert!(w.tags.matches(&tags(&[("m", "energy_kwh")])));
         let w = split(Some(&cond("time > now() - 1s")), now).expect("split");
         assert_eq!((w.from, w.to), (Some(9_000_000_001), None));
         let mut req = BTreeMap::new();
@@ -362,6 +373,7 @@ mod tests {
                 "the time range is empty",
             ),
             ("a =~ /(/", "is not a regular expression"),
+            ("a =~ /[/", "is not a regular expression"),
             ("a = 1.5", "compare it with a 'quoted value'"),
         ] {
             let e = split(Some(&cond(q)), 0).expect_err(q);
