@@ -7,7 +7,7 @@ The panel: the hourly mean of 100 series over 30 days (100 series x 720 buckets)
 protocol into a fresh bydata and a fresh VictoriaMetrics on free loopback ports. Each query runs --repeats
 times after two warm-ups; the median and p90 wall latency of the whole HTTP answer are printed, and the
 answers are checked against each other (bydata's two endpoints must agree exactly; VictoriaMetrics'
-avg_over_time looks back over (t-1h, t], so its windows are compared shifted by one step).
+avg_over_time looks back over (t-1h, t], so it is asked with `offset 1ms` at each bucket's end: [t-1h, t)).
 
     usage: bench/influxql_bench.py --bydata target/release/bydata [--victoria-metrics PATH] [--repeats N]
 """
@@ -146,7 +146,7 @@ def main() -> int:
             "from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(START)),
             "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))})
         vm_url = f"http://127.0.0.1:{vport}/api/v1/query_range?" + urllib.parse.urlencode({
-            "query": "avg_over_time(temperature_value[1h])", "start": START + 3600, "end": end, "step": "1h"})
+            "query": "avg_over_time(temperature_value[1h] offset 1ms)", "start": START + 3600, "end": end, "step": "1h"})
 
         def get(url, headers=None):
             return lambda: json.loads(http(url, headers=headers)[1])
