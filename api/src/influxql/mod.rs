@@ -11,6 +11,7 @@
 //! into the key they carry and every other error of this path into `{"error": "…"}`.
 pub(crate) mod compat;
 mod cond;
+mod fill;
 mod select;
 mod show;
 
