@@ -25,6 +25,7 @@ mod fallback;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateways;
+mod influxql;
 mod integrations;
 mod login;
 mod manage;
@@ -451,6 +452,11 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
             "/api/v2/write",
             post(write::write).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),
         )
+        // --- influxql ---
+        .route(
+            "/query",
+            get(influxql::query_get).post(influxql::query_post),
+        )
         .route_layer(policy)
         .layer(axum::middleware::from_fn_with_state(
             (timeout, state.http_metrics.clone()),
@@ -459,6 +465,8 @@ fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .merge(long_running)
         .fallback(fallback::no_route)
         .layer(axum::middleware::from_fn(fallback::in_our_shape))
+        // --- influxql --- (outermost: InfluxDB clients' credentials in, InfluxDB's error shape out)
+        .layer(axum::middleware::from_fn(influxql::compat::compat))
         .with_state(state)
 }
 

@@ -56,6 +56,8 @@ Times in answers are RFC 3339."
         crate::query::latest,
         crate::query::query,
         crate::measurements::measurements,
+        crate::influxql::query_get,
+        crate::influxql::query_post,
         crate::gateways::create,
         crate::gateways::list,
         crate::gateways::get,
