@@ -31,6 +31,7 @@ mod oidc;
 mod openapi;
 mod opendata;
 mod orgs;
+mod owned;
 mod query;
 mod ready;
 mod server;
