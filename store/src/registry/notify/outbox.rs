@@ -29,19 +29,23 @@ impl NotificationKind {
     }
 }
 
-/// One thing to tell one channel (the shape `bydata-notify`'s `Notifier` takes).
+/// One thing to tell one channel: the shape `bydata-notify`'s `Notifier` takes and `bydata-alerts` makes
+/// (one type for both, so the two cannot drift apart).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub org: OrgId,
     /// The channel's id; it must be the organisation's own.
     pub channel: String,
-    /// Idempotency key, e.g. `alert:{rule}:{object}:{transition_seq}:firing`.
+    /// Idempotency key; an alert's is `alert:{rule}:{object}:{transition_seq}:{firing|resolved}@{channel}`.
     pub key: String,
     pub kind: NotificationKind,
-    /// One line, e.g. "room-1 silent for 2h (rule 'quiet sensors')".
+    /// One line, e.g. "room-1 silent for 2h (expected every 15m) — rule 'quiet sensors'".
     pub subject: String,
+    /// An alert's notification carries the alert as JSON.
     pub body: serde_json::Value,
-    /// Digest group: many of one group for one channel within the digest window become one message.
+    /// Digest group: many of one group for one channel within the digest window become one message. An
+    /// alert's is `rule:{rule id}`, or `gateway:{eui}` when the gateway that last heard a silent device is
+    /// silent too.
     pub group: Option<String>,
     pub at: UnixNanos,
 }
