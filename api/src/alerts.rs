@@ -62,6 +62,29 @@ fn stored_body<T: serde::Serialize>(body: &T) -> Value {
     v
 }
 
+/// Refuses a rule naming a channel its organisation does not have (another organisation's looks like none):
+/// `400 invalid_body`, a problem per channel, naming it.
+async fn check_channels(state: &AppState, org: &OrgId, body: &RuleBody) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    for (i, channel) in body.channels.iter().enumerate() {
+        let found = state.registry.channel(channel).await?;
+        if found.is_none_or(|c| c.org != *org) {
+            problems.push(crate::body::Problem {
+                field: format!("channels[{i}]"),
+                message: format!(
+                    "there is no notification channel {channel:?} in organisation {org}: create it first \
+                     (POST /api/v1/notification-channels) or leave it out"
+                ),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidBody { problems })
+    }
+}
+
 impl Owned for StoredAlertRule {
     const NAMES: Names = Names {
         what: "alert rule",
@@ -130,6 +153,7 @@ pub(crate) async fn create_rule(
     let org = by.target_org(body.org.clone(), Role::Editor)?;
     let id = bydata_alerts::rule::new_id();
     bydata_alerts::rule::compile(&id, org.clone(), &body).map_err(refused)?;
+    check_channels(&state, &org, &body).await?;
     let now = (state.clock)();
     let rule = StoredAlertRule {
         id: id.clone(),
@@ -227,6 +251,7 @@ pub(crate) async fn replace_rule(
         ));
     }
     bydata_alerts::rule::compile(&id, old.org.clone(), &body).map_err(refused)?;
+    check_channels(&state, &old.org, &body).await?;
     let rule = StoredAlertRule {
         rule: stored_body(&body),
         updated_at: (state.clock)(),
