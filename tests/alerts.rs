@@ -37,8 +37,8 @@ async fn wait_state(b: &Bydata, device: &str, rule: &str, state: &str, seq: u64)
 }
 
 /// The notifications the notifier's outbox holds, as `/api/v1/notifications` lists them (the rule's
-/// channel `ops` does not exist here, so each one is listed as failed with that reason; the notifier's own
-/// tests deliver to real receivers). A single notification's delivery key is its own key.
+/// channel `ops` mails through no SMTP relay here, so each one is listed as failed with that reason; the
+/// notifier's own tests deliver to real receivers). A single notification's delivery key is its own key.
 async fn notifications(b: &Bydata) -> Vec<Value> {
     let (code, body) = b.get("/api/v1/notifications?limit=1000", ADMIN).await;
     assert_eq!(code, 200, "{body}");
@@ -84,6 +84,15 @@ async fn silence_and_threshold_alerts_fire_resolve_and_survive_kill_9() {
     let mut b = Bydata::start_with_config(dir.path(), CONFIG).await;
     let quiet_pw = b.onboard("quiet-1", json!({"type": "climate"})).await;
     let hot_pw = b.onboard("hot-1", json!({})).await;
+    // A rule names only channels its organisation has.
+    let (code, answer) = b
+        .post(
+            "/api/v1/notification-channels",
+            ADMIN,
+            &json!({"id": "ops", "name": "Ops", "kind": "email", "to": ["ops@example.dk"]}),
+        )
+        .await;
+    assert_eq!(code, 201, "{answer}");
     let quiet = rule(
         &b,
         json!({"name": "quiet sensors", "condition": {"kind": "silence", "every": "2s"},

@@ -1,8 +1,9 @@
 //! Alerts: rules (`/api/v1/alert-rules`), silences (`/api/v1/silences`), the current alerts and their history
 //! (`/api/v1/alerts`). Viewers read, editors write rules and silences; every change is audited. The rules'
 //! and silences' checks are `bydata-alerts`'s; the server's evaluator (not the API) moves the alerts.
-use crate::audit::{Change, Source, record};
+use crate::audit::Source;
 use crate::auth::Principal;
+use crate::owned::{self, Names, Owned};
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -61,14 +62,71 @@ fn stored_body<T: serde::Serialize>(body: &T) -> Value {
     v
 }
 
-async fn find_rule(
-    state: &AppState,
-    by: &Principal,
-    id: &str,
-    role: Role,
-) -> Result<StoredAlertRule, Error> {
-    let found = state.registry.alert_rule(id).await?;
-    by.owned(found, |r| &r.org, role, "alert rule", id)
+/// Refuses a rule naming a channel its organisation does not have (another organisation's looks like none):
+/// `400 invalid_body`, a problem per channel, naming it.
+async fn check_channels(state: &AppState, org: &OrgId, body: &RuleBody) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    for (i, channel) in body.channels.iter().enumerate() {
+        let found = state.registry.channel(channel).await?;
+        if found.is_none_or(|c| c.org != *org) {
+            problems.push(crate::body::Problem {
+                field: format!("channels[{i}]"),
+                message: format!(
+                    "there is no notification channel {channel:?} in organisation {org}: create it first \
+                     (POST /api/v1/notification-channels) or leave it out"
+                ),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidBody { problems })
+    }
+}
+
+impl Owned for StoredAlertRule {
+    const NAMES: Names = Names {
+        what: "alert rule",
+        object: "alert_rule",
+        create: "alert_rule.create",
+        update: "alert_rule.update",
+        delete: "alert_rule.delete",
+    };
+    fn org(&self) -> &OrgId {
+        &self.org
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn audit_view(&self, _: i64) -> Value {
+        rule_json(self)
+    }
+    async fn read(state: &AppState, id: &str) -> Result<Option<Self>, Error> {
+        Ok(state.registry.alert_rule(id).await?)
+    }
+}
+
+impl Owned for StoredSilence {
+    const NAMES: Names = Names {
+        what: "silence",
+        object: "silence",
+        create: "silence.create",
+        update: "silence.update",
+        delete: "silence.delete",
+    };
+    fn org(&self) -> &OrgId {
+        &self.org
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn audit_view(&self, now: i64) -> Value {
+        silence_json(self, now)
+    }
+    async fn read(state: &AppState, id: &str) -> Result<Option<Self>, Error> {
+        Ok(state.registry.silence(id).await?)
+    }
 }
 
 #[utoipa::path(
@@ -95,6 +153,7 @@ pub(crate) async fn create_rule(
     let org = by.target_org(body.org.clone(), Role::Editor)?;
     let id = bydata_alerts::rule::new_id();
     bydata_alerts::rule::compile(&id, org.clone(), &body).map_err(refused)?;
+    check_channels(&state, &org, &body).await?;
     let now = (state.clock)();
     let rule = StoredAlertRule {
         id: id.clone(),
@@ -103,16 +162,9 @@ pub(crate) async fn create_rule(
         created_at: now,
         updated_at: now,
     };
-    let change = Change::new("alert_rule.create", format!("alert_rule:{id}"))
-        .org(&org)
-        .after(rule_json(&rule));
-    let rule = record(
-        &state,
-        &by,
-        source,
-        change,
-        state.registry.create_alert_rule(rule),
-    )
+    let rule = owned::create(&state, &by, source, rule, |r| {
+        state.registry.create_alert_rule(r)
+    })
     .await?;
     tracing::info!(rule = %rule.id, by = %by.actor, "alert rule created");
     Ok((StatusCode::CREATED, Json(rule_json(&rule))))
@@ -163,7 +215,7 @@ pub(crate) async fn get_rule(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     Ok(Json(rule_json(
-        &find_rule(&state, &by, &id, Role::Viewer).await?,
+        &owned::find::<StoredAlertRule>(&state, &by, &id, Role::Viewer).await?,
     )))
 }
 
@@ -191,7 +243,7 @@ pub(crate) async fn replace_rule(
     Path(id): Path<String>,
     crate::body::Body(body): crate::body::Body<RuleBody>,
 ) -> Result<Json<Value>, Error> {
-    let old = find_rule(&state, &by, &id, Role::Editor).await?;
+    let old: StoredAlertRule = owned::find(&state, &by, &id, Role::Editor).await?;
     if body.org.as_ref().is_some_and(|o| *o != old.org) {
         return Err(Error::bad(
             "invalid_org",
@@ -199,27 +251,16 @@ pub(crate) async fn replace_rule(
         ));
     }
     bydata_alerts::rule::compile(&id, old.org.clone(), &body).map_err(refused)?;
+    check_channels(&state, &old.org, &body).await?;
     let rule = StoredAlertRule {
         rule: stored_body(&body),
         updated_at: (state.clock)(),
         ..old.clone()
     };
-    let change = Change::new("alert_rule.update", format!("alert_rule:{id}"))
-        .org(&old.org)
-        .before(rule_json(&old))
-        .after(rule_json(&rule));
-    let rule = record(
-        &state,
-        &by,
-        source,
-        change,
-        state.registry.update_alert_rule(rule),
-    )
-    .await?
-    .ok_or_else(|| Error::NotFound {
-        what: "alert rule",
-        id: id.clone(),
-    })?;
+    let rule = owned::update(&state, &by, source, &old, rule, |r| {
+        state.registry.update_alert_rule(r)
+    })
+    .await?;
     Ok(Json(rule_json(&rule)))
 }
 
@@ -244,19 +285,15 @@ pub(crate) async fn delete_rule(
     source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let rule = find_rule(&state, &by, &id, Role::Editor).await?;
-    let change = Change::new("alert_rule.delete", format!("alert_rule:{id}"))
-        .org(&rule.org)
-        .before(rule_json(&rule));
-    let existed = record(
+    let rule: StoredAlertRule = owned::find(&state, &by, &id, Role::Editor).await?;
+    owned::delete(
         &state,
         &by,
         source,
-        change,
+        &rule,
         state.registry.delete_alert_rule(&id),
     )
-    .await?;
-    crate::error::deleted(existed, "alert rule", id, &by.actor)
+    .await
 }
 
 #[utoipa::path(
@@ -309,16 +346,9 @@ pub(crate) async fn create_silence(
         silence: stored,
         created_at: now,
     };
-    let change = Change::new("silence.create", format!("silence:{id}"))
-        .org(&org)
-        .after(silence_json(&silence, now));
-    let silence = record(
-        &state,
-        &by,
-        source,
-        change,
-        state.registry.create_silence(silence),
-    )
+    let silence = owned::create(&state, &by, source, silence, |s| {
+        state.registry.create_silence(s)
+    })
     .await?;
     Ok((StatusCode::CREATED, Json(silence_json(&silence, now))))
 }
@@ -370,20 +400,15 @@ pub(crate) async fn delete_silence(
     source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let found = state.registry.silence(&id).await?;
-    let silence = by.owned(found, |s| &s.org, Role::Editor, "silence", &id)?;
-    let change = Change::new("silence.delete", format!("silence:{id}"))
-        .org(&silence.org)
-        .before(silence_json(&silence, (state.clock)()));
-    let existed = record(
+    let silence: StoredSilence = owned::find(&state, &by, &id, Role::Editor).await?;
+    owned::delete(
         &state,
         &by,
         source,
-        change,
+        &silence,
         state.registry.delete_silence(&id),
     )
-    .await?;
-    crate::error::deleted(existed, "silence", id, &by.actor)
+    .await
 }
 
 /// Filters of the alert list.
@@ -486,7 +511,7 @@ pub(crate) async fn history(
 ) -> Result<Json<Value>, Error> {
     // The alert belongs to its rule's organisation; an alert that never fired has an empty history.
     let rule_id = id.split(':').next().unwrap_or_default();
-    let rule = find_rule(&state, &by, rule_id, Role::Viewer).await?;
+    let rule: StoredAlertRule = owned::find(&state, &by, rule_id, Role::Viewer).await?;
     if let Some(d) = id
         .strip_prefix(&format!("{}:device:", rule.id))
         .and_then(|d| bydata_schemas::DeviceId::new(d).ok())

@@ -4,8 +4,9 @@
 //! A webhook's signing secret is generated here, answered once at creation, and kept sealed (bydata signs
 //! with it); the values of its extra headers are sealed too and never shown. An organisation's admins create,
 //! delete and test channels; its viewers list them and see the deliveries.
-use crate::audit::{Change, Source, record};
+use crate::audit::Source;
 use crate::auth::Principal;
+use crate::owned::{self, Names, Owned};
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -198,16 +199,9 @@ pub(crate) async fn create(
         target,
         created_at: (state.clock)(),
     };
-    let change = Change::new("channel.create", format!("channel:{}", channel.id))
-        .org(&channel.org)
-        .after(channel_json(&channel));
-    let (channel, secret) = record(
-        &state,
-        &by,
-        source,
-        change,
-        state.registry.create_channel(channel, header_values),
-    )
+    let (channel, secret) = owned::create(&state, &by, source, channel, |c| {
+        state.registry.create_channel(c, header_values)
+    })
     .await?;
     tracing::info!(channel = %channel.id, by = %by.actor, "notification channel created");
     let mut body = channel_json(&channel);
@@ -242,12 +236,29 @@ pub(crate) async fn list(
     })))
 }
 
-async fn find(state: &AppState, by: &Principal, id: &str, role: Role) -> Result<Channel, Error> {
-    let found = match ChannelId::new(id) {
-        Ok(_) => state.registry.channel(id).await?,
-        Err(_) => None,
+impl Owned for Channel {
+    const NAMES: Names = Names {
+        what: "notification channel",
+        object: "channel",
+        create: "channel.create",
+        update: "channel.update",
+        delete: "channel.delete",
     };
-    by.owned(found, |c| &c.org, role, "notification channel", id)
+    fn org(&self) -> &OrgId {
+        &self.org
+    }
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn audit_view(&self, _: i64) -> Value {
+        channel_json(self)
+    }
+    async fn read(state: &AppState, id: &str) -> Result<Option<Self>, Error> {
+        Ok(match ChannelId::new(id) {
+            Ok(_) => state.registry.channel(id).await?,
+            Err(_) => None,
+        })
+    }
 }
 
 #[utoipa::path(
@@ -270,7 +281,7 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     Ok(Json(channel_json(
-        &find(&state, &by, &id, Role::Viewer).await?,
+        &owned::find::<Channel>(&state, &by, &id, Role::Viewer).await?,
     )))
 }
 
@@ -295,19 +306,9 @@ pub(crate) async fn delete(
     source: Source,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let channel = find(&state, &by, &id, Role::Admin).await?;
-    let change = Change::new("channel.delete", format!("channel:{}", channel.id))
-        .org(&channel.org)
-        .before(channel_json(&channel));
-    let existed = record(
-        &state,
-        &by,
-        source,
-        change,
-        state.registry.delete_channel(channel.id.as_str()),
-    )
-    .await?;
-    crate::error::deleted(existed, "notification channel", channel.id, &by.actor)
+    let channel: Channel = owned::find(&state, &by, &id, Role::Admin).await?;
+    let remove = state.registry.delete_channel(channel.id.as_str());
+    owned::delete(&state, &by, source, &channel, remove).await
 }
 
 #[utoipa::path(
@@ -333,7 +334,7 @@ pub(crate) async fn test(
     by: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let channel = find(&state, &by, &id, Role::Admin).await?;
+    let channel: Channel = owned::find(&state, &by, &id, Role::Admin).await?;
     let delivery = state
         .notify
         .test_channel(&channel, &by.actor.to_string())

@@ -34,6 +34,7 @@ mod oidc;
 mod openapi;
 mod opendata;
 mod orgs;
+mod owned;
 mod query;
 mod ready;
 mod server;

@@ -7,13 +7,14 @@
 //! it), so the API holds no forwarding state.
 mod draft;
 
-use crate::audit::{Change, Source, record};
+use crate::audit::{Source, record};
 use crate::auth::Principal;
+use crate::owned::{self, Names, Owned};
 use crate::{AppState, Error};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use bydata_schemas::{Role, TargetId, UnixNanos, format_rfc3339};
+use bydata_schemas::{OrgId, Role, TargetId, UnixNanos, format_rfc3339};
 use bydata_store::{Target, TargetDelivery, TargetSecrets, TargetStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -198,16 +199,9 @@ pub(crate) async fn create(
     };
     let (target, secrets) = draft::create(body, org, (state.clock)())?;
     check(&state, &target, &secrets)?;
-    let change = Change::new("target.create", format!("target:{}", target.id))
-        .org(&target.org)
-        .after(target_json(&target));
-    let target = record(
-        &state,
-        &by,
-        source,
-        change,
-        state.registry.create_target(target, secrets, cursor),
-    )
+    let target = owned::create(&state, &by, source, target, |t| {
+        state.registry.create_target(t, secrets, cursor)
+    })
     .await?;
     state.targets.changed(&target.id, false);
     tracing::info!(target = %target.id, kind = target.kind.name(), by = %by.actor, "data target created");
@@ -242,13 +236,34 @@ pub(crate) async fn list(
     Ok(Json(json!({"targets": out})))
 }
 
+impl Owned for Target {
+    const NAMES: Names = Names {
+        what: "target",
+        object: "target",
+        create: "target.create",
+        update: "target.update",
+        delete: "target.delete",
+    };
+    fn org(&self) -> &OrgId {
+        &self.org
+    }
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn audit_view(&self, _: i64) -> Value {
+        target_json(self)
+    }
+    async fn read(state: &AppState, id: &str) -> Result<Option<Self>, Error> {
+        Ok(match TargetId::new(id) {
+            Ok(i) => state.registry.target(&i).await?,
+            Err(_) => None,
+        })
+    }
+}
+
 /// The target `id` if `by` may act on it with `role` (404 for another organisation's).
 async fn find(state: &AppState, by: &Principal, id: &str, role: Role) -> Result<Target, Error> {
-    let found = match TargetId::new(id) {
-        Ok(i) => state.registry.target(&i).await?,
-        Err(_) => None,
-    };
-    by.owned(found, |t| &t.org, role, "target", id)
+    owned::find(state, by, id, role).await
 }
 
 #[utoipa::path(
@@ -307,22 +322,10 @@ pub(crate) async fn update(
     let (target, new_secrets) =
         draft::change(before.clone(), secrets.clone(), body, (state.clock)())?;
     check(&state, &target, new_secrets.as_ref().unwrap_or(&secrets))?;
-    let change = Change::new("target.update", format!("target:{}", target.id))
-        .org(&target.org)
-        .before(target_json(&before))
-        .after(target_json(&target));
-    let changed = record(
-        &state,
-        &by,
-        source,
-        change,
-        state.registry.update_target(target, new_secrets),
-    )
-    .await?
-    .ok_or_else(|| Error::NotFound {
-        what: "target",
-        id: id.chars().take(64).collect(),
-    })?;
+    let changed = owned::update(&state, &by, source, &before, target, |t| {
+        state.registry.update_target(t, new_secrets)
+    })
+    .await?;
     state.targets.changed(&changed.id, false);
     Ok(Json(with_status(&state, &changed).await))
 }
@@ -349,19 +352,17 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let target = find(&state, &by, &id, Role::Editor).await?;
-    let change = Change::new("target.delete", format!("target:{}", target.id))
-        .org(&target.org)
-        .before(target_json(&target));
-    let existed = record(
+    let answer = owned::delete(
         &state,
         &by,
         source,
-        change,
+        &target,
         state.registry.delete_target(&target.id),
     )
-    .await?;
+    .await;
+    // Told even when the delete failed: the forwarder re-reads the target and finds whatever is true.
     state.targets.changed(&target.id, false);
-    crate::error::deleted(existed, "target", target.id, &by.actor)
+    answer
 }
 
 /// `?limit=` (1 to `max`, default `default`).
@@ -477,9 +478,7 @@ pub(crate) async fn replay(
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let target = find(&state, &by, &id, Role::Editor).await?;
     let ids = body.and_then(|b| b.ids);
-    let change = Change::new("target.replay", format!("target:{}", target.id))
-        .org(&target.org)
-        .after(json!({"ids": ids}));
+    let change = owned::change("target.replay", &target).after(json!({"ids": ids}));
     let count = record(
         &state,
         &by,
@@ -514,7 +513,7 @@ pub(crate) async fn discard(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     let target = find(&state, &by, &id, Role::Editor).await?;
-    let change = Change::new("target.discard", format!("target:{}", target.id)).org(&target.org);
+    let change = owned::change("target.discard", &target);
     let count = record(
         &state,
         &by,

@@ -303,7 +303,7 @@ async fn new_world() -> World {
 
 fn rule_body() -> Value {
     json!({"name": RULE_NAME, "condition": {"kind": "silence", "every": "1h"},
-           "select": {"devices": [DEVICE, OTHER_DEVICE]}, "channels": ["ops"], "org": "a"})
+           "select": {"devices": [DEVICE, OTHER_DEVICE]}, "channels": [CHANNEL], "org": "a"})
 }
 
 fn codec_body(name: &str) -> Value {

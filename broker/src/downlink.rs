@@ -20,6 +20,7 @@
 //! - **Overflow.** The event channel is bounded; an event that does not fit is dropped and counted: a lost
 //!   "written" leaves the downlink queued (it is published again, at least once), a lost PUBACK leaves it
 //!   sent (a confirmed one is retried on the next connection).
+use bydata_admission::metrics::{Collector, DescriptorEncoder, counter, counters, get};
 use bydata_schemas::{DeviceId, Downlink, DownlinkState, DownlinkUpdate, UnixNanos};
 use bydata_store::SharedRegistry;
 use rumqttd::protocol::{Packet, QoS, SubscribeReasonCode};
@@ -93,13 +94,42 @@ struct InFlight {
     since: Instant,
 }
 
-/// Counters of the delivery, shown in `/metrics` through the broker's collector.
+/// Counters of the delivery, shown in `/metrics` through [`Downlinks::metrics`].
 #[derive(Debug, Default)]
 pub struct DownlinkCounters {
     pub published: AtomicU64,
     pub acknowledged: AtomicU64,
     pub failed: AtomicU64,
     pub events_dropped: AtomicU64,
+}
+
+/// The delivery's counters as a `Collector` for the one metrics registry. Totals only: which downlink of
+/// which device went how is on the downlink itself (`GET /api/v1/devices/{id}/downlinks`).
+#[derive(Debug, Clone)]
+pub struct DownlinkMetrics(Arc<Downlinks>);
+
+impl Collector for DownlinkMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let c = &self.0.counters;
+        counters(
+            &mut enc,
+            "bydata_mqtt_downlinks",
+            "Downlinks to MQTT devices: PUBLISHes written (published), PUBACKs received (acknowledged), \
+             given up (failed)",
+            "outcome",
+            &[
+                ("published", get(&c.published)),
+                ("acknowledged", get(&c.acknowledged)),
+                ("failed", get(&c.failed)),
+            ],
+        )?;
+        counter(
+            &mut enc,
+            "bydata_mqtt_downlink_events_dropped",
+            "Events for the downlink task (wake-ups, session changes) dropped because its queue was full",
+            get(&c.events_dropped),
+        )
+    }
 }
 
 /// The MQTT delivery of downlinks: the hook the protocol wrapper calls, and the task that publishes.
@@ -137,6 +167,11 @@ impl Downlinks {
             inbox: Mutex::new(Some(inbox)),
             counters: DownlinkCounters::default(),
         })
+    }
+
+    /// Its counters, for the metrics registry.
+    pub fn metrics(self: &Arc<Self>) -> DownlinkMetrics {
+        DownlinkMetrics(self.clone())
     }
 
     /// A downlink was queued for `device`: if it is connected and subscribed, it goes out now.

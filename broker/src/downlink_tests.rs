@@ -231,3 +231,27 @@ proptest::proptest! {
         proptest::prop_assert!(matches(&topic, &topic) || topic.contains('+') || topic.contains('#'));
     }
 }
+
+#[test]
+fn the_delivery_counters_are_in_the_metrics_registry() {
+    let h = hook();
+    let dev = DeviceId::new("valve-1").unwrap();
+    // Nothing runs the task here: its queue fills, and what does not fit is counted.
+    for _ in 0..EVENTS + 3 {
+        h.wake(&dev);
+    }
+    h.counters.published.fetch_add(2, Ordering::Relaxed);
+    h.counters.acknowledged.fetch_add(1, Ordering::Relaxed);
+    h.counters.failed.fetch_add(1, Ordering::Relaxed);
+    let mut registry = bydata_admission::metrics::Registry::default();
+    registry.register_collector(Box::new(h.metrics()));
+    let text = bydata_admission::metrics::encode(&registry);
+    for line in [
+        "bydata_mqtt_downlinks_total{outcome=\"published\"} 2",
+        "bydata_mqtt_downlinks_total{outcome=\"acknowledged\"} 1",
+        "bydata_mqtt_downlinks_total{outcome=\"failed\"} 1",
+        "bydata_mqtt_downlink_events_dropped_total 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+}
