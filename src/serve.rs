@@ -233,6 +233,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // --- alerts --- (notifications go to the notifier's outbox)
     let alert_metrics = Arc::new(bydata_alerts::Metrics::default());
     metrics.register_collector(Box::new(alert_metrics.clone()));
+    metrics.register_collector(Box::new(downlinks.metrics()));
     let alert_sink: Arc<dyn bydata_alerts::AlertSink> =
         Arc::new(crate::alert_sink::NotifierSink(Arc::new(notify.clone())));
     // [oidc] is checked (and its secret file read) at start; the provider is first asked at the first login.
