@@ -51,6 +51,6 @@ cargo fmt --all --check
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== import cycles between files (crates listed here are kept free of them)"
-python3 scripts/import_cycles.py store opendata forward
+python3 scripts/import_cycles.py store opendata forward alerts notify energy influxql
 echo "== cargo test"
 cargo test --workspace --all-targets --locked

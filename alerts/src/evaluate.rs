@@ -19,30 +19,10 @@ use crate::silence::{Subject, Window};
 use crate::sink::Notification;
 use bydata_schemas::{DeviceId, MeasurementName, UnixNanos};
 use bydata_store::{AlertCommit, SeriesFilter, SeriesReader};
-use observe::{observe_device, observe_gateway};
+use observe::{Cached, LatestCache, Observation, observe_device, observe_gateway};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use record::{alert_json, parse_alert};
-/// What the condition says about one object now.
-#[derive(Debug, Clone)]
-pub(crate) struct Observation {
-    pub(crate) holds: bool,
-    pub(crate) value: Option<f64>,
-    pub(crate) summary: String,
-    pub(crate) group: String,
-}
-
-/// A level rule's latest value of a device's series, and the device's last seen time when it was read.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Cached {
-    seen: Option<UnixNanos>,
-    value: Option<(UnixNanos, f64)>,
-}
-
-/// Latest values by (measurement, field), then device.
-pub(crate) type LatestCache =
-    HashMap<(MeasurementName, MeasurementName), HashMap<DeviceId, Cached>>;
-
 /// The evaluator's memory: objects, rules, silences, current alerts and latest values.
 #[derive(Debug, Default)]
 pub struct Evaluator {

@@ -1,6 +1,6 @@
 //! Tokens of InfluxQL, scanned on demand: a `/` is division or the start of a regular expression depending on
 //! where the parser is, so the parser asks for a regex explicitly (`Lexer::regex`) where one may stand.
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// One token and the character (1-based, as InfluxDB counts) where it starts.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,8 @@
 //! Recursive descent over the tokens of `lex`. Nesting is bounded (`MAX_DEPTH`) so no input can exhaust the
 //! stack; every refusal names what was found, what was expected and where.
 use crate::ast::*;
+use crate::error::{Error, Result};
 use crate::lex::{Lexer, Tok, Token};
-use crate::{Error, Result};
 
 /// Deepest nesting of parentheses and operators accepted.
 const MAX_DEPTH: usize = 64;

@@ -1,9 +1,29 @@
 //! What a rule's condition says about one device or gateway now.
-use super::{LatestCache, Observation};
 use crate::duration::human;
 use crate::index::{DeviceEntry, GatewayEntry, Index};
 use crate::rule::{Check, Kind, Rule, Silence};
-use bydata_schemas::UnixNanos;
+use bydata_schemas::{DeviceId, MeasurementName, UnixNanos};
+use std::collections::HashMap;
+
+/// What the condition says about one object now.
+#[derive(Debug, Clone)]
+pub(crate) struct Observation {
+    pub(crate) holds: bool,
+    pub(crate) value: Option<f64>,
+    pub(crate) summary: String,
+    pub(crate) group: String,
+}
+
+/// A level rule's latest value of a device's series, and the device's last seen time when it was read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cached {
+    pub(crate) seen: Option<UnixNanos>,
+    pub(crate) value: Option<(UnixNanos, f64)>,
+}
+
+/// Latest values by (measurement, field), then device.
+pub(crate) type LatestCache =
+    HashMap<(MeasurementName, MeasurementName), HashMap<DeviceId, Cached>>;
 
 pub(super) fn observe_device(
     index: &Index,

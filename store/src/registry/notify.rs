@@ -11,25 +11,21 @@
 //! delivered or given up is in `notify_due` with the time of its next attempt, so after `kill -9` it is sent
 //! again with the same key (at least once; receivers drop duplicates by key).
 //!
-//! `channels`, `outbox` and `deliveries` hold one each; the tables and their opening are here.
-mod channels;
-mod deliveries;
+//! `channels` holds the first, `outbox` the other two; the tables and their opening are here.
+pub(super) mod channels;
 mod outbox;
 
 use super::Registry;
-use super::sealing::open_json;
+use crate::Result;
 use crate::error::{corrupt, db};
-use crate::{Error, Result};
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{TableDefinition, WriteTransaction};
 
 pub use channels::{Channel, ChannelId, ChannelKind, ChannelTarget, WebhookSecrets};
-pub use deliveries::{Attempt, Delivery, DeliveryState, DeliveryStatus};
-pub use outbox::{Notification, NotificationKind, Outbox, Stored};
+pub use outbox::{
+    Attempt, Delivery, DeliveryState, DeliveryStatus, Notification, NotificationKind, Outbox,
+    Stored,
+};
 
-pub(super) const CHANNELS: TableDefinition<&str, &[u8]> = TableDefinition::new("notify_channels");
-/// A webhook channel's [`WebhookSecrets`], sealed.
-pub(super) const CHANNEL_SECRETS: TableDefinition<&str, &[u8]> =
-    TableDefinition::new("notify_channel_secrets");
 /// Every notification enqueued (key → [`Stored`]), until pruned.
 const NOTIFICATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("notify_notifications");
 /// Notifications not yet folded into a delivery (key → enqueue time).
@@ -54,23 +50,11 @@ impl Registry {
     /// secret.
     pub(super) fn open_notify_tables(txn: &WriteTransaction, key: &crate::SecretKey) -> Result<()> {
         let context = "creating tables";
-        txn.open_table(CHANNELS).map_err(db(context))?;
         txn.open_table(NOTIFICATIONS).map_err(db(context))?;
         txn.open_table(PENDING).map_err(db(context))?;
         txn.open_table(DELIVERIES).map_err(db(context))?;
         txn.open_table(DUE).map_err(db(context))?;
-        let secrets = txn.open_table(CHANNEL_SECRETS).map_err(db(context))?;
-        if let Some(row) = secrets.first().map_err(db(context))? {
-            open_json::<WebhookSecrets>(
-                key,
-                CHANNEL_SECRETS,
-                row.0.value(),
-                row.1.value(),
-                "channel",
-            )
-            .map_err(|_| Error::SecretsKey)?;
-        }
-        Ok(())
+        channels::open_tables(txn, key)
     }
 }
 

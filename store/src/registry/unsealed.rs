@@ -115,7 +115,7 @@ pub(super) fn holds_sealed_secrets(path: &Path) -> Result<bool> {
         LORAWAN_SESSIONS,
         LORAWAN_OTAA,
         INTEGRATION_REMOTE_PASSWORDS,
-        super::notify::CHANNEL_SECRETS,
+        super::notify::channels::CHANNEL_SECRETS,
         TARGET_SECRETS,
     ] {
         let rows = match txn.open_table(table) {

@@ -1,12 +1,39 @@
 //! Notification channels: where an organisation wants to be told, and the secrets a webhook is sent with.
 use super::Registry;
-use super::{CHANNEL_SECRETS, CHANNELS, open_row};
 use crate::error::{corrupt, db};
 use crate::registry::sealing::{open_json, seal_json};
 use crate::{Error, Result, secret};
 use bydata_schemas::{OrgId, UnixNanos};
-use redb::ReadableTable;
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+
+const CHANNELS: TableDefinition<&str, &[u8]> = TableDefinition::new("notify_channels");
+/// A webhook channel's [`WebhookSecrets`], sealed.
+pub(in crate::registry) const CHANNEL_SECRETS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("notify_channel_secrets");
+
+/// Part of opening: creates the tables, and refuses a secrets key that does not open a sealed webhook
+/// secret.
+pub(super) fn open_tables(txn: &WriteTransaction, key: &crate::SecretKey) -> Result<()> {
+    let context = "creating tables";
+    txn.open_table(CHANNELS).map_err(db(context))?;
+    let secrets = txn.open_table(CHANNEL_SECRETS).map_err(db(context))?;
+    if let Some(row) = secrets.first().map_err(db(context))? {
+        open_json::<WebhookSecrets>(
+            key,
+            CHANNEL_SECRETS,
+            row.0.value(),
+            row.1.value(),
+            "channel",
+        )
+        .map_err(|_| Error::SecretsKey)?;
+    }
+    Ok(())
+}
+
+fn open_row(bytes: &[u8]) -> Result<Channel> {
+    serde_json::from_slice(bytes).map_err(corrupt("channel"))
+}
 
 /// Length of a generated webhook signing secret (after its `whsec_` prefix): ~190 random bits.
 const SECRET_LEN: usize = 32;
@@ -172,7 +199,7 @@ impl Registry {
         let txn = self.db.begin_read().map_err(db(context))?;
         let table = txn.open_table(CHANNELS).map_err(db(context))?;
         let row = table.get(id).map_err(db(context))?;
-        row.map(|v| open_row(v.value(), "channel")).transpose()
+        row.map(|v| open_row(v.value())).transpose()
     }
 
     pub(crate) fn channels(&self) -> Result<Vec<Channel>> {
@@ -181,7 +208,7 @@ impl Registry {
         let table = txn.open_table(CHANNELS).map_err(db(context))?;
         let mut out = Vec::new();
         for row in table.iter().map_err(db(context))? {
-            out.push(open_row(row.map_err(db(context))?.1.value(), "channel")?);
+            out.push(open_row(row.map_err(db(context))?.1.value())?);
         }
         Ok(out)
     }
