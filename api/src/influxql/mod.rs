@@ -23,7 +23,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bydata_influxql::Statement;
 use bydata_schemas::{UnixNanos, format_rfc3339};
-use bydata_store::query::Limits;
+use bydata_store::query::{Cost, Limits, QueryGate};
 use bydata_store::{Scope, SeriesReader};
 use chrono::TimeZone;
 use chrono_tz::Tz;
@@ -54,7 +54,31 @@ pub(crate) struct Ctx<'a> {
     reader: &'a dyn SeriesReader,
     scope: Option<Arc<Scope>>,
     now: UnixNanos,
+    /// The `[api.query]` limits and heavy-query permits, as for `/api/v1/query`.
+    gate: Arc<QueryGate>,
     limits: Limits,
+    /// When the request must be answered (the gate's deadline from its start).
+    deadline: tokio::time::Instant,
+}
+
+impl Ctx<'_> {
+    /// A heavy-query permit when `cost` is heavy, held while reading, as `/api/v1/query` takes one: heavy
+    /// InfluxQL panels wait their turn (then 503 `busy`) instead of crowding out the light ones.
+    pub(crate) async fn admit(
+        &self,
+        cost: &Cost,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Error> {
+        if !self.gate.is_heavy(cost) {
+            return Ok(None);
+        }
+        match self.gate.admit(cost, self.deadline).await {
+            Ok(permit) => Ok(Some(permit)),
+            Err(e) => {
+                self.gate.count(&e);
+                Err(e.into())
+            }
+        }
+    }
 }
 
 /// One value of an answer row.
@@ -264,7 +288,9 @@ async fn answer(
         reader: state.reader.as_ref(),
         scope: by.scope(&state.registry, &state.auth_cache.owners).await?,
         now: (state.clock)(),
-        limits: Limits::default(),
+        limits: state.queries.store_limits(),
+        gate: state.queries.clone(),
+        deadline: tokio::time::Instant::now() + state.queries.deadline,
     };
     let mut results = Vec::with_capacity(statements.len());
     for (id, statement) in statements.iter().enumerate() {

@@ -10,7 +10,7 @@ use super::{Cell, Ctx, Refusal, Series};
 use bydata_influxql::{Dimension, Expr, Fill, Op, Select};
 use bydata_schemas::{MeasurementName, SeriesKey, UnixNanos};
 use bydata_store::SeriesFilter;
-use bydata_store::query::{AggFn, Every, Partial, bucket_bounds};
+use bydata_store::query::{AggFn, Cost, Every, Partial, bucket_bounds};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
 
@@ -376,6 +376,14 @@ async fn aggregated(
             ctx.limits.max_values
         ))));
     }
+    let _permit = ctx
+        .admit(&Cost {
+            series: series.len() as u64,
+            groups: Some(groups.len() as u64),
+            buckets: Some(buckets as u64),
+            raw_points: None,
+        })
+        .await?;
     // The store folds points into [from, to): the first and last buckets are cut by the range.
     let mut clipped = bounds.clone();
     if let Some(first) = clipped.first_mut() {
@@ -441,6 +449,15 @@ async fn raw(
 ) -> Result<Result<Grouped, Refusal>, crate::Error> {
     // Rows per group, keyed by time and the series' tags without the field: the fields of one series at one
     // time share a row, as InfluxDB joins them.
+    // How many points is not known before reading (bounded by max_raw_points while reading): heavy.
+    let _permit = ctx
+        .admit(&Cost {
+            series: series.len() as u64,
+            groups: None,
+            buckets: None,
+            raw_points: None,
+        })
+        .await?;
     let mut rows: Vec<Joined> = vec![BTreeMap::new(); groups.len()];
     let mut read: u64 = 0;
     for (i, (field, key)) in series.iter().enumerate() {

@@ -59,7 +59,8 @@ pub struct QueryGate {
     limits: QueryLimits,
     heavy: Arc<Semaphore>,
     permits: usize,
-    pub(super) deadline: Duration,
+    /// How long a query may take (`deadline_secs`).
+    pub deadline: Duration,
     queue_timeout: Duration,
     too_large: AtomicU64,
     busy: AtomicU64,
@@ -92,7 +93,7 @@ impl QueryGate {
     }
 
     /// The limits the store checks a query against before reading.
-    pub(super) fn store_limits(&self) -> Limits {
+    pub fn store_limits(&self) -> Limits {
         Limits {
             max_values: self.limits.max_values,
             max_raw_points: self.limits.max_raw_points,
@@ -101,12 +102,12 @@ impl QueryGate {
     }
 
     /// Whether a query costs enough to wait for a heavy-query permit (unknown work counts as heavy).
-    pub(super) fn is_heavy(&self, cost: &Cost) -> bool {
+    pub fn is_heavy(&self, cost: &Cost) -> bool {
         cost.work().is_none_or(|w| w > self.limits.heavy_work)
     }
 
     /// A heavy-query permit, waited for at most `queue_timeout_secs` (and never past `deadline`); then 503.
-    pub(super) async fn admit(
+    pub async fn admit(
         &self,
         cost: &Cost,
         deadline: tokio::time::Instant,
