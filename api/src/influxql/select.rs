@@ -33,24 +33,24 @@ enum Agg {
     Spread,
 }
 
-/// The aggregates Grafana's editor offers that bydata computes; the others are refused by name.
+/// The aggregates Grafana's editor offers that bydata computes, named as the store names them (InfluxQL has no
+/// `increase` or `consumption`: those are refused with the others, by name).
 fn aggregate(name: &str) -> Result<Agg, Refusal> {
-    Ok(Agg::Fn(match name.to_ascii_lowercase().as_str() {
-        "mean" => AggFn::Mean,
-        "min" => AggFn::Min,
-        "max" => AggFn::Max,
-        "sum" => AggFn::Sum,
-        "count" => AggFn::Count,
-        "first" => AggFn::First,
-        "last" => AggFn::Last,
-        "spread" => return Ok(Agg::Spread),
-        _ => {
-            return Err(Refusal(format!(
-                "the function {name}() is not supported: bydata aggregates with mean, min, max, sum, count, \
-                 first, last or spread"
-            )));
+    let name_lower = name.to_ascii_lowercase();
+    match name_lower.as_str() {
+        "spread" => Ok(Agg::Spread),
+        "mean" | "min" | "max" | "sum" | "count" | "first" | "last" => {
+            name_lower.parse().map(Agg::Fn).map_err(|_| refused(name))
         }
-    }))
+        _ => Err(refused(name)),
+    }
+}
+
+fn refused(name: &str) -> Refusal {
+    Refusal(format!(
+        "the function {name}() is not supported: bydata aggregates with mean, min, max, sum, count, first, last \
+         or spread"
+    ))
 }
 
 /// One output column: the field it reads, its aggregate (none for raw points) and the expression around it.
