@@ -147,6 +147,14 @@ impl Cell {
 }
 
 /// An answer in InfluxDB's error shape.
+/// InfluxDB 1.x's error shape, which `/query` answers with instead of bydata's `ErrorBody`: Grafana and the
+/// InfluxDB clients show `error` as it is.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct InfluxError {
+    /// What went wrong and what to do, e.g. `error parsing query: found …, expected … at char 7`.
+    pub(crate) error: String,
+}
+
 fn influx_error(status: StatusCode, message: &str) -> Response {
     (status, [VERSION], axum::Json(json!({ "error": message }))).into_response()
 }
@@ -207,8 +215,8 @@ fn form_pairs(body: &[u8]) -> HashMap<String, String> {
     ),
     responses(
         (status = 200, description = "InfluxDB's answer: `{\"results\": [{\"statement_id\": 0, \"series\": [{\"name\", \"tags\", \"columns\", \"values\"}]}]}`; a statement bydata does not answer has `error` (the function, clause or condition named) instead of `series`", body = Value),
-        (status = 400, description = "The query does not parse, `q` is missing, or a parameter is unknown: `{\"error\": \"error parsing query: …\"}`", body = Value),
-        (status = 401, description = "No key, or not a valid one: `{\"error\": \"…\"}`", body = Value),
+        (status = 400, description = "The query does not parse, `q` is missing, or a parameter is unknown: `{\"error\": \"error parsing query: …\"}`", body = InfluxError),
+        (status = 401, description = "No key, or not a valid one: `{\"error\": \"…\"}`", body = InfluxError),
     ),
     security(("bearer" = [])),
 )]
@@ -235,8 +243,8 @@ pub(crate) async fn query_get(
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`q=<InfluxQL>` (and any other parameter)"),
     responses(
         (status = 200, description = "InfluxDB's answer, as for GET", body = Value),
-        (status = 400, description = "The query does not parse, `q` is missing, or a parameter is unknown", body = Value),
-        (status = 401, description = "No key, or not a valid one", body = Value),
+        (status = 400, description = "The query does not parse, `q` is missing, or a parameter is unknown", body = InfluxError),
+        (status = 401, description = "No key, or not a valid one", body = InfluxError),
     ),
     security(("bearer" = [])),
 )]

@@ -141,7 +141,7 @@ Times in answers are RFC 3339."
         crate::energy::imports,
     ),
     components(
-        schemas(ErrorBody, ErrorDetail, ProblemDoc),
+        schemas(ErrorBody, ErrorDetail, ProblemDoc, crate::influxql::InfluxError),
         responses(NotFoundResponse, MethodNotAllowedResponse)
     ),
     modifiers(&Common),
@@ -250,13 +250,13 @@ impl Modify for Common {
                 "A device key (`bdk_…`), in `X-Device-Key` or as `Authorization: Bearer bdk_…`",
             ))),
         );
-        let error = |description: &str| {
+        let error = |description: &str, shape: &str| {
             ResponseBuilder::new()
                 .description(description)
                 .content(
                     "application/json",
                     ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .schema(Some(Ref::from_schema_name(shape)))
                         .build(),
                 )
                 .build()
@@ -273,18 +273,32 @@ impl Modify for Common {
             .flatten()
             {
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let shape = error_shape(op.operation_id.as_deref().unwrap_or_default());
                 let responses = &mut op.responses.responses;
                 if secured {
                     responses.entry("401".into()).or_insert_with(|| {
-                        error("Missing, malformed or unknown token (`WWW-Authenticate: Bearer`)")
-                            .into()
+                        error(
+                            "Missing, malformed or unknown token (`WWW-Authenticate: Bearer`)",
+                            shape,
+                        )
+                        .into()
                     });
                     responses.entry("500".into()).or_insert_with(|| {
-                        error("Internal error; the server log has the details").into()
+                        error("Internal error; the server log has the details", shape).into()
                     });
                 }
             }
         }
+    }
+}
+
+/// The schema of an operation's error answers: InfluxDB's `{"error": …}` for the InfluxDB 1.x compatible
+/// `/query`, bydata's `ErrorBody` everywhere else.
+fn error_shape(operation_id: &str) -> &'static str {
+    if operation_id.starts_with("influxql_") {
+        "InfluxError"
+    } else {
+        "ErrorBody"
     }
 }
 
@@ -410,6 +424,9 @@ pub(crate) mod tests {
         ("GET", "/auth/me"),
         ("GET", "/api/v1/audit"),
         ("POST", "/api/v2/write"),
+        // --- influxql ---
+        ("GET", "/query"),
+        ("POST", "/query"),
         // --- alerts ---
         ("POST", "/api/v1/alert-rules"),
         ("GET", "/api/v1/alert-rules"),
@@ -481,7 +498,8 @@ pub(crate) mod tests {
             .map(|op| op["operationId"].as_str().unwrap())
             .collect();
         assert_eq!(ids.len(), ids.iter().collect::<BTreeSet<_>>().len());
-        // Every authenticated operation documents 401, and every error response the shared error shape.
+        // Every authenticated operation documents 401, and every error response the shared error shape (InfluxDB's
+        // on /query).
         for item in doc["paths"].as_object().unwrap().values() {
             for op in item.as_object().unwrap().values() {
                 let id = &op["operationId"];
@@ -492,7 +510,7 @@ pub(crate) mod tests {
                     if status.starts_with('4') && status != "413" || status.starts_with('5') {
                         assert_eq!(
                             response["content"]["application/json"]["schema"]["$ref"],
-                            "#/components/schemas/ErrorBody",
+                            format!("#/components/schemas/{}", error_shape(id.as_str().unwrap())),
                             "{id} {status}"
                         );
                     }
