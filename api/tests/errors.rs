@@ -54,10 +54,20 @@ async fn every_path_answers_unknown_sub_paths_and_methods_in_the_error_shape() {
             let (code, body, headers) = call(&s, req(method, &path, "", "")).await;
             let context = format!("{method} {path}");
             assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED, "{context}: {body}");
-            assert_error_shape(&body, &context);
-            assert_eq!(body["error"]["code"], "method_not_allowed");
             let allow = headers["allow"].to_str().unwrap();
-            let message = body["error"]["message"].as_str().unwrap();
+            let message = if path == "/query" {
+                // InfluxDB 1.x's shape, as the document says for /query (InfluxError): its clients show it.
+                assert_eq!(
+                    body.as_object().unwrap().keys().collect::<Vec<_>>(),
+                    ["error"],
+                    "{context}: {body}"
+                );
+                body["error"].as_str().unwrap()
+            } else {
+                assert_error_shape(&body, &context);
+                assert_eq!(body["error"]["code"], "method_not_allowed");
+                body["error"]["message"].as_str().unwrap()
+            };
             for m in &documented {
                 assert!(allow.contains(m.as_str()), "{context}: Allow {allow}");
                 assert!(message.contains(m.as_str()), "{context}: {message}");
