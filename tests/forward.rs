@@ -30,7 +30,25 @@ const FORWARD_CONFIG: &str = "[forward]\nreload_ms = 200\nbackoff_initial_ms = 1
 struct Seen {
     requests: Mutex<Vec<(HeaderMap, Value, u16)>>,
     status: AtomicU16,
-    delay_ms: AtomicU64,
+    /// Once this many requests are seen (0: never), further ones wait unanswered until `release`.
+    hold_after: AtomicU64,
+    released: std::sync::atomic::AtomicBool,
+    release: tokio::sync::Notify,
+}
+
+impl Seen {
+    fn holding(&self) -> bool {
+        let after = self.hold_after.load(Ordering::SeqCst);
+        after > 0
+            && !self.released.load(Ordering::SeqCst)
+            && self.requests.lock().unwrap().len() as u64 >= after
+    }
+
+    /// Answers held requests and lets later ones through.
+    fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
+        self.release.notify_waiters();
+    }
 }
 
 /// A webhook receiver on a fixed loopback port that can be turned off (connection refused) and on.
@@ -45,9 +63,13 @@ async fn hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap, String) {
-    let delay = seen.delay_ms.load(Ordering::Relaxed);
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+    loop {
+        // Created before the check, so a release between the two still wakes it.
+        let released = seen.release.notified();
+        if !seen.holding() {
+            break;
+        }
+        released.await;
     }
     let status = seen.status.load(Ordering::Relaxed);
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -401,8 +423,8 @@ async fn a_refusing_receiver_makes_dead_letters_that_replay_after_the_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_while_forwarding_loses_nothing_and_repeats_only_with_the_same_key() {
     let receiver = Receiver::new();
-    // Slow enough that the kill lands mid-way.
-    receiver.seen.delay_ms.store(150, Ordering::Relaxed);
+    // The receiver takes 50 readings, then answers nothing more until released: the kill lands mid-way.
+    receiver.seen.hold_after.store(5, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let mut b = Bydata::start_with_config(dir.path(), FORWARD_CONFIG).await;
     let password = b.onboard("k9", json!({})).await;
@@ -423,6 +445,7 @@ async fn kill9_while_forwarding_loses_nothing_and_repeats_only_with_the_same_key
     drop(device);
     let before = receiver.accepted().len();
     assert!(before < 200, "the kill came mid-way ({before} delivered)");
+    receiver.seen.release();
     let b = Bydata::start_with_config(dir.path(), FORWARD_CONFIG).await;
     let seen = eventually(
         Duration::from_secs(30),
